@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! TSC and local-APIC-timer frequencies, calibrated against the PIT, and busy-wait delays.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::{apic, instr, pit};
+
+static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+static LAPIC_TIMER_HZ: AtomicU64 = AtomicU64::new(0);
+
+/// Calibration window: 50 ms of PIT time.
+const WINDOW_TICKS: u16 = 59_659;
+
+/// Calibration result.
+#[derive(Debug, Clone, Copy)]
+pub struct Calibration {
+    /// TSC increments per second.
+    pub tsc_hz: u64,
+    /// Local APIC timer decrements per second (after the divide-by-16).
+    pub lapic_timer_hz: u64,
+}
+
+/// Measures the TSC and local APIC timer rates over one PIT window on this CPU.
+pub fn calibrate() -> Calibration {
+    let mut tsc_start = 0;
+    let (tsc_end, lapic_end) = pit::measure(
+        WINDOW_TICKS,
+        || {
+            apic::timer_start_oneshot_masked(u32::MAX);
+            tsc_start = instr::rdtsc();
+        },
+        || (instr::rdtsc(), apic::timer_current()),
+    );
+    apic::timer_stop();
+    let window_ns = u64::from(WINDOW_TICKS) * 1_000_000_000 / pit::FREQUENCY_HZ;
+    let per_second = |delta: u64| delta.saturating_mul(1_000_000_000) / window_ns.max(1);
+    let cal = Calibration {
+        tsc_hz: per_second(tsc_end.wrapping_sub(tsc_start)),
+        lapic_timer_hz: per_second(u64::from(u32::MAX - lapic_end)),
+    };
+    TSC_HZ.store(cal.tsc_hz, Ordering::Relaxed);
+    LAPIC_TIMER_HZ.store(cal.lapic_timer_hz, Ordering::Relaxed);
+    cal
+}
+
+/// Calibrated TSC rate (0 before [`calibrate`]).
+pub fn tsc_hz() -> u64 {
+    TSC_HZ.load(Ordering::Relaxed)
+}
+
+/// Calibrated local APIC timer rate (0 before [`calibrate`]).
+pub fn lapic_timer_hz() -> u64 {
+    LAPIC_TIMER_HZ.load(Ordering::Relaxed)
+}
+
+/// Nanoseconds since an arbitrary origin, from the TSC.
+pub fn now_ns() -> u64 {
+    let hz = tsc_hz().max(1);
+    (u128::from(instr::rdtsc()) * 1_000_000_000 / u128::from(hz)) as u64
+}
+
+/// Busy-waits at least `us` microseconds.
+pub fn delay_us(us: u64) {
+    let start = instr::rdtsc();
+    let ticks = tsc_hz().saturating_mul(us) / 1_000_000;
+    while instr::rdtsc().wrapping_sub(start) < ticks {
+        instr::pause();
+    }
+}
+
+/// Runs `start` when a PIT countdown of `ticks` (1.193182 MHz) begins and `end` when it expires;
+/// returns the window's length in nanoseconds. For cross-checking other timers against the PIT.
+pub fn pit_window(ticks: u16, start: impl FnOnce(), end: impl FnOnce()) -> u64 {
+    pit::measure(ticks, start, end);
+    u64::from(ticks) * 1_000_000_000 / pit::FREQUENCY_HZ
+}

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The kernel command line, parsed into a typed [`Config`].
+//!
+//! Syntax: whitespace-separated `key=value` pairs. A leading word without `=` that looks like a
+//! path (`/boot/castor`, as Multiboot 1 loaders prepend the image name) is skipped. Anything
+//! else that is not understood — an unknown key, a bad value, a repeated key, a word without
+//! `=` — is an error naming the offending text and what would be accepted: Castor refuses to
+//! boot rather than guess.
+
+use core::fmt;
+
+use log::LevelFilter;
+
+/// Names of the in-kernel self tests, in the order they run.
+pub const SELFTESTS: [&str; 7] = ["config", "alloc", "heap", "paging", "wx", "timer", "smp"];
+/// Self tests that only run when named (they end the machine).
+pub const DESTRUCTIVE_SELFTESTS: [&str; 1] = ["fault"];
+
+/// Which self tests to run: a bit per name in [`SELFTESTS`] then [`DESTRUCTIVE_SELFTESTS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SelfTests(u32);
+
+impl SelfTests {
+    /// Whether test `name` was selected.
+    pub fn contains(self, name: &str) -> bool {
+        Self::bit(name).is_some_and(|b| self.0 & b != 0)
+    }
+
+    /// Whether any test was selected.
+    pub fn any(self) -> bool {
+        self.0 != 0
+    }
+
+    fn bit(name: &str) -> Option<u32> {
+        SELFTESTS
+            .iter()
+            .chain(DESTRUCTIVE_SELFTESTS.iter())
+            .position(|t| *t == name)
+            .map(|i| 1 << i)
+    }
+}
+
+/// Castor's boot configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Most verbose log level shown (`log=`).
+    pub log: LevelFilter,
+    /// Self tests to run (`selftest=`).
+    pub selftests: SelfTests,
+    /// Most CPUs to bring up, including the bootstrap processor (`cpus=`).
+    pub max_cpus: Option<u32>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            log: LevelFilter::Info,
+            selftests: SelfTests::default(),
+            max_cpus: None,
+        }
+    }
+}
+
+/// A command-line error; the `Display` text is what the console shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError<'a> {
+    /// The line is not valid UTF-8.
+    NotUtf8,
+    /// `key=` with a key Castor does not know.
+    UnknownKey(&'a str),
+    /// A known key with a value it cannot take.
+    BadValue {
+        /// The key.
+        key: &'a str,
+        /// The rejected value.
+        value: &'a str,
+        /// What is accepted.
+        expected: &'static str,
+    },
+    /// The same key twice.
+    Repeated(&'a str),
+    /// A word that is not `key=value`.
+    NotKeyValue(&'a str),
+}
+
+/// Keys Castor understands (for error messages).
+pub const KEYS: &str = "log, selftest, cpus";
+
+impl fmt::Display for ConfigError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::NotUtf8 => write!(f, "the command line is not valid UTF-8"),
+            ConfigError::UnknownKey(k) => {
+                write!(f, "unknown key '{k}' (known keys: {KEYS})")
+            }
+            ConfigError::BadValue {
+                key,
+                value,
+                expected,
+            } => {
+                write!(f, "bad value '{value}' for '{key}': expected {expected}")
+            }
+            ConfigError::Repeated(k) => write!(f, "key '{k}' given more than once"),
+            ConfigError::NotKeyValue(w) => {
+                write!(f, "'{w}' is not of the form key=value (known keys: {KEYS})")
+            }
+        }
+    }
+}
+
+const LOG_VALUES: &str = "one of error, warn, info, debug, trace";
+const SELFTEST_VALUES: &str =
+    "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, fault";
+const CPUS_VALUES: &str = "a whole number from 1 to 64";
+
+fn parse_log(value: &str) -> Option<LevelFilter> {
+    Some(match value {
+        "error" => LevelFilter::Error,
+        "warn" => LevelFilter::Warn,
+        "info" => LevelFilter::Info,
+        "debug" => LevelFilter::Debug,
+        "trace" => LevelFilter::Trace,
+        _ => return None,
+    })
+}
+
+fn parse_selftests(value: &str) -> Option<SelfTests> {
+    match value {
+        "all" => Some(SelfTests((1 << SELFTESTS.len()) - 1)),
+        "none" => Some(SelfTests(0)),
+        list => list.split(',').try_fold(SelfTests(0), |acc, name| {
+            SelfTests::bit(name).map(|b| SelfTests(acc.0 | b))
+        }),
+    }
+}
+
+fn parse_cpus(value: &str) -> Option<u32> {
+    value.parse().ok().filter(|n| (1..=64).contains(n))
+}
+
+impl Config {
+    /// Parses a command line.
+    pub fn parse(line: &str) -> Result<Config, ConfigError<'_>> {
+        let mut config = Config::default();
+        let mut seen = [false; 3];
+        let mut words = line.split_ascii_whitespace().peekable();
+        if words
+            .peek()
+            .is_some_and(|w| !w.contains('=') && w.contains('/'))
+        {
+            words.next();
+        }
+        for word in words {
+            let (key, value) = word.split_once('=').ok_or(ConfigError::NotKeyValue(word))?;
+            let bad = |expected| ConfigError::BadValue {
+                key,
+                value,
+                expected,
+            };
+            let slot = match key {
+                "log" => {
+                    config.log = parse_log(value).ok_or_else(|| bad(LOG_VALUES))?;
+                    0
+                }
+                "selftest" => {
+                    config.selftests =
+                        parse_selftests(value).ok_or_else(|| bad(SELFTEST_VALUES))?;
+                    1
+                }
+                "cpus" => {
+                    config.max_cpus = Some(parse_cpus(value).ok_or_else(|| bad(CPUS_VALUES))?);
+                    2
+                }
+                _ => return Err(ConfigError::UnknownKey(key)),
+            };
+            if core::mem::replace(&mut seen[slot], true) {
+                return Err(ConfigError::Repeated(key));
+            }
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn defaults_and_image_path() {
+        assert_eq!(Config::parse(""), Ok(Config::default()));
+        assert_eq!(Config::parse("/boot/castor"), Ok(Config::default()));
+        let c = Config::parse("/boot/castor log=debug cpus=2").unwrap();
+        assert_eq!((c.log, c.max_cpus), (LevelFilter::Debug, Some(2)));
+    }
+
+    #[test]
+    fn selftest_lists() {
+        let all = Config::parse("selftest=all").unwrap().selftests;
+        assert!(SELFTESTS.iter().all(|t| all.contains(t)));
+        assert!(!all.contains("fault"), "destructive tests only when named");
+        let some = Config::parse("selftest=wx,fault").unwrap().selftests;
+        assert!(some.contains("wx") && some.contains("fault") && !some.contains("timer"));
+        assert!(!Config::parse("selftest=none").unwrap().selftests.any());
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let e = Config::parse("log=info bogus=1").unwrap_err();
+        assert_eq!(e, ConfigError::UnknownKey("bogus"));
+        assert_eq!(
+            e.to_string(),
+            "unknown key 'bogus' (known keys: log, selftest, cpus)"
+        );
+        let e = Config::parse("log=loud").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "bad value 'loud' for 'log': expected one of error, warn, info, debug, trace"
+        );
+        assert!(matches!(
+            Config::parse("cpus=0"),
+            Err(ConfigError::BadValue { .. })
+        ));
+        assert!(matches!(
+            Config::parse("cpus=65"),
+            Err(ConfigError::BadValue { .. })
+        ));
+        assert!(matches!(
+            Config::parse("cpus=two"),
+            Err(ConfigError::BadValue { .. })
+        ));
+        assert!(matches!(
+            Config::parse("selftest=wx,nope"),
+            Err(ConfigError::BadValue { .. })
+        ));
+        assert!(matches!(
+            Config::parse("selftest="),
+            Err(ConfigError::BadValue { .. })
+        ));
+        assert_eq!(
+            Config::parse("log=info log=warn"),
+            Err(ConfigError::Repeated("log"))
+        );
+        assert_eq!(
+            Config::parse("verbose"),
+            Err(ConfigError::NotKeyValue("verbose"))
+        );
+        assert_eq!(
+            Config::parse("cpus=1 /x"),
+            Err(ConfigError::NotKeyValue("/x"))
+        );
+    }
+}

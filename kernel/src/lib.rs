@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Castor: a type-1 microhypervisor with fault tolerance built in.
+//!
+//! This library holds the whole kernel; `main.rs` only adds the boot code (boot/) and the entry
+//! symbol. Hardware-independent parts (command line, memory-map arithmetic, frame allocator,
+//! page-table logic, boot-information parsing) build on the host too and are unit tested there
+//! with `cargo test -p castor-kernel --lib`; everything that touches the machine is compiled
+//! for `x86_64-unknown-none` only.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod bootinfo;
+pub mod config;
+pub mod mm;
+
+#[cfg(target_os = "none")]
+pub mod arch;
+#[cfg(target_os = "none")]
+pub mod console;
+#[cfg(target_os = "none")]
+pub mod kmain;
+#[cfg(target_os = "none")]
+mod panic;
+#[cfg(target_os = "none")]
+pub mod platform;
+#[cfg(target_os = "none")]
+pub mod selftest;

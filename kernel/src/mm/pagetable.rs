@@ -1,0 +1,534 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Four-level page tables, generic over the entry format.
+//!
+//! The walk, map and audit logic is written once; a [`Format`] supplies only how permissions,
+//! caching and the large-page bit are encoded. The kernel's own paging uses [`HostFormat`]
+//! (Intel SDM Vol. 3A, 5.5 "4-Level Paging"); EPT and AMD NPT supply their own formats later and
+//! reuse the same code. Table memory is reached through [`TableMemory`], so host unit tests can
+//! run the real code over simulated physical memory.
+
+/// Entries per table.
+pub const ENTRIES: usize = 512;
+
+/// Size of the region one entry maps at `level` (1 = 4 KiB page, 2 = 2 MiB, 3 = 1 GiB, 4 = 512 GiB).
+pub const fn level_size(level: u8) -> u64 {
+    1 << (12 + 9 * (level as u64 - 1))
+}
+
+const fn index(virt: u64, level: u8) -> usize {
+    ((virt >> (12 + 9 * (level as u64 - 1))) & 0x1FF) as usize
+}
+
+/// Access rights and caching of a mapping. Present mappings are always readable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attrs {
+    /// Writes allowed.
+    pub write: bool,
+    /// Instruction fetches allowed.
+    pub exec: bool,
+    /// Uncached (device memory) instead of write-back.
+    pub uncached: bool,
+}
+
+impl Attrs {
+    /// Read-only, not executable, write-back.
+    pub const READ: Attrs = Attrs {
+        write: false,
+        exec: false,
+        uncached: false,
+    };
+    /// Read + write, not executable, write-back.
+    pub const READ_WRITE: Attrs = Attrs {
+        write: true,
+        exec: false,
+        uncached: false,
+    };
+    /// Read + execute, write-back.
+    pub const READ_EXEC: Attrs = Attrs {
+        write: false,
+        exec: true,
+        uncached: false,
+    };
+    /// Read + write, not executable, uncached (MMIO).
+    pub const DEVICE: Attrs = Attrs {
+        write: true,
+        exec: false,
+        uncached: true,
+    };
+}
+
+/// What an entry holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoded {
+    /// Nothing mapped.
+    Absent,
+    /// Points to the next-level table at this physical address; `Attrs` are the rights it
+    /// grants to everything below (combined with AND along the walk).
+    Table(u64, Attrs),
+    /// Maps a page (of the size of its level) at this physical address.
+    Leaf(u64, Attrs),
+}
+
+/// An entry encoding.
+pub trait Format {
+    /// Entry pointing to a next-level table, granting every right (leaves restrict).
+    fn table_entry(table_phys: u64) -> u64;
+    /// Leaf entry at `level` (1..=3).
+    fn leaf_entry(phys: u64, attrs: Attrs, level: u8) -> u64;
+    /// Decodes an entry found at `level`.
+    fn decode(entry: u64, level: u8) -> Decoded;
+}
+
+/// Access to the physical memory holding the tables.
+pub trait TableMemory {
+    /// A zeroed, 4 KiB aligned frame for a new table.
+    fn alloc_table(&mut self) -> Option<u64>;
+    /// Reads entry `index` of the table at `table_phys`.
+    fn read(&self, table_phys: u64, index: usize) -> u64;
+    /// Writes entry `index` of the table at `table_phys`.
+    fn write(&mut self, table_phys: u64, index: usize, entry: u64);
+}
+
+/// Why a mapping was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapError {
+    /// Address not aligned to the page size, or level not 1..=3.
+    Misaligned,
+    /// Something is already mapped there (a page, or a larger page covering it).
+    AlreadyMapped(u64),
+    /// No memory for a new table.
+    OutOfMemory,
+}
+
+/// A translation found by a walk, with the rights in effect after combining every level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Translation {
+    /// Physical address of the start of the page.
+    pub phys: u64,
+    /// Level of the leaf (page size = `level_size(level)`).
+    pub level: u8,
+    /// Effective rights.
+    pub attrs: Attrs,
+}
+
+fn combine(a: Attrs, b: Attrs) -> Attrs {
+    Attrs {
+        write: a.write && b.write,
+        exec: a.exec && b.exec,
+        uncached: b.uncached,
+    }
+}
+
+/// A four-level table rooted at `root` (physical address of the top-level table).
+pub struct PageTable<F: Format, M: TableMemory> {
+    root: u64,
+    mem: M,
+    _format: core::marker::PhantomData<F>,
+}
+
+impl<F: Format, M: TableMemory> PageTable<F, M> {
+    /// A new, empty table.
+    pub fn new(mut mem: M) -> Option<Self> {
+        let root = mem.alloc_table()?;
+        Some(Self::from_root(root, mem))
+    }
+
+    /// A view of an existing table.
+    pub fn from_root(root: u64, mem: M) -> Self {
+        Self {
+            root,
+            mem,
+            _format: core::marker::PhantomData,
+        }
+    }
+
+    /// Physical address of the top-level table.
+    pub fn root(&self) -> u64 {
+        self.root
+    }
+
+    /// Maps the page of `level_size(level)` bytes at `virt` to `phys`.
+    pub fn map(&mut self, virt: u64, phys: u64, level: u8, attrs: Attrs) -> Result<(), MapError> {
+        if !(1..=3).contains(&level) || !(virt | phys).is_multiple_of(level_size(level)) {
+            return Err(MapError::Misaligned);
+        }
+        let mut table = self.root;
+        for l in (level + 1..=4).rev() {
+            let i = index(virt, l);
+            table = match F::decode(self.mem.read(table, i), l) {
+                Decoded::Table(next, _) => next,
+                Decoded::Leaf(..) => return Err(MapError::AlreadyMapped(virt)),
+                Decoded::Absent => {
+                    let next = self.mem.alloc_table().ok_or(MapError::OutOfMemory)?;
+                    self.mem.write(table, i, F::table_entry(next));
+                    next
+                }
+            };
+        }
+        let i = index(virt, level);
+        if F::decode(self.mem.read(table, i), level) != Decoded::Absent {
+            return Err(MapError::AlreadyMapped(virt));
+        }
+        self.mem.write(table, i, F::leaf_entry(phys, attrs, level));
+        Ok(())
+    }
+
+    /// Maps `[virt, virt + len)` to `[phys, ...)` with the largest pages alignment allows (up to
+    /// `max_level`).
+    pub fn map_range(
+        &mut self,
+        virt: u64,
+        phys: u64,
+        len: u64,
+        attrs: Attrs,
+        max_level: u8,
+    ) -> Result<(), MapError> {
+        let mut off = 0;
+        while off < len {
+            let level = (1..=max_level.min(3))
+                .rev()
+                .find(|&l| {
+                    let size = level_size(l);
+                    (virt + off).is_multiple_of(size)
+                        && (phys + off).is_multiple_of(size)
+                        && len - off >= size
+                })
+                .ok_or(MapError::Misaligned)?;
+            self.map(virt + off, phys + off, level, attrs)?;
+            off += level_size(level);
+        }
+        Ok(())
+    }
+
+    /// Changes the rights of the existing leaf that maps exactly `virt` at `level`.
+    /// Returns false if there is no such leaf. The caller must invalidate the TLB.
+    pub fn protect(&mut self, virt: u64, level: u8, attrs: Attrs) -> bool {
+        let mut table = self.root;
+        for l in (level + 1..=4).rev() {
+            match F::decode(self.mem.read(table, index(virt, l)), l) {
+                Decoded::Table(next, _) => table = next,
+                _ => return false,
+            }
+        }
+        let i = index(virt, level);
+        match F::decode(self.mem.read(table, i), level) {
+            Decoded::Leaf(phys, _) => {
+                self.mem.write(table, i, F::leaf_entry(phys, attrs, level));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Translates `virt`, combining rights along the walk.
+    pub fn translate(&self, virt: u64) -> Option<Translation> {
+        let mut table = self.root;
+        let mut rights = Attrs {
+            write: true,
+            exec: true,
+            uncached: false,
+        };
+        for level in (1..=4).rev() {
+            match F::decode(self.mem.read(table, index(virt, level)), level) {
+                Decoded::Absent => return None,
+                Decoded::Table(next, a) => {
+                    table = next;
+                    rights = combine(rights, a);
+                }
+                Decoded::Leaf(phys, a) => {
+                    let offset = virt & (level_size(level) - 1);
+                    return Some(Translation {
+                        phys: phys + offset,
+                        level,
+                        attrs: combine(rights, a),
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Calls `visit(virt, translation)` for every leaf, in address order, with effective rights.
+    pub fn for_each_leaf(&self, mut visit: impl FnMut(u64, Translation)) {
+        let all = Attrs {
+            write: true,
+            exec: true,
+            uncached: false,
+        };
+        self.walk(self.root, 4, 0, all, &mut visit);
+    }
+
+    fn walk(
+        &self,
+        table: u64,
+        level: u8,
+        base: u64,
+        rights: Attrs,
+        visit: &mut impl FnMut(u64, Translation),
+    ) {
+        for i in 0..ENTRIES {
+            let virt = canonical(base + i as u64 * level_size(level));
+            match F::decode(self.mem.read(table, i), level) {
+                Decoded::Absent => {}
+                Decoded::Table(next, a) if level > 1 => {
+                    self.walk(next, level - 1, virt, combine(rights, a), visit)
+                }
+                Decoded::Table(..) => {}
+                Decoded::Leaf(phys, a) => visit(
+                    virt,
+                    Translation {
+                        phys,
+                        level,
+                        attrs: combine(rights, a),
+                    },
+                ),
+            }
+        }
+    }
+}
+
+/// Sign-extends bit 47 (canonical addresses, SDM Vol. 1, 3.3.7.1).
+const fn canonical(virt: u64) -> u64 {
+    (((virt << 16) as i64) >> 16) as u64
+}
+
+/// Result of a W^X audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WxAudit {
+    /// Leaf mappings examined.
+    pub mappings: u64,
+    /// Mappings both writable and executable.
+    pub violations: u64,
+    /// First offending virtual address, if any.
+    pub first_violation: Option<u64>,
+}
+
+/// Checks that no mapping is both writable and executable (effective rights).
+pub fn audit_wx<F: Format, M: TableMemory>(table: &PageTable<F, M>) -> WxAudit {
+    let mut audit = WxAudit::default();
+    table.for_each_leaf(|virt, t| {
+        audit.mappings += 1;
+        if t.attrs.write && t.attrs.exec {
+            audit.violations += 1;
+            audit.first_violation.get_or_insert(virt);
+        }
+    });
+    audit
+}
+
+/// x86-64 4-level paging entries (SDM Vol. 3A, 5.5, Tables 5-15 to 5-20).
+pub struct HostFormat;
+
+impl HostFormat {
+    const PRESENT: u64 = 1 << 0;
+    const WRITE: u64 = 1 << 1;
+    const PWT: u64 = 1 << 3;
+    const PCD: u64 = 1 << 4;
+    const LARGE: u64 = 1 << 7;
+    const NX: u64 = 1 << 63;
+    const ADDR: u64 = 0x000F_FFFF_FFFF_F000;
+}
+
+impl Format for HostFormat {
+    fn table_entry(table_phys: u64) -> u64 {
+        (table_phys & Self::ADDR) | Self::PRESENT | Self::WRITE
+    }
+
+    fn leaf_entry(phys: u64, attrs: Attrs, level: u8) -> u64 {
+        let mut e = (phys & Self::ADDR) | Self::PRESENT;
+        if attrs.write {
+            e |= Self::WRITE;
+        }
+        if !attrs.exec {
+            e |= Self::NX;
+        }
+        if attrs.uncached {
+            e |= Self::PCD | Self::PWT;
+        }
+        if level > 1 {
+            e |= Self::LARGE;
+        }
+        e
+    }
+
+    fn decode(entry: u64, level: u8) -> Decoded {
+        if entry & Self::PRESENT == 0 {
+            return Decoded::Absent;
+        }
+        let attrs = Attrs {
+            write: entry & Self::WRITE != 0,
+            exec: entry & Self::NX == 0,
+            uncached: entry & Self::PCD != 0,
+        };
+        if level == 1 || (level <= 3 && entry & Self::LARGE != 0) {
+            // Large pages keep the PAT bit at bit 12: mask the address to the page size.
+            Decoded::Leaf(entry & Self::ADDR & !(level_size(level) - 1), attrs)
+        } else {
+            Decoded::Table(entry & Self::ADDR, attrs)
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::vec::Vec;
+
+    /// Simulated physical memory holding tables.
+    #[derive(Default)]
+    pub struct FakeMemory {
+        pub tables: HashMap<u64, Vec<u64>>,
+        pub next: u64,
+        pub limit: Option<usize>,
+    }
+
+    impl TableMemory for FakeMemory {
+        fn alloc_table(&mut self) -> Option<u64> {
+            if self.limit.is_some_and(|l| self.tables.len() >= l) {
+                return None;
+            }
+            self.next += 0x1000;
+            let phys = 0x4000_0000 + self.next;
+            self.tables.insert(phys, std::vec![0; ENTRIES]);
+            Some(phys)
+        }
+        fn read(&self, table: u64, i: usize) -> u64 {
+            self.tables[&table][i]
+        }
+        fn write(&mut self, table: u64, i: usize, e: u64) {
+            self.tables.get_mut(&table).unwrap()[i] = e;
+        }
+    }
+
+    type Host = PageTable<HostFormat, FakeMemory>;
+
+    #[test]
+    fn maps_and_translates_every_size() {
+        let mut t = Host::new(FakeMemory::default()).unwrap();
+        t.map(0x1000, 0x5000, 1, Attrs::READ_EXEC).unwrap();
+        t.map(0x20_0000, 0x60_0000, 2, Attrs::READ_WRITE).unwrap();
+        t.map(0x4000_0000, 0x8000_0000, 3, Attrs::DEVICE).unwrap();
+        let tr = t.translate(0x1234).unwrap();
+        assert_eq!((tr.phys, tr.level, tr.attrs), (0x5234, 1, Attrs::READ_EXEC));
+        let tr = t.translate(0x2f_ffff).unwrap();
+        assert_eq!(
+            (tr.phys, tr.level, tr.attrs),
+            (0x6f_ffff, 2, Attrs::READ_WRITE)
+        );
+        assert_eq!(t.translate(0x4000_1000).unwrap().attrs, Attrs::DEVICE);
+        assert_eq!(t.translate(0x2000), None);
+        assert_eq!(t.translate(0xffff_8000_0000_0000), None);
+    }
+
+    #[test]
+    fn refuses_overlaps_and_misalignment() {
+        let mut t = Host::new(FakeMemory::default()).unwrap();
+        t.map(0x20_0000, 0x20_0000, 2, Attrs::READ).unwrap();
+        assert_eq!(
+            t.map(0x20_1000, 0, 1, Attrs::READ),
+            Err(MapError::AlreadyMapped(0x20_1000))
+        );
+        assert_eq!(
+            t.map(0x20_0000, 0, 2, Attrs::READ),
+            Err(MapError::AlreadyMapped(0x20_0000))
+        );
+        assert_eq!(
+            t.map(0x1000, 0x800, 1, Attrs::READ),
+            Err(MapError::Misaligned)
+        );
+        assert_eq!(
+            t.map(0x1000, 0x1000, 2, Attrs::READ),
+            Err(MapError::Misaligned)
+        );
+        assert_eq!(t.map(0, 0, 4, Attrs::READ), Err(MapError::Misaligned));
+    }
+
+    #[test]
+    fn out_of_table_memory_is_an_error() {
+        let mem = FakeMemory {
+            limit: Some(2),
+            ..Default::default()
+        };
+        let mut t = Host::new(mem).unwrap();
+        assert_eq!(
+            t.map(0x1000, 0x1000, 1, Attrs::READ),
+            Err(MapError::OutOfMemory)
+        );
+    }
+
+    #[test]
+    fn map_range_uses_large_pages_where_aligned() {
+        let mut t = Host::new(FakeMemory::default()).unwrap();
+        t.map_range(0x1f_f000, 0x1f_f000, 0x40_2000, Attrs::READ_WRITE, 3)
+            .unwrap();
+        let mut sizes = Vec::new();
+        t.for_each_leaf(|v, tr| sizes.push((v, tr.level)));
+        assert_eq!(
+            sizes,
+            [
+                (0x1f_f000, 1),
+                (0x20_0000, 2),
+                (0x40_0000, 2),
+                (0x60_0000, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn audit_finds_writable_executable_mappings_and_protect_fixes_them() {
+        let mut t = Host::new(FakeMemory::default()).unwrap();
+        t.map_range(0x10_0000, 0x10_0000, 0x4000, Attrs::READ_EXEC, 1)
+            .unwrap();
+        t.map_range(0x20_0000, 0x20_0000, 0x20_0000, Attrs::READ_WRITE, 2)
+            .unwrap();
+        assert_eq!(
+            audit_wx(&t),
+            WxAudit {
+                mappings: 5,
+                violations: 0,
+                first_violation: None
+            }
+        );
+        let rwx = Attrs {
+            write: true,
+            exec: true,
+            uncached: false,
+        };
+        t.map(0xffff_8000_0000_0000, 0x9000, 1, rwx).unwrap();
+        let a = audit_wx(&t);
+        assert_eq!((a.mappings, a.violations), (6, 1));
+        assert_eq!(
+            a.first_violation,
+            Some(0xffff_8000_0000_0000),
+            "canonical address reported"
+        );
+        assert!(t.protect(0xffff_8000_0000_0000, 1, Attrs::READ_EXEC));
+        assert_eq!(audit_wx(&t).violations, 0);
+        assert!(!t.protect(0x30_0000, 1, Attrs::READ));
+    }
+
+    #[test]
+    fn effective_rights_combine_levels() {
+        let mut mem = FakeMemory::default();
+        let root = mem.alloc_table().unwrap();
+        let mut t = PageTable::<HostFormat, _>::from_root(root, mem);
+        t.map(
+            0x1000,
+            0x1000,
+            1,
+            Attrs {
+                write: true,
+                exec: true,
+                uncached: false,
+            },
+        )
+        .unwrap();
+        // Clear the write bit and set NX in the PML4 entry: the leaf stays RWX, the walk is R.
+        let e = t.mem.read(root, 0);
+        t.mem
+            .write(root, 0, (e & !HostFormat::WRITE) | HostFormat::NX);
+        assert_eq!(t.translate(0x1000).unwrap().attrs, Attrs::READ);
+        assert_eq!(audit_wx(&t).violations, 0);
+    }
+}

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! In-kernel self tests, chosen with `selftest=` on the command line.
+//!
+//! Each test prints `selftest NAME: ok (details)` or `selftest NAME: FAILED: reason`; then a
+//! summary line and `CASTOR-SELFTEST-PASS` or `CASTOR-SELFTEST-FAIL`, which the emulator
+//! harness in tests/ waits for (and it fails on any missing result).
+
+mod fault;
+mod memory;
+mod paging;
+mod smp;
+mod timer;
+
+use alloc::string::String;
+
+use crate::arch::x86_64::machine::ExitStatus;
+use crate::arch::x86_64::smp::StartReport;
+use crate::bootinfo::BootInfo;
+use crate::config::{Config, SELFTESTS};
+use crate::kprintln;
+use crate::platform::Platform;
+
+/// What the tests may look at.
+pub struct Context<'a> {
+    /// Boot configuration.
+    pub config: &'a Config,
+    /// Boot information.
+    pub boot: &'a BootInfo,
+    /// Firmware description of the machine.
+    pub platform: &'a Platform,
+    /// How AP start-up went.
+    pub smp: &'a StartReport,
+}
+
+/// A test's verdict: details on success, the reason on failure.
+pub type Verdict = Result<String, String>;
+
+/// Fails the enclosing test with a formatted reason unless `cond` holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            return Err(alloc::format!($($arg)*));
+        }
+    };
+}
+
+fn run_one(name: &str, ctx: &Context<'_>) -> Verdict {
+    match name {
+        "config" => config_test(ctx),
+        "alloc" => memory::frames(ctx),
+        "heap" => memory::heap(),
+        "paging" => paging::layout(),
+        "wx" => paging::wx(),
+        "timer" => timer::lapic_against_pit(),
+        "smp" => smp::all_cpus_up(ctx),
+        other => Err(alloc::format!("no such test '{other}'")),
+    }
+}
+
+/// Runs the selected tests and reports; the destructive `fault` test runs last.
+pub fn run(ctx: &Context<'_>) -> ExitStatus {
+    let (mut passed, mut failed) = (0, 0);
+    for name in SELFTESTS
+        .iter()
+        .filter(|n| ctx.config.selftests.contains(n))
+    {
+        match run_one(name, ctx) {
+            Ok(details) => {
+                passed += 1;
+                kprintln!("selftest {name}: ok ({details})");
+            }
+            Err(reason) => {
+                failed += 1;
+                kprintln!("selftest {name}: FAILED: {reason}");
+            }
+        }
+    }
+    if ctx.config.selftests.contains("fault") {
+        // Only returns if the write did not fault.
+        fault::write_to_text();
+        failed += 1;
+    }
+    kprintln!("selftest summary: {passed} passed, {failed} failed");
+    if failed == 0 {
+        kprintln!("CASTOR-SELFTEST-PASS");
+        ExitStatus::Success
+    } else {
+        kprintln!("CASTOR-SELFTEST-FAIL");
+        ExitStatus::Failure
+    }
+}
+
+/// The command-line parser, as compiled for the kernel target, on the live line and on lines
+/// that must be refused.
+fn config_test(ctx: &Context<'_>) -> Verdict {
+    let line = ctx
+        .boot
+        .cmdline()
+        .map_err(|_| String::from("command line not UTF-8"))?;
+    ensure!(
+        Config::parse(line).as_ref() == Ok(ctx.config),
+        "re-parsing '{line}' differs"
+    );
+    let c = Config::parse("/boot/castor log=warn cpus=3 selftest=wx")
+        .map_err(|e| alloc::format!("{e}"))?;
+    ensure!(
+        c.log == log::LevelFilter::Warn && c.max_cpus == Some(3),
+        "fields wrong: {c:?}"
+    );
+    ensure!(
+        c.selftests.contains("wx") && !c.selftests.contains("smp"),
+        "selftest list wrong"
+    );
+    for bad in [
+        "bogus=1",
+        "log=loud",
+        "cpus=0",
+        "cpus=x",
+        "selftest=nope",
+        "word",
+        "log=warn log=info",
+    ] {
+        ensure!(Config::parse(bad).is_err(), "'{bad}' was accepted");
+    }
+    Ok(alloc::format!("parsed '{line}', 7 bad lines refused"))
+}
