@@ -14,7 +14,7 @@ use log::LevelFilter;
 /// Names of the in-kernel self tests, in the order they run.
 pub const SELFTESTS: [&str; 7] = ["config", "alloc", "heap", "paging", "wx", "timer", "smp"];
 /// Self tests that only run when named (they end the machine).
-pub const DESTRUCTIVE_SELFTESTS: [&str; 1] = ["fault"];
+pub const DESTRUCTIVE_SELFTESTS: [&str; 2] = ["fault", "panic"];
 
 /// Which self tests to run: a bit per name in [`SELFTESTS`] then [`DESTRUCTIVE_SELFTESTS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -109,8 +109,7 @@ impl fmt::Display for ConfigError<'_> {
 }
 
 const LOG_VALUES: &str = "one of error, warn, info, debug, trace";
-const SELFTEST_VALUES: &str =
-    "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, fault";
+const SELFTEST_VALUES: &str = "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, fault, panic";
 const CPUS_VALUES: &str = "a whole number from 1 to 64";
 
 fn parse_log(value: &str) -> Option<LevelFilter> {

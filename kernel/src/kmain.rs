@@ -50,6 +50,14 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
         Protocol::Multiboot2 => "Multiboot 2",
     };
     log::info!("booted via {protocol}; command line '{line}'");
+    for (i, m) in boot.modules().iter().enumerate() {
+        log::info!(
+            "module {i}: {:#x}..{:#x} '{}'",
+            m.region.start,
+            m.region.end,
+            m.cmdline()
+        );
+    }
     if boot.dropped > 0 {
         log::warn!(
             "{} boot-information entries did not fit and were ignored",

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
+//! Deliberate failures, proving they are caught and reported.
+//!
 //! A deliberate fault: writing to the kernel's read-only text must raise a page fault that the
 //! exception handler reports (vector, error code, RIP, CR2, registers) before halting the CPU.
 
@@ -16,4 +18,11 @@ pub fn write_to_text() {
         p.write_volatile(p.read_volatile());
     }
     kprintln!("selftest fault: FAILED: the write to kernel text did not fault");
+}
+
+/// Panics, proving the panic handler reports location and message and ends the machine as a
+/// failure.
+pub fn panic_on_purpose() -> ! {
+    kprintln!("selftest panic: panicking on purpose");
+    panic!("deliberate panic from the panic self test")
 }

@@ -23,6 +23,17 @@ pub fn frames(ctx: &Context<'_>) -> Verdict {
                 && f + FRAME_SIZE <= a.region.end
         })
     };
+    for m in ctx.boot.modules() {
+        let covering = m.region.frames_covering();
+        let unprotected = (covering.start..covering.end)
+            .step_by(FRAME_SIZE as usize)
+            .find(|&f| !mm::is_allocated(f));
+        ensure!(
+            unprotected.is_none(),
+            "module frame {:#x} is allocatable",
+            unprotected.unwrap_or(0)
+        );
+    }
     let mut got = Vec::with_capacity(FRAMES);
     for _ in 0..FRAMES {
         let f = mm::alloc_frames_below(1, u64::MAX).ok_or("allocator ran dry")?;

@@ -76,6 +76,9 @@ pub fn run(ctx: &Context<'_>) -> ExitStatus {
             }
         }
     }
+    if ctx.config.selftests.contains("panic") {
+        fault::panic_on_purpose();
+    }
     if ctx.config.selftests.contains("fault") {
         // Only returns if the write did not fault.
         fault::write_to_text();
