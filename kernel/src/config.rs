@@ -12,7 +12,9 @@ use core::fmt;
 use log::LevelFilter;
 
 /// Names of the in-kernel self tests, in the order they run.
-pub const SELFTESTS: [&str; 7] = ["config", "alloc", "heap", "paging", "wx", "timer", "smp"];
+pub const SELFTESTS: [&str; 8] = [
+    "config", "alloc", "heap", "paging", "wx", "timer", "smp", "vmx",
+];
 /// Self tests that only run when named (they end the machine).
 pub const DESTRUCTIVE_SELFTESTS: [&str; 2] = ["fault", "panic"];
 

@@ -2,6 +2,8 @@
 //! Bring-up order of the bootstrap processor, and what each application processor does once it
 //! is up.
 
+use core::sync::atomic::Ordering;
+
 use log::LevelFilter;
 
 use crate::arch::x86_64::machine::{self, ExitStatus};
@@ -11,6 +13,7 @@ use crate::bootinfo::{BootInfo, Protocol};
 use crate::config::{Config, ConfigError};
 use crate::mm::pagetable::audit_wx;
 use crate::mm::{self, kmap};
+use crate::vmm::vmx;
 use crate::{console, kprintln, platform, selftest};
 
 /// Castor's version, from Cargo.
@@ -138,6 +141,7 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
         apic::TIMER_DIVISOR
     );
 
+    enable_virtualization(bsp, true);
     report_online(bsp);
     let max_cpus = config.max_cpus.map_or(usize::MAX, |n| n as usize);
     let report = smp::start_aps(&platform.cpus, bsp_apic_id, max_cpus);
@@ -159,6 +163,30 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
     }
     kprintln!("Castor ready");
     idle()
+}
+
+/// Enters VMX root operation on this CPU if it can; the BSP reports what VT-x offers.
+fn enable_virtualization(cpu: &PerCpu, report: bool) {
+    match vmx::enable_on_this_cpu() {
+        Ok((caps, _)) => {
+            cpu.vmx_on.store(true, Ordering::Release);
+            if report {
+                log::info!(
+                    "vt-x: VMCS revision {:#x}, EPT {} (A/D {}), unrestricted guest {}, VPID {}, \
+                     PML {}, preemption timer {}",
+                    caps.revision,
+                    caps.has_ept(),
+                    caps.has_ept_ad(),
+                    caps.has_unrestricted_guest(),
+                    caps.has_vpid(),
+                    caps.has_pml(),
+                    caps.has_preemption_timer()
+                );
+            }
+        }
+        Err(e) if report => log::warn!("vt-x unavailable: {e}"),
+        Err(e) => log::error!("vt-x could not be enabled on this CPU: {e}"),
+    }
 }
 
 fn report_online(cpu: &PerCpu) {
@@ -197,10 +225,12 @@ fn ap_self_check(cpu: &PerCpu) -> u32 {
 /// APIC are set up (see `smp::ap_entry`).
 pub fn ap_main(cpu: &'static PerCpu) -> ! {
     let check = ap_self_check(cpu);
-    cpu.self_check
-        .store(check, core::sync::atomic::Ordering::Release);
+    cpu.self_check.store(check, Ordering::Release);
     if check != CHECK_OK {
         log::error!("start-up self check failed: {check:#x}");
+    }
+    if percpu::cpu(0).is_some_and(|bsp| bsp.vmx_on.load(Ordering::Acquire)) {
+        enable_virtualization(cpu, false);
     }
     report_online(cpu);
     idle()

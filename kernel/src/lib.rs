@@ -13,6 +13,7 @@ extern crate alloc;
 pub mod bootinfo;
 pub mod config;
 pub mod mm;
+pub mod vmm;
 
 #[cfg(target_os = "none")]
 pub mod arch;

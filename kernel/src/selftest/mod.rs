@@ -10,6 +10,7 @@ mod memory;
 mod paging;
 mod smp;
 mod timer;
+mod vmx;
 
 use alloc::string::String;
 
@@ -54,6 +55,7 @@ fn run_one(name: &str, ctx: &Context<'_>) -> Verdict {
         "wx" => paging::wx(),
         "timer" => timer::lapic_against_pit(),
         "smp" => smp::all_cpus_up(ctx),
+        "vmx" => vmx::root_operation(),
         other => Err(alloc::format!("no such test '{other}'")),
     }
 }

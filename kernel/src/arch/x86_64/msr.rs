@@ -12,3 +12,38 @@ pub const IA32_GS_BASE: u32 = 0xC000_0101;
 pub const EFER_NXE: u64 = 1 << 11;
 /// EFER.LME: long mode enable.
 pub const EFER_LME: u64 = 1 << 8;
+
+/// IA32_FEATURE_CONTROL: lock bit 0, VMX inside SMX bit 1, VMX outside SMX bit 2.
+pub const IA32_FEATURE_CONTROL: u32 = 0x3A;
+/// IA32_VMX_BASIC: VMCS revision id, region size, memory type, TRUE_* controls (SDM Vol. 3D, A.1).
+pub const IA32_VMX_BASIC: u32 = 0x480;
+/// IA32_VMX_PINBASED_CTLS (SDM Vol. 3D, A.3.1).
+pub const IA32_VMX_PINBASED_CTLS: u32 = 0x481;
+/// IA32_VMX_PROCBASED_CTLS (SDM Vol. 3D, A.3.2).
+pub const IA32_VMX_PROCBASED_CTLS: u32 = 0x482;
+/// IA32_VMX_EXIT_CTLS (SDM Vol. 3D, A.4).
+pub const IA32_VMX_EXIT_CTLS: u32 = 0x483;
+/// IA32_VMX_ENTRY_CTLS (SDM Vol. 3D, A.5).
+pub const IA32_VMX_ENTRY_CTLS: u32 = 0x484;
+/// IA32_VMX_MISC (SDM Vol. 3D, A.6).
+pub const IA32_VMX_MISC: u32 = 0x485;
+/// IA32_VMX_CR0_FIXED0: CR0 bits that must be 1 in VMX operation (SDM Vol. 3D, A.7).
+pub const IA32_VMX_CR0_FIXED0: u32 = 0x486;
+/// IA32_VMX_CR0_FIXED1: CR0 bits that may be 1 in VMX operation.
+pub const IA32_VMX_CR0_FIXED1: u32 = 0x487;
+/// IA32_VMX_CR4_FIXED0: CR4 bits that must be 1 in VMX operation (SDM Vol. 3D, A.8).
+pub const IA32_VMX_CR4_FIXED0: u32 = 0x488;
+/// IA32_VMX_CR4_FIXED1: CR4 bits that may be 1 in VMX operation.
+pub const IA32_VMX_CR4_FIXED1: u32 = 0x489;
+/// IA32_VMX_PROCBASED_CTLS2: secondary processor-based controls (SDM Vol. 3D, A.3.3).
+pub const IA32_VMX_PROCBASED_CTLS2: u32 = 0x48B;
+/// IA32_VMX_EPT_VPID_CAP (SDM Vol. 3D, A.10).
+pub const IA32_VMX_EPT_VPID_CAP: u32 = 0x48C;
+/// IA32_VMX_TRUE_PINBASED_CTLS (SDM Vol. 3D, A.3.1).
+pub const IA32_VMX_TRUE_PINBASED_CTLS: u32 = 0x48D;
+/// IA32_VMX_TRUE_PROCBASED_CTLS (SDM Vol. 3D, A.3.2).
+pub const IA32_VMX_TRUE_PROCBASED_CTLS: u32 = 0x48E;
+/// IA32_VMX_TRUE_EXIT_CTLS (SDM Vol. 3D, A.4).
+pub const IA32_VMX_TRUE_EXIT_CTLS: u32 = 0x48F;
+/// IA32_VMX_TRUE_ENTRY_CTLS (SDM Vol. 3D, A.5).
+pub const IA32_VMX_TRUE_ENTRY_CTLS: u32 = 0x490;

@@ -29,6 +29,8 @@ pub struct PerCpu {
     /// Result of the CPU's own start-up checks: [`CHECK_PENDING`], [`CHECK_OK`] or a bit set of
     /// failed checks (see `kmain::ap_self_check`).
     pub self_check: AtomicU32,
+    /// Whether this CPU is in VMX root operation.
+    pub vmx_on: AtomicBool,
     /// This CPU's GDT and TSS, built once when the CPU comes up.
     pub tables: spin::Once<CpuTables>,
 }
@@ -41,6 +43,7 @@ impl PerCpu {
             online: AtomicBool::new(false),
             timer_ticks: AtomicU64::new(0),
             self_check: AtomicU32::new(CHECK_PENDING),
+            vmx_on: AtomicBool::new(false),
             tables: spin::Once::new(),
         }
     }

@@ -7,6 +7,8 @@
 
 use core::arch::asm;
 
+pub mod vmx;
+
 /// Reads a byte from an I/O port.
 ///
 /// # Safety
@@ -110,6 +112,27 @@ pub fn read_cr3() -> u64 {
 pub unsafe fn write_cr3(pml4_phys: u64) {
     // SAFETY: the caller guarantees the new tables keep the kernel mapped.
     unsafe { asm!("mov cr3, {}", in(reg) pml4_phys, options(nostack, preserves_flags)) };
+}
+
+/// Writes CR0.
+///
+/// # Safety
+/// The new value must keep protected mode, paging and write protection on (PE, PG, WP) and be
+/// valid for the current mode (SDM Vol. 3A, 2.5 "Control Registers").
+#[inline]
+pub unsafe fn write_cr0(value: u64) {
+    // SAFETY: the caller guarantees a valid value.
+    unsafe { asm!("mov cr0, {}", in(reg) value, options(nostack, preserves_flags)) };
+}
+
+/// Writes CR4.
+///
+/// # Safety
+/// The new value must keep PAE on and only set features this CPU supports.
+#[inline]
+pub unsafe fn write_cr4(value: u64) {
+    // SAFETY: the caller guarantees a valid value.
+    unsafe { asm!("mov cr4, {}", in(reg) value, options(nostack, preserves_flags)) };
 }
 
 /// Reads CR4.

@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Intel VT-x: capabilities, VMX root operation on every CPU.
+
+#[cfg(target_os = "none")]
+pub mod caps;
+pub mod controls;
+
+#[cfg(target_os = "none")]
+mod enable;
+#[cfg(target_os = "none")]
+pub use enable::{VmxError, enable_on_this_cpu};
