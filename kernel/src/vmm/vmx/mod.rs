@@ -9,3 +9,6 @@ pub mod controls;
 mod enable;
 #[cfg(target_os = "none")]
 pub use enable::{VmxError, enable_on_this_cpu};
+pub mod fields;
+#[cfg(target_os = "none")]
+pub mod vmcs;
