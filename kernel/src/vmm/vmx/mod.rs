@@ -4,6 +4,7 @@
 #[cfg(target_os = "none")]
 pub mod caps;
 pub mod controls;
+pub mod ept;
 
 #[cfg(target_os = "none")]
 mod enable;
