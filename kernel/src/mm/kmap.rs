@@ -38,6 +38,12 @@ impl TableMemory for IdentityTables {
         unsafe { core::ptr::read_volatile((table as *const u64).add(index)) }
     }
 
+    fn free_table(&mut self, table: u64) {
+        if let Err(e) = super::free_frames(table, 1) {
+            log::error!("page table frame {table:#x} could not be freed: {e:?}");
+        }
+    }
+
     fn write(&mut self, table: u64, index: usize, entry: u64) {
         // SAFETY: as in `read`; only the BSP modifies the kernel tables, before other CPUs use them.
         unsafe { core::ptr::write_volatile((table as *mut u64).add(index), entry) }

@@ -15,4 +15,7 @@ pub mod layout;
 mod setup;
 
 #[cfg(target_os = "none")]
-pub use setup::{MemoryStats, alloc_frames_below, frames_free, free_frames, init, is_allocated};
+pub use setup::{
+    MemoryStats, alloc_frames_aligned, alloc_frames_below, frames_free, free_frames, init,
+    is_allocated,
+};

@@ -87,6 +87,8 @@ pub trait TableMemory {
     fn read(&self, table_phys: u64, index: usize) -> u64;
     /// Writes entry `index` of the table at `table_phys`.
     fn write(&mut self, table_phys: u64, index: usize, entry: u64);
+    /// Returns a table frame obtained from [`TableMemory::alloc_table`].
+    fn free_table(&mut self, table_phys: u64);
 }
 
 /// Why a mapping was refused.
@@ -217,6 +219,27 @@ impl<F: Format, M: TableMemory> PageTable<F, M> {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Frees every table frame (not the mapped pages) and leaves the table empty and unusable.
+    /// Whatever used it (CR3, an EPTP) must have stopped doing so.
+    pub fn release(&mut self) {
+        if self.root != 0 {
+            self.free_subtables(self.root, 4);
+            self.mem.free_table(self.root);
+            self.root = 0;
+        }
+    }
+
+    fn free_subtables(&mut self, table: u64, level: u8) {
+        for i in 0..ENTRIES {
+            if let Decoded::Table(next, _) = F::decode(self.mem.read(table, i), level) {
+                if level > 2 {
+                    self.free_subtables(next, level - 1);
+                }
+                self.mem.free_table(next);
+            }
         }
     }
 
@@ -399,6 +422,12 @@ pub(crate) mod tests {
         fn write(&mut self, table: u64, i: usize, e: u64) {
             self.tables.get_mut(&table).unwrap()[i] = e;
         }
+        fn free_table(&mut self, table: u64) {
+            assert!(
+                self.tables.remove(&table).is_some(),
+                "double free of table {table:#x}"
+            );
+        }
     }
 
     type Host = PageTable<HostFormat, FakeMemory>;
@@ -506,6 +535,21 @@ pub(crate) mod tests {
         assert!(t.protect(0xffff_8000_0000_0000, 1, Attrs::READ_EXEC));
         assert_eq!(audit_wx(&t).violations, 0);
         assert!(!t.protect(0x30_0000, 1, Attrs::READ));
+    }
+
+    #[test]
+    fn release_frees_every_table_once() {
+        let mut t = Host::new(FakeMemory::default()).unwrap();
+        t.map_range(0, 0, 0x40_0000, Attrs::READ_WRITE, 1).unwrap();
+        t.map(0x80_0000_0000, 0, 3, Attrs::READ).unwrap();
+        assert_eq!(
+            t.mem.tables.len(),
+            6,
+            "pml4, pdpt, pd, 2 pt, and a second pdpt"
+        );
+        t.release();
+        assert!(t.mem.tables.is_empty());
+        t.release();
     }
 
     #[test]

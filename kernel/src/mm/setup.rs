@@ -104,6 +104,14 @@ pub fn alloc_frames_below(count: u64, limit: u64) -> Option<u64> {
         .alloc_contiguous(count, FRAME_SIZE, limit)
 }
 
+/// Allocates `count` contiguous frames aligned to `align` bytes, anywhere in RAM.
+pub fn alloc_frames_aligned(count: u64, align: u64) -> Option<u64> {
+    FRAMES
+        .lock()
+        .as_mut()?
+        .alloc_contiguous(count, align, u64::MAX)
+}
+
 /// Returns `count` frames at `addr`.
 pub fn free_frames(addr: u64, count: u64) -> Result<(), FreeError> {
     match FRAMES.lock().as_mut() {

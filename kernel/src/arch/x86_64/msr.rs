@@ -5,6 +5,8 @@
 pub const IA32_APIC_BASE: u32 = 0x1B;
 /// IA32_EFER: long mode, NX enable, SVM enable.
 pub const IA32_EFER: u32 = 0xC000_0080;
+/// IA32_FS_BASE: base of the FS segment.
+pub const IA32_FS_BASE: u32 = 0xC000_0100;
 /// IA32_GS_BASE: base of the GS segment, used for per-CPU data.
 pub const IA32_GS_BASE: u32 = 0xC000_0101;
 

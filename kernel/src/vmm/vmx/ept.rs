@@ -30,7 +30,11 @@ impl Format for EptFormat {
     }
 
     fn leaf_entry(phys: u64, attrs: Attrs, level: u8) -> u64 {
-        let memtype = if attrs.uncached { MEMTYPE_UC } else { MEMTYPE_WB };
+        let memtype = if attrs.uncached {
+            MEMTYPE_UC
+        } else {
+            MEMTYPE_WB
+        };
         let mut e = (phys & ADDR) | READ | (memtype << MEMTYPE_SHIFT) | IGNORE_PAT;
         if attrs.write {
             e |= WRITE;
@@ -56,7 +60,13 @@ impl Format for EptFormat {
         if level == 1 || (level <= 3 && entry & LARGE != 0) {
             Decoded::Leaf(entry & ADDR & !(level_size(level) - 1), attrs)
         } else {
-            Decoded::Table(entry & ADDR, Attrs { uncached: false, ..attrs })
+            Decoded::Table(
+                entry & ADDR,
+                Attrs {
+                    uncached: false,
+                    ..attrs
+                },
+            )
         }
     }
 }
@@ -76,7 +86,11 @@ mod tests {
     #[test]
     fn guest_ram_mapping_round_trips() {
         let mut t = PageTable::<EptFormat, _>::new(FakeMemory::default()).unwrap();
-        let rwx = Attrs { write: true, exec: true, uncached: false };
+        let rwx = Attrs {
+            write: true,
+            exec: true,
+            uncached: false,
+        };
         t.map_range(0, 0x800_0000, 0x40_0000, rwx, 2).unwrap();
         t.map(0xfee0_0000, 0xfee0_0000, 1, Attrs::DEVICE).unwrap();
         let tr = t.translate(0x12_3456).unwrap();
@@ -90,11 +104,17 @@ mod tests {
     #[test]
     fn entry_bits_follow_the_sdm() {
         let leaf = EptFormat::leaf_entry(0x20_0000, Attrs::READ_EXEC, 2);
-        assert_eq!(leaf, 0x20_0000 | READ | EXEC | (6 << 3) | IGNORE_PAT | LARGE);
+        assert_eq!(
+            leaf,
+            0x20_0000 | READ | EXEC | (6 << 3) | IGNORE_PAT | LARGE
+        );
         assert_eq!(EptFormat::table_entry(0x5000), 0x5007);
         assert_eq!(EptFormat::decode(0, 1), Decoded::Absent);
         // Write-only is a misconfiguration in hardware; the decoder still sees it as present.
-        assert!(matches!(EptFormat::decode(0x1000 | WRITE, 1), Decoded::Leaf(0x1000, _)));
+        assert!(matches!(
+            EptFormat::decode(0x1000 | WRITE, 1),
+            Decoded::Leaf(0x1000, _)
+        ));
         assert_eq!(eptp(0x1234_5000, true), 0x1234_505e);
         assert_eq!(eptp(0x1234_5000, false), 0x1234_501e);
     }

@@ -304,6 +304,15 @@ pub fn sgdt() -> (u64, u16) {
     (ptr.base, ptr.limit)
 }
 
+/// Reads the IDTR (base, limit).
+#[inline]
+pub fn sidt() -> (u64, u16) {
+    let mut ptr = DescriptorTablePointer { limit: 0, base: 0 };
+    // SAFETY: SIDT stores 10 bytes into `ptr`, which is exactly that large.
+    unsafe { asm!("sidt [{}]", in(reg) &mut ptr, options(nostack, preserves_flags)) };
+    (ptr.base, ptr.limit)
+}
+
 /// Reads a 32-bit value from a memory-mapped device register.
 ///
 /// # Safety
