@@ -2,9 +2,13 @@
 //! The virtual-machine monitor: hardware virtualization back ends and what they share.
 
 pub mod cpuid;
+pub mod devices;
+pub mod hypercall;
 pub mod msr;
 pub mod vmx;
 
 #[cfg(target_os = "none")]
 pub mod guest_mem;
+#[cfg(target_os = "none")]
+pub mod run;
 pub mod vcpu;

@@ -133,5 +133,5 @@ pub trait Vcpu {
     /// Queues an external interrupt to be injected when the guest can take it.
     fn queue_interrupt(&mut self, vector: u8);
     /// Writes a human-readable dump of the guest state (for failed or unknown exits).
-    fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result;
+    fn dump(&mut self, out: &mut dyn fmt::Write) -> fmt::Result;
 }

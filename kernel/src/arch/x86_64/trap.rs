@@ -124,6 +124,14 @@ pub fn init() {
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     match frame.vector {
         0..=31 => exception::report_and_halt(frame),
+        v => dispatch_host_vector(v as u8),
+    }
+}
+
+/// Handles host interrupt `vector` (also called for interrupts that arrived during guest
+/// execution and were acknowledged on VM exit).
+pub fn dispatch_host_vector(vector: u8) {
+    match u64::from(vector) {
         v if v == u64::from(VECTOR_TIMER) => {
             percpu::current()
                 .timer_ticks

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Virtual devices guests see, and the port bus that routes I/O exits to them.
+//!
+//! Device models are plain state machines with no hardware access, unit tested on the host.
+//! Ports no device claims behave as on a PC with nothing there: reads return all ones, writes
+//! are ignored.
+
+pub mod debug_exit;
+pub mod serial;
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::ops::RangeInclusive;
+
+use crate::vmm::vcpu::Width;
+
+/// What a device wants after a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Nothing beyond its own state change.
+    None,
+    /// The guest asked to end with this status (debug-exit port).
+    Exit(u32),
+}
+
+/// A device on the I/O port bus.
+pub trait PortDevice {
+    /// Ports the device decodes.
+    fn ports(&self) -> RangeInclusive<u16>;
+    /// An `in` of `width` bytes from `port`.
+    fn read(&mut self, port: u16, width: Width) -> u32;
+    /// An `out` of `width` bytes to `port`.
+    fn write(&mut self, port: u16, width: Width, value: u32) -> Effect;
+    /// Complete lines of guest output the device produced since the last call (`end`: the
+    /// guest stopped, include a partial last line).
+    fn take_output(&mut self, _end: bool) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// The guest's I/O port space.
+#[derive(Default)]
+pub struct PortBus {
+    devices: Vec<Box<dyn PortDevice>>,
+}
+
+fn all_ones(width: Width) -> u32 {
+    match width {
+        1 => 0xFF,
+        2 => 0xFFFF,
+        _ => u32::MAX,
+    }
+}
+
+impl PortBus {
+    /// Adds a device. A port claimed twice goes to the first device.
+    pub fn attach(&mut self, device: Box<dyn PortDevice>) {
+        self.devices.push(device);
+    }
+
+    fn find(&mut self, port: u16) -> Option<&mut Box<dyn PortDevice>> {
+        self.devices.iter_mut().find(|d| d.ports().contains(&port))
+    }
+
+    /// Routes an `in`.
+    pub fn read(&mut self, port: u16, width: Width) -> u32 {
+        match self.find(port) {
+            Some(d) => d.read(port, width),
+            None => all_ones(width),
+        }
+    }
+
+    /// Guest output lines from every device (see [`PortDevice::take_output`]).
+    pub fn take_output(&mut self, end: bool) -> Vec<String> {
+        self.devices
+            .iter_mut()
+            .flat_map(|d| d.take_output(end))
+            .collect()
+    }
+
+    /// Routes an `out`.
+    pub fn write(&mut self, port: u16, width: Width, value: u32) -> Effect {
+        match self.find(port) {
+            Some(d) => d.write(port, width, value),
+            None => Effect::None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unclaimed_ports_float_high_and_claimed_ones_route() {
+        let mut bus = PortBus::default();
+        bus.attach(Box::new(debug_exit::DebugExit::default()));
+        assert_eq!(bus.read(0x80, 1), 0xFF);
+        assert_eq!(bus.read(0x80, 2), 0xFFFF);
+        assert_eq!(bus.read(0x80, 4), u32::MAX);
+        assert_eq!(bus.write(0x80, 1, 0x12), Effect::None);
+        assert_eq!(bus.write(debug_exit::PORT, 4, 3), Effect::Exit(3));
+    }
+}

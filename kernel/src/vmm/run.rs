@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The generic monitor loop: one `match` over vendor-neutral exits, whatever the back end.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::devices::{Effect, PortBus};
+use super::guest_mem::GuestMemory;
+use super::hypercall::{self, Call};
+use super::vcpu::{Exit, Vcpu};
+use crate::mm::pagetable::Format;
+
+/// How a guest run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestEnd {
+    /// The guest wrote this status to the debug-exit port or called `EXIT`.
+    Exited(u64),
+    /// Triple fault, or HLT with interrupts off: the guest cannot continue.
+    Shutdown,
+    /// HLT with nothing left that could wake it.
+    Halted,
+    /// The hardware refused to enter the guest.
+    EntryFailed(u64),
+    /// An exit the monitor does not handle.
+    Unhandled {
+        /// Vendor exit code.
+        code: u64,
+        /// Vendor qualification.
+        info: u64,
+    },
+    /// An access outside guest RAM with no device behind it.
+    BadAccess {
+        /// Guest-physical address.
+        gpa: u64,
+        /// It was a write.
+        write: bool,
+    },
+    /// The exit budget ran out.
+    TooManyExits,
+}
+
+/// A guest's resources.
+pub struct Guest<F: Format> {
+    /// RAM and nested page tables.
+    pub mem: GuestMemory<F>,
+    /// Port devices.
+    pub bus: PortBus,
+}
+
+/// Result of a run.
+#[derive(Debug)]
+pub struct RunReport {
+    /// Why it ended.
+    pub end: GuestEnd,
+    /// Console lines the guest produced (serial and `CONSOLE_WRITE`).
+    pub output: Vec<String>,
+    /// Exits the generic loop handled.
+    pub exits: u64,
+}
+
+fn console_write<F: Format>(
+    guest: &mut Guest<F>,
+    gpa: u64,
+    len: u64,
+    out: &mut Vec<String>,
+) -> u64 {
+    if len > hypercall::MAX_CONSOLE_WRITE {
+        return hypercall::ERROR;
+    }
+    match guest.mem.slice_mut(gpa, len as usize) {
+        Some(bytes) => {
+            let text = String::from_utf8_lossy(bytes);
+            out.extend(text.lines().map(String::from));
+            len
+        }
+        None => hypercall::ERROR,
+    }
+}
+
+/// Runs `vcpu` until the guest ends or `max_exits` exits were handled, printing guest output
+/// as it appears (each line prefixed with `prefix`). Failures dump the vCPU state; the host
+/// keeps running whatever the guest did.
+pub fn run<F: Format>(
+    vcpu: &mut dyn Vcpu,
+    guest: &mut Guest<F>,
+    prefix: &str,
+    max_exits: u64,
+) -> RunReport {
+    let mut output = Vec::new();
+    let mut exits = 0;
+    let end = loop {
+        if exits >= max_exits {
+            break GuestEnd::TooManyExits;
+        }
+        exits += 1;
+        let exit = vcpu.run();
+        let end = match exit {
+            Exit::IoIn { port, width } => {
+                let value = guest.bus.read(port, width);
+                vcpu.complete_io_in(value);
+                None
+            }
+            Exit::IoOut { port, width, value } => match guest.bus.write(port, width, value) {
+                Effect::Exit(status) => Some(GuestEnd::Exited(u64::from(status))),
+                Effect::None => None,
+            },
+            Exit::Hypercall => {
+                let regs = *vcpu.regs();
+                let result = match hypercall::decode(&regs) {
+                    Call::Version => u64::from(super::cpuid::HYPERCALL_ABI_VERSION),
+                    Call::ConsoleWrite { gpa, len } => console_write(guest, gpa, len, &mut output),
+                    Call::Exit(status) => break GuestEnd::Exited(status),
+                    Call::Unknown(_) => hypercall::ERROR,
+                };
+                vcpu.regs().rax = result;
+                None
+            }
+            Exit::NestedPageFault { gpa, write, .. } => Some(GuestEnd::BadAccess { gpa, write }),
+            Exit::Halt => Some(GuestEnd::Halted),
+            Exit::Shutdown => Some(GuestEnd::Shutdown),
+            Exit::EntryFailed { code } => Some(GuestEnd::EntryFailed(code)),
+            Exit::HostInterrupt | Exit::Preempted => None,
+            Exit::Unhandled { code, info } => Some(GuestEnd::Unhandled { code, info }),
+        };
+        for line in guest.bus.take_output(false) {
+            crate::kprintln!("{prefix}{line}");
+            output.push(line);
+        }
+        if let Some(end) = end {
+            break end;
+        }
+    };
+    for line in guest.bus.take_output(true) {
+        crate::kprintln!("{prefix}{line}");
+        output.push(line);
+    }
+    if !matches!(end, GuestEnd::Exited(_)) {
+        let mut dump = String::new();
+        let _ = vcpu.dump(&mut dump);
+        crate::kprintln!("{prefix}guest stopped: {end:?}");
+        for line in dump.lines() {
+            crate::kprintln!("{prefix}{line}");
+        }
+    }
+    RunReport { end, output, exits }
+}

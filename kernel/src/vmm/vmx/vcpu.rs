@@ -1,0 +1,532 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! A VT-x virtual CPU: the [`Vcpu`] back end for Intel processors.
+//!
+//! Instruction-level exits (CPUID, RDMSR/WRMSR, MOV to CR0/CR4, XSETBV, interrupt windows) are
+//! absorbed here; everything the generic monitor must see becomes an [`Exit`]. Exit reasons are
+//! listed in Intel SDM Vol. 3D, appendix C; exit qualifications in Vol. 3C, 28.2.1.
+
+use core::fmt;
+
+use super::caps::VmxCaps;
+use super::ept::{EptFormat, eptp};
+use super::fields::{Control32, ControlN, Guest32, GuestN, ReadOnly32, ReadOnly64, ReadOnlyN};
+use super::setup::{self, Bitmaps, Controls, GuestStart, PROC_INTERRUPT_WINDOW};
+use super::vmcs::{LoadedVmcs, Vmcs};
+use crate::arch::x86_64::instr;
+use crate::arch::x86_64::instr::vmx::VmFail;
+use crate::mm;
+use crate::vmm::cpuid;
+use crate::vmm::guest_mem::GuestMemory;
+use crate::vmm::msr::VirtualMsrs;
+use crate::vmm::vcpu::{Exit, GuestRegs, Vcpu, VcpuError};
+
+core::arch::global_asm!(include_str!("entry.S"));
+
+unsafe extern "C" {
+    fn vmx_enter(regs: *mut GuestRegs, launched: u64) -> u64;
+    static vmx_exit: u8;
+}
+
+/// Basic exit reasons (SDM Vol. 3D, Table C-1).
+mod reason {
+    pub const EXTERNAL_INTERRUPT: u16 = 1;
+    pub const TRIPLE_FAULT: u16 = 2;
+    pub const INTERRUPT_WINDOW: u16 = 7;
+    pub const CPUID: u16 = 10;
+    pub const HLT: u16 = 12;
+    pub const VMCALL: u16 = 18;
+    pub const CR_ACCESS: u16 = 28;
+    pub const IO: u16 = 30;
+    pub const RDMSR: u16 = 31;
+    pub const WRMSR: u16 = 32;
+    pub const EPT_VIOLATION: u16 = 48;
+    pub const EPT_MISCONFIG: u16 = 49;
+    pub const PREEMPTION_TIMER: u16 = 52;
+    pub const XSETBV: u16 = 55;
+    /// VMX instructions in the guest: no nested virtualization, #UD.
+    pub const VMX_INSTRUCTIONS: [u16; 9] = [19, 20, 21, 22, 23, 24, 25, 26, 27];
+}
+
+/// Interruption types for event injection (SDM Vol. 3C, 25.8.3).
+const TYPE_EXTERNAL: u32 = 0;
+const TYPE_HARDWARE_EXCEPTION: u32 = 3;
+const VALID: u32 = 1 << 31;
+const DELIVER_ERROR_CODE: u32 = 1 << 11;
+const GP: u8 = 13;
+const UD: u8 = 6;
+
+/// A VT-x vCPU: its VMCS, and the rest of its state (split so the handlers can use both the
+/// loaded VMCS and the state at once).
+pub struct VmxVcpu {
+    vmcs: Vmcs,
+    s: State,
+}
+
+struct State {
+    regs: GuestRegs,
+    caps: VmxCaps,
+    controls: Controls,
+    bitmaps: Bitmaps,
+    launched: bool,
+    msrs: VirtualMsrs,
+    pending_interrupt: Option<u8>,
+    /// Width of an `in` waiting for its value.
+    io_in_width: Option<u8>,
+    rip: u64,
+    instruction_len: u64,
+    index: u32,
+}
+
+fn fail(what: &'static str) -> impl Fn(VmFail) -> VcpuError {
+    move |f| VcpuError::Hardware(what, f as u64)
+}
+
+fn alloc_filled(frames: u64, byte: u8) -> Result<u64, VcpuError> {
+    let phys = mm::alloc_frames_below(frames, u64::MAX).ok_or(VcpuError::OutOfMemory)?;
+    // SAFETY: freshly allocated frames, identity mapped, owned by the vCPU.
+    unsafe { core::ptr::write_bytes(phys as *mut u8, byte, (frames * 4096) as usize) };
+    Ok(phys)
+}
+
+/// MSRs whose guest values the VMCS switches itself, so guests access them without exits:
+/// FS/GS base and EFER (guest-state area, SDM Vol. 3C, 25.4.1), SYSENTER_* likewise.
+const PASS_THROUGH_MSRS: [u32; 6] = [0xC000_0100, 0xC000_0101, 0xC000_0080, 0x174, 0x175, 0x176];
+
+/// Clears the read and write intercept bits of `msr` in an MSR bitmap (SDM Vol. 3C, 25.6.9:
+/// read-low at +0, read-high at +1024, write-low at +2048, write-high at +3072).
+fn pass_through(bitmap: u64, msr: u32) {
+    let (base, index) = match msr {
+        0..=0x1FFF => (0, msr),
+        0xC000_0000..=0xC000_1FFF => (1024, msr - 0xC000_0000),
+        _ => return,
+    };
+    for half in [0, 2048] {
+        let byte = (bitmap + half + base + u64::from(index / 8)) as *mut u8;
+        // SAFETY: the bitmap frame belongs to this vCPU; the offset is within its 4 KiB.
+        unsafe { byte.write_volatile(byte.read_volatile() & !(1 << (index % 8))) };
+    }
+}
+
+impl VmxVcpu {
+    /// A vCPU of the guest whose memory is `mem`, starting as `start`.
+    pub fn new(
+        index: u32,
+        mem: &GuestMemory<EptFormat>,
+        start: GuestStart,
+    ) -> Result<Self, VcpuError> {
+        let caps = VmxCaps::read().map_err(|_| VcpuError::NotEnabled)?;
+        if !caps.has_ept() {
+            return Err(VcpuError::MissingControls("EPT (4-level, write-back)", 0));
+        }
+        let controls = setup::controls(&caps)?;
+        // Every port and every MSR exits, except the MSRs the VMCS switches.
+        let io = alloc_filled(2, 0xFF)?;
+        let msr = alloc_filled(1, 0xFF)?;
+        for m in PASS_THROUGH_MSRS {
+            pass_through(msr, m);
+        }
+        let bitmaps = Bitmaps {
+            io_a: io,
+            io_b: io + 4096,
+            msr,
+        };
+        let mut vmcs = Vmcs::new(&caps).ok_or(VcpuError::OutOfMemory)?;
+        {
+            let mut v = vmcs.load().map_err(fail("VMPTRLD"))?;
+            let eptp = eptp(mem.table_root(), caps.has_ept_ad());
+            setup::write_controls(&mut v, &controls, &bitmaps, eptp)
+                .map_err(fail("VMWRITE controls"))?;
+            setup::write_host_state(&mut v, &raw const vmx_exit as u64)
+                .map_err(fail("VMWRITE host state"))?;
+            setup::write_guest_state(&mut v, &caps, start, &controls)
+                .map_err(fail("VMWRITE guest state"))?;
+        }
+        Ok(Self {
+            vmcs,
+            s: State {
+                regs: GuestRegs::default(),
+                caps,
+                controls,
+                bitmaps,
+                launched: false,
+                msrs: VirtualMsrs::new(index),
+                pending_interrupt: None,
+                io_in_width: None,
+                rip: 0,
+                instruction_len: 0,
+                index,
+            },
+        })
+    }
+
+    /// One VM entry and the handling of its exit. `Ok(None)`: absorbed, enter again.
+    fn step(&mut self) -> Result<Option<Exit>, VmFail> {
+        let mut v = self.vmcs.load()?;
+        self.s.step(&mut v)
+    }
+}
+
+impl State {
+    fn inject(
+        v: &mut LoadedVmcs<'_>,
+        vector: u8,
+        kind: u32,
+        error: Option<u32>,
+    ) -> Result<(), VmFail> {
+        let mut info = VALID | (kind << 8) | u32::from(vector);
+        if let Some(code) = error {
+            info |= DELIVER_ERROR_CODE;
+            v.write(Control32::EntryExceptionErrorCode, code)?;
+        }
+        v.write(Control32::EntryInterruptionInfo, info)
+    }
+
+    /// Injects a pending external interrupt if the guest can take one now, else asks for an
+    /// interrupt-window exit (SDM Vol. 3C, 27.7.5 and 25.8.3).
+    fn deliver_interrupts(&mut self, v: &mut LoadedVmcs<'_>) -> Result<(), VmFail> {
+        let Some(vector) = self.pending_interrupt else {
+            return Ok(());
+        };
+        let rflags = v.read(GuestN::Rflags)?;
+        let blocked = v.read(Guest32::InterruptibilityState)? & 0b11 != 0;
+        let already = v.read(Control32::EntryInterruptionInfo)? & VALID != 0;
+        if rflags & (1 << 9) != 0 && !blocked && !already {
+            Self::inject(v, vector, TYPE_EXTERNAL, None)?;
+            self.pending_interrupt = None;
+            v.write(Control32::ProcBased, self.controls.proc)?;
+        } else {
+            v.write(
+                Control32::ProcBased,
+                self.controls.proc | PROC_INTERRUPT_WINDOW,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn advance(v: &mut LoadedVmcs<'_>) -> Result<(), VmFail> {
+        let len = v.read(ReadOnly32::ExitInstructionLength)?;
+        let rip = v.read(GuestN::Rip)?;
+        v.write(GuestN::Rip, rip + u64::from(len))?;
+        // Skipping an instruction ends STI / MOV SS blocking (SDM Vol. 3C, 25.4.2).
+        let state = v.read(Guest32::InterruptibilityState)?;
+        v.write(Guest32::InterruptibilityState, state & !0b11)
+    }
+
+    fn handle_cpuid(&mut self, v: &mut LoadedVmcs<'_>) -> Result<(), VmFail> {
+        let (leaf, subleaf) = (self.regs.rax as u32, self.regs.rcx as u32);
+        let host = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+        let host = cpuid::Regs {
+            eax: host.eax,
+            ebx: host.ebx,
+            ecx: host.ecx,
+            edx: host.edx,
+        };
+        let r = cpuid::filter(leaf, subleaf, host, self.index as u8);
+        self.regs.rax = u64::from(r.eax);
+        self.regs.rbx = u64::from(r.ebx);
+        self.regs.rcx = u64::from(r.ecx);
+        self.regs.rdx = u64::from(r.edx);
+        Self::advance(v)
+    }
+
+    fn handle_msr(&mut self, v: &mut LoadedVmcs<'_>, write: bool) -> Result<(), VmFail> {
+        let msr = self.regs.rcx as u32;
+        let ok = if write {
+            let value = (self.regs.rdx << 32) | (self.regs.rax & 0xFFFF_FFFF);
+            self.msrs.write(msr, value).is_ok()
+        } else {
+            match self.msrs.read(msr, instr::rdtsc()) {
+                Some(value) => {
+                    self.regs.rax = value & 0xFFFF_FFFF;
+                    self.regs.rdx = value >> 32;
+                    true
+                }
+                None => false,
+            }
+        };
+        if ok {
+            Self::advance(v)
+        } else {
+            log::debug!(
+                "guest {} MSR {msr:#x}: #GP",
+                if write { "wrote" } else { "read" }
+            );
+            Self::inject(v, GP, TYPE_HARDWARE_EXCEPTION, Some(0))
+        }
+    }
+
+    /// MOV to CR0/CR4 that touched host-owned bits (SDM Vol. 3C, Table 28-3).
+    fn handle_cr(
+        &mut self,
+        v: &mut LoadedVmcs<'_>,
+        qualification: u64,
+    ) -> Result<Option<Exit>, VmFail> {
+        let cr = qualification & 0xF;
+        let access = (qualification >> 4) & 3;
+        let reg = (qualification >> 8) & 0xF;
+        if access != 0 || !(cr == 0 || cr == 4) {
+            return Ok(Some(Exit::Unhandled {
+                code: u64::from(reason::CR_ACCESS),
+                info: qualification,
+            }));
+        }
+        let value = match reg {
+            0 => self.regs.rax,
+            1 => self.regs.rcx,
+            2 => self.regs.rdx,
+            3 => self.regs.rbx,
+            4 => v.read(GuestN::Rsp)?,
+            5 => self.regs.rbp,
+            6 => self.regs.rsi,
+            7 => self.regs.rdi,
+            8 => self.regs.r8,
+            9 => self.regs.r9,
+            10 => self.regs.r10,
+            11 => self.regs.r11,
+            12 => self.regs.r12,
+            13 => self.regs.r13,
+            14 => self.regs.r14,
+            _ => self.regs.r15,
+        };
+        let (cr0, cr4) = if cr == 0 {
+            (value, v.read(ControlN::Cr4ReadShadow)?)
+        } else {
+            (v.read(ControlN::Cr0ReadShadow)?, value)
+        };
+        let ((hw0, shadow0), (hw4, shadow4)) = setup::guest_control_registers(&self.caps, cr0, cr4);
+        if cr == 0 {
+            v.write(GuestN::Cr0, hw0)?;
+            v.write(ControlN::Cr0ReadShadow, shadow0)?;
+        } else {
+            v.write(GuestN::Cr4, hw4 | setup::CR4_VMXE)?;
+            v.write(ControlN::Cr4ReadShadow, shadow4)?;
+        }
+        Self::advance(v)?;
+        Ok(None)
+    }
+
+    /// Enters the guest through the loaded VMCS and handles the exit.
+    fn step(&mut self, v: &mut LoadedVmcs<'_>) -> Result<Option<Exit>, VmFail> {
+        let v = &mut *v;
+        self.deliver_interrupts(v)?;
+        // SAFETY: the VMCS is current (`v`), fully initialized by `new`, its host state is this
+        // CPU's (vCPUs do not migrate), and `regs` lives as long as the call.
+        let code = unsafe { vmx_enter(&mut self.regs, u64::from(self.launched)) };
+        if code != 0 {
+            let error = v.read(ReadOnly32::VmInstructionError).unwrap_or(u32::MAX);
+            return Ok(Some(Exit::EntryFailed {
+                code: u64::from(error),
+            }));
+        }
+        self.launched = true;
+        let exit_reason = v.read(ReadOnly32::ExitReason)?;
+        self.rip = v.read(GuestN::Rip)?;
+        self.instruction_len = u64::from(v.read(ReadOnly32::ExitInstructionLength)?);
+        if exit_reason & (1 << 31) != 0 {
+            // VM-entry failure while loading guest state (SDM Vol. 3C, 28.8).
+            return Ok(Some(Exit::EntryFailed {
+                code: u64::from(exit_reason),
+            }));
+        }
+        let q = v.read(ReadOnlyN::ExitQualification)?;
+        let basic = exit_reason as u16;
+        Ok(match basic {
+            reason::EXTERNAL_INTERRUPT => {
+                let info = v.read(ReadOnly32::ExitInterruptionInfo)?;
+                crate::arch::x86_64::trap::dispatch_host_vector(info as u8);
+                Some(Exit::HostInterrupt)
+            }
+            reason::TRIPLE_FAULT => Some(Exit::Shutdown),
+            reason::INTERRUPT_WINDOW => {
+                v.write(Control32::ProcBased, self.controls.proc)?;
+                None
+            }
+            reason::CPUID => {
+                self.handle_cpuid(v)?;
+                None
+            }
+            reason::HLT => {
+                Self::advance(v)?;
+                let interrupts_on = v.read(GuestN::Rflags)? & (1 << 9) != 0;
+                Some(if interrupts_on || self.pending_interrupt.is_some() {
+                    Exit::Halt
+                } else {
+                    Exit::Shutdown
+                })
+            }
+            reason::VMCALL => {
+                Self::advance(v)?;
+                Some(Exit::Hypercall)
+            }
+            reason::CR_ACCESS => self.handle_cr(v, q)?,
+            reason::IO => {
+                let width = ((q & 7) + 1) as u8;
+                let input = q & (1 << 3) != 0;
+                let string = q & (1 << 4) != 0;
+                let port = (q >> 16) as u16;
+                if string {
+                    Some(Exit::Unhandled {
+                        code: u64::from(basic),
+                        info: q,
+                    })
+                } else {
+                    Self::advance(v)?;
+                    if input {
+                        self.io_in_width = Some(width);
+                        Some(Exit::IoIn { port, width })
+                    } else {
+                        let mask = if width == 4 {
+                            u32::MAX
+                        } else {
+                            (1u32 << (8 * width)) - 1
+                        };
+                        Some(Exit::IoOut {
+                            port,
+                            width,
+                            value: self.regs.rax as u32 & mask,
+                        })
+                    }
+                }
+            }
+            reason::RDMSR | reason::WRMSR => {
+                self.handle_msr(v, basic == reason::WRMSR)?;
+                None
+            }
+            reason::EPT_VIOLATION => Some(Exit::NestedPageFault {
+                gpa: v.read(ReadOnly64::GuestPhysicalAddress)?,
+                write: q & (1 << 1) != 0,
+                exec: q & (1 << 2) != 0,
+            }),
+            reason::EPT_MISCONFIG => Some(Exit::Unhandled {
+                code: u64::from(basic),
+                info: v.read(ReadOnly64::GuestPhysicalAddress)?,
+            }),
+            reason::PREEMPTION_TIMER => Some(Exit::Preempted),
+            reason::XSETBV => {
+                // CPUID hides XSAVE, so XSETBV is an invalid opcode for this guest.
+                Self::inject(v, UD, TYPE_HARDWARE_EXCEPTION, None)?;
+                None
+            }
+            r if reason::VMX_INSTRUCTIONS.contains(&r) => {
+                Self::inject(v, UD, TYPE_HARDWARE_EXCEPTION, None)?;
+                None
+            }
+            _ => Some(Exit::Unhandled {
+                code: u64::from(basic),
+                info: q,
+            }),
+        })
+    }
+}
+
+impl Vcpu for VmxVcpu {
+    fn run(&mut self) -> Exit {
+        loop {
+            match self.step() {
+                Ok(Some(exit)) => return exit,
+                Ok(None) => {}
+                Err(fail) => {
+                    return Exit::EntryFailed {
+                        code: 0x1_0000 | fail as u64,
+                    };
+                }
+            }
+        }
+    }
+
+    fn regs(&mut self) -> &mut GuestRegs {
+        &mut self.s.regs
+    }
+
+    fn rip(&self) -> u64 {
+        self.s.rip
+    }
+
+    fn complete_io_in(&mut self, value: u32) {
+        if let Some(width) = self.s.io_in_width.take() {
+            // IN AL/AX leaves the upper bits of RAX; IN EAX zero-extends (SDM Vol. 2A, IN).
+            let mask: u64 = if width == 4 {
+                u64::MAX
+            } else {
+                (1 << (8 * width)) - 1
+            };
+            let keep = if width == 4 {
+                0
+            } else {
+                self.s.regs.rax & !mask
+            };
+            self.s.regs.rax = keep | (u64::from(value) & mask);
+        }
+    }
+
+    fn skip_instruction(&mut self) {
+        if let Ok(mut v) = self.vmcs.load() {
+            let _ = State::advance(&mut v);
+        }
+    }
+
+    fn queue_interrupt(&mut self, vector: u8) {
+        self.s.pending_interrupt = Some(vector);
+    }
+
+    fn dump(&mut self, out: &mut dyn fmt::Write) -> fmt::Result {
+        let r = self.s.regs;
+        writeln!(
+            out,
+            "vcpu {} (VT-x) RIP={:#x} last instruction length {}",
+            self.s.index, self.s.rip, self.s.instruction_len
+        )?;
+        if let Ok(v) = self.vmcs.load() {
+            let rd = |f: GuestN| v.read(f).unwrap_or(u64::MAX);
+            writeln!(
+                out,
+                "RSP={:#018x} RFLAGS={:#x} CR0={:#x} CR3={:#x} CR4={:#x} EFER={:#x}",
+                rd(GuestN::Rsp),
+                rd(GuestN::Rflags),
+                rd(GuestN::Cr0),
+                rd(GuestN::Cr3),
+                rd(GuestN::Cr4),
+                v.read(super::fields::Guest64::Efer).unwrap_or(u64::MAX)
+            )?;
+            writeln!(
+                out,
+                "CS base={:#x} rights={:#x} exit reason={:#x} qualification={:#x} interruptibility={:#x}",
+                rd(GuestN::CsBase),
+                v.read(Guest32::CsAccessRights).unwrap_or(u32::MAX),
+                v.read(ReadOnly32::ExitReason).unwrap_or(u32::MAX),
+                v.read(ReadOnlyN::ExitQualification).unwrap_or(u64::MAX),
+                v.read(Guest32::InterruptibilityState).unwrap_or(u32::MAX)
+            )?;
+        }
+        writeln!(
+            out,
+            "RAX={:#018x} RBX={:#018x} RCX={:#018x} RDX={:#018x}",
+            r.rax, r.rbx, r.rcx, r.rdx
+        )?;
+        writeln!(
+            out,
+            "RSI={:#018x} RDI={:#018x} RBP={:#018x} CR2={:#018x}",
+            r.rsi, r.rdi, r.rbp, r.cr2
+        )?;
+        writeln!(
+            out,
+            "R8 ={:#018x} R9 ={:#018x} R10={:#018x} R11={:#018x}",
+            r.r8, r.r9, r.r10, r.r11
+        )?;
+        writeln!(
+            out,
+            "R12={:#018x} R13={:#018x} R14={:#018x} R15={:#018x}",
+            r.r12, r.r13, r.r14, r.r15
+        )
+    }
+}
+
+impl Drop for VmxVcpu {
+    fn drop(&mut self) {
+        for (addr, frames) in [(self.s.bitmaps.io_a, 2), (self.s.bitmaps.msr, 1)] {
+            if let Err(e) = mm::free_frames(addr, frames) {
+                log::error!("vcpu bitmap at {addr:#x} could not be freed: {e:?}");
+            }
+        }
+    }
+}
