@@ -12,8 +12,8 @@ use core::fmt;
 use log::LevelFilter;
 
 /// Names of the in-kernel self tests, in the order they run.
-pub const SELFTESTS: [&str; 8] = [
-    "config", "alloc", "heap", "paging", "wx", "timer", "smp", "vmx",
+pub const SELFTESTS: [&str; 9] = [
+    "config", "alloc", "heap", "paging", "wx", "timer", "smp", "vmx", "guests",
 ];
 /// Self tests that only run when named (they end the machine).
 pub const DESTRUCTIVE_SELFTESTS: [&str; 2] = ["fault", "panic"];
@@ -111,7 +111,7 @@ impl fmt::Display for ConfigError<'_> {
 }
 
 const LOG_VALUES: &str = "one of error, warn, info, debug, trace";
-const SELFTEST_VALUES: &str = "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, fault, panic";
+const SELFTEST_VALUES: &str = "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, vmx, guests, fault, panic";
 const CPUS_VALUES: &str = "a whole number from 1 to 64";
 
 fn parse_log(value: &str) -> Option<LevelFilter> {

@@ -6,6 +6,7 @@
 //! harness in tests/ waits for (and it fails on any missing result).
 
 mod fault;
+mod guests;
 mod memory;
 mod paging;
 mod smp;
@@ -36,6 +37,25 @@ pub struct Context<'a> {
 /// A test's verdict: details on success, the reason on failure.
 pub type Verdict = Result<String, String>;
 
+/// A test's outcome, when a test may not apply to this machine.
+pub enum Outcome {
+    /// Passed, with details.
+    Passed(String),
+    /// Failed, with the reason.
+    Failed(String),
+    /// Not applicable here, with the reason (counted and reported separately).
+    Skipped(&'static str),
+}
+
+impl From<Verdict> for Outcome {
+    fn from(v: Verdict) -> Self {
+        match v {
+            Ok(details) => Outcome::Passed(details),
+            Err(reason) => Outcome::Failed(reason),
+        }
+    }
+}
+
 /// Fails the enclosing test with a formatted reason unless `cond` holds.
 #[macro_export]
 macro_rules! ensure {
@@ -46,8 +66,11 @@ macro_rules! ensure {
     };
 }
 
-fn run_one(name: &str, ctx: &Context<'_>) -> Verdict {
-    match name {
+fn run_one(name: &str, ctx: &Context<'_>) -> Outcome {
+    if name == "guests" {
+        return guests::builtin();
+    }
+    Outcome::from(match name {
         "config" => config_test(ctx),
         "alloc" => memory::frames(ctx),
         "heap" => memory::heap(),
@@ -57,24 +80,28 @@ fn run_one(name: &str, ctx: &Context<'_>) -> Verdict {
         "smp" => smp::all_cpus_up(ctx),
         "vmx" => vmx::root_operation(),
         other => Err(alloc::format!("no such test '{other}'")),
-    }
+    })
 }
 
 /// Runs the selected tests and reports; the destructive `fault` test runs last.
 pub fn run(ctx: &Context<'_>) -> ExitStatus {
-    let (mut passed, mut failed) = (0, 0);
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for name in SELFTESTS
         .iter()
         .filter(|n| ctx.config.selftests.contains(n))
     {
         match run_one(name, ctx) {
-            Ok(details) => {
+            Outcome::Passed(details) => {
                 passed += 1;
                 kprintln!("selftest {name}: ok ({details})");
             }
-            Err(reason) => {
+            Outcome::Failed(reason) => {
                 failed += 1;
                 kprintln!("selftest {name}: FAILED: {reason}");
+            }
+            Outcome::Skipped(why) => {
+                skipped += 1;
+                kprintln!("selftest {name}: skipped ({why})");
             }
         }
     }
@@ -86,7 +113,7 @@ pub fn run(ctx: &Context<'_>) -> ExitStatus {
         fault::write_to_text();
         failed += 1;
     }
-    kprintln!("selftest summary: {passed} passed, {failed} failed");
+    kprintln!("selftest summary: {passed} passed, {failed} failed, {skipped} skipped");
     if failed == 0 {
         kprintln!("CASTOR-SELFTEST-PASS");
         ExitStatus::Success

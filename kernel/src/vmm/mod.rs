@@ -10,5 +10,7 @@ pub mod vmx;
 #[cfg(target_os = "none")]
 pub mod guest_mem;
 #[cfg(target_os = "none")]
+pub mod guests;
+#[cfg(target_os = "none")]
 pub mod run;
 pub mod vcpu;

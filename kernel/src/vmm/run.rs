@@ -62,6 +62,7 @@ fn console_write<F: Format>(
     guest: &mut Guest<F>,
     gpa: u64,
     len: u64,
+    prefix: &str,
     out: &mut Vec<String>,
 ) -> u64 {
     if len > hypercall::MAX_CONSOLE_WRITE {
@@ -69,8 +70,10 @@ fn console_write<F: Format>(
     }
     match guest.mem.slice_mut(gpa, len as usize) {
         Some(bytes) => {
-            let text = String::from_utf8_lossy(bytes);
-            out.extend(text.lines().map(String::from));
+            for line in String::from_utf8_lossy(bytes).lines() {
+                crate::kprintln!("{prefix}{line}");
+                out.push(String::from(line));
+            }
             len
         }
         None => hypercall::ERROR,
@@ -108,7 +111,9 @@ pub fn run<F: Format>(
                 let regs = *vcpu.regs();
                 let result = match hypercall::decode(&regs) {
                     Call::Version => u64::from(super::cpuid::HYPERCALL_ABI_VERSION),
-                    Call::ConsoleWrite { gpa, len } => console_write(guest, gpa, len, &mut output),
+                    Call::ConsoleWrite { gpa, len } => {
+                        console_write(guest, gpa, len, prefix, &mut output)
+                    }
                     Call::Exit(status) => break GuestEnd::Exited(status),
                     Call::Unknown(_) => hypercall::ERROR,
                 };

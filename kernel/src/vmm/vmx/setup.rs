@@ -53,6 +53,11 @@ pub const CR4_VMXE: u64 = 1 << 13;
 const EFER_LME: u64 = 1 << 8;
 const EFER_LMA: u64 = 1 << 10;
 
+/// VMX-preemption timer value loaded at start and after each expiry: the monitor gets control
+/// back at least every 2^32 timer ticks (TSC >> IA32_VMX_MISC[4:0], SDM Vol. 3C, 27.5.1) even
+/// if the guest never exits. The epoch loop will shorten it.
+pub const PREEMPTION_SLICE: u32 = u32::MAX;
+
 /// How the guest starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuestStart {
@@ -380,5 +385,8 @@ pub fn write_guest_state(
     v.write(Guest64::DebugCtl, 0)?;
     v.write(Guest64::Pat, 0x0007_0406_0007_0406)?;
     v.write(Guest64::VmcsLinkPointer, u64::MAX)?;
+    if c.pin & PIN_PREEMPTION_TIMER != 0 {
+        v.write(Guest32::PreemptionTimerValue, PREEMPTION_SLICE)?;
+    }
     Ok(())
 }

@@ -401,7 +401,10 @@ impl State {
                 code: u64::from(basic),
                 info: v.read(ReadOnly64::GuestPhysicalAddress)?,
             }),
-            reason::PREEMPTION_TIMER => Some(Exit::Preempted),
+            reason::PREEMPTION_TIMER => {
+                v.write(Guest32::PreemptionTimerValue, setup::PREEMPTION_SLICE)?;
+                Some(Exit::Preempted)
+            }
             reason::XSETBV => {
                 // CPUID hides XSAVE, so XSETBV is an invalid opcode for this guest.
                 Self::inject(v, UD, TYPE_HARDWARE_EXCEPTION, None)?;

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Page deltas: the bytes of a page that changed since the copy the backup holds.
+//!
+//! A delta payload is a sequence of runs, each `offset: u16, len: u16` (little-endian) followed
+//! by `len` new bytes to store at `offset`. Runs carry the new bytes, not an XOR, so applying a
+//! delta twice is harmless. A valid payload has runs with `len ≥ 1`, `offset + len ≤ PAGE_SIZE`,
+//! in ascending, non-overlapping order, and no trailing bytes. No runs at all means "unchanged".
+//!
+//! The encoder merges two changed stretches separated by at most [`RUN_HEADER_LEN`] unchanged
+//! bytes, since resending those bytes costs no more than a new run header.
+
+use alloc::vec::Vec;
+
+use super::error::{DecodeError, DecodeErrorKind};
+use super::page::{PAGE_SIZE, PageBuf};
+
+/// Size of a run's `{offset, len}` header.
+pub const RUN_HEADER_LEN: usize = 4;
+
+/// A checked delta payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delta {
+    payload: Vec<u8>,
+}
+
+/// One step of parsing: the next run and what follows it, or why the payload is malformed.
+type Step<'a> = Result<Option<(usize, &'a [u8], &'a [u8])>, (usize, &'static str)>;
+
+/// Splits the first run off `rest`. Errors carry the offset (within `rest`) of the bad field.
+fn next_run(rest: &[u8]) -> Step<'_> {
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    let Some((header, data)) = rest.split_first_chunk::<RUN_HEADER_LEN>() else {
+        return Err((0, "truncated run header"));
+    };
+    let [o0, o1, l0, l1] = *header;
+    let offset = usize::from(u16::from_le_bytes([o0, o1]));
+    let len = usize::from(u16::from_le_bytes([l0, l1]));
+    if len == 0 {
+        return Err((2, "empty run"));
+    }
+    if offset + len > PAGE_SIZE {
+        return Err((0, "run extends past the end of the page"));
+    }
+    match data.split_at_checked(len) {
+        Some((bytes, rest)) => Ok(Some((offset, bytes, rest))),
+        None => Err((RUN_HEADER_LEN, "truncated run data")),
+    }
+}
+
+impl Delta {
+    /// Checks `payload` (runs non-empty, in bounds, ascending and non-overlapping, no trailing
+    /// bytes, smaller than a page) and keeps a copy. Error offsets count from
+    /// the start of `payload`.
+    pub fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
+        Self::parse_at(payload, 0)
+    }
+
+    /// [`parse`](Self::parse) for a payload found at stream offset `base`.
+    pub(crate) fn parse_at(payload: &[u8], base: u64) -> Result<Self, DecodeError> {
+        let bad = |at: usize, reason| {
+            DecodeError::new(
+                base.saturating_add(at as u64),
+                DecodeErrorKind::BadDelta { reason },
+            )
+        };
+        if payload.len() >= PAGE_SIZE {
+            return Err(bad(0, "delta is not smaller than a full page"));
+        }
+        let mut rest = payload;
+        let mut min_offset = 0usize;
+        loop {
+            let at = payload.len() - rest.len();
+            match next_run(rest) {
+                Ok(None) => break,
+                Ok(Some((offset, bytes, tail))) => {
+                    if offset < min_offset {
+                        return Err(bad(at, "runs overlap or are out of order"));
+                    }
+                    min_offset = offset + bytes.len();
+                    rest = tail;
+                }
+                Err((field, reason)) => return Err(bad(at + field, reason)),
+            }
+        }
+        let mut copy = Vec::new();
+        copy.try_reserve_exact(payload.len())
+            .map_err(|_| DecodeError::new(base, DecodeErrorKind::OutOfMemory))?;
+        copy.extend_from_slice(payload);
+        Ok(Self { payload: copy })
+    }
+
+    /// The payload as it travels on the wire.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// The runs: `(offset, new bytes)`, ascending.
+    pub fn runs(&self) -> Runs<'_> {
+        Runs {
+            rest: &self.payload,
+        }
+    }
+
+    /// Stores the delta's bytes into `page`, which must hold the base copy it was made against.
+    pub fn apply(&self, page: &mut PageBuf) {
+        for (offset, bytes) in self.runs() {
+            if let Some(dst) = page.get_mut(offset..offset + bytes.len()) {
+                dst.copy_from_slice(bytes);
+            }
+        }
+    }
+}
+
+/// Iterator over a [`Delta`]'s runs, from [`Delta::runs`].
+#[derive(Clone, Debug)]
+pub struct Runs<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Runs<'a> {
+    type Item = (usize, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // The payload was checked by `Delta::parse`, so this never meets an error.
+        let (offset, bytes, rest) = next_run(self.rest).ok().flatten()?;
+        self.rest = rest;
+        Some((offset, bytes))
+    }
+}
+
+/// Index of the first byte at or after `from` where `a` and `b` differ. Compares eight bytes at
+/// a time once aligned.
+fn next_difference(a: &PageBuf, b: &PageBuf, from: usize) -> Option<usize> {
+    let mut i = from;
+    while i < PAGE_SIZE && !i.is_multiple_of(8) {
+        if a[i] != b[i] {
+            return Some(i);
+        }
+        i += 1;
+    }
+    let (wa, _) = a.as_chunks::<8>();
+    let (wb, _) = b.as_chunks::<8>();
+    let first = i / 8;
+    let pairs = wa.get(first..)?.iter().zip(wb.get(first..)?);
+    for (w, (x, y)) in pairs.enumerate() {
+        let diff = u64::from_le_bytes(*x) ^ u64::from_le_bytes(*y);
+        if diff != 0 {
+            return Some((first + w) * 8 + (diff.trailing_zeros() / 8) as usize);
+        }
+    }
+    None
+}
+
+/// Writes a delta turning `prev` into `new` into `out` and returns its length, or `None` if it
+/// does not fit in `out` (the caller sizes `out` to the most it is willing to send). Stops as
+/// soon as it knows the delta will not fit.
+pub(crate) fn encode_delta(prev: &PageBuf, new: &PageBuf, out: &mut [u8]) -> Option<usize> {
+    let mut len = 0usize;
+    let mut from = 0usize;
+    while let Some(start) = next_difference(prev, new, from) {
+        // Room left for this run's bytes, after its header.
+        let room = out.len().checked_sub(len + RUN_HEADER_LEN)?;
+        let limit = start.checked_add(room)?.min(PAGE_SIZE);
+        // Extend the run while bytes differ, bridging gaps of up to RUN_HEADER_LEN equal bytes.
+        let mut end = start + 1;
+        let mut i = end;
+        while i < PAGE_SIZE && i - end < RUN_HEADER_LEN + 1 {
+            if prev[i] != new[i] {
+                end = i + 1;
+                if end > limit {
+                    return None;
+                }
+            }
+            i += 1;
+        }
+        if end > limit {
+            return None;
+        }
+        let run = new.get(start..end)?;
+        let dst = out.get_mut(len..len + RUN_HEADER_LEN + run.len())?;
+        let (header, data) = dst.split_at_mut_checked(RUN_HEADER_LEN)?;
+        let offset = u16::try_from(start).ok()?.to_le_bytes();
+        let run_len = u16::try_from(run.len()).ok()?.to_le_bytes();
+        header.copy_from_slice(&[offset[0], offset[1], run_len[0], run_len[1]]);
+        data.copy_from_slice(run);
+        len += RUN_HEADER_LEN + run.len();
+        from = end;
+    }
+    Some(len)
+}

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The epoch writer's own checks and its sink.
+
+use super::*;
+
+fn writer(buf: &mut Vec<u8>) -> EpochWriter<&mut Vec<u8>> {
+    EpochWriter::begin(buf, &header(), 5, 0).unwrap()
+}
+
+#[test]
+fn refuses_what_the_decoder_would_reject() {
+    let mut buf = Vec::new();
+    let mut w = writer(&mut buf);
+    let before = w.bytes_written();
+    assert_eq!(
+        w.vcpu_state(MAX_VCPUS, &[]),
+        Err(WriteError::VcpuOutOfRange { vcpu: MAX_VCPUS })
+    );
+    assert_eq!(
+        w.vcpu_state(0, &alloc::vec![0; MAX_VCPU_STATE_LEN + 1]),
+        Err(WriteError::StateTooLong {
+            len: MAX_VCPU_STATE_LEN + 1,
+            max: MAX_VCPU_STATE_LEN
+        })
+    );
+    assert_eq!(
+        w.page(RAM_PAGES, &EncodedPage::zero()),
+        Err(WriteError::GfnOutOfRange { gfn: RAM_PAGES })
+    );
+    assert_eq!(
+        w.dirty_page_list(&[]),
+        Err(WriteError::DirtyListLength { len: 0 })
+    );
+    assert_eq!(
+        w.dirty_page_list(&[2, 1]),
+        Err(WriteError::DirtyListNotAscending { gfn: 1 })
+    );
+    assert_eq!(
+        w.dirty_page_list(&[RAM_PAGES]),
+        Err(WriteError::GfnOutOfRange { gfn: RAM_PAGES })
+    );
+    assert_eq!(
+        w.optional_record(9, &[]),
+        Err(WriteError::BadOptionalRecord { record_type: 9 })
+    );
+    // Nothing was written by refused records.
+    assert_eq!(w.bytes_written(), before);
+    assert_eq!(w.record_count(), 1);
+    // Dirty lists must ascend across records too.
+    w.dirty_page_list(&[3, 4]).unwrap();
+    assert_eq!(
+        w.dirty_page_list(&[4, 5]),
+        Err(WriteError::DirtyListNotAscending { gfn: 4 })
+    );
+    w.dirty_page_list(&[5]).unwrap();
+    let (_, summary) = w.finish().unwrap();
+    assert_eq!(summary.record_count, 3);
+    let out = assemble_all(&buf);
+    let [Ok(epoch)] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(epoch.dirty_gfns, [3, 4, 5]);
+}
+
+/// A sink that fails after a byte budget, like a full send queue.
+struct Budget(usize);
+
+impl Sink for Budget {
+    type Error = &'static str;
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), &'static str> {
+        self.0 = self.0.checked_sub(bytes.len()).ok_or("queue full")?;
+        Ok(())
+    }
+}
+
+#[test]
+fn sink_errors_are_passed_on() {
+    assert!(matches!(
+        EpochWriter::begin(Budget(10), &header(), 1, 0),
+        Err(WriteError::Sink("queue full"))
+    ));
+    let mut w = EpochWriter::begin(Budget(100), &header(), 1, 0).unwrap();
+    assert_eq!(
+        w.vcpu_state(0, &[0; 200]),
+        Err(WriteError::Sink("queue full"))
+    );
+    let msg = alloc::format!("{}", WriteError::Sink("queue full"));
+    assert_eq!(msg, "checkpoint stream sink failed: queue full");
+}
+
+#[test]
+fn digest_covers_exactly_the_records_before_epoch_end() {
+    let mut buf = Vec::new();
+    let mut w = writer(&mut buf);
+    w.device_state(1, b"dev").unwrap();
+    let (_, summary) = w.finish().unwrap();
+    let end_len = 8 + 48;
+    let covered = &buf[..buf.len() - end_len];
+    assert_eq!(summary.digest, <[u8; 32]>::from(blake3::hash(covered)));
+    assert_eq!(&buf[buf.len() - 32..], &summary.digest);
+}

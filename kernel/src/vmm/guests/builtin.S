@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * Built-in test guests. They are data in the kernel image (copied into guest RAM by the loader in
+ * mod.rs), so they live in .rodata. Each reports over the virtual COM1 and ends through the
+ * debug-exit port 0xF4 with a status the self tests check:
+ *   guest_long64: 64-bit; checks CPUID's Castor leaf, VMCALL VERSION, CONSOLE_WRITE, an
+ *                 unclaimed port (reads 0xFF) and the UART scratch register; exits 0x31, or
+ *                 0x30 + n at the first failed check n.
+ *   guest_real:   16-bit real mode (unrestricted guest); prints, exits 0x32.
+ *   guest_triple: 64-bit; loads an empty IDT and executes UD2: #UD cannot be delivered, nor the
+ *                 #DF that follows, so the CPU shuts down (triple fault).
+ * Loaded at: 64-bit guests 0x100000 (identity paging from the loader, stack below 0x80000),
+ * the real-mode guest 0x7C00.
+ */
+    .set COM1, 0x3F8
+    .set DEBUG_EXIT, 0xF4
+
+    .section .rodata.guests, "a"
+    .balign 16
+    .global guest_long64_start, guest_long64_end
+guest_long64_start:
+    .code64
+    mov $0x80000, %rsp
+    lea g64_hello(%rip), %rsi
+    call g64_puts
+    mov $0x40000000, %eax
+    cpuid
+    mov $1, %r8d
+    cmp $0x74736143, %ebx           /* "Cast" */
+    jne g64_fail
+    cmp $0x40000001, %eax
+    jne g64_fail
+    mov $2, %r8d
+    xor %eax, %eax                  /* VERSION */
+    vmcall
+    cmp $1, %rax
+    jne g64_fail
+    mov $3, %r8d
+    mov $1, %eax                    /* CONSOLE_WRITE */
+    lea g64_hypercall_text(%rip), %rbx
+    mov $(g64_hypercall_text_end - g64_hypercall_text), %ecx
+    vmcall
+    cmp $(g64_hypercall_text_end - g64_hypercall_text), %rax
+    jne g64_fail
+    mov $4, %r8d
+    in $0x80, %al
+    cmp $0xFF, %al
+    jne g64_fail
+    mov $5, %r8d
+    mov $(COM1 + 7), %dx
+    mov $0x5A, %al
+    out %al, %dx
+    in %dx, %al
+    cmp $0x5A, %al
+    jne g64_fail
+    lea g64_done(%rip), %rsi
+    call g64_puts
+    mov $0x31, %eax
+    out %eax, $DEBUG_EXIT
+    hlt
+g64_fail:
+    lea g64_failed(%rip), %rsi
+    call g64_puts
+    lea 0x30(%r8d), %eax
+    out %eax, $DEBUG_EXIT
+    hlt
+g64_puts:
+    mov $COM1, %dx
+1:  lodsb
+    test %al, %al
+    jz 2f
+    out %al, %dx
+    jmp 1b
+2:  ret
+g64_hello:
+    .asciz "guest64: hello from a 64-bit guest\n"
+g64_hypercall_text:
+    .ascii "guest64: written through CONSOLE_WRITE\n"
+g64_hypercall_text_end:
+g64_done:
+    .asciz "guest64: all checks passed\n"
+g64_failed:
+    .asciz "guest64: a check failed\n"
+guest_long64_end:
+
+    .balign 16
+    .global guest_real_start, guest_real_end
+guest_real_start:
+    .code16
+    xor %ax, %ax
+    mov %ax, %ds
+    mov $(0x7C00 + (greal_msg - guest_real_start)), %si
+    mov $COM1, %dx
+1:  lodsb
+    test %al, %al
+    jz 2f
+    out %al, %dx
+    jmp 1b
+2:  mov $0x32, %eax
+    out %eax, $DEBUG_EXIT
+    hlt
+greal_msg:
+    .asciz "guest16: hello from real mode\n"
+guest_real_end:
+
+    .balign 16
+    .global guest_triple_start, guest_triple_end
+guest_triple_start:
+    .code64
+    lea gtri_msg(%rip), %rsi
+    mov $COM1, %dx
+1:  lodsb
+    test %al, %al
+    jz 2f
+    out %al, %dx
+    jmp 1b
+2:  lidt gtri_idt(%rip)
+    ud2
+gtri_idt:
+    .short 0
+    .quad 0
+gtri_msg:
+    .asciz "guest-triple: about to triple fault\n"
+guest_triple_end:
+    .code64

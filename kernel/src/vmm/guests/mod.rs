@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Built-in test guests (builtin.S) and the loaders that place them in guest RAM.
+
+use crate::mm::pagetable::Format;
+use crate::vmm::guest_mem::GuestMemory;
+use crate::vmm::vmx::setup::GuestStart;
+
+core::arch::global_asm!(include_str!("builtin.S"), options(att_syntax));
+
+unsafe extern "C" {
+    static guest_long64_start: u8;
+    static guest_long64_end: u8;
+    static guest_real_start: u8;
+    static guest_real_end: u8;
+    static guest_triple_start: u8;
+    static guest_triple_end: u8;
+}
+
+fn bytes(start: *const u8, end: *const u8) -> &'static [u8] {
+    // SAFETY: both symbols delimit one blob in the kernel's .rodata (builtin.S), which is
+    // immutable and lives for the whole run.
+    unsafe { core::slice::from_raw_parts(start, end as usize - start as usize) }
+}
+
+/// A built-in guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    /// 64-bit checks of CPUID, hypercalls and port I/O; exits 0x31.
+    Long64,
+    /// Real-mode hello; exits 0x32.
+    Real,
+    /// Triple faults on purpose.
+    TripleFault,
+}
+
+/// Where 64-bit guests are loaded.
+const LOAD_64: u64 = 0x10_0000;
+/// Where the real-mode guest is loaded (as a boot sector would be).
+const LOAD_16: u64 = 0x7C00;
+/// Guest page tables: PML4, PDPT, PD.
+const PML4: u64 = 0x1000;
+
+/// Why a guest could not be loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DoesNotFit;
+
+/// Identity-maps the first GiB for a 64-bit guest with 2 MiB pages (guest page tables at
+/// 0x1000-0x3FFF: PML4, PDPT, PD).
+fn build_identity_paging<F: Format>(mem: &mut GuestMemory<F>) -> Result<(), DoesNotFit> {
+    const PRESENT_WRITE: u64 = 0b11;
+    const LARGE: u64 = 1 << 7;
+    let ok = mem.write(PML4, &((PML4 + 0x1000) | PRESENT_WRITE).to_le_bytes())
+        && mem.write(
+            PML4 + 0x1000,
+            &((PML4 + 0x2000) | PRESENT_WRITE).to_le_bytes(),
+        );
+    let pd = mem.slice_mut(PML4 + 0x2000, 4096).ok_or(DoesNotFit)?;
+    for (i, entry) in pd.chunks_exact_mut(8).enumerate() {
+        entry.copy_from_slice(&(((i as u64) << 21) | PRESENT_WRITE | LARGE).to_le_bytes());
+    }
+    if ok { Ok(()) } else { Err(DoesNotFit) }
+}
+
+impl Builtin {
+    /// The guest's code.
+    pub fn code(self) -> &'static [u8] {
+        match self {
+            Builtin::Long64 => bytes(&raw const guest_long64_start, &raw const guest_long64_end),
+            Builtin::Real => bytes(&raw const guest_real_start, &raw const guest_real_end),
+            Builtin::TripleFault => {
+                bytes(&raw const guest_triple_start, &raw const guest_triple_end)
+            }
+        }
+    }
+
+    /// Copies the guest into `mem` (with page tables for 64-bit guests) and says how to start it.
+    pub fn load<F: Format>(self, mem: &mut GuestMemory<F>) -> Result<GuestStart, DoesNotFit> {
+        match self {
+            Builtin::Real => {
+                if !mem.write(LOAD_16, self.code()) {
+                    return Err(DoesNotFit);
+                }
+                Ok(GuestStart::Real {
+                    segment: 0,
+                    ip: LOAD_16 as u16,
+                })
+            }
+            Builtin::Long64 | Builtin::TripleFault => {
+                build_identity_paging(mem)?;
+                if !mem.write(LOAD_64, self.code()) {
+                    return Err(DoesNotFit);
+                }
+                Ok(GuestStart::Long64 {
+                    rip: LOAD_64,
+                    cr3: PML4,
+                })
+            }
+        }
+    }
+}
