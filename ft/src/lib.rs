@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Castor's fault-tolerance library: everything about checkpointing and the peer link that does
+//! not touch hardware, so it can be tested on the host with simulated guest memory and networks.
+//!
+//! - [`stream`]: the versioned checkpoint stream format (records, encoder, strict decoder).
+//! - [`link`]: the authenticated, reliable peer-link protocol between primary and backup.
+#![no_std]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod link;
+pub mod stream;

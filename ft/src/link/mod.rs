@@ -1,0 +1,46 @@
+//! The peer link between the primary and backup Castor hosts: an authenticated, reliable,
+//! ordered message transport over a lossy datagram service (a NIC that drops, reorders and
+//! duplicates frames), written sans-IO so it can be tested on the host without hardware.
+//!
+//! Layers, bottom up:
+//! - Framing: [`ether`] (Ethernet II), [`ipv4`] (RFC 791), [`udp`] (RFC 768), [`checksum`]
+//!   (RFC 1071), [`arp`] (RFC 826, with a resolution cache) and [`encap`] (wrapping and
+//!   classifying frames for either transport).
+//! - Security: [`crypto`] (pre-shared key, per-direction ChaCha20-Poly1305 keys, RFC 8439),
+//!   a replay window over frame counters, and the pairing handshake in [`Link`].
+//! - Transport: [`frame`] (the wire format), sliding send/receive windows with SACK, RTT
+//!   estimation (RFC 6298), congestion and flow control, fragmentation, heartbeats.
+//!
+//! The entry point is [`Link`]; see its module docs for the calling convention.
+
+pub mod arp;
+pub mod checksum;
+pub mod config;
+pub mod crypto;
+pub mod encap;
+pub mod error;
+pub mod ether;
+pub mod frame;
+pub mod ipv4;
+#[allow(clippy::module_inception)]
+pub mod link;
+pub mod stats;
+pub mod udp;
+
+mod congestion;
+mod fragment;
+mod heartbeat;
+mod replay;
+mod rtt;
+mod window;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{Fingerprint, LinkConfig, Role};
+pub use crypto::{PreSharedKey, RandomSource};
+pub use error::{
+    BuildError, ConfigError, DropReason, KeyError, PairingError, ParseError, SendError,
+};
+pub use link::{Event, Inbound, Link, LinkState, MsgId};
+pub use stats::LinkStats;
