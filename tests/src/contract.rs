@@ -1,0 +1,337 @@
+//! The kernel's serial contract: what Castor prints, parsed, and assertions over it.
+//!
+//! * Banner: a line containing `Castor v` and `booting`.
+//! * Log lines: `[cpuN LEVEL] message`, LEVEL one of ERROR, WARN, INFO, DEBUG, TRACE padded to 5.
+//! * Each CPU that comes up: `cpu N online (apic id X)`.
+//! * `selftest=...`: `selftest NAME: ok` (optionally followed by ` details`),
+//!   `selftest NAME: FAILED: reason` or `selftest NAME: skipped (why)` (a test that does not
+//!   apply to this machine, e.g. VT-x guests on an AMD CPU), then
+//!   `selftest summary: P passed, F failed, S skipped`, then [`PASS_MARKER`] or [`FAIL_MARKER`]; QEMU then
+//!   exits with [`QEMU_EXIT_PASS`] or [`QEMU_EXIT_FAIL`], Bochs is shut down.
+//! * Without self tests: [`READY_MARKER`], then idle.
+
+use crate::outcome::Outcome;
+use crate::{Emulator, Run};
+use std::collections::BTreeSet;
+
+/// Self tests that `selftest=all` runs.
+pub const SELFTESTS: [&str; 9] = [
+    "alloc", "heap", "paging", "wx", "timer", "smp", "config", "vmx", "guests",
+];
+/// Self tests that need VT-x to do their work and report `skipped` without it.
+pub const NEEDS_VTX: [&str; 1] = ["guests"];
+/// Printed after all self tests passed.
+pub const PASS_MARKER: &str = "CASTOR-SELFTEST-PASS";
+/// Printed after a self test failed.
+pub const FAIL_MARKER: &str = "CASTOR-SELFTEST-FAIL";
+/// Printed when the kernel is up and idle (no self tests).
+pub const READY_MARKER: &str = "Castor ready";
+/// QEMU's exit status after the kernel wrote 0x10 to the debug-exit port.
+pub const QEMU_EXIT_PASS: i32 = 0x10 << 1 | 1;
+/// QEMU's exit status after the kernel wrote 0x11 (failure, bad configuration, panic).
+pub const QEMU_EXIT_FAIL: i32 = 0x11 << 1 | 1;
+/// Log levels as they appear between the brackets.
+pub const LEVELS: [&str; 5] = ["ERROR", "WARN ", "INFO ", "DEBUG", "TRACE"];
+
+/// Whether `line` is the boot banner.
+pub fn is_banner(line: &str) -> bool {
+    line.contains("Castor v") && line.contains("booting")
+}
+
+/// A parsed log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLine<'a> {
+    /// The CPU that logged it.
+    pub cpu: u32,
+    /// The level, without padding.
+    pub level: &'a str,
+    /// The message.
+    pub message: &'a str,
+}
+
+/// Parses `[cpuN LEVEL] message`; `None` if the line does not have that shape.
+pub fn parse_log_line(line: &str) -> Option<LogLine<'_>> {
+    let rest = line.strip_prefix("[cpu")?;
+    let (cpu, rest) = rest.split_once(' ')?;
+    let cpu = parse_decimal(cpu)?;
+    let level = rest.get(..5).filter(|l| LEVELS.contains(l))?;
+    let message = rest[5..].strip_prefix("] ")?;
+    Some(LogLine {
+        cpu,
+        level: level.trim_end(),
+        message,
+    })
+}
+
+/// Lines that start like a log line (`[cpu`) but are malformed.
+pub fn malformed_log_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    lines
+        .into_iter()
+        .filter(|l| l.starts_with("[cpu") && parse_log_line(l).is_none())
+        .collect()
+}
+
+/// Every `cpu N online (apic id X)` report, as (N, X) in order of appearance.
+pub fn online_cpus<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<(u32, String)> {
+    const ONLINE: &str = " online (apic id ";
+    let mut cpus = Vec::new();
+    for line in lines {
+        let Some(at) = line.find(ONLINE) else {
+            continue;
+        };
+        let before = &line[..at];
+        let digits = before.len() - before.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let (prefix, number) = before.split_at(before.len() - digits);
+        let Some(cpu) = parse_decimal(number).filter(|_| prefix.ends_with("cpu ")) else {
+            continue;
+        };
+        let Some((apic, _)) = line[at + ONLINE.len()..].split_once(')') else {
+            continue;
+        };
+        cpus.push((cpu, apic.to_string()));
+    }
+    cpus
+}
+
+/// A self test's verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// `ok`.
+    Ok,
+    /// `FAILED: reason`.
+    Failed(String),
+    /// `skipped (why)`.
+    Skipped(String),
+}
+
+impl Verdict {
+    /// Whether the test failed.
+    pub fn is_failed(&self) -> bool {
+        matches!(self, Verdict::Failed(_))
+    }
+}
+
+/// Every `selftest NAME: ok [details]` / `FAILED: reason` / `skipped (why)`, in order.
+pub fn selftest_results<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<(String, Verdict)> {
+    let mut results = Vec::new();
+    for line in lines {
+        let Some((_, rest)) = line.split_once("selftest ") else {
+            continue;
+        };
+        let Some((name, verdict)) = rest.split_once(": ") else {
+            continue;
+        };
+        if name == "summary" || name.contains(' ') {
+            continue;
+        }
+        let verdict = match verdict.trim_end() {
+            v if v == "ok" || v.starts_with("ok ") => Verdict::Ok,
+            v if v.starts_with("skipped") => {
+                let why = v["skipped".len()..]
+                    .trim()
+                    .trim_start_matches('(')
+                    .trim_end_matches(')');
+                Verdict::Skipped(why.to_string())
+            }
+            v => match v.strip_prefix("FAILED") {
+                Some(reason) => Verdict::Failed(reason.trim_start_matches(':').trim().to_string()),
+                None => continue,
+            },
+        };
+        results.push((name.to_string(), verdict));
+    }
+    results
+}
+
+/// The last `selftest summary: P passed, F failed, S skipped`, as (P, F, S).
+pub fn selftest_summary<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<(u32, u32, u32)> {
+    lines
+        .into_iter()
+        .filter_map(|l| {
+            let (passed, failed) = two_numbers(l, "selftest summary: ", " passed, ", " failed")?;
+            let (_, skipped) = two_numbers(l, " passed, ", " failed, ", " skipped")?;
+            Some((passed, failed, skipped))
+        })
+        .last()
+}
+
+/// The last `wx audit: N mappings checked, W writable+executable`, as (N, W).
+pub fn wx_audit<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<(u32, u32)> {
+    let tail = " writable+executable";
+    lines
+        .into_iter()
+        .filter_map(|l| two_numbers(l, "wx audit: ", " mappings checked, ", tail))
+        .last()
+}
+
+/// Parses `...{head}A{middle}B{tail}...` into (A, B).
+fn two_numbers(line: &str, head: &str, middle: &str, tail: &str) -> Option<(u32, u32)> {
+    let (_, rest) = line.split_once(head)?;
+    let (a, rest) = rest.split_once(middle)?;
+    let (b, _) = rest.split_once(tail)?;
+    Some((parse_decimal(a)?, parse_decimal(b)?))
+}
+
+fn parse_decimal(s: &str) -> Option<u32> {
+    match !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        true => s.parse().ok(),
+        false => None,
+    }
+}
+
+/// Asserts a boot on `cpus` CPUs: exactly one banner, well-formed log lines, and exactly one
+/// `online` report for each of CPUs 0..cpus with distinct APIC ids.
+pub fn assert_booted(outcome: &Outcome, cpus: u32) {
+    let why = outcome.summary();
+    let banners = outcome.lines().filter(|l| is_banner(l)).count();
+    // More than one banner means the machine reset and booted again.
+    assert_eq!(banners, 1, "{}: banner lines ({why})", outcome.emulator);
+    let malformed = malformed_log_lines(outcome.lines());
+    assert!(malformed.is_empty(), "malformed log lines: {malformed:#?}");
+    let online = online_cpus(outcome.lines());
+    let numbers: Vec<u32> = online.iter().map(|(cpu, _)| *cpu).collect();
+    assert_eq!(
+        numbers.iter().copied().collect::<BTreeSet<_>>(),
+        (0..cpus).collect(),
+        "online CPUs ({why})"
+    );
+    assert_eq!(
+        numbers.len(),
+        cpus as usize,
+        "each CPU reports online once: {online:?}"
+    );
+    let apics: BTreeSet<&String> = online.iter().map(|(_, apic)| apic).collect();
+    assert_eq!(
+        apics.len(),
+        online.len(),
+        "APIC ids must be distinct: {online:?}"
+    );
+}
+
+/// Asserts a `selftest=all` run on `cpus` CPUs passed: [`assert_booted`], every self test in
+/// [`SELFTESTS`] reported exactly once, `ok` — or `skipped` if named in `may_skip` — and none
+/// failed, the summary agrees, the pass marker is present, and the emulator exited by itself
+/// (QEMU with [`QEMU_EXIT_PASS`]).
+pub fn assert_selftest_pass(outcome: &Outcome, cpus: u32, may_skip: &[&str]) {
+    assert_booted(outcome, cpus);
+    let results = selftest_results(outcome.lines());
+    let failed: Vec<_> = results.iter().filter(|(_, v)| v.is_failed()).collect();
+    assert!(failed.is_empty(), "self tests failed: {failed:?}");
+    for name in SELFTESTS {
+        let verdicts: Vec<_> = results
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(
+            verdicts.len(),
+            1,
+            "selftest {name} reported {verdicts:?} ({})",
+            outcome.summary()
+        );
+        let allowed = *verdicts[0] == Verdict::Ok
+            || (may_skip.contains(&name) && matches!(verdicts[0], Verdict::Skipped(_)));
+        assert!(
+            allowed,
+            "selftest {name}: {:?} ({})",
+            verdicts[0],
+            outcome.summary()
+        );
+    }
+    let count = |want: fn(&Verdict) -> bool| results.iter().filter(|(_, v)| want(v)).count() as u32;
+    let summary = selftest_summary(outcome.lines());
+    assert_eq!(
+        summary,
+        Some((
+            count(|v| *v == Verdict::Ok),
+            0,
+            count(|v| matches!(v, Verdict::Skipped(_)))
+        )),
+        "selftest summary ({})",
+        outcome.summary()
+    );
+    outcome.expect_line(PASS_MARKER);
+    assert!(
+        outcome.line_with(FAIL_MARKER).is_none(),
+        "{FAIL_MARKER} printed"
+    );
+    outcome.expect_no_timeout();
+    if outcome.emulator == "qemu" {
+        outcome.expect_exit_code(QEMU_EXIT_PASS);
+    }
+}
+
+/// Boots `selftest=all` under `emulator` on `cpus` CPUs and asserts [`assert_selftest_pass`].
+pub fn boot_selftest_all(emulator: Emulator, cpus: u32, may_skip: &[&str]) {
+    let run = Run::new(emulator).cpus(cpus).cmdline("selftest=all");
+    let outcome = run.start().expect("starting the emulator").wait_exit();
+    assert_selftest_pass(&outcome, cpus, may_skip);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = "Castor v0.1.0 booting\n\
+        [cpu0 INFO ] cpu 0 online (apic id 0)\n\
+        [cpu1 DEBUG] cpu 1 online (apic id 2)\n\
+        [cpu0 INFO ] selftest alloc: ok (256 frames)\n\
+        selftest wx: okay?\n\
+        [cpu0 ERROR] selftest heap: FAILED: out of memory: 3 pages\n\
+        [cpu0 INFO ] wx audit: 42 mappings checked, 0 writable+executable\n\
+        [cpu0 INFO ] selftest guests: skipped (no VT-x)\n\
+        [cpu0 INFO ] selftest summary: 1 passed, 1 failed, 1 skipped\n\
+        [cpu0 WARN] bad\n\
+        [cpu12 TRACE] x\n";
+
+    #[test]
+    fn log_lines_parse() {
+        let line = parse_log_line("[cpu12 TRACE] x").unwrap();
+        assert_eq!(
+            line,
+            LogLine {
+                cpu: 12,
+                level: "TRACE",
+                message: "x"
+            }
+        );
+        let warn = parse_log_line("[cpu0 WARN ] careful").unwrap();
+        assert_eq!((warn.level, warn.message), ("WARN", "careful"));
+        assert_eq!(malformed_log_lines(LOG.lines()), ["[cpu0 WARN] bad"]);
+        assert!(parse_log_line("[cpux INFO ] y").is_none());
+    }
+
+    #[test]
+    fn online_reports_parse() {
+        let mut lines: Vec<&str> = LOG.lines().collect();
+        lines.push("cpu 3 online (apic id 0x6)");
+        lines.push("gpu 4 online (apic id 1)");
+        let expected = [(0, "0"), (1, "2"), (3, "0x6")].map(|(c, a)| (c, a.to_string()));
+        assert_eq!(online_cpus(lines), expected);
+    }
+
+    #[test]
+    fn selftest_lines_parse() {
+        let results = selftest_results(LOG.lines());
+        let expected = [
+            ("alloc".to_string(), Verdict::Ok),
+            (
+                "heap".to_string(),
+                Verdict::Failed("out of memory: 3 pages".to_string()),
+            ),
+            (
+                "guests".to_string(),
+                Verdict::Skipped("no VT-x".to_string()),
+            ),
+        ];
+        assert_eq!(results, expected);
+        assert_eq!(selftest_summary(LOG.lines()), Some((1, 1, 1)));
+        assert_eq!(wx_audit(LOG.lines()), Some((42, 0)));
+        assert!(LOG.lines().any(is_banner));
+    }
+
+    #[test]
+    fn exit_statuses_follow_qemu_debug_exit() {
+        assert_eq!((QEMU_EXIT_PASS, QEMU_EXIT_FAIL), (33, 35));
+    }
+}

@@ -1,0 +1,126 @@
+//! Building the Castor kernel ELF with a nested `cargo build`.
+//!
+//! The kernel builds into its own target directory (`target/kernel`) so the nested cargo never
+//! waits on the lock the outer `cargo test` holds on `target/`; cargo's own locking makes
+//! concurrent test processes safe. Within one process the build runs at most once.
+
+use crate::error::{Context, Error, Result};
+use crate::workspace_root;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// The kernel's target triple.
+pub const TARGET: &str = "x86_64-unknown-none";
+
+/// Environment variable naming a prebuilt kernel ELF to use instead of building one.
+pub const KERNEL_ENV: &str = "CASTOR_KERNEL";
+
+/// Variables the outer cargo may set that would redirect or change the nested build.
+const LEAKY_ENV: &[&str] = &[
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET_DIR",
+    "CARGO_BUILD_TARGET",
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_MAKEFLAGS",
+    "MAKEFLAGS",
+    "MFLAGS",
+];
+
+/// Where the nested build's artifacts go.
+pub fn target_dir() -> PathBuf {
+    crate::target_dir().join("kernel")
+}
+
+/// The path of the kernel ELF that [`build`] produces.
+pub fn elf_path() -> PathBuf {
+    target_dir().join(TARGET).join("release").join("castor")
+}
+
+/// What to do with cargo's progress output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildOutput {
+    /// Show it (command-line tools).
+    Inherit,
+    /// Capture it and include it in the error on failure (tests).
+    Capture,
+}
+
+/// The command that builds the kernel, run from the workspace root.
+pub fn build_command() -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root())
+        .args([
+            "build",
+            "-p",
+            "castor-kernel",
+            "--release",
+            "--target",
+            TARGET,
+        ])
+        .arg("--target-dir")
+        .arg(target_dir());
+    for var in LEAKY_ENV {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Builds the kernel now and returns its ELF path.
+pub fn build(output: BuildOutput) -> Result<PathBuf> {
+    let mut cmd = build_command();
+    let status = match output {
+        BuildOutput::Inherit => cmd.status().context("running cargo build for the kernel")?,
+        BuildOutput::Capture => {
+            let out = cmd
+                .stdin(Stdio::null())
+                .output()
+                .context("running cargo build for the kernel")?;
+            if !out.status.success() {
+                return Err(Error::new(format!(
+                    "kernel build failed ({}):\n{}{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+            out.status
+        }
+    };
+    if !status.success() {
+        return Err(Error::new(format!("kernel build failed ({status})")));
+    }
+    let elf = elf_path();
+    if !elf.is_file() {
+        return Err(Error::new(format!(
+            "kernel build succeeded but {} is missing",
+            elf.display()
+        )));
+    }
+    Ok(elf)
+}
+
+/// `$CASTOR_KERNEL` if it is set, otherwise a fresh [`build`].
+pub fn prebuilt_or_build(output: BuildOutput) -> Result<PathBuf> {
+    let Some(path) = std::env::var_os(KERNEL_ENV) else {
+        return build(output);
+    };
+    let path = PathBuf::from(path);
+    match path.is_file() {
+        true => Ok(path),
+        false => Err(Error::new(format!(
+            "{KERNEL_ENV}={} is not a file",
+            path.display()
+        ))),
+    }
+}
+
+/// The kernel ELF for tests: [`prebuilt_or_build`], done at most once per process.
+pub fn elf() -> Result<&'static Path> {
+    static ELF: OnceLock<Result<PathBuf>> = OnceLock::new();
+    let elf = ELF.get_or_init(|| prebuilt_or_build(BuildOutput::Capture));
+    elf.as_deref().map_err(Clone::clone)
+}

@@ -1,0 +1,222 @@
+//! QEMU configuration and command lines.
+
+use crate::accel::Accel;
+use crate::image::BootModule;
+use std::path::Path;
+
+/// How QEMU boots Castor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QemuBoot {
+    /// `-kernel ELF -append ARGS`: QEMU's own Multiboot 1 loader (fast, no firmware menu).
+    Kernel,
+    /// `-cdrom ISO -boot d`: SeaBIOS and GRUB, Multiboot 2, like Bochs and bare metal.
+    Cdrom,
+}
+
+/// A QEMU emulator setup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qemu {
+    /// Boot path.
+    pub boot: QemuBoot,
+    /// `-machine` type (`q35` or `pc`).
+    pub machine: String,
+    /// Accelerator; `None` means [`Accel::detect`].
+    pub accel: Option<Accel>,
+    /// `-icount shift=VALUE,sleep=off` (e.g. `"3"` or `"auto"`): emulated time follows the
+    /// instruction count instead of the host clock; `None` leaves it off unless
+    /// `$CASTOR_QEMU_ICOUNT` is set. See [`Qemu::icount`].
+    pub icount: Option<String>,
+    /// Extra arguments appended as-is (NICs, netdevs, ...).
+    pub extra_args: Vec<String>,
+}
+
+/// Environment variable that turns on `-icount` for runs that do not choose themselves.
+pub const ICOUNT_ENV: &str = "CASTOR_QEMU_ICOUNT";
+
+/// Everything about one run that ends up on QEMU's command line.
+#[derive(Debug, Clone)]
+pub struct QemuParams<'a> {
+    /// The kernel ELF ([`QemuBoot::Kernel`]) or the ISO ([`QemuBoot::Cdrom`]).
+    pub image: &'a Path,
+    /// Castor's command line (only used with [`QemuBoot::Kernel`]; an ISO carries its own).
+    pub cmdline: &'a str,
+    /// Boot modules, passed with `-initrd` for [`QemuBoot::Kernel`].
+    pub modules: &'a [BootModule],
+    /// Number of CPUs.
+    pub cpus: u32,
+    /// Guest memory in MiB.
+    pub memory_mib: u32,
+    /// The file the first serial port writes to.
+    pub serial: &'a Path,
+    /// The monitor's unix socket.
+    pub monitor: &'a Path,
+    /// The accelerator to use.
+    pub accel: Accel,
+}
+
+impl Qemu {
+    /// Boots the kernel ELF directly with `-kernel`.
+    pub fn kernel() -> Self {
+        Self {
+            boot: QemuBoot::Kernel,
+            machine: "q35".into(),
+            accel: None,
+            icount: None,
+            extra_args: Vec::new(),
+        }
+    }
+
+    /// Derives emulated time from the instruction count (`-icount shift=SHIFT,sleep=off`,
+    /// 2^SHIFT ns per instruction). Under plain TCG emulated time follows the host clock, so a
+    /// loaded host makes the guest miss timer ticks; with icount it cannot, at the price of
+    /// running all vCPUs on one host thread. Ignored under KVM.
+    pub fn icount(mut self, shift: &str) -> Self {
+        self.icount = Some(shift.into());
+        self
+    }
+
+    /// Applies `$CASTOR_QEMU_ICOUNT` if this setup did not choose an icount itself.
+    pub fn with_env_defaults(mut self) -> Self {
+        if self.icount.is_none() {
+            self.icount = std::env::var(ICOUNT_ENV).ok().filter(|v| !v.is_empty());
+        }
+        self
+    }
+
+    /// Boots a GRUB ISO with `-cdrom`.
+    pub fn cdrom() -> Self {
+        Self {
+            boot: QemuBoot::Cdrom,
+            ..Self::kernel()
+        }
+    }
+
+    /// Appends extra command-line arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.extra_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// The program to run.
+    pub fn program(&self) -> &'static str {
+        "qemu-system-x86_64"
+    }
+
+    /// The full argument list for one run.
+    pub fn command_args(&self, p: &QemuParams<'_>) -> Vec<String> {
+        let mut args: Vec<String> = vec!["-machine".into(), self.machine.clone()];
+        args.extend(p.accel.qemu_args().map(String::from));
+        args.extend([
+            "-smp".into(),
+            p.cpus.to_string(),
+            "-m".into(),
+            format!("{}M", p.memory_mib),
+        ]);
+        // `-display none` rather than `-nographic`: the latter turns on SeaBIOS' serial console,
+        // which would mix firmware output into the kernel's log.
+        args.extend(["-display", "none", "-no-reboot"].map(String::from));
+        args.extend(["-serial".into(), format!("file:{}", p.serial.display())]);
+        args.extend([
+            "-monitor".into(),
+            format!("unix:{},server,nowait", p.monitor.display()),
+        ]);
+        args.extend(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"].map(String::from));
+        if let Some(shift) = self.icount.as_ref().filter(|_| p.accel == Accel::Tcg) {
+            args.extend(["-icount".into(), format!("shift={shift},sleep=off")]);
+        }
+        match self.boot {
+            QemuBoot::Kernel => {
+                args.extend(["-kernel".into(), p.image.display().to_string()]);
+                args.extend(["-append".into(), p.cmdline.to_string()]);
+                if !p.modules.is_empty() {
+                    args.extend(["-initrd".into(), initrd_arg(p.modules)]);
+                }
+            }
+            QemuBoot::Cdrom => {
+                args.extend(["-cdrom".into(), p.image.display().to_string()]);
+                args.extend(["-boot".into(), "d".into()]);
+            }
+        }
+        args.extend(self.extra_args.iter().cloned());
+        args
+    }
+}
+
+/// QEMU's Multiboot module list: `path args` entries separated by commas (commas doubled).
+fn initrd_arg(modules: &[BootModule]) -> String {
+    let entry = |m: &BootModule| {
+        let text = match m.args.is_empty() {
+            true => m.path.display().to_string(),
+            false => format!("{} {}", m.path.display(), m.args),
+        };
+        text.replace(',', ",,")
+    };
+    modules.iter().map(entry).collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn params<'a>(modules: &'a [BootModule]) -> QemuParams<'a> {
+        QemuParams {
+            image: Path::new("/k/castor"),
+            cmdline: "selftest=all cpus=4",
+            modules,
+            cpus: 4,
+            memory_mib: 256,
+            serial: Path::new("/r/serial.log"),
+            monitor: Path::new("/r/monitor.sock"),
+            accel: Accel::Tcg,
+        }
+    }
+
+    #[test]
+    fn kernel_boot_command_line() {
+        let args = Qemu::kernel()
+            .args(["-s"])
+            .command_args(&params(&[]))
+            .join(" ");
+        assert_eq!(
+            args,
+            "-machine q35 -accel tcg -cpu max -smp 4 -m 256M -display none -no-reboot \
+             -serial file:/r/serial.log -monitor unix:/r/monitor.sock,server,nowait \
+             -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+             -kernel /k/castor -append selftest=all cpus=4 -s"
+        );
+    }
+
+    #[test]
+    fn cdrom_boot_uses_the_iso_and_kvm_when_asked() {
+        let mut p = params(&[]);
+        p.accel = Accel::Kvm;
+        let args = Qemu::cdrom().icount("3").command_args(&p).join(" ");
+        assert!(!args.contains("-icount"), "icount is a TCG option");
+        assert!(args.contains("-accel kvm -cpu host"));
+        assert!(args.ends_with("-cdrom /k/castor -boot d"));
+        assert!(!args.contains("-append"));
+    }
+
+    #[test]
+    fn icount_under_tcg() {
+        let args = Qemu::kernel()
+            .icount("auto")
+            .command_args(&params(&[]))
+            .join(" ");
+        assert!(args.contains(" -icount shift=auto,sleep=off "));
+    }
+
+    #[test]
+    fn modules_become_initrd_entries() {
+        let m = |name: &str, args: &str| BootModule {
+            name: name.into(),
+            path: PathBuf::from(format!("/m/{name}")),
+            args: args.into(),
+        };
+        let modules = [m("a", "x=1,2"), m("b", "")];
+        let args = Qemu::kernel().command_args(&params(&modules));
+        let i = args.iter().position(|a| a == "-initrd").unwrap();
+        assert_eq!(args[i + 1], "/m/a x=1,,2,/m/b");
+    }
+}

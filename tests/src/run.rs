@@ -1,0 +1,256 @@
+//! Starting a run ([`Run`]) and watching it ([`RunHandle`]).
+//!
+//! A run is one emulator booting Castor once, in its own directory, with a hard timeout.
+//! Several runs can live side by side (tests run in parallel; a later test may start a
+//! primary and a backup that talk over emulated NICs via the emulators' extra arguments).
+//! [`crate::handle`] watches a started run.
+
+use crate::accel::Accel;
+use crate::bochs::BochsParams;
+use crate::emulator::Emulator;
+use crate::error::{Context, Result};
+use crate::handle::RunHandle;
+use crate::image::{BootModule, IsoSpec};
+use crate::process::Process;
+use crate::pty::{self, Pty};
+use crate::qemu::QemuParams;
+use crate::rundir::RunDir;
+use crate::serial::{self, SerialLog};
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Default timeout of a QEMU run.
+pub const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default timeout of a Bochs run (GRUB alone takes seconds there).
+pub const BOCHS_TIMEOUT: Duration = Duration::from_secs(300);
+/// Bytes of terminal output kept for diagnostics.
+const TERMINAL_TAIL: usize = 64 * 1024;
+
+/// A run to start: the emulator, the machine and Castor's command line.
+pub struct Run {
+    emulator: Emulator,
+    name: Option<String>,
+    cpus: u32,
+    memory_mib: u32,
+    cmdline: String,
+    timeout: Option<Option<Duration>>,
+    fail_markers: Vec<String>,
+    modules: Vec<BootModule>,
+    kernel: Option<PathBuf>,
+    echo: Option<Box<dyn Write + Send>>,
+}
+
+impl Run {
+    /// A run of `emulator` with 1 CPU, 256 MiB, an empty command line, the emulator's default
+    /// timeout and [`serial::DEFAULT_FAIL_MARKERS`].
+    pub fn new(emulator: Emulator) -> Run {
+        Run {
+            emulator,
+            name: None,
+            cpus: 1,
+            memory_mib: 256,
+            cmdline: String::new(),
+            timeout: None,
+            fail_markers: serial::DEFAULT_FAIL_MARKERS
+                .iter()
+                .map(|m| m.to_string())
+                .collect(),
+            modules: Vec::new(),
+            kernel: None,
+            echo: None,
+        }
+    }
+
+    /// Names the run directory (default: the current thread's name, i.e. the test's name).
+    pub fn name(mut self, name: &str) -> Run {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Number of CPUs the machine has.
+    pub fn cpus(mut self, cpus: u32) -> Run {
+        self.cpus = cpus;
+        self
+    }
+
+    /// Guest memory in MiB.
+    pub fn memory_mib(mut self, mib: u32) -> Run {
+        self.memory_mib = mib;
+        self
+    }
+
+    /// Castor's kernel command line.
+    pub fn cmdline(mut self, cmdline: &str) -> Run {
+        self.cmdline = cmdline.into();
+        self
+    }
+
+    /// Hard limit on the run's wall time, after which the emulator is killed.
+    pub fn timeout(mut self, timeout: Duration) -> Run {
+        self.timeout = Some(Some(timeout));
+        self
+    }
+
+    /// No time limit (interactive use only; tests always need one).
+    pub fn no_timeout(mut self) -> Run {
+        self.timeout = Some(None);
+        self
+    }
+
+    /// Replaces the markers whose appearance on the console means the kernel failed.
+    pub fn fail_markers(mut self, markers: &[&str]) -> Run {
+        self.fail_markers = markers.iter().map(|m| m.to_string()).collect();
+        self
+    }
+
+    /// Adds a boot module (`module2 /boot/NAME ARGS` on an ISO, `-initrd` with QEMU `-kernel`).
+    pub fn module(mut self, name: &str, path: impl Into<PathBuf>, args: &str) -> Run {
+        let module = BootModule {
+            name: name.into(),
+            path: path.into(),
+            args: args.into(),
+        };
+        self.modules.push(module);
+        self
+    }
+
+    /// Boots this kernel ELF instead of the one [`crate::kernel::elf`] provides.
+    pub fn kernel(mut self, elf: impl Into<PathBuf>) -> Run {
+        self.kernel = Some(elf.into());
+        self
+    }
+
+    /// Copies the serial console to `sink` live, as it is read.
+    pub fn echo_serial(mut self, sink: Box<dyn Write + Send>) -> Run {
+        self.echo = Some(sink);
+        self
+    }
+
+    /// Builds what the run needs (kernel, ISO) and starts the emulator.
+    pub fn start(self) -> Result<RunHandle> {
+        let kernel = match &self.kernel {
+            Some(elf) => elf.clone(),
+            None => crate::kernel::elf()?.to_path_buf(),
+        };
+        let name = self.name.clone().unwrap_or_else(|| {
+            thread::current()
+                .name()
+                .filter(|n| *n != "main")
+                .unwrap_or(self.emulator.name())
+                .to_string()
+        });
+        let accel = match &self.emulator {
+            Emulator::Qemu(qemu) => qemu.accel.map_or_else(Accel::detect, Ok)?,
+            Emulator::Bochs(_) => Accel::Tcg,
+        };
+        let mut dir = RunDir::create(&name)?;
+        let image = match self.emulator.needs_iso() {
+            true => {
+                let iso = dir.path().join("castor.iso");
+                let spec = IsoSpec {
+                    kernel,
+                    cmdline: self.cmdline.clone(),
+                    modules: self.modules.clone(),
+                };
+                spec.build(&iso, dir.path())?;
+                iso
+            }
+            false => kernel,
+        };
+        let started = Instant::now();
+        let (process, monitor_path) = match &self.emulator {
+            Emulator::Qemu(_) => self.spawn_qemu(&mut dir, &image, accel)?,
+            Emulator::Bochs(_) => (self.spawn_bochs(&mut dir, &image)?, None),
+        };
+        let timeout = self.timeout.unwrap_or(Some(match self.emulator {
+            Emulator::Qemu(_) => QEMU_TIMEOUT,
+            Emulator::Bochs(_) => BOCHS_TIMEOUT,
+        }));
+        let mut serial = SerialLog::new(dir.serial_log());
+        if let Some(echo) = self.echo {
+            serial.echo_to(echo);
+        }
+        Ok(RunHandle {
+            process,
+            serial,
+            monitor_path,
+            monitor: None,
+            fail_markers: self.fail_markers,
+            started,
+            deadline: timeout.map(|t| started + t),
+            emulator: self.emulator.name(),
+            dir: Some(dir),
+        })
+    }
+
+    fn spawn_qemu(
+        &self,
+        dir: &mut RunDir,
+        image: &Path,
+        accel: Accel,
+    ) -> Result<(Process, Option<PathBuf>)> {
+        let Emulator::Qemu(qemu) = &self.emulator else {
+            unreachable!("called for QEMU only")
+        };
+        let qemu = qemu.clone().with_env_defaults();
+        let monitor = dir.socket("monitor.sock")?;
+        let serial = dir.serial_log();
+        let params = QemuParams {
+            image,
+            cmdline: &self.cmdline,
+            modules: &self.modules,
+            cpus: self.cpus,
+            memory_mib: self.memory_mib,
+            serial: &serial,
+            monitor: &monitor,
+            accel,
+        };
+        let log = File::create(dir.log_file("qemu.log")).context("creating qemu.log")?;
+        let mut cmd = Command::new(qemu.program());
+        cmd.args(qemu.command_args(&params))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().context("qemu.log")?)
+            .stderr(log);
+        let process = Process::spawn(cmd, false).context(format!("starting {}", qemu.program()))?;
+        Ok((process, Some(monitor)))
+    }
+
+    fn spawn_bochs(&self, dir: &mut RunDir, iso: &Path) -> Result<Process> {
+        let Emulator::Bochs(bochs) = &self.emulator else {
+            unreachable!("called for Bochs only")
+        };
+        let serial = dir.serial_log();
+        let log = dir.log_file("bochs.log");
+        let params = BochsParams {
+            iso,
+            cpus: self.cpus,
+            memory_mib: self.memory_mib,
+            serial: &serial,
+            log: &log,
+        };
+        let (rc, commands) = (
+            dir.path().join("bochsrc"),
+            dir.path().join("bochs-commands"),
+        );
+        fs::write(&rc, bochs.bochsrc(&params)).context("writing bochsrc")?;
+        fs::write(&commands, bochs.debugger_commands()).context("writing the Bochs commands")?;
+        let pty = Pty::open().context("opening a pty for Bochs")?;
+        let mut cmd = Command::new(bochs.program());
+        cmd.args(bochs.command_args(&rc, &commands))
+            .current_dir(dir.path())
+            .env("TERM", "xterm")
+            .stdin(pty.slave_stdio().context("pty")?)
+            .stdout(pty.slave_stdio().context("pty")?)
+            .stderr(pty.slave_stdio().context("pty")?);
+        let process = Process::spawn(cmd, true).context(format!("starting {}", bochs.program()))?;
+        let Pty { master, slave } = pty;
+        drop(slave); // the drain thread sees EOF once Bochs has gone
+        dir.set_terminal(pty::drain(master, TERMINAL_TAIL));
+        Ok(process)
+    }
+}

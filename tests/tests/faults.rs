@@ -1,0 +1,87 @@
+//! `selftest=fault` writes to the kernel's read-only text; the exception handler must report
+//! the page fault with its error code and registers and halt the machine.
+
+use castor_tests::{Emulator, Run};
+use std::time::Duration;
+
+/// The hexadecimal number right after `key` in `text` (`key0x1f` or `key1f`).
+fn hex_after(text: &str, key: &str) -> Option<u64> {
+    let (_, rest) = text.split_once(key)?;
+    let rest = rest.strip_prefix("0x").unwrap_or(rest);
+    let digits: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+    u64::from_str_radix(&digits, 16).ok()
+}
+
+#[test]
+fn write_to_kernel_text_is_reported_and_halts() {
+    // The exception report is expected here: only a panic counts as failing early.
+    let run = Run::new(Emulator::qemu())
+        .cmdline("selftest=fault")
+        .fail_markers(&["PANIC"]);
+    let mut run = run.start().expect("starting QEMU");
+    run.wait_for("cpu 0 halted")
+        .expect("the fault handler halts CPU 0");
+    std::thread::sleep(Duration::from_millis(500));
+    let outcome = run.stop();
+    assert_eq!(
+        outcome.exit_code,
+        None,
+        "the machine must stay halted ({})",
+        outcome.summary()
+    );
+
+    // The report: from the exception line up to the halt.
+    let lines: Vec<&str> = outcome.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.contains("EXCEPTION #PF (vector 14)"));
+    let start = start.expect("an `EXCEPTION #PF (vector 14)` line");
+    let end = lines
+        .iter()
+        .position(|l| l.contains("cpu 0 halted"))
+        .expect("halt line");
+    assert!(start < end, "the report comes before the halt");
+    let report = lines[start..end].join("\n");
+
+    let error = hex_after(&report, "error=0x").expect("error=0x<code> in the report");
+    assert_eq!(
+        error & 0b11,
+        0b11,
+        "a write (W) to a present page (P): error code {error:#x}"
+    );
+    let rip = hex_after(&report, "RIP=").expect("RIP= in the report");
+    assert_ne!(rip, 0, "RIP");
+    let cr2 = hex_after(&report, "CR2=").expect("CR2= in the report");
+    for register in ["RAX=", "RSP=", "R15="] {
+        assert!(
+            hex_after(&report, register).is_some(),
+            "{register} in the report"
+        );
+    }
+    // If the self test announces its target, CR2 must be exactly that address.
+    if let Some(target) = outcome.line_with("writing to kernel text at ") {
+        let address = hex_after(target, "writing to kernel text at ").expect("the target address");
+        assert_eq!(cr2, address, "CR2 holds the faulting address");
+    } else {
+        assert_ne!(cr2, 0, "CR2 holds the faulting address");
+    }
+}
+
+#[test]
+fn a_panic_reports_its_location_and_exits_as_a_failure() {
+    let run = Run::new(Emulator::qemu())
+        .cmdline("selftest=panic")
+        .fail_markers(&[]);
+    let outcome = run.start().expect("starting QEMU").wait_exit();
+    let line = outcome.expect_line("PANIC at ");
+    let (_, rest) = line.split_once("PANIC at ").expect("marker");
+    let (location, message) = rest.split_once(": ").expect("PANIC at FILE:LINE: message");
+    let (file, number) = location.rsplit_once(':').expect("FILE:LINE");
+    assert!(file.ends_with(".rs"), "a Rust source file: {line:?}");
+    assert!(
+        number.parse::<u32>().is_ok_and(|n| n > 0),
+        "a line number: {line:?}"
+    );
+    assert!(!message.trim().is_empty(), "a message: {line:?}");
+    outcome.expect_exit_code(castor_tests::contract::QEMU_EXIT_FAIL);
+}
