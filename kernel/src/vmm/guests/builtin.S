@@ -15,6 +15,17 @@
     .set COM1, 0x3F8
     .set DEBUG_EXIT, 0xF4
 
+    /* Prints the NUL-terminated string at (%rsi/%si) on COM1; clobbers al, dx, si. */
+    .macro PUTS_LOOP
+    mov $COM1, %dx
+1:  lodsb
+    test %al, %al
+    jz 2f
+    out %al, %dx
+    jmp 1b
+2:
+    .endm
+
     .section .rodata.guests, "a"
     .balign 16
     .global guest_long64_start, guest_long64_end
@@ -65,13 +76,8 @@ g64_fail:
     out %eax, $DEBUG_EXIT
     hlt
 g64_puts:
-    mov $COM1, %dx
-1:  lodsb
-    test %al, %al
-    jz 2f
-    out %al, %dx
-    jmp 1b
-2:  ret
+    PUTS_LOOP
+    ret
 g64_hello:
     .asciz "guest64: hello from a 64-bit guest\n"
 g64_hypercall_text:
@@ -90,13 +96,8 @@ guest_real_start:
     xor %ax, %ax
     mov %ax, %ds
     mov $(0x7C00 + (greal_msg - guest_real_start)), %si
-    mov $COM1, %dx
-1:  lodsb
-    test %al, %al
-    jz 2f
-    out %al, %dx
-    jmp 1b
-2:  mov $0x32, %eax
+    PUTS_LOOP
+    mov $0x32, %eax
     out %eax, $DEBUG_EXIT
     hlt
 greal_msg:
@@ -108,13 +109,8 @@ guest_real_end:
 guest_triple_start:
     .code64
     lea gtri_msg(%rip), %rsi
-    mov $COM1, %dx
-1:  lodsb
-    test %al, %al
-    jz 2f
-    out %al, %dx
-    jmp 1b
-2:  lidt gtri_idt(%rip)
+    PUTS_LOOP
+    lidt gtri_idt(%rip)
     ud2
 gtri_idt:
     .short 0

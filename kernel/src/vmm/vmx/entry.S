@@ -54,13 +54,7 @@ vmx_enter:
     jc 9f
     mov eax, 2
 9:  pop rdi
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbx
-    pop rbp
-    ret
+    jmp vmx_restore_host
 
     .global vmx_exit
 vmx_exit:
@@ -83,11 +77,12 @@ vmx_exit:
     mov [rdi + 16 * 8], rax
     pop rax                         /* guest rdi */
     mov [rdi + 5 * 8], rax
+    xor eax, eax
+vmx_restore_host:                   /* callee-saved registers of vmx_enter's caller; eax = code */
     pop r15
     pop r14
     pop r13
     pop r12
     pop rbx
     pop rbp
-    xor eax, eax
     ret
