@@ -37,21 +37,45 @@ pub fn name(vector: u64) -> (&'static str, &'static str) {
     }
 }
 
-/// Decodes a page-fault error code (SDM Vol. 3A, 5.7 "Page-Fault Exceptions").
+bitflags::bitflags! {
+    /// Page-fault error code (SDM Vol. 3A, 5.7 "Page-Fault Exceptions", Figure 5-12).
+    #[derive(Debug, Clone, Copy)]
+    struct PageFaultError: u64 {
+        /// The page was present (protection violation), else not present.
+        const PRESENT = 1 << 0;
+        /// The access was a write.
+        const WRITE = 1 << 1;
+        /// The access came from user mode.
+        const USER = 1 << 2;
+        /// A reserved bit was set in a paging-structure entry.
+        const RESERVED_BIT = 1 << 3;
+        /// The access was an instruction fetch.
+        const INSTRUCTION_FETCH = 1 << 4;
+    }
+}
+
+/// Decodes a page-fault error code into (kind, access, mode) words.
 fn page_fault_cause(error: u64) -> (&'static str, &'static str, &'static str) {
-    let kind = if error & 1 != 0 {
+    let e = PageFaultError::from_bits_truncate(error);
+    let kind = if e.contains(PageFaultError::RESERVED_BIT) {
+        "reserved bit set"
+    } else if e.contains(PageFaultError::PRESENT) {
         "protection violation"
     } else {
         "not present"
     };
-    let access = if error & 0x10 != 0 {
+    let access = if e.contains(PageFaultError::INSTRUCTION_FETCH) {
         "instruction fetch"
-    } else if error & 2 != 0 {
+    } else if e.contains(PageFaultError::WRITE) {
         "write"
     } else {
         "read"
     };
-    let mode = if error & 4 != 0 { "user" } else { "supervisor" };
+    let mode = if e.contains(PageFaultError::USER) {
+        "user"
+    } else {
+        "supervisor"
+    };
     (kind, access, mode)
 }
 
