@@ -12,6 +12,8 @@ mod enable;
 pub use enable::{VmxError, enable_on_this_cpu};
 pub mod fields;
 #[cfg(target_os = "none")]
+pub mod invalidate;
+#[cfg(target_os = "none")]
 pub mod setup;
 #[cfg(target_os = "none")]
 pub mod vcpu;

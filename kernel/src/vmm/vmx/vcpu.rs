@@ -10,6 +10,7 @@ use core::fmt;
 use super::caps::VmxCaps;
 use super::ept::{EptFormat, eptp};
 use super::fields::{Control32, ControlN, Guest32, GuestN, ReadOnly32, ReadOnly64, ReadOnlyN};
+use super::invalidate;
 use super::setup::{self, Bitmaps, Controls, GuestStart, PROC_INTERRUPT_WINDOW};
 use super::vmcs::{LoadedVmcs, Vmcs};
 use crate::arch::x86_64::instr;
@@ -134,6 +135,7 @@ impl VmxVcpu {
         {
             let mut v = vmcs.load().map_err(fail("VMPTRLD"))?;
             let eptp = eptp(mem.table_root(), caps.has_ept_ad());
+            invalidate::new_ept(&caps, eptp).map_err(fail("INVEPT"))?;
             setup::write_controls(&mut v, &controls, &bitmaps, eptp)
                 .map_err(fail("VMWRITE controls"))?;
             setup::write_host_state(&mut v, &raw const vmx_exit as u64)
