@@ -4,8 +4,9 @@
  * mod.rs), so they live in .rodata. Each reports over the virtual COM1 and ends through the
  * debug-exit port 0xF4 with a status the self tests check:
  *   guest_long64: 64-bit; checks CPUID's Castor leaf, VMCALL VERSION, CONSOLE_WRITE, an
- *                 unclaimed port (reads 0xFF) and the UART scratch register; exits 0x31, or
- *                 0x30 + n at the first failed check n.
+ *                 unclaimed port (reads 0xFF), the UART scratch register, RDMSR of an emulated
+ *                 MSR (PAT), #GP for RDMSR/WRMSR of unknown MSRs, #UD for XSETBV (CPUID hides
+ *                 XSAVE); exits 0x31, or 0x30 + n at the first failed check n.
  *   guest_real:   16-bit real mode (unrestricted guest); prints, exits 0x32.
  *   guest_triple: 64-bit; loads an empty IDT and executes UD2: #UD cannot be delivered, nor the
  *                 #DF that follows, so the CPU shuts down (triple fault).
@@ -64,6 +65,44 @@ guest_long64_start:
     in %dx, %al
     cmp $0x5A, %al
     jne g64_fail
+    /* Own GDT and an IDT whose #UD and #GP handlers note the vector in r9 and skip r10 bytes. */
+    lgdt g64_gdt_ptr(%rip)
+    lea g64_idt(%rip), %rdi
+    lea g64_ud_handler(%rip), %rax
+    mov $6, %ecx
+    call g64_set_gate
+    lea g64_gp_handler(%rip), %rax
+    mov $13, %ecx
+    call g64_set_gate
+    lidt g64_idt_ptr(%rip)
+    mov $6, %r8d
+    mov $0x277, %ecx                /* IA32_PAT: emulated, power-on value */
+    xor %r9d, %r9d
+    rdmsr
+    test %r9d, %r9d
+    jnz g64_fail
+    cmp $0x00070406, %eax
+    jne g64_fail
+    cmp $0x00070406, %edx
+    jne g64_fail
+    mov $7, %r8d
+    mov $0x12345678, %ecx           /* unknown MSR: #GP */
+    mov $2, %r10d
+    rdmsr
+    cmp $13, %r9d
+    jne g64_fail
+    mov $8, %r8d
+    xor %r9d, %r9d
+    wrmsr
+    cmp $13, %r9d
+    jne g64_fail
+    mov $9, %r8d
+    xor %r9d, %r9d
+    xor %ecx, %ecx
+    mov $3, %r10d
+    xsetbv                          /* XSAVE is hidden: #UD */
+    cmp $6, %r9d
+    jne g64_fail
     lea g64_done(%rip), %rsi
     call g64_puts
     mov $0x31, %eax
@@ -78,6 +117,44 @@ g64_fail:
 g64_puts:
     PUTS_LOOP
     ret
+/* Writes a 64-bit interrupt gate for vector ecx -> handler rax into the IDT at rdi. */
+g64_set_gate:
+    shl $4, %ecx
+    add %rcx, %rdi
+    mov %ax, (%rdi)
+    movw $0x08, 2(%rdi)
+    movw $0x8E00, 4(%rdi)
+    shr $16, %rax
+    mov %ax, 6(%rdi)
+    shr $16, %rax
+    mov %eax, 8(%rdi)
+    movl $0, 12(%rdi)
+    lea g64_idt(%rip), %rdi
+    ret
+g64_gp_handler:
+    add $8, %rsp                    /* error code */
+    mov $13, %r9d
+    add %r10, (%rsp)
+    iretq
+g64_ud_handler:
+    mov $6, %r9d
+    add %r10, (%rsp)
+    iretq
+    .balign 8
+g64_gdt:
+    .quad 0
+    .quad 0x00AF9A000000FFFF        /* 0x08: 64-bit code */
+    .quad 0x00CF92000000FFFF        /* 0x10: data */
+g64_gdt_end:
+g64_gdt_ptr:
+    .short g64_gdt_end - g64_gdt - 1
+    .quad 0x100000 + (g64_gdt - guest_long64_start)
+g64_idt_ptr:
+    .short 16 * 32 - 1
+    .quad 0x100000 + (g64_idt - guest_long64_start)
+    .balign 16
+g64_idt:
+    .skip 16 * 32
 g64_hello:
     .asciz "guest64: hello from a 64-bit guest\n"
 g64_hypercall_text:
