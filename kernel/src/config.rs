@@ -42,6 +42,13 @@ impl SelfTests {
     }
 }
 
+/// A benchmark to run instead of booting normally (`bench=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bench {
+    /// VM-exit round-trip costs.
+    VmExit,
+}
+
 /// Castor's boot configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
@@ -51,6 +58,8 @@ pub struct Config {
     pub selftests: SelfTests,
     /// Most CPUs to bring up, including the bootstrap processor (`cpus=`).
     pub max_cpus: Option<u32>,
+    /// Benchmark to run (`bench=`).
+    pub bench: Option<Bench>,
 }
 
 impl Default for Config {
@@ -59,6 +68,7 @@ impl Default for Config {
             log: LevelFilter::Info,
             selftests: SelfTests::default(),
             max_cpus: None,
+            bench: None,
         }
     }
 }
@@ -86,7 +96,7 @@ pub enum ConfigError<'a> {
 }
 
 /// Keys Castor understands (for error messages).
-pub const KEYS: &str = "log, selftest, cpus";
+pub const KEYS: &str = "log, selftest, cpus, bench";
 
 impl fmt::Display for ConfigError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -113,6 +123,7 @@ impl fmt::Display for ConfigError<'_> {
 const LOG_VALUES: &str = "one of error, warn, info, debug, trace";
 const SELFTEST_VALUES: &str = "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, vmx, guests, fault, panic";
 const CPUS_VALUES: &str = "a whole number from 1 to 64";
+const BENCH_VALUES: &str = "vmexit";
 
 fn parse_log(value: &str) -> Option<LevelFilter> {
     Some(match value {
@@ -143,7 +154,7 @@ impl Config {
     /// Parses a command line.
     pub fn parse(line: &str) -> Result<Config, ConfigError<'_>> {
         let mut config = Config::default();
-        let mut seen = [false; 3];
+        let mut seen = [false; 4];
         let mut words = line.split_ascii_whitespace().peekable();
         if words
             .peek()
@@ -171,6 +182,13 @@ impl Config {
                 "cpus" => {
                     config.max_cpus = Some(parse_cpus(value).ok_or_else(|| bad(CPUS_VALUES))?);
                     2
+                }
+                "bench" => {
+                    config.bench = Some(match value {
+                        "vmexit" => Bench::VmExit,
+                        _ => return Err(bad(BENCH_VALUES)),
+                    });
+                    3
                 }
                 _ => return Err(ConfigError::UnknownKey(key)),
             };
@@ -211,8 +229,13 @@ mod tests {
         assert_eq!(e, ConfigError::UnknownKey("bogus"));
         assert_eq!(
             e.to_string(),
-            "unknown key 'bogus' (known keys: log, selftest, cpus)"
+            "unknown key 'bogus' (known keys: log, selftest, cpus, bench)"
         );
+        assert_eq!(Config::parse("bench=vmexit").unwrap().bench, Some(Bench::VmExit));
+        assert!(matches!(
+            Config::parse("bench=fast"),
+            Err(ConfigError::BadValue { .. })
+        ));
         let e = Config::parse("log=loud").unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -152,6 +152,9 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
         report.skipped.len()
     );
 
+    if let Some(which) = config.bench {
+        machine::exit(crate::bench::run(which));
+    }
     if config.selftests.any() {
         let ctx = selftest::Context {
             config: &config,

@@ -139,7 +139,7 @@ pub fn run<F: Format>(
         crate::kprintln!("{prefix}{line}");
         output.push(line);
     }
-    if !matches!(end, GuestEnd::Exited(_)) {
+    if !matches!(end, GuestEnd::Exited(_) | GuestEnd::TooManyExits) {
         let mut dump = String::new();
         let _ = vcpu.dump(&mut dump);
         crate::kprintln!("{prefix}guest stopped: {end:?}");

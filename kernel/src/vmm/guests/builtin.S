@@ -10,6 +10,10 @@
  *   guest_real:   16-bit real mode (unrestricted guest); prints, exits 0x32.
  *   guest_triple: 64-bit; loads an empty IDT and executes UD2: #UD cannot be delivered, nor the
  *                 #DF that follows, so the CPU shuts down (triple fault).
+ *   guest_bench:  64-bit; times BENCH_ROUNDS exits each of CPUID, VMCALL VERSION and OUT to an
+ *                 unclaimed port with RDTSC, stores the three totals and the round count at
+ *                 guest-physical BENCH_RESULTS, then runs `1: vmcall; jmp 1b` for the host-side
+ *                 measurements.
  * Loaded at: 64-bit guests 0x100000 (identity paging from the loader, stack below 0x80000),
  * the real-mode guest 0x7C00.
  */
@@ -195,4 +199,51 @@ gtri_idt:
 gtri_msg:
     .asciz "guest-triple: about to triple fault\n"
 guest_triple_end:
+
+    .set BENCH_ROUNDS, 2000
+    .set BENCH_RESULTS, 0x90000
+    /* rdtsc into r12 (start) / r13 (end); clobbers rax, rdx. */
+    .macro TSC reg
+    rdtsc
+    shl $32, %rdx
+    or %rdx, %rax
+    mov %rax, \reg
+    .endm
+
+    .balign 16
+    .global guest_bench_start, guest_bench_end
+guest_bench_start:
+    .code64
+    mov $0x80000, %rsp
+    TSC %r12
+    mov $BENCH_ROUNDS, %r14d
+1:  mov $0x40000000, %eax
+    cpuid
+    dec %r14d
+    jnz 1b
+    TSC %r13
+    sub %r12, %r13
+    mov %r13, BENCH_RESULTS
+    TSC %r12
+    mov $BENCH_ROUNDS, %r14d
+1:  xor %eax, %eax
+    vmcall
+    dec %r14d
+    jnz 1b
+    TSC %r13
+    sub %r12, %r13
+    mov %r13, BENCH_RESULTS + 8
+    TSC %r12
+    mov $BENCH_ROUNDS, %r14d
+1:  out %al, $0x80
+    dec %r14d
+    jnz 1b
+    TSC %r13
+    sub %r12, %r13
+    mov %r13, BENCH_RESULTS + 16
+    movq $BENCH_ROUNDS, BENCH_RESULTS + 24
+1:  xor %eax, %eax
+    vmcall
+    jmp 1b
+guest_bench_end:
     .code64

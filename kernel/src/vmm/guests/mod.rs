@@ -14,7 +14,13 @@ unsafe extern "C" {
     static guest_real_end: u8;
     static guest_triple_start: u8;
     static guest_triple_end: u8;
+    static guest_bench_start: u8;
+    static guest_bench_end: u8;
 }
+
+/// Where the bench guest stores its results: CPUID, VMCALL and OUT totals (TSC ticks), then
+/// the round count.
+pub const BENCH_RESULTS: u64 = 0x9_0000;
 
 fn bytes(start: *const u8, end: *const u8) -> &'static [u8] {
     // SAFETY: both symbols delimit one blob in the kernel's .rodata (builtin.S), which is
@@ -31,6 +37,8 @@ pub enum Builtin {
     Real,
     /// Triple faults on purpose.
     TripleFault,
+    /// Times exits from inside, then loops on VMCALL (see builtin.S).
+    Bench,
 }
 
 /// Where 64-bit guests are loaded.
@@ -67,6 +75,7 @@ impl Builtin {
         match self {
             Builtin::Long64 => bytes(&raw const guest_long64_start, &raw const guest_long64_end),
             Builtin::Real => bytes(&raw const guest_real_start, &raw const guest_real_end),
+            Builtin::Bench => bytes(&raw const guest_bench_start, &raw const guest_bench_end),
             Builtin::TripleFault => {
                 bytes(&raw const guest_triple_start, &raw const guest_triple_end)
             }
@@ -85,7 +94,7 @@ impl Builtin {
                     ip: LOAD_16 as u16,
                 })
             }
-            Builtin::Long64 | Builtin::TripleFault => {
+            Builtin::Long64 | Builtin::TripleFault | Builtin::Bench => {
                 build_identity_paging(mem)?;
                 if !mem.write(LOAD_64, self.code()) {
                     return Err(DoesNotFit);

@@ -161,6 +161,28 @@ impl VmxVcpu {
         })
     }
 
+    /// Benchmark baseline: `n` VM entries of a guest that loops on VMCALL, with nothing in
+    /// between but reading the exit reason and advancing RIP — the least any monitor must do.
+    /// Returns the TSC ticks taken, or `None` if some other exit came.
+    pub fn bare_vmcall_loop(&mut self, n: u64) -> Option<u64> {
+        let mut v = self.vmcs.load().ok()?;
+        let start = instr::rdtsc();
+        for _ in 0..n {
+            // SAFETY: as in `State::step`: the VMCS is current and initialized, its host state is
+            // this CPU's, and `regs` outlives the call.
+            let code = unsafe { vmx_enter(&mut self.s.regs, u64::from(self.s.launched)) };
+            if code != 0 {
+                return None;
+            }
+            self.s.launched = true;
+            if v.read(ReadOnly32::ExitReason).ok()? as u16 != reason::VMCALL {
+                return None;
+            }
+            State::advance(&mut v).ok()?;
+        }
+        Some(instr::rdtsc() - start)
+    }
+
     /// One VM entry and the handling of its exit. `Ok(None)`: absorbed, enter again.
     fn step(&mut self) -> Result<Option<Exit>, VmFail> {
         let mut v = self.vmcs.load()?;

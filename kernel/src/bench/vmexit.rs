@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! VM-exit round-trip cost: CPUID (absorbed in the vendor layer), VMCALL and an I/O exit (both
+//! through the generic loop), timed inside the guest with RDTSC; VMCALL timed on the host too,
+//! through the generic loop and through a bare VMCALL→VMRESUME loop in the same run, so the
+//! ratio shows what Castor's exit path costs over the minimum.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+
+use crate::arch::x86_64::instr;
+use crate::kprintln;
+use crate::vmm::devices::{PortBus, debug_exit::DebugExit, serial::Serial};
+use crate::vmm::guest_mem::GuestMemory;
+use crate::vmm::guests::{BENCH_RESULTS, Builtin};
+use crate::vmm::run::{self, Guest, GuestEnd};
+use crate::vmm::vmx::ept::EptFormat;
+use crate::vmm::vmx::vcpu::VmxVcpu;
+
+/// Exits per host-side measurement.
+const HOST_ROUNDS: u64 = 2000;
+
+fn per(total: u64, n: u64) -> u64 {
+    total / n.max(1)
+}
+
+/// Runs the benchmark and prints its figures.
+pub fn run() -> Result<(), String> {
+    let mut mem = GuestMemory::<EptFormat>::new(4 << 20).map_err(|e| alloc::format!("{e:?}"))?;
+    let start = Builtin::Bench
+        .load(&mut mem)
+        .map_err(|_| "bench guest does not fit")?;
+    let mut vcpu = VmxVcpu::new(0, &mem, start).map_err(|e| alloc::format!("vcpu: {e}"))?;
+    let mut bus = PortBus::default();
+    bus.attach(Box::new(Serial::default()));
+    bus.attach(Box::new(DebugExit));
+    let mut guest = Guest { mem, bus };
+
+    // Phase 1: the guest's own timing loops, until the VMCALL loop (3 * rounds exits + slack).
+    let report = run::run(&mut vcpu, &mut guest, "[bench] ", 6_010);
+    if report.end != GuestEnd::TooManyExits {
+        return Err(alloc::format!("bench guest ended early: {:?}", report.end));
+    }
+    let read =
+        |mem: &mut GuestMemory<EptFormat>, i: u64| mem.read_u64(BENCH_RESULTS + 8 * i).unwrap_or(0);
+    let rounds = read(&mut guest.mem, 3);
+    if rounds == 0 {
+        return Err("the bench guest stored no results".into());
+    }
+    let (cpuid, vmcall, io) = (
+        read(&mut guest.mem, 0),
+        read(&mut guest.mem, 1),
+        read(&mut guest.mem, 2),
+    );
+
+    // Phase 2: host-side VMCALL round trips through the generic loop, then bare.
+    let t0 = instr::rdtsc();
+    let generic = run::run(&mut vcpu, &mut guest, "[bench] ", HOST_ROUNDS);
+    let generic_ticks = instr::rdtsc() - t0;
+    if generic.end != GuestEnd::TooManyExits {
+        return Err(alloc::format!("VMCALL loop ended: {:?}", generic.end));
+    }
+    let bare_ticks = vcpu
+        .bare_vmcall_loop(HOST_ROUNDS)
+        .ok_or("bare VMCALL loop saw another exit")?;
+
+    kprintln!(
+        "bench vmexit (guest TSC ticks per exit, {rounds} rounds): cpuid {} vmcall {} io-out {}",
+        per(cpuid, rounds),
+        per(vmcall, rounds),
+        per(io, rounds)
+    );
+    let (g, b) = (
+        per(generic_ticks, HOST_ROUNDS),
+        per(bare_ticks, HOST_ROUNDS),
+    );
+    kprintln!(
+        "bench vmexit (host TSC ticks per VMCALL round trip, {HOST_ROUNDS} rounds): generic loop {g} bare VMCALL->VMRESUME {b} ratio {}.{:02}",
+        g / b.max(1),
+        g * 100 / b.max(1) % 100
+    );
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! Benchmarks: figures printed, not timed tests (absolute emulator times are noisy; the ratios
+//! come from one run). Run with `--nocapture` to see them; `scripts/test` does.
+//!
+//! VM-exit round trips under Bochs' VT-x: CPUID (absorbed in the VMX back end), VMCALL and an
+//! I/O exit (through the generic loop), timed inside the guest; VMCALL timed on the host through
+//! the generic loop and through a bare VMCALL→VMRESUME loop. Bochs' TSC counts instructions, so
+//! under Bochs these figures are instruction counts.
+
+use castor_tests::bochs::Bochs;
+use castor_tests::{Emulator, Run};
+use std::time::Duration;
+
+/// The numbers following each `key` in `line`.
+fn figures<const N: usize>(line: &str, keys: [&str; N]) -> [f64; N] {
+    keys.map(|key| {
+        let (_, rest) = line
+            .split_once(key)
+            .unwrap_or_else(|| panic!("no '{key}' in '{line}'"));
+        let number: String = rest
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        number
+            .parse()
+            .unwrap_or_else(|_| panic!("no number after '{key}' in '{line}'"))
+    })
+}
+
+#[test]
+fn bench_vmexit_round_trips_under_bochs_vtx() {
+    // VM-entry failure reporting would log every exit and slow the run: off for benchmarks.
+    let bochs = Emulator::Bochs(Bochs::default().config(["error: action=ignore"]));
+    let run = Run::new(bochs)
+        .cpus(1)
+        .cmdline("bench=vmexit")
+        .timeout(Duration::from_secs(300));
+    let outcome = run.start().expect("starting Bochs").wait_exit();
+    outcome.expect_line("CASTOR-BENCH-DONE");
+    let guest = outcome.expect_line("bench vmexit (guest").to_string();
+    let host = outcome.expect_line("bench vmexit (host").to_string();
+    let [cpuid, vmcall, io] = figures(&guest, ["cpuid", "vmcall", "io-out"]);
+    let [generic, bare, ratio] = figures(&host, ["generic loop", "VMRESUME", "ratio"]);
+    println!("{guest}\n{host}");
+    for (name, v) in [
+        ("cpuid", cpuid),
+        ("vmcall", vmcall),
+        ("io", io),
+        ("generic", generic),
+        ("bare", bare),
+    ] {
+        assert!(v > 0.0, "{name} figure missing: {guest} / {host}");
+    }
+    assert!(
+        bare < generic,
+        "the bare loop does strictly less per exit: {host}"
+    );
+    assert!(
+        (ratio - generic / bare).abs() < 0.05,
+        "ratio consistent with its figures: {host}"
+    );
+}
