@@ -12,8 +12,8 @@ use core::fmt;
 use log::LevelFilter;
 
 /// Names of the in-kernel self tests, in the order they run.
-pub const SELFTESTS: [&str; 9] = [
-    "config", "alloc", "heap", "paging", "wx", "timer", "smp", "vmx", "guests",
+pub const SELFTESTS: [&str; 10] = [
+    "config", "alloc", "heap", "paging", "wx", "timer", "smp", "vmx", "guests", "hostile",
 ];
 /// Self tests that only run when named (they end the machine).
 pub const DESTRUCTIVE_SELFTESTS: [&str; 2] = ["fault", "panic"];
@@ -121,7 +121,7 @@ impl fmt::Display for ConfigError<'_> {
 }
 
 const LOG_VALUES: &str = "one of error, warn, info, debug, trace";
-const SELFTEST_VALUES: &str = "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, vmx, guests, fault, panic";
+const SELFTEST_VALUES: &str = "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, vmx, guests, hostile, fault, panic";
 const CPUS_VALUES: &str = "a whole number from 1 to 64";
 const BENCH_VALUES: &str = "vmexit";
 
@@ -231,7 +231,10 @@ mod tests {
             e.to_string(),
             "unknown key 'bogus' (known keys: log, selftest, cpus, bench)"
         );
-        assert_eq!(Config::parse("bench=vmexit").unwrap().bench, Some(Bench::VmExit));
+        assert_eq!(
+            Config::parse("bench=vmexit").unwrap().bench,
+            Some(Bench::VmExit)
+        );
         assert!(matches!(
             Config::parse("bench=fast"),
             Err(ConfigError::BadValue { .. })

@@ -15,11 +15,11 @@ use crate::{Emulator, Run};
 use std::collections::BTreeSet;
 
 /// Self tests that `selftest=all` runs.
-pub const SELFTESTS: [&str; 9] = [
-    "alloc", "heap", "paging", "wx", "timer", "smp", "config", "vmx", "guests",
+pub const SELFTESTS: [&str; 10] = [
+    "alloc", "heap", "paging", "wx", "timer", "smp", "config", "vmx", "guests", "hostile",
 ];
 /// Self tests that need VT-x to do their work and report `skipped` without it.
-pub const NEEDS_VTX: [&str; 1] = ["guests"];
+pub const NEEDS_VTX: [&str; 2] = ["guests", "hostile"];
 /// Printed after all self tests passed.
 pub const PASS_MARKER: &str = "CASTOR-SELFTEST-PASS";
 /// Printed after a self test failed.

@@ -11,7 +11,7 @@ use crate::arch::x86_64::instr;
 use crate::kprintln;
 use crate::vmm::devices::{PortBus, debug_exit::DebugExit, serial::Serial};
 use crate::vmm::guest_mem::GuestMemory;
-use crate::vmm::guests::{BENCH_RESULTS, Builtin};
+use crate::vmm::guests::{Builtin, RESULTS};
 use crate::vmm::run::{self, Guest, GuestEnd};
 use crate::vmm::vmx::ept::EptFormat;
 use crate::vmm::vmx::vcpu::VmxVcpu;
@@ -41,7 +41,7 @@ pub fn run() -> Result<(), String> {
         return Err(alloc::format!("bench guest ended early: {:?}", report.end));
     }
     let read =
-        |mem: &mut GuestMemory<EptFormat>, i: u64| mem.read_u64(BENCH_RESULTS + 8 * i).unwrap_or(0);
+        |mem: &mut GuestMemory<EptFormat>, i: u64| mem.read_u64(RESULTS + 8 * i).unwrap_or(0);
     let rounds = read(&mut guest.mem, 3);
     if rounds == 0 {
         return Err("the bench guest stored no results".into());

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Built-in guests run under VT-x with EPT: a 64-bit guest checking CPUID, hypercalls and port
-//! I/O; a real-mode guest (unrestricted guest); a guest that triple faults, after which the host
-//! must still be running (this test goes on to report).
+//! Built-in guests run under VT-x with EPT: a 64-bit guest checking CPUID, hypercalls, port I/O
+//! and MSRs; a real-mode guest (unrestricted guest); a guest that triple faults, after which the
+//! host must still be running (this test goes on to report); and a hostile guest.
 
 use alloc::boxed::Box;
 
@@ -9,8 +9,9 @@ use super::{Outcome, Verdict};
 use crate::ensure;
 use crate::vmm::devices::{PortBus, debug_exit::DebugExit, serial::Serial};
 use crate::vmm::guest_mem::GuestMemory;
-use crate::vmm::guests::Builtin;
+use crate::vmm::guests::{Builtin, RESULTS};
 use crate::vmm::run::{self, Guest, GuestEnd, RunReport};
+use crate::vmm::vcpu::Vcpu;
 use crate::vmm::vmx::caps::VmxCaps;
 use crate::vmm::vmx::ept::EptFormat;
 use crate::vmm::vmx::vcpu::VmxVcpu;
@@ -18,16 +19,28 @@ use crate::vmm::vmx::vcpu::VmxVcpu;
 const GUEST_RAM: u64 = 4 << 20;
 const MAX_EXITS: u64 = 10_000;
 
-fn run_builtin(which: Builtin) -> Result<RunReport, alloc::string::String> {
+/// Runs a built-in guest with at most `max_exits` exits; returns the report and the four
+/// result slots the guest may have stored at [`RESULTS`].
+fn run_builtin_with(
+    which: Builtin,
+    max_exits: u64,
+) -> Result<(RunReport, [u64; 4]), alloc::string::String> {
     let mut mem =
         GuestMemory::<EptFormat>::new(GUEST_RAM).map_err(|e| alloc::format!("guest RAM: {e:?}"))?;
     let start = which.load(&mut mem).map_err(|_| "guest does not fit")?;
     let mut vcpu = VmxVcpu::new(0, &mem, start).map_err(|e| alloc::format!("vcpu: {e}"))?;
+    vcpu.regs().rdi = which.initial_rdi();
     let mut bus = PortBus::default();
     bus.attach(Box::new(Serial::default()));
     bus.attach(Box::new(DebugExit));
     let mut guest = Guest { mem, bus };
-    Ok(run::run(&mut vcpu, &mut guest, "[guest] ", MAX_EXITS))
+    let report = run::run(&mut vcpu, &mut guest, "[guest] ", max_exits);
+    let results = [0, 1, 2, 3].map(|i| guest.mem.read_u64(RESULTS + 8 * i).unwrap_or(u64::MAX));
+    Ok((report, results))
+}
+
+fn run_builtin(which: Builtin) -> Result<RunReport, alloc::string::String> {
+    run_builtin_with(which, MAX_EXITS).map(|(report, _)| report)
 }
 
 fn has(report: &RunReport, line: &str) -> bool {
@@ -79,5 +92,70 @@ fn check_all() -> Verdict {
     );
     Ok(alloc::format!(
         "64-bit guest exited 0x31 after {exits64} exits, real-mode guest 0x32, triple fault stopped that guest only"
+    ))
+}
+
+/// MSRs in the swept ranges that Castor lets a guest read: 8 emulated (TSC, APIC_BASE,
+/// FEATURE_CONTROL, BIOS_SIGN_ID, MTRRCAP, MISC_ENABLE, PAT, MTRR_DEF_TYPE) and 6 switched by
+/// the VMCS (SYSENTER_CS/ESP/EIP, EFER, FS_BASE, GS_BASE).
+const READABLE_MSRS: u64 = 14;
+/// Of those, the ones that accept their own value back (not TSC, not MTRRCAP).
+const WRITABLE_MSRS: u64 = 12;
+
+/// Bytes the hostile guest must not find in its RAM: the host fills frames with them before the
+/// guest's RAM is allocated, so stale host data would show.
+const POISON: u8 = 0xA5;
+
+/// A hostile guest sweeps every port, every MSR in the architectural, hypervisor and AMD ranges
+/// and the top of its RAM, then reads past its RAM: it sees only what Castor emulates, no stale
+/// host data, and is stopped at the first access outside its RAM while the host runs on.
+pub fn hostile() -> Outcome {
+    if VmxCaps::read().is_err() {
+        return Outcome::Skipped("no VT-x on this CPU; the AMD-V back end is not written yet");
+    }
+    Outcome::from(check_hostile())
+}
+
+fn check_hostile() -> Verdict {
+    // Leave poisoned frames behind for the guest's RAM to be carved from.
+    let frames = GUEST_RAM / 4096;
+    if let Some(poisoned) = crate::mm::alloc_frames_aligned(frames, 2 << 20) {
+        // SAFETY: frames just allocated, identity mapped, owned here until freed below.
+        unsafe { core::ptr::write_bytes(poisoned as *mut u8, POISON, GUEST_RAM as usize) };
+        crate::mm::free_frames(poisoned, frames).map_err(|e| alloc::format!("{e:?}"))?;
+    }
+    let (r, [reads, writes, blind_writes, nonzero]) = run_builtin_with(Builtin::Hostile, 400_000)?;
+    ensure!(
+        has(&r, "hostile: sweeping every port, MSR and the top of RAM"),
+        "hostile guest did not start"
+    );
+    ensure!(
+        r.end
+            == GuestEnd::BadAccess {
+                gpa: GUEST_RAM,
+                write: false
+            },
+        "hostile guest ended {:?}, expected to be stopped at its read of {GUEST_RAM:#x}",
+        r.end
+    );
+    ensure!(
+        reads == READABLE_MSRS,
+        "{reads} MSRs readable, expected {READABLE_MSRS}"
+    );
+    ensure!(
+        writes == WRITABLE_MSRS,
+        "{writes} MSRs took their value back, expected {WRITABLE_MSRS}"
+    );
+    ensure!(
+        blind_writes == 0,
+        "{blind_writes} unreadable MSRs accepted writes"
+    );
+    ensure!(
+        nonzero == 0,
+        "{nonzero} non-zero qwords of stale data in fresh guest RAM"
+    );
+    Ok(alloc::format!(
+        "{} exits: 65536 ports, {reads} readable MSRs, no stale data, stopped at {GUEST_RAM:#x}",
+        r.exits
     ))
 }

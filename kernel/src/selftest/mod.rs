@@ -67,8 +67,10 @@ macro_rules! ensure {
 }
 
 fn run_one(name: &str, ctx: &Context<'_>) -> Outcome {
-    if name == "guests" {
-        return guests::builtin();
+    match name {
+        "guests" => return guests::builtin(),
+        "hostile" => return guests::hostile(),
+        _ => {}
     }
     Outcome::from(match name {
         "config" => config_test(ctx),

@@ -3,22 +3,25 @@
  * Built-in test guests. They are data in the kernel image (copied into guest RAM by the loader in
  * mod.rs), so they live in .rodata. Each reports over the virtual COM1 and ends through the
  * debug-exit port 0xF4 with a status the self tests check:
- *   guest_long64: 64-bit; checks CPUID's Castor leaf, VMCALL VERSION, CONSOLE_WRITE, an
+ *   guest_long64: 64-bit. With RDI = 0 it checks CPUID's Castor leaf, VMCALL VERSION, CONSOLE_WRITE, an
  *                 unclaimed port (reads 0xFF), the UART scratch register, RDMSR of an emulated
  *                 MSR (PAT), #GP for RDMSR/WRMSR of unknown MSRs, #UD for XSETBV (CPUID hides
- *                 XSAVE); exits 0x31, or 0x30 + n at the first failed check n.
+ *                 XSAVE); exits 0x31, or 0x30 + n at the first failed check n. With RDI = 1
+ *                 it is hostile (see g64_hostile).
  *   guest_real:   16-bit real mode (unrestricted guest); prints, exits 0x32.
  *   guest_triple: 64-bit; loads an empty IDT and executes UD2: #UD cannot be delivered, nor the
  *                 #DF that follows, so the CPU shuts down (triple fault).
  *   guest_bench:  64-bit; times BENCH_ROUNDS exits each of CPUID, VMCALL VERSION and OUT to an
  *                 unclaimed port with RDTSC, stores the three totals and the round count at
- *                 guest-physical BENCH_RESULTS, then runs `1: vmcall; jmp 1b` for the host-side
+ *                 guest-physical RESULTS, then runs `1: vmcall; jmp 1b` for the host-side
  *                 measurements.
  * Loaded at: 64-bit guests 0x100000 (identity paging from the loader, stack below 0x80000),
  * the real-mode guest 0x7C00.
  */
     .set COM1, 0x3F8
     .set DEBUG_EXIT, 0xF4
+    /* Where guests store results for the host to read (guests::RESULTS). */
+    .set RESULTS, 0x90000
 
     /* Prints the NUL-terminated string at (%rsi/%si) on COM1; clobbers al, dx, si. */
     .macro PUTS_LOOP
@@ -37,6 +40,19 @@
 guest_long64_start:
     .code64
     mov $0x80000, %rsp
+    /* Own GDT and an IDT whose #UD and #GP handlers note the vector in r9 and skip r10 bytes. */
+    lgdt g64_gdt_ptr(%rip)
+    mov %rdi, %r15                  /* mode: 0 = checks, 1 = hostile sweep */
+    lea g64_idt(%rip), %rdi
+    lea g64_ud_handler(%rip), %rax
+    mov $6, %ecx
+    call g64_set_gate
+    lea g64_gp_handler(%rip), %rax
+    mov $13, %ecx
+    call g64_set_gate
+    lidt g64_idt_ptr(%rip)
+    cmp $1, %r15
+    je g64_hostile
     lea g64_hello(%rip), %rsi
     call g64_puts
     mov $0x40000000, %eax
@@ -69,16 +85,6 @@ guest_long64_start:
     in %dx, %al
     cmp $0x5A, %al
     jne g64_fail
-    /* Own GDT and an IDT whose #UD and #GP handlers note the vector in r9 and skip r10 bytes. */
-    lgdt g64_gdt_ptr(%rip)
-    lea g64_idt(%rip), %rdi
-    lea g64_ud_handler(%rip), %rax
-    mov $6, %ecx
-    call g64_set_gate
-    lea g64_gp_handler(%rip), %rax
-    mov $13, %ecx
-    call g64_set_gate
-    lidt g64_idt_ptr(%rip)
     mov $6, %r8d
     mov $0x277, %ecx                /* IA32_PAT: emulated, power-on value */
     xor %r9d, %r9d
@@ -118,6 +124,84 @@ g64_fail:
     lea 0x30(%r8d), %eax
     out %eax, $DEBUG_EXIT
     hlt
+/*
+ * Hostile mode: every I/O port read and written (8-bit; the debug-exit and COM1 ports are only
+ * read), every MSR in the architectural, hypervisor and AMD ranges read and, where the read
+ * worked, written back (else written with 0), the upper half of RAM scanned for anything but
+ * zeros; the results stored at RESULTS (MSR reads that worked, write-backs that worked, writes
+ * of unreadable MSRs that worked, non-zero qwords); then a read just past the end of the 4 MiB
+ * of RAM, which Castor must refuse by stopping this guest.
+ */
+g64_hostile:
+    lea g64_hostile_msg(%rip), %rsi
+    call g64_puts
+    xor %ebx, %ebx
+1:  mov %bx, %dx
+    in %dx, %al
+    cmp $DEBUG_EXIT, %bx
+    jb 2f
+    cmp $(DEBUG_EXIT + 3), %bx
+    jbe 3f
+    cmp $COM1, %bx
+    jb 2f
+    cmp $(COM1 + 7), %bx
+    jbe 3f
+2:  out %al, %dx
+3:  inc %ebx
+    cmp $0x10000, %ebx
+    jb 1b
+    xor %r12d, %r12d                /* MSR reads that worked */
+    xor %r13d, %r13d                /* write-backs that worked */
+    xor %r14d, %r14d                /* writes of unreadable MSRs that worked */
+    mov $2, %r10d                   /* RDMSR and WRMSR are 2 bytes */
+    lea g64_msr_ranges(%rip), %rsi
+4:  mov (%rsi), %ecx
+    mov 4(%rsi), %ebp
+    test %ebp, %ebp
+    jz 8f
+5:  xor %r9d, %r9d
+    rdmsr
+    test %r9d, %r9d
+    jnz 6f
+    inc %r12d
+    wrmsr
+    test %r9d, %r9d
+    jnz 7f
+    inc %r13d
+    jmp 7f
+6:  xor %eax, %eax
+    xor %edx, %edx
+    xor %r9d, %r9d
+    wrmsr
+    test %r9d, %r9d
+    jnz 7f
+    inc %r14d
+7:  inc %ecx
+    cmp %ebp, %ecx
+    jb 5b
+    add $8, %rsi
+    jmp 4b
+8:  xor %ebp, %ebp                  /* non-zero qwords in [2 MiB, 4 MiB) */
+    mov $0x200000, %rsi
+9:  cmpq $0, (%rsi)
+    je 10f
+    inc %ebp
+10: add $8, %rsi
+    cmp $0x400000, %rsi
+    jb 9b
+    mov %r12, RESULTS
+    mov %r13, RESULTS + 8
+    mov %r14, RESULTS + 16
+    mov %rbp, RESULTS + 24
+    mov 0x400000, %rax              /* past the end of RAM */
+    mov $0x3F, %eax
+    out %eax, $DEBUG_EXIT
+    hlt
+    .balign 4
+g64_msr_ranges:
+    .long 0, 0x2000, 0x40000000, 0x40000100, 0xC0000000, 0xC0002000, 0xC0010000, 0xC0010100, 0, 0
+g64_hostile_msg:
+    .asciz "hostile: sweeping every port, MSR and the top of RAM\n"
 g64_puts:
     PUTS_LOOP
     ret
@@ -201,7 +285,6 @@ gtri_msg:
 guest_triple_end:
 
     .set BENCH_ROUNDS, 2000
-    .set BENCH_RESULTS, 0x90000
     /* rdtsc into r12 (start) / r13 (end); clobbers rax, rdx. */
     .macro TSC reg
     rdtsc
@@ -223,7 +306,7 @@ guest_bench_start:
     jnz 1b
     TSC %r13
     sub %r12, %r13
-    mov %r13, BENCH_RESULTS
+    mov %r13, RESULTS
     TSC %r12
     mov $BENCH_ROUNDS, %r14d
 1:  xor %eax, %eax
@@ -232,7 +315,7 @@ guest_bench_start:
     jnz 1b
     TSC %r13
     sub %r12, %r13
-    mov %r13, BENCH_RESULTS + 8
+    mov %r13, RESULTS + 8
     TSC %r12
     mov $BENCH_ROUNDS, %r14d
 1:  out %al, $0x80
@@ -240,8 +323,8 @@ guest_bench_start:
     jnz 1b
     TSC %r13
     sub %r12, %r13
-    mov %r13, BENCH_RESULTS + 16
-    movq $BENCH_ROUNDS, BENCH_RESULTS + 24
+    mov %r13, RESULTS + 16
+    movq $BENCH_ROUNDS, RESULTS + 24
 1:  xor %eax, %eax
     vmcall
     jmp 1b

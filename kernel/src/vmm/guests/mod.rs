@@ -18,9 +18,9 @@ unsafe extern "C" {
     static guest_bench_end: u8;
 }
 
-/// Where the bench guest stores its results: CPUID, VMCALL and OUT totals (TSC ticks), then
-/// the round count.
-pub const BENCH_RESULTS: u64 = 0x9_0000;
+/// Where guests store results for the host (builtin.S): the bench guest its CPUID, VMCALL and
+/// OUT totals (TSC ticks) and round count; the hostile guest its four counts.
+pub const RESULTS: u64 = 0x9_0000;
 
 fn bytes(start: *const u8, end: *const u8) -> &'static [u8] {
     // SAFETY: both symbols delimit one blob in the kernel's .rodata (builtin.S), which is
@@ -31,8 +31,11 @@ fn bytes(start: *const u8, end: *const u8) -> &'static [u8] {
 /// A built-in guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Builtin {
-    /// 64-bit checks of CPUID, hypercalls and port I/O; exits 0x31.
+    /// 64-bit checks of CPUID, hypercalls, port I/O and MSRs; exits 0x31.
     Long64,
+    /// The same 64-bit guest in hostile mode: sweeps every port and MSR and the top of its RAM,
+    /// stores counts at [`RESULTS`], then reads past the end of its RAM.
+    Hostile,
     /// Real-mode hello; exits 0x32.
     Real,
     /// Triple faults on purpose.
@@ -73,13 +76,20 @@ impl Builtin {
     /// The guest's code.
     pub fn code(self) -> &'static [u8] {
         match self {
-            Builtin::Long64 => bytes(&raw const guest_long64_start, &raw const guest_long64_end),
+            Builtin::Long64 | Builtin::Hostile => {
+                bytes(&raw const guest_long64_start, &raw const guest_long64_end)
+            }
             Builtin::Real => bytes(&raw const guest_real_start, &raw const guest_real_end),
             Builtin::Bench => bytes(&raw const guest_bench_start, &raw const guest_bench_end),
             Builtin::TripleFault => {
                 bytes(&raw const guest_triple_start, &raw const guest_triple_end)
             }
         }
+    }
+
+    /// RDI at entry: the 64-bit guest's mode (0 checks, 1 hostile).
+    pub fn initial_rdi(self) -> u64 {
+        u64::from(self == Builtin::Hostile)
     }
 
     /// Copies the guest into `mem` (with page tables for 64-bit guests) and says how to start it.
@@ -94,7 +104,7 @@ impl Builtin {
                     ip: LOAD_16 as u16,
                 })
             }
-            Builtin::Long64 | Builtin::TripleFault | Builtin::Bench => {
+            Builtin::Long64 | Builtin::Hostile | Builtin::TripleFault | Builtin::Bench => {
                 build_identity_paging(mem)?;
                 if !mem.write(LOAD_64, self.code()) {
                     return Err(DoesNotFit);
