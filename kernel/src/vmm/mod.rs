@@ -4,6 +4,7 @@
 pub mod cpuid;
 pub mod devices;
 pub mod hypercall;
+pub mod loader;
 pub mod msr;
 pub mod vmx;
 

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Guest kernel loaders: place an unmodified guest kernel image in guest-physical memory and
+//! say how to enter it.
+//!
+//! Everything here is pure (no hardware): it works on any [`GuestPhys`], so it is unit tested on
+//! the host against a `Vec`-backed memory. In the kernel, [`GuestPhys`] is implemented for
+//! [`GuestMemory`](crate::vmm::guest_mem::GuestMemory).
+//!
+//! - [`multiboot`]: Multiboot 1 kernels, as `qemu -kernel` and GRUB's `multiboot` command boot
+//!   them (a.out-kludge flat images and 32-bit ELF executables).
+//! - [`elf32`]: the small ELF32 reader the Multiboot loader uses.
+
+pub mod elf32;
+pub mod multiboot;
+#[cfg(test)]
+mod tests;
+
+pub use multiboot::{LoadError, MultibootEntry, load};
+
+#[cfg(target_os = "none")]
+use crate::vmm::guest_mem::GuestMemory;
+
+/// Guest-physical memory as a loader sees it: a flat run of RAM from guest-physical 0.
+pub trait GuestPhys {
+    /// Bytes of guest RAM, starting at guest-physical 0.
+    fn size(&self) -> u64;
+    /// Copies `data` to `[gpa, gpa + data.len())`; false (and nothing written) if that range is
+    /// not all guest RAM.
+    fn write(&mut self, gpa: u64, data: &[u8]) -> bool;
+    /// Sets `[gpa, gpa + len)` to `byte`; false (and nothing written) if that range is not all
+    /// guest RAM.
+    fn fill(&mut self, gpa: u64, len: u64, byte: u8) -> bool;
+}
+
+#[cfg(target_os = "none")]
+impl<F: crate::mm::pagetable::Format> GuestPhys for GuestMemory<F> {
+    fn size(&self) -> u64 {
+        GuestMemory::size(self)
+    }
+
+    fn write(&mut self, gpa: u64, data: &[u8]) -> bool {
+        GuestMemory::write(self, gpa, data)
+    }
+
+    fn fill(&mut self, gpa: u64, len: u64, byte: u8) -> bool {
+        let Ok(len) = usize::try_from(len) else {
+            return false;
+        };
+        match self.slice_mut(gpa, len) {
+            Some(s) => {
+                s.fill(byte);
+                true
+            }
+            None => false,
+        }
+    }
+}
