@@ -11,6 +11,7 @@
 extern crate alloc;
 
 pub mod bootinfo;
+pub mod calendar;
 pub mod config;
 pub mod mm;
 pub mod vmm;

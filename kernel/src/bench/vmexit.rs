@@ -4,12 +4,10 @@
 //! through the generic loop and through a bare VMCALL→VMRESUME loop in the same run, so the
 //! ratio shows what Castor's exit path costs over the minimum.
 
-use alloc::boxed::Box;
 use alloc::string::String;
 
 use crate::arch::x86_64::instr;
 use crate::kprintln;
-use crate::vmm::devices::{PortBus, debug_exit::DebugExit, serial::Serial};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::guests::{Builtin, RESULTS};
 use crate::vmm::run::{self, Guest, GuestEnd};
@@ -30,10 +28,7 @@ pub fn run() -> Result<(), String> {
         .load(&mut mem)
         .map_err(|_| "bench guest does not fit")?;
     let mut vcpu = VmxVcpu::new(0, &mem, start).map_err(|e| alloc::format!("vcpu: {e}"))?;
-    let mut bus = PortBus::default();
-    bus.attach(Box::new(Serial::default()));
-    bus.attach(Box::new(DebugExit));
-    let mut guest = Guest { mem, bus };
+    let mut guest = Guest::new(mem);
 
     // Phase 1: the guest's own timing loops, until the VMCALL loop (3 * rounds exits + slack).
     let report = run::run(&mut vcpu, &mut guest, "[bench] ", 6_010);

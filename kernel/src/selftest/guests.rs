@@ -3,11 +3,9 @@
 //! and MSRs; a real-mode guest (unrestricted guest); a guest that triple faults, after which the
 //! host must still be running (this test goes on to report); and a hostile guest.
 
-use alloc::boxed::Box;
-
 use super::{Outcome, Verdict};
+use crate::arch::x86_64::time;
 use crate::ensure;
-use crate::vmm::devices::{PortBus, debug_exit::DebugExit, serial::Serial};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::guests::{Builtin, RESULTS};
 use crate::vmm::run::{self, Guest, GuestEnd, RunReport};
@@ -30,10 +28,7 @@ fn run_builtin_with(
     let start = which.load(&mut mem).map_err(|_| "guest does not fit")?;
     let mut vcpu = VmxVcpu::new(0, &mem, start).map_err(|e| alloc::format!("vcpu: {e}"))?;
     vcpu.regs().rdi = which.initial_rdi();
-    let mut bus = PortBus::default();
-    bus.attach(Box::new(Serial::default()));
-    bus.attach(Box::new(DebugExit));
-    let mut guest = Guest { mem, bus };
+    let mut guest = Guest::new(mem);
     let report = run::run(&mut vcpu, &mut guest, "[guest] ", max_exits);
     let results = [0, 1, 2, 3].map(|i| guest.mem.read_u64(RESULTS + 8 * i).unwrap_or(u64::MAX));
     Ok((report, results))
@@ -90,8 +85,9 @@ fn check_all() -> Verdict {
         has(&r, "guest-triple: about to triple fault"),
         "triple-fault guest output missing"
     );
+    let timers = check_timers()?;
     Ok(alloc::format!(
-        "64-bit guest exited 0x31 after {exits64} exits, real-mode guest 0x32, triple fault stopped that guest only"
+        "64-bit guest exited 0x31 after {exits64} exits, real-mode guest 0x32, triple fault stopped that guest only; {timers}"
     ))
 }
 
@@ -157,5 +153,46 @@ fn check_hostile() -> Verdict {
     Ok(alloc::format!(
         "{} exits: 65536 ports, {reads} readable MSRs, no stale data, stopped at {GUEST_RAM:#x}",
         r.exits
+    ))
+}
+
+fn bcd(v: u64) -> i64 {
+    ((v >> 4) * 10 + (v & 0xF)) as i64
+}
+
+/// The timer guest: IRQ0 from the PIT through the PIC counted over a 50 ms window measured
+/// with PIT channel 2 (exactly once per tick: 50, ±1 for the phase), 20 HLTs each woken by one
+/// tick, and the RTC showing the host's date.
+fn check_timers() -> Verdict {
+    let (r, [window, wakeups, hlt_ticks, date]) = run_builtin_with(Builtin::Timers, 200_000)?;
+    ensure!(
+        r.end == GuestEnd::Exited(0x34),
+        "timer guest ended {:?}",
+        r.end
+    );
+    ensure!(has(&r, "timers: done"), "timer guest output missing");
+    ensure!(
+        (49..=51).contains(&window),
+        "{window} ticks of a 1 kHz PIT in a 50 ms window"
+    );
+    ensure!(
+        wakeups == 20 && hlt_ticks == 20,
+        "20 HLTs were woken by {hlt_ticks} ticks"
+    );
+    let guest = (
+        bcd(date >> 24) * 100 + bcd((date >> 16) & 0xFF),
+        bcd((date >> 8) & 0xFF),
+        bcd(date & 0xFF),
+    );
+    let today = crate::calendar::civil_from_days((time::unix_now() / 86_400) as i64);
+    ensure!(
+        guest == today,
+        "guest RTC date {guest:?}, host date {today:?}"
+    );
+    Ok(alloc::format!(
+        "timers: {window} PIT ticks in 50 ms, 20 HLTs woken by 20 ticks, RTC date {}-{:02}-{:02}",
+        guest.0,
+        guest.1,
+        guest.2
     ))
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The virtual-machine monitor: hardware virtualization back ends and what they share.
 
+#[cfg(target_os = "none")]
+pub mod chipset;
 pub mod cpuid;
 pub mod devices;
 pub mod hypercall;

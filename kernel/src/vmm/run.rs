@@ -4,10 +4,14 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::devices::{Effect, PortBus};
+use alloc::boxed::Box;
+
+use super::chipset::Chipset;
+use super::devices::{Effect, PortBus, debug_exit::DebugExit, serial::Serial};
 use super::guest_mem::GuestMemory;
 use super::hypercall::{self, Call};
-use super::vcpu::{Exit, Vcpu};
+use super::vcpu::{Exit, Vcpu, Width};
+use crate::arch::x86_64::{instr, time};
 use crate::mm::pagetable::Format;
 
 /// How a guest run ended.
@@ -17,7 +21,7 @@ pub enum GuestEnd {
     Exited(u64),
     /// Triple fault, or HLT with interrupts off: the guest cannot continue.
     Shutdown,
-    /// HLT with nothing left that could wake it.
+    /// HLT with interrupts enabled but no timer armed and nothing pending: nothing can wake it.
     Halted,
     /// The hardware refused to enter the guest.
     EntryFailed(u64),
@@ -43,8 +47,85 @@ pub enum GuestEnd {
 pub struct Guest<F: Format> {
     /// RAM and nested page tables.
     pub mem: GuestMemory<F>,
-    /// Port devices.
+    /// PIC, PIT and RTC.
+    pub chipset: Chipset,
+    /// Other port devices.
     pub bus: PortBus,
+    /// TSC value at creation: guest time 0.
+    start_tsc: u64,
+}
+
+impl<F: Format> Guest<F> {
+    /// A guest with `mem` as its RAM and the standard devices: the chipset, COM1, the
+    /// debug-exit port.
+    pub fn new(mem: GuestMemory<F>) -> Self {
+        let mut bus = PortBus::default();
+        bus.attach(Box::new(Serial::default()));
+        bus.attach(Box::new(DebugExit));
+        let chipset = Chipset::new(mem.size());
+        Self {
+            mem,
+            chipset,
+            bus,
+            start_tsc: instr::rdtsc(),
+        }
+    }
+
+    /// Guest time: nanoseconds since creation.
+    pub fn now_ns(&self) -> u64 {
+        let ticks = instr::rdtsc().wrapping_sub(self.start_tsc);
+        (u128::from(ticks) * 1_000_000_000 / u128::from(time::tsc_hz().max(1))) as u64
+    }
+
+    /// Brings the chipset up to date and offers a pending interrupt to the vCPU: injected if
+    /// the guest can take it now, else an interrupt window is requested.
+    fn deliver_interrupts(&mut self, vcpu: &mut dyn Vcpu) {
+        self.chipset.update(self.now_ns(), time::unix_now());
+        if self.chipset.pic.pending_vector().is_none() {
+            return;
+        }
+        if vcpu.interrupt_window_open() {
+            if let Some(vector) = self.chipset.pic.acknowledge() {
+                vcpu.inject_interrupt(vector);
+            }
+        } else {
+            vcpu.request_interrupt_window(true);
+        }
+    }
+
+    /// The guest executed HLT with interrupts enabled: waits (spinning on guest time) until
+    /// an interrupt is pending. False if none can ever come (no timer armed).
+    fn wait_for_interrupt(&mut self) -> bool {
+        loop {
+            self.chipset.update(self.now_ns(), time::unix_now());
+            if self.chipset.pic.pending_vector().is_some() {
+                return true;
+            }
+            let Some(deadline) = self.chipset.next_deadline() else {
+                return false;
+            };
+            while self.now_ns() < deadline {
+                instr::pause();
+            }
+        }
+    }
+
+    fn port_in(&mut self, port: u16, width: Width) -> u32 {
+        let now = self.now_ns();
+        match self.chipset.read(port, width, now) {
+            Some(value) => value,
+            None => self.bus.read(port, width),
+        }
+    }
+
+    fn port_out(&mut self, port: u16, width: Width, value: u32) -> Effect {
+        let now = self.now_ns();
+        if self.chipset.write(port, width, value, now) {
+            Effect::None
+        } else {
+            self.bus.write(port, width, value)
+        }
+    }
 }
 
 /// Result of a run.
@@ -96,14 +177,15 @@ pub fn run<F: Format>(
             break GuestEnd::TooManyExits;
         }
         exits += 1;
+        guest.deliver_interrupts(vcpu);
         let exit = vcpu.run();
         let end = match exit {
             Exit::IoIn { port, width } => {
-                let value = guest.bus.read(port, width);
+                let value = guest.port_in(port, width);
                 vcpu.complete_io_in(value);
                 None
             }
-            Exit::IoOut { port, width, value } => match guest.bus.write(port, width, value) {
+            Exit::IoOut { port, width, value } => match guest.port_out(port, width, value) {
                 Effect::Exit(status) => Some(GuestEnd::Exited(u64::from(status))),
                 Effect::None => None,
             },
@@ -121,10 +203,10 @@ pub fn run<F: Format>(
                 None
             }
             Exit::NestedPageFault { gpa, write, .. } => Some(GuestEnd::BadAccess { gpa, write }),
-            Exit::Halt => Some(GuestEnd::Halted),
+            Exit::Halt => (!guest.wait_for_interrupt()).then_some(GuestEnd::Halted),
             Exit::Shutdown => Some(GuestEnd::Shutdown),
             Exit::EntryFailed { code } => Some(GuestEnd::EntryFailed(code)),
-            Exit::HostInterrupt | Exit::Preempted => None,
+            Exit::HostInterrupt | Exit::Preempted | Exit::InterruptWindow => None,
             Exit::Unhandled { code, info } => Some(GuestEnd::Unhandled { code, info }),
         };
         for line in guest.bus.take_output(false) {

@@ -79,6 +79,9 @@ pub enum Exit {
     },
     /// A host interrupt arrived while the guest ran (already acknowledged and handled).
     HostInterrupt,
+    /// The guest can now take an external interrupt (asked for with
+    /// [`Vcpu::request_interrupt_window`]).
+    InterruptWindow,
     /// The preemption timer expired: the monitor's turn (time slices, epochs).
     Preempted,
     /// An exit this back end does not handle.
@@ -130,8 +133,15 @@ pub trait Vcpu {
     fn complete_io_in(&mut self, value: u32);
     /// Skips the instruction that caused the last exit.
     fn skip_instruction(&mut self);
-    /// Queues an external interrupt to be injected when the guest can take it.
-    fn queue_interrupt(&mut self, vector: u8);
+    /// Whether an external interrupt injected now would be delivered at once: RFLAGS.IF set, no
+    /// STI or MOV SS blocking, and no other event already being injected.
+    fn interrupt_window_open(&mut self) -> bool;
+    /// Injects external interrupt `vector` on the next entry. Call only while
+    /// [`Vcpu::interrupt_window_open`] holds, right before [`Vcpu::run`].
+    fn inject_interrupt(&mut self, vector: u8);
+    /// Asks for (or cancels) an [`Exit::InterruptWindow`] as soon as the guest can take an
+    /// external interrupt.
+    fn request_interrupt_window(&mut self, on: bool);
     /// Writes a human-readable dump of the guest state (for failed or unknown exits).
     fn dump(&mut self, out: &mut dyn fmt::Write) -> fmt::Result;
 }

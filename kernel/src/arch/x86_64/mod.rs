@@ -3,6 +3,7 @@
 //! multiprocessor start-up.
 
 pub mod apic;
+pub mod cmos;
 pub mod cpu;
 pub mod exception;
 pub mod gdt;

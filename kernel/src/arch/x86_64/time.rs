@@ -6,6 +6,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use super::{apic, instr, pit};
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+/// Unix time read from the machine's RTC at calibration, and the TSC value then.
+static BOOT_UNIX: AtomicU64 = AtomicU64::new(0);
+static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
 static LAPIC_TIMER_HZ: AtomicU64 = AtomicU64::new(0);
 
 /// Calibration window: 50 ms of PIT time.
@@ -40,7 +43,19 @@ pub fn calibrate() -> Calibration {
     };
     TSC_HZ.store(cal.tsc_hz, Ordering::Relaxed);
     LAPIC_TIMER_HZ.store(cal.lapic_timer_hz, Ordering::Relaxed);
+    BOOT_UNIX.store(
+        super::cmos::read_unix_time().unwrap_or(0),
+        Ordering::Relaxed,
+    );
+    BOOT_TSC.store(instr::rdtsc(), Ordering::Relaxed);
     cal
+}
+
+/// Wall-clock Unix time: the RTC's reading at boot plus the TSC-measured time since (0-based if
+/// the machine has no readable RTC).
+pub fn unix_now() -> u64 {
+    let elapsed = instr::rdtsc().wrapping_sub(BOOT_TSC.load(Ordering::Relaxed));
+    BOOT_UNIX.load(Ordering::Relaxed) + elapsed / tsc_hz().max(1)
 }
 
 /// Calibrated TSC rate (0 before [`calibrate`]).

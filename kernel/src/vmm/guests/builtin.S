@@ -7,7 +7,8 @@
  *                 unclaimed port (reads 0xFF), the UART scratch register, RDMSR of an emulated
  *                 MSR (PAT), #GP for RDMSR/WRMSR of unknown MSRs, #UD for XSETBV (CPUID hides
  *                 XSAVE); exits 0x31, or 0x30 + n at the first failed check n. With RDI = 1
- *                 it is hostile (see g64_hostile).
+ *                 it is hostile (see g64_hostile); with RDI = 2 it tests the virtual timers
+ *                 and interrupt controller (see g64_timer).
  *   guest_real:   16-bit real mode (unrestricted guest); prints, exits 0x32.
  *   guest_triple: 64-bit; loads an empty IDT and executes UD2: #UD cannot be delivered, nor the
  *                 #DF that follows, so the CPU shuts down (triple fault).
@@ -42,7 +43,7 @@ guest_long64_start:
     mov $0x80000, %rsp
     /* Own GDT and an IDT whose #UD and #GP handlers note the vector in r9 and skip r10 bytes. */
     lgdt g64_gdt_ptr(%rip)
-    mov %rdi, %r15                  /* mode: 0 = checks, 1 = hostile sweep */
+    mov %rdi, %r15                  /* mode: 0 = checks, 1 = hostile sweep, 2 = timers */
     lea g64_idt(%rip), %rdi
     lea g64_ud_handler(%rip), %rax
     mov $6, %ecx
@@ -53,6 +54,8 @@ guest_long64_start:
     lidt g64_idt_ptr(%rip)
     cmp $1, %r15
     je g64_hostile
+    cmp $2, %r15
+    je g64_timer
     lea g64_hello(%rip), %rsi
     call g64_puts
     mov $0x40000000, %eax
@@ -202,6 +205,106 @@ g64_msr_ranges:
     .long 0, 0x2000, 0x40000000, 0x40000100, 0xC0000000, 0xC0002000, 0xC0010000, 0xC0010100, 0, 0
 g64_hostile_msg:
     .asciz "hostile: sweeping every port, MSR and the top of RAM\n"
+/*
+ * Timer mode: programs the PIC (vectors 0x20-0x2F, only IRQ0 unmasked) and PIT channel 0 at
+ * ~1 kHz (count 1193), counts IRQ0 in r11 from an interrupt handler that EOIs; then
+ *  - counts ticks during a 50 ms window timed with PIT channel 2 (port 0x61 gate and OUT2),
+ *  - runs 20 HLTs, counting how many ticks woke them,
+ *  - reads the RTC's year, month and day (BCD, as the BIOS default leaves them) and century,
+ * stores (window ticks, HLT wake-ups, ticks during the HLTs, 0xCCYYMMDD) at RESULTS, exits 0x34.
+ */
+g64_timer:
+    lea g64_timer_msg(%rip), %rsi
+    call g64_puts
+    lea g64_irq0_handler(%rip), %rax
+    mov $0x20, %ecx
+    call g64_set_gate
+    mov $0x11, %al                  /* ICW1: edge, cascade, ICW4 */
+    out %al, $0x20
+    out %al, $0xA0
+    mov $0x20, %al                  /* ICW2: vector bases */
+    out %al, $0x21
+    mov $0x28, %al
+    out %al, $0xA1
+    mov $0x04, %al                  /* ICW3: slave on IR2 */
+    out %al, $0x21
+    mov $0x02, %al
+    out %al, $0xA1
+    mov $0x01, %al                  /* ICW4: 8086 mode */
+    out %al, $0x21
+    out %al, $0xA1
+    mov $0xFE, %al                  /* OCW1: only IRQ0 */
+    out %al, $0x21
+    mov $0xFF, %al
+    out %al, $0xA1
+    mov $0x34, %al                  /* channel 0, lobyte/hibyte, mode 2 */
+    out %al, $0x43
+    mov $(1193 & 0xFF), %al
+    out %al, $0x40
+    mov $(1193 >> 8), %al
+    out %al, $0x40
+    xor %r11d, %r11d
+    sti
+    /* 50 ms window on channel 2 (mode 0, 59659 ticks), like Castor's own calibration. */
+    in $0x61, %al
+    and $0xFC, %al
+    out %al, $0x61
+    mov %al, %bl
+    mov $0xB0, %al
+    out %al, $0x43
+    mov $(59659 & 0xFF), %al
+    out %al, $0x42
+    mov $(59659 >> 8), %al
+    out %al, $0x42
+    mov %r11, %r12
+    mov %bl, %al
+    or $1, %al
+    out %al, $0x61
+1:  in $0x61, %al
+    test $0x20, %al
+    jz 1b
+    mov %r11, %r13
+    sub %r12, %r13                  /* ticks in the window */
+    mov %r13, RESULTS
+    xor %r14d, %r14d                /* HLT wake-ups */
+    mov %r11, %r12
+2:  hlt
+    inc %r14
+    cmp $20, %r14
+    jb 2b
+    mov %r11, %r13
+    sub %r12, %r13
+    mov %r14, RESULTS + 8
+    mov %r13, RESULTS + 16
+    cli
+    xor %ebx, %ebx                  /* 0xCCYYMMDD from CMOS 0x32, 9, 8, 7 */
+    lea g64_rtc_regs(%rip), %rsi
+    mov $4, %ecx
+3:  lodsb
+    out %al, $0x70
+    in $0x71, %al
+    shl $8, %ebx
+    mov %al, %bl
+    loop 3b
+    mov %rbx, RESULTS + 24
+    lea g64_timer_done(%rip), %rsi
+    call g64_puts
+    mov $0x34, %eax
+    out %eax, $DEBUG_EXIT
+    hlt
+g64_irq0_handler:
+    inc %r11
+    push %rax
+    mov $0x20, %al                  /* non-specific EOI */
+    out %al, $0x20
+    pop %rax
+    iretq
+g64_rtc_regs:
+    .byte 0x32, 0x09, 0x08, 0x07
+g64_timer_msg:
+    .asciz "timers: PIC, PIT at 1 kHz, HLT and RTC\n"
+g64_timer_done:
+    .asciz "timers: done\n"
 g64_puts:
     PUTS_LOOP
     ret
@@ -238,11 +341,11 @@ g64_gdt_ptr:
     .short g64_gdt_end - g64_gdt - 1
     .quad 0x100000 + (g64_gdt - guest_long64_start)
 g64_idt_ptr:
-    .short 16 * 32 - 1
+    .short 16 * 48 - 1
     .quad 0x100000 + (g64_idt - guest_long64_start)
     .balign 16
 g64_idt:
-    .skip 16 * 32
+    .skip 16 * 48
 g64_hello:
     .asciz "guest64: hello from a 64-bit guest\n"
 g64_hypercall_text:

@@ -33,6 +33,9 @@ fn bytes(start: *const u8, end: *const u8) -> &'static [u8] {
 pub enum Builtin {
     /// 64-bit checks of CPUID, hypercalls, port I/O and MSRs; exits 0x31.
     Long64,
+    /// The same 64-bit guest testing the virtual PIC, PIT (ticks, HLT wake-ups) and RTC; exits
+    /// 0x34 with its counts at [`RESULTS`].
+    Timers,
     /// The same 64-bit guest in hostile mode: sweeps every port and MSR and the top of its RAM,
     /// stores counts at [`RESULTS`], then reads past the end of its RAM.
     Hostile,
@@ -76,7 +79,7 @@ impl Builtin {
     /// The guest's code.
     pub fn code(self) -> &'static [u8] {
         match self {
-            Builtin::Long64 | Builtin::Hostile => {
+            Builtin::Long64 | Builtin::Hostile | Builtin::Timers => {
                 bytes(&raw const guest_long64_start, &raw const guest_long64_end)
             }
             Builtin::Real => bytes(&raw const guest_real_start, &raw const guest_real_end),
@@ -87,9 +90,13 @@ impl Builtin {
         }
     }
 
-    /// RDI at entry: the 64-bit guest's mode (0 checks, 1 hostile).
+    /// RDI at entry: the 64-bit guest's mode (0 checks, 1 hostile, 2 timers).
     pub fn initial_rdi(self) -> u64 {
-        u64::from(self == Builtin::Hostile)
+        match self {
+            Builtin::Hostile => 1,
+            Builtin::Timers => 2,
+            _ => 0,
+        }
     }
 
     /// Copies the guest into `mem` (with page tables for 64-bit guests) and says how to start it.
@@ -104,7 +111,11 @@ impl Builtin {
                     ip: LOAD_16 as u16,
                 })
             }
-            Builtin::Long64 | Builtin::Hostile | Builtin::TripleFault | Builtin::Bench => {
+            Builtin::Long64
+            | Builtin::Hostile
+            | Builtin::Timers
+            | Builtin::TripleFault
+            | Builtin::Bench => {
                 build_identity_paging(mem)?;
                 if !mem.write(LOAD_64, self.code()) {
                     return Err(DoesNotFit);

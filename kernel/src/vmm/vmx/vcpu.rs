@@ -70,7 +70,6 @@ struct State {
     bitmaps: Bitmaps,
     launched: bool,
     msrs: VirtualMsrs,
-    pending_interrupt: Option<u8>,
     /// Width of an `in` waiting for its value.
     io_in_width: Option<u8>,
     rip: u64,
@@ -152,7 +151,6 @@ impl VmxVcpu {
                 bitmaps,
                 launched: false,
                 msrs: VirtualMsrs::new(index),
-                pending_interrupt: None,
                 io_in_width: None,
                 rip: 0,
                 instruction_len: 0,
@@ -205,26 +203,25 @@ impl State {
         v.write(Control32::EntryInterruptionInfo, info)
     }
 
-    /// Injects a pending external interrupt if the guest can take one now, else asks for an
-    /// interrupt-window exit (SDM Vol. 3C, 27.7.5 and 25.8.3).
-    fn deliver_interrupts(&mut self, v: &mut LoadedVmcs<'_>) -> Result<(), VmFail> {
-        let Some(vector) = self.pending_interrupt else {
+    /// An event whose delivery the exit interrupted (IDT-vectoring information valid) must be
+    /// injected again on the next entry (SDM Vol. 3C, 28.2.4 and 27.2.4), with its error code
+    /// and, for software events, its instruction length.
+    fn reinject_interrupted_event(v: &mut LoadedVmcs<'_>) -> Result<(), VmFail> {
+        let info = v.read(ReadOnly32::IdtVectoringInfo)?;
+        if info & VALID == 0 {
             return Ok(());
-        };
-        let rflags = v.read(GuestN::Rflags)?;
-        let blocked = v.read(Guest32::InterruptibilityState)? & 0b11 != 0;
-        let already = v.read(Control32::EntryInterruptionInfo)? & VALID != 0;
-        if rflags & (1 << 9) != 0 && !blocked && !already {
-            Self::inject(v, vector, TYPE_EXTERNAL, None)?;
-            self.pending_interrupt = None;
-            v.write(Control32::ProcBased, self.controls.proc)?;
-        } else {
-            v.write(
-                Control32::ProcBased,
-                self.controls.proc | PROC_INTERRUPT_WINDOW,
-            )?;
         }
-        Ok(())
+        if info & DELIVER_ERROR_CODE != 0 {
+            let code = v.read(ReadOnly32::IdtVectoringErrorCode)?;
+            v.write(Control32::EntryExceptionErrorCode, code)?;
+        }
+        let kind = (info >> 8) & 7;
+        if matches!(kind, 4..=6) {
+            let len = v.read(ReadOnly32::ExitInstructionLength)?;
+            v.write(Control32::EntryInstructionLength, len)?;
+        }
+        // Bit 12 is undefined in IDT-vectoring information and reserved on entry.
+        v.write(Control32::EntryInterruptionInfo, info & !(1 << 12))
     }
 
     fn advance(v: &mut LoadedVmcs<'_>) -> Result<(), VmFail> {
@@ -332,7 +329,6 @@ impl State {
     /// Enters the guest through the loaded VMCS and handles the exit.
     fn step(&mut self, v: &mut LoadedVmcs<'_>) -> Result<Option<Exit>, VmFail> {
         let v = &mut *v;
-        self.deliver_interrupts(v)?;
         // SAFETY: the VMCS is current (`v`), fully initialized by `new`, its host state is this
         // CPU's (vCPUs do not migrate), and `regs` lives as long as the call.
         let code = unsafe { vmx_enter(&mut self.regs, u64::from(self.launched)) };
@@ -352,6 +348,7 @@ impl State {
                 code: u64::from(exit_reason),
             }));
         }
+        Self::reinject_interrupted_event(v)?;
         let q = v.read(ReadOnlyN::ExitQualification)?;
         let basic = exit_reason as u16;
         Ok(match basic {
@@ -363,7 +360,7 @@ impl State {
             reason::TRIPLE_FAULT => Some(Exit::Shutdown),
             reason::INTERRUPT_WINDOW => {
                 v.write(Control32::ProcBased, self.controls.proc)?;
-                None
+                Some(Exit::InterruptWindow)
             }
             reason::CPUID => {
                 self.handle_cpuid(v)?;
@@ -372,7 +369,7 @@ impl State {
             reason::HLT => {
                 Self::advance(v)?;
                 let interrupts_on = v.read(GuestN::Rflags)? & (1 << 9) != 0;
-                Some(if interrupts_on || self.pending_interrupt.is_some() {
+                Some(if interrupts_on {
                     Exit::Halt
                 } else {
                     Exit::Shutdown
@@ -492,8 +489,30 @@ impl Vcpu for VmxVcpu {
         }
     }
 
-    fn queue_interrupt(&mut self, vector: u8) {
-        self.s.pending_interrupt = Some(vector);
+    fn interrupt_window_open(&mut self) -> bool {
+        let Ok(v) = self.vmcs.load() else {
+            return false;
+        };
+        let open = || -> Result<bool, VmFail> {
+            let interrupts_on = v.read(GuestN::Rflags)? & (1 << 9) != 0;
+            let blocked = v.read(Guest32::InterruptibilityState)? & 0b11 != 0;
+            let busy = v.read(Control32::EntryInterruptionInfo)? & VALID != 0;
+            Ok(interrupts_on && !blocked && !busy)
+        };
+        open().unwrap_or(false)
+    }
+
+    fn inject_interrupt(&mut self, vector: u8) {
+        if let Ok(mut v) = self.vmcs.load() {
+            let _ = State::inject(&mut v, vector, TYPE_EXTERNAL, None);
+        }
+    }
+
+    fn request_interrupt_window(&mut self, on: bool) {
+        let proc = self.s.controls.proc | if on { PROC_INTERRUPT_WINDOW } else { 0 };
+        if let Ok(mut v) = self.vmcs.load() {
+            let _ = v.write(Control32::ProcBased, proc);
+        }
     }
 
     fn dump(&mut self, out: &mut dyn fmt::Write) -> fmt::Result {

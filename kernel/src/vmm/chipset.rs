@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The PC chipset a guest sees: 8259 PIC pair, 8254 PIT and CMOS RTC, driven by guest time.
+//!
+//! Guest time is nanoseconds since the guest was created, measured with the host TSC, so it is
+//! monotonic. The monitor brings the devices up to date before each VM entry ([`Chipset::update`])
+//! and before each access to a timer port, so reads are exact and every PIT tick reaches the
+//! PIC exactly once (see `devices::pit`).
+
+use super::devices::pic::Pic;
+use super::devices::pit::Pit;
+use super::devices::rtc::Rtc;
+use super::vcpu::Width;
+
+/// Start of the PCI hole: guest RAM beyond this is reported above 4 GiB to the RTC's CMOS.
+const PCI_HOLE: u64 = 0xC000_0000;
+
+/// PIC, PIT and RTC of one guest.
+#[derive(Debug, Clone)]
+pub struct Chipset {
+    /// The interrupt controllers.
+    pub pic: Pic,
+    /// The interval timer.
+    pub pit: Pit,
+    /// The real-time clock and CMOS memory.
+    pub rtc: Rtc,
+}
+
+impl Chipset {
+    /// A chipset as firmware leaves it, for a guest with `ram` bytes of RAM.
+    pub fn new(ram: u64) -> Self {
+        let below = ram.min(PCI_HOLE);
+        Self {
+            pic: Pic::new(),
+            pit: Pit::new(),
+            rtc: Rtc::new(below, ram - below),
+        }
+    }
+
+    /// Brings the timers up to guest time `now_ns` and wall time `unix`, raising their
+    /// interrupt lines in the PIC.
+    pub fn update(&mut self, now_ns: u64, unix: u64) {
+        self.pit.advance(now_ns);
+        self.rtc.set_time(unix);
+        self.rtc.deliver(&mut self.pic);
+        self.pit.deliver(&mut self.pic);
+    }
+
+    /// An `in` from a chipset port at guest time `now_ns`; `None` if no chipset device decodes it.
+    pub fn read(&mut self, port: u16, width: Width, now_ns: u64) -> Option<u32> {
+        if Pic::decodes(port) {
+            Some(self.pic.io_read(port, width))
+        } else if Pit::decodes(port) {
+            self.pit.advance(now_ns);
+            Some(self.pit.io_read(port, width))
+        } else if Rtc::decodes(port) {
+            let value = self.rtc.io_read(port, width);
+            self.rtc.deliver(&mut self.pic);
+            Some(value)
+        } else {
+            None
+        }
+    }
+
+    /// An `out` to a chipset port at guest time `now_ns`; false if no chipset device decodes it.
+    pub fn write(&mut self, port: u16, width: Width, value: u32, now_ns: u64) -> bool {
+        if Pic::decodes(port) {
+            self.pic.io_write(port, width, value);
+        } else if Pit::decodes(port) {
+            self.pit.advance(now_ns);
+            self.pit.io_write(port, width, value);
+            self.pit.deliver(&mut self.pic);
+        } else if Rtc::decodes(port) {
+            self.rtc.io_write(port, width, value);
+            self.rtc.deliver(&mut self.pic);
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// Guest time of the next timer event that could raise an interrupt, if any.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.pit.next_deadline()
+    }
+}
