@@ -60,7 +60,14 @@ pub struct Config {
     pub max_cpus: Option<u32>,
     /// Benchmark to run (`bench=`).
     pub bench: Option<Bench>,
+    /// Run the first boot module as a Multiboot guest kernel (`guest=module`).
+    pub guest_module: bool,
+    /// Guest RAM in MiB (`guest_ram=`).
+    pub guest_ram_mib: u32,
 }
+
+/// Default guest RAM in MiB.
+pub const DEFAULT_GUEST_RAM_MIB: u32 = 64;
 
 impl Default for Config {
     fn default() -> Self {
@@ -69,6 +76,8 @@ impl Default for Config {
             selftests: SelfTests::default(),
             max_cpus: None,
             bench: None,
+            guest_module: false,
+            guest_ram_mib: DEFAULT_GUEST_RAM_MIB,
         }
     }
 }
@@ -96,7 +105,7 @@ pub enum ConfigError<'a> {
 }
 
 /// Keys Castor understands (for error messages).
-pub const KEYS: &str = "log, selftest, cpus, bench";
+pub const KEYS: &str = "log, selftest, cpus, bench, guest, guest_ram";
 
 impl fmt::Display for ConfigError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -124,6 +133,8 @@ const LOG_VALUES: &str = "one of error, warn, info, debug, trace";
 const SELFTEST_VALUES: &str = "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, vmx, guests, hostile, fault, panic";
 const CPUS_VALUES: &str = "a whole number from 1 to 64";
 const BENCH_VALUES: &str = "vmexit";
+const GUEST_VALUES: &str = "module (run the first boot module as a Multiboot guest kernel)";
+const GUEST_RAM_VALUES: &str = "guest RAM in MiB, from 2 to 4096";
 
 fn parse_log(value: &str) -> Option<LevelFilter> {
     Some(match value {
@@ -154,7 +165,7 @@ impl Config {
     /// Parses a command line.
     pub fn parse(line: &str) -> Result<Config, ConfigError<'_>> {
         let mut config = Config::default();
-        let mut seen = [false; 4];
+        let mut seen = [false; 6];
         let mut words = line.split_ascii_whitespace().peekable();
         if words
             .peek()
@@ -189,6 +200,21 @@ impl Config {
                         _ => return Err(bad(BENCH_VALUES)),
                     });
                     3
+                }
+                "guest" => {
+                    config.guest_module = value == "module";
+                    if !config.guest_module {
+                        return Err(bad(GUEST_VALUES));
+                    }
+                    4
+                }
+                "guest_ram" => {
+                    config.guest_ram_mib = value
+                        .parse()
+                        .ok()
+                        .filter(|n| (2..=4096).contains(n))
+                        .ok_or_else(|| bad(GUEST_RAM_VALUES))?;
+                    5
                 }
                 _ => return Err(ConfigError::UnknownKey(key)),
             };
@@ -229,7 +255,7 @@ mod tests {
         assert_eq!(e, ConfigError::UnknownKey("bogus"));
         assert_eq!(
             e.to_string(),
-            "unknown key 'bogus' (known keys: log, selftest, cpus, bench)"
+            "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram)"
         );
         assert_eq!(
             Config::parse("bench=vmexit").unwrap().bench,

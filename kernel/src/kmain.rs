@@ -152,6 +152,9 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
         report.skipped.len()
     );
 
+    if config.guest_module {
+        machine::exit(crate::vmm::launch::run_module_guest(&boot, &config));
+    }
     if let Some(which) = config.bench {
         machine::exit(crate::bench::run(which));
     }

@@ -200,6 +200,18 @@ impl BootInfo {
         &self.modules[..self.module_count]
     }
 
+    /// A module's arguments: its command line without the file name a Multiboot 1 loader
+    /// (QEMU's `-initrd "FILE ARGS"`) puts first; GRUB's `module2` passes only the arguments.
+    pub fn module_args<'a>(&self, module: &'a Module) -> &'a str {
+        match self.protocol {
+            Protocol::Multiboot1 => module
+                .cmdline()
+                .split_once(' ')
+                .map_or("", |(_, args)| args.trim_start()),
+            Protocol::Multiboot2 => module.cmdline(),
+        }
+    }
+
     /// The kernel command line (invalid UTF-8 yields an empty line and is reported by the
     /// config parser as such).
     pub fn cmdline(&self) -> Result<&str, core::str::Utf8Error> {
@@ -226,5 +238,22 @@ impl BootInfo {
             return Err(BootInfoError::NoMemoryMap);
         }
         Ok(parsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_arguments_drop_the_file_name_only_for_multiboot1() {
+        let mut info = BootInfo::empty(Protocol::Multiboot1);
+        info.push_module(0x1000, 0x2000, b"/boot/guest status=7 x=1");
+        info.push_module(0x2000, 0x3000, b"/tmp/guest");
+        assert_eq!(info.module_args(&info.modules()[0]), "status=7 x=1");
+        assert_eq!(info.module_args(&info.modules()[1]), "");
+        info.protocol = Protocol::Multiboot2;
+        info.push_module(0x3000, 0x4000, b"status=7");
+        assert_eq!(info.module_args(&info.modules()[2]), "status=7");
     }
 }

@@ -15,5 +15,7 @@ pub mod guest_mem;
 #[cfg(target_os = "none")]
 pub mod guests;
 #[cfg(target_os = "none")]
+pub mod launch;
+#[cfg(target_os = "none")]
 pub mod run;
 pub mod vcpu;
