@@ -9,6 +9,13 @@
 //!   `selftest summary: P passed, F failed, S skipped`, then [`PASS_MARKER`] or [`FAIL_MARKER`]; QEMU then
 //!   exits with [`QEMU_EXIT_PASS`] or [`QEMU_EXIT_FAIL`], Bochs is shut down.
 //! * Without self tests: [`READY_MARKER`], then idle.
+//! * `guest=module`: Castor runs its first boot module as a Multiboot guest kernel and prints
+//!   `guest: starting '<module cmdline>' (<bytes> bytes, <N> MiB RAM) under <VT-x|AMD-V>`,
+//!   each line of the guest's serial output prefixed with [`GUEST_PREFIX`], then one verdict
+//!   ([`GuestEnd`]): `guest exited with status <N>` (then the machine exits as a success),
+//!   `guest stopped: <reason>` followed by a register dump (prefixed lines), `guest: cannot
+//!   load '<cmdline>': <reason>` or `guest: cannot run guests: <why>` (then it exits as a
+//!   failure). Any of these may carry a log prefix (`[cpu0 INFO ] `); see [`guest_end`].
 
 use crate::outcome::Outcome;
 use crate::{Emulator, Run};
@@ -32,6 +39,19 @@ pub const QEMU_EXIT_PASS: i32 = 0x10 << 1 | 1;
 pub const QEMU_EXIT_FAIL: i32 = 0x11 << 1 | 1;
 /// Log levels as they appear between the brackets.
 pub const LEVELS: [&str; 5] = ["ERROR", "WARN ", "INFO ", "DEBUG", "TRACE"];
+
+/// Prefix of every line of guest output (and of the register dump after `guest stopped:`).
+pub const GUEST_PREFIX: &str = "[guest] ";
+/// Castor's report that it starts a guest kernel.
+pub const GUEST_STARTING: &str = "guest: starting '";
+/// Castor's report that the guest ended by itself (followed by the decimal status).
+pub const GUEST_EXITED: &str = "guest exited with status ";
+/// Castor's report that it stopped the guest (followed by the reason).
+pub const GUEST_STOPPED: &str = "guest stopped: ";
+/// Castor's refusal of a boot module (followed by `<cmdline>': <reason>`).
+pub const GUEST_CANNOT_LOAD: &str = "guest: cannot load '";
+/// Castor's report that this machine cannot run guests (followed by why).
+pub const GUEST_CANNOT_RUN: &str = "guest: cannot run guests: ";
 
 /// Whether `line` is the boot banner.
 pub fn is_banner(line: &str) -> bool {
@@ -172,11 +192,102 @@ fn two_numbers(line: &str, head: &str, middle: &str, tail: &str) -> Option<(u32,
     Some((parse_decimal(a)?, parse_decimal(b)?))
 }
 
+fn parse_decimal_u64(s: &str) -> Option<u64> {
+    match !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        true => s.parse().ok(),
+        false => None,
+    }
+}
+
 fn parse_decimal(s: &str) -> Option<u32> {
     match !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         true => s.parse().ok(),
         false => None,
     }
+}
+
+/// A line's text without a log prefix (`[cpu0 INFO ] `), if it has one.
+fn message(line: &str) -> &str {
+    parse_log_line(line).map_or(line, |l| l.message)
+}
+
+/// The guest's output: every line carrying [`GUEST_PREFIX`] (after an optional log prefix),
+/// with the prefix removed, in order.
+pub fn guest_output<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    lines
+        .into_iter()
+        .filter_map(|l| message(l).strip_prefix(GUEST_PREFIX))
+        .collect()
+}
+
+/// Castor's `guest: starting ...` report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestStart {
+    /// The module's command line as Castor passes it to the guest.
+    pub cmdline: String,
+    /// Size of the module in bytes.
+    pub bytes: u64,
+    /// Guest RAM in MiB.
+    pub ram_mib: u64,
+    /// The virtualization back end (`VT-x`, `AMD-V`).
+    pub backend: String,
+}
+
+/// Parses the first `guest: starting '<cmdline>' (<bytes> bytes, <N> MiB RAM) under <backend>`.
+pub fn guest_start<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<GuestStart> {
+    lines.into_iter().find_map(|line| {
+        let rest = message(line).strip_prefix(GUEST_STARTING)?;
+        let (cmdline, rest) = rest.rsplit_once("' (")?;
+        let (bytes, rest) = rest.split_once(" bytes, ")?;
+        let (ram, backend) = rest.split_once(" MiB RAM) under ")?;
+        Some(GuestStart {
+            cmdline: cmdline.to_string(),
+            bytes: parse_decimal_u64(bytes)?,
+            ram_mib: parse_decimal_u64(ram)?,
+            backend: backend.trim_end().to_string(),
+        })
+    })
+}
+
+/// How Castor said a guest ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestEnd {
+    /// `guest exited with status N`: the guest's own exit (debug-exit port or EXIT hypercall).
+    Exited(u64),
+    /// `guest stopped: reason`: the guest faulted, halted for good or did something Castor
+    /// does not handle.
+    Stopped(String),
+    /// `guest: cannot load '<cmdline>': reason`: the module is not a kernel Castor can load.
+    CannotLoad(String),
+    /// `guest: cannot run guests: why`: no usable hardware virtualization.
+    CannotRun(String),
+}
+
+impl GuestEnd {
+    /// Parses one line as a verdict. `guest stopped:` may carry [`GUEST_PREFIX`] (it heads the
+    /// register dump); the others are Castor's own lines and must not, so guest output that
+    /// merely looks like a verdict does not count.
+    pub fn parse(line: &str) -> Option<GuestEnd> {
+        let text = message(line);
+        if let Some(rest) = text.strip_prefix(GUEST_EXITED) {
+            return parse_decimal_u64(rest.trim_end()).map(GuestEnd::Exited);
+        }
+        if let Some(rest) = text.strip_prefix(GUEST_CANNOT_LOAD) {
+            return Some(GuestEnd::CannotLoad(rest.trim_end().to_string()));
+        }
+        if let Some(rest) = text.strip_prefix(GUEST_CANNOT_RUN) {
+            return Some(GuestEnd::CannotRun(rest.trim_end().to_string()));
+        }
+        let text = text.strip_prefix(GUEST_PREFIX).unwrap_or(text);
+        let rest = text.strip_prefix(GUEST_STOPPED)?;
+        Some(GuestEnd::Stopped(rest.trim_end().to_string()))
+    }
+}
+
+/// Castor's verdict on the guest: the *last* line [`GuestEnd::parse`] accepts (Castor reports
+/// after all of the guest's output, so a guest printing a look-alike cannot override it).
+pub fn guest_end<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<GuestEnd> {
+    lines.into_iter().filter_map(GuestEnd::parse).last()
 }
 
 /// Asserts a boot on `cpus` CPUs: exactly one banner, well-formed log lines, and exactly one
@@ -328,6 +439,78 @@ mod tests {
         assert_eq!(selftest_summary(LOG.lines()), Some((1, 1, 1)));
         assert_eq!(wx_audit(LOG.lines()), Some((42, 0)));
         assert!(LOG.lines().any(is_banner));
+    }
+
+    const GUEST_LOG: &str = "[cpu0 INFO ] guest: starting 'status=7 a='b' (3072 bytes, 8 MiB RAM) under VT-x\n\
+        [guest] mbtest: hello from a Multiboot guest\n\
+        [guest] guest exited with status 9\n\
+        [cpu0 INFO ] [guest] mbtest: exit status 7\n\
+        [cpu0 INFO ] guest exited with status 7\n";
+
+    #[test]
+    fn guest_reports_parse() {
+        let start = guest_start(GUEST_LOG.lines()).unwrap();
+        assert_eq!(
+            start,
+            GuestStart {
+                cmdline: "status=7 a='b".into(),
+                bytes: 3072,
+                ram_mib: 8,
+                backend: "VT-x".into()
+            }
+        );
+        assert_eq!(
+            guest_output(GUEST_LOG.lines()),
+            [
+                "mbtest: hello from a Multiboot guest",
+                "guest exited with status 9",
+                "mbtest: exit status 7"
+            ]
+        );
+        // The guest's look-alike line does not count; Castor's own (last) one does.
+        assert_eq!(guest_end(GUEST_LOG.lines()), Some(GuestEnd::Exited(7)));
+        assert_eq!(guest_end(GUEST_LOG.lines().take(3)), None);
+    }
+
+    #[test]
+    fn guest_verdicts_parse() {
+        let parse = GuestEnd::parse;
+        assert_eq!(
+            parse("[guest] guest stopped: Shutdown"),
+            Some(GuestEnd::Stopped("Shutdown".into()))
+        );
+        assert_eq!(
+            parse("[cpu0 ERROR] guest stopped: BadAccess { gpa: 0x1000 }"),
+            Some(GuestEnd::Stopped("BadAccess { gpa: 0x1000 }".into()))
+        );
+        assert_eq!(
+            parse("guest: cannot load 'junk x=1': no Multiboot header"),
+            Some(GuestEnd::CannotLoad(
+                "junk x=1': no Multiboot header".into()
+            ))
+        );
+        assert_eq!(
+            parse("[cpu0 ERROR] guest: cannot run guests: no VMX"),
+            Some(GuestEnd::CannotRun("no VMX".into()))
+        );
+        assert_eq!(
+            parse("guest exited with status 4294967295"),
+            Some(GuestEnd::Exited(u64::from(u32::MAX)))
+        );
+        for no in [
+            "guest exited with status x",
+            "guest exited with status ",
+            "[guest] guest: cannot run guests: fake",
+            "mbtest: exit status 7",
+        ] {
+            assert_eq!(parse(no), None, "{no:?}");
+        }
+        // A stop after a guest line that looks like an exit: the last verdict wins.
+        let log = "[guest] mbtest: x\n[guest] guest stopped: Halted\n[guest] RIP=0x10\n";
+        assert_eq!(
+            guest_end(log.lines()),
+            Some(GuestEnd::Stopped("Halted".into()))
+        );
     }
 
     #[test]

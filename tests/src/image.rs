@@ -100,8 +100,9 @@ fn grub_mkrescue(out: &Path, root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Module names become paths on the ISO: keep them to one plain path component.
-fn check_module_name(name: &str) -> Result<()> {
+/// Module names become paths on the ISO (and links in QEMU's run directory): keep them to one
+/// plain path component.
+pub(crate) fn check_module_name(name: &str) -> Result<()> {
     let plain = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));

@@ -1,8 +1,9 @@
-//! Building the Castor kernel ELF with a nested `cargo build`.
+//! Building the Castor kernel ELF (and the test guest kernel `castor-mbtest`) with a nested
+//! `cargo build`.
 //!
-//! The kernel builds into its own target directory (`target/kernel`) so the nested cargo never
+//! Both build into their own target directory (`target/kernel`) so the nested cargo never
 //! waits on the lock the outer `cargo test` holds on `target/`; cargo's own locking makes
-//! concurrent test processes safe. Within one process the build runs at most once.
+//! concurrent test processes safe. Within one process each build runs at most once.
 
 use crate::error::{Context, Error, Result};
 use crate::workspace_root;
@@ -15,6 +16,12 @@ pub const TARGET: &str = "x86_64-unknown-none";
 
 /// Environment variable naming a prebuilt kernel ELF to use instead of building one.
 pub const KERNEL_ENV: &str = "CASTOR_KERNEL";
+
+/// The kernel's package (and binary) name.
+pub const KERNEL_PACKAGE: &str = "castor-kernel";
+/// The test guest kernel's package and binary name (`tests/guests/mbtest/`): a Multiboot 1
+/// kernel that reports what it was handed and exits with the `status=` from its command line.
+pub const MBTEST_PACKAGE: &str = "castor-mbtest";
 
 /// Variables the outer cargo may set that would redirect or change the nested build.
 const LEAKY_ENV: &[&str] = &[
@@ -39,6 +46,14 @@ pub fn elf_path() -> PathBuf {
     target_dir().join(TARGET).join("release").join("castor")
 }
 
+/// The path of the `castor-mbtest` ELF that [`build_mbtest`] produces.
+pub fn mbtest_path() -> PathBuf {
+    target_dir()
+        .join(TARGET)
+        .join("release")
+        .join(MBTEST_PACKAGE)
+}
+
 /// What to do with cargo's progress output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildOutput {
@@ -50,17 +65,15 @@ pub enum BuildOutput {
 
 /// The command that builds the kernel, run from the workspace root.
 pub fn build_command() -> Command {
+    package_build_command(KERNEL_PACKAGE)
+}
+
+/// The command that builds `package` for [`TARGET`] in release mode into [`target_dir`].
+fn package_build_command(package: &str) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root())
-        .args([
-            "build",
-            "-p",
-            "castor-kernel",
-            "--release",
-            "--target",
-            TARGET,
-        ])
+        .args(["build", "-p", package, "--release", "--target", TARGET])
         .arg("--target-dir")
         .arg(target_dir());
     for var in LEAKY_ENV {
@@ -71,17 +84,24 @@ pub fn build_command() -> Command {
 
 /// Builds the kernel now and returns its ELF path.
 pub fn build(output: BuildOutput) -> Result<PathBuf> {
-    let mut cmd = build_command();
+    build_package(KERNEL_PACKAGE, "the kernel", elf_path(), output)
+}
+
+/// Builds `castor-mbtest` now and returns its ELF path.
+pub fn build_mbtest(output: BuildOutput) -> Result<PathBuf> {
+    build_package(MBTEST_PACKAGE, MBTEST_PACKAGE, mbtest_path(), output)
+}
+
+fn build_package(package: &str, what: &str, elf: PathBuf, output: BuildOutput) -> Result<PathBuf> {
+    let mut cmd = package_build_command(package);
+    let running = format!("running cargo build for {what}");
     let status = match output {
-        BuildOutput::Inherit => cmd.status().context("running cargo build for the kernel")?,
+        BuildOutput::Inherit => cmd.status().context(running)?,
         BuildOutput::Capture => {
-            let out = cmd
-                .stdin(Stdio::null())
-                .output()
-                .context("running cargo build for the kernel")?;
+            let out = cmd.stdin(Stdio::null()).output().context(running)?;
             if !out.status.success() {
                 return Err(Error::new(format!(
-                    "kernel build failed ({}):\n{}{}",
+                    "{what} build failed ({}):\n{}{}",
                     out.status,
                     String::from_utf8_lossy(&out.stdout),
                     String::from_utf8_lossy(&out.stderr)
@@ -91,12 +111,11 @@ pub fn build(output: BuildOutput) -> Result<PathBuf> {
         }
     };
     if !status.success() {
-        return Err(Error::new(format!("kernel build failed ({status})")));
+        return Err(Error::new(format!("{what} build failed ({status})")));
     }
-    let elf = elf_path();
     if !elf.is_file() {
         return Err(Error::new(format!(
-            "kernel build succeeded but {} is missing",
+            "{what} build succeeded but {} is missing",
             elf.display()
         )));
     }
@@ -122,5 +141,13 @@ pub fn prebuilt_or_build(output: BuildOutput) -> Result<PathBuf> {
 pub fn elf() -> Result<&'static Path> {
     static ELF: OnceLock<Result<PathBuf>> = OnceLock::new();
     let elf = ELF.get_or_init(|| prebuilt_or_build(BuildOutput::Capture));
+    elf.as_deref().map_err(Clone::clone)
+}
+
+/// The `castor-mbtest` guest kernel ELF for tests: [`build_mbtest`], done at most once per
+/// process.
+pub fn mbtest() -> Result<&'static Path> {
+    static ELF: OnceLock<Result<PathBuf>> = OnceLock::new();
+    let elf = ELF.get_or_init(|| build_mbtest(BuildOutput::Capture));
     elf.as_deref().map_err(Clone::clone)
 }

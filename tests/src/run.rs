@@ -10,10 +10,10 @@ use crate::bochs::BochsParams;
 use crate::emulator::Emulator;
 use crate::error::{Context, Result};
 use crate::handle::RunHandle;
-use crate::image::{BootModule, IsoSpec};
+use crate::image::{self, BootModule, IsoSpec};
 use crate::process::Process;
 use crate::pty::{self, Pty};
-use crate::qemu::QemuParams;
+use crate::qemu::{QemuBoot, QemuParams};
 use crate::rundir::RunDir;
 use crate::serial::{self, SerialLog};
 use std::fs::{self, File};
@@ -107,7 +107,10 @@ impl Run {
         self
     }
 
-    /// Adds a boot module (`module2 /boot/NAME ARGS` on an ISO, `-initrd` with QEMU `-kernel`).
+    /// Adds a boot module: `module2 /boot/NAME ARGS` on an ISO; with QEMU `-kernel`, `-initrd
+    /// "NAME ARGS"` with NAME a link to `path` in the run directory (so the module's Multiboot
+    /// command line reads `NAME ARGS` there, and paths with spaces or commas need no escaping).
+    /// NAME must be a plain file name.
     pub fn module(mut self, name: &str, path: impl Into<PathBuf>, args: &str) -> Run {
         let module = BootModule {
             name: name.into(),
@@ -199,10 +202,14 @@ impl Run {
         let qemu = qemu.clone().with_env_defaults();
         let monitor = dir.socket("monitor.sock")?;
         let serial = dir.serial_log();
+        let modules = match qemu.boot {
+            QemuBoot::Kernel => link_modules(&self.modules, dir.path())?,
+            QemuBoot::Cdrom => Vec::new(), // on the ISO
+        };
         let params = QemuParams {
             image,
             cmdline: &self.cmdline,
-            modules: &self.modules,
+            modules: &modules,
             cpus: self.cpus,
             memory_mib: self.memory_mib,
             serial: &serial,
@@ -252,5 +259,46 @@ impl Run {
         drop(slave); // the drain thread sees EOF once Bochs has gone
         dir.set_terminal(pty::drain(master, TERMINAL_TAIL));
         Ok(process)
+    }
+}
+
+/// Links each module into `dir` under its name and returns the modules with those relative
+/// paths (QEMU runs in `dir`).
+fn link_modules(modules: &[BootModule], dir: &Path) -> Result<Vec<BootModule>> {
+    let mut linked = Vec::new();
+    for module in modules {
+        image::check_module_name(&module.name)?;
+        let target = fs::canonicalize(&module.path)
+            .context(format!("boot module {}", module.path.display()))?;
+        std::os::unix::fs::symlink(&target, dir.join(&module.name))
+            .context(format!("linking boot module {}", module.name))?;
+        linked.push(BootModule {
+            path: PathBuf::from(&module.name),
+            ..module.clone()
+        });
+    }
+    Ok(linked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_are_linked_into_the_run_directory_under_their_names() {
+        let dir = RunDir::create("unit-link").unwrap();
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        let module = |name: &str, path: &Path| BootModule {
+            name: name.into(),
+            path: path.to_path_buf(),
+            args: "a=1, b".into(),
+        };
+        let linked = link_modules(&[module("guest", &file)], dir.path()).unwrap();
+        assert_eq!(linked, [module("guest", Path::new("guest"))]);
+        let target = fs::read_link(dir.path().join("guest")).unwrap();
+        assert_eq!(target, fs::canonicalize(&file).unwrap());
+        let missing = module("other", Path::new("/nonexistent/module"));
+        assert!(link_modules(&[missing], dir.path()).is_err());
+        assert!(link_modules(&[module("../x", &file)], dir.path()).is_err());
     }
 }

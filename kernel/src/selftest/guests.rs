@@ -4,7 +4,9 @@
 //! host must still be running (this test goes on to report); and a hostile guest.
 
 use super::{Outcome, Verdict};
-use crate::arch::x86_64::time;
+use core::sync::atomic::Ordering;
+
+use crate::arch::x86_64::{apic, percpu, time};
 use crate::ensure;
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::guests::{Builtin, RESULTS};
@@ -23,11 +25,21 @@ fn run_builtin_with(
     which: Builtin,
     max_exits: u64,
 ) -> Result<(RunReport, [u64; 4]), alloc::string::String> {
+    run_builtin_configured(which, max_exits, |_| {})
+}
+
+/// As [`run_builtin_with`], with `configure` applied to the vCPU before it runs.
+fn run_builtin_configured(
+    which: Builtin,
+    max_exits: u64,
+    configure: impl FnOnce(&mut VmxVcpu),
+) -> Result<(RunReport, [u64; 4]), alloc::string::String> {
     let mut mem =
         GuestMemory::<EptFormat>::new(GUEST_RAM).map_err(|e| alloc::format!("guest RAM: {e:?}"))?;
     let start = which.load(&mut mem).map_err(|_| "guest does not fit")?;
     let mut vcpu = VmxVcpu::new(0, &mem, start).map_err(|e| alloc::format!("vcpu: {e}"))?;
     vcpu.regs().rdi = which.initial_rdi();
+    configure(&mut vcpu);
     let mut guest = Guest::new(mem);
     let report = run::run(&mut vcpu, &mut guest, "[guest] ", max_exits);
     let results = [0, 1, 2, 3].map(|i| guest.mem.read_u64(RESULTS + 8 * i).unwrap_or(u64::MAX));
@@ -162,9 +174,25 @@ fn bcd(v: u64) -> i64 {
 
 /// The timer guest: IRQ0 from the PIT through the PIC counted over a 50 ms window measured
 /// with PIT channel 2 (exactly once per tick: 50, ±1 for the phase), 20 HLTs each woken by one
-/// tick, and the RTC showing the host's date.
+/// tick, and the RTC showing the host's date. Meanwhile the host's own LAPIC timer interrupts
+/// the guest (external-interrupt exits) and a short VMX-preemption slice stops its busy loop.
 fn check_timers() -> Verdict {
-    let (r, [window, wakeups, hlt_ticks, date]) = run_builtin_with(Builtin::Timers, 200_000)?;
+    let host_ticks = &percpu::current().timer_ticks;
+    let before = host_ticks.load(Ordering::Relaxed);
+    apic::timer_start_periodic((time::lapic_timer_hz() / 1000) as u32);
+    let run = run_builtin_configured(Builtin::Timers, 200_000, |v| v.set_preemption_slice(2_000));
+    apic::timer_stop();
+    let (r, [window, wakeups, hlt_ticks, date]) = run?;
+    let handled = host_ticks.load(Ordering::Relaxed) - before;
+    ensure!(
+        r.host_interrupts > 0 && handled >= r.host_interrupts,
+        "{} host-interrupt exits, {handled} host timer ticks handled",
+        r.host_interrupts
+    );
+    ensure!(
+        r.preemptions > 0,
+        "the VMX-preemption timer never stopped the guest's busy loop"
+    );
     ensure!(
         r.end == GuestEnd::Exited(0x34),
         "timer guest ended {:?}",
@@ -190,9 +218,12 @@ fn check_timers() -> Verdict {
         "guest RTC date {guest:?}, host date {today:?}"
     );
     Ok(alloc::format!(
-        "timers: {window} PIT ticks in 50 ms, 20 HLTs woken by 20 ticks, RTC date {}-{:02}-{:02}",
+        "timers: {window} PIT ticks in 50 ms, 20 HLTs woken by 20 ticks, RTC date {}-{:02}-{:02}, \
+         {} host interrupts and {} preemption-timer exits taken",
         guest.0,
         guest.1,
-        guest.2
+        guest.2,
+        r.host_interrupts,
+        r.preemptions
     ))
 }

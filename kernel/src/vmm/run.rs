@@ -137,6 +137,10 @@ pub struct RunReport {
     pub output: Vec<String>,
     /// Exits the generic loop handled.
     pub exits: u64,
+    /// Of those, host interrupts that arrived while the guest ran.
+    pub host_interrupts: u64,
+    /// Of those, expiries of the back end's preemption timer.
+    pub preemptions: u64,
 }
 
 fn console_write<F: Format>(
@@ -171,7 +175,7 @@ pub fn run<F: Format>(
     max_exits: u64,
 ) -> RunReport {
     let mut output = Vec::new();
-    let mut exits = 0;
+    let (mut exits, mut host_interrupts, mut preemptions) = (0, 0, 0);
     let end = loop {
         if exits >= max_exits {
             break GuestEnd::TooManyExits;
@@ -206,7 +210,15 @@ pub fn run<F: Format>(
             Exit::Halt => (!guest.wait_for_interrupt()).then_some(GuestEnd::Halted),
             Exit::Shutdown => Some(GuestEnd::Shutdown),
             Exit::EntryFailed { code } => Some(GuestEnd::EntryFailed(code)),
-            Exit::HostInterrupt | Exit::Preempted | Exit::InterruptWindow => None,
+            Exit::HostInterrupt => {
+                host_interrupts += 1;
+                None
+            }
+            Exit::Preempted => {
+                preemptions += 1;
+                None
+            }
+            Exit::InterruptWindow => None,
             Exit::Unhandled { code, info } => Some(GuestEnd::Unhandled { code, info }),
         };
         for line in guest.bus.take_output(false) {
@@ -229,5 +241,11 @@ pub fn run<F: Format>(
             crate::kprintln!("{prefix}{line}");
         }
     }
-    RunReport { end, output, exits }
+    RunReport {
+        end,
+        output,
+        exits,
+        host_interrupts,
+        preemptions,
+    }
 }

@@ -6,7 +6,7 @@
  *   guest_long64: 64-bit. With RDI = 0 it checks CPUID's Castor leaf, VMCALL VERSION, CONSOLE_WRITE, an
  *                 unclaimed port (reads 0xFF), the UART scratch register, RDMSR of an emulated
  *                 MSR (PAT), #GP for RDMSR/WRMSR of unknown MSRs, #UD for XSETBV (CPUID hides
- *                 XSAVE); exits 0x31, or 0x30 + n at the first failed check n. With RDI = 1
+ *                 XSAVE), CR4.VMXE hidden, CR0.NE writes shadowed; exits 0x31, or 0x30 + n at the first failed check n. With RDI = 1
  *                 it is hostile (see g64_hostile); with RDI = 2 it tests the virtual timers
  *                 and interrupt controller (see g64_timer).
  *   guest_real:   16-bit real mode (unrestricted guest); prints, exits 0x32.
@@ -115,6 +115,22 @@ guest_long64_start:
     mov $3, %r10d
     xsetbv                          /* XSAVE is hidden: #UD */
     cmp $6, %r9d
+    jne g64_fail
+    mov $10, %r8d                   /* CR4 as the guest sees it: VMXE hidden */
+    mov %cr4, %rax
+    test $(1 << 13), %eax
+    jnz g64_fail
+    mov $11, %r8d                   /* clearing CR0.NE (owned by VMX) exits; the guest reads */
+    mov %cr0, %rax                  /* back what it wrote, then restores it */
+    mov %rax, %rbx
+    and $~(1 << 5), %rax
+    mov %rax, %cr0
+    mov %cr0, %rcx
+    cmp %rax, %rcx
+    jne g64_fail
+    mov %rbx, %cr0
+    mov %cr0, %rcx
+    cmp %rbx, %rcx
     jne g64_fail
     lea g64_done(%rip), %rsi
     call g64_puts
@@ -245,6 +261,8 @@ g64_timer:
     out %al, $0x40
     xor %r11d, %r11d
     sti
+    mov $200000, %ecx               /* a stretch without exits: only the preemption timer */
+4:  loop 4b                         /* (or a host interrupt) can stop it */
     /* 50 ms window on channel 2 (mode 0, 59659 ticks), like Castor's own calibration. */
     in $0x61, %al
     and $0xFC, %al

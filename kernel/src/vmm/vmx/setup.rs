@@ -19,7 +19,8 @@ use crate::vmm::vcpu::VcpuError;
 // Pin-based controls (SDM Vol. 3C, 25.6.1).
 const PIN_EXTERNAL_INTERRUPT: u32 = 1 << 0;
 const PIN_NMI: u32 = 1 << 3;
-const PIN_PREEMPTION_TIMER: u32 = 1 << 6;
+/// VMX-preemption timer.
+pub const PIN_PREEMPTION_TIMER: u32 = 1 << 6;
 // Primary processor-based controls (25.6.2).
 /// Interrupt-window exiting.
 pub const PROC_INTERRUPT_WINDOW: u32 = 1 << 2;

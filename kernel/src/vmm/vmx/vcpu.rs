@@ -72,6 +72,8 @@ struct State {
     msrs: VirtualMsrs,
     /// Width of an `in` waiting for its value.
     io_in_width: Option<u8>,
+    /// Preemption-timer value reloaded after each expiry.
+    preemption_slice: u32,
     rip: u64,
     instruction_len: u64,
     index: u32,
@@ -152,11 +154,24 @@ impl VmxVcpu {
                 launched: false,
                 msrs: VirtualMsrs::new(index),
                 io_in_width: None,
+                preemption_slice: setup::PREEMPTION_SLICE,
                 rip: 0,
                 instruction_len: 0,
                 index,
             },
         })
+    }
+
+    /// Sets how long the guest may run without exiting before the VMX-preemption timer stops
+    /// it, in preemption-timer ticks (TSC >> IA32_VMX_MISC[4:0]); from the next expiry on, and
+    /// now. No effect without the timer.
+    pub fn set_preemption_slice(&mut self, ticks: u32) {
+        self.s.preemption_slice = ticks;
+        if let Ok(mut v) = self.vmcs.load()
+            && self.s.controls.pin & setup::PIN_PREEMPTION_TIMER != 0
+        {
+            let _ = v.write(Guest32::PreemptionTimerValue, ticks);
+        }
     }
 
     /// Benchmark baseline: `n` VM entries of a guest that loops on VMCALL, with nothing in
@@ -423,7 +438,7 @@ impl State {
                 info: v.read(ReadOnly64::GuestPhysicalAddress)?,
             }),
             reason::PREEMPTION_TIMER => {
-                v.write(Guest32::PreemptionTimerValue, setup::PREEMPTION_SLICE)?;
+                v.write(Guest32::PreemptionTimerValue, self.preemption_slice)?;
                 Some(Exit::Preempted)
             }
             reason::XSETBV => {
