@@ -202,9 +202,9 @@ impl<F: Format, M: TableMemory> PageTable<F, M> {
         Ok(())
     }
 
-    /// Changes the rights of the existing leaf that maps exactly `virt` at `level`.
-    /// Returns false if there is no such leaf. The caller must invalidate the TLB.
-    pub fn protect(&mut self, virt: u64, level: u8, attrs: Attrs) -> bool {
+    /// Rewrites the existing leaf that maps exactly `virt` at `level` with `entry(phys)`.
+    /// Returns false if there is no such leaf.
+    fn update_leaf(&mut self, virt: u64, level: u8, entry: impl FnOnce(u64) -> u64) -> bool {
         let mut table = self.root;
         for l in (level + 1..=4).rev() {
             match F::decode(self.mem.read(table, index(virt, l)), l) {
@@ -215,11 +215,24 @@ impl<F: Format, M: TableMemory> PageTable<F, M> {
         let i = index(virt, level);
         match F::decode(self.mem.read(table, i), level) {
             Decoded::Leaf(phys, _) => {
-                self.mem.write(table, i, F::leaf_entry(phys, attrs, level));
+                self.mem.write(table, i, entry(phys));
                 true
             }
             _ => false,
         }
+    }
+
+    /// Changes the rights of the existing leaf that maps exactly `virt` at `level`.
+    /// Returns false if there is no such leaf. The caller must invalidate the TLB.
+    pub fn protect(&mut self, virt: u64, level: u8, attrs: Attrs) -> bool {
+        self.update_leaf(virt, level, |phys| F::leaf_entry(phys, attrs, level))
+    }
+
+    /// Replaces the existing leaf that maps exactly `virt` at `level` with a raw, format-specific
+    /// `entry` — for tests of how the hardware and Castor react to a malformed entry (e.g. an
+    /// EPT misconfiguration). Returns false if there is no such leaf.
+    pub fn set_raw_leaf(&mut self, virt: u64, level: u8, entry: u64) -> bool {
+        self.update_leaf(virt, level, |_| entry)
     }
 
     /// Frees every table frame (not the mapped pages) and leaves the table empty and unusable.
@@ -535,6 +548,12 @@ pub(crate) mod tests {
         assert!(t.protect(0xffff_8000_0000_0000, 1, Attrs::READ_EXEC));
         assert_eq!(audit_wx(&t).violations, 0);
         assert!(!t.protect(0x30_0000, 1, Attrs::READ));
+        assert!(t.set_raw_leaf(0xffff_8000_0000_0000, 1, 0));
+        assert_eq!(t.translate(0xffff_8000_0000_0000), None);
+        assert!(
+            !t.set_raw_leaf(0xffff_8000_0000_0000, 1, 0),
+            "no leaf there any more"
+        );
     }
 
     #[test]

@@ -125,6 +125,7 @@ pub fn hostile() -> Outcome {
 }
 
 fn check_hostile() -> Verdict {
+    let misconfig = check_misconfiguration()?;
     // Leave poisoned frames behind for the guest's RAM to be carved from.
     let frames = GUEST_RAM / 4096;
     if let Some(poisoned) = crate::mm::alloc_frames_aligned(frames, 2 << 20) {
@@ -163,7 +164,7 @@ fn check_hostile() -> Verdict {
         "{nonzero} non-zero qwords of stale data in fresh guest RAM"
     );
     Ok(alloc::format!(
-        "{} exits: 65536 ports, {reads} readable MSRs, no stale data, stopped at {GUEST_RAM:#x}",
+        "{} exits: 65536 ports, {reads} readable MSRs, no stale data, stopped at {GUEST_RAM:#x}; {misconfig}",
         r.exits
     ))
 }
@@ -226,4 +227,41 @@ fn check_timers() -> Verdict {
         r.host_interrupts,
         r.preemptions
     ))
+}
+
+/// An EPT entry the hardware cannot use (write without read: SDM Vol. 3C, 29.3.3.1) under the
+/// top half of the hostile guest's RAM: its first access there is an EPT misconfiguration, which
+/// Castor reports as an unhandled exit, stopping that guest only.
+fn check_misconfiguration() -> Verdict {
+    const WRITE_ONLY: u64 = 0b010;
+    let mut mem =
+        GuestMemory::<EptFormat>::new(GUEST_RAM).map_err(|e| alloc::format!("guest RAM: {e:?}"))?;
+    let start = Builtin::Hostile
+        .load(&mut mem)
+        .map_err(|_| "guest does not fit")?;
+    let half = GUEST_RAM / 2;
+    let host = mem
+        .table()
+        .translate(half)
+        .ok_or("guest RAM not mapped")?
+        .phys;
+    ensure!(
+        mem.table()
+            .set_raw_leaf(half, 2, host | WRITE_ONLY | (1 << 7)),
+        "no 2 MiB leaf at {half:#x}"
+    );
+    let mut vcpu = VmxVcpu::new(0, &mem, start).map_err(|e| alloc::format!("vcpu: {e}"))?;
+    vcpu.regs().rdi = Builtin::Hostile.initial_rdi();
+    let mut guest = Guest::new(mem);
+    let r = run::run(&mut vcpu, &mut guest, "[guest] ", 400_000);
+    ensure!(
+        r.end
+            == GuestEnd::Unhandled {
+                code: 49,
+                info: half
+            },
+        "guest ended {:?}, expected an EPT misconfiguration at {half:#x}",
+        r.end
+    );
+    Ok("an EPT misconfiguration stopped its guest".into())
 }
