@@ -9,12 +9,13 @@
 use super::devices::pic::Pic;
 use super::devices::pit::Pit;
 use super::devices::rtc::Rtc;
-use super::vcpu::Width;
+use super::vcpu::{InterruptSource, Width};
+use crate::arch::x86_64::{instr, time};
 
 /// Start of the PCI hole: guest RAM beyond this is reported above 4 GiB to the RTC's CMOS.
 const PCI_HOLE: u64 = 0xC000_0000;
 
-/// PIC, PIT and RTC of one guest.
+/// PIC, PIT and RTC of one guest, and its clock.
 #[derive(Debug, Clone)]
 pub struct Chipset {
     /// The interrupt controllers.
@@ -23,17 +24,32 @@ pub struct Chipset {
     pub pit: Pit,
     /// The real-time clock and CMOS memory.
     pub rtc: Rtc,
+    /// TSC value at creation: guest time 0.
+    start_tsc: u64,
 }
 
 impl Chipset {
-    /// A chipset as firmware leaves it, for a guest with `ram` bytes of RAM.
+    /// A chipset as firmware leaves it, for a guest with `ram` bytes of RAM; guest time starts
+    /// now.
     pub fn new(ram: u64) -> Self {
         let below = ram.min(PCI_HOLE);
         Self {
             pic: Pic::new(),
             pit: Pit::new(),
             rtc: Rtc::new(below, ram - below),
+            start_tsc: instr::rdtsc(),
         }
+    }
+
+    /// Guest time: nanoseconds since creation, from the host TSC.
+    pub fn now_ns(&self) -> u64 {
+        let ticks = instr::rdtsc().wrapping_sub(self.start_tsc);
+        (u128::from(ticks) * 1_000_000_000 / u128::from(time::tsc_hz().max(1))) as u64
+    }
+
+    /// [`Chipset::update`] to the present.
+    pub fn update_now(&mut self) {
+        self.update(self.now_ns(), time::unix_now());
     }
 
     /// Brings the timers up to guest time `now_ns` and wall time `unix`, raising their
@@ -81,5 +97,16 @@ impl Chipset {
     /// Guest time of the next timer event that could raise an interrupt, if any.
     pub fn next_deadline(&self) -> Option<u64> {
         self.pit.next_deadline()
+    }
+}
+
+impl InterruptSource for Chipset {
+    fn pending(&mut self) -> Option<u8> {
+        self.update_now();
+        self.pic.pending_vector()
+    }
+
+    fn acknowledge(&mut self) -> Option<u8> {
+        self.pic.acknowledge()
     }
 }

@@ -10,8 +10,7 @@ use super::chipset::Chipset;
 use super::devices::{Effect, PortBus, debug_exit::DebugExit, serial::Serial};
 use super::guest_mem::GuestMemory;
 use super::hypercall::{self, Call};
-use super::vcpu::{Exit, Vcpu, Width};
-use crate::arch::x86_64::{instr, time};
+use super::vcpu::{Exit, InterruptSource, Vcpu, Width};
 use crate::mm::pagetable::Format;
 
 /// How a guest run ended.
@@ -51,8 +50,6 @@ pub struct Guest<F: Format> {
     pub chipset: Chipset,
     /// Other port devices.
     pub bus: PortBus,
-    /// TSC value at creation: guest time 0.
-    start_tsc: u64,
 }
 
 impl<F: Format> Guest<F> {
@@ -63,55 +60,27 @@ impl<F: Format> Guest<F> {
         bus.attach(Box::new(Serial::default()));
         bus.attach(Box::new(DebugExit));
         let chipset = Chipset::new(mem.size());
-        Self {
-            mem,
-            chipset,
-            bus,
-            start_tsc: instr::rdtsc(),
-        }
-    }
-
-    /// Guest time: nanoseconds since creation.
-    pub fn now_ns(&self) -> u64 {
-        let ticks = instr::rdtsc().wrapping_sub(self.start_tsc);
-        (u128::from(ticks) * 1_000_000_000 / u128::from(time::tsc_hz().max(1))) as u64
-    }
-
-    /// Brings the chipset up to date and offers a pending interrupt to the vCPU: injected if
-    /// the guest can take it now, else an interrupt window is requested.
-    fn deliver_interrupts(&mut self, vcpu: &mut dyn Vcpu) {
-        self.chipset.update(self.now_ns(), time::unix_now());
-        if self.chipset.pic.pending_vector().is_none() {
-            return;
-        }
-        if vcpu.interrupt_window_open() {
-            if let Some(vector) = self.chipset.pic.acknowledge() {
-                vcpu.inject_interrupt(vector);
-            }
-        } else {
-            vcpu.request_interrupt_window(true);
-        }
+        Self { mem, chipset, bus }
     }
 
     /// The guest executed HLT with interrupts enabled: waits (spinning on guest time) until
     /// an interrupt is pending. False if none can ever come (no timer armed).
     fn wait_for_interrupt(&mut self) -> bool {
         loop {
-            self.chipset.update(self.now_ns(), time::unix_now());
-            if self.chipset.pic.pending_vector().is_some() {
+            if self.chipset.pending().is_some() {
                 return true;
             }
             let Some(deadline) = self.chipset.next_deadline() else {
                 return false;
             };
-            while self.now_ns() < deadline {
-                instr::pause();
+            while self.chipset.now_ns() < deadline {
+                core::hint::spin_loop();
             }
         }
     }
 
     fn port_in(&mut self, port: u16, width: Width) -> u32 {
-        let now = self.now_ns();
+        let now = self.chipset.now_ns();
         match self.chipset.read(port, width, now) {
             Some(value) => value,
             None => self.bus.read(port, width),
@@ -119,7 +88,7 @@ impl<F: Format> Guest<F> {
     }
 
     fn port_out(&mut self, port: u16, width: Width, value: u32) -> Effect {
-        let now = self.now_ns();
+        let now = self.chipset.now_ns();
         if self.chipset.write(port, width, value, now) {
             Effect::None
         } else {
@@ -181,8 +150,7 @@ pub fn run<F: Format>(
             break GuestEnd::TooManyExits;
         }
         exits += 1;
-        guest.deliver_interrupts(vcpu);
-        let exit = vcpu.run();
+        let exit = vcpu.run(&mut guest.chipset);
         let end = match exit {
             Exit::IoIn { port, width } => {
                 let value = guest.port_in(port, width);
@@ -218,7 +186,6 @@ pub fn run<F: Format>(
                 preemptions += 1;
                 None
             }
-            Exit::InterruptWindow => None,
             Exit::Unhandled { code, info } => Some(GuestEnd::Unhandled { code, info }),
         };
         for line in guest.bus.take_output(false) {

@@ -79,9 +79,6 @@ pub enum Exit {
     },
     /// A host interrupt arrived while the guest ran (already acknowledged and handled).
     HostInterrupt,
-    /// The guest can now take an external interrupt (asked for with
-    /// [`Vcpu::request_interrupt_window`]).
-    InterruptWindow,
     /// The preemption timer expired: the monitor's turn (time slices, epochs).
     Preempted,
     /// An exit this back end does not handle.
@@ -121,10 +118,21 @@ impl fmt::Display for VcpuError {
     }
 }
 
+/// The guest's interrupt controller as a vCPU sees it: the back end asks before each entry
+/// whether an interrupt is pending and acknowledges it when the guest can take it.
+pub trait InterruptSource {
+    /// The vector that would be delivered now, after bringing timers up to date.
+    fn pending(&mut self) -> Option<u8>;
+    /// The interrupt-acknowledge cycle: the controller hands over its highest-priority request.
+    fn acknowledge(&mut self) -> Option<u8>;
+}
+
 /// A virtual CPU of some vendor.
 pub trait Vcpu {
-    /// Runs the guest until an [`Exit`] the generic monitor must handle.
-    fn run(&mut self) -> Exit;
+    /// Runs the guest until an [`Exit`] the generic monitor must handle, delivering external
+    /// interrupts from `irq` whenever the guest can take them (interrupt windows are handled
+    /// inside the back end).
+    fn run(&mut self, irq: &mut dyn InterruptSource) -> Exit;
     /// General registers.
     fn regs(&mut self) -> &mut GuestRegs;
     /// Guest RIP.
@@ -133,15 +141,6 @@ pub trait Vcpu {
     fn complete_io_in(&mut self, value: u32);
     /// Skips the instruction that caused the last exit.
     fn skip_instruction(&mut self);
-    /// Whether an external interrupt injected now would be delivered at once: RFLAGS.IF set, no
-    /// STI or MOV SS blocking, and no other event already being injected.
-    fn interrupt_window_open(&mut self) -> bool;
-    /// Injects external interrupt `vector` on the next entry. Call only while
-    /// [`Vcpu::interrupt_window_open`] holds, right before [`Vcpu::run`].
-    fn inject_interrupt(&mut self, vector: u8);
-    /// Asks for (or cancels) an [`Exit::InterruptWindow`] as soon as the guest can take an
-    /// external interrupt.
-    fn request_interrupt_window(&mut self, on: bool);
     /// Writes a human-readable dump of the guest state (for failed or unknown exits).
     fn dump(&mut self, out: &mut dyn fmt::Write) -> fmt::Result;
 }

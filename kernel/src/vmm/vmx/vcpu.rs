@@ -19,7 +19,7 @@ use crate::mm;
 use crate::vmm::cpuid;
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::msr::VirtualMsrs;
-use crate::vmm::vcpu::{Exit, GuestRegs, Vcpu, VcpuError};
+use crate::vmm::vcpu::{Exit, GuestRegs, InterruptSource, Vcpu, VcpuError};
 
 core::arch::global_asm!(include_str!("entry.S"));
 
@@ -196,9 +196,11 @@ impl VmxVcpu {
         Some(instr::rdtsc() - start)
     }
 
-    /// One VM entry and the handling of its exit. `Ok(None)`: absorbed, enter again.
-    fn step(&mut self) -> Result<Option<Exit>, VmFail> {
+    /// One VM entry, with a pending interrupt delivered first, and the handling of its exit.
+    /// `Ok(None)`: absorbed, enter again.
+    fn step(&mut self, irq: &mut dyn InterruptSource) -> Result<Option<Exit>, VmFail> {
         let mut v = self.vmcs.load()?;
+        self.s.deliver_interrupt(&mut v, irq)?;
         self.s.step(&mut v)
     }
 }
@@ -216,6 +218,34 @@ impl State {
             v.write(Control32::EntryExceptionErrorCode, code)?;
         }
         v.write(Control32::EntryInterruptionInfo, info)
+    }
+
+    /// Injects the controller's pending interrupt if the guest can take it now (RFLAGS.IF, no STI
+    /// or MOV SS blocking, no event already being injected), acknowledging it only then; else
+    /// asks for an interrupt-window exit, after which this runs again (SDM Vol. 3C, 25.6.2 and
+    /// 27.6).
+    fn deliver_interrupt(
+        &mut self,
+        v: &mut LoadedVmcs<'_>,
+        irq: &mut dyn InterruptSource,
+    ) -> Result<(), VmFail> {
+        if irq.pending().is_none() {
+            return Ok(());
+        }
+        let interrupts_on = v.read(GuestN::Rflags)? & (1 << 9) != 0;
+        let blocked = v.read(Guest32::InterruptibilityState)? & 0b11 != 0;
+        let busy = v.read(Control32::EntryInterruptionInfo)? & VALID != 0;
+        if interrupts_on && !blocked && !busy {
+            if let Some(vector) = irq.acknowledge() {
+                Self::inject(v, vector, TYPE_EXTERNAL, None)?;
+            }
+            v.write(Control32::ProcBased, self.controls.proc)
+        } else {
+            v.write(
+                Control32::ProcBased,
+                self.controls.proc | PROC_INTERRUPT_WINDOW,
+            )
+        }
     }
 
     /// An event whose delivery the exit interrupted (IDT-vectoring information valid) must be
@@ -375,7 +405,7 @@ impl State {
             reason::TRIPLE_FAULT => Some(Exit::Shutdown),
             reason::INTERRUPT_WINDOW => {
                 v.write(Control32::ProcBased, self.controls.proc)?;
-                Some(Exit::InterruptWindow)
+                None
             }
             reason::CPUID => {
                 self.handle_cpuid(v)?;
@@ -459,9 +489,9 @@ impl State {
 }
 
 impl Vcpu for VmxVcpu {
-    fn run(&mut self) -> Exit {
+    fn run(&mut self, irq: &mut dyn InterruptSource) -> Exit {
         loop {
-            match self.step() {
+            match self.step(irq) {
                 Ok(Some(exit)) => return exit,
                 Ok(None) => {}
                 Err(fail) => {
@@ -501,32 +531,6 @@ impl Vcpu for VmxVcpu {
     fn skip_instruction(&mut self) {
         if let Ok(mut v) = self.vmcs.load() {
             let _ = State::advance(&mut v);
-        }
-    }
-
-    fn interrupt_window_open(&mut self) -> bool {
-        let Ok(v) = self.vmcs.load() else {
-            return false;
-        };
-        let open = || -> Result<bool, VmFail> {
-            let interrupts_on = v.read(GuestN::Rflags)? & (1 << 9) != 0;
-            let blocked = v.read(Guest32::InterruptibilityState)? & 0b11 != 0;
-            let busy = v.read(Control32::EntryInterruptionInfo)? & VALID != 0;
-            Ok(interrupts_on && !blocked && !busy)
-        };
-        open().unwrap_or(false)
-    }
-
-    fn inject_interrupt(&mut self, vector: u8) {
-        if let Ok(mut v) = self.vmcs.load() {
-            let _ = State::inject(&mut v, vector, TYPE_EXTERNAL, None);
-        }
-    }
-
-    fn request_interrupt_window(&mut self, on: bool) {
-        let proc = self.s.controls.proc | if on { PROC_INTERRUPT_WINDOW } else { 0 };
-        if let Ok(mut v) = self.vmcs.load() {
-            let _ = v.write(Control32::ProcBased, proc);
         }
     }
 
