@@ -30,8 +30,9 @@ pub fn run() -> Result<(), String> {
     let mut vcpu = VmxVcpu::new(0, &mem, start).map_err(|e| alloc::format!("vcpu: {e}"))?;
     let mut guest = Guest::new(mem);
 
-    // Phase 1: the guest's own timing loops, until the VMCALL loop (3 * rounds exits + slack).
-    let report = run::run(&mut vcpu, &mut guest, "[bench] ", 6_010);
+    // Phase 1: the guest's own timing loops: 2 * rounds generic exits (CPUID is absorbed in
+    // the back end), then the first marker VMCALL.
+    let report = run::run(&mut vcpu, &mut guest, "[bench] ", 2 * HOST_ROUNDS + 1);
     if report.end != GuestEnd::TooManyExits {
         return Err(alloc::format!("bench guest ended early: {:?}", report.end));
     }
@@ -47,13 +48,20 @@ pub fn run() -> Result<(), String> {
         read(&mut guest.mem, 2),
     );
 
-    // Phase 2: host-side VMCALL round trips through the generic loop, then bare.
-    let t0 = instr::rdtsc();
-    let generic = run::run(&mut vcpu, &mut guest, "[bench] ", HOST_ROUNDS);
-    let generic_ticks = instr::rdtsc() - t0;
-    if generic.end != GuestEnd::TooManyExits {
-        return Err(alloc::format!("VMCALL loop ended: {:?}", generic.end));
-    }
+    // Phase 2, timed on the host: the CPUIDs up to the next marker VMCALL, the OUTs, then
+    // VMCALLs through the generic loop, then bare.
+    let mut timed = |exits| {
+        let t0 = instr::rdtsc();
+        let r = run::run(&mut vcpu, &mut guest, "[bench] ", exits);
+        let ticks = instr::rdtsc() - t0;
+        match r.end {
+            GuestEnd::TooManyExits => Ok(ticks),
+            end => Err(alloc::format!("bench guest ended: {end:?}")),
+        }
+    };
+    let cpuid_ticks = timed(1)?;
+    let io_ticks = timed(HOST_ROUNDS)?;
+    let generic_ticks = timed(HOST_ROUNDS)?;
     let bare_ticks = vcpu
         .bare_vmcall_loop(HOST_ROUNDS)
         .ok_or("bare VMCALL loop saw another exit")?;
@@ -67,6 +75,11 @@ pub fn run() -> Result<(), String> {
     let (g, b) = (
         per(generic_ticks, HOST_ROUNDS),
         per(bare_ticks, HOST_ROUNDS),
+    );
+    kprintln!(
+        "bench vmexit (host TSC ticks per exit, {HOST_ROUNDS} rounds): cpuid {} io-out {} vmcall {g}",
+        per(cpuid_ticks.saturating_sub(g), HOST_ROUNDS),
+        per(io_ticks, HOST_ROUNDS)
     );
     kprintln!(
         "bench vmexit (host TSC ticks per VMCALL round trip, {HOST_ROUNDS} rounds): generic loop {g} bare VMCALL->VMRESUME {b} ratio {}.{:02}",

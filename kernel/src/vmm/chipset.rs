@@ -2,9 +2,10 @@
 //! The PC chipset a guest sees: 8259 PIC pair, 8254 PIT and CMOS RTC, driven by guest time.
 //!
 //! Guest time is nanoseconds since the guest was created, measured with the host TSC, so it is
-//! monotonic. The monitor brings the devices up to date before each VM entry ([`Chipset::update`])
-//! and before each access to a timer port, so reads are exact and every PIT tick reaches the
-//! PIC exactly once (see `devices::pit`).
+//! monotonic. Before each VM entry the devices are brought up to date if a timer event is due
+//! ([`Chipset::update`]; between events there is nothing to do, which keeps exits cheap), and
+//! before each access to a timer port, so reads are exact and every PIT tick reaches the PIC
+//! exactly once (see `devices::pit`).
 
 use super::devices::pic::Pic;
 use super::devices::pit::Pit;
@@ -26,7 +27,15 @@ pub struct Chipset {
     pub rtc: Rtc,
     /// TSC value at creation: guest time 0.
     start_tsc: u64,
+    /// Nanoseconds per TSC tick, as a 32.32 fixed-point factor.
+    ns_per_tick: u128,
+    /// Guest time before which [`Chipset::update`] has nothing new to do: the next PIT event,
+    /// or the next RTC poll.
+    next_update_ns: u64,
 }
+
+/// How often the RTC is brought up to date while nothing else happens (its resolution is 1 s).
+const RTC_POLL_NS: u64 = 10_000_000;
 
 impl Chipset {
     /// A chipset as firmware leaves it, for a guest with `ram` bytes of RAM; guest time starts
@@ -38,18 +47,15 @@ impl Chipset {
             pit: Pit::new(),
             rtc: Rtc::new(below, ram - below),
             start_tsc: instr::rdtsc(),
+            ns_per_tick: (1_000_000_000u128 << 32) / u128::from(time::tsc_hz().max(1)),
+            next_update_ns: 0,
         }
     }
 
     /// Guest time: nanoseconds since creation, from the host TSC.
     pub fn now_ns(&self) -> u64 {
         let ticks = instr::rdtsc().wrapping_sub(self.start_tsc);
-        (u128::from(ticks) * 1_000_000_000 / u128::from(time::tsc_hz().max(1))) as u64
-    }
-
-    /// [`Chipset::update`] to the present.
-    pub fn update_now(&mut self) {
-        self.update(self.now_ns(), time::unix_now());
+        ((u128::from(ticks) * self.ns_per_tick) >> 32) as u64
     }
 
     /// Brings the timers up to guest time `now_ns` and wall time `unix`, raising their
@@ -59,6 +65,8 @@ impl Chipset {
         self.rtc.set_time(unix);
         self.rtc.deliver(&mut self.pic);
         self.pit.deliver(&mut self.pic);
+        let next_pit = self.pit.next_deadline().unwrap_or(u64::MAX);
+        self.next_update_ns = next_pit.min(now_ns.saturating_add(RTC_POLL_NS));
     }
 
     /// An `in` from a chipset port at guest time `now_ns`; `None` if no chipset device decodes it.
@@ -85,9 +93,11 @@ impl Chipset {
             self.pit.advance(now_ns);
             self.pit.io_write(port, width, value);
             self.pit.deliver(&mut self.pic);
+            self.next_update_ns = 0;
         } else if Rtc::decodes(port) {
             self.rtc.io_write(port, width, value);
             self.rtc.deliver(&mut self.pic);
+            self.next_update_ns = 0;
         } else {
             return false;
         }
@@ -102,7 +112,10 @@ impl Chipset {
 
 impl InterruptSource for Chipset {
     fn pending(&mut self) -> Option<u8> {
-        self.update_now();
+        let now = self.now_ns();
+        if now >= self.next_update_ns {
+            self.update(now, time::unix_now());
+        }
         self.pic.pending_vector()
     }
 
