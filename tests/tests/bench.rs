@@ -37,16 +37,14 @@ fn bench_vmexit_round_trips_under_bochs_vtx() {
         .timeout(Duration::from_secs(300));
     let outcome = run.start().expect("starting Bochs").wait_exit();
     outcome.expect_line("CASTOR-BENCH-DONE");
-    let guest = outcome.expect_line("bench vmexit (guest").to_string();
-    let per_exit = outcome
-        .expect_line("bench vmexit (host TSC ticks per exit")
-        .to_string();
+    let guest = outcome.expect_line("(guest TSC ticks per exit").to_string();
+    let per_exit = outcome.expect_line("(host TSC ticks per exit").to_string();
     let host = outcome
-        .expect_line("bench vmexit (host TSC ticks per VMCALL")
+        .expect_line("(host TSC ticks per hypercall round trip")
         .to_string();
-    let [cpuid, vmcall, io] = figures(&guest, ["cpuid", "vmcall", "io-out"]);
-    let [host_cpuid, host_io, host_vmcall] = figures(&per_exit, ["cpuid", "io-out", "vmcall"]);
-    let [generic, bare, ratio] = figures(&host, ["generic loop", "VMRESUME", "ratio"]);
+    let [cpuid, vmcall, io] = figures(&guest, ["cpuid", "hypercall", "io-out"]);
+    let [host_cpuid, host_io, host_vmcall] = figures(&per_exit, ["cpuid", "io-out", "hypercall"]);
+    let [generic, bare, ratio] = figures(&host, ["generic loop", "resume loop", "ratio"]);
     println!("{guest}\n{per_exit}\n{host}");
     assert!(
         host_cpuid > 0.0 && host_io > 0.0,

@@ -1,69 +1,74 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Built-in guests run under VT-x with EPT: a 64-bit guest checking CPUID, hypercalls, port I/O
-//! and MSRs; a real-mode guest (unrestricted guest); a guest that triple faults, after which the
-//! host must still be running (this test goes on to report); and a hostile guest.
+//! Built-in guests run under this CPU's back end (VT-x with EPT, or AMD-V with NPT): a 64-bit
+//! guest checking CPUID, hypercalls, port I/O, MSRs and control registers; a real-mode guest; a
+//! guest that triple faults, after which the host must still be running (this test goes on to
+//! report); a guest testing the virtual timers and interrupt controller; and a hostile guest.
 
-use super::{Outcome, Verdict};
+use alloc::string::String;
 use core::sync::atomic::Ordering;
 
+use super::{Outcome, Verdict};
 use crate::arch::x86_64::{apic, percpu, time};
 use crate::ensure;
+use crate::vmm::backend::{self, Backend, WithBackend};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::guests::{Builtin, RESULTS};
 use crate::vmm::run::{self, Guest, GuestEnd, RunReport};
 use crate::vmm::vcpu::Vcpu;
-use crate::vmm::vmx::caps::VmxCaps;
-use crate::vmm::vmx::ept::EptFormat;
-use crate::vmm::vmx::vcpu::VmxVcpu;
 
 const GUEST_RAM: u64 = 4 << 20;
 const MAX_EXITS: u64 = 10_000;
 
-/// Runs a built-in guest with at most `max_exits` exits; returns the report and the four
-/// result slots the guest may have stored at [`RESULTS`].
-fn run_builtin_with(
+/// Runs a built-in guest under `B` with at most `max_exits` exits (and, if given, a time slice
+/// for the back end's preemption timer); returns the report and the four result slots the guest
+/// may have stored at [`RESULTS`].
+fn run_builtin<B: Backend>(
     which: Builtin,
     max_exits: u64,
-) -> Result<(RunReport, [u64; 4]), alloc::string::String> {
-    run_builtin_configured(which, max_exits, |_| {})
-}
-
-/// As [`run_builtin_with`], with `configure` applied to the vCPU before it runs.
-fn run_builtin_configured(
-    which: Builtin,
-    max_exits: u64,
-    configure: impl FnOnce(&mut VmxVcpu),
-) -> Result<(RunReport, [u64; 4]), alloc::string::String> {
+    slice: Option<u32>,
+) -> Result<(RunReport, [u64; 4]), String> {
     let mut mem =
-        GuestMemory::<EptFormat>::new(GUEST_RAM).map_err(|e| alloc::format!("guest RAM: {e:?}"))?;
+        GuestMemory::<B::Format>::new(GUEST_RAM).map_err(|e| alloc::format!("guest RAM: {e:?}"))?;
     let start = which.load(&mut mem).map_err(|_| "guest does not fit")?;
-    let mut vcpu = VmxVcpu::new(0, &mem, start).map_err(|e| alloc::format!("vcpu: {e}"))?;
+    let mut vcpu = B::new_vcpu(0, &mem, start).map_err(|e| alloc::format!("vcpu: {e}"))?;
     vcpu.regs().rdi = which.initial_rdi();
-    configure(&mut vcpu);
+    if let Some(ticks) = slice {
+        vcpu.set_time_slice(ticks);
+    }
     let mut guest = Guest::new(mem);
     let report = run::run(&mut vcpu, &mut guest, "[guest] ", max_exits);
     let results = [0, 1, 2, 3].map(|i| guest.mem.read_u64(RESULTS + 8 * i).unwrap_or(u64::MAX));
     Ok((report, results))
 }
 
-fn run_builtin(which: Builtin) -> Result<RunReport, alloc::string::String> {
-    run_builtin_with(which, MAX_EXITS).map(|(report, _)| report)
-}
-
 fn has(report: &RunReport, line: &str) -> bool {
     report.output.iter().any(|l| l == line)
 }
 
-/// The three built-in guests end as designed.
-pub fn builtin() -> Outcome {
-    if VmxCaps::read().is_err() {
-        return Outcome::Skipped("no VT-x on this CPU; the AMD-V back end is not written yet");
+/// Runs `work` under this CPU's back end; skipped (with the reason) without one.
+fn under_backend(work: impl WithBackend<Output = Verdict>) -> Outcome {
+    match backend::dispatch(work) {
+        Ok(verdict) => Outcome::from(verdict),
+        Err(why) => Outcome::Skipped(alloc::format!("no hardware virtualization: {why}")),
     }
-    Outcome::from(check_all())
 }
 
-fn check_all() -> Verdict {
-    let r = run_builtin(Builtin::Long64)?;
+struct Suite;
+
+impl WithBackend for Suite {
+    type Output = Verdict;
+    fn run<B: Backend>(self) -> Verdict {
+        check_all::<B>()
+    }
+}
+
+/// The built-in guests end as designed.
+pub fn builtin() -> Outcome {
+    under_backend(Suite)
+}
+
+fn check_all<B: Backend>() -> Verdict {
+    let (r, _) = run_builtin::<B>(Builtin::Long64, MAX_EXITS, None)?;
     ensure!(
         r.end == GuestEnd::Exited(0x31),
         "64-bit guest ended {:?}",
@@ -77,7 +82,7 @@ fn check_all() -> Verdict {
         ensure!(has(&r, line), "64-bit guest did not print '{line}'");
     }
     let exits64 = r.exits;
-    let r = run_builtin(Builtin::Real)?;
+    let (r, _) = run_builtin::<B>(Builtin::Real, MAX_EXITS, None)?;
     ensure!(
         r.end == GuestEnd::Exited(0x32),
         "real-mode guest ended {:?}",
@@ -87,7 +92,7 @@ fn check_all() -> Verdict {
         has(&r, "guest16: hello from real mode"),
         "real-mode guest output missing"
     );
-    let r = run_builtin(Builtin::TripleFault)?;
+    let (r, _) = run_builtin::<B>(Builtin::TripleFault, MAX_EXITS, None)?;
     ensure!(
         r.end == GuestEnd::Shutdown,
         "triple-fault guest ended {:?}",
@@ -97,75 +102,10 @@ fn check_all() -> Verdict {
         has(&r, "guest-triple: about to triple fault"),
         "triple-fault guest output missing"
     );
-    let timers = check_timers()?;
+    let timers = check_timers::<B>()?;
     Ok(alloc::format!(
-        "64-bit guest exited 0x31 after {exits64} exits, real-mode guest 0x32, triple fault stopped that guest only; {timers}"
-    ))
-}
-
-/// MSRs in the swept ranges that Castor lets a guest read: 8 emulated (TSC, APIC_BASE,
-/// FEATURE_CONTROL, BIOS_SIGN_ID, MTRRCAP, MISC_ENABLE, PAT, MTRR_DEF_TYPE) and 6 switched by
-/// the VMCS (SYSENTER_CS/ESP/EIP, EFER, FS_BASE, GS_BASE).
-const READABLE_MSRS: u64 = 14;
-/// Of those, the ones that accept their own value back (not TSC, not MTRRCAP).
-const WRITABLE_MSRS: u64 = 12;
-
-/// Bytes the hostile guest must not find in its RAM: the host fills frames with them before the
-/// guest's RAM is allocated, so stale host data would show.
-const POISON: u8 = 0xA5;
-
-/// A hostile guest sweeps every port, every MSR in the architectural, hypervisor and AMD ranges
-/// and the top of its RAM, then reads past its RAM: it sees only what Castor emulates, no stale
-/// host data, and is stopped at the first access outside its RAM while the host runs on.
-pub fn hostile() -> Outcome {
-    if VmxCaps::read().is_err() {
-        return Outcome::Skipped("no VT-x on this CPU; the AMD-V back end is not written yet");
-    }
-    Outcome::from(check_hostile())
-}
-
-fn check_hostile() -> Verdict {
-    let misconfig = check_misconfiguration()?;
-    // Leave poisoned frames behind for the guest's RAM to be carved from.
-    let frames = GUEST_RAM / 4096;
-    if let Some(poisoned) = crate::mm::alloc_frames_aligned(frames, 2 << 20) {
-        // SAFETY: frames just allocated, identity mapped, owned here until freed below.
-        unsafe { core::ptr::write_bytes(poisoned as *mut u8, POISON, GUEST_RAM as usize) };
-        crate::mm::free_frames(poisoned, frames).map_err(|e| alloc::format!("{e:?}"))?;
-    }
-    let (r, [reads, writes, blind_writes, nonzero]) = run_builtin_with(Builtin::Hostile, 400_000)?;
-    ensure!(
-        has(&r, "hostile: sweeping every port, MSR and the top of RAM"),
-        "hostile guest did not start"
-    );
-    ensure!(
-        r.end
-            == GuestEnd::BadAccess {
-                gpa: GUEST_RAM,
-                write: false
-            },
-        "hostile guest ended {:?}, expected to be stopped at its read of {GUEST_RAM:#x}",
-        r.end
-    );
-    ensure!(
-        reads == READABLE_MSRS,
-        "{reads} MSRs readable, expected {READABLE_MSRS}"
-    );
-    ensure!(
-        writes == WRITABLE_MSRS,
-        "{writes} MSRs took their value back, expected {WRITABLE_MSRS}"
-    );
-    ensure!(
-        blind_writes == 0,
-        "{blind_writes} unreadable MSRs accepted writes"
-    );
-    ensure!(
-        nonzero == 0,
-        "{nonzero} non-zero qwords of stale data in fresh guest RAM"
-    );
-    Ok(alloc::format!(
-        "{} exits: 65536 ports, {reads} readable MSRs, no stale data, stopped at {GUEST_RAM:#x}; {misconfig}",
-        r.exits
+        "{}: 64-bit guest exited 0x31 after {exits64} exits, real-mode guest 0x32, triple fault stopped that guest only; {timers}",
+        B::NAME
     ))
 }
 
@@ -176,12 +116,13 @@ fn bcd(v: u64) -> i64 {
 /// The timer guest: IRQ0 from the PIT through the PIC counted over a 50 ms window measured
 /// with PIT channel 2 (exactly once per tick: 50, ±1 for the phase), 20 HLTs each woken by one
 /// tick, and the RTC showing the host's date. Meanwhile the host's own LAPIC timer interrupts
-/// the guest (external-interrupt exits) and a short VMX-preemption slice stops its busy loop.
-fn check_timers() -> Verdict {
+/// the guest (external-interrupt exits) and, where the back end has one, a short preemption
+/// timer slice stops the guest's busy loop.
+fn check_timers<B: Backend>() -> Verdict {
     let host_ticks = &percpu::current().timer_ticks;
     let before = host_ticks.load(Ordering::Relaxed);
     apic::timer_start_periodic((time::lapic_timer_hz() / 1000) as u32);
-    let run = run_builtin_configured(Builtin::Timers, 200_000, |v| v.set_preemption_slice(2_000));
+    let run = run_builtin::<B>(Builtin::Timers, 200_000, Some(2_000));
     apic::timer_stop();
     let (r, [window, wakeups, hlt_ticks, date]) = run?;
     let handled = host_ticks.load(Ordering::Relaxed) - before;
@@ -191,8 +132,8 @@ fn check_timers() -> Verdict {
         r.host_interrupts
     );
     ensure!(
-        r.preemptions > 0,
-        "the VMX-preemption timer never stopped the guest's busy loop"
+        !B::HAS_PREEMPTION_TIMER || r.preemptions > 0,
+        "the preemption timer never stopped the guest's busy loop"
     );
     ensure!(
         r.end == GuestEnd::Exited(0x34),
@@ -229,13 +170,87 @@ fn check_timers() -> Verdict {
     ))
 }
 
-/// An EPT entry the hardware cannot use (write without read: SDM Vol. 3C, 29.3.3.1) under the
-/// top half of the hostile guest's RAM: its first access there is an EPT misconfiguration, which
-/// Castor reports as an unhandled exit, stopping that guest only.
-fn check_misconfiguration() -> Verdict {
-    const WRITE_ONLY: u64 = 0b010;
+/// MSRs in the swept ranges that Castor lets a guest read: 8 emulated (TSC, APIC_BASE,
+/// FEATURE_CONTROL, BIOS_SIGN_ID, MTRRCAP, MISC_ENABLE, PAT, MTRR_DEF_TYPE) and 6 that the
+/// hardware switches or the back end keeps per guest (SYSENTER_CS/ESP/EIP, EFER, FS_BASE,
+/// GS_BASE).
+const READABLE_MSRS: u64 = 14;
+/// Of those, the ones that accept their own value back (not TSC, not MTRRCAP).
+const WRITABLE_MSRS: u64 = 12;
+
+/// Bytes the hostile guest must not find in its RAM: the host fills frames with them before the
+/// guest's RAM is allocated, so stale host data would show.
+const POISON: u8 = 0xA5;
+
+struct Hostile;
+
+impl WithBackend for Hostile {
+    type Output = Verdict;
+    fn run<B: Backend>(self) -> Verdict {
+        check_hostile::<B>()
+    }
+}
+
+/// A hostile guest sweeps every port, every MSR in the architectural, hypervisor and AMD ranges
+/// and the top of its RAM, then reads past its RAM: it sees only what Castor emulates, no stale
+/// host data, and is stopped at the first access outside its RAM while the host runs on.
+pub fn hostile() -> Outcome {
+    under_backend(Hostile)
+}
+
+fn check_hostile<B: Backend>() -> Verdict {
+    let malformed = check_malformed_entry::<B>()?;
+    // Leave poisoned frames behind for the guest's RAM to be carved from.
+    let frames = GUEST_RAM / 4096;
+    if let Some(poisoned) = crate::mm::alloc_frames_aligned(frames, 2 << 20) {
+        // SAFETY: frames just allocated, identity mapped, owned here until freed below.
+        unsafe { core::ptr::write_bytes(poisoned as *mut u8, POISON, GUEST_RAM as usize) };
+        crate::mm::free_frames(poisoned, frames).map_err(|e| alloc::format!("{e:?}"))?;
+    }
+    let (r, [reads, writes, blind_writes, nonzero]) =
+        run_builtin::<B>(Builtin::Hostile, 400_000, None)?;
+    ensure!(
+        has(&r, "hostile: sweeping every port, MSR and the top of RAM"),
+        "hostile guest did not start"
+    );
+    ensure!(
+        r.end
+            == GuestEnd::BadAccess {
+                gpa: GUEST_RAM,
+                write: false
+            },
+        "hostile guest ended {:?}, expected to be stopped at its read of {GUEST_RAM:#x}",
+        r.end
+    );
+    ensure!(
+        reads == READABLE_MSRS,
+        "{reads} MSRs readable, expected {READABLE_MSRS}"
+    );
+    ensure!(
+        writes == WRITABLE_MSRS,
+        "{writes} MSRs took their value back, expected {WRITABLE_MSRS}"
+    );
+    ensure!(
+        blind_writes == 0,
+        "{blind_writes} unreadable MSRs accepted writes"
+    );
+    ensure!(
+        nonzero == 0,
+        "{nonzero} non-zero qwords of stale data in fresh guest RAM"
+    );
+    Ok(alloc::format!(
+        "{}: {} exits: 65536 ports, {reads} readable MSRs, no stale data, stopped at {GUEST_RAM:#x}; {malformed}",
+        B::NAME,
+        r.exits
+    ))
+}
+
+/// A nested page table entry the hardware must refuse ([`Backend::malformed_leaf`]) under the
+/// top half of the hostile guest's RAM: its first access there is reported as an unhandled exit
+/// ([`Backend::MALFORMED_EXIT`]), stopping that guest only.
+fn check_malformed_entry<B: Backend>() -> Verdict {
     let mut mem =
-        GuestMemory::<EptFormat>::new(GUEST_RAM).map_err(|e| alloc::format!("guest RAM: {e:?}"))?;
+        GuestMemory::<B::Format>::new(GUEST_RAM).map_err(|e| alloc::format!("guest RAM: {e:?}"))?;
     let start = Builtin::Hostile
         .load(&mut mem)
         .map_err(|_| "guest does not fit")?;
@@ -246,22 +261,21 @@ fn check_misconfiguration() -> Verdict {
         .ok_or("guest RAM not mapped")?
         .phys;
     ensure!(
-        mem.table()
-            .set_raw_leaf(half, 2, host | WRITE_ONLY | (1 << 7)),
+        mem.table().set_raw_leaf(half, 2, B::malformed_leaf(host)),
         "no 2 MiB leaf at {half:#x}"
     );
-    let mut vcpu = VmxVcpu::new(0, &mem, start).map_err(|e| alloc::format!("vcpu: {e}"))?;
+    let mut vcpu = B::new_vcpu(0, &mem, start).map_err(|e| alloc::format!("vcpu: {e}"))?;
     vcpu.regs().rdi = Builtin::Hostile.initial_rdi();
     let mut guest = Guest::new(mem);
     let r = run::run(&mut vcpu, &mut guest, "[guest] ", 400_000);
     ensure!(
         r.end
             == GuestEnd::Unhandled {
-                code: 49,
+                code: B::MALFORMED_EXIT,
                 info: half
             },
-        "guest ended {:?}, expected an EPT misconfiguration at {half:#x}",
+        "guest ended {:?}, expected a malformed-entry exit at {half:#x}",
         r.end
     );
-    Ok("an EPT misconfiguration stopped its guest".into())
+    Ok("a malformed nested page table entry stopped its guest".into())
 }

@@ -44,7 +44,7 @@ pub enum Outcome {
     /// Failed, with the reason.
     Failed(String),
     /// Not applicable here, with the reason (counted and reported separately).
-    Skipped(&'static str),
+    Skipped(String),
 }
 
 impl From<Verdict> for Outcome {

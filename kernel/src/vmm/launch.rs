@@ -2,23 +2,21 @@
 //! Running an unmodified Multiboot guest kernel given as a boot module (`guest=module`).
 //!
 //! Console contract (the test harness and `scripts/run --guest` rely on it):
-//! `guest: starting '<cmdline>' (<bytes> bytes, <N> MiB RAM) under VT-x`, the guest's serial
+//! `guest: starting '<cmdline>' (<bytes> bytes, <N> MiB RAM) under <back end>`, the guest's serial
 //! output prefixed with `[guest] `, then `guest exited with status <N>` (the value written to
 //! port 0xF4 or passed to the EXIT hypercall) — or `guest stopped: <reason>` with a register
 //! dump, `guest: cannot load '<cmdline>': <reason>`, or `guest: cannot run guests: <why>`.
+//! The back end is this CPU's ([`backend::dispatch`]): "VT-x" or "AMD-V" in the first line.
 
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::bootinfo::BootInfo;
 use crate::config::Config;
 use crate::kprintln;
+use crate::vmm::backend::{self, Backend, WithBackend};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::loader;
 use crate::vmm::run::{self, Guest, GuestEnd};
-use crate::vmm::vcpu::Vcpu;
-use crate::vmm::vmx::caps::VmxCaps;
-use crate::vmm::vmx::ept::EptFormat;
-use crate::vmm::vmx::setup::GuestStart;
-use crate::vmm::vmx::vcpu::VmxVcpu;
+use crate::vmm::vcpu::{GuestStart, Vcpu};
 
 /// Loads the first boot module as a Multiboot guest and runs it to the end.
 pub fn run_module_guest(boot: &BootInfo, config: &Config) -> ExitStatus {
@@ -28,11 +26,6 @@ pub fn run_module_guest(boot: &BootInfo, config: &Config) -> ExitStatus {
         );
         return ExitStatus::Failure;
     };
-    let cmdline = boot.module_args(module);
-    if let Err(why) = VmxCaps::read() {
-        kprintln!("guest: cannot run guests: {why} (the AMD-V back end is not written yet)");
-        return ExitStatus::Failure;
-    }
     // SAFETY: the loader placed the module there; its frames are reserved from the allocator
     // and identity mapped; nothing writes them while this shared view exists.
     let image = unsafe {
@@ -41,48 +34,77 @@ pub fn run_module_guest(boot: &BootInfo, config: &Config) -> ExitStatus {
             module.region.len() as usize,
         )
     };
-    let ram = u64::from(config.guest_ram_mib) << 20;
-    let mut mem = match GuestMemory::<EptFormat>::new(ram) {
-        Ok(mem) => mem,
-        Err(e) => {
-            kprintln!(
-                "guest: cannot run guests: no host memory for {} MiB of guest RAM ({e:?})",
-                config.guest_ram_mib
-            );
-            return ExitStatus::Failure;
-        }
+    let launch = Launch {
+        image,
+        cmdline: boot.module_args(module),
+        ram_mib: config.guest_ram_mib,
     };
-    let entry = match loader::load(image, cmdline, &mut mem) {
-        Ok(entry) => entry,
-        Err(e) => {
-            kprintln!("guest: cannot load '{cmdline}': {e}");
-            return ExitStatus::Failure;
+    match backend::dispatch(launch) {
+        Ok(status) => status,
+        Err(why) => {
+            kprintln!("guest: cannot run guests: {why}");
+            ExitStatus::Failure
         }
-    };
-    if entry.video_mode_ignored {
-        log::warn!("guest asked for a video mode; Castor offers none (serial only)");
     }
-    kprintln!(
-        "guest: starting '{cmdline}' ({} bytes, {} MiB RAM) under VT-x",
-        image.len(),
-        config.guest_ram_mib
-    );
-    let mut vcpu = match VmxVcpu::new(0, &mem, GuestStart::Protected32 { eip: entry.eip }) {
-        Ok(vcpu) => vcpu,
-        Err(e) => {
-            kprintln!("guest: cannot run guests: {e}");
-            return ExitStatus::Failure;
+}
+
+/// A Multiboot guest to load and run.
+struct Launch<'a> {
+    image: &'a [u8],
+    cmdline: &'a str,
+    ram_mib: u32,
+}
+
+impl WithBackend for Launch<'_> {
+    type Output = ExitStatus;
+
+    fn run<B: Backend>(self) -> ExitStatus {
+        let Launch {
+            image,
+            cmdline,
+            ram_mib,
+        } = self;
+        let mut mem = match GuestMemory::<B::Format>::new(u64::from(ram_mib) << 20) {
+            Ok(mem) => mem,
+            Err(e) => {
+                kprintln!(
+                    "guest: cannot run guests: no host memory for {ram_mib} MiB of guest RAM ({e:?})"
+                );
+                return ExitStatus::Failure;
+            }
+        };
+        let entry = match loader::load(image, cmdline, &mut mem) {
+            Ok(entry) => entry,
+            Err(e) => {
+                kprintln!("guest: cannot load '{cmdline}': {e}");
+                return ExitStatus::Failure;
+            }
+        };
+        if entry.video_mode_ignored {
+            log::warn!("guest asked for a video mode; Castor offers none (serial only)");
         }
-    };
-    vcpu.regs().rax = u64::from(entry.eax);
-    vcpu.regs().rbx = u64::from(entry.ebx);
-    let mut guest = Guest::new(mem);
-    let report = run::run(&mut vcpu, &mut guest, "[guest] ", u64::MAX);
-    match report.end {
-        GuestEnd::Exited(status) => {
-            kprintln!("guest exited with status {status}");
-            ExitStatus::Success
+        kprintln!(
+            "guest: starting '{cmdline}' ({} bytes, {ram_mib} MiB RAM) under {}",
+            image.len(),
+            B::NAME
+        );
+        let mut vcpu = match B::new_vcpu(0, &mem, GuestStart::Protected32 { eip: entry.eip }) {
+            Ok(vcpu) => vcpu,
+            Err(e) => {
+                kprintln!("guest: cannot run guests: {e}");
+                return ExitStatus::Failure;
+            }
+        };
+        vcpu.regs().rax = u64::from(entry.eax);
+        vcpu.regs().rbx = u64::from(entry.ebx);
+        let mut guest = Guest::new(mem);
+        let report = run::run(&mut vcpu, &mut guest, "[guest] ", u64::MAX);
+        match report.end {
+            GuestEnd::Exited(status) => {
+                kprintln!("guest exited with status {status}");
+                ExitStatus::Success
+            }
+            _ => ExitStatus::Failure,
         }
-        _ => ExitStatus::Failure,
     }
 }

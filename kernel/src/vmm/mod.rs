@@ -2,6 +2,8 @@
 //! The virtual-machine monitor: hardware virtualization back ends and what they share.
 
 #[cfg(target_os = "none")]
+pub mod backend;
+#[cfg(target_os = "none")]
 pub mod chipset;
 pub mod cpuid;
 pub mod devices;

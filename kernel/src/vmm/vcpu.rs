@@ -34,6 +34,31 @@ pub struct GuestRegs {
     pub cr2: u64,
 }
 
+/// How the guest starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestStart {
+    /// Real mode at `segment:offset` (VT-x needs unrestricted guest).
+    Real {
+        /// Code segment.
+        segment: u16,
+        /// Instruction pointer.
+        ip: u16,
+    },
+    /// 32-bit protected mode, flat segments, paging off (VT-x needs unrestricted guest), as a
+    /// Multiboot loader hands over.
+    Protected32 {
+        /// Entry point.
+        eip: u32,
+    },
+    /// 64-bit mode with the guest's own page tables at `cr3` (identity map built by the loader).
+    Long64 {
+        /// Entry point.
+        rip: u64,
+        /// Guest CR3.
+        cr3: u64,
+    },
+}
+
 /// Access width of a port or MMIO access, in bytes.
 pub type Width = u8;
 
@@ -141,6 +166,13 @@ pub trait Vcpu {
     fn complete_io_in(&mut self, value: u32);
     /// Skips the instruction that caused the last exit.
     fn skip_instruction(&mut self);
+    /// Bounds how long the guest may run without exiting, in the back end's timer ticks (the
+    /// VMX-preemption timer); false if the back end has no such timer.
+    fn set_time_slice(&mut self, ticks: u32) -> bool;
+    /// Benchmark baseline: `n` entries of a guest looping on the hypercall instruction, with
+    /// nothing in between but what every monitor must do. TSC ticks taken, or `None` if some
+    /// other exit came.
+    fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64>;
     /// Writes a human-readable dump of the guest state (for failed or unknown exits).
     fn dump(&mut self, out: &mut dyn fmt::Write) -> fmt::Result;
 }

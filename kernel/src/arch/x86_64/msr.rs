@@ -49,3 +49,10 @@ pub const IA32_VMX_TRUE_PROCBASED_CTLS: u32 = 0x48E;
 pub const IA32_VMX_TRUE_EXIT_CTLS: u32 = 0x48F;
 /// IA32_VMX_TRUE_ENTRY_CTLS (SDM Vol. 3D, A.5).
 pub const IA32_VMX_TRUE_ENTRY_CTLS: u32 = 0x490;
+
+/// VM_CR (AMD): bit 4 SVMDIS disables SVM, bit 3 LOCK locks it (APM Vol. 2, 15.30.1).
+pub const VM_CR: u32 = 0xC001_0114;
+/// VM_HSAVE_PA (AMD): physical address of the host save area (APM Vol. 2, 15.30.4).
+pub const VM_HSAVE_PA: u32 = 0xC001_0117;
+/// EFER.SVME: secure virtual machine enable.
+pub const EFER_SVME: u64 = 1 << 12;

@@ -3,7 +3,7 @@
 
 use crate::mm::pagetable::Format;
 use crate::vmm::guest_mem::GuestMemory;
-use crate::vmm::vmx::setup::GuestStart;
+use crate::vmm::vcpu::GuestStart;
 
 core::arch::global_asm!(include_str!("builtin.S"), options(att_syntax));
 

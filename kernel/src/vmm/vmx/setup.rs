@@ -14,6 +14,7 @@ use super::fields::{
 use super::vmcs::LoadedVmcs;
 use crate::arch::x86_64::instr::vmx::VmFail;
 use crate::arch::x86_64::{instr, msr, percpu};
+use crate::vmm::vcpu::GuestStart;
 use crate::vmm::vcpu::VcpuError;
 
 // Pin-based controls (SDM Vol. 3C, 25.6.1).
@@ -58,31 +59,6 @@ const EFER_LMA: u64 = 1 << 10;
 /// back at least every 2^32 timer ticks (TSC >> IA32_VMX_MISC[4:0], SDM Vol. 3C, 27.5.1) even
 /// if the guest never exits. The epoch loop will shorten it.
 pub const PREEMPTION_SLICE: u32 = u32::MAX;
-
-/// How the guest starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GuestStart {
-    /// Real mode at `segment:offset` (needs unrestricted guest).
-    Real {
-        /// Code segment.
-        segment: u16,
-        /// Instruction pointer.
-        ip: u16,
-    },
-    /// 32-bit protected mode, flat segments, paging off (needs unrestricted guest), as a
-    /// Multiboot loader hands over.
-    Protected32 {
-        /// Entry point.
-        eip: u32,
-    },
-    /// 64-bit mode with the guest's own page tables at `cr3` (identity map built by the loader).
-    Long64 {
-        /// Entry point.
-        rip: u64,
-        /// Guest CR3.
-        cr3: u64,
-    },
-}
 
 /// Control words chosen for a guest.
 #[derive(Debug, Clone, Copy)]

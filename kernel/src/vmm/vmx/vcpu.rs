@@ -11,7 +11,7 @@ use super::caps::VmxCaps;
 use super::ept::{EptFormat, eptp};
 use super::fields::{Control32, ControlN, Guest32, GuestN, ReadOnly32, ReadOnly64, ReadOnlyN};
 use super::invalidate;
-use super::setup::{self, Bitmaps, Controls, GuestStart, PROC_INTERRUPT_WINDOW};
+use super::setup::{self, Bitmaps, Controls, PROC_INTERRUPT_WINDOW};
 use super::vmcs::{LoadedVmcs, Vmcs};
 use crate::arch::x86_64::instr;
 use crate::arch::x86_64::instr::vmx::VmFail;
@@ -19,7 +19,7 @@ use crate::mm;
 use crate::vmm::cpuid;
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::msr::VirtualMsrs;
-use crate::vmm::vcpu::{Exit, GuestRegs, InterruptSource, Vcpu, VcpuError};
+use crate::vmm::vcpu::{Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
 
 core::arch::global_asm!(include_str!("entry.S"));
 
@@ -162,22 +162,8 @@ impl VmxVcpu {
         })
     }
 
-    /// Sets how long the guest may run without exiting before the VMX-preemption timer stops
-    /// it, in preemption-timer ticks (TSC >> IA32_VMX_MISC[4:0]); from the next expiry on, and
-    /// now. No effect without the timer.
-    pub fn set_preemption_slice(&mut self, ticks: u32) {
-        self.s.preemption_slice = ticks;
-        if let Ok(mut v) = self.vmcs.load()
-            && self.s.controls.pin & setup::PIN_PREEMPTION_TIMER != 0
-        {
-            let _ = v.write(Guest32::PreemptionTimerValue, ticks);
-        }
-    }
-
-    /// Benchmark baseline: `n` VM entries of a guest that loops on VMCALL, with nothing in
-    /// between but reading the exit reason and advancing RIP — the least any monitor must do.
-    /// Returns the TSC ticks taken, or `None` if some other exit came.
-    pub fn bare_vmcall_loop(&mut self, n: u64) -> Option<u64> {
+    /// VMCALL loop for [`Vcpu::bare_hypercall_loop`]: VM entry, exit-reason read, RIP advance.
+    fn bare_vmcall_loop(&mut self, n: u64) -> Option<u64> {
         let mut v = self.vmcs.load().ok()?;
         let start = instr::rdtsc();
         for _ in 0..n {
@@ -532,6 +518,23 @@ impl Vcpu for VmxVcpu {
         if let Ok(mut v) = self.vmcs.load() {
             let _ = State::advance(&mut v);
         }
+    }
+
+    /// Ticks of the VMX-preemption timer (TSC >> IA32_VMX_MISC[4:0]), from now and after each
+    /// expiry.
+    fn set_time_slice(&mut self, ticks: u32) -> bool {
+        if self.s.controls.pin & setup::PIN_PREEMPTION_TIMER == 0 {
+            return false;
+        }
+        self.s.preemption_slice = ticks;
+        match self.vmcs.load() {
+            Ok(mut v) => v.write(Guest32::PreemptionTimerValue, ticks).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64> {
+        self.bare_vmcall_loop(n)
     }
 
     fn dump(&mut self, out: &mut dyn fmt::Write) -> fmt::Result {

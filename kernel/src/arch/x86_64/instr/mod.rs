@@ -7,6 +7,7 @@
 
 use core::arch::asm;
 
+pub mod svm;
 pub mod vmx;
 
 /// Reads a byte from an I/O port.
