@@ -12,8 +12,9 @@ use core::fmt;
 use log::LevelFilter;
 
 /// Names of the in-kernel self tests, in the order they run.
-pub const SELFTESTS: [&str; 10] = [
-    "config", "alloc", "heap", "paging", "wx", "timer", "smp", "vmx", "guests", "hostile",
+pub const SELFTESTS: [&str; 12] = [
+    "config", "alloc", "heap", "paging", "wx", "timer", "smp", "vmx", "svm", "guests", "triple",
+    "hostile",
 ];
 /// Self tests that only run when named (they end the machine).
 pub const DESTRUCTIVE_SELFTESTS: [&str; 2] = ["fault", "panic"];
@@ -130,7 +131,7 @@ impl fmt::Display for ConfigError<'_> {
 }
 
 const LOG_VALUES: &str = "one of error, warn, info, debug, trace";
-const SELFTEST_VALUES: &str = "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, vmx, guests, hostile, fault, panic";
+const SELFTEST_VALUES: &str = "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, vmx, svm, guests, triple, hostile, fault, panic";
 const CPUS_VALUES: &str = "a whole number from 1 to 64";
 const BENCH_VALUES: &str = "vmexit";
 const GUEST_VALUES: &str = "module (run the first boot module as a Multiboot guest kernel)";

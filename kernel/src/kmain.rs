@@ -13,7 +13,7 @@ use crate::bootinfo::{BootInfo, Protocol};
 use crate::config::{Config, ConfigError};
 use crate::mm::pagetable::audit_wx;
 use crate::mm::{self, kmap};
-use crate::vmm::vmx;
+use crate::vmm::{svm, vmx};
 use crate::{console, kprintln, platform, selftest};
 
 /// Castor's version, from Cargo.
@@ -171,9 +171,10 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
     idle()
 }
 
-/// Enters VMX root operation on this CPU if it can; the BSP reports what VT-x offers.
+/// Turns on this CPU's hardware virtualization — VT-x (VMX root operation) or AMD-V (EFER.SVME
+/// with a host save area) — if it has one; the BSP reports what it offers, or why there is none.
 fn enable_virtualization(cpu: &PerCpu, report: bool) {
-    match vmx::enable_on_this_cpu() {
+    let vmx = match vmx::enable_on_this_cpu() {
         Ok((caps, _)) => {
             cpu.vmx_on.store(true, Ordering::Release);
             if report {
@@ -189,9 +190,29 @@ fn enable_virtualization(cpu: &PerCpu, report: bool) {
                     caps.has_preemption_timer()
                 );
             }
+            return;
         }
-        Err(e) if report => log::warn!("vt-x unavailable: {e}"),
-        Err(e) => log::error!("vt-x could not be enabled on this CPU: {e}"),
+        Err(e) => e,
+    };
+    match svm::enable_on_this_cpu() {
+        Ok((caps, _)) => {
+            cpu.svm_on.store(true, Ordering::Release);
+            if report {
+                log::info!(
+                    "amd-v: SVM revision {}, {} ASIDs, nested paging {}, next-RIP {}, flush by ASID {}, \
+                     decode assists {}, clean bits {}",
+                    caps.revision,
+                    caps.asids,
+                    caps.has_npt(),
+                    caps.has_nrips(),
+                    caps.has_flush_by_asid(),
+                    caps.has_decode_assists(),
+                    caps.has_clean_bits()
+                );
+            }
+        }
+        Err(svm) if report => log::warn!("no hardware virtualization: {vmx}; {svm}"),
+        Err(svm) => log::error!("virtualization could not be enabled on this CPU: {vmx}; {svm}"),
     }
 }
 
@@ -235,7 +256,9 @@ pub fn ap_main(cpu: &'static PerCpu) -> ! {
     if check != CHECK_OK {
         log::error!("start-up self check failed: {check:#x}");
     }
-    if percpu::cpu(0).is_some_and(|bsp| bsp.vmx_on.load(Ordering::Acquire)) {
+    if percpu::cpu(0)
+        .is_some_and(|bsp| bsp.vmx_on.load(Ordering::Acquire) || bsp.svm_on.load(Ordering::Acquire))
+    {
         enable_virtualization(cpu, false);
     }
     report_online(cpu);

@@ -7,7 +7,7 @@
 //! ```no_run
 //! use castor_tests::{Emulator, Run};
 //! let outcome = Run::new(Emulator::qemu()).cpus(2).cmdline("selftest=all").start()?.wait_exit();
-//! castor_tests::contract::assert_selftest_pass(&outcome, 2, &castor_tests::contract::NEEDS_VTX);
+//! castor_tests::contract::assert_selftest_pass(&outcome, 2, &[]);
 //! # Ok::<(), castor_tests::Error>(())
 //! ```
 //!

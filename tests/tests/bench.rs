@@ -1,9 +1,9 @@
 //! Benchmarks: figures printed, not timed tests (absolute emulator times are noisy; the ratios
 //! come from one run). Run with `--nocapture` to see them; `scripts/test` does.
 //!
-//! VM-exit round trips under Bochs' VT-x: CPUID (absorbed in the VMX back end), VMCALL and an
+//! VM-exit round trips under Bochs' VT-x and QEMU's SVM: CPUID (absorbed in the VMX back end), VMCALL and an
 //! I/O exit (through the generic loop), timed inside the guest and on the host; VMCALL also
-//! through a bare VMCALL→VMRESUME loop, so the ratio shows what Castor's exit path costs. Bochs' TSC counts instructions, so
+//! through a bare hypercall-and-resume loop, so the ratio shows what Castor's exit path costs. Bochs' TSC counts instructions, so
 //! under Bochs these figures are instruction counts.
 
 use castor_tests::bochs::Bochs;
@@ -30,12 +30,22 @@ fn figures<const N: usize>(line: &str, keys: [&str; N]) -> [f64; N] {
 #[test]
 fn bench_vmexit_round_trips_under_bochs_vtx() {
     // VM-entry failure reporting would log every exit and slow the run: off for benchmarks.
-    let bochs = Emulator::Bochs(Bochs::default().config(["error: action=ignore"]));
-    let run = Run::new(bochs)
+    vmexit_round_trips(Emulator::Bochs(
+        Bochs::default().config(["error: action=ignore"]),
+    ));
+}
+
+#[test]
+fn bench_vmexit_round_trips_under_qemu_svm() {
+    vmexit_round_trips(Emulator::qemu());
+}
+
+fn vmexit_round_trips(emulator: Emulator) {
+    let run = Run::new(emulator)
         .cpus(1)
         .cmdline("bench=vmexit")
         .timeout(Duration::from_secs(300));
-    let outcome = run.start().expect("starting Bochs").wait_exit();
+    let outcome = run.start().expect("starting the emulator").wait_exit();
     outcome.expect_line("CASTOR-BENCH-DONE");
     let guest = outcome.expect_line("(guest TSC ticks per exit").to_string();
     let per_exit = outcome.expect_line("(host TSC ticks per exit").to_string();

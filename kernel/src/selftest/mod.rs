@@ -10,6 +10,7 @@ mod guests;
 mod memory;
 mod paging;
 mod smp;
+mod svm;
 mod timer;
 mod vmx;
 
@@ -69,6 +70,7 @@ macro_rules! ensure {
 fn run_one(name: &str, ctx: &Context<'_>) -> Outcome {
     match name {
         "guests" => return guests::builtin(),
+        "triple" => return guests::triple_fault(),
         "hostile" => return guests::hostile(),
         _ => {}
     }
@@ -81,6 +83,7 @@ fn run_one(name: &str, ctx: &Context<'_>) -> Outcome {
         "timer" => timer::lapic_against_pit(),
         "smp" => smp::all_cpus_up(ctx),
         "vmx" => vmx::root_operation(),
+        "svm" => svm::enabled(),
         other => Err(alloc::format!("no such test '{other}'")),
     })
 }

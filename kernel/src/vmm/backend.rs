@@ -6,6 +6,9 @@
 use alloc::string::String;
 
 use super::guest_mem::GuestMemory;
+use super::svm::caps::SvmCaps;
+use super::svm::npt::NptFormat;
+use super::svm::vcpu::SvmVcpu;
 use super::vcpu::{GuestStart, Vcpu, VcpuError};
 use super::vmx::caps::VmxCaps;
 use super::vmx::ept::EptFormat;
@@ -60,6 +63,31 @@ impl Backend for Vmx {
     }
 }
 
+/// AMD-V with nested paging.
+pub struct Svm;
+
+impl Backend for Svm {
+    type Format = NptFormat;
+    type Vcpu = SvmVcpu;
+    const NAME: &'static str = "AMD-V";
+    const HAS_PREEMPTION_TIMER: bool = false;
+    /// Nested page fault; reported as unhandled when the fault is a reserved-bit violation.
+    const MALFORMED_EXIT: u64 = 0x400;
+
+    /// A 2 MiB leaf with reserved bit 13 set (APM Vol. 2, 5.3.3: bits 20:13 of a 2 MiB PDE).
+    fn malformed_leaf(phys: u64) -> u64 {
+        phys | 0b111 | (1 << 7) | (1 << 13)
+    }
+
+    fn new_vcpu(
+        index: u32,
+        mem: &GuestMemory<NptFormat>,
+        start: GuestStart,
+    ) -> Result<SvmVcpu, VcpuError> {
+        SvmVcpu::new(index, mem, start)
+    }
+}
+
 /// Work to do with whichever back end this CPU has.
 pub trait WithBackend {
     /// What the work produces.
@@ -68,10 +96,11 @@ pub trait WithBackend {
     fn run<B: Backend>(self) -> Self::Output;
 }
 
-/// Runs `work` with this CPU's back end, or says why there is none.
+/// Runs `work` with this CPU's back end (VT-x, else AMD-V), or says why there is none.
 pub fn dispatch<W: WithBackend>(work: W) -> Result<W::Output, String> {
-    match VmxCaps::read() {
-        Ok(_) => Ok(work.run::<Vmx>()),
-        Err(vmx) => Err(alloc::format!("{vmx}")),
+    match (VmxCaps::read(), SvmCaps::read()) {
+        (Ok(_), _) => Ok(work.run::<Vmx>()),
+        (_, Ok(_)) => Ok(work.run::<Svm>()),
+        (Err(vmx), Err(svm)) => Err(alloc::format!("{vmx}; {svm}")),
     }
 }

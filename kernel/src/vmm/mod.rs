@@ -6,10 +6,12 @@ pub mod backend;
 #[cfg(target_os = "none")]
 pub mod chipset;
 pub mod cpuid;
+pub mod decode;
 pub mod devices;
 pub mod hypercall;
 pub mod loader;
 pub mod msr;
+pub mod svm;
 pub mod vmx;
 
 #[cfg(target_os = "none")]

@@ -150,7 +150,7 @@ pub fn run<F: Format>(
             break GuestEnd::TooManyExits;
         }
         exits += 1;
-        let exit = vcpu.run(&mut guest.chipset);
+        let exit = vcpu.run(&mut guest.chipset, &mut guest.mem);
         let end = match exit {
             Exit::IoIn { port, width } => {
                 let value = guest.port_in(port, width);

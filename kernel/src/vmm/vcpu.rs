@@ -8,6 +8,8 @@
 
 use core::fmt;
 
+use super::decode::GuestRead;
+
 /// Guest general-purpose registers kept by the hypervisor across VM exits (RSP and RIP live in
 /// the VMCS/VMCB). Layout fixed by the entry assembly of each back end.
 #[repr(C)]
@@ -57,6 +59,100 @@ pub enum GuestStart {
         /// Guest CR3.
         cr3: u64,
     },
+}
+
+/// A segment register's initial state, with access rights in the VMX layout (Intel SDM Vol. 3C,
+/// Table 26-2; SVM's attribute field is the same bits packed, see `svm::vmcb::Segment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// Selector.
+    pub selector: u16,
+    /// Base address.
+    pub base: u64,
+    /// Limit.
+    pub limit: u32,
+    /// Access rights: type, S, DPL, P in bits 7:0; AVL, L, D/B, G in bits 15:12.
+    pub rights: u32,
+}
+
+/// The register state a guest starts with (both back ends load it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InitialState {
+    /// CR0 as the guest should see it.
+    pub cr0: u64,
+    /// CR3.
+    pub cr3: u64,
+    /// CR4 as the guest should see it.
+    pub cr4: u64,
+    /// EFER as the guest should see it.
+    pub efer: u64,
+    /// CS.
+    pub code: Segment,
+    /// DS, ES, FS, GS, SS.
+    pub data: Segment,
+    /// Entry point.
+    pub rip: u64,
+}
+
+const CR0_PE: u64 = 1 << 0;
+const CR0_ET: u64 = 1 << 4;
+const CR0_NE: u64 = 1 << 5;
+const CR0_PG: u64 = 1 << 31;
+const CR4_PAE: u64 = 1 << 5;
+const EFER_LME: u64 = 1 << 8;
+const EFER_LMA: u64 = 1 << 10;
+
+impl GuestStart {
+    /// Control registers, segments and entry point for this way of starting (real mode: CS at
+    /// `segment << 4`; protected mode: flat 4 GiB code and data, as Multiboot requires; long
+    /// mode: flat 64-bit code, PAE paging, EFER.LME/LMA).
+    pub fn initial_state(self) -> InitialState {
+        let flat = |selector, rights| Segment {
+            selector,
+            base: 0,
+            limit: 0xFFFF_FFFF,
+            rights,
+        };
+        match self {
+            GuestStart::Real { segment, ip } => InitialState {
+                cr0: CR0_ET | CR0_NE,
+                cr3: 0,
+                cr4: 0,
+                efer: 0,
+                code: Segment {
+                    selector: segment,
+                    base: u64::from(segment) << 4,
+                    limit: 0xFFFF,
+                    rights: 0x9B,
+                },
+                data: Segment {
+                    selector: 0,
+                    base: 0,
+                    limit: 0xFFFF,
+                    rights: 0x93,
+                },
+                rip: u64::from(ip),
+            },
+            GuestStart::Protected32 { eip } => InitialState {
+                cr0: CR0_PE | CR0_ET | CR0_NE,
+                cr3: 0,
+                cr4: 0,
+                efer: 0,
+                code: flat(0x10, 0xC09B),
+                data: flat(0x18, 0xC093),
+                rip: u64::from(eip),
+            },
+            GuestStart::Long64 { rip, cr3 } => InitialState {
+                cr0: CR0_PE | CR0_ET | CR0_NE | CR0_PG,
+                cr3,
+                cr4: CR4_PAE,
+                efer: EFER_LME | EFER_LMA,
+                code: flat(0x08, 0xA09B),
+                data: flat(0x10, 0xC093),
+                rip,
+            },
+        }
+    }
 }
 
 /// Access width of a port or MMIO access, in bytes.
@@ -156,16 +252,15 @@ pub trait InterruptSource {
 pub trait Vcpu {
     /// Runs the guest until an [`Exit`] the generic monitor must handle, delivering external
     /// interrupts from `irq` whenever the guest can take them (interrupt windows are handled
-    /// inside the back end).
-    fn run(&mut self, irq: &mut dyn InterruptSource) -> Exit;
+    /// inside the back end). `mem` is the guest's memory, for back ends that must read the
+    /// instruction that caused an exit (SVM without next-RIP).
+    fn run(&mut self, irq: &mut dyn InterruptSource, mem: &mut dyn GuestRead) -> Exit;
     /// General registers.
     fn regs(&mut self) -> &mut GuestRegs;
     /// Guest RIP.
     fn rip(&self) -> u64;
     /// Completes an [`Exit::IoIn`] with the value read.
     fn complete_io_in(&mut self, value: u32);
-    /// Skips the instruction that caused the last exit.
-    fn skip_instruction(&mut self);
     /// Bounds how long the guest may run without exiting, in the back end's timer ticks (the
     /// VMX-preemption timer); false if the back end has no such timer.
     fn set_time_slice(&mut self, ticks: u32) -> bool;

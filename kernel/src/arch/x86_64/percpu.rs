@@ -31,6 +31,8 @@ pub struct PerCpu {
     pub self_check: AtomicU32,
     /// Whether this CPU is in VMX root operation.
     pub vmx_on: AtomicBool,
+    /// Whether this CPU has SVM enabled (EFER.SVME and a host save area).
+    pub svm_on: AtomicBool,
     /// This CPU's GDT and TSS, built once when the CPU comes up.
     pub tables: spin::Once<CpuTables>,
 }
@@ -44,6 +46,7 @@ impl PerCpu {
             timer_ticks: AtomicU64::new(0),
             self_check: AtomicU32::new(CHECK_PENDING),
             vmx_on: AtomicBool::new(false),
+            svm_on: AtomicBool::new(false),
             tables: spin::Once::new(),
         }
     }

@@ -14,8 +14,8 @@ use super::fields::{
 use super::vmcs::LoadedVmcs;
 use crate::arch::x86_64::instr::vmx::VmFail;
 use crate::arch::x86_64::{instr, msr, percpu};
-use crate::vmm::vcpu::GuestStart;
 use crate::vmm::vcpu::VcpuError;
+use crate::vmm::vcpu::{GuestStart, InitialState, Segment};
 
 // Pin-based controls (SDM Vol. 3C, 25.6.1).
 const PIN_EXTERNAL_INTERRUPT: u32 = 1 << 0;
@@ -44,15 +44,13 @@ const ENTRY_LOAD_EFER: u32 = 1 << 15;
 
 /// CR0 bits.
 pub const CR0_PE: u64 = 1 << 0;
-const CR0_ET: u64 = 1 << 4;
 /// CR0.NE.
 pub const CR0_NE: u64 = 1 << 5;
 /// CR0.PG.
 pub const CR0_PG: u64 = 1 << 31;
-const CR4_PAE: u64 = 1 << 5;
 /// CR4.VMXE, required while in VMX operation and hidden from the guest.
 pub const CR4_VMXE: u64 = 1 << 13;
-const EFER_LME: u64 = 1 << 8;
+/// EFER.LMA: long mode active.
 const EFER_LMA: u64 = 1 << 10;
 
 /// VMX-preemption timer value loaded at start and after each expiry: the monitor gets control
@@ -202,15 +200,6 @@ pub fn write_host_state(v: &mut LoadedVmcs<'_>, host_rip: u64) -> Result<(), VmF
     Ok(())
 }
 
-/// A segment register's guest state.
-struct Segment {
-    selector: u16,
-    base: u64,
-    limit: u32,
-    /// Access rights in VMCS format (SDM Vol. 3C, Table 26-2); bit 16 = unusable.
-    rights: u32,
-}
-
 const UNUSABLE: u32 = 1 << 16;
 
 fn write_segments(v: &mut LoadedVmcs<'_>, code: &Segment, data: &Segment) -> Result<(), VmFail> {
@@ -262,70 +251,15 @@ pub fn write_guest_state(
     start: GuestStart,
     c: &Controls,
 ) -> Result<(), VmFail> {
-    let (cr0, cr4, efer, code, data, rip, cr3) = match start {
-        GuestStart::Real { segment, ip } => {
-            let base = u64::from(segment) << 4;
-            let code = Segment {
-                selector: segment,
-                base,
-                limit: 0xFFFF,
-                rights: 0x9B,
-            };
-            let data = Segment {
-                selector: 0,
-                base: 0,
-                limit: 0xFFFF,
-                rights: 0x93,
-            };
-            (CR0_ET | CR0_NE, 0, 0, code, data, u64::from(ip), 0)
-        }
-        GuestStart::Protected32 { eip } => {
-            let code = Segment {
-                selector: 0x10,
-                base: 0,
-                limit: 0xFFFF_FFFF,
-                rights: 0xC09B,
-            };
-            let data = Segment {
-                selector: 0x18,
-                base: 0,
-                limit: 0xFFFF_FFFF,
-                rights: 0xC093,
-            };
-            (
-                CR0_PE | CR0_ET | CR0_NE,
-                0,
-                0,
-                code,
-                data,
-                u64::from(eip),
-                0,
-            )
-        }
-        GuestStart::Long64 { rip, cr3 } => {
-            let code = Segment {
-                selector: 0x08,
-                base: 0,
-                limit: 0xFFFF_FFFF,
-                rights: 0xA09B,
-            };
-            let data = Segment {
-                selector: 0x10,
-                base: 0,
-                limit: 0xFFFF_FFFF,
-                rights: 0xC093,
-            };
-            (
-                CR0_PE | CR0_ET | CR0_NE | CR0_PG,
-                CR4_PAE,
-                EFER_LME | EFER_LMA,
-                code,
-                data,
-                rip,
-                cr3,
-            )
-        }
-    };
+    let InitialState {
+        cr0,
+        cr3,
+        cr4,
+        efer,
+        code,
+        data,
+        rip,
+    } = start.initial_state();
     let ((hw_cr0, shadow_cr0), (hw_cr4, shadow_cr4)) = guest_control_registers(caps, cr0, cr4);
     v.write(GuestN::Cr0, hw_cr0)?;
     v.write(GuestN::Cr3, cr3)?;

@@ -17,6 +17,7 @@ use crate::arch::x86_64::instr;
 use crate::arch::x86_64::instr::vmx::VmFail;
 use crate::mm;
 use crate::vmm::cpuid;
+use crate::vmm::decode::GuestRead;
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::msr::VirtualMsrs;
 use crate::vmm::vcpu::{Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
@@ -475,7 +476,7 @@ impl State {
 }
 
 impl Vcpu for VmxVcpu {
-    fn run(&mut self, irq: &mut dyn InterruptSource) -> Exit {
+    fn run(&mut self, irq: &mut dyn InterruptSource, _mem: &mut dyn GuestRead) -> Exit {
         loop {
             match self.step(irq) {
                 Ok(Some(exit)) => return exit,
@@ -511,12 +512,6 @@ impl Vcpu for VmxVcpu {
                 self.s.regs.rax & !mask
             };
             self.s.regs.rax = keep | (u64::from(value) & mask);
-        }
-    }
-
-    fn skip_instruction(&mut self) {
-        if let Ok(mut v) = self.vmcs.load() {
-            let _ = State::advance(&mut v);
         }
     }
 

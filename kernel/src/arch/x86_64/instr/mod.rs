@@ -199,6 +199,18 @@ pub unsafe fn sti_hlt() {
     unsafe { asm!("sti; hlt", options(nomem, nostack)) };
 }
 
+/// Opens a one-instruction window for pending maskable interrupts (STI; NOP; CLI): the STI
+/// shadow covers the NOP, then any pending interrupt is taken before CLI. Used after an SVM
+/// #VMEXIT for a physical interrupt, which SVM leaves pending rather than acknowledging.
+///
+/// # Safety
+/// As for [`sti`]; the caller must be able to handle any interrupt here.
+#[inline]
+pub unsafe fn take_pending_interrupts() {
+    // SAFETY: the caller guarantees the IDT is ready.
+    unsafe { asm!("sti", "nop", "cli", options(nomem, nostack)) };
+}
+
 /// Halts this CPU until the next interrupt (or forever with interrupts masked).
 #[inline]
 pub fn hlt() {

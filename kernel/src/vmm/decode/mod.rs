@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Reading and decoding the guest instruction that caused an exit.
+//!
+//! AMD SVM without NRIPS (QEMU's TCG, see TESTBED.md) leaves the next-RIP field of the VMCB at
+//! 0, and without decode assists it gives no operands either: after an intercepted instruction
+//! the hypervisor fetches the bytes at the guest's CS:RIP through the guest's page tables and
+//! decodes them itself.
+//!
+//! - [`walk`]: guest linear → guest-physical translation in every x86 paging mode, and reads of
+//!   guest linear memory ([`read_linear`]).
+//! - [`length`]: decoding of the intercepted instructions ([`decode`]): their length and, for
+//!   MOV CR/DR, LMSW, SMSW and INVLPG, their operands.
+//! - [`fetch_and_decode`] puts the two together.
+//!
+//! Everything here is pure: it works on any [`GuestRead`], so it is unit tested on the host
+//! against a `Vec`-backed memory. In the kernel, [`GuestRead`] is implemented for
+//! [`GuestMemory`](crate::vmm::guest_mem::GuestMemory).
+
+pub mod length;
+#[cfg(test)]
+mod tests;
+pub mod walk;
+
+pub use length::{
+    Base, CodeMode, DecodeError, Decoded, Instruction, MAX_INSTRUCTION_LEN, MemOperand, Opcode,
+    Operand, Segment, decode,
+};
+pub use walk::{
+    GuestRead, PagingMode, PagingState, Translation, WalkError, read_linear, translate,
+};
+
+#[cfg(target_os = "none")]
+use crate::vmm::guest_mem::GuestMemory;
+
+#[cfg(target_os = "none")]
+impl<F: crate::mm::pagetable::Format> GuestRead for GuestMemory<F> {
+    fn read(&mut self, gpa: u64, buf: &mut [u8]) -> bool {
+        match self.slice_mut(gpa, buf.len()) {
+            Some(s) => {
+                buf.copy_from_slice(s);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Why [`fetch_and_decode`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchError {
+    /// The instruction bytes could not be read (the guest's page tables changed since it
+    /// executed them, or the instruction runs into a page that is not mapped).
+    Walk(WalkError),
+    /// The bytes are not an instruction Castor handles.
+    Decode(DecodeError),
+}
+
+impl core::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FetchError::Walk(e) => write!(f, "instruction fetch: {e}"),
+            FetchError::Decode(e) => write!(f, "instruction decode: {e}"),
+        }
+    }
+}
+
+/// Reads the instruction at guest linear address `linear` (see [`CodeMode::linear_ip`]) and
+/// decodes it for `mode`.
+///
+/// Up to 15 bytes are read; if they run into a page that cannot be read, only the bytes before
+/// it are decoded, and the walk error is reported only if the instruction needs more of them.
+pub fn fetch_and_decode<M: GuestRead + ?Sized>(
+    state: &PagingState,
+    mem: &mut M,
+    linear: u64,
+    mode: CodeMode,
+) -> Result<Decoded, FetchError> {
+    let mut buf = [0u8; MAX_INSTRUCTION_LEN];
+    // Bytes up to the end of the first 4 KiB page (the smallest page size): these must read.
+    let first = usize::try_from(4096 - (linear & 0xFFF))
+        .map_or(MAX_INSTRUCTION_LEN, |n| n.min(MAX_INSTRUCTION_LEN));
+    read_linear(state, mem, linear, &mut buf[..first]).map_err(FetchError::Walk)?;
+    let mut have = first;
+    let mut rest_error = None;
+    if first < MAX_INSTRUCTION_LEN {
+        match read_linear(
+            state,
+            mem,
+            linear.wrapping_add(first as u64),
+            &mut buf[first..],
+        ) {
+            Ok(()) => have = MAX_INSTRUCTION_LEN,
+            Err(e) => rest_error = Some(e),
+        }
+    }
+    match (decode(&buf[..have], mode), rest_error) {
+        (Err(DecodeError::Truncated { .. }), Some(e)) => Err(FetchError::Walk(e)),
+        (r, _) => r.map_err(FetchError::Decode),
+    }
+}

@@ -1,0 +1,558 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! An AMD-V virtual CPU: the [`Vcpu`] back end for AMD processors (AMD64 APM Vol. 2, chapter
+//! 15). Exit codes: APM Vol. 2, appendix C.
+//!
+//! Like the VT-x back end it absorbs CPUID, MSR accesses, XSETBV and interrupt windows (SVM's
+//! virtual-interrupt intercept) and returns everything else as an [`Exit`]. Both hypercall
+//! instructions work: VMMCALL, and Intel's VMCALL, which raises #UD on AMD and is recognised
+//! by decoding the instruction at the #UD. Unlike VT-x, SVM
+//! forces no control-register bits, so CR0/CR4 are not intercepted; EFER is, because the guest's
+//! copy must keep SVME set (APM Vol. 2, 15.5.1) while the guest must not see it.
+
+use core::fmt;
+
+use super::caps::SvmCaps;
+use super::invalidate;
+use super::npt::{NptFormat, ncr3};
+use super::vmcb::{
+    EventInfo, ExitCode, IOPM_SIZE, InterceptMisc1, InterceptMisc2, InterruptState, IoioInfo,
+    MSRPM_SIZE, NestedControl, NpfInfo, Segment, Vmcb, int_ctl, msrpm_position,
+};
+use crate::arch::x86_64::{instr, msr};
+use crate::mm;
+use crate::vmm::cpuid;
+use crate::vmm::decode::{self, CodeMode, GuestRead, Instruction, PagingState};
+use crate::vmm::guest_mem::GuestMemory;
+use crate::vmm::msr::VirtualMsrs;
+use crate::vmm::vcpu::{Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
+
+core::arch::global_asm!(include_str!("entry.S"));
+
+unsafe extern "C" {
+    fn svm_enter(regs: *mut GuestRegs, guest_vmcb: u64, host_vmcb: u64) -> u64;
+}
+
+const GP: u8 = 13;
+const UD: u8 = 6;
+/// The ASID every guest runs under (0 is the host's); see `invalidate`.
+const GUEST_ASID: u32 = 1;
+/// EFER bits a guest may set: SCE, LME, LMA (the CPU's), NXE.
+const EFER_GUEST_BITS: u64 = (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11);
+/// MSRs whose guest values VMRUN/VMLOAD/VMSAVE switch (VMCB save area): FS/GS base and
+/// SYSENTER_*, accessed without exits. EFER is intercepted (see the module doc).
+const PASS_THROUGH_MSRS: [u32; 5] = [0xC000_0100, 0xC000_0101, 0x174, 0x175, 0x176];
+
+/// An AMD-V vCPU: its VMCB, the host save page for VMSAVE/VMLOAD, the permission maps.
+pub struct SvmVcpu {
+    vmcb: u64,
+    host_vmcb: u64,
+    iopm: u64,
+    msrpm: u64,
+    regs: GuestRegs,
+    caps: SvmCaps,
+    msrs: VirtualMsrs,
+    io_in_width: Option<u8>,
+    index: u32,
+}
+
+fn alloc_filled(frames: u64, byte: u8) -> Result<u64, VcpuError> {
+    let phys = mm::alloc_frames_below(frames, u64::MAX).ok_or(VcpuError::OutOfMemory)?;
+    // SAFETY: freshly allocated frames, identity mapped, owned by the vCPU.
+    unsafe { core::ptr::write_bytes(phys as *mut u8, byte, (frames * 4096) as usize) };
+    Ok(phys)
+}
+
+fn segment(s: &crate::vmm::vcpu::Segment) -> Segment {
+    Segment::from_access_rights(s.selector, s.base, s.limit, s.rights)
+}
+
+impl SvmVcpu {
+    /// A vCPU of the guest whose memory is `mem`, starting as `start`.
+    pub fn new(
+        index: u32,
+        mem: &GuestMemory<NptFormat>,
+        start: GuestStart,
+    ) -> Result<Self, VcpuError> {
+        let caps = SvmCaps::read().map_err(|_| VcpuError::NotEnabled)?;
+        let vmcb = alloc_filled(1, 0)?;
+        let host_vmcb = alloc_filled(1, 0)?;
+        let iopm = alloc_filled((IOPM_SIZE / 4096) as u64, 0xFF)?;
+        let msrpm = alloc_filled((MSRPM_SIZE / 4096) as u64, 0xFF)?;
+        for m in PASS_THROUGH_MSRS {
+            if let Some((byte, bit)) = msrpm_position(m) {
+                let p = (msrpm + byte as u64) as *mut u8;
+                // SAFETY: inside this vCPU's MSR permission map; clears the read and write bits.
+                unsafe { p.write_volatile(p.read_volatile() & !(0b11 << bit)) };
+            }
+        }
+        let mut vcpu = Self {
+            vmcb,
+            host_vmcb,
+            iopm,
+            msrpm,
+            regs: GuestRegs::default(),
+            caps,
+            msrs: VirtualMsrs::new(index),
+            io_in_width: None,
+            index,
+        };
+        let root = mem.table_root();
+        let v = vcpu.vmcb();
+        v.control.intercept_misc1 = InterceptMisc1::INTR
+            | InterceptMisc1::NMI
+            | InterceptMisc1::CPUID
+            | InterceptMisc1::HLT
+            | InterceptMisc1::IOIO_PROT
+            | InterceptMisc1::MSR_PROT
+            | InterceptMisc1::SHUTDOWN;
+        // VMRUN must be intercepted (APM Vol. 2, 15.5.1); the other SVM instructions and
+        // XSETBV are not offered to guests (#UD).
+        v.control.intercept_misc2 = InterceptMisc2::VMRUN
+            | InterceptMisc2::VMMCALL
+            | InterceptMisc2::VMLOAD
+            | InterceptMisc2::VMSAVE
+            | InterceptMisc2::STGI
+            | InterceptMisc2::CLGI
+            | InterceptMisc2::SKINIT
+            | InterceptMisc2::XSETBV;
+        // #UD: a guest written for Intel uses VMCALL, which AMD CPUs do not know; Castor
+        // accepts it as a hypercall and reflects every other #UD back (see `step`).
+        v.control.intercept_exception(UD);
+        v.control.iopm_base_pa = iopm;
+        v.control.msrpm_base_pa = msrpm;
+        v.control.guest_asid = GUEST_ASID;
+        v.control.int_ctl = int_ctl::V_INTR_MASKING;
+        v.control.nested_control = NestedControl::NP_ENABLE;
+        v.control.n_cr3 = ncr3(root);
+        invalidate::new_guest(v, &caps);
+        let init = start.initial_state();
+        v.save.cs = segment(&init.code);
+        for s in [
+            &mut v.save.ds,
+            &mut v.save.es,
+            &mut v.save.fs,
+            &mut v.save.gs,
+            &mut v.save.ss,
+        ] {
+            *s = segment(&init.data);
+        }
+        v.save.tr = Segment::from_access_rights(0, 0, 0xFFFF, 0x8B);
+        v.save.ldtr = Segment::from_access_rights(0, 0, 0, 0x82);
+        v.save.gdtr = Segment {
+            selector: 0,
+            attrib: 0,
+            limit: 0xFFFF,
+            base: 0,
+        };
+        v.save.idtr = Segment {
+            selector: 0,
+            attrib: 0,
+            limit: 0xFFFF,
+            base: 0,
+        };
+        v.save.cr0 = init.cr0;
+        v.save.cr3 = init.cr3;
+        v.save.cr4 = init.cr4;
+        v.save.efer = init.efer | msr::EFER_SVME;
+        v.save.rip = init.rip;
+        v.save.rflags = 0x2;
+        v.save.dr7 = 0x400;
+        v.save.dr6 = 0xFFFF_0FF0;
+        v.save.g_pat = 0x0007_0406_0007_0406;
+        v.save.cpl = 0;
+        Ok(vcpu)
+    }
+
+    fn vmcb(&mut self) -> &mut Vmcb {
+        // SAFETY: `self.vmcb` is a zeroed-then-initialized, 4 KiB aligned frame owned by this
+        // vCPU and identity mapped; `&mut self` makes this the only reference in Rust, and the
+        // CPU only touches it inside `svm_enter`, called with `&mut self` too.
+        unsafe { &mut *(self.vmcb as *mut Vmcb) }
+    }
+
+    /// Guest RIP after the intercepted instruction: the CPU's next-RIP where it offers one
+    /// (NRIPS, APM Vol. 2, 15.7.1), else found by reading the instruction at CS:RIP through the
+    /// guest's page tables and decoding its length (prefixes included). `None` if it cannot be
+    /// read or is not an instruction SVM intercepts.
+    fn next_rip(&mut self, mem: &mut dyn GuestRead) -> Option<u64> {
+        let nrips = self.caps.has_nrips();
+        let next = self.vmcb().control.next_rip;
+        if nrips && next != 0 {
+            return Some(next);
+        }
+        self.decode_at_rip(mem).map(|(_, next)| next)
+    }
+
+    /// The instruction at the guest's CS:RIP, read through its page tables, and the RIP after
+    /// it.
+    fn decode_at_rip(&mut self, mem: &mut dyn GuestRead) -> Option<(Instruction, u64)> {
+        let v = self.vmcb();
+        let s = &v.save;
+        let paging = PagingState {
+            cr0: s.cr0,
+            cr3: s.cr3,
+            cr4: s.cr4,
+            efer: s.efer,
+        };
+        let mode = CodeMode::from_state(
+            s.cr0 & 1 != 0,
+            s.rflags & (1 << 17) != 0,
+            s.efer & (1 << 10) != 0,
+            s.cs.attrib & (1 << 9) != 0,
+            s.cs.attrib & (1 << 10) != 0,
+        );
+        let rip = s.rip;
+        let linear = mode.linear_ip(s.cs.base, rip);
+        let decoded = decode::fetch_and_decode(&paging, mem, linear, mode).ok()?;
+        Some((decoded.instruction, mode.next_ip(rip, decoded.len)))
+    }
+
+    /// Moves the guest past the intercepted instruction (ending any interrupt shadow); false if
+    /// its length could not be found.
+    fn skip(&mut self, mem: &mut dyn GuestRead) -> bool {
+        let Some(next) = self.next_rip(mem) else {
+            return false;
+        };
+        let v = self.vmcb();
+        v.save.rip = next;
+        v.control.int_state.remove(InterruptState::INTERRUPT_SHADOW);
+        true
+    }
+
+    fn inject_exception(&mut self, vector: u8, error: Option<u32>) {
+        self.vmcb().control.event_inj = EventInfo::exception(vector, error);
+    }
+
+    /// Injects the controller's pending interrupt if the guest can take it now, else requests a
+    /// virtual interrupt so the CPU exits (VINTR) as soon as the guest can (APM Vol. 2, 15.21).
+    fn deliver_interrupt(&mut self, irq: &mut dyn InterruptSource) {
+        if irq.pending().is_none() {
+            return;
+        }
+        let v = self.vmcb();
+        let can = v.save.rflags & (1 << 9) != 0
+            && !v
+                .control
+                .int_state
+                .contains(InterruptState::INTERRUPT_SHADOW)
+            && !v.control.event_inj.valid();
+        if can {
+            if let Some(vector) = irq.acknowledge() {
+                v.control.event_inj = EventInfo::external(vector);
+            }
+            v.control.clear_virtual_interrupt();
+            v.control.intercept_misc1.remove(InterceptMisc1::VINTR);
+        } else {
+            v.control.request_virtual_interrupt(0, 0xF, true);
+            v.control.intercept_misc1.insert(InterceptMisc1::VINTR);
+        }
+    }
+
+    fn enter(&mut self) {
+        let (vmcb, host) = (self.vmcb, self.host_vmcb);
+        let rax = self.regs.rax;
+        self.vmcb().save.rax = rax;
+        // SAFETY: the VMCB is fully initialized with VMRUN intercepted, guest EFER.SVME set and
+        // nested paging over this guest's own RAM; EFER.SVME and VM_HSAVE_PA are set on this
+        // CPU (vCPUs do not migrate); `host` is this vCPU's page for the host's VMSAVE state;
+        // `regs` outlives the call.
+        unsafe { svm_enter(&mut self.regs, vmcb, host) };
+        let rax = self.vmcb().save.rax;
+        self.regs.rax = rax;
+        let v = self.vmcb();
+        invalidate::done(v);
+        // An event whose delivery the exit interrupted is injected again (APM Vol. 2, 15.20).
+        if v.control.exit_int_info.valid() {
+            v.control.event_inj = v.control.exit_int_info;
+        }
+    }
+
+    fn handle_cpuid(&mut self, mem: &mut dyn GuestRead) -> bool {
+        let (leaf, subleaf) = (self.regs.rax as u32, self.regs.rcx as u32);
+        let host = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+        let host = cpuid::Regs {
+            eax: host.eax,
+            ebx: host.ebx,
+            ecx: host.ecx,
+            edx: host.edx,
+        };
+        let r = cpuid::filter(leaf, subleaf, host, self.index as u8);
+        self.regs.rax = u64::from(r.eax);
+        self.regs.rbx = u64::from(r.ebx);
+        self.regs.rcx = u64::from(r.ecx);
+        self.regs.rdx = u64::from(r.edx);
+        self.skip(mem)
+    }
+
+    fn handle_msr(&mut self, write: bool, mem: &mut dyn GuestRead) -> bool {
+        let msr = self.regs.rcx as u32;
+        let value = (self.regs.rdx << 32) | (self.regs.rax & 0xFFFF_FFFF);
+        let ok = match (msr, write) {
+            (msr::IA32_EFER, false) => {
+                let efer = self.vmcb().save.efer & !msr::EFER_SVME;
+                self.regs.rax = efer & 0xFFFF_FFFF;
+                self.regs.rdx = efer >> 32;
+                true
+            }
+            (msr::IA32_EFER, true) if value & !EFER_GUEST_BITS == 0 => {
+                self.vmcb().save.efer = value | msr::EFER_SVME;
+                true
+            }
+            (msr::IA32_EFER, true) => false,
+            (_, true) => self.msrs.write(msr, value).is_ok(),
+            (_, false) => match self.msrs.read(msr, instr::rdtsc()) {
+                Some(value) => {
+                    self.regs.rax = value & 0xFFFF_FFFF;
+                    self.regs.rdx = value >> 32;
+                    true
+                }
+                None => false,
+            },
+        };
+        if ok {
+            self.skip(mem)
+        } else {
+            self.inject_exception(GP, Some(0));
+            true
+        }
+    }
+
+    /// One VMRUN, with a pending interrupt delivered first, and the handling of its exit.
+    /// `None`: absorbed, run again.
+    fn step(&mut self, irq: &mut dyn InterruptSource, mem: &mut dyn GuestRead) -> Option<Exit> {
+        self.deliver_interrupt(irq);
+        self.enter();
+        let v = self.vmcb();
+        let (code, info1, info2) = (
+            v.control.exit_code,
+            v.control.exit_info1,
+            v.control.exit_info2,
+        );
+        // An intercepted instruction whose length cannot be found stops the guest.
+        let undecodable = Exit::Unhandled {
+            code: code.0,
+            info: info1,
+        };
+        match code {
+            ExitCode::INTR | ExitCode::NMI => {
+                // SVM leaves the interrupt pending in the local APIC: take it through the IDT.
+                // SAFETY: the host IDT is loaded and handles every vector.
+                unsafe { instr::take_pending_interrupts() };
+                Some(Exit::HostInterrupt)
+            }
+            ExitCode::VINTR => {
+                v.control.clear_virtual_interrupt();
+                v.control.intercept_misc1.remove(InterceptMisc1::VINTR);
+                None
+            }
+            ExitCode::CPUID => (!self.handle_cpuid(mem)).then_some(undecodable),
+            ExitCode::HLT => {
+                if !self.skip(mem) {
+                    return Some(undecodable);
+                }
+                let interrupts_on = self.vmcb().save.rflags & (1 << 9) != 0;
+                Some(if interrupts_on {
+                    Exit::Halt
+                } else {
+                    Exit::Shutdown
+                })
+            }
+            ExitCode::IOIO => {
+                let io = IoioInfo::decode(info1);
+                if io.string || io.size == 0 {
+                    return Some(Exit::Unhandled {
+                        code: code.0,
+                        info: info1,
+                    });
+                }
+                // EXITINFO2 is the RIP of the next instruction (APM Vol. 2, 15.10.2).
+                v.save.rip = info2;
+                v.control.int_state.remove(InterruptState::INTERRUPT_SHADOW);
+                if io.input {
+                    self.io_in_width = Some(io.size);
+                    Some(Exit::IoIn {
+                        port: io.port,
+                        width: io.size,
+                    })
+                } else {
+                    let mask = if io.size == 4 {
+                        u32::MAX
+                    } else {
+                        (1u32 << (8 * io.size)) - 1
+                    };
+                    Some(Exit::IoOut {
+                        port: io.port,
+                        width: io.size,
+                        value: self.regs.rax as u32 & mask,
+                    })
+                }
+            }
+            ExitCode::MSR => (!self.handle_msr(info1 & 1 != 0, mem)).then_some(undecodable),
+            ExitCode::SHUTDOWN => Some(Exit::Shutdown),
+            ExitCode::VMMCALL => Some(if self.skip(mem) {
+                Exit::Hypercall
+            } else {
+                undecodable
+            }),
+            ExitCode::VMRUN
+            | ExitCode::VMLOAD
+            | ExitCode::VMSAVE
+            | ExitCode::STGI
+            | ExitCode::CLGI
+            | ExitCode::SKINIT
+            | ExitCode::XSETBV => {
+                self.inject_exception(UD, None);
+                None
+            }
+            ExitCode::NPF => {
+                let fault = NpfInfo::decode(info1);
+                if fault.contains(NpfInfo::RESERVED) {
+                    Some(Exit::Unhandled {
+                        code: code.0,
+                        info: info2,
+                    })
+                } else {
+                    Some(Exit::NestedPageFault {
+                        gpa: info2,
+                        write: fault.contains(NpfInfo::WRITE),
+                        exec: fault.contains(NpfInfo::FETCH),
+                    })
+                }
+            }
+            c if c == ExitCode::exception(UD) => match self.decode_at_rip(mem) {
+                Some((Instruction::Vmcall, next)) => {
+                    let v = self.vmcb();
+                    v.save.rip = next;
+                    v.control.int_state.remove(InterruptState::INTERRUPT_SHADOW);
+                    Some(Exit::Hypercall)
+                }
+                _ => {
+                    self.inject_exception(UD, None);
+                    None
+                }
+            },
+            ExitCode::INVALID => Some(Exit::EntryFailed { code: code.0 }),
+            _ => Some(Exit::Unhandled {
+                code: code.0,
+                info: info1,
+            }),
+        }
+    }
+}
+
+impl Vcpu for SvmVcpu {
+    fn run(&mut self, irq: &mut dyn InterruptSource, mem: &mut dyn GuestRead) -> Exit {
+        loop {
+            if let Some(exit) = self.step(irq, mem) {
+                return exit;
+            }
+        }
+    }
+
+    fn regs(&mut self) -> &mut GuestRegs {
+        &mut self.regs
+    }
+
+    fn rip(&self) -> u64 {
+        // SAFETY: as in `vmcb`; a shared read of the RIP field.
+        unsafe { (*(self.vmcb as *const Vmcb)).save.rip }
+    }
+
+    fn complete_io_in(&mut self, value: u32) {
+        if let Some(width) = self.io_in_width.take() {
+            // IN AL/AX leaves the upper bits of RAX; IN EAX zero-extends (APM Vol. 3, IN).
+            let mask: u64 = if width == 4 {
+                u64::MAX
+            } else {
+                (1 << (8 * width)) - 1
+            };
+            let keep = if width == 4 { 0 } else { self.regs.rax & !mask };
+            self.regs.rax = keep | (u64::from(value) & mask);
+        }
+    }
+
+    fn set_time_slice(&mut self, _ticks: u32) -> bool {
+        false
+    }
+
+    fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64> {
+        let start = instr::rdtsc();
+        for _ in 0..n {
+            self.enter();
+            let v = self.vmcb();
+            let code = v.control.exit_code;
+            if code != ExitCode::VMMCALL && code != ExitCode::exception(UD) {
+                return None;
+            }
+            // The guest loops on VMMCALL or VMCALL (3 bytes; the latter arrives as #UD): the
+            // least any monitor must do.
+            v.save.rip = if v.control.next_rip != 0 {
+                v.control.next_rip
+            } else {
+                v.save.rip + 3
+            };
+        }
+        Some(instr::rdtsc() - start)
+    }
+
+    fn dump(&mut self, out: &mut dyn fmt::Write) -> fmt::Result {
+        let r = self.regs;
+        let index = self.index;
+        let v = self.vmcb();
+        writeln!(
+            out,
+            "vcpu {index} (AMD-V) RIP={:#x} exit code {} ({:#x}) info1={:#x} info2={:#x}",
+            v.save.rip,
+            v.control.exit_code.name(),
+            v.control.exit_code.0,
+            v.control.exit_info1,
+            v.control.exit_info2
+        )?;
+        writeln!(
+            out,
+            "RSP={:#018x} RFLAGS={:#x} CR0={:#x} CR3={:#x} CR4={:#x} EFER={:#x}",
+            v.save.rsp, v.save.rflags, v.save.cr0, v.save.cr3, v.save.cr4, v.save.efer
+        )?;
+        writeln!(
+            out,
+            "CS base={:#x} attrib={:#x} CR2={:#x}",
+            v.save.cs.base, v.save.cs.attrib, v.save.cr2
+        )?;
+        writeln!(
+            out,
+            "RAX={:#018x} RBX={:#018x} RCX={:#018x} RDX={:#018x}",
+            r.rax, r.rbx, r.rcx, r.rdx
+        )?;
+        writeln!(
+            out,
+            "RSI={:#018x} RDI={:#018x} RBP={:#018x}",
+            r.rsi, r.rdi, r.rbp
+        )?;
+        writeln!(
+            out,
+            "R8 ={:#018x} R9 ={:#018x} R10={:#018x} R11={:#018x}",
+            r.r8, r.r9, r.r10, r.r11
+        )?;
+        writeln!(
+            out,
+            "R12={:#018x} R13={:#018x} R14={:#018x} R15={:#018x}",
+            r.r12, r.r13, r.r14, r.r15
+        )
+    }
+}
+
+impl Drop for SvmVcpu {
+    fn drop(&mut self) {
+        let frames = [
+            (self.vmcb, 1),
+            (self.host_vmcb, 1),
+            (self.iopm, (IOPM_SIZE / 4096) as u64),
+            (self.msrpm, (MSRPM_SIZE / 4096) as u64),
+        ];
+        for (addr, count) in frames {
+            if let Err(e) = mm::free_frames(addr, count) {
+                log::error!("vcpu page at {addr:#x} could not be freed: {e:?}");
+            }
+        }
+    }
+}
