@@ -336,11 +336,7 @@ pub fn judge(end: &RunEnd<'_>, guest: bool) -> Judgement {
                 };
             }
             Some(GuestEnd::CannotRun(why)) => {
-                let hint = match end.emulator {
-                    "qemu" => "; Bochs' Intel model has VT-x: try --emulator bochs",
-                    _ => "",
-                };
-                let message = format!("Castor cannot run guests here: {why}{hint}");
+                let message = format!("Castor cannot run guests here: {why}");
                 return Judgement {
                     code: 1,
                     message,
@@ -584,11 +580,7 @@ mod tests {
         let no_vmx = "[cpu0 ERROR] guest: cannot run guests: no VT-x or AMD-V\n";
         let j = judge(&end("qemu", Some(QEMU_EXIT_FAIL), no_vmx), true);
         assert_eq!((j.code, j.failed), (1, false));
-        assert_eq!(
-            j.message,
-            "Castor cannot run guests here: no VT-x or AMD-V; \
-             Bochs' Intel model has VT-x: try --emulator bochs"
-        );
+        assert_eq!(j.message, "Castor cannot run guests here: no VT-x or AMD-V");
         let j = judge(
             &end("qemu", Some(QEMU_EXIT_FAIL), "config error: guest\n"),
             true,

@@ -8,6 +8,7 @@
 //! without next-RIP) under AMD-V, with the same expectations.
 
 use castor_tests::accel::Accel;
+use castor_tests::bochs::Bochs;
 use castor_tests::contract::{self, GuestEnd, QEMU_EXIT_PASS};
 use castor_tests::{Emulator, Outcome, Run, kernel};
 use std::path::{Path, PathBuf};
@@ -99,6 +100,16 @@ fn bochs_runs_a_multiboot_guest_kernel() {
         .expect("starting Bochs")
         .wait_exit();
     assert_mbtest_exited(&outcome, "VT-x");
+}
+
+#[test]
+fn bochs_ryzen_runs_a_multiboot_guest_kernel_under_amd_v() {
+    // SVM with next-RIP, the path QEMU's TCG (no next-RIP) does not take.
+    let outcome = mbtest_run(Emulator::Bochs(Bochs::model("ryzen")))
+        .start()
+        .expect("starting Bochs")
+        .wait_exit();
+    assert_mbtest_exited(&outcome, "AMD-V");
 }
 
 /// A deterministic 8 KiB of noise holding no Multiboot header magic.
@@ -255,9 +266,20 @@ fn qemu_runs_the_guest_under_amd_v() {
 /// exits with the guest's status.
 #[test]
 fn castor_run_exits_with_the_guest_status() {
+    castor_run_guest("bochs");
+}
+
+#[test]
+fn castor_run_exits_with_the_guest_status_under_qemu() {
+    castor_run_guest("qemu");
+}
+
+/// `scripts/run --emulator EMULATOR --guest mbtest --guest-args status=5` exits with status 5
+/// and shows the guest's output.
+fn castor_run_guest(emulator: &str) {
     let elf = kernel::elf().expect("building the kernel");
     let out = Command::new(env!("CARGO_BIN_EXE_castor-run"))
-        .args(["--emulator", "bochs", "--cpus", "1", "--guest"])
+        .args(["--emulator", emulator, "--cpus", "1", "--guest"])
         .arg(mbtest())
         .args(["--guest-args", "status=5", "--guest-ram", "4"])
         .env(kernel::KERNEL_ENV, elf)
