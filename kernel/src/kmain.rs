@@ -11,6 +11,7 @@ use crate::arch::x86_64::percpu::{self, CHECK_OK, PerCpu};
 use crate::arch::x86_64::{apic, cpu::CpuFeatures, gdt, instr, pic, smp, time, trap};
 use crate::bootinfo::{BootInfo, Protocol};
 use crate::config::{Config, ConfigError};
+use crate::drivers::pci;
 use crate::mm::pagetable::audit_wx;
 use crate::mm::{self, kmap};
 use crate::vmm::{svm, vmx};
@@ -132,6 +133,11 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
             io.pins()
         );
     }
+    let pci = pci_devices(&platform);
+    log::debug!(
+        "pci: {} network functions",
+        pci.iter().filter(|d| d.class == 2).count()
+    );
     let cal = time::calibrate();
     log::info!(
         "timers: TSC {}.{:03} MHz, LAPIC timer {} kHz (divide by {}), calibrated against the PIT",
@@ -214,6 +220,39 @@ fn enable_virtualization(cpu: &PerCpu, report: bool) {
         Err(svm) if report => log::warn!("no hardware virtualization: {vmx}; {svm}"),
         Err(svm) => log::error!("virtualization could not be enabled on this CPU: {vmx}; {svm}"),
     }
+}
+
+/// Enumerates PCI (through ECAM when ACPI describes it, else the legacy ports) and lists the
+/// functions found.
+fn pci_devices(platform: &platform::Platform) -> alloc::vec::Vec<pci::Device> {
+    let ports = pci::ports::PortConfig::new();
+    let (cfg, how): (&dyn pci::ConfigSpace, _) = match &platform.ecam {
+        Some(ecam) => (ecam, "ECAM"),
+        None => (&ports, "ports 0xCF8/0xCFC"),
+    };
+    let devices = pci::enumerate(cfg);
+    log::info!(
+        "pci: {} functions (configuration through {how})",
+        devices.len()
+    );
+    for d in &devices {
+        let bar = d.bars.iter().find(|b| **b != pci::Bar::None);
+        log::info!(
+            "pci {} {:04x}:{:04x} {} irq {} {}",
+            d.address,
+            d.vendor,
+            d.device,
+            d.class_name(),
+            d.irq_line,
+            match bar {
+                Some(pci::Bar::Memory { base, size, .. }) =>
+                    alloc::format!("mem {base:#x}+{size:#x}"),
+                Some(pci::Bar::Io { port, size }) => alloc::format!("io {port:#x}+{size:#x}"),
+                _ => alloc::string::String::new(),
+            }
+        );
+    }
+    devices
 }
 
 fn report_online(cpu: &PerCpu) {

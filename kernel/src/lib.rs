@@ -13,6 +13,7 @@ extern crate alloc;
 pub mod bootinfo;
 pub mod calendar;
 pub mod config;
+pub mod drivers;
 pub mod mm;
 pub mod vmm;
 

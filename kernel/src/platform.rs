@@ -6,9 +6,11 @@ use alloc::vec::Vec;
 use core::ptr::NonNull;
 
 use acpi::madt::{Madt, MadtEntry};
+use acpi::mcfg::Mcfg;
 use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
 
 use crate::arch::x86_64::{apic, ioapic::IoApic};
+use crate::drivers::pci::ecam::Ecam;
 use crate::mm::kmap;
 
 /// A processor listed by the firmware.
@@ -31,6 +33,8 @@ pub struct Platform {
     pub ioapics: Vec<IoApic>,
     /// Whether 8259 PICs are present too (MADT flag PCAT_COMPAT).
     pub legacy_pics: bool,
+    /// The ECAM window of PCI segment 0, from the MCFG table, if any.
+    pub ecam: Option<Ecam>,
 }
 
 /// ACPI tables through the identity map: "mapping" a region is returning its address.
@@ -68,7 +72,18 @@ pub fn discover(rsdp: Option<u64>) -> Result<Platform, acpi::AcpiError> {
         cpus: Vec::new(),
         ioapics: Vec::new(),
         legacy_pics: madt.supports_8259(),
+        ecam: None,
     };
+    platform.ecam = tables.find_table::<Mcfg>().ok().and_then(|mcfg| {
+        mcfg.entries()
+            .iter()
+            .find(|e| e.pci_segment_group == 0)
+            .map(|e| Ecam {
+                base: e.base_address,
+                start_bus: e.bus_number_start,
+                end_bus: e.bus_number_end,
+            })
+    });
     for entry in madt.entries() {
         match entry {
             MadtEntry::LocalApic(e) => platform.cpus.push(CpuEntry {
@@ -100,5 +115,6 @@ pub fn fallback() -> Platform {
         }],
         ioapics: Vec::new(),
         legacy_pics: true,
+        ecam: None,
     }
 }

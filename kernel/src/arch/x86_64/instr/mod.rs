@@ -36,6 +36,20 @@ pub unsafe fn outb(port: u16, value: u8) {
     };
 }
 
+/// Reads a 32-bit value from an I/O port.
+///
+/// # Safety
+/// The port must belong to a device the caller owns; reads can have side effects.
+#[inline]
+pub unsafe fn inl(port: u16) -> u32 {
+    let value: u32;
+    // SAFETY: the caller owns the port (see the function contract).
+    unsafe {
+        asm!("in eax, dx", out("eax") value, in("dx") port, options(nomem, nostack, preserves_flags))
+    };
+    value
+}
+
 /// Writes a 32-bit value to an I/O port.
 ///
 /// # Safety

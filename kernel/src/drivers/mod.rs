@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Drivers for the host's own hardware (what Castor itself uses, as opposed to the virtual
+//! devices guests see in `vmm::devices`).
+
+pub mod pci;
