@@ -16,6 +16,8 @@ pub const SELFTESTS: [&str; 12] = [
     "config", "alloc", "heap", "paging", "wx", "timer", "smp", "vmx", "svm", "guests", "triple",
     "hostile",
 ];
+/// Self tests that only run when named, because they need hardware not every machine has.
+pub const NAMED_ONLY: [&str; 1] = ["net"];
 /// Self tests that only run when named (they end the machine).
 pub const DESTRUCTIVE_SELFTESTS: [&str; 2] = ["fault", "panic"];
 
@@ -37,6 +39,7 @@ impl SelfTests {
     fn bit(name: &str) -> Option<u32> {
         SELFTESTS
             .iter()
+            .chain(NAMED_ONLY.iter())
             .chain(DESTRUCTIVE_SELFTESTS.iter())
             .position(|t| *t == name)
             .map(|i| 1 << i)
@@ -131,7 +134,7 @@ impl fmt::Display for ConfigError<'_> {
 }
 
 const LOG_VALUES: &str = "one of error, warn, info, debug, trace";
-const SELFTEST_VALUES: &str = "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, vmx, svm, guests, triple, hostile, fault, panic";
+const SELFTEST_VALUES: &str = "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, vmx, svm, guests, triple, hostile, net, fault, panic";
 const CPUS_VALUES: &str = "a whole number from 1 to 64";
 const BENCH_VALUES: &str = "vmexit";
 const GUEST_VALUES: &str = "module (run the first boot module as a Multiboot guest kernel)";

@@ -11,7 +11,7 @@ use crate::arch::x86_64::percpu::{self, CHECK_OK, PerCpu};
 use crate::arch::x86_64::{apic, cpu::CpuFeatures, gdt, instr, pic, smp, time, trap};
 use crate::bootinfo::{BootInfo, Protocol};
 use crate::config::{Config, ConfigError};
-use crate::drivers::pci;
+use crate::drivers::{net, pci};
 use crate::mm::pagetable::audit_wx;
 use crate::mm::{self, kmap};
 use crate::vmm::{svm, vmx};
@@ -133,11 +133,7 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
             io.pins()
         );
     }
-    let pci = pci_devices(&platform);
-    log::debug!(
-        "pci: {} network functions",
-        pci.iter().filter(|d| d.class == 2).count()
-    );
+    pci_devices(&platform);
     let cal = time::calibrate();
     log::info!(
         "timers: TSC {}.{:03} MHz, LAPIC timer {} kHz (divide by {}), calibrated against the PIT",
@@ -222,15 +218,17 @@ fn enable_virtualization(cpu: &PerCpu, report: bool) {
     }
 }
 
-/// Enumerates PCI (through ECAM when ACPI describes it, else the legacy ports) and lists the
-/// functions found.
-fn pci_devices(platform: &platform::Platform) -> alloc::vec::Vec<pci::Device> {
+/// Enumerates PCI (through ECAM when ACPI describes it, else the legacy ports), lists the
+/// functions found and brings up the NICs among them (kept in `drivers::net::NICS`).
+fn pci_devices(platform: &platform::Platform) {
     let ports = pci::ports::PortConfig::new();
     let (cfg, how): (&dyn pci::ConfigSpace, _) = match &platform.ecam {
         Some(ecam) => (ecam, "ECAM"),
         None => (&ports, "ports 0xCF8/0xCFC"),
     };
     let devices = pci::enumerate(cfg);
+    let nics = net::probe_all(&devices, cfg);
+    *net::NICS.lock() = nics;
     log::info!(
         "pci: {} functions (configuration through {how})",
         devices.len()
@@ -252,7 +250,6 @@ fn pci_devices(platform: &platform::Platform) -> alloc::vec::Vec<pci::Device> {
             }
         );
     }
-    devices
 }
 
 fn report_online(cpu: &PerCpu) {

@@ -8,6 +8,7 @@
 mod fault;
 mod guests;
 mod memory;
+mod net;
 mod paging;
 mod smp;
 mod svm;
@@ -19,7 +20,7 @@ use alloc::string::String;
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::arch::x86_64::smp::StartReport;
 use crate::bootinfo::BootInfo;
-use crate::config::{Config, SELFTESTS};
+use crate::config::{Config, NAMED_ONLY, SELFTESTS};
 use crate::kprintln;
 use crate::platform::Platform;
 
@@ -71,6 +72,7 @@ fn run_one(name: &str, ctx: &Context<'_>) -> Outcome {
     match name {
         "guests" => return guests::builtin(),
         "triple" => return guests::triple_fault(),
+        "net" => return net::two_nics(),
         "hostile" => return guests::hostile(),
         _ => {}
     }
@@ -93,6 +95,7 @@ pub fn run(ctx: &Context<'_>) -> ExitStatus {
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for name in SELFTESTS
         .iter()
+        .chain(&NAMED_ONLY)
         .filter(|n| ctx.config.selftests.contains(n))
     {
         match run_one(name, ctx) {
