@@ -9,6 +9,7 @@
 
 use core::fmt;
 
+use castor_ft::link::{PreSharedKey, Role};
 use log::LevelFilter;
 
 /// Names of the in-kernel self tests, in the order they run.
@@ -54,7 +55,7 @@ pub enum Bench {
 }
 
 /// Castor's boot configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Most verbose log level shown (`log=`).
     pub log: LevelFilter,
@@ -68,7 +69,22 @@ pub struct Config {
     pub guest_module: bool,
     /// Guest RAM in MiB (`guest_ram=`).
     pub guest_ram_mib: u32,
+    /// This host's side of a primary/backup pair (`role=`).
+    pub role: Option<Role>,
+    /// Pre-shared key of the peer link, 64 hex digits (`key=`).
+    pub key: Option<PreSharedKey>,
+    /// Move this many MiB over the peer link and verify them end to end (`linktest=`).
+    pub linktest_mib: Option<u32>,
+    /// Silence after which the peer counts as lost, in milliseconds (`peer_timeout=`).
+    pub peer_timeout_ms: u32,
+    /// Percentage of received peer-link frames to drop on purpose, for testing the protocol
+    /// over a lossy wire (`link_loss=`).
+    pub link_loss_percent: u8,
 }
+
+/// Default peer timeout (ms): longer than QEMU e1000's ~1 s receive blackout after an RCTL
+/// write.
+pub const DEFAULT_PEER_TIMEOUT_MS: u32 = 3000;
 
 /// Default guest RAM in MiB.
 pub const DEFAULT_GUEST_RAM_MIB: u32 = 64;
@@ -82,6 +98,11 @@ impl Default for Config {
             bench: None,
             guest_module: false,
             guest_ram_mib: DEFAULT_GUEST_RAM_MIB,
+            role: None,
+            key: None,
+            linktest_mib: None,
+            peer_timeout_ms: DEFAULT_PEER_TIMEOUT_MS,
+            link_loss_percent: 0,
         }
     }
 }
@@ -109,7 +130,8 @@ pub enum ConfigError<'a> {
 }
 
 /// Keys Castor understands (for error messages).
-pub const KEYS: &str = "log, selftest, cpus, bench, guest, guest_ram";
+pub const KEYS: &str =
+    "log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss";
 
 impl fmt::Display for ConfigError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -139,6 +161,11 @@ const CPUS_VALUES: &str = "a whole number from 1 to 64";
 const BENCH_VALUES: &str = "vmexit";
 const GUEST_VALUES: &str = "module (run the first boot module as a Multiboot guest kernel)";
 const GUEST_RAM_VALUES: &str = "guest RAM in MiB, from 2 to 4096";
+const ROLE_VALUES: &str = "primary or backup";
+const KEY_VALUES: &str = "64 hexadecimal digits (32 bytes, not all zero)";
+const LINKTEST_VALUES: &str = "MiB to move over the peer link, from 1 to 4096";
+const PEER_TIMEOUT_VALUES: &str = "milliseconds, from 100 to 600000";
+const LINK_LOSS_VALUES: &str = "a percentage of received frames to drop, from 0 to 90";
 
 fn parse_log(value: &str) -> Option<LevelFilter> {
     Some(match value {
@@ -169,7 +196,7 @@ impl Config {
     /// Parses a command line.
     pub fn parse(line: &str) -> Result<Config, ConfigError<'_>> {
         let mut config = Config::default();
-        let mut seen = [false; 6];
+        let mut seen = [false; 11];
         let mut words = line.split_ascii_whitespace().peekable();
         if words
             .peek()
@@ -220,6 +247,44 @@ impl Config {
                         .ok_or_else(|| bad(GUEST_RAM_VALUES))?;
                     5
                 }
+                "role" => {
+                    config.role = Some(match value {
+                        "primary" => Role::Primary,
+                        "backup" => Role::Backup,
+                        _ => return Err(bad(ROLE_VALUES)),
+                    });
+                    6
+                }
+                "key" => {
+                    config.key = Some(PreSharedKey::from_hex(value).map_err(|_| bad(KEY_VALUES))?);
+                    7
+                }
+                "linktest" => {
+                    config.linktest_mib = Some(
+                        value
+                            .parse()
+                            .ok()
+                            .filter(|n| (1..=4096).contains(n))
+                            .ok_or_else(|| bad(LINKTEST_VALUES))?,
+                    );
+                    8
+                }
+                "peer_timeout" => {
+                    config.peer_timeout_ms = value
+                        .parse()
+                        .ok()
+                        .filter(|n| (100..=600_000).contains(n))
+                        .ok_or_else(|| bad(PEER_TIMEOUT_VALUES))?;
+                    9
+                }
+                "link_loss" => {
+                    config.link_loss_percent = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n <= 90)
+                        .ok_or_else(|| bad(LINK_LOSS_VALUES))?;
+                    10
+                }
                 _ => return Err(ConfigError::UnknownKey(key)),
             };
             if core::mem::replace(&mut seen[slot], true) {
@@ -259,7 +324,7 @@ mod tests {
         assert_eq!(e, ConfigError::UnknownKey("bogus"));
         assert_eq!(
             e.to_string(),
-            "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram)"
+            "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss)"
         );
         assert_eq!(
             Config::parse("bench=vmexit").unwrap().bench,

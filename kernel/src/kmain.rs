@@ -154,6 +154,9 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
         report.skipped.len()
     );
 
+    if config.linktest_mib.is_some() {
+        machine::exit(crate::net::linktest::run(&config));
+    }
     if config.guest_module {
         machine::exit(crate::vmm::launch::run_module_guest(&boot, &config));
     }

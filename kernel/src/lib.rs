@@ -26,6 +26,8 @@ pub mod console;
 #[cfg(target_os = "none")]
 pub mod kmain;
 #[cfg(target_os = "none")]
+pub mod net;
+#[cfg(target_os = "none")]
 mod panic;
 #[cfg(target_os = "none")]
 pub mod platform;

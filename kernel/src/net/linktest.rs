@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `linktest=MiB`: two Castor hosts pair over the peer link (`role=`, `key=`); the primary
+//! streams that many MiB of pseudo-random data, the backup checks the BLAKE3 digest of what it
+//! received against the primary's; then both keep the link alive on heartbeats and report when
+//! the peer goes silent for longer than `peer_timeout=`.
+//!
+//! Console contract (the two-host integration tests rely on it): `link: paired ...`,
+//! `link: pairing failed: <reason>`, `link: sent N MiB ...`, `link: received N MiB, BLAKE3 <hex>
+//! matches the sender's` (or `... MISMATCH ...`), `link: peer lost after <ms> ms of silence
+//! (timeout <ms> ms)`.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use castor_ft::link::{Event, LinkConfig, Role};
+
+use super::peer::PeerLink;
+use crate::arch::x86_64::machine::ExitStatus;
+use crate::arch::x86_64::time;
+use crate::config::Config;
+use crate::drivers::net::NICS;
+use crate::kprintln;
+
+const MS: u64 = 1_000_000;
+/// How long to wait for the peer to pair.
+const PAIRING_WAIT: u64 = 120_000 * MS;
+/// Message size of the bulk stream.
+const CHUNK: usize = 32 * 1024;
+/// Marks the final message: `DONE`, total bytes (u64 LE), BLAKE3 digest.
+const DONE: &[u8; 4] = b"DONE";
+
+fn hex8(digest: &[u8; 32]) -> alloc::string::String {
+    digest[..8]
+        .iter()
+        .map(|b| alloc::format!("{b:02x}"))
+        .collect()
+}
+
+/// Xorshift64* stream: the primary's data, reproducible by anyone with the seed.
+fn fill(state: &mut u64, buf: &mut [u8]) {
+    for chunk in buf.chunks_mut(8) {
+        *state ^= *state >> 12;
+        *state ^= *state << 25;
+        *state ^= *state >> 27;
+        let v = state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
+        chunk.copy_from_slice(&v[..chunk.len()]);
+    }
+}
+
+/// Runs the link test with the configured role and key on the first NIC.
+pub fn run(config: &Config) -> ExitStatus {
+    let (Some(role), Some(key), Some(mib)) =
+        (config.role, config.key.as_ref(), config.linktest_mib)
+    else {
+        kprintln!("link: linktest= needs role= and key= too");
+        return ExitStatus::Failure;
+    };
+    let Some(nic) = (!NICS.lock().is_empty()).then(|| NICS.lock().remove(0)) else {
+        kprintln!("link: no usable NIC (virtio-net or e1000) found");
+        return ExitStatus::Failure;
+    };
+    let timeout = u64::from(config.peer_timeout_ms) * MS;
+    let link_config = LinkConfig {
+        peer_timeout: timeout,
+        ..LinkConfig::default()
+    };
+    let mut peer = match PeerLink::new(nic, role, key, link_config) {
+        Ok(peer) => peer,
+        Err(e) => {
+            kprintln!("link: bad link configuration: {e:?}");
+            return ExitStatus::Failure;
+        }
+    };
+    peer.inject_loss(config.link_loss_percent);
+    kprintln!(
+        "link: {role} on {}, dropping {}% of received frames, waiting for the peer",
+        peer.nic_name(),
+        config.link_loss_percent
+    );
+    match peer.next_event(time::now_ns() + PAIRING_WAIT) {
+        Some(Event::Paired { peer_session }) => {
+            kprintln!("link: paired with session {peer_session:#018x}")
+        }
+        Some(Event::PairingFailed(why)) => {
+            kprintln!("link: pairing failed: {why}");
+            return ExitStatus::Failure;
+        }
+        Some(other) => {
+            kprintln!("link: unexpected {other:?} while pairing");
+            return ExitStatus::Failure;
+        }
+        None => {
+            kprintln!(
+                "link: no peer answered within {} s",
+                PAIRING_WAIT / 1_000_000_000
+            );
+            return ExitStatus::Failure;
+        }
+    }
+    let moved = match role {
+        Role::Primary => send_stream(&mut peer, u64::from(mib) << 20),
+        Role::Backup => receive_stream(&mut peer),
+    };
+    if !moved {
+        return ExitStatus::Failure;
+    }
+    hold(&mut peer, timeout)
+}
+
+/// Handles events that need no action while streaming; false if the link died.
+fn drain(peer: &mut PeerLink) -> bool {
+    while let Some(e) = peer.link().poll_event() {
+        match e {
+            Event::Acked(_) | Event::Delivered(_) | Event::Paired { .. } => {}
+            Event::PeerLost | Event::PairingFailed(_) => {
+                kprintln!("link: the peer was lost during the transfer");
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn send_stream(peer: &mut PeerLink, total: u64) -> bool {
+    let start = time::now_ns();
+    let mut hasher = blake3::Hasher::new();
+    let mut state = 0x2545_F491_4F6C_DD1D_u64;
+    let mut chunk = vec![0u8; CHUNK];
+    let mut sent = 0;
+    while sent < total {
+        let len = CHUNK.min((total - sent) as usize);
+        fill(&mut state, &mut chunk[..len]);
+        while !peer.link().can_send(len) {
+            peer.pump();
+            if !drain(peer) {
+                return false;
+            }
+        }
+        if peer.link().send(&chunk[..len]).is_err() {
+            kprintln!("link: send refused after can_send");
+            return false;
+        }
+        hasher.update(&chunk[..len]);
+        sent += len as u64;
+    }
+    let digest: [u8; 32] = hasher.finalize().into();
+    let mut done = Vec::with_capacity(44);
+    done.extend_from_slice(DONE);
+    done.extend_from_slice(&total.to_le_bytes());
+    done.extend_from_slice(&digest);
+    while !peer.link().can_send(done.len()) {
+        peer.pump();
+        if !drain(peer) {
+            return false;
+        }
+    }
+    let _ = peer.link().send(&done);
+    while !peer.link().all_acked() {
+        peer.pump();
+        if !drain(peer) {
+            return false;
+        }
+    }
+    let ms = ((time::now_ns() - start) / MS).max(1);
+    let stats = peer.link().stats();
+    kprintln!(
+        "link: sent {} MiB in {ms} ms ({} KiB/s), BLAKE3 {}, {} retransmissions, {} frames, {} received frames dropped on purpose",
+        total >> 20,
+        (total >> 10) * 1000 / ms,
+        hex8(&digest),
+        stats.retransmissions,
+        stats.frames_sent,
+        peer.injected_drops
+    );
+    true
+}
+
+fn receive_stream(peer: &mut PeerLink) -> bool {
+    let start = time::now_ns();
+    let mut hasher = blake3::Hasher::new();
+    let mut received = 0u64;
+    loop {
+        match peer.next_event(u64::MAX) {
+            Some(Event::Delivered(msg)) if msg.len() == 44 && msg.starts_with(DONE) => {
+                let total = u64::from_le_bytes(msg[4..12].try_into().unwrap_or([0; 8]));
+                let digest: [u8; 32] = hasher.finalize().into();
+                let ms = ((time::now_ns() - start) / MS).max(1);
+                let verdict = if total == received && digest[..] == msg[12..44] {
+                    "matches the sender's"
+                } else {
+                    "MISMATCH with the sender's"
+                };
+                kprintln!(
+                    "link: received {} MiB in {ms} ms ({} KiB/s), BLAKE3 {} {verdict} ({} bytes announced)",
+                    received >> 20,
+                    (received >> 10) * 1000 / ms,
+                    hex8(&digest),
+                    total
+                );
+                return verdict.starts_with("matches");
+            }
+            Some(Event::Delivered(msg)) => {
+                hasher.update(&msg);
+                received += msg.len() as u64;
+            }
+            Some(Event::PeerLost | Event::PairingFailed(_)) | None => {
+                kprintln!(
+                    "link: the peer was lost during the transfer ({received} bytes received)"
+                );
+                return false;
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Keeps the link up on heartbeats until the peer goes silent; reports how long it was silent.
+fn hold(peer: &mut PeerLink, timeout: u64) -> ExitStatus {
+    kprintln!(
+        "link: holding the link; the peer counts as lost after {} ms of silence",
+        timeout / MS
+    );
+    loop {
+        match peer.next_event(u64::MAX) {
+            Some(Event::PeerLost) => {
+                let silent = peer.link().peer_silent_for(time::now_ns()).unwrap_or(0);
+                let s = peer.link().stats();
+                kprintln!(
+                    "link: peer lost after {} ms of silence (timeout {} ms); {} forged, {} replayed, {} malformed frames dropped",
+                    silent / MS,
+                    timeout / MS,
+                    s.forged,
+                    s.replayed,
+                    s.malformed
+                );
+                return ExitStatus::Success;
+            }
+            Some(_) | None => {}
+        }
+    }
+}

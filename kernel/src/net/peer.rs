@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! A peer link over one NIC, raw Ethernet (EtherType 0x88B5). Frames go to the broadcast
+//! address until the first authenticated frame from the peer teaches its MAC (bridges and
+//! Bochs' bxhub learn from broadcasts; Bochs only accepts its own MAC and broadcast).
+
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use castor_ft::link::encap::{Encapsulation, Received, classify};
+use castor_ft::link::ether::MacAddr;
+use castor_ft::link::{ConfigError, Event, Inbound, Link, LinkConfig, PreSharedKey, Role};
+
+use super::random::HardwareRandom;
+use crate::arch::x86_64::time;
+use crate::drivers::net::{MAX_FRAME, Nic};
+
+/// One end of the peer link, on a NIC.
+pub struct PeerLink {
+    nic: Box<dyn Nic>,
+    link: Link,
+    mac: MacAddr,
+    peer_mac: Option<MacAddr>,
+    tx: Vec<u8>,
+    rx: Vec<u8>,
+    /// Received frames dropped on purpose, per 100 (testing only).
+    loss_percent: u8,
+    loss_state: u64,
+    /// Frames dropped on purpose so far.
+    pub injected_drops: u64,
+}
+
+impl PeerLink {
+    /// A link on `nic` for `role`, authenticated with `key`.
+    pub fn new(
+        nic: Box<dyn Nic>,
+        role: Role,
+        key: &PreSharedKey,
+        config: LinkConfig,
+    ) -> Result<Self, ConfigError> {
+        let mut random = HardwareRandom::new();
+        let link = Link::new(config, role, key, &mut random)?;
+        let mac = MacAddr(nic.mac());
+        Ok(Self {
+            nic,
+            link,
+            mac,
+            peer_mac: None,
+            tx: vec![0; MAX_FRAME],
+            rx: vec![0; MAX_FRAME],
+            loss_percent: 0,
+            loss_state: 0x9E37_79B9_7F4A_7C15,
+            injected_drops: 0,
+        })
+    }
+
+    /// Drops `percent` of received frames before the protocol sees them (a lossy wire, for
+    /// tests); decided by a fixed-seed generator, so runs are repeatable.
+    pub fn inject_loss(&mut self, percent: u8) {
+        self.loss_percent = percent.min(90);
+    }
+
+    fn lose_this_one(&mut self) -> bool {
+        if self.loss_percent == 0 {
+            return false;
+        }
+        self.loss_state ^= self.loss_state << 13;
+        self.loss_state ^= self.loss_state >> 7;
+        self.loss_state ^= self.loss_state << 17;
+        self.loss_state % 100 < u64::from(self.loss_percent)
+    }
+
+    /// The protocol state machine (send, events, statistics).
+    pub fn link(&mut self) -> &mut Link {
+        &mut self.link
+    }
+
+    /// The NIC's name.
+    pub fn nic_name(&self) -> &'static str {
+        self.nic.name()
+    }
+
+    /// The peer's MAC once learned.
+    pub fn peer_mac(&self) -> Option<MacAddr> {
+        self.peer_mac
+    }
+
+    /// One round of I/O: every received frame into the link, timers, every frame the link wants
+    /// to send onto the wire (until the NIC's ring is full). Returns whether anything moved.
+    pub fn pump(&mut self) -> bool {
+        let mut moved = false;
+        self.nic.poll();
+        while let Some(len) = self.nic.receive(&mut self.rx) {
+            moved = true;
+            if self.lose_this_one() {
+                self.injected_drops += 1;
+                continue;
+            }
+            let now = time::now_ns();
+            if let Ok(Received::Link { src, frame }) = classify(&self.rx[..len], self.mac, None)
+                && self.link.on_frame(now, frame) == Inbound::Accepted
+            {
+                self.peer_mac = Some(src);
+            }
+        }
+        let now = time::now_ns();
+        self.link.handle_timeout(now);
+        let dst = self.peer_mac.unwrap_or(MacAddr::BROADCAST);
+        let encap = Encapsulation::Ethernet { src: self.mac, dst };
+        let offset = encap.payload_offset();
+        while let Some(n) = self.link.poll_transmit(now, &mut self.tx[offset..]) {
+            let Ok(len) = encap.wrap(&mut self.tx, n, 0) else {
+                break;
+            };
+            if self.nic.transmit(&self.tx[..len]).is_err() {
+                // The ring is full: the link retransmits what the wire never carried.
+                break;
+            }
+            moved = true;
+        }
+        moved
+    }
+
+    /// Pumps until an event arrives or `deadline_ns` passes.
+    pub fn next_event(&mut self, deadline_ns: u64) -> Option<Event> {
+        loop {
+            if let Some(e) = self.link.poll_event() {
+                return Some(e);
+            }
+            if time::now_ns() >= deadline_ns {
+                return None;
+            }
+            if !self.pump() {
+                core::hint::spin_loop();
+            }
+        }
+    }
+}
