@@ -221,21 +221,18 @@ fn hold(peer: &mut PeerLink, timeout: u64) -> ExitStatus {
         timeout / MS
     );
     loop {
-        match peer.next_event(u64::MAX) {
-            Some(Event::PeerLost) => {
-                let silent = peer.link().peer_silent_for(time::now_ns()).unwrap_or(0);
-                let s = peer.link().stats();
-                kprintln!(
-                    "link: peer lost after {} ms of silence (timeout {} ms); {} forged, {} replayed, {} malformed frames dropped",
-                    silent / MS,
-                    timeout / MS,
-                    s.forged,
-                    s.replayed,
-                    s.malformed
-                );
-                return ExitStatus::Success;
-            }
-            Some(_) | None => {}
+        if let Some(Event::PeerLost) = peer.next_event(u64::MAX) {
+            let silent = peer.link().peer_silent_for(time::now_ns()).unwrap_or(0);
+            let s = peer.link().stats();
+            kprintln!(
+                "link: peer lost after {} ms of silence (timeout {} ms); {} forged, {} replayed, {} malformed frames dropped",
+                silent / MS,
+                timeout / MS,
+                s.forged,
+                s.replayed,
+                s.malformed
+            );
+            return ExitStatus::Success;
         }
     }
 }
