@@ -133,7 +133,6 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
             io.pins()
         );
     }
-    pci_devices(&platform);
     let cal = time::calibrate();
     log::info!(
         "timers: TSC {}.{:03} MHz, LAPIC timer {} kHz (divide by {}), calibrated against the PIT",
@@ -143,6 +142,8 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
         apic::TIMER_DIVISOR
     );
 
+    // After calibration: drivers bound their waits with TSC deadlines.
+    pci_devices(&platform);
     enable_virtualization(bsp, true);
     report_online(bsp);
     let max_cpus = config.max_cpus.map_or(usize::MAX, |n| n as usize);

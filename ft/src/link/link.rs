@@ -261,10 +261,12 @@ impl Link {
         s
     }
 
-    /// How long the peer has been silent (nothing authenticated received), once paired.
+    /// How long the peer has been silent (nothing authenticated received), once paired —
+    /// including after it was declared lost.
     #[must_use]
     pub fn peer_silent_for(&self, now: u64) -> Option<u64> {
-        (self.state == LinkState::Paired).then(|| self.live.silent_for(now))
+        matches!(self.state, LinkState::Paired | LinkState::PeerLost)
+            .then(|| self.live.silent_for(now))
     }
 
     /// Data frames in flight (sent, not yet acknowledged or declared lost).

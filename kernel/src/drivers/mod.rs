@@ -7,3 +7,13 @@ pub mod dma;
 #[cfg(target_os = "none")]
 pub mod net;
 pub mod pci;
+
+/// The virtio-net driver's split-virtqueue logic (self-contained), unit tested on the host.
+#[cfg(test)]
+#[path = "net/virtio_net/ring.rs"]
+mod virtio_ring;
+
+/// The e1000 driver's descriptor and ring helpers (self-contained), unit tested on the host.
+#[cfg(test)]
+#[path = "net/e1000/ring.rs"]
+mod e1000_ring;

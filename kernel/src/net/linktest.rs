@@ -55,7 +55,11 @@ pub fn run(config: &Config) -> ExitStatus {
         kprintln!("link: linktest= needs role= and key= too");
         return ExitStatus::Failure;
     };
-    let Some(nic) = (!NICS.lock().is_empty()).then(|| NICS.lock().remove(0)) else {
+    let nic = {
+        let mut nics = NICS.lock();
+        (!nics.is_empty()).then(|| nics.remove(0))
+    };
+    let Some(nic) = nic else {
         kprintln!("link: no usable NIC (virtio-net or e1000) found");
         return ExitStatus::Failure;
     };
@@ -83,6 +87,8 @@ pub fn run(config: &Config) -> ExitStatus {
         }
         Some(Event::PairingFailed(why)) => {
             kprintln!("link: pairing failed: {why}");
+            let hellos = link_config.hello_interval * u64::from(link_config.max_bad_hellos + 2);
+            peer.linger(hellos);
             return ExitStatus::Failure;
         }
         Some(other) => {

@@ -19,6 +19,9 @@ use crate::drivers::net::{MAX_FRAME, Nic};
 pub struct PeerLink {
     nic: Box<dyn Nic>,
     link: Link,
+    role: Role,
+    key: PreSharedKey,
+    config: LinkConfig,
     mac: MacAddr,
     peer_mac: Option<MacAddr>,
     tx: Vec<u8>,
@@ -44,6 +47,9 @@ impl PeerLink {
         Ok(Self {
             nic,
             link,
+            role,
+            key: key.clone(),
+            config,
             mac,
             peer_mac: None,
             tx: vec![0; MAX_FRAME],
@@ -119,6 +125,21 @@ impl PeerLink {
             moved = true;
         }
         moved
+    }
+
+    /// After a failed pairing: keeps announcing this host (fresh HELLOs, results ignored) for
+    /// `duration_ns`, so the peer too sees enough of them to reach the same verdict rather than
+    /// waiting for a host that already gave up.
+    pub fn linger(&mut self, duration_ns: u64) {
+        let mut random = HardwareRandom::new();
+        if let Ok(link) = Link::new(self.config, self.role, &self.key, &mut random) {
+            self.link = link;
+        }
+        let deadline = time::now_ns() + duration_ns;
+        while time::now_ns() < deadline {
+            self.pump();
+            while self.link.poll_event().is_some() {}
+        }
     }
 
     /// Pumps until an event arrives or `deadline_ns` passes.

@@ -9,6 +9,9 @@ use core::fmt;
 
 use super::pci::{ConfigSpace, Device};
 
+pub mod e1000;
+pub mod virtio_net;
+
 /// Why a frame could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NicError {
@@ -74,6 +77,12 @@ pub fn probe_all(devices: &[Device], cfg: &dyn ConfigSpace) -> Vec<Box<dyn Nic>>
     let mut nics: Vec<Box<dyn Nic>> = Vec::new();
     for d in devices {
         let result: Option<Result<Box<dyn Nic>, &'static str>> = match (d.vendor, d.device) {
+            (0x8086, 0x100E | 0x100F | 0x1015 | 0x1016 | 0x1017 | 0x101E | 0x1026) => {
+                Some(e1000::E1000::new(d, cfg).map(|n| Box::new(n) as Box<dyn Nic>))
+            }
+            (0x1AF4, 0x1000 | 0x1041) => {
+                Some(virtio_net::VirtioNet::new(d, cfg).map(|n| Box::new(n) as Box<dyn Nic>))
+            }
             _ => None,
         };
         if let Some(result) = result {

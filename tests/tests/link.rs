@@ -1,0 +1,159 @@
+//! Two Castor hosts pair over the peer link (QEMU instances joined by a TCP `-netdev stream`
+//! on 127.0.0.1) and move a bulk stream whose BLAKE3 digest is checked end to end, over
+//! virtio-net and over e1000; the same with frames dropped on purpose; a wrong key is refused
+//! with a clear message on both consoles; a killed peer is detected within the configured
+//! timeout (kernel side: `kernel/src/net/linktest.rs`).
+
+use castor_tests::qemu::Qemu;
+use castor_tests::{Emulator, Run, RunHandle};
+use std::net::TcpListener;
+use std::time::Duration;
+
+const KEY: &str = "2b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfe";
+const OTHER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+const PEER_TIMEOUT_MS: u64 = 1000;
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    listener.local_addr().expect("its address").port()
+}
+
+/// One host: QEMU with `nic` on a stream netdev (`server` listens, the other connects).
+fn host(name: &str, nic: &str, mac: &str, port: u16, server: bool, cmdline: &str) -> Run {
+    let netdev = format!(
+        "stream,id=n0,server={},addr.type=inet,addr.host=127.0.0.1,addr.port={port}",
+        if server { "on" } else { "off" }
+    );
+    let device = format!("{nic},netdev=n0,mac={mac}");
+    let qemu = Qemu::kernel().args(["-netdev", netdev.as_str(), "-device", device.as_str()]);
+    Run::new(Emulator::Qemu(qemu))
+        .name(name)
+        .cpus(1)
+        .cmdline(cmdline)
+        .timeout(Duration::from_secs(300))
+        // Pairing failures and lost peers are what some tests expect, not failures.
+        .fail_markers(&["PANIC", "EXCEPTION"])
+}
+
+/// Starts the primary (listening) and then the backup.
+fn pair(nic: &str, primary_args: &str, backup_args: &str) -> (RunHandle, RunHandle) {
+    let port = free_port();
+    let mut primary = host(
+        "link-primary",
+        nic,
+        "52:54:00:00:00:01",
+        port,
+        true,
+        primary_args,
+    )
+    .start()
+    .expect("starting the primary");
+    primary.wait_for("booting").expect("the primary boots");
+    let backup = host(
+        "link-backup",
+        nic,
+        "52:54:00:00:00:02",
+        port,
+        false,
+        backup_args,
+    )
+    .start()
+    .expect("starting the backup");
+    (primary, backup)
+}
+
+fn args(role: &str, key: &str, mib: u32, extra: &str) -> String {
+    format!("role={role} key={key} linktest={mib} peer_timeout={PEER_TIMEOUT_MS} {extra}")
+}
+
+/// The number after `key` in `line`.
+fn number_after(line: &str, key: &str) -> u64 {
+    let (_, rest) = line
+        .split_once(key)
+        .unwrap_or_else(|| panic!("no '{key}' in '{line}'"));
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after '{key}' in '{line}'"))
+}
+
+/// Moves `mib` MiB primary → backup, checks the digest, then kills the primary and checks
+/// the backup notices within the timeout.
+fn bulk_and_peer_loss(nic: &str, mib: u32, extra: &str) {
+    let (mut primary, mut backup) = pair(
+        nic,
+        &args("primary", KEY, mib, extra),
+        &args("backup", KEY, mib, extra),
+    );
+    let received = backup
+        .wait_for("link: received")
+        .expect("the backup receives the stream");
+    assert!(received.contains("matches the sender's"), "{received}");
+    assert!(
+        received.contains(&format!("received {mib} MiB")),
+        "{received}"
+    );
+    let sent = primary
+        .wait_for("link: sent")
+        .expect("the primary finishes sending");
+    assert!(sent.contains(&format!("sent {mib} MiB")), "{sent}");
+    println!("{nic}: {sent}\n{nic}: {received}");
+    // Both hold the link on heartbeats; nobody is lost while both run.
+    std::thread::sleep(Duration::from_millis(2 * PEER_TIMEOUT_MS));
+    assert!(
+        !backup
+            .serial()
+            .expect("backup console")
+            .contains("peer lost")
+    );
+    let _ = primary.stop();
+    let lost = backup
+        .wait_for("link: peer lost after")
+        .expect("the backup notices");
+    let silent = number_after(&lost, "lost after");
+    assert!(
+        (PEER_TIMEOUT_MS..PEER_TIMEOUT_MS + 300).contains(&silent),
+        "detected after {silent} ms of silence with a {PEER_TIMEOUT_MS} ms timeout: {lost}"
+    );
+    let outcome = backup.wait_exit();
+    outcome.expect_exit_code(castor_tests::contract::QEMU_EXIT_PASS);
+}
+
+#[test]
+fn virtio_net_pair_moves_64_mib_and_detects_a_lost_peer() {
+    bulk_and_peer_loss("virtio-net-pci", 64, "");
+}
+
+#[test]
+fn e1000_pair_moves_16_mib_and_detects_a_lost_peer() {
+    bulk_and_peer_loss("e1000", 16, "");
+}
+
+#[test]
+fn a_lossy_wire_still_delivers_every_byte() {
+    // 10% of received frames dropped on purpose on both sides (data and acknowledgements).
+    bulk_and_peer_loss("virtio-net-pci", 2, "link_loss=10");
+}
+
+#[test]
+fn a_wrong_key_is_refused_on_both_sides() {
+    let (primary, backup) = pair(
+        "virtio-net-pci",
+        &args("primary", KEY, 1, ""),
+        &args("backup", OTHER_KEY, 1, ""),
+    );
+    for (who, run) in [("primary", primary), ("backup", backup)] {
+        let outcome = run.wait_exit();
+        let line = outcome.expect_line("link: pairing failed:").to_string();
+        assert!(line.contains("key"), "{who} says why: {line}");
+        assert!(
+            outcome.line_with("link: received").is_none(),
+            "{who} moved data"
+        );
+        outcome.expect_exit_code(castor_tests::contract::QEMU_EXIT_FAIL);
+    }
+}
