@@ -157,3 +157,40 @@ fn a_wrong_key_is_refused_on_both_sides() {
         outcome.expect_exit_code(castor_tests::contract::QEMU_EXIT_FAIL);
     }
 }
+
+/// The `net` self test: two NICs of the same kind on one QEMU hub exchange 2000 frames of
+/// every size each way, intact and in order (the drivers, without the protocol).
+fn two_nics_on_a_hub(nic: &str) {
+    let mut qemu = Qemu::kernel();
+    for (i, mac) in ["52:54:00:00:01:01", "52:54:00:00:01:02"]
+        .iter()
+        .enumerate()
+    {
+        let netdev = format!("hubport,id=h{i},hubid=0");
+        let device = format!("{nic},netdev=h{i},mac={mac}");
+        qemu = qemu.args(["-netdev", netdev.as_str(), "-device", device.as_str()]);
+    }
+    let outcome = Run::new(Emulator::Qemu(qemu))
+        .cpus(1)
+        .cmdline("selftest=net")
+        .start()
+        .expect("starting QEMU")
+        .wait_exit();
+    let line = outcome.expect_line("selftest net: ok").to_string();
+    assert!(
+        line.contains("2000 frames of 60..1514 bytes each way"),
+        "{line}"
+    );
+    println!("{nic}: {line}");
+    outcome.expect_exit_code(castor_tests::contract::QEMU_EXIT_PASS);
+}
+
+#[test]
+fn two_virtio_nets_exchange_frames_of_every_size() {
+    two_nics_on_a_hub("virtio-net-pci");
+}
+
+#[test]
+fn two_e1000s_exchange_frames_of_every_size() {
+    two_nics_on_a_hub("e1000");
+}
