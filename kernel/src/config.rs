@@ -80,6 +80,8 @@ pub struct Config {
     /// Percentage of received peer-link frames to drop on purpose, for testing the protocol
     /// over a lossy wire (`link_loss=`).
     pub link_loss_percent: u8,
+    /// After the link test, measure the raw frame rate of the same wire (`linkbench=1`).
+    pub linkbench: bool,
 }
 
 /// Default peer timeout (ms): longer than QEMU e1000's ~1 s receive blackout after an RCTL
@@ -103,6 +105,7 @@ impl Default for Config {
             linktest_mib: None,
             peer_timeout_ms: DEFAULT_PEER_TIMEOUT_MS,
             link_loss_percent: 0,
+            linkbench: false,
         }
     }
 }
@@ -130,8 +133,7 @@ pub enum ConfigError<'a> {
 }
 
 /// Keys Castor understands (for error messages).
-pub const KEYS: &str =
-    "log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss";
+pub const KEYS: &str = "log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench";
 
 impl fmt::Display for ConfigError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -196,7 +198,7 @@ impl Config {
     /// Parses a command line.
     pub fn parse(line: &str) -> Result<Config, ConfigError<'_>> {
         let mut config = Config::default();
-        let mut seen = [false; 11];
+        let mut seen = [false; 12];
         let mut words = line.split_ascii_whitespace().peekable();
         if words
             .peek()
@@ -285,6 +287,14 @@ impl Config {
                         .ok_or_else(|| bad(LINK_LOSS_VALUES))?;
                     10
                 }
+                "linkbench" => {
+                    config.linkbench = match value {
+                        "1" => true,
+                        "0" => false,
+                        _ => return Err(bad("0 or 1")),
+                    };
+                    11
+                }
                 _ => return Err(ConfigError::UnknownKey(key)),
             };
             if core::mem::replace(&mut seen[slot], true) {
@@ -324,7 +334,7 @@ mod tests {
         assert_eq!(e, ConfigError::UnknownKey("bogus"));
         assert_eq!(
             e.to_string(),
-            "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss)"
+            "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench)"
         );
         assert_eq!(
             Config::parse("bench=vmexit").unwrap().bench,

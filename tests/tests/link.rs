@@ -194,3 +194,33 @@ fn two_virtio_nets_exchange_frames_of_every_size() {
 fn two_e1000s_exchange_frames_of_every_size() {
     two_nics_on_a_hub("e1000");
 }
+
+/// Benchmark (figures printed, not a timed test): the peer link's data frame rate at the
+/// receiver divided by the raw frame rate of the same wire, measured in one run.
+fn peer_link_vs_raw_frames(nic: &str) {
+    let extra = "peer_timeout=5000 linkbench=1";
+    let (primary, mut backup) = pair(
+        nic,
+        &args("primary", KEY, 8, extra).replace("peer_timeout=1000 ", ""),
+        &args("backup", KEY, 8, extra).replace("peer_timeout=1000 ", ""),
+    );
+    let line = backup
+        .wait_for("link bench:")
+        .expect("the backup reports the benchmark");
+    println!("{line}");
+    let raw = number_after(&line, "raw");
+    let link = number_after(&line, "peer link");
+    assert!(raw > 0 && link > 0, "{line}");
+    let _ = primary.stop();
+    let _ = backup.stop();
+}
+
+#[test]
+fn bench_peer_link_vs_raw_frames_virtio_net() {
+    peer_link_vs_raw_frames("virtio-net-pci");
+}
+
+#[test]
+fn bench_peer_link_vs_raw_frames_e1000() {
+    peer_link_vs_raw_frames("e1000");
+}

@@ -28,6 +28,11 @@ const PAIRING_WAIT: u64 = 120_000 * MS;
 const CHUNK: usize = 32 * 1024;
 /// Marks the final message: `DONE`, total bytes (u64 LE), BLAKE3 digest.
 const DONE: &[u8; 4] = b"DONE";
+/// Announces the raw benchmark phase, then its end (`RAW!` + frames sent, u64 LE).
+const RAW_START: &[u8; 4] = b"RAW?";
+const RAW_END: &[u8; 4] = b"RAW!";
+/// Length of the raw blast.
+const RAW_BLAST: u64 = 1000 * MS;
 
 fn hex8(digest: &[u8; 32]) -> alloc::string::String {
     digest[..8]
@@ -103,14 +108,49 @@ pub fn run(config: &Config) -> ExitStatus {
             return ExitStatus::Failure;
         }
     }
-    let moved = match role {
-        Role::Primary => send_stream(&mut peer, u64::from(mib) << 20),
+    // Frames per second the backup received data at (0 on the primary).
+    let link_rate = match role {
+        Role::Primary => send_stream(&mut peer, u64::from(mib) << 20).then_some(0),
         Role::Backup => receive_stream(&mut peer),
     };
-    if !moved {
+    let Some(link_rate) = link_rate else {
+        return ExitStatus::Failure;
+    };
+    if config.linkbench && role == Role::Primary && !raw_phase(&mut peer) {
         return ExitStatus::Failure;
     }
-    hold(&mut peer, timeout)
+    hold(&mut peer, timeout, link_rate)
+}
+
+/// Sends `msg` and pumps until the peer acknowledged it; false if the link died.
+fn send_acked(peer: &mut PeerLink, msg: &[u8]) -> bool {
+    while !peer.link().can_send(msg.len()) {
+        peer.pump();
+        if !drain(peer) {
+            return false;
+        }
+    }
+    let _ = peer.link().send(msg);
+    while !peer.link().all_acked() {
+        peer.pump();
+        if !drain(peer) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Benchmark (primary): announce, blast raw frames for [`RAW_BLAST`], report the count. The
+/// backup measures the rate it received them at and compares it with the link's.
+fn raw_phase(peer: &mut PeerLink) -> bool {
+    if !send_acked(peer, RAW_START) {
+        return false;
+    }
+    let sent = peer.blast_raw(RAW_BLAST);
+    let mut end = RAW_END.to_vec();
+    end.extend_from_slice(&sent.to_le_bytes());
+    kprintln!("link: blasted {sent} raw frames in {} ms", RAW_BLAST / MS);
+    send_acked(peer, &end)
 }
 
 /// Handles events that need no action while streaming; false if the link died.
@@ -181,8 +221,10 @@ fn send_stream(peer: &mut PeerLink, total: u64) -> bool {
     true
 }
 
-fn receive_stream(peer: &mut PeerLink) -> bool {
+/// Receives the stream and checks its digest; returns the frame rate it arrived at.
+fn receive_stream(peer: &mut PeerLink) -> Option<u64> {
     let start = time::now_ns();
+    let frames_before = peer.link().stats().frames_received;
     let mut hasher = blake3::Hasher::new();
     let mut received = 0u64;
     loop {
@@ -203,7 +245,9 @@ fn receive_stream(peer: &mut PeerLink) -> bool {
                     hex8(&digest),
                     total
                 );
-                return verdict.starts_with("matches");
+                let frames = peer.link().stats().frames_received - frames_before;
+                let rate = frames * 1000 / ms;
+                return verdict.starts_with("matches").then_some(rate);
             }
             Some(Event::Delivered(msg)) => {
                 hasher.update(&msg);
@@ -213,7 +257,7 @@ fn receive_stream(peer: &mut PeerLink) -> bool {
                 kprintln!(
                     "link: the peer was lost during the transfer ({received} bytes received)"
                 );
-                return false;
+                return None;
             }
             Some(_) => {}
         }
@@ -221,13 +265,36 @@ fn receive_stream(peer: &mut PeerLink) -> bool {
 }
 
 /// Keeps the link up on heartbeats until the peer goes silent; reports how long it was silent.
-fn hold(peer: &mut PeerLink, timeout: u64) -> ExitStatus {
+/// On the backup, reports the raw-frame benchmark when the primary announces its end.
+fn hold(peer: &mut PeerLink, timeout: u64, link_rate: u64) -> ExitStatus {
     kprintln!(
         "link: holding the link; the peer counts as lost after {} ms of silence",
         timeout / MS
     );
     loop {
-        if let Some(Event::PeerLost) = peer.next_event(u64::MAX) {
+        let event = peer.next_event(u64::MAX);
+        if let Some(Event::Delivered(msg)) = &event
+            && msg.len() == 12
+            && msg.starts_with(RAW_END)
+        {
+            let sent = u64::from_le_bytes(msg[4..12].try_into().unwrap_or([0; 8]));
+            let raw = peer.raw;
+            let span = raw.last_ns.saturating_sub(raw.first_ns).max(1);
+            let raw_rate = raw.frames * 1_000_000_000 / span;
+            kprintln!(
+                "link bench: {} on {}: raw {raw_rate} frames/s ({} of {sent} blasted frames arrived), peer link {link_rate} frames/s, ratio {}.{:02}",
+                peer.nic_name(),
+                if raw.frames > 0 {
+                    "the wire"
+                } else {
+                    "nothing"
+                },
+                raw.frames,
+                link_rate / raw_rate.max(1),
+                link_rate * 100 / raw_rate.max(1) % 100
+            );
+        }
+        if let Some(Event::PeerLost) = event {
             let silent = peer.link().peer_silent_for(time::now_ns()).unwrap_or(0);
             let s = peer.link().stats();
             kprintln!(

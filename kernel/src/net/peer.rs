@@ -31,6 +31,23 @@ pub struct PeerLink {
     loss_state: u64,
     /// Frames dropped on purpose so far.
     pub injected_drops: u64,
+    /// Raw benchmark frames received (EtherType [`RAW_ETHERTYPE`]), and when the first and
+    /// the last arrived.
+    pub raw: RawCount,
+}
+
+/// EtherType of raw benchmark frames (IEEE 802 local experimental 2): outside the protocol.
+pub const RAW_ETHERTYPE: [u8; 2] = [0x88, 0xB6];
+
+/// Counts of raw benchmark frames received.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCount {
+    /// Frames.
+    pub frames: u64,
+    /// Arrival of the first (ns).
+    pub first_ns: u64,
+    /// Arrival of the last (ns).
+    pub last_ns: u64,
 }
 
 impl PeerLink {
@@ -57,6 +74,7 @@ impl PeerLink {
             loss_percent: 0,
             loss_state: 0x9E37_79B9_7F4A_7C15,
             injected_drops: 0,
+            raw: RawCount::default(),
         })
     }
 
@@ -103,6 +121,14 @@ impl PeerLink {
                 continue;
             }
             let now = time::now_ns();
+            if len >= 14 && self.rx[12..14] == RAW_ETHERTYPE {
+                if self.raw.frames == 0 {
+                    self.raw.first_ns = now;
+                }
+                self.raw.frames += 1;
+                self.raw.last_ns = now;
+                continue;
+            }
             if let Ok(Received::Link { src, frame }) = classify(&self.rx[..len], self.mac, None)
                 && self.link.on_frame(now, frame) == Inbound::Accepted
             {
@@ -140,6 +166,30 @@ impl PeerLink {
             self.pump();
             while self.link.poll_event().is_some() {}
         }
+    }
+
+    /// Benchmark: sends full-size raw frames (outside the protocol, no acknowledgements, no
+    /// retransmission) to the peer as fast as the NIC takes them for `duration_ns`, keeping
+    /// the link pumped meanwhile. Returns the frames sent.
+    pub fn blast_raw(&mut self, duration_ns: u64) -> u64 {
+        let dst = self.peer_mac.unwrap_or(MacAddr::BROADCAST);
+        let mut frame = vec![0u8; MAX_FRAME];
+        frame[..6].copy_from_slice(&dst.0);
+        frame[6..12].copy_from_slice(&self.mac.0);
+        frame[12..14].copy_from_slice(&RAW_ETHERTYPE);
+        let deadline = time::now_ns() + duration_ns;
+        let mut sent = 0u64;
+        while time::now_ns() < deadline {
+            if self.nic.transmit(&frame).is_ok() {
+                sent += 1;
+            } else {
+                self.nic.poll();
+            }
+            if sent % 64 == 0 {
+                self.pump();
+            }
+        }
+        sent
     }
 
     /// Pumps until an event arrives or `deadline_ns` passes.
