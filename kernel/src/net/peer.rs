@@ -185,7 +185,7 @@ impl PeerLink {
             } else {
                 self.nic.poll();
             }
-            if sent % 64 == 0 {
+            if sent.is_multiple_of(64) {
                 self.pump();
             }
         }
