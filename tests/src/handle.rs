@@ -3,12 +3,14 @@
 
 use crate::error::{Context, Error, Result};
 use crate::monitor::{self, Monitor, TlbEntry};
+use crate::netns::NetNamespace;
 use crate::outcome::Outcome;
 use crate::process::Process;
 use crate::rundir::RunDir;
 use crate::serial::{self, Found, SerialLog};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -74,6 +76,8 @@ pub struct RunHandle {
     pub(crate) deadline: Option<Instant>,
     pub(crate) emulator: &'static str,
     pub(crate) dir: Option<RunDir>,
+    /// The private network namespace the emulator runs in, kept alive as long as it runs.
+    pub(crate) _netns: Option<Arc<NetNamespace>>,
 }
 
 impl fmt::Debug for RunHandle {

@@ -34,6 +34,7 @@ pub mod handle;
 pub mod image;
 pub mod kernel;
 pub mod monitor;
+pub mod netns;
 pub mod outcome;
 pub mod process;
 pub mod pty;
@@ -45,6 +46,7 @@ pub mod serial;
 pub use emulator::Emulator;
 pub use error::{Error, Result};
 pub use handle::{RunHandle, WaitError};
+pub use netns::NetNamespace;
 pub use outcome::Outcome;
 pub use run::Run;
 

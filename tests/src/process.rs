@@ -80,6 +80,11 @@ impl Process {
         self.child.id()
     }
 
+    /// The pipe from the process's standard output, if it was spawned with one (once).
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
     /// The exit status if the process has ended (then its group has been killed and reaped).
     pub fn try_exit(&mut self) -> io::Result<Option<ExitStatus>> {
         if self.status.is_none() && self.has_exited()? {

@@ -11,6 +11,7 @@ use crate::emulator::Emulator;
 use crate::error::{Context, Result};
 use crate::handle::RunHandle;
 use crate::image::{self, BootModule, IsoSpec};
+use crate::netns::NetNamespace;
 use crate::process::Process;
 use crate::pty::{self, Pty};
 use crate::qemu::{QemuBoot, QemuParams};
@@ -20,6 +21,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -42,6 +44,7 @@ pub struct Run {
     modules: Vec<BootModule>,
     kernel: Option<PathBuf>,
     echo: Option<Box<dyn Write + Send>>,
+    netns: Option<Arc<NetNamespace>>,
 }
 
 impl Run {
@@ -62,6 +65,7 @@ impl Run {
             modules: Vec::new(),
             kernel: None,
             echo: None,
+            netns: None,
         }
     }
 
@@ -127,6 +131,21 @@ impl Run {
         self
     }
 
+    /// Runs the emulator inside the private network namespace `netns` (shared with the other
+    /// runs it should reach; see [`NetNamespace`]).
+    pub fn netns(mut self, netns: &Arc<NetNamespace>) -> Run {
+        self.netns = Some(Arc::clone(netns));
+        self
+    }
+
+    /// The command starting `program`, inside the run's network namespace if it has one.
+    fn command(&self, program: &str) -> Command {
+        match &self.netns {
+            Some(netns) => netns.command(program),
+            None => Command::new(program),
+        }
+    }
+
     /// Copies the serial console to `sink` live, as it is read.
     pub fn echo_serial(mut self, sink: Box<dyn Write + Send>) -> Run {
         self.echo = Some(sink);
@@ -187,6 +206,7 @@ impl Run {
             deadline: timeout.map(|t| started + t),
             emulator: self.emulator.name(),
             dir: Some(dir),
+            _netns: self.netns,
         })
     }
 
@@ -217,7 +237,7 @@ impl Run {
             accel,
         };
         let log = File::create(dir.log_file("qemu.log")).context("creating qemu.log")?;
-        let mut cmd = Command::new(qemu.program());
+        let mut cmd = self.command(qemu.program());
         cmd.args(qemu.command_args(&params))
             .current_dir(dir.path())
             .stdin(Stdio::null())
@@ -247,7 +267,7 @@ impl Run {
         fs::write(&rc, bochs.bochsrc(&params)).context("writing bochsrc")?;
         fs::write(&commands, bochs.debugger_commands()).context("writing the Bochs commands")?;
         let pty = Pty::open().context("opening a pty for Bochs")?;
-        let mut cmd = Command::new(bochs.program());
+        let mut cmd = self.command(bochs.program());
         cmd.args(bochs.command_args(&rc, &commands))
             .current_dir(dir.path())
             .env("TERM", "xterm")

@@ -1,17 +1,26 @@
 //! Two Castor hosts pair over the peer link (QEMU instances joined by a TCP `-netdev stream`
-//! on 127.0.0.1) and move a bulk stream whose BLAKE3 digest is checked end to end, over
+//! on 127.0.0.1; Bochs and QEMU, or two Bochs through `bxhub`, in a private network namespace)
+//! and move a bulk stream whose BLAKE3 digest is checked end to end, over
 //! virtio-net and over e1000; the same with frames dropped on purpose; a wrong key is refused
 //! with a clear message on both consoles; a killed peer is detected within the configured
 //! timeout (kernel side: `kernel/src/net/linktest.rs`).
 
+use castor_tests::bochs::Bochs;
+use castor_tests::process::Process;
 use castor_tests::qemu::Qemu;
-use castor_tests::{Emulator, Run, RunHandle};
+use castor_tests::{Emulator, NetNamespace, Run, RunHandle};
 use std::net::TcpListener;
+use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 const KEY: &str = "2b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfe";
 const OTHER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const PEER_TIMEOUT_MS: u64 = 1000;
+const PEER_TIMEOUT: &str = "peer_timeout=1000";
+/// Bochs' emulated clock runs several times faster than its CPU (`ips`) and its e1000 takes
+/// one frame per emulated millisecond, so a busy Bochs peer is quiet for seconds of its clock.
+const BOCHS_PEER_TIMEOUT: &str = "peer_timeout=10000";
 
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
@@ -26,6 +35,11 @@ fn host(name: &str, nic: &str, mac: &str, port: u16, server: bool, cmdline: &str
     );
     let device = format!("{nic},netdev=n0,mac={mac}");
     let qemu = Qemu::kernel().args(["-netdev", netdev.as_str(), "-device", device.as_str()]);
+    host_on(qemu, name, cmdline)
+}
+
+/// One host: `qemu` (with its NIC) running Castor with `cmdline`.
+fn host_on(qemu: Qemu, name: &str, cmdline: &str) -> Run {
     Run::new(Emulator::Qemu(qemu))
         .name(name)
         .cpus(1)
@@ -81,14 +95,9 @@ fn number_after(line: &str, key: &str) -> u64 {
         .unwrap_or_else(|_| panic!("no number after '{key}' in '{line}'"))
 }
 
-/// Moves `mib` MiB primary → backup, checks the digest, then kills the primary and checks
-/// the backup notices within the timeout.
-fn bulk_and_peer_loss(nic: &str, mib: u32, extra: &str) {
-    let (mut primary, mut backup) = pair(
-        nic,
-        &args("primary", KEY, mib, extra),
-        &args("backup", KEY, mib, extra),
-    );
+/// Waits for the primary to send and the backup to receive `mib` MiB intact, and prints both
+/// reports.
+fn expect_stream(primary: &mut RunHandle, backup: &mut RunHandle, what: &str, mib: u32) {
     let received = backup
         .wait_for("link: received")
         .expect("the backup receives the stream");
@@ -101,7 +110,18 @@ fn bulk_and_peer_loss(nic: &str, mib: u32, extra: &str) {
         .wait_for("link: sent")
         .expect("the primary finishes sending");
     assert!(sent.contains(&format!("sent {mib} MiB")), "{sent}");
-    println!("{nic}: {sent}\n{nic}: {received}");
+    println!("{what}: {sent}\n{what}: {received}");
+}
+
+/// Moves `mib` MiB primary → backup, checks the digest, then kills the primary and checks
+/// the backup notices within the timeout.
+fn bulk_and_peer_loss(nic: &str, mib: u32, extra: &str) {
+    let (mut primary, mut backup) = pair(
+        nic,
+        &args("primary", KEY, mib, extra),
+        &args("backup", KEY, mib, extra),
+    );
+    expect_stream(&mut primary, &mut backup, nic, mib);
     // Both hold the link on heartbeats; nobody is lost while both run.
     std::thread::sleep(Duration::from_millis(2 * PEER_TIMEOUT_MS));
     assert!(
@@ -223,4 +243,91 @@ fn bench_peer_link_vs_raw_frames_virtio_net() {
 #[test]
 fn bench_peer_link_vs_raw_frames_e1000() {
     peer_link_vs_raw_frames("e1000");
+}
+
+/// Bochs' e1000 on its `socket` back end: it exchanges raw frames as UDP datagrams with
+/// localhost (it listens on `port`, sends to `port + 1`), on every interface, so every Bochs host
+/// runs in a private network namespace. The port is given as a bare number: Bochs 2.7 reads the
+/// port of a `host:port` form from freed memory.
+fn bochs_host(name: &str, mac: &str, port: u16, cmdline: &str, netns: &Arc<NetNamespace>) -> Run {
+    let nic = format!("e1000: enabled=1, mac={mac}, ethmod=socket, ethdev={port}");
+    let bochs = Bochs::default().config([
+        "pci: enabled=1, chipset=i440fx, slot1=e1000".to_string(),
+        nic,
+    ]);
+    Run::new(Emulator::Bochs(bochs))
+        .name(name)
+        .cpus(1)
+        .cmdline(cmdline)
+        .netns(netns)
+        .timeout(Duration::from_secs(600))
+        .fail_markers(&["PANIC", "EXCEPTION"])
+}
+
+/// Bochs (e1000) primary → QEMU (e1000) backup: Bochs' socket back end and QEMU's `dgram`
+/// netdev exchange one raw frame per UDP datagram on the namespace's loopback.
+#[test]
+fn bochs_e1000_pairs_with_qemu_e1000() {
+    let netns = Arc::new(NetNamespace::new().expect("a private network namespace"));
+    let mib = 4;
+    let cmdline = |role| args(role, KEY, mib, "").replace(PEER_TIMEOUT, BOCHS_PEER_TIMEOUT);
+    let mut primary = bochs_host(
+        "link-bochs",
+        "52:54:00:00:02:01",
+        40000,
+        &cmdline("primary"),
+        &netns,
+    )
+    .start()
+    .expect("starting the Bochs primary");
+    let netdev = "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=40001,\
+                  remote.type=inet,remote.host=127.0.0.1,remote.port=40000";
+    let device = "e1000,netdev=n0,mac=52:54:00:00:02:02";
+    let mut backup = host_on(
+        Qemu::kernel().args(["-netdev", netdev, "-device", device]),
+        "link-qemu",
+        &cmdline("backup"),
+    )
+    .netns(&netns)
+    .start()
+    .expect("starting the QEMU backup");
+    expect_stream(&mut primary, &mut backup, "Bochs→QEMU e1000", mib);
+}
+
+/// Two Bochs hosts (e1000) joined by `bxhub`, Bochs' Ethernet hub.
+#[test]
+fn bochs_e1000_pair_moves_a_stream_through_bxhub() {
+    let netns = Arc::new(NetNamespace::new().expect("a private network namespace"));
+    let mut hub = netns.command("bxhub");
+    hub.args([
+        "-ports=2",
+        "-base=40000",
+        "-loglev=3",
+        "-logfile=/tmp/bxhub.log",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let _hub = Process::spawn(hub, false).expect("starting bxhub");
+    let mib = 2;
+    let cmdline = |role| args(role, KEY, mib, "").replace(PEER_TIMEOUT, BOCHS_PEER_TIMEOUT);
+    let mut primary = bochs_host(
+        "link-bochs-primary",
+        "52:54:00:00:03:01",
+        40000,
+        &cmdline("primary"),
+        &netns,
+    )
+    .start()
+    .expect("starting the primary");
+    let mut backup = bochs_host(
+        "link-bochs-backup",
+        "52:54:00:00:03:02",
+        40002,
+        &cmdline("backup"),
+        &netns,
+    )
+    .start()
+    .expect("starting the backup");
+    expect_stream(&mut primary, &mut backup, "Bochs↔Bochs e1000", mib);
 }

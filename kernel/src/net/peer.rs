@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! A peer link over one NIC, raw Ethernet (EtherType 0x88B5). Frames go to the broadcast
 //! address until the first authenticated frame from the peer teaches its MAC (bridges and
-//! Bochs' bxhub learn from broadcasts; Bochs only accepts its own MAC and broadcast).
+//! Bochs' bxhub learn from broadcasts; Bochs only accepts its own MAC and broadcast). If
+//! unicast then proves not to reach the peer, frames are flooded to broadcast instead.
 
 use alloc::boxed::Box;
 use alloc::vec;
@@ -24,6 +25,10 @@ pub struct PeerLink {
     config: LinkConfig,
     mac: MacAddr,
     peer_mac: Option<MacAddr>,
+    /// Frames go to broadcast although the peer's MAC is known: unicast did not get through.
+    flood: bool,
+    /// `(timeouts, messages_acked)` of the link when the last retransmission timeout was seen.
+    last_timeout: (u64, u64),
     tx: Vec<u8>,
     rx: Vec<u8>,
     /// Received frames dropped on purpose, per 100 (testing only).
@@ -69,6 +74,8 @@ impl PeerLink {
             config,
             mac,
             peer_mac: None,
+            flood: false,
+            last_timeout: (0, 0),
             tx: vec![0; MAX_FRAME],
             rx: vec![0; MAX_FRAME],
             loss_percent: 0,
@@ -137,7 +144,8 @@ impl PeerLink {
         }
         let now = time::now_ns();
         self.link.handle_timeout(now);
-        let dst = self.peer_mac.unwrap_or(MacAddr::BROADCAST);
+        self.check_unicast();
+        let dst = self.destination();
         let encap = Encapsulation::Ethernet { src: self.mac, dst };
         let offset = encap.payload_offset();
         while let Some(n) = self.link.poll_transmit(now, &mut self.tx[offset..]) {
@@ -151,6 +159,33 @@ impl PeerLink {
             moved = true;
         }
         moved
+    }
+
+    /// Where frames go: the peer's MAC once known, unless unicast has proven not to reach it.
+    fn destination(&self) -> MacAddr {
+        match self.peer_mac {
+            Some(mac) if !self.flood => mac,
+            _ => MacAddr::BROADCAST,
+        }
+    }
+
+    /// Two retransmission timeouts in a row with nothing acknowledged in between while sending
+    /// unicast mean the frames are not reaching the peer although its frames reach us: a hub or
+    /// switch that has not learned the peer's port and does not flood (Bochs' `bxhub`). From
+    /// then on frames are flooded to broadcast, as a learning bridge does with unknown unicast.
+    fn check_unicast(&mut self) {
+        let stats = self.link.stats();
+        let (timeouts, acked) = self.last_timeout;
+        if stats.timeouts == timeouts {
+            return;
+        }
+        self.last_timeout = (stats.timeouts, stats.messages_acked);
+        if timeouts > 0 && stats.messages_acked == acked && !self.flood && self.peer_mac.is_some() {
+            self.flood = true;
+            log::warn!(
+                "link: nothing acknowledged across two retransmission timeouts; sending to broadcast instead of the peer's MAC"
+            );
+        }
     }
 
     /// After a failed pairing: keeps announcing this host (fresh HELLOs, results ignored) for
@@ -172,7 +207,7 @@ impl PeerLink {
     /// retransmission) to the peer as fast as the NIC takes them for `duration_ns`, keeping
     /// the link pumped meanwhile. Returns the frames sent.
     pub fn blast_raw(&mut self, duration_ns: u64) -> u64 {
-        let dst = self.peer_mac.unwrap_or(MacAddr::BROADCAST);
+        let dst = self.destination();
         let mut frame = vec![0u8; MAX_FRAME];
         frame[..6].copy_from_slice(&dst.0);
         frame[6..12].copy_from_slice(&self.mac.0);
