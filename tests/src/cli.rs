@@ -21,7 +21,7 @@ QEMU boots the kernel ELF directly (-kernel); Bochs boots a GRUB ISO.
   --guest FILE           run FILE, a Multiboot (v1) kernel, as a guest under Castor: it becomes
                          the first boot module and Castor's command line gets guest=module
                          (Bochs: module2 /boot/guest ARGS; QEMU: -initrd \"guest ARGS\").
-                         Needs VT-x (Bochs' Intel model) for now; AMD-V comes later
+                         Runs under VT-x (Bochs' Intel models) or AMD-V (QEMU TCG)
   --guest-args ARGS      the guest's own Multiboot command line (e.g. \"console=ttyS0 x=1\")
   --guest-ram MIB        guest RAM in MiB, 2 to 4096 (Castor's default: 64); adds guest_ram=MIB
                          to Castor's command line and enlarges the machine to fit
