@@ -9,6 +9,8 @@
 
 use core::fmt;
 
+use castor_ft::link::ipv4::Ipv4Addr;
+use castor_ft::link::route::{self, Ipv4Cidr};
 use castor_ft::link::{PreSharedKey, Role};
 use log::LevelFilter;
 
@@ -82,6 +84,12 @@ pub struct Config {
     pub link_loss_percent: u8,
     /// After the link test, measure the raw frame rate of the same wire (`linkbench=1`).
     pub linkbench: bool,
+    /// Carry the peer link in UDP/IPv4 from this address and subnet (`ip=A.B.C.D/N`).
+    pub ip: Option<Ipv4Cidr>,
+    /// The peer's IPv4 address (`peer_ip=`).
+    pub peer_ip: Option<Ipv4Addr>,
+    /// The router towards a peer outside this host's subnet (`gateway=`).
+    pub gateway: Option<Ipv4Addr>,
 }
 
 /// Default peer timeout (ms): longer than QEMU e1000's ~1 s receive blackout after an RCTL
@@ -106,6 +114,9 @@ impl Default for Config {
             peer_timeout_ms: DEFAULT_PEER_TIMEOUT_MS,
             link_loss_percent: 0,
             linkbench: false,
+            ip: None,
+            peer_ip: None,
+            gateway: None,
         }
     }
 }
@@ -133,7 +144,7 @@ pub enum ConfigError<'a> {
 }
 
 /// Keys Castor understands (for error messages).
-pub const KEYS: &str = "log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench";
+pub const KEYS: &str = "log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway";
 
 impl fmt::Display for ConfigError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -167,6 +178,8 @@ const ROLE_VALUES: &str = "primary or backup";
 const KEY_VALUES: &str = "64 hexadecimal digits (32 bytes, not all zero)";
 const LINKTEST_VALUES: &str = "MiB to move over the peer link, from 1 to 4096";
 const PEER_TIMEOUT_VALUES: &str = "milliseconds, from 100 to 600000";
+const IP_VALUES: &str = "this host's IPv4 address and subnet prefix, e.g. 10.0.0.1/24";
+const HOST_VALUES: &str = "an IPv4 host address, e.g. 10.0.0.2";
 const LINK_LOSS_VALUES: &str = "a percentage of received frames to drop, from 0 to 90";
 
 fn parse_log(value: &str) -> Option<LevelFilter> {
@@ -198,7 +211,7 @@ impl Config {
     /// Parses a command line.
     pub fn parse(line: &str) -> Result<Config, ConfigError<'_>> {
         let mut config = Config::default();
-        let mut seen = [false; 12];
+        let mut seen = [false; 15];
         let mut words = line.split_ascii_whitespace().peekable();
         if words
             .peek()
@@ -295,6 +308,18 @@ impl Config {
                     };
                     11
                 }
+                "ip" => {
+                    config.ip = Some(Ipv4Cidr::parse(value).ok_or_else(|| bad(IP_VALUES))?);
+                    12
+                }
+                "peer_ip" => {
+                    config.peer_ip = Some(host_address(value).ok_or_else(|| bad(HOST_VALUES))?);
+                    13
+                }
+                "gateway" => {
+                    config.gateway = Some(host_address(value).ok_or_else(|| bad(HOST_VALUES))?);
+                    14
+                }
                 _ => return Err(ConfigError::UnknownKey(key)),
             };
             if core::mem::replace(&mut seen[slot], true) {
@@ -303,6 +328,11 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// `value` as an IPv4 host address (not 0.0.0.0, broadcast or multicast).
+fn host_address(value: &str) -> Option<Ipv4Addr> {
+    Ipv4Addr::parse(value).filter(|a| route::is_host(*a))
 }
 
 #[cfg(test)]
@@ -334,7 +364,7 @@ mod tests {
         assert_eq!(e, ConfigError::UnknownKey("bogus"));
         assert_eq!(
             e.to_string(),
-            "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench)"
+            "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway)"
         );
         assert_eq!(
             Config::parse("bench=vmexit").unwrap().bench,
@@ -380,6 +410,45 @@ mod tests {
         assert_eq!(
             Config::parse("cpus=1 /x"),
             Err(ConfigError::NotKeyValue("/x"))
+        );
+    }
+
+    #[test]
+    fn peer_link_keys() {
+        let key = "2b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfe";
+        let line = alloc::format!(
+            "role=backup key={key} linktest=4 peer_timeout=2000 link_loss=5 linkbench=1 \
+             ip=10.0.0.2/24 peer_ip=10.0.1.2 gateway=10.0.0.254"
+        );
+        let c = Config::parse(&line).unwrap();
+        assert_eq!(c.role, Some(Role::Backup));
+        assert_eq!(c.key, Some(PreSharedKey::from_hex(key).unwrap()));
+        assert_eq!((c.linktest_mib, c.peer_timeout_ms), (Some(4), 2000));
+        assert_eq!((c.link_loss_percent, c.linkbench), (5, true));
+        assert_eq!(c.ip, Ipv4Cidr::parse("10.0.0.2/24"));
+        assert_eq!(c.peer_ip, Some(Ipv4Addr::new(10, 0, 1, 2)));
+        assert_eq!(c.gateway, Some(Ipv4Addr::new(10, 0, 0, 254)));
+        for bad in [
+            "role=both",
+            "key=00",
+            "linktest=0",
+            "peer_timeout=99",
+            "link_loss=91",
+            "linkbench=yes",
+            "ip=10.0.0.2",
+            "ip=10.0.0.2/33",
+            "peer_ip=10.0.0.256",
+            "peer_ip=255.255.255.255",
+            "gateway=224.0.0.1",
+        ] {
+            assert!(
+                matches!(Config::parse(bad), Err(ConfigError::BadValue { .. })),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            Config::parse("ip=10.0.0.1/8 ip=10.0.0.2/8"),
+            Err(ConfigError::Repeated("ip"))
         );
     }
 }

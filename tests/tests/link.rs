@@ -178,6 +178,57 @@ fn a_wrong_key_is_refused_on_both_sides() {
     }
 }
 
+/// The peer link in UDP/IPv4 datagrams: each host resolves the other by ARP, then the stream
+/// moves and the digest matches; the hosts' addresses are on one /24.
+#[test]
+fn udp_ipv4_pair_resolves_the_peer_by_arp_and_moves_a_stream() {
+    let mib = 4;
+    let udp = |me: &str, peer: &str| format!("ip=10.9.0.{me}/24 peer_ip=10.9.0.{peer}");
+    let (mut primary, mut backup) = pair(
+        "virtio-net-pci",
+        &args("primary", KEY, mib, &udp("1", "2")),
+        &args("backup", KEY, mib, &udp("2", "1")),
+    );
+    for (run, peer_mac) in [
+        (&mut primary, "52:54:00:00:00:02"),
+        (&mut backup, "52:54:00:00:00:01"),
+    ] {
+        let line = run.wait_for("link: next hop 10.9.0.").expect("ARP resolves the peer");
+        assert!(line.contains(peer_mac), "{line}");
+    }
+    let banner = primary.serial().expect("console");
+    assert!(
+        banner.contains("over UDP 10.9.0.1/24:34997 -> 10.9.0.2 (next hop 10.9.0.2)"),
+        "{banner}"
+    );
+    expect_stream(&mut primary, &mut backup, "UDP/IPv4 virtio-net", mib);
+}
+
+/// A peer outside the subnet without a router is refused with the reason, before any traffic.
+#[test]
+fn udp_peer_off_the_subnet_without_a_gateway_is_refused() {
+    let cmdline = args("primary", KEY, 1, "ip=10.9.0.1/24 peer_ip=10.9.1.2");
+    let outcome = host(
+        "link-noroute",
+        "e1000",
+        "52:54:00:00:00:01",
+        free_port(),
+        true,
+        &cmdline,
+    )
+    .start()
+    .expect("starting QEMU")
+    .wait_exit();
+    let line = outcome
+        .expect_line("link: no route to peer_ip=10.9.1.2")
+        .to_string();
+    assert!(
+        line.contains("outside this host's subnet and no gateway="),
+        "{line}"
+    );
+    outcome.expect_exit_code(castor_tests::contract::QEMU_EXIT_FAIL);
+}
+
 /// The `net` self test: two NICs of the same kind on one QEMU hub exchange 2000 frames of
 /// every size each way, intact and in order (the drivers, without the protocol).
 fn two_nics_on_a_hub(nic: &str) {

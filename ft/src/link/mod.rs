@@ -3,7 +3,7 @@
 //! duplicates frames), written sans-IO so it can be tested on the host without hardware.
 //!
 //! Layers, bottom up:
-//! - Framing: [`ether`] (Ethernet II), [`ipv4`] (RFC 791), [`udp`] (RFC 768), [`checksum`]
+//! - Framing: [`ether`] (Ethernet II), [`ipv4`] (RFC 791), [`udp`] (RFC 768), [`route`], [`checksum`]
 //!   (RFC 1071), [`arp`] (RFC 826, with a resolution cache) and [`encap`] (wrapping and
 //!   classifying frames for either transport).
 //! - Security: [`crypto`] (pre-shared key, per-direction ChaCha20-Poly1305 keys, RFC 8439),
@@ -24,6 +24,7 @@ pub mod frame;
 pub mod ipv4;
 #[allow(clippy::module_inception)]
 pub mod link;
+pub mod route;
 pub mod stats;
 pub mod udp;
 

@@ -2,7 +2,8 @@
 //! `linktest=MiB`: two Castor hosts pair over the peer link (`role=`, `key=`); the primary
 //! streams that many MiB of pseudo-random data, the backup checks the BLAKE3 digest of what it
 //! received against the primary's; then both keep the link alive on heartbeats and report when
-//! the peer goes silent for longer than `peer_timeout=`.
+//! the peer goes silent for longer than `peer_timeout=`. With `ip=`, `peer_ip=` (and `gateway=`
+//! for a peer behind a router) the link runs over UDP/IPv4 instead of raw Ethernet.
 //!
 //! Console contract (the two-host integration tests rely on it): `link: paired ...`,
 //! `link: pairing failed: <reason>`, `link: sent N MiB ...`, `link: received N MiB, BLAKE3 <hex>
@@ -12,6 +13,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use castor_ft::link::route::{Ipv4Route, LINK_UDP_PORT};
 use castor_ft::link::{Event, LinkConfig, Role};
 
 use super::peer::PeerLink;
@@ -52,6 +54,17 @@ fn fill(state: &mut u64, buf: &mut [u8]) {
     }
 }
 
+/// The UDP/IPv4 route from `ip=`, `peer_ip=` and `gateway=`, `None` for raw Ethernet.
+fn udp_route(config: &Config) -> Result<Option<Ipv4Route>, alloc::string::String> {
+    match (config.ip, config.peer_ip) {
+        (Some(local), Some(peer)) => Ipv4Route::new(local, peer, config.gateway)
+            .map(Some)
+            .map_err(|e| alloc::format!("no route to peer_ip={peer} from ip={local}: {e}")),
+        (None, None) if config.gateway.is_none() => Ok(None),
+        _ => Err("ip=, peer_ip= (and gateway=) go together: give both or neither".into()),
+    }
+}
+
 /// Runs the link test with the configured role and key on the first NIC.
 pub fn run(config: &Config) -> ExitStatus {
     let (Some(role), Some(key), Some(mib)) =
@@ -68,10 +81,20 @@ pub fn run(config: &Config) -> ExitStatus {
         kprintln!("link: no usable NIC (virtio-net or e1000) found");
         return ExitStatus::Failure;
     };
+    let route = match udp_route(config) {
+        Ok(route) => route,
+        Err(why) => {
+            kprintln!("link: {why}");
+            return ExitStatus::Failure;
+        }
+    };
     let timeout = u64::from(config.peer_timeout_ms) * MS;
     let link_config = LinkConfig {
         peer_timeout: timeout,
-        ..LinkConfig::default()
+        ..match route {
+            Some(_) => LinkConfig::for_udp(),
+            None => LinkConfig::default(),
+        }
     };
     let mut peer = match PeerLink::new(nic, role, key, link_config) {
         Ok(peer) => peer,
@@ -81,8 +104,20 @@ pub fn run(config: &Config) -> ExitStatus {
         }
     };
     peer.inject_loss(config.link_loss_percent);
+    let transport = match route {
+        Some(r) => {
+            peer.use_udp(r);
+            alloc::format!(
+                "UDP {}:{LINK_UDP_PORT} -> {} (next hop {})",
+                r.local,
+                r.peer,
+                r.next_hop
+            )
+        }
+        None => "raw Ethernet".into(),
+    };
     kprintln!(
-        "link: {role} on {}, dropping {}% of received frames, waiting for the peer",
+        "link: {role} on {} over {transport}, dropping {}% of received frames, waiting for the peer",
         peer.nic_name(),
         config.link_loss_percent
     );

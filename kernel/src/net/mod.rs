@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The peer link on a real NIC: `castor_ft::link` (the sans-IO protocol: pairing, AEAD,
-//! reliable delivery, flow control, heartbeats) driven over one of the host's NICs.
+//! reliable delivery, flow control, heartbeats) driven over one of the host's NICs, in raw
+//! Ethernet frames or in UDP/IPv4 datagrams ([`udp`]).
 
 pub mod linktest;
 pub mod peer;
 mod random;
+pub mod udp;

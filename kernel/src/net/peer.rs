@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! A peer link over one NIC, raw Ethernet (EtherType 0x88B5). Frames go to the broadcast
+//! A peer link over one NIC, in raw Ethernet (EtherType 0x88B5) or, with a [`UdpPath`], in
+//! UDP/IPv4 datagrams (ARP resolves the next hop). Raw Ethernet frames go to the broadcast
 //! address until the first authenticated frame from the peer teaches its MAC (bridges and
 //! Bochs' bxhub learn from broadcasts; Bochs only accepts its own MAC and broadcast). If
 //! unicast then proves not to reach the peer, frames are flooded to broadcast instead.
@@ -8,11 +9,14 @@ use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use castor_ft::link::arp::ArpPacket;
 use castor_ft::link::encap::{Encapsulation, Received, classify};
 use castor_ft::link::ether::MacAddr;
+use castor_ft::link::route::Ipv4Route;
 use castor_ft::link::{ConfigError, Event, Inbound, Link, LinkConfig, PreSharedKey, Role};
 
 use super::random::HardwareRandom;
+use super::udp::UdpPath;
 use crate::arch::x86_64::time;
 use crate::drivers::net::{MAX_FRAME, Nic};
 
@@ -25,6 +29,8 @@ pub struct PeerLink {
     config: LinkConfig,
     mac: MacAddr,
     peer_mac: Option<MacAddr>,
+    /// The UDP/IPv4 path, if the link runs over UDP rather than raw Ethernet.
+    udp: Option<UdpPath>,
     /// Frames go to broadcast although the peer's MAC is known: unicast did not get through.
     flood: bool,
     /// `(timeouts, messages_acked)` of the link when the last retransmission timeout was seen.
@@ -74,6 +80,7 @@ impl PeerLink {
             config,
             mac,
             peer_mac: None,
+            udp: None,
             flood: false,
             last_timeout: (0, 0),
             tx: vec![0; MAX_FRAME],
@@ -83,6 +90,17 @@ impl PeerLink {
             injected_drops: 0,
             raw: RawCount::default(),
         })
+    }
+
+    /// Carries the link in UDP/IPv4 along `route` instead of raw Ethernet. The link must have
+    /// been made with [`LinkConfig::for_udp`]'s frame size.
+    pub fn use_udp(&mut self, route: Ipv4Route) {
+        self.udp = Some(UdpPath::new(route, self.mac));
+    }
+
+    /// The UDP/IPv4 path, if the link uses one.
+    pub fn udp(&self) -> Option<&UdpPath> {
+        self.udp.as_ref()
     }
 
     /// Drops `percent` of received frames before the protocol sees them (a lossy wire, for
@@ -136,20 +154,43 @@ impl PeerLink {
                 self.raw.last_ns = now;
                 continue;
             }
-            if let Ok(Received::Link { src, frame }) = classify(&self.rx[..len], self.mac, None)
-                && self.link.on_frame(now, frame) == Inbound::Accepted
-            {
-                self.peer_mac = Some(src);
+            let udp = self.udp.as_ref().map(UdpPath::local_endpoint);
+            match classify(&self.rx[..len], self.mac, udp) {
+                Ok(Received::Link { src, frame }) if self.udp.is_none() => {
+                    let accepted = self.link.on_frame(now, frame) == Inbound::Accepted;
+                    // Only an authenticated frame teaches the peer's MAC.
+                    self.peer_mac = accepted.then_some(src).or(self.peer_mac);
+                }
+                Ok(Received::LinkUdp {
+                    src_ip,
+                    src_port,
+                    frame,
+                    ..
+                }) => {
+                    if let Some(path) = &mut self.udp
+                        && path.from_peer(src_ip, src_port)
+                    {
+                        self.link.on_frame(now, frame);
+                    }
+                }
+                Ok(Received::Arp(packet)) => {
+                    let reply = self.udp.as_mut().and_then(|p| p.on_arp(now, &packet));
+                    if let Some(reply) = reply {
+                        self.send_arp(&reply);
+                    }
+                }
+                _ => {}
             }
         }
         let now = time::now_ns();
         self.link.handle_timeout(now);
-        self.check_unicast();
-        let dst = self.destination();
-        let encap = Encapsulation::Ethernet { src: self.mac, dst };
+        let Some(encap) = self.encapsulation(now) else {
+            return moved;
+        };
         let offset = encap.payload_offset();
         while let Some(n) = self.link.poll_transmit(now, &mut self.tx[offset..]) {
-            let Ok(len) = encap.wrap(&mut self.tx, n, 0) else {
+            let ident = self.udp.as_ref().map_or(0, UdpPath::ident);
+            let Ok(len) = encap.wrap(&mut self.tx, n, ident) else {
                 break;
             };
             if self.nic.transmit(&self.tx[..len]).is_err() {
@@ -161,9 +202,38 @@ impl PeerLink {
         moved
     }
 
-    /// Where frames go: the peer's MAC once known, unless unicast has proven not to reach it.
+    /// How frames go now: over UDP once the next hop is resolved (until then ARP requests go
+    /// out and `None` is returned), or in raw Ethernet frames.
+    fn encapsulation(&mut self, now: u64) -> Option<Encapsulation> {
+        let Some(path) = &mut self.udp else {
+            self.check_unicast();
+            let dst = self.destination();
+            return Some(Encapsulation::Ethernet { src: self.mac, dst });
+        };
+        let encap = path.encapsulation(now);
+        // Resolution, or the refresh of an expired entry while its old MAC stays in use.
+        if let Some(request) = path.poll_arp(now) {
+            self.send_arp(&request);
+        }
+        encap
+    }
+
+    /// Sends one ARP packet (best effort: ARP retries on its own).
+    fn send_arp(&mut self, packet: &ArpPacket) {
+        let mut frame = [0u8; 64];
+        if let Ok(len) = packet.write_frame(&mut frame) {
+            let _ = self.nic.transmit(&frame[..len]);
+        }
+    }
+
+    /// Where raw frames go: the peer's MAC (or, over UDP, the next hop's) once known, unless
+    /// unicast has proven not to reach it.
     fn destination(&self) -> MacAddr {
-        match self.peer_mac {
+        let known = match &self.udp {
+            Some(path) => path.next_hop_mac(),
+            None => self.peer_mac,
+        };
+        match known {
             Some(mac) if !self.flood => mac,
             _ => MacAddr::BROADCAST,
         }
