@@ -39,6 +39,7 @@ pub mod outcome;
 pub mod process;
 pub mod pty;
 pub mod qemu;
+pub mod router;
 pub mod run;
 pub mod rundir;
 pub mod serial;

@@ -8,8 +8,9 @@
 use castor_tests::bochs::Bochs;
 use castor_tests::process::Process;
 use castor_tests::qemu::Qemu;
+use castor_tests::router::{Router, RouterPort};
 use castor_tests::{Emulator, NetNamespace, Run, RunHandle};
-use std::net::TcpListener;
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -193,7 +194,9 @@ fn udp_ipv4_pair_resolves_the_peer_by_arp_and_moves_a_stream() {
         (&mut primary, "52:54:00:00:00:02"),
         (&mut backup, "52:54:00:00:00:01"),
     ] {
-        let line = run.wait_for("link: next hop 10.9.0.").expect("ARP resolves the peer");
+        let line = run
+            .wait_for("link: next hop 10.9.0.")
+            .expect("ARP resolves the peer");
         assert!(line.contains(peer_mac), "{line}");
     }
     let banner = primary.serial().expect("console");
@@ -202,6 +205,60 @@ fn udp_ipv4_pair_resolves_the_peer_by_arp_and_moves_a_stream() {
         "{banner}"
     );
     expect_stream(&mut primary, &mut backup, "UDP/IPv4 virtio-net", mib);
+}
+
+/// A free UDP port on 127.0.0.1 (for a QEMU `dgram` netdev's local end).
+fn free_udp_port() -> u16 {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("a free loopback UDP port");
+    socket.local_addr().expect("its address").port()
+}
+
+/// The peer link across a router: the hosts sit on 10.1.0.0/24 and 10.2.0.0/24, each reaches
+/// the other through its gateway (resolved by ARP), and the router forwards the datagrams.
+#[test]
+fn udp_ipv4_pair_talks_across_a_router() {
+    let mib = 2;
+    let router_port = |i: u8| RouterPort {
+        mac: [0x02, 0, 0, 0, 0xee, i],
+        ip: Ipv4Addr::new(10, i, 0, 1),
+        prefix: 24,
+    };
+    let qemu_ports = [free_udp_port(), free_udp_port()];
+    let router = Router::start([router_port(1), router_port(2)], qemu_ports).expect("the router");
+    let start = |i: usize, role: &str, peer: u8| {
+        let netdev = format!(
+            "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port={},\
+             remote.type=inet,remote.host=127.0.0.1,remote.port={}",
+            qemu_ports[i], router.ports[i]
+        );
+        let device = format!("virtio-net-pci,netdev=n0,mac=52:54:00:00:04:0{}", i + 1);
+        let me = i + 1;
+        let udp = format!("ip=10.{me}.0.2/24 gateway=10.{me}.0.1 peer_ip=10.{peer}.0.2");
+        let qemu = Qemu::kernel().args(["-netdev", netdev.as_str(), "-device", device.as_str()]);
+        host_on(
+            qemu,
+            &format!("link-routed-{role}"),
+            &args(role, KEY, mib, &udp),
+        )
+        .start()
+        .expect("starting QEMU")
+    };
+    let mut primary = start(0, "primary", 2);
+    let mut backup = start(1, "backup", 1);
+    for (run, gateway) in [
+        (&mut primary, "10.1.0.1 is at 02:00:00:00:ee:01"),
+        (&mut backup, "10.2.0.1 is at 02:00:00:00:ee:02"),
+    ] {
+        run.wait_for(&format!("link: next hop {gateway}"))
+            .expect("ARP resolves the gateway");
+    }
+    expect_stream(&mut primary, &mut backup, "UDP/IPv4 routed", mib);
+    let forwarded = router.forwarded();
+    println!("router: {forwarded} datagrams forwarded");
+    assert!(
+        forwarded > (mib as u64) << 20 >> 11,
+        "only {forwarded} datagrams went through the router"
+    );
 }
 
 /// A peer outside the subnet without a router is refused with the reason, before any traffic.
