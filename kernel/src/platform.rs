@@ -9,7 +9,8 @@ use acpi::madt::{Madt, MadtEntry};
 use acpi::mcfg::Mcfg;
 use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
 
-use crate::arch::x86_64::{apic, ioapic::IoApic};
+use crate::arch::x86_64::apic;
+use crate::arch::x86_64::ioapic::{self, IoApic, SourceOverride};
 use crate::drivers::pci::ecam::Ecam;
 use crate::mm::kmap;
 
@@ -84,8 +85,16 @@ pub fn discover(rsdp: Option<u64>) -> Result<Platform, acpi::AcpiError> {
                 end_bus: e.bus_number_end,
             })
     });
+    let mut overrides = Vec::new();
     for entry in madt.entries() {
         match entry {
+            MadtEntry::InterruptSourceOverride(e) if e.bus == 0 => {
+                overrides.push(SourceOverride {
+                    irq: e.irq,
+                    gsi: e.global_system_interrupt,
+                    flags: e.flags,
+                });
+            }
             MadtEntry::LocalApic(e) => platform.cpus.push(CpuEntry {
                 apic_id: u32::from(e.apic_id),
                 enabled: { e.flags } & 0b11 != 0,
@@ -102,6 +111,7 @@ pub fn discover(rsdp: Option<u64>) -> Result<Platform, acpi::AcpiError> {
             _ => {}
         }
     }
+    ioapic::register(&platform.ioapics, overrides);
     Ok(platform)
 }
 

@@ -9,6 +9,7 @@ pub mod exception;
 pub mod gdt;
 pub mod instr;
 pub mod ioapic;
+pub mod irq;
 pub mod machine;
 pub mod msr;
 pub mod percpu;

@@ -4,7 +4,7 @@
 use core::sync::atomic::Ordering;
 
 use super::instr::{self, DescriptorTablePointer};
-use super::{apic, exception, gdt, percpu};
+use super::{apic, exception, gdt, irq, percpu};
 
 core::arch::global_asm!(include_str!("trap.S"));
 
@@ -139,6 +139,7 @@ pub fn dispatch_host_vector(vector: u8) {
             apic::eoi();
         }
         v if v == u64::from(VECTOR_SPURIOUS) => {}
+        _ if irq::dispatch(vector) => {}
         v => {
             log::warn!("unexpected interrupt vector {v:#x}");
             apic::eoi();

@@ -5,8 +5,11 @@
 //!
 //! One receive and one transmit ring of 256 legacy descriptors, each descriptor with its own
 //! preallocated 2048-byte DMA buffer: `transmit` copies the frame into the next free buffer,
-//! `receive` copies the next completed frame out and hands the descriptor straight back. No
-//! interrupts (all masked); nothing ever blocks; every wait during bring-up is bounded.
+//! `receive` copies the next completed frame out and hands the descriptor straight back.
+//! Nothing ever blocks; every wait during bring-up is bounded. Interrupts: the receive causes
+//! (RXT0, RXO, RXDMT0; SDM 13.4.20) are enabled and connected through MSI-X, MSI or, on the
+//! 82540EM which has neither, legacy INTx via the I/O APIC; the handler reads ICR (clearing
+//! the causes, which deasserts the level-triggered line) and counts. The data path stays polled.
 //!
 //! Trust: the device writes descriptors and buffers. Nothing it writes is used as an index or
 //! address: ring positions are kept by the driver (RDH/TDH are never read), buffer addresses are
@@ -28,11 +31,13 @@
 mod ring;
 
 use core::ptr;
-use core::sync::atomic::{Ordering, compiler_fence};
+use core::sync::atomic::{AtomicU64, Ordering, compiler_fence};
 
 use super::{MAX_FRAME, MIN_FRAME, Nic, NicError, NicStats};
+use crate::arch::x86_64::irq::Handler;
 use crate::arch::x86_64::{instr, time};
 use crate::drivers::dma::DmaBuffer;
+use crate::drivers::pci::interrupts::{self, Mode};
 use crate::drivers::pci::{Bar, ConfigSpace, Device, reg as pcireg};
 use ring::{BUF_SIZE, DESC_SIZE, DESC_STATUS, RxVerdict};
 
@@ -60,8 +65,13 @@ mod regs {
     pub const FCT: u32 = 0x0030;
     /// Interrupt cause read, clear on read (13.4.17).
     pub const ICR: u32 = 0x00C0;
+    /// Interrupt mask set/read (13.4.20).
+    pub const IMS: u32 = 0x00D0;
     /// Interrupt mask clear (13.4.21).
     pub const IMC: u32 = 0x00D8;
+    /// Interrupt causes: receive descriptor minimum threshold, receiver overrun, receiver
+    /// timer (a frame was stored) (13.4.17).
+    pub const INT_RX: u32 = (1 << 4) | (1 << 6) | (1 << 7);
     /// Receive control (13.4.22).
     pub const RCTL: u32 = 0x0100;
     /// Flow control transmit timer value.
@@ -254,6 +264,23 @@ fn desc_upper(ring: &DmaBuffer, i: usize) -> u64 {
     unsafe { ptr::read_volatile(ring.ptr(i * DESC_SIZE + 8).cast::<u64>()) }
 }
 
+/// The interrupt handler's view of one NIC: its registers and a count of the interrupts that
+/// were its own (a legacy line may be shared).
+struct IrqState {
+    regs: Registers,
+    count: AtomicU64,
+}
+
+impl Handler for IrqState {
+    fn handle(&self) {
+        // Reading ICR clears the causes and deasserts INTx (SDM 13.4.17). It also reports
+        // masked causes (e.g. transmit done), so only enabled ones make the interrupt ours.
+        if self.regs.read(regs::ICR) & regs::INT_RX != 0 {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// An 8254x NIC, brought up and polled.
 pub struct E1000 {
     regs: Registers,
@@ -271,6 +298,8 @@ pub struct E1000 {
     /// Oldest transmit descriptor not yet reclaimed.
     tx_clean: usize,
     stats: NicStats,
+    /// Interrupts connected: how, and the handler's state (never freed, like its vector).
+    irq: Option<(Mode, &'static IrqState)>,
 }
 
 impl E1000 {
@@ -311,7 +340,7 @@ impl E1000 {
         let tx_bufs = DmaBuffer::new(TX_RING * BUF_SIZE).ok_or(oom)?;
 
         d.enable(cfg, pcireg::COMMAND_BUS_MASTER);
-        let nic = Self {
+        let mut nic = Self {
             regs,
             mac,
             rx_ring,
@@ -323,8 +352,10 @@ impl E1000 {
             tx_tail: 0,
             tx_clean: 0,
             stats: NicStats::default(),
+            irq: None,
         };
         nic.start();
+        nic.connect_interrupts(d, cfg);
         let status = nic.regs.read(regs::STATUS);
         log::debug!(
             "e1000 {}: link {}, {} duplex",
@@ -341,6 +372,26 @@ impl E1000 {
             }
         );
         Ok(nic)
+    }
+
+    /// Connects the device's interrupt (MSI-X, MSI, else INTx) to a counting handler and
+    /// enables the receive causes; without one the NIC stays purely polled.
+    fn connect_interrupts(&mut self, d: &Device, cfg: &dyn ConfigSpace) {
+        let state: &'static IrqState = alloc::boxed::Box::leak(alloc::boxed::Box::new(IrqState {
+            regs: Registers {
+                base: self.regs.base,
+            },
+            count: AtomicU64::new(0),
+        }));
+        match interrupts::connect(d, cfg, state) {
+            Ok(mode) => {
+                let _ = self.regs.read(regs::ICR);
+                self.regs.write(regs::IMS, regs::INT_RX);
+                log::info!("pci {} e1000: {mode}", d.address);
+                self.irq = Some((mode, state));
+            }
+            Err(why) => log::info!("pci {} e1000: polled, no interrupts ({why})", d.address),
+        }
     }
 
     /// Programs the device after reset: address filters, link, rings, transmitter, and last
@@ -530,6 +581,11 @@ impl Nic for E1000 {
 
     fn stats(&self) -> NicStats {
         self.stats
+    }
+
+    fn interrupts(&self) -> Option<(&'static str, u64)> {
+        self.irq
+            .map(|(mode, state)| (mode.name(), state.count.load(Ordering::Relaxed)))
     }
 }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Host network interface drivers: the NICs Castor itself uses for its peer link (checkpoint
 //! stream, heartbeats) — virtio-net (QEMU) and the Intel 82540EM e1000 (QEMU, Bochs, real
-//! hardware of that family). Polled: the checkpoint loop drives them.
+//! hardware of that family). Polled: the checkpoint loop drives them; interrupts (MSI-X for
+//! virtio-net, INTx for the e1000) are delivered and counted.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -69,6 +70,11 @@ pub trait Nic: Send {
     fn poll(&mut self);
     /// Counters.
     fn stats(&self) -> NicStats;
+    /// The interrupt mode ("MSI-X", "MSI", "INTx") and interrupts delivered so far; `None`
+    /// when the NIC has no interrupt connected.
+    fn interrupts(&self) -> Option<(&'static str, u64)> {
+        None
+    }
 }
 
 /// Brings up every supported NIC among `devices`, in PCI order.

@@ -10,6 +10,9 @@ mod device;
 #[cfg(target_os = "none")]
 pub mod ecam;
 #[cfg(target_os = "none")]
+pub mod interrupts;
+pub mod msi;
+#[cfg(target_os = "none")]
 pub mod ports;
 #[cfg(test)]
 mod tests;

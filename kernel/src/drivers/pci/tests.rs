@@ -181,3 +181,260 @@ fn capability_lists_are_read_and_loops_bounded() {
     );
     assert_eq!(d.class_name(), "ethernet");
 }
+
+/// MSI and MSI-X (msi.rs): message encoding, table layout, and hostile capabilities.
+mod msi {
+    use super::*;
+    use crate::drivers::pci::msi::*;
+
+    /// A fake MMIO space: dwords by address, all zero until written.
+    #[derive(Default)]
+    struct FakeMmio(RefCell<BTreeMap<u64, u32>>);
+
+    impl Mmio for FakeMmio {
+        fn read32(&self, addr: u64) -> u32 {
+            assert_eq!(addr % 4, 0, "unaligned MMIO access at {addr:#x}");
+            self.0.borrow().get(&addr).copied().unwrap_or(0)
+        }
+        fn write32(&self, addr: u64, value: u32) {
+            assert_eq!(addr % 4, 0, "unaligned MMIO access at {addr:#x}");
+            self.0.borrow_mut().insert(addr, value);
+        }
+    }
+
+    const AT: Address = Address {
+        bus: 0,
+        device: 3,
+        function: 0,
+    };
+    const TABLE_BAR: u64 = 0xFEBD_1000;
+
+    /// A function with capability `id` at 0x40 whose registers hold `cap` (dwords from 0x40),
+    /// BAR1 a 4 KiB memory BAR at `TABLE_BAR`, BAR2 an I/O BAR, BAR4 a BAR above 4 GiB.
+    fn device(id: u8, cap: &[u32]) -> (FakeBus, Device) {
+        device_at(id, 0x40, cap)
+    }
+
+    fn device_at(id: u8, offset: u8, cap: &[u32]) -> (FakeBus, Device) {
+        let bus = FakeBus::default();
+        let mut f = function(0x1AF4, 0x1041, 0x02_00_00, 0);
+        for (i, v) in cap.iter().enumerate() {
+            f.regs[usize::from(offset / 4) + i] = *v;
+        }
+        f.regs[usize::from(offset / 4)] =
+            (f.regs[usize::from(offset / 4)] & !0xFFFF) | u32::from(id);
+        bus.add(0, 3, 0, f);
+        let mut bars = [Bar::None; 6];
+        bars[1] = Bar::Memory {
+            base: TABLE_BAR,
+            size: 0x1000,
+            wide: false,
+            prefetchable: false,
+        };
+        bars[2] = Bar::Io {
+            port: 0xC000,
+            size: 0x20,
+        };
+        bars[4] = Bar::Memory {
+            base: 0x8_0000_0000,
+            size: 0x4000,
+            wide: true,
+            prefetchable: true,
+        };
+        let d = Device {
+            address: AT,
+            vendor: 0x1AF4,
+            device: 0x1041,
+            class: 2,
+            subclass: 0,
+            prog_if: 0,
+            header_type: 0,
+            irq_line: 11,
+            irq_pin: 1,
+            bars,
+            capabilities: vec![Capability { id, offset }],
+        };
+        (bus, d)
+    }
+
+    #[test]
+    fn messages_name_the_apic_and_vector() {
+        // SDM Vol. 3A, 11.11.1/11.11.2: 0xFEE, destination id in bits 19..12, fixed, edge.
+        assert_eq!(
+            Message::fixed(0, 0x40),
+            Message {
+                address: 0xFEE0_0000,
+                data: 0x40
+            }
+        );
+        assert_eq!(
+            Message::fixed(0xA5, 0xEF),
+            Message {
+                address: 0xFEEA_5000,
+                data: 0xEF
+            }
+        );
+    }
+
+    #[test]
+    fn msix_entries_are_address_upper_data_control() {
+        let msg = Message {
+            address: 0x1_FEE0_3000,
+            data: 0x41,
+        };
+        assert_eq!(msix_entry_words(msg, false), [0xFEE0_3000, 1, 0x41, 0]);
+        assert_eq!(msix_entry_words(msg, true)[3], MSIX_VECTOR_MASKED);
+        assert_eq!(MSIX_ENTRY_SIZE, 16);
+    }
+
+    #[test]
+    fn msix_is_programmed_masked_then_unmasked() {
+        // Table size 4 (N-1 = 3), table at BAR1 + 0x800.
+        let (bus, d) = device(CAP_MSIX, &[0x0003_0000, 0x800 | 1, 0x0C00 | 1]);
+        let msix = Msix::find(&d, &bus).expect("valid MSI-X");
+        assert_eq!(msix.entries(), 4);
+        assert_eq!(msix.entry_address(3), Ok(TABLE_BAR + 0x800 + 48));
+        assert_eq!(msix.entry_address(4), Err(MsiError::NoSuchEntry(4)));
+        let mmio = FakeMmio::default();
+        mmio.write32(TABLE_BAR + 0x800 + 12, 0xF0); // reserved control bits to keep
+        msix.enable_masked(&d, &bus, &mmio);
+        let control = bus.read16(AT, 0x42);
+        assert_eq!(control & 0xC000, 0xC000, "enabled with the function masked");
+        for i in 0..4u64 {
+            assert_eq!(mmio.read32(TABLE_BAR + 0x800 + 16 * i + 12) & 1, 1);
+        }
+        assert_ne!(
+            bus.read16(AT, reg::COMMAND) & reg::COMMAND_INTX_DISABLE,
+            0,
+            "INTx off"
+        );
+        msix.program(&mmio, 0, Message::fixed(2, 0x42)).unwrap();
+        let e = TABLE_BAR + 0x800;
+        assert_eq!(
+            [
+                mmio.read32(e),
+                mmio.read32(e + 4),
+                mmio.read32(e + 8),
+                mmio.read32(e + 12)
+            ],
+            [0xFEE0_2000, 0, 0x42, 0xF0]
+        );
+        assert_eq!(mmio.read32(e + 16 + 12) & 1, 1, "other entries stay masked");
+        assert_eq!(
+            msix.program(&mmio, 9, Message::fixed(0, 0x40)),
+            Err(MsiError::NoSuchEntry(9))
+        );
+        msix.unmask_function(&d, &bus);
+        assert_eq!(
+            bus.read16(AT, 0x42) & 0xC000,
+            0x8000,
+            "enabled, function unmasked"
+        );
+    }
+
+    #[test]
+    fn hostile_msix_capabilities_are_refused() {
+        let find = |cap: &[u32]| {
+            let (bus, d) = device(CAP_MSIX, cap);
+            Msix::find(&d, &bus)
+        };
+        assert_eq!(find(&[0, 7, 0]), Err(MsiError::BadBir(7)));
+        assert_eq!(find(&[0, 6, 0]), Err(MsiError::BadBir(6)));
+        assert_eq!(
+            find(&[0, 0, 0]),
+            Err(MsiError::UnusableBar(0)),
+            "BAR0 absent"
+        );
+        assert_eq!(find(&[0, 2, 0]), Err(MsiError::UnusableBar(2)), "I/O BAR");
+        assert_eq!(
+            find(&[0, 4, 0]),
+            Err(MsiError::UnusableBar(4)),
+            "above 4 GiB"
+        );
+        assert_eq!(
+            find(&[0, 5, 0]),
+            Err(MsiError::UnusableBar(5)),
+            "upper half of a 64-bit BAR"
+        );
+        // 2048 entries × 16 bytes = 32 KiB in a 4 KiB BAR.
+        assert_eq!(find(&[0x07FF_0000, 1, 0]), Err(MsiError::TableOutsideBar));
+        // The last entry one dword past the end; an offset that would wrap.
+        assert_eq!(
+            find(&[0x0001_0000, 0xFF8 | 1, 0]),
+            Err(MsiError::TableOutsideBar)
+        );
+        assert_eq!(
+            find(&[0, 0xFFFF_FFF8 | 1, 0]),
+            Err(MsiError::TableOutsideBar)
+        );
+        // Exactly fitting is fine.
+        assert!(find(&[0x0001_0000, 0xFE0 | 1, 0]).is_ok());
+        // A capability whose registers run off the end of configuration space.
+        let (bus, d) = device_at(CAP_MSIX, 0xF8, &[0, 1]);
+        assert_eq!(Msix::find(&d, &bus), Err(MsiError::BadCapability));
+        let (bus, mut d) = device(CAP_MSIX, &[0, 1, 0]);
+        d.capabilities.clear();
+        assert_eq!(Msix::find(&d, &bus), Err(MsiError::Absent));
+    }
+
+    #[test]
+    fn msi_layouts_follow_the_control_register() {
+        let plain = MsiLayout::new(0);
+        assert_eq!(
+            plain,
+            MsiLayout {
+                upper_address: None,
+                data: 0x08,
+                mask: None,
+                len: 0x0A
+            }
+        );
+        let wide_masked = MsiLayout::new((1 << 7) | (1 << 8));
+        assert_eq!(
+            wide_masked,
+            MsiLayout {
+                upper_address: Some(0x08),
+                data: 0x0C,
+                mask: Some(0x10),
+                len: 0x18
+            }
+        );
+        let masked = MsiLayout::new(1 << 8);
+        assert_eq!(
+            (masked.data, masked.mask, masked.len),
+            (0x08, Some(0x0C), 0x14)
+        );
+    }
+
+    #[test]
+    fn msi_is_programmed_for_one_message() {
+        // 64-bit, per-vector masking, 4 messages capable, MME and vector 0 mask left set.
+        let control = (1u32 << 7) | (1 << 8) | (0b010 << 1) | (0b010 << 4);
+        let (bus, d) = device(CAP_MSI, &[control << 16, 0, 0, 0, 0b1111]);
+        let msi = Msi::find(&d, &bus).unwrap();
+        msi.enable(&d, &bus, Message::fixed(1, 0x43));
+        assert_eq!(bus.read32(AT, 0x44), 0xFEE0_1000);
+        assert_eq!(bus.read32(AT, 0x48), 0);
+        assert_eq!(bus.read16(AT, 0x4C), 0x43);
+        assert_eq!(
+            bus.read32(AT, 0x50),
+            0b1110,
+            "vector 0 unmasked, others kept"
+        );
+        let c = bus.read16(AT, 0x42);
+        assert_eq!(c & 1, 1, "enabled");
+        assert_eq!(c & (0b111 << 4), 0, "one message");
+        // 32-bit, no masking: data right after the address.
+        let (bus, d) = device(CAP_MSI, &[0, 0, 0]);
+        Msi::find(&d, &bus)
+            .unwrap()
+            .enable(&d, &bus, Message::fixed(0, 0x44));
+        assert_eq!(
+            (bus.read32(AT, 0x44), bus.read16(AT, 0x48)),
+            (0xFEE0_0000, 0x44)
+        );
+        // 64-bit with masking does not fit at 0xF0.
+        let (bus, d) = device_at(CAP_MSI, 0xF0, &[((1 << 7) | (1 << 8)) << 16]);
+        assert_eq!(Msi::find(&d, &bus), Err(MsiError::BadCapability));
+    }
+}

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! virtio-net (virtio v1.1, OASIS; section numbers below are v1.1's, v1.2 moves split
-//! virtqueues from 2.6 to 2.7), polled, over the PCI modern transport.
+//! virtqueues from 2.6 to 2.7), polled, over the PCI modern transport, with receive interrupts
+//! through MSI-X when the device has it.
 //!
 //! # Why not the `virtio-drivers` crate
 //!
@@ -37,8 +38,12 @@
 //! physical address; the barriers used are real x86 barriers); no offloads, so every buffer
 //! starts with the 12-byte `virtio_net_hdr` (5.1.6), all zero on transmit, ignored on receive.
 //! FEATURES_OK is checked, queue 0 (receiveq) and 1 (transmitq) are set up as split virtqueues
-//! (2.6) of up to 256 entries, then DRIVER_OK. Legacy interrupts are disabled and the rings ask
-//! for no interrupts (`VIRTQ_AVAIL_F_NO_INTERRUPT`): the driver is polled.
+//! (2.6) of up to 256 entries, then DRIVER_OK. Legacy interrupts are disabled. With an MSI-X
+//! capability, table entry 0 is given a vector and the receive queue signals through it
+//! (`queue_msix_vector`, read back: the device may refuse with 0xFFFF, 4.1.5.1.2); the
+//! interrupts are counted ([`Nic::interrupts`]) while the data path stays polled. The transmit
+//! queue asks for no interrupts (`VIRTQ_AVAIL_F_NO_INTERRUPT`), nor does the receive queue
+//! without MSI-X; configuration changes signal nothing (`config_msix_vector` 0xFFFF).
 //!
 //! # Data path
 //!
@@ -67,10 +72,12 @@ pub mod ring;
 
 use core::ptr;
 
-use self::pci_transport::{PciTransport, status};
+use self::pci_transport::{NO_VECTOR, PciTransport, status};
 use self::ring::{AVAIL_F_NO_INTERRUPT, DESC_F_WRITE, Layout, SplitQueue, Used, UsedError};
 use super::{MAX_FRAME, MIN_FRAME, Nic, NicError, NicStats};
+use crate::arch::x86_64::irq::Counter;
 use crate::drivers::dma::DmaBuffer;
+use crate::drivers::pci::interrupts::{self, Mode};
 use crate::drivers::pci::{ConfigSpace, Device};
 
 /// Feature bits (5.1.3, 6).
@@ -145,7 +152,12 @@ pub struct VirtioNet {
     stats: NicStats,
     /// The device broke the protocol; it has been reset and is no longer used.
     broken: bool,
+    /// Receive interrupts through MSI-X table entry 0, and their count.
+    irq: Option<(Mode, &'static Counter)>,
 }
+
+/// MSI-X table entry the receive queue signals through.
+const RX_MSIX_ENTRY: u16 = 0;
 
 impl VirtioNet {
     /// Brings up the virtio-net function `d` (device ID 0x1000 transitional or 0x1041 modern).
@@ -194,8 +206,23 @@ impl VirtioNet {
             tx,
             stats: NicStats::default(),
             broken: false,
+            irq: None,
         };
+        // Counters live as long as their vector: never freed (one per device probed).
+        let counter: &'static Counter =
+            alloc::boxed::Box::leak(alloc::boxed::Box::new(Counter::new()));
+        match interrupts::connect_msix(d, cfg, RX_MSIX_ENTRY, counter) {
+            Ok(mode) => nic.irq = Some((mode, counter)),
+            Err(why) => log::info!(
+                "pci {} virtio-net: no interrupts ({why}): polled",
+                d.address
+            ),
+        }
         nic.start()?;
+        match nic.irq {
+            Some((mode, _)) => log::info!("pci {} virtio-net: {mode} (receive queue)", d.address),
+            None => log::info!("pci {} virtio-net: polled, no interrupts", d.address),
+        }
         log::debug!(
             "virtio-net at {}: features {accepted:#x}, queues rx {rx_size} tx {tx_size}",
             d.address
@@ -205,16 +232,36 @@ impl VirtioNet {
 
     /// Configures both queues, posts every receive buffer, sets DRIVER_OK (3.1.1 steps 7–8).
     fn start(&mut self) -> Result<(), &'static str> {
-        for q in [&mut self.rx, &mut self.tx] {
+        self.transport.set_config_vector(NO_VECTOR);
+        let rx_entry = if self.irq.is_some() {
+            RX_MSIX_ENTRY
+        } else {
+            NO_VECTOR
+        };
+        for (q, entry) in [(&mut self.rx, rx_entry), (&mut self.tx, NO_VECTOR)] {
             let layout = q.ring.layout();
             q.notify = self.transport.enable_queue(
                 q.index,
                 layout.size,
-                q.phys,
-                q.phys + layout.avail as u64,
-                q.phys + layout.used as u64,
+                (
+                    q.phys,
+                    q.phys + layout.avail as u64,
+                    q.phys + layout.used as u64,
+                ),
+                entry,
             )?;
             q.ring.set_avail_flags(AVAIL_F_NO_INTERRUPT);
+        }
+        if self.irq.is_some() {
+            let kept = self.transport.queue_vector(QUEUE_RX);
+            if kept == RX_MSIX_ENTRY {
+                self.rx.ring.set_avail_flags(0);
+            } else {
+                log::warn!(
+                    "virtio-net: device refused MSI-X entry {RX_MSIX_ENTRY} for the receive queue (kept {kept:#x}): polled"
+                );
+                self.irq = None;
+            }
         }
         while let Some(id) = self.rx.ring.alloc() {
             self.rx
@@ -395,6 +442,10 @@ impl Nic for VirtioNet {
 
     fn stats(&self) -> NicStats {
         self.stats
+    }
+
+    fn interrupts(&self) -> Option<(&'static str, u64)> {
+        self.irq.map(|(mode, counter)| (mode.name(), counter.get()))
     }
 }
 

@@ -21,6 +21,7 @@ mod common {
     pub const DEVICE_FEATURE: usize = 0x04;
     pub const DRIVER_FEATURE_SELECT: usize = 0x08;
     pub const DRIVER_FEATURE: usize = 0x0C;
+    pub const CONFIG_MSIX_VECTOR: usize = 0x10;
     pub const DEVICE_STATUS: usize = 0x14;
     pub const CONFIG_GENERATION: usize = 0x15;
     pub const QUEUE_SELECT: usize = 0x16;
@@ -52,7 +53,7 @@ pub mod status {
 }
 
 /// "No MSI-X vector" (4.1.5.1.2).
-const NO_VECTOR: u16 = 0xFFFF;
+pub const NO_VECTOR: u16 = 0xFFFF;
 
 /// A structure's place in MMIO: identity-mapped address and length.
 #[derive(Debug, Clone, Copy)]
@@ -159,7 +160,7 @@ impl Deadline {
 
 impl PciTransport {
     /// Finds and checks the structures of `d` and turns on memory decoding and bus mastering
-    /// (legacy interrupts off: the driver polls).
+    /// (legacy interrupts off: the driver uses MSI-X or none).
     pub fn new(d: &Device, cfg: &dyn ConfigSpace) -> Result<Self, &'static str> {
         let (mut common, mut notify, mut device) = (None, None, None);
         let mut last_error = None;
@@ -299,16 +300,30 @@ impl PciTransport {
         self.read16(common::QUEUE_SIZE)
     }
 
-    /// Configures and enables queue `index` (4.1.5.1.3) and returns the address of its
-    /// notification register (4.1.4.4: `cap.offset + queue_notify_off × notify_off_multiplier`,
-    /// checked to lie inside the notification structure).
+    /// Sets the MSI-X table entry for configuration changes ([`NO_VECTOR`]: none) and returns
+    /// what the device kept (4.1.5.1.2: [`NO_VECTOR`] if it could not allocate one).
+    pub fn set_config_vector(&self, entry: u16) -> u16 {
+        self.write16(common::CONFIG_MSIX_VECTOR, entry);
+        self.read16(common::CONFIG_MSIX_VECTOR)
+    }
+
+    /// The MSI-X table entry queue `index` signals through, as the device kept it
+    /// ([`NO_VECTOR`]: none, 4.1.5.1.2).
+    pub fn queue_vector(&self, index: u16) -> u16 {
+        self.write16(common::QUEUE_SELECT, index);
+        self.read16(common::QUEUE_MSIX_VECTOR)
+    }
+
+    /// Configures and enables queue `index` (4.1.5.1.3), signalling through MSI-X table entry
+    /// `msix_entry` ([`NO_VECTOR`]: none), and returns the address of its notification register
+    /// (4.1.4.4: `cap.offset + queue_notify_off × notify_off_multiplier`, checked to lie inside
+    /// the notification structure).
     pub fn enable_queue(
         &self,
         index: u16,
         size: u16,
-        desc: u64,
-        driver: u64,
-        device: u64,
+        (desc, driver, device): (u64, u64, u64),
+        msix_entry: u16,
     ) -> Result<u64, &'static str> {
         self.write16(common::QUEUE_SELECT, index);
         let off =
@@ -320,7 +335,7 @@ impl PciTransport {
             return Err("virtio queue notification register misaligned");
         }
         self.write16(common::QUEUE_SIZE, size);
-        self.write16(common::QUEUE_MSIX_VECTOR, NO_VECTOR);
+        self.write16(common::QUEUE_MSIX_VECTOR, msix_entry);
         self.write64(common::QUEUE_DESC, desc);
         self.write64(common::QUEUE_DRIVER, driver);
         self.write64(common::QUEUE_DEVICE, device);
