@@ -363,23 +363,27 @@ fn bench_peer_link_vs_raw_frames_e1000() {
     peer_link_vs_raw_frames("e1000");
 }
 
-/// Bochs' e1000 on its `socket` back end: it exchanges raw frames as UDP datagrams with
-/// localhost (it listens on `port`, sends to `port + 1`), on every interface, so every Bochs host
-/// runs in a private network namespace. The port is given as a bare number: Bochs 2.7 reads the
-/// port of a `host:port` form from freed memory.
-fn bochs_host(name: &str, mac: &str, port: u16, cmdline: &str, netns: &Arc<NetNamespace>) -> Run {
+/// Starts a Bochs host with an e1000 on its `socket` back end, moving `mib` MiB as `role`.
+/// Bochs exchanges raw frames as UDP datagrams with localhost (it listens on `port`, sends to
+/// `port + 1`), on every interface, so every Bochs host runs in a private network namespace.
+/// The port is given as a bare number: Bochs 2.7 reads the port of a `host:port` form from
+/// freed memory.
+fn start_bochs(role: &str, mib: u32, mac: &str, port: u16, netns: &Arc<NetNamespace>) -> RunHandle {
     let nic = format!("e1000: enabled=1, mac={mac}, ethmod=socket, ethdev={port}");
     let bochs = Bochs::default().config([
         "pci: enabled=1, chipset=i440fx, slot1=e1000".to_string(),
         nic,
     ]);
+    let cmdline = args(role, KEY, mib, "").replace(PEER_TIMEOUT, BOCHS_PEER_TIMEOUT);
     Run::new(Emulator::Bochs(bochs))
-        .name(name)
+        .name(&format!("link-bochs-{role}"))
         .cpus(1)
-        .cmdline(cmdline)
+        .cmdline(&cmdline)
         .netns(netns)
         .timeout(Duration::from_secs(600))
         .fail_markers(&["PANIC", "EXCEPTION"])
+        .start()
+        .expect("starting Bochs")
 }
 
 /// Bochs (e1000) primary → QEMU (e1000) backup: Bochs' socket back end and QEMU's `dgram`
@@ -388,23 +392,14 @@ fn bochs_host(name: &str, mac: &str, port: u16, cmdline: &str, netns: &Arc<NetNa
 fn bochs_e1000_pairs_with_qemu_e1000() {
     let netns = Arc::new(NetNamespace::new().expect("a private network namespace"));
     let mib = 4;
-    let cmdline = |role| args(role, KEY, mib, "").replace(PEER_TIMEOUT, BOCHS_PEER_TIMEOUT);
-    let mut primary = bochs_host(
-        "link-bochs",
-        "52:54:00:00:02:01",
-        40000,
-        &cmdline("primary"),
-        &netns,
-    )
-    .start()
-    .expect("starting the Bochs primary");
+    let mut primary = start_bochs("primary", mib, "52:54:00:00:02:01", 40000, &netns);
     let netdev = "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=40001,\
                   remote.type=inet,remote.host=127.0.0.1,remote.port=40000";
     let device = "e1000,netdev=n0,mac=52:54:00:00:02:02";
     let mut backup = host_on(
         Qemu::kernel().args(["-netdev", netdev, "-device", device]),
         "link-qemu",
-        &cmdline("backup"),
+        &args("backup", KEY, mib, "").replace(PEER_TIMEOUT, BOCHS_PEER_TIMEOUT),
     )
     .netns(&netns)
     .start()
@@ -417,35 +412,13 @@ fn bochs_e1000_pairs_with_qemu_e1000() {
 fn bochs_e1000_pair_moves_a_stream_through_bxhub() {
     let netns = Arc::new(NetNamespace::new().expect("a private network namespace"));
     let mut hub = netns.command("bxhub");
-    hub.args([
-        "-ports=2",
-        "-base=40000",
-        "-loglev=3",
-        "-logfile=/tmp/bxhub.log",
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
+    hub.args(["-ports=2", "-base=40000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let _hub = Process::spawn(hub, false).expect("starting bxhub");
     let mib = 2;
-    let cmdline = |role| args(role, KEY, mib, "").replace(PEER_TIMEOUT, BOCHS_PEER_TIMEOUT);
-    let mut primary = bochs_host(
-        "link-bochs-primary",
-        "52:54:00:00:03:01",
-        40000,
-        &cmdline("primary"),
-        &netns,
-    )
-    .start()
-    .expect("starting the primary");
-    let mut backup = bochs_host(
-        "link-bochs-backup",
-        "52:54:00:00:03:02",
-        40002,
-        &cmdline("backup"),
-        &netns,
-    )
-    .start()
-    .expect("starting the backup");
+    let mut primary = start_bochs("primary", mib, "52:54:00:00:03:01", 40000, &netns);
+    let mut backup = start_bochs("backup", mib, "52:54:00:00:03:02", 40002, &netns);
     expect_stream(&mut primary, &mut backup, "Bochs↔Bochs e1000", mib);
 }
