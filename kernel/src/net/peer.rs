@@ -33,8 +33,8 @@ pub struct PeerLink {
     udp: Option<UdpPath>,
     /// Frames go to broadcast although the peer's MAC is known: unicast did not get through.
     flood: bool,
-    /// `(timeouts, messages_acked)` of the link when the last retransmission timeout was seen.
-    last_timeout: (u64, u64),
+    /// Authenticated frames the peer sent to broadcast after we knew its MAC (it floods).
+    peer_broadcasts: u32,
     tx: Vec<u8>,
     rx: Vec<u8>,
     /// Received frames dropped on purpose, per 100 (testing only).
@@ -46,6 +46,10 @@ pub struct PeerLink {
     /// the last arrived.
     pub raw: RawCount,
 }
+
+/// Broadcast frames from a peer whose MAC we know after which it counts as flooding (a peer
+/// that has not yet heard from us sends a few, before it learns our MAC).
+const PEER_FLOODS_AFTER: u32 = 64;
 
 /// EtherType of raw benchmark frames (IEEE 802 local experimental 2): outside the protocol.
 pub const RAW_ETHERTYPE: [u8; 2] = [0x88, 0xB6];
@@ -82,7 +86,7 @@ impl PeerLink {
             peer_mac: None,
             udp: None,
             flood: false,
-            last_timeout: (0, 0),
+            peer_broadcasts: 0,
             tx: vec![0; MAX_FRAME],
             rx: vec![0; MAX_FRAME],
             loss_percent: 0,
@@ -155,9 +159,13 @@ impl PeerLink {
                 continue;
             }
             let udp = self.udp.as_ref().map(UdpPath::local_endpoint);
+            let to_broadcast = self.rx[..6] == MacAddr::BROADCAST.0;
             match classify(&self.rx[..len], self.mac, udp) {
                 Ok(Received::Link { src, frame }) if self.udp.is_none() => {
                     let accepted = self.link.on_frame(now, frame) == Inbound::Accepted;
+                    if accepted && to_broadcast && self.peer_mac.is_some() {
+                        self.peer_broadcasts = self.peer_broadcasts.saturating_add(1);
+                    }
                     // Only an authenticated frame teaches the peer's MAC.
                     self.peer_mac = accepted.then_some(src).or(self.peer_mac);
                 }
@@ -239,23 +247,29 @@ impl PeerLink {
         }
     }
 
-    /// Two retransmission timeouts in a row with nothing acknowledged in between while sending
-    /// unicast mean the frames are not reaching the peer although its frames reach us: a hub or
-    /// switch that has not learned the peer's port and does not flood (Bochs' `bxhub`). From
-    /// then on frames are flooded to broadcast, as a learning bridge does with unknown unicast.
+    /// Two retransmission timeouts while the peer has never acknowledged anything mean our
+    /// unicast frames are not reaching it although its frames reach us: a hub or switch that
+    /// has not learned the peer's port and does not flood (Bochs' `bxhub`). From then on frames
+    /// are flooded to broadcast, as a learning bridge does with unknown unicast. (Once anything
+    /// was acknowledged, unicast demonstrably works and later timeouts are ordinary loss.)
+    /// A peer that floods (many of its frames still come to broadcast once it has heard from
+    /// us) found the same, and its acknowledgements and heartbeats are as lost as our data:
+    /// this host floods too, so a side that sends no data still gets through.
     fn check_unicast(&mut self) {
-        let stats = self.link.stats();
-        let (timeouts, acked) = self.last_timeout;
-        if stats.timeouts == timeouts {
+        if self.flood || self.peer_mac.is_none() {
             return;
         }
-        self.last_timeout = (stats.timeouts, stats.messages_acked);
-        if timeouts > 0 && stats.messages_acked == acked && !self.flood && self.peer_mac.is_some() {
-            self.flood = true;
-            log::warn!(
-                "link: nothing acknowledged across two retransmission timeouts; sending to broadcast instead of the peer's MAC"
-            );
-        }
+        let stats = self.link.stats();
+        let unacked_timeouts = stats.timeouts >= 2 && stats.messages_acked == 0;
+        let why = if unacked_timeouts {
+            "the peer acknowledged nothing across two retransmission timeouts"
+        } else if self.peer_broadcasts > PEER_FLOODS_AFTER {
+            "the peer sends to broadcast"
+        } else {
+            return;
+        };
+        self.flood = true;
+        log::warn!("link: {why}; sending to broadcast instead of the peer's MAC");
     }
 
     /// After a failed pairing: keeps announcing this host (fresh HELLOs, results ignored) for
