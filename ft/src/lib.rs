@@ -4,11 +4,13 @@
 //!
 //! - [`stream`]: the versioned checkpoint stream format (records, encoder, strict decoder).
 //! - [`link`]: the authenticated, reliable peer-link protocol between primary and backup.
+//! - [`epoch`]: the epoch-length policy and the output-commit buffer.
 #![no_std]
 
 extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod epoch;
 pub mod link;
 pub mod stream;
