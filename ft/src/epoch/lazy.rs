@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The lazy sender's bookkeeping (US20170177441, lazy transmission of modified pages, with
+//! copy-on-write during checkpoint generation). At the stun, the epoch's dirty pages are
+//! split by their modification history: hot pages (dirtied in most recent epochs, so the guest
+//! will write them again at once) are copied into stun buffers during the stun; cold pages
+//! are write-protected and left in guest memory. The guest resumes; the sender streams pages
+//! from their buffer or straight from guest memory. A guest write to a cold page not yet sent
+//! faults; the fault handler copies the page into a stun buffer first ([`LazyEpoch::on_write`]),
+//! then lets the write proceed. The pool of stun buffers is bounded; when it runs dry the page
+//! must be sent before the write proceeds ([`WriteVerdict::SendNow`]), which stalls only the
+//! writing vCPU, and the shortfall is counted for the report.
+//!
+//! Hardware (write protection in EPT/NPT, the copy itself) stays with the caller: this module
+//! says what to do with each page and keeps every page's epoch contents reachable exactly once.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+
+/// A guest-physical page number.
+pub type Pfn = u64;
+
+/// Where the sender reads a page from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Stun buffer `n` (copied during the stun or by a write fault).
+    Buffer(usize),
+    /// Guest memory, still write-protected and unchanged since the stun.
+    Guest,
+}
+
+/// What to do with a guest write fault on a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteVerdict {
+    /// Not part of this epoch's lazy set (or already sent or copied): just let it write.
+    Proceed,
+    /// Copy the page into stun buffer `n`, then let the write proceed.
+    CopyTo(usize),
+    /// No stun buffer is free: send the page now, then let the write proceed.
+    SendNow,
+}
+
+/// Per-page modification history: bit `i` set if the page was dirty `i` epochs ago (bit 0:
+/// the latest harvested epoch).
+#[derive(Clone, Debug)]
+pub struct History {
+    bits: Vec<u8>,
+    /// A page dirtied in at least this many of the last 8 epochs is hot.
+    hot_threshold: u32,
+}
+
+impl History {
+    /// History for `pages` guest pages; `hot_threshold` in 1..=8.
+    #[must_use]
+    pub fn new(pages: usize, hot_threshold: u32) -> Self {
+        Self {
+            bits: alloc::vec![0; pages],
+            hot_threshold: hot_threshold.clamp(1, 8),
+        }
+    }
+
+    /// Records a harvested epoch's dirty set (pages beyond guest RAM are ignored).
+    pub fn record(&mut self, dirty: &[Pfn]) {
+        for b in &mut self.bits {
+            *b <<= 1;
+        }
+        for &p in dirty {
+            if let Some(b) = usize::try_from(p).ok().and_then(|i| self.bits.get_mut(i)) {
+                *b |= 1;
+            }
+        }
+    }
+
+    /// Whether page `pfn` is hot.
+    #[must_use]
+    pub fn is_hot(&self, pfn: Pfn) -> bool {
+        usize::try_from(pfn)
+            .ok()
+            .and_then(|i| self.bits.get(i))
+            .is_some_and(|b| b.count_ones() >= self.hot_threshold)
+    }
+}
+
+/// A bounded pool of page-sized stun buffers, by index.
+#[derive(Clone, Debug)]
+pub struct StunPool {
+    free: Vec<usize>,
+    size: usize,
+}
+
+impl StunPool {
+    /// A pool of `size` buffers, all free.
+    #[must_use]
+    pub fn new(size: usize) -> Self {
+        Self {
+            free: (0..size).rev().collect(),
+            size,
+        }
+    }
+
+    fn take(&mut self) -> Option<usize> {
+        self.free.pop()
+    }
+
+    fn give_back(&mut self, n: usize) {
+        debug_assert!(n < self.size && !self.free.contains(&n));
+        self.free.push(n);
+    }
+
+    /// Buffers free now.
+    #[must_use]
+    pub fn free(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Buffers in all.
+    #[must_use]
+    pub fn size(&self) -> usize {
+        self.size
+    }
+}
+
+/// Counts for the epoch report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LazyStats {
+    /// Hot pages copied during the stun.
+    pub copied_in_stun: u64,
+    /// Cold pages left in guest memory, write-protected.
+    pub deferred: u64,
+    /// Cold pages copied by a write fault before being sent.
+    pub copied_on_write: u64,
+    /// Pages that had to be sent from a write fault because the pool was empty.
+    pub sent_on_fault: u64,
+    /// Hot pages that found no stun buffer and were deferred instead.
+    pub hot_without_buffer: u64,
+}
+
+/// One epoch's lazy transmission.
+#[derive(Debug)]
+pub struct LazyEpoch {
+    /// Pages still to send, with where their epoch contents are; sent in `order`.
+    pending: BTreeMap<Pfn, Source>,
+    order: VecDeque<Pfn>,
+    /// Counts.
+    pub stats: LazyStats,
+}
+
+/// The stun's plan: which pages to copy now, which to write-protect.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct StunPlan {
+    /// Copy page `pfn` into buffer `n` now (during the stun).
+    pub copy: Vec<(Pfn, usize)>,
+    /// Write-protect these pages before resuming the guest.
+    pub protect: Vec<Pfn>,
+}
+
+impl LazyEpoch {
+    /// Plans the epoch whose dirty set is `dirty`: hot pages into stun buffers while they last,
+    /// everything else write-protected for lazy sending. Duplicate page numbers count once.
+    pub fn plan(dirty: &[Pfn], history: &History, pool: &mut StunPool) -> (Self, StunPlan) {
+        let mut epoch = Self {
+            pending: BTreeMap::new(),
+            order: VecDeque::new(),
+            stats: LazyStats::default(),
+        };
+        let mut plan = StunPlan::default();
+        for &pfn in dirty {
+            if epoch.pending.contains_key(&pfn) {
+                continue;
+            }
+            let source = match history.is_hot(pfn).then(|| pool.take()) {
+                Some(Some(n)) => {
+                    plan.copy.push((pfn, n));
+                    epoch.stats.copied_in_stun += 1;
+                    Source::Buffer(n)
+                }
+                hot => {
+                    if hot.is_some() {
+                        epoch.stats.hot_without_buffer += 1;
+                    }
+                    plan.protect.push(pfn);
+                    epoch.stats.deferred += 1;
+                    Source::Guest
+                }
+            };
+            epoch.pending.insert(pfn, source);
+            epoch.order.push_back(pfn);
+        }
+        (epoch, plan)
+    }
+
+    /// A guest write faulted on `pfn` (write-protected at the stun).
+    pub fn on_write(&mut self, pfn: Pfn, pool: &mut StunPool) -> WriteVerdict {
+        match self.pending.get_mut(&pfn) {
+            Some(source @ Source::Guest) => match pool.take() {
+                Some(n) => {
+                    *source = Source::Buffer(n);
+                    self.stats.copied_on_write += 1;
+                    WriteVerdict::CopyTo(n)
+                }
+                None => {
+                    self.stats.sent_on_fault += 1;
+                    WriteVerdict::SendNow
+                }
+            },
+            _ => WriteVerdict::Proceed,
+        }
+    }
+
+    /// The next page to send and where to read it; the caller sends it, then calls
+    /// [`LazyEpoch::sent`].
+    #[must_use]
+    pub fn next(&self) -> Option<(Pfn, Source)> {
+        let pfn = *self.order.front()?;
+        Some((pfn, self.pending[&pfn]))
+    }
+
+    /// Page `pfn` went out (from the sender, or from a [`WriteVerdict::SendNow`] fault): its
+    /// buffer returns to the pool. Returns whether it was still write-protected (the caller
+    /// lifts the protection).
+    pub fn sent(&mut self, pfn: Pfn, pool: &mut StunPool) -> bool {
+        let Some(source) = self.pending.remove(&pfn) else {
+            return false;
+        };
+        if self.order.front() == Some(&pfn) {
+            self.order.pop_front();
+        } else {
+            self.order.retain(|p| *p != pfn);
+        }
+        match source {
+            Source::Buffer(n) => {
+                pool.give_back(n);
+                false
+            }
+            Source::Guest => true,
+        }
+    }
+
+    /// Whether every page went out.
+    #[must_use]
+    pub fn done(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests;

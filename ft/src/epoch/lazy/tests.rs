@@ -1,0 +1,180 @@
+//! The lazy sender against simulated guest memory: whatever the guest writes while pages are
+//! in flight, the backup ends every epoch with exactly the guest's memory at that epoch's stun.
+
+use super::*;
+use std::collections::BTreeSet;
+use std::vec;
+use std::vec::Vec;
+
+const PAGES: usize = 64;
+const PAGE: usize = 256; // bytes per simulated page: the logic does not depend on the size
+
+struct Sim {
+    guest: Vec<Vec<u8>>,
+    backup: Vec<Vec<u8>>,
+    buffers: Vec<Vec<u8>>,
+    protected: BTreeSet<Pfn>,
+    dirty: BTreeSet<Pfn>,
+    pool: StunPool,
+    history: History,
+    rng: u64,
+}
+
+impl Sim {
+    fn new(pool: usize) -> Self {
+        let guest: Vec<Vec<u8>> = (0..PAGES).map(|p| vec![p as u8; PAGE]).collect();
+        Self {
+            backup: guest.clone(), // the initial full copy
+            guest,
+            buffers: vec![vec![0; PAGE]; pool],
+            protected: BTreeSet::new(),
+            dirty: BTreeSet::new(),
+            pool: StunPool::new(pool),
+            history: History::new(PAGES, 3),
+            rng: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+
+    fn random(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// A guest write to `pfn`, going through the fault path if the page is protected.
+    fn write(&mut self, epoch: &mut LazyEpoch, pfn: Pfn, value: u8) {
+        if self.protected.contains(&pfn) {
+            match epoch.on_write(pfn, &mut self.pool) {
+                WriteVerdict::CopyTo(n) => {
+                    self.buffers[n] = self.guest[pfn as usize].clone();
+                }
+                WriteVerdict::SendNow => {
+                    self.backup[pfn as usize] = self.guest[pfn as usize].clone();
+                    epoch.sent(pfn, &mut self.pool);
+                }
+                WriteVerdict::Proceed => panic!("a protected page in the lazy set must fault"),
+            }
+            self.protected.remove(&pfn);
+        }
+        let i = (self.random() % PAGE as u64) as usize;
+        self.guest[pfn as usize][i] = value;
+        self.dirty.insert(pfn);
+    }
+
+    /// The sender moves one page.
+    fn send_one(&mut self, epoch: &mut LazyEpoch) {
+        let Some((pfn, source)) = epoch.next() else {
+            return;
+        };
+        self.backup[pfn as usize] = match source {
+            Source::Buffer(n) => self.buffers[n].clone(),
+            Source::Guest => {
+                assert!(
+                    self.protected.contains(&pfn),
+                    "read from guest only while protected"
+                );
+                self.guest[pfn as usize].clone()
+            }
+        };
+        if epoch.sent(pfn, &mut self.pool) {
+            self.protected.remove(&pfn);
+        }
+    }
+
+    /// Stun: harvest, plan, copy hot pages, protect the rest.
+    fn stun(&mut self) -> (LazyEpoch, Vec<Vec<u8>>) {
+        let dirty: Vec<Pfn> = core::mem::take(&mut self.dirty).into_iter().collect();
+        self.history.record(&dirty);
+        let (epoch, plan) = LazyEpoch::plan(&dirty, &self.history, &mut self.pool);
+        for (pfn, n) in plan.copy {
+            self.buffers[n] = self.guest[pfn as usize].clone();
+        }
+        self.protected.extend(plan.protect);
+        (epoch, self.guest.clone())
+    }
+}
+
+fn run(pool: usize, epochs: usize, hot_pages: u64) -> LazyStats {
+    let mut sim = Sim::new(pool);
+    let mut total = LazyStats::default();
+    for _ in 0..epochs {
+        let (mut epoch, snapshot) = sim.stun();
+        // The guest runs on (half its writes to the hot pages) while the sender streams.
+        for step in 0..200u32 {
+            let r = sim.random();
+            let pfn = if r % 2 == 0 {
+                (r >> 8) % hot_pages
+            } else {
+                (r >> 8) % PAGES as u64
+            };
+            sim.write(&mut epoch, pfn, step as u8);
+            if sim.random() % 3 == 0 {
+                sim.send_one(&mut epoch);
+            }
+        }
+        while !epoch.done() {
+            sim.send_one(&mut epoch);
+        }
+        assert_eq!(sim.pool.free(), sim.pool.size(), "every buffer came back");
+        for (p, (got, want)) in sim.backup.iter().zip(&snapshot).enumerate() {
+            assert_eq!(got, want, "page {p} differs from its stun-time contents");
+        }
+        let s = epoch.stats;
+        total.copied_in_stun += s.copied_in_stun;
+        total.deferred += s.deferred;
+        total.copied_on_write += s.copied_on_write;
+        total.sent_on_fault += s.sent_on_fault;
+        total.hot_without_buffer += s.hot_without_buffer;
+    }
+    total
+}
+
+#[test]
+fn the_backup_gets_stun_time_contents_with_plenty_of_buffers() {
+    let s = run(PAGES, 20, 4);
+    assert!(
+        s.copied_in_stun > 0 && s.deferred > 0 && s.copied_on_write > 0,
+        "{s:?}"
+    );
+    assert_eq!(s.sent_on_fault, 0, "{s:?}");
+}
+
+#[test]
+fn an_exhausted_pool_degrades_to_sending_on_the_fault() {
+    let s = run(2, 20, 8);
+    assert!(s.sent_on_fault > 0, "{s:?}");
+    assert!(s.hot_without_buffer > 0, "{s:?}");
+}
+
+#[test]
+fn hot_pages_are_those_dirtied_in_most_recent_epochs() {
+    let mut h = History::new(4, 3);
+    for _ in 0..3 {
+        h.record(&[0, 1]);
+        h.record(&[0]);
+    }
+    assert!(h.is_hot(0) && h.is_hot(1) && !h.is_hot(2));
+    for _ in 0..6 {
+        h.record(&[0]);
+    }
+    assert!(
+        h.is_hot(0) && !h.is_hot(1),
+        "history forgets after 8 epochs"
+    );
+    h.record(&[99]); // beyond guest RAM: ignored
+    assert!(!h.is_hot(99));
+}
+
+#[test]
+fn plan_splits_hot_and_cold_and_counts_duplicates_once() {
+    let mut h = History::new(8, 1);
+    h.record(&[1, 2]);
+    let mut pool = StunPool::new(1);
+    let (epoch, plan) = LazyEpoch::plan(&[1, 2, 3, 3], &h, &mut pool);
+    assert_eq!(plan.copy, [(1, 0)]);
+    assert_eq!(plan.protect, [2, 3]);
+    assert_eq!(epoch.stats.hot_without_buffer, 1);
+    assert_eq!(epoch.next(), Some((1, Source::Buffer(0))));
+    assert_eq!(pool.free(), 0);
+}
