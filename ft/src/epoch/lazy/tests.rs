@@ -103,13 +103,13 @@ fn run(pool: usize, epochs: usize, hot_pages: u64) -> LazyStats {
         // The guest runs on (half its writes to the hot pages) while the sender streams.
         for step in 0..200u32 {
             let r = sim.random();
-            let pfn = if r % 2 == 0 {
+            let pfn = if r.is_multiple_of(2) {
                 (r >> 8) % hot_pages
             } else {
                 (r >> 8) % PAGES as u64
             };
             sim.write(&mut epoch, pfn, step as u8);
-            if sim.random() % 3 == 0 {
+            if sim.random().is_multiple_of(3) {
                 sim.send_one(&mut epoch);
             }
         }
