@@ -13,7 +13,7 @@
 //! Hardware (write protection in EPT/NPT, the copy itself) stays with the caller: this module
 //! says what to do with each page and keeps every page's epoch contents reachable exactly once.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 /// A guest-physical page number.
@@ -137,9 +137,8 @@ pub struct LazyStats {
 /// One epoch's lazy transmission.
 #[derive(Debug)]
 pub struct LazyEpoch {
-    /// Pages still to send, with where their epoch contents are; sent in `order`.
+    /// Pages still to send (in page order), with where their epoch contents are.
     pending: BTreeMap<Pfn, Source>,
-    order: VecDeque<Pfn>,
     /// Counts.
     pub stats: LazyStats,
 }
@@ -159,7 +158,6 @@ impl LazyEpoch {
     pub fn plan(dirty: &[Pfn], history: &History, pool: &mut StunPool) -> (Self, StunPlan) {
         let mut epoch = Self {
             pending: BTreeMap::new(),
-            order: VecDeque::new(),
             stats: LazyStats::default(),
         };
         let mut plan = StunPlan::default();
@@ -183,7 +181,6 @@ impl LazyEpoch {
                 }
             };
             epoch.pending.insert(pfn, source);
-            epoch.order.push_back(pfn);
         }
         (epoch, plan)
     }
@@ -210,28 +207,22 @@ impl LazyEpoch {
     /// [`LazyEpoch::sent`].
     #[must_use]
     pub fn next(&self) -> Option<(Pfn, Source)> {
-        let pfn = *self.order.front()?;
-        Some((pfn, self.pending[&pfn]))
+        self.pending
+            .first_key_value()
+            .map(|(&pfn, &source)| (pfn, source))
     }
 
     /// Page `pfn` went out (from the sender, or from a [`WriteVerdict::SendNow`] fault): its
     /// buffer returns to the pool. Returns whether it was still write-protected (the caller
     /// lifts the protection).
     pub fn sent(&mut self, pfn: Pfn, pool: &mut StunPool) -> bool {
-        let Some(source) = self.pending.remove(&pfn) else {
-            return false;
-        };
-        if self.order.front() == Some(&pfn) {
-            self.order.pop_front();
-        } else {
-            self.order.retain(|p| *p != pfn);
-        }
-        match source {
-            Source::Buffer(n) => {
+        match self.pending.remove(&pfn) {
+            Some(Source::Buffer(n)) => {
                 pool.give_back(n);
                 false
             }
-            Source::Guest => true,
+            Some(Source::Guest) => true,
+            None => false,
         }
     }
 

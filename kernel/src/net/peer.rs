@@ -102,11 +102,6 @@ impl PeerLink {
         self.udp = Some(UdpPath::new(route, self.mac));
     }
 
-    /// The UDP/IPv4 path, if the link uses one.
-    pub fn udp(&self) -> Option<&UdpPath> {
-        self.udp.as_ref()
-    }
-
     /// Drops `percent` of received frames before the protocol sees them (a lossy wire, for
     /// tests); decided by a fixed-seed generator, so runs are repeatable.
     pub fn inject_loss(&mut self, percent: u8) {
@@ -175,7 +170,7 @@ impl PeerLink {
                     frame,
                     ..
                 }) => {
-                    if let Some(path) = &mut self.udp
+                    if let Some(path) = &self.udp
                         && path.from_peer(src_ip, src_port)
                     {
                         self.link.on_frame(now, frame);
@@ -197,7 +192,7 @@ impl PeerLink {
         };
         let offset = encap.payload_offset();
         while let Some(n) = self.link.poll_transmit(now, &mut self.tx[offset..]) {
-            let ident = self.udp.as_ref().map_or(0, UdpPath::ident);
+            let ident = self.udp.as_mut().map_or(0, UdpPath::next_ident);
             let Ok(len) = encap.wrap(&mut self.tx, n, ident) else {
                 break;
             };

@@ -20,10 +20,8 @@ pub struct UdpPath {
     arp: ArpCache,
     /// The next hop's MAC as last reported (to log changes once).
     next_hop_mac: Option<MacAddr>,
-    /// IPv4 identification of the next datagram.
+    /// IPv4 identification of the last datagram.
     ident: u16,
-    /// Datagrams to our port from a host other than the peer (dropped).
-    pub strangers: u64,
 }
 
 impl UdpPath {
@@ -35,13 +33,7 @@ impl UdpPath {
             arp: ArpCache::new(mac, route.local.addr, ARP_ENTRIES, ArpConfig::default()),
             next_hop_mac: None,
             ident: 0,
-            strangers: 0,
         }
-    }
-
-    /// The route.
-    pub fn route(&self) -> &Ipv4Route {
-        &self.route
     }
 
     /// Our address and port, for sorting received frames.
@@ -49,13 +41,9 @@ impl UdpPath {
         (self.route.local.addr, LINK_UDP_PORT)
     }
 
-    /// Whether a datagram from `ip`:`port` is the peer's (anything else is counted and dropped).
-    pub fn from_peer(&mut self, ip: Ipv4Addr, port: u16) -> bool {
-        let ok = ip == self.route.peer && port == LINK_UDP_PORT;
-        if !ok {
-            self.strangers += 1;
-        }
-        ok
+    /// Whether a datagram from `ip`:`port` is the peer's (anything else is dropped).
+    pub fn from_peer(&self, ip: Ipv4Addr, port: u16) -> bool {
+        ip == self.route.peer && port == LINK_UDP_PORT
     }
 
     /// Takes in a received ARP packet; returns the reply to send, if it asked for us.
@@ -73,7 +61,6 @@ impl UdpPath {
             self.next_hop_mac = Some(next_hop);
             log::info!("link: next hop {} is at {next_hop}", self.route.next_hop);
         }
-        self.ident = self.ident.wrapping_add(1);
         Some(Encapsulation::Udp {
             src: self.mac,
             next_hop,
@@ -86,8 +73,9 @@ impl UdpPath {
         })
     }
 
-    /// The IPv4 identification for the datagram being wrapped.
-    pub fn ident(&self) -> u16 {
+    /// The IPv4 identification for the next datagram (a new one per datagram, RFC 791).
+    pub fn next_ident(&mut self) -> u16 {
+        self.ident = self.ident.wrapping_add(1);
         self.ident
     }
 
