@@ -37,13 +37,23 @@ fn host(name: &str, nic: &str, mac: &str, port: u16, server: bool, cmdline: &str
         "stream,id=n0,server={},addr.type=inet,addr.host=127.0.0.1,addr.port={port}",
         if server { "on" } else { "off" }
     );
-    let device = format!("{nic},netdev=n0,mac={mac}");
-    let qemu = Qemu::kernel().args(["-netdev", netdev.as_str(), "-device", device.as_str()]);
-    host_on(qemu, name, cmdline)
+    host_on(&netdev, nic, mac, name, cmdline)
 }
 
-/// One host: `qemu` (with its NIC) running Castor with `cmdline`.
-fn host_on(qemu: Qemu, name: &str, cmdline: &str) -> Run {
+/// A `dgram` netdev: one raw frame per UDP datagram between 127.0.0.1 ports `local` (QEMU's)
+/// and `remote`.
+fn dgram(local: u16, remote: u16) -> String {
+    format!(
+        "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port={local},\
+         remote.type=inet,remote.host=127.0.0.1,remote.port={remote}"
+    )
+}
+
+/// One host: QEMU with a `nic` of MAC `mac` on `netdev` (id `n0`), running Castor with
+/// `cmdline`.
+fn host_on(netdev: &str, nic: &str, mac: &str, name: &str, cmdline: &str) -> Run {
+    let device = format!("{nic},netdev=n0,mac={mac}");
+    let qemu = Qemu::kernel().args(["-netdev", netdev, "-device", device.as_str()]);
     Run::new(Emulator::Qemu(qemu))
         .name(name)
         .cpus(1)
@@ -229,17 +239,12 @@ fn udp_ipv4_pair_talks_across_a_router() {
     let qemu_ports = [free_udp_port(), free_udp_port()];
     let router = Router::start([router_port(1), router_port(2)], qemu_ports).expect("the router");
     let start = |i: usize, role: &str, peer: u8| {
-        let netdev = format!(
-            "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port={},\
-             remote.type=inet,remote.host=127.0.0.1,remote.port={}",
-            qemu_ports[i], router.ports[i]
-        );
-        let device = format!("virtio-net-pci,netdev=n0,mac=52:54:00:00:04:0{}", i + 1);
         let me = i + 1;
         let udp = format!("ip=10.{me}.0.2/24 gateway=10.{me}.0.1 peer_ip=10.{peer}.0.2");
-        let qemu = Qemu::kernel().args(["-netdev", netdev.as_str(), "-device", device.as_str()]);
         host_on(
-            qemu,
+            &dgram(qemu_ports[i], router.ports[i]),
+            "virtio-net-pci",
+            &format!("52:54:00:00:04:0{me}"),
             &format!("link-routed-{role}"),
             &args(role, KEY, mib, &udp),
         )
@@ -393,11 +398,10 @@ fn bochs_e1000_pairs_with_qemu_e1000() {
     let netns = Arc::new(NetNamespace::new().expect("a private network namespace"));
     let mib = 4;
     let mut primary = start_bochs("primary", mib, "52:54:00:00:02:01", 40000, &netns);
-    let netdev = "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=40001,\
-                  remote.type=inet,remote.host=127.0.0.1,remote.port=40000";
-    let device = "e1000,netdev=n0,mac=52:54:00:00:02:02";
     let mut backup = host_on(
-        Qemu::kernel().args(["-netdev", netdev, "-device", device]),
+        &dgram(40001, 40000),
+        "e1000",
+        "52:54:00:00:02:02",
         "link-qemu",
         &args("backup", KEY, mib, "").replace(PEER_TIMEOUT, BOCHS_PEER_TIMEOUT),
     )

@@ -6,7 +6,7 @@
 //!
 //! Handlers are `&'static dyn Handler` registered once per slot ([`spin::Once`]), so the
 //! interrupt path takes no lock; up to [`HANDLERS_PER_VECTOR`] handlers share a vector (legacy
-//! INTx lines are shared). Every delivery is counted per vector.
+//! INTx lines are shared). Handlers count what concerns them ([`Counter`]).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -55,13 +55,11 @@ impl Handler for Counter {
 
 struct Slot {
     handlers: [spin::Once<&'static dyn Handler>; HANDLERS_PER_VECTOR],
-    count: AtomicU64,
 }
 
 static SLOTS: [Slot; COUNT] = [const {
     Slot {
         handlers: [const { spin::Once::new() }; HANDLERS_PER_VECTOR],
-        count: AtomicU64::new(0),
     }
 }; COUNT];
 
@@ -117,14 +115,6 @@ pub fn share(vector: u8, handler: &'static dyn Handler) -> Result<(), IrqError> 
     Ok(())
 }
 
-/// Deliveries of `vector` so far (0 for vectors that are not device vectors).
-pub fn count(vector: u8) -> u64 {
-    match vector.checked_sub(FIRST).map(usize::from) {
-        Some(i) if i < COUNT => SLOTS[i].count.load(Ordering::Relaxed),
-        _ => 0,
-    }
-}
-
 /// Runs the handlers of device vector `vector` and signals EOI; false (nothing done) if it is
 /// not a device vector.
 pub fn dispatch(vector: u8) -> bool {
@@ -134,7 +124,6 @@ pub fn dispatch(vector: u8) -> bool {
     else {
         return false;
     };
-    slot.count.fetch_add(1, Ordering::Relaxed);
     for h in slot.handlers.iter().map_while(|h| h.get()) {
         h.handle();
     }

@@ -39,13 +39,6 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// The vector the interrupt arrives at.
-    pub fn vector(&self) -> u8 {
-        match *self {
-            Mode::MsiX { vector, .. } | Mode::Msi { vector } | Mode::Intx { vector, .. } => vector,
-        }
-    }
-
     /// "MSI-X", "MSI" or "INTx".
     pub fn name(&self) -> &'static str {
         match self {
