@@ -13,4 +13,5 @@ extern crate std;
 
 pub mod epoch;
 pub mod link;
+pub mod pair;
 pub mod stream;

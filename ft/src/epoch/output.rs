@@ -137,6 +137,15 @@ impl OutputBuffer {
         Ok(released)
     }
 
+    /// Passes the output held for `epoch` to `visit`, oldest first (the checkpoint of an epoch
+    /// carries its output, so a backup that takes over can release what the primary did not).
+    pub fn held_for(&self, epoch: u64, mut visit: impl FnMut(&[u8])) {
+        self.chunks
+            .iter()
+            .filter(|(e, _)| *e == epoch)
+            .for_each(|(_, chunk)| visit(chunk));
+    }
+
     /// Whether output is waiting for an acknowledgement (the epoch policy shortens epochs then).
     #[must_use]
     pub fn waiting(&self) -> bool {

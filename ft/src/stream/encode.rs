@@ -197,6 +197,16 @@ impl<S: Sink> EpochWriter<S> {
         self.bytes
     }
 
+    /// The sink being written.
+    pub const fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// The sink being written, to drain what it holds (without writing into it).
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.sink
+    }
+
     /// Writes the opaque state of vCPU `vcpu`.
     pub fn vcpu_state(&mut self, vcpu: u32, state: &[u8]) -> Result<(), WriteError<S::Error>> {
         if vcpu >= MAX_VCPUS {

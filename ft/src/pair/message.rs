@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Messages between primary and backup, one per peer-link message: a tag byte, then a body.
+//!
+//! ```text
+//! 1 HELLO     version u16, role u8 (1 primary, 2 backup), 0 u8, epoch_min_ms u32,
+//!             epoch_max_ms u32, guest_ram u64, guest_image [u8; 32]      (52 bytes)
+//! 2 STREAM    checkpoint stream bytes (the first STREAM is the 48-byte stream header)
+//! 3 ACK       epoch u64: the backup applied this epoch
+//! 4 RELEASED  epoch u64: the primary released the output of every epoch up to this one
+//! ```
+//!
+//! Integers are little-endian. Decoding is strict: wrong lengths, unknown tags and nonzero
+//! padding are errors, never panics.
+
+use core::fmt;
+
+use crate::link::Role;
+
+/// Version of the pair protocol carried in `HELLO`.
+pub const PAIR_VERSION: u16 = 1;
+
+const TAG_HELLO: u8 = 1;
+const TAG_STREAM: u8 = 2;
+const TAG_ACK: u8 = 3;
+const TAG_RELEASED: u8 = 4;
+const HELLO_BODY_LEN: usize = 52;
+
+/// One side's guest configuration, exchanged right after the link pairs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hello {
+    /// Pair protocol version.
+    pub version: u16,
+    /// The sender's role.
+    pub role: Role,
+    /// Shortest epoch (ms) the sender is configured with.
+    pub epoch_min_ms: u32,
+    /// Longest epoch (ms).
+    pub epoch_max_ms: u32,
+    /// Guest RAM in bytes.
+    pub guest_ram: u64,
+    /// BLAKE3 of the guest image and its command line.
+    pub guest_image: [u8; 32],
+}
+
+/// A decoded message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// The sender's configuration.
+    Hello(Hello),
+    /// Checkpoint stream bytes.
+    Stream(&'a [u8]),
+    /// The backup applied this epoch.
+    Ack(u64),
+    /// The primary released the output of every epoch up to this one.
+    Released(u64),
+}
+
+/// Why a message was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageError {
+    /// Empty message.
+    Empty,
+    /// Unknown tag.
+    UnknownTag(u8),
+    /// The body has the wrong length for its tag.
+    BadLength {
+        /// The tag.
+        tag: u8,
+        /// Body bytes received.
+        len: usize,
+    },
+    /// A role byte other than 1 or 2, or nonzero padding.
+    BadField(&'static str),
+}
+
+impl fmt::Display for MessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("empty pair message"),
+            Self::UnknownTag(t) => write!(f, "unknown pair message tag {t}"),
+            Self::BadLength { tag, len } => {
+                write!(f, "pair message tag {tag} with a {len}-byte body")
+            }
+            Self::BadField(what) => write!(f, "pair message with a bad {what}"),
+        }
+    }
+}
+
+/// Why two hosts cannot pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PairError {
+    /// Both hosts have the same role.
+    RoleConflict(Role),
+    /// Different pair protocol versions.
+    Version {
+        /// Ours.
+        ours: u16,
+        /// The peer's.
+        theirs: u16,
+    },
+    /// Different guest RAM sizes.
+    GuestRam {
+        /// Ours (bytes).
+        ours: u64,
+        /// The peer's (bytes).
+        theirs: u64,
+    },
+    /// Different guest images or command lines.
+    GuestImage {
+        /// Ours (BLAKE3).
+        ours: [u8; 32],
+        /// The peer's.
+        theirs: [u8; 32],
+    },
+}
+
+fn hex8(bytes: &[u8; 32], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    bytes[..8].iter().try_for_each(|b| write!(f, "{b:02x}"))
+}
+
+impl fmt::Display for PairError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::RoleConflict(role) => write!(f, "both hosts are configured as role={role}"),
+            Self::Version { ours, theirs } => {
+                write!(f, "pair protocol version {ours} here, {theirs} on the peer")
+            }
+            Self::GuestRam { ours, theirs } => write!(
+                f,
+                "guest RAM differs: {} MiB here, {} MiB on the peer (give both the same guest_ram=)",
+                ours >> 20,
+                theirs >> 20
+            ),
+            Self::GuestImage { ours, theirs } => {
+                f.write_str("the guest images or their arguments differ: BLAKE3 ")?;
+                hex8(ours, f)?;
+                f.write_str(" here, ")?;
+                hex8(theirs, f)?;
+                f.write_str(" on the peer")
+            }
+        }
+    }
+}
+
+impl Hello {
+    /// Whether this host (`self`) can pair with a peer that sent `peer`.
+    ///
+    /// # Errors
+    /// The first mismatch, in the order role, version, RAM, image.
+    pub fn check(&self, peer: &Hello) -> Result<(), PairError> {
+        if self.role == peer.role {
+            return Err(PairError::RoleConflict(self.role));
+        }
+        if self.version != peer.version {
+            return Err(PairError::Version {
+                ours: self.version,
+                theirs: peer.version,
+            });
+        }
+        if self.guest_ram != peer.guest_ram {
+            return Err(PairError::GuestRam {
+                ours: self.guest_ram,
+                theirs: peer.guest_ram,
+            });
+        }
+        if self.guest_image != peer.guest_image {
+            return Err(PairError::GuestImage {
+                ours: self.guest_image,
+                theirs: peer.guest_image,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Message<'_> {
+    /// The message's bytes.
+    #[must_use]
+    pub fn encode(&self) -> alloc::vec::Vec<u8> {
+        let mut out = alloc::vec::Vec::new();
+        match self {
+            Self::Hello(h) => {
+                out.push(TAG_HELLO);
+                out.extend_from_slice(&h.version.to_le_bytes());
+                out.push(match h.role {
+                    Role::Primary => 1,
+                    Role::Backup => 2,
+                });
+                out.push(0);
+                out.extend_from_slice(&h.epoch_min_ms.to_le_bytes());
+                out.extend_from_slice(&h.epoch_max_ms.to_le_bytes());
+                out.extend_from_slice(&h.guest_ram.to_le_bytes());
+                out.extend_from_slice(&h.guest_image);
+            }
+            Self::Stream(bytes) => {
+                out.reserve(1 + bytes.len());
+                out.push(TAG_STREAM);
+                out.extend_from_slice(bytes);
+            }
+            Self::Ack(epoch) => {
+                out.push(TAG_ACK);
+                out.extend_from_slice(&epoch.to_le_bytes());
+            }
+            Self::Released(epoch) => {
+                out.push(TAG_RELEASED);
+                out.extend_from_slice(&epoch.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// Decodes one message.
+    ///
+    /// # Errors
+    /// See [`MessageError`].
+    pub fn decode(bytes: &[u8]) -> Result<Message<'_>, MessageError> {
+        let (&tag, body) = bytes.split_first().ok_or(MessageError::Empty)?;
+        let bad_len = MessageError::BadLength {
+            tag,
+            len: body.len(),
+        };
+        match tag {
+            TAG_HELLO => {
+                let b: &[u8; HELLO_BODY_LEN] = body.try_into().map_err(|_| bad_len)?;
+                let role = match b[2] {
+                    1 => Role::Primary,
+                    2 => Role::Backup,
+                    _ => return Err(MessageError::BadField("role")),
+                };
+                if b[3] != 0 {
+                    return Err(MessageError::BadField("padding"));
+                }
+                let u32_at =
+                    |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+                let mut ram = [0u8; 8];
+                ram.copy_from_slice(&b[12..20]);
+                let mut image = [0u8; 32];
+                image.copy_from_slice(&b[20..52]);
+                Ok(Message::Hello(Hello {
+                    version: u16::from_le_bytes([b[0], b[1]]),
+                    role,
+                    epoch_min_ms: u32_at(4),
+                    epoch_max_ms: u32_at(8),
+                    guest_ram: u64::from_le_bytes(ram),
+                    guest_image: image,
+                }))
+            }
+            TAG_STREAM if !body.is_empty() => Ok(Message::Stream(body)),
+            TAG_ACK | TAG_RELEASED => {
+                let e: [u8; 8] = body.try_into().map_err(|_| bad_len)?;
+                let epoch = u64::from_le_bytes(e);
+                Ok(if tag == TAG_ACK {
+                    Message::Ack(epoch)
+                } else {
+                    Message::Released(epoch)
+                })
+            }
+            TAG_STREAM => Err(bad_len),
+            other => Err(MessageError::UnknownTag(other)),
+        }
+    }
+}
