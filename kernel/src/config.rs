@@ -15,9 +15,9 @@ use castor_ft::link::{PreSharedKey, Role};
 use log::LevelFilter;
 
 /// Names of the in-kernel self tests, in the order they run.
-pub const SELFTESTS: [&str; 12] = [
+pub const SELFTESTS: [&str; 14] = [
     "config", "alloc", "heap", "paging", "wx", "timer", "smp", "vmx", "svm", "guests", "triple",
-    "hostile",
+    "hostile", "dirty", "cpustate",
 ];
 /// Self tests that only run when named, because they need hardware not every machine has.
 pub const NAMED_ONLY: [&str; 1] = ["net"];
@@ -54,6 +54,8 @@ impl SelfTests {
 pub enum Bench {
     /// VM-exit round-trip costs.
     VmExit,
+    /// Dirty-page harvest costs at two guest RAM sizes: nested table walk and hardware log.
+    Harvest,
 }
 
 /// Castor's boot configuration.
@@ -90,11 +92,22 @@ pub struct Config {
     pub peer_ip: Option<Ipv4Addr>,
     /// The router towards a peer outside this host's subnet (`gateway=`).
     pub gateway: Option<Ipv4Addr>,
+    /// `epoch_min=` (ms): the shortest checkpoint epoch of a fault-tolerant pair.
+    pub epoch_min_ms: u32,
+    /// `epoch_max=` (ms): the longest checkpoint epoch.
+    pub epoch_max_ms: u32,
+    /// `digests=on`: the pair computes and prints a whole-memory digest per epoch (for tests).
+    pub digests: bool,
 }
 
 /// Default peer timeout (ms): longer than QEMU e1000's ~1 s receive blackout after an RCTL
 /// write.
 pub const DEFAULT_PEER_TIMEOUT_MS: u32 = 3000;
+
+/// Default shortest epoch (ms).
+pub const DEFAULT_EPOCH_MIN_MS: u32 = 10;
+/// Default longest epoch (ms): 25 ms is 40 epochs/s.
+pub const DEFAULT_EPOCH_MAX_MS: u32 = 25;
 
 /// Default guest RAM in MiB.
 pub const DEFAULT_GUEST_RAM_MIB: u32 = 64;
@@ -117,6 +130,9 @@ impl Default for Config {
             ip: None,
             peer_ip: None,
             gateway: None,
+            epoch_min_ms: DEFAULT_EPOCH_MIN_MS,
+            epoch_max_ms: DEFAULT_EPOCH_MAX_MS,
+            digests: false,
         }
     }
 }
@@ -144,7 +160,7 @@ pub enum ConfigError<'a> {
 }
 
 /// Keys Castor understands (for error messages).
-pub const KEYS: &str = "log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway";
+pub const KEYS: &str = "log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway, epoch_min, epoch_max, digests";
 
 impl fmt::Display for ConfigError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -169,9 +185,9 @@ impl fmt::Display for ConfigError<'_> {
 }
 
 const LOG_VALUES: &str = "one of error, warn, info, debug, trace";
-const SELFTEST_VALUES: &str = "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, vmx, svm, guests, triple, hostile, net, fault, panic";
+const SELFTEST_VALUES: &str = "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, vmx, svm, guests, triple, hostile, dirty, net, fault, panic";
 const CPUS_VALUES: &str = "a whole number from 1 to 64";
-const BENCH_VALUES: &str = "vmexit";
+const BENCH_VALUES: &str = "vmexit or harvest";
 const GUEST_VALUES: &str = "module (run the first boot module as a Multiboot guest kernel)";
 const GUEST_RAM_VALUES: &str = "guest RAM in MiB, from 2 to 4096";
 const ROLE_VALUES: &str = "primary or backup";
@@ -180,6 +196,7 @@ const LINKTEST_VALUES: &str = "MiB to move over the peer link, from 1 to 4096";
 const PEER_TIMEOUT_VALUES: &str = "milliseconds, from 100 to 600000";
 const IP_VALUES: &str = "this host's IPv4 address and subnet prefix, e.g. 10.0.0.1/24";
 const HOST_VALUES: &str = "an IPv4 host address, e.g. 10.0.0.2";
+const EPOCH_VALUES: &str = "milliseconds from 1 to 10000";
 const LINK_LOSS_VALUES: &str = "a percentage of received frames to drop, from 0 to 90";
 
 fn parse_log(value: &str) -> Option<LevelFilter> {
@@ -211,7 +228,7 @@ impl Config {
     /// Parses a command line.
     pub fn parse(line: &str) -> Result<Config, ConfigError<'_>> {
         let mut config = Config::default();
-        let mut seen = [false; 15];
+        let mut seen = [false; 18];
         let mut words = line.split_ascii_whitespace().peekable();
         if words
             .peek()
@@ -243,6 +260,7 @@ impl Config {
                 "bench" => {
                     config.bench = Some(match value {
                         "vmexit" => Bench::VmExit,
+                        "harvest" => Bench::Harvest,
                         _ => return Err(bad(BENCH_VALUES)),
                     });
                     3
@@ -320,6 +338,28 @@ impl Config {
                     config.gateway = Some(host_address(value).ok_or_else(|| bad(HOST_VALUES))?);
                     14
                 }
+                "epoch_min" | "epoch_max" => {
+                    let ms = value
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=10_000).contains(n))
+                        .ok_or_else(|| bad(EPOCH_VALUES))?;
+                    if key == "epoch_min" {
+                        config.epoch_min_ms = ms;
+                        15
+                    } else {
+                        config.epoch_max_ms = ms;
+                        16
+                    }
+                }
+                "digests" => {
+                    config.digests = match value {
+                        "on" => true,
+                        "off" => false,
+                        _ => return Err(bad("on or off")),
+                    };
+                    17
+                }
                 _ => return Err(ConfigError::UnknownKey(key)),
             };
             if core::mem::replace(&mut seen[slot], true) {
@@ -364,11 +404,15 @@ mod tests {
         assert_eq!(e, ConfigError::UnknownKey("bogus"));
         assert_eq!(
             e.to_string(),
-            "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway)"
+            "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway, epoch_min, epoch_max, digests)"
         );
         assert_eq!(
             Config::parse("bench=vmexit").unwrap().bench,
             Some(Bench::VmExit)
+        );
+        assert_eq!(
+            Config::parse("bench=harvest").unwrap().bench,
+            Some(Bench::Harvest)
         );
         assert!(matches!(
             Config::parse("bench=fast"),
@@ -410,6 +454,33 @@ mod tests {
         assert_eq!(
             Config::parse("cpus=1 /x"),
             Err(ConfigError::NotKeyValue("/x"))
+        );
+    }
+
+    #[test]
+    fn pair_keys() {
+        let c =
+            Config::parse("role=primary guest=module epoch_min=5 epoch_max=40 digests=on").unwrap();
+        assert_eq!((c.epoch_min_ms, c.epoch_max_ms, c.digests), (5, 40, true));
+        let d = Config::default();
+        assert_eq!(
+            (d.epoch_min_ms, d.epoch_max_ms, d.digests),
+            (DEFAULT_EPOCH_MIN_MS, DEFAULT_EPOCH_MAX_MS, false)
+        );
+        for bad in [
+            "epoch_min=0",
+            "epoch_max=10001",
+            "epoch_min=x",
+            "digests=yes",
+        ] {
+            assert!(
+                matches!(Config::parse(bad), Err(ConfigError::BadValue { .. })),
+                "{bad} accepted"
+            );
+        }
+        assert_eq!(
+            Config::parse("epoch_max=5 epoch_max=6"),
+            Err(ConfigError::Repeated("epoch_max"))
         );
     }
 

@@ -24,6 +24,8 @@ pub mod bench;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
+pub mod ft;
+#[cfg(target_os = "none")]
 pub mod kmain;
 #[cfg(target_os = "none")]
 pub mod net;

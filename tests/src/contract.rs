@@ -22,14 +22,14 @@ use crate::{Emulator, Run};
 use std::collections::BTreeSet;
 
 /// Self tests that `selftest=all` runs.
-pub const SELFTESTS: [&str; 12] = [
+pub const SELFTESTS: [&str; 14] = [
     "alloc", "heap", "paging", "wx", "timer", "smp", "config", "vmx", "svm", "guests", "triple",
-    "hostile",
+    "hostile", "dirty", "cpustate",
 ];
 /// Self tests that need hardware virtualization (VT-x or AMD-V) to do their work and report
 /// `skipped` without it. Every emulator configuration the tests use offers one, so none may be
 /// skipped there; this is for runs on other machines.
-pub const NEEDS_VIRTUALIZATION: [&str; 3] = ["guests", "triple", "hostile"];
+pub const NEEDS_VIRTUALIZATION: [&str; 5] = ["guests", "triple", "hostile", "dirty", "cpustate"];
 /// Printed after all self tests passed.
 pub const PASS_MARKER: &str = "CASTOR-SELFTEST-PASS";
 /// Printed after a self test failed.

@@ -1,5 +1,5 @@
-//! Building the Castor kernel ELF (and the test guest kernel `castor-mbtest`) with a nested
-//! `cargo build`.
+//! Building the Castor kernel ELF (and the test guest kernels `castor-mbtest` and
+//! `castor-demo`) with a nested `cargo build`.
 //!
 //! Both build into their own target directory (`target/kernel`) so the nested cargo never
 //! waits on the lock the outer `cargo test` holds on `target/`; cargo's own locking makes
@@ -22,6 +22,10 @@ pub const KERNEL_PACKAGE: &str = "castor-kernel";
 /// The test guest kernel's package and binary name (`tests/guests/mbtest/`): a Multiboot 1
 /// kernel that reports what it was handed and exits with the `status=` from its command line.
 pub const MBTEST_PACKAGE: &str = "castor-mbtest";
+/// The fault-tolerance demo guest's package and binary name (`tests/guests/demo/`): a Multiboot 1
+/// kernel that dirties memory at a steady pace and prints a hash chain over it (see
+/// [`crate::demo`]).
+pub const DEMO_PACKAGE: &str = "castor-demo";
 
 /// Variables the outer cargo may set that would redirect or change the nested build.
 const LEAKY_ENV: &[&str] = &[
@@ -52,6 +56,11 @@ pub fn mbtest_path() -> PathBuf {
         .join(TARGET)
         .join("release")
         .join(MBTEST_PACKAGE)
+}
+
+/// The path of the `castor-demo` ELF that [`build_demo`] produces.
+pub fn demo_path() -> PathBuf {
+    target_dir().join(TARGET).join("release").join(DEMO_PACKAGE)
 }
 
 /// What to do with cargo's progress output.
@@ -90,6 +99,11 @@ pub fn build(output: BuildOutput) -> Result<PathBuf> {
 /// Builds `castor-mbtest` now and returns its ELF path.
 pub fn build_mbtest(output: BuildOutput) -> Result<PathBuf> {
     build_package(MBTEST_PACKAGE, MBTEST_PACKAGE, mbtest_path(), output)
+}
+
+/// Builds `castor-demo` now and returns its ELF path.
+pub fn build_demo(output: BuildOutput) -> Result<PathBuf> {
+    build_package(DEMO_PACKAGE, DEMO_PACKAGE, demo_path(), output)
 }
 
 fn build_package(package: &str, what: &str, elf: PathBuf, output: BuildOutput) -> Result<PathBuf> {
@@ -149,5 +163,12 @@ pub fn elf() -> Result<&'static Path> {
 pub fn mbtest() -> Result<&'static Path> {
     static ELF: OnceLock<Result<PathBuf>> = OnceLock::new();
     let elf = ELF.get_or_init(|| build_mbtest(BuildOutput::Capture));
+    elf.as_deref().map_err(Clone::clone)
+}
+
+/// The `castor-demo` guest kernel ELF for tests: [`build_demo`], done at most once per process.
+pub fn demo() -> Result<&'static Path> {
+    static ELF: OnceLock<Result<PathBuf>> = OnceLock::new();
+    let elf = ELF.get_or_init(|| build_demo(BuildOutput::Capture));
     elf.as_deref().map_err(Clone::clone)
 }

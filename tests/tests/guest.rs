@@ -262,8 +262,8 @@ fn qemu_runs_the_guest_under_amd_v() {
     outcome.expect_exit_code(QEMU_EXIT_PASS);
 }
 
-/// `scripts/run --emulator bochs --guest FILE --guest-args ARGS` (its `castor-run` binary)
-/// exits with the guest's status.
+/// `scripts/run --single --emulator bochs --guest FILE --guest-args ARGS` (its `castor-run`
+/// binary) exits with the guest's status.
 #[test]
 fn castor_run_exits_with_the_guest_status() {
     castor_run_guest("bochs");
@@ -274,12 +274,12 @@ fn castor_run_exits_with_the_guest_status_under_qemu() {
     castor_run_guest("qemu");
 }
 
-/// `scripts/run --emulator EMULATOR --guest mbtest --guest-args status=5` exits with status 5
-/// and shows the guest's output.
+/// `scripts/run --single --emulator EMULATOR --guest mbtest --guest-args status=5` exits with
+/// status 5 and shows the guest's output.
 fn castor_run_guest(emulator: &str) {
     let elf = kernel::elf().expect("building the kernel");
     let out = Command::new(env!("CARGO_BIN_EXE_castor-run"))
-        .args(["--emulator", emulator, "--cpus", "1", "--guest"])
+        .args(["--single", "--emulator", emulator, "--cpus", "1", "--guest"])
         .arg(mbtest())
         .args(["--guest-args", "status=5", "--guest-ram", "4"])
         .env(kernel::KERNEL_ENV, elf)

@@ -8,10 +8,12 @@
 //! backup keeps the last epoch it applied, which is what it resumes from.
 //!
 //! Output: each epoch carries the guest output it produced. The primary releases an epoch's
-//! output when the acknowledgement reaches it and then sends `RELEASED`; on takeover the
-//! backup releases the output of the applied epochs no `RELEASED` covered. The window
-//! between the primary's release and its `RELEASED` reaching the backup is the only place a
-//! line can appear twice; nothing can be lost.
+//! output when the acknowledgement reaches it; the backup learns that either from the
+//! primary's `RELEASED` or, sooner, from the link confirming the primary received the
+//! acknowledgement (the primary releases before its link confirms). On takeover the backup
+//! releases the output of the applied epochs not known to be released. The only place a line
+//! can appear twice is the moment between the primary's release and that confirmation leaving
+//! it; nothing can be lost.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -188,7 +190,8 @@ impl Backup {
         })
     }
 
-    /// The primary released the output of every epoch up to `epoch`.
+    /// The primary released the output of every epoch up to `epoch` (its `RELEASED`, or the
+    /// link's confirmation that it received our acknowledgement of `epoch`).
     pub fn on_released(&mut self, epoch: u64) {
         if self.released_through.is_some_and(|r| r >= epoch) {
             return;

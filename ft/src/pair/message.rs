@@ -7,6 +7,8 @@
 //! 2 STREAM    checkpoint stream bytes (the first STREAM is the 48-byte stream header)
 //! 3 ACK       epoch u64: the backup applied this epoch
 //! 4 RELEASED  epoch u64: the primary released the output of every epoch up to this one
+//! 5 ENDED     status u64: the guest ended on the primary (with this exit status) and its
+//!             final output was released: the backup stands down
 //! ```
 //!
 //! Integers are little-endian. Decoding is strict: wrong lengths, unknown tags and nonzero
@@ -23,6 +25,7 @@ const TAG_HELLO: u8 = 1;
 const TAG_STREAM: u8 = 2;
 const TAG_ACK: u8 = 3;
 const TAG_RELEASED: u8 = 4;
+const TAG_ENDED: u8 = 5;
 const HELLO_BODY_LEN: usize = 52;
 
 /// One side's guest configuration, exchanged right after the link pairs.
@@ -53,6 +56,8 @@ pub enum Message<'a> {
     Ack(u64),
     /// The primary released the output of every epoch up to this one.
     Released(u64),
+    /// The guest ended on the primary with this status; the backup stands down.
+    Ended(u64),
 }
 
 /// Why a message was refused.
@@ -205,6 +210,10 @@ impl Message<'_> {
                 out.push(TAG_RELEASED);
                 out.extend_from_slice(&epoch.to_le_bytes());
             }
+            Self::Ended(status) => {
+                out.push(TAG_ENDED);
+                out.extend_from_slice(&status.to_le_bytes());
+            }
         }
         out
     }
@@ -246,13 +255,13 @@ impl Message<'_> {
                 }))
             }
             TAG_STREAM if !body.is_empty() => Ok(Message::Stream(body)),
-            TAG_ACK | TAG_RELEASED => {
+            TAG_ACK | TAG_RELEASED | TAG_ENDED => {
                 let e: [u8; 8] = body.try_into().map_err(|_| bad_len)?;
-                let epoch = u64::from_le_bytes(e);
-                Ok(if tag == TAG_ACK {
-                    Message::Ack(epoch)
-                } else {
-                    Message::Released(epoch)
+                let value = u64::from_le_bytes(e);
+                Ok(match tag {
+                    TAG_ACK => Message::Ack(value),
+                    TAG_RELEASED => Message::Released(value),
+                    _ => Message::Ended(value),
                 })
             }
             TAG_STREAM => Err(bad_len),

@@ -514,14 +514,27 @@ impl Primary {
 
     /// The next message for the backup, if any: control messages first, then stream bytes.
     pub fn next_message(&mut self) -> Option<Vec<u8>> {
-        if let Some(m) = self.control.pop_front() {
-            return Some(m);
-        }
+        self.next_control().or_else(|| self.next_stream())
+    }
+
+    /// The next control message (the stream header, `RELEASED`), small and urgent.
+    pub fn next_control(&mut self) -> Option<Vec<u8>> {
+        self.control.pop_front()
+    }
+
+    /// The next chunk of checkpoint stream bytes (send after every control message).
+    pub fn next_stream(&mut self) -> Option<Vec<u8>> {
         let sink = match &mut self.sending {
             Some(s) => s.writer.sink_mut(),
             None => self.idle_sink.as_mut()?,
         };
         sink.pop().map(|chunk| Message::Stream(&chunk).encode())
+    }
+
+    /// The newest epoch completely sent (and not yet acknowledged), with its digest.
+    #[must_use]
+    pub fn last_sent(&self) -> Option<&SentEpoch> {
+        self.sent.back()
     }
 
     /// Stream bytes produced but not yet taken by [`next_message`](Self::next_message).

@@ -511,6 +511,7 @@ fn hello_mismatches_are_refused_with_their_reason() {
         Message::Hello(primary),
         Message::Ack(9),
         Message::Released(u64::MAX),
+        Message::Ended(3),
         Message::Stream(b"abc"),
     ] {
         assert_eq!(Message::decode(&m.encode()), Ok(m));

@@ -2,6 +2,7 @@
 //! Benchmarks, chosen with `bench=` on the command line. They print figures (ratios measured in
 //! the same run, since absolute emulator times are noisy); they assert nothing about speed.
 
+mod harvest;
 mod vmexit;
 
 use crate::arch::x86_64::machine::ExitStatus;
@@ -12,6 +13,7 @@ use crate::kprintln;
 pub fn run(which: Bench) -> ExitStatus {
     let result = match which {
         Bench::VmExit => vmexit::run(),
+        Bench::Harvest => harvest::run(),
     };
     match result {
         Ok(()) => {

@@ -77,6 +77,12 @@ pub trait Format {
     fn leaf_entry(phys: u64, attrs: Attrs, level: u8) -> u64;
     /// Decodes an entry found at `level`.
     fn decode(entry: u64, level: u8) -> Decoded;
+    /// The bit of a leaf entry that grants writes: cleared to write-protect a page, with the
+    /// rest of the entry (address, other rights, accessed/dirty flags) left as it is.
+    const WRITE_BIT: u64;
+    /// The dirty flag of a leaf entry, which the processor sets when it writes through the leaf
+    /// (host paging: SDM Vol. 3A, 5.8; EPT: Vol. 3C, 29.3.5; NPT: APM Vol. 2, 15.25.x).
+    const DIRTY_BIT: u64;
 }
 
 /// Access to the physical memory holding the tables.
@@ -235,6 +241,92 @@ impl<F: Format, M: TableMemory> PageTable<F, M> {
         self.update_leaf(virt, level, |_| entry)
     }
 
+    /// The table frame, index and level of the leaf entry that maps `virt`, if one does.
+    fn find_leaf(&self, virt: u64) -> Option<(u64, usize, u8)> {
+        let mut table = self.root;
+        for level in (1..=4).rev() {
+            let i = index(virt, level);
+            match F::decode(self.mem.read(table, i), level) {
+                Decoded::Table(next, _) if level > 1 => table = next,
+                Decoded::Leaf(..) => return Some((table, i, level)),
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// The raw entry of the leaf that maps `virt`, and its level.
+    pub fn leaf_entry(&self, virt: u64) -> Option<(u64, u8)> {
+        let (table, i, level) = self.find_leaf(virt)?;
+        Some((self.mem.read(table, i), level))
+    }
+
+    /// Grants or withdraws write access in the leaf of `level` that maps `virt`, changing
+    /// nothing else in the entry (the accessed and dirty flags survive). Returns whether the leaf
+    /// was writable before, or `None` if `virt` is not mapped by a leaf of that level. The
+    /// caller must invalidate the TLB after withdrawing write access.
+    ///
+    /// The update is a plain read-modify-write: nothing may set flags in this table (no CPU may
+    /// run through it, e.g. no vCPU of the guest it translates for) while it runs.
+    pub fn set_writable(&mut self, virt: u64, level: u8, writable: bool) -> Option<bool> {
+        let (table, i, found) = self.find_leaf(virt)?;
+        if found != level {
+            return None;
+        }
+        let entry = self.mem.read(table, i);
+        let updated = if writable {
+            entry | F::WRITE_BIT
+        } else {
+            entry & !F::WRITE_BIT
+        };
+        if updated != entry {
+            self.mem.write(table, i, updated);
+        }
+        Some(entry & F::WRITE_BIT != 0)
+    }
+
+    /// Clears the dirty flag of the leaf that maps `virt`. Returns whether it was set, or `None`
+    /// if `virt` is not mapped. The caller must invalidate the TLB if it was set (else the
+    /// processor may go on writing through a cached translation without setting it again).
+    /// Same precondition as [`PageTable::set_writable`].
+    pub fn clear_dirty(&mut self, virt: u64) -> Option<bool> {
+        let (table, i, _) = self.find_leaf(virt)?;
+        let entry = self.mem.read(table, i);
+        let dirty = entry & F::DIRTY_BIT != 0;
+        if dirty {
+            self.mem.write(table, i, entry & !F::DIRTY_BIT);
+        }
+        Some(dirty)
+    }
+
+    /// Calls `visit(address, level)` for every leaf whose dirty flag is set, in address order,
+    /// and clears that flag. Addresses are bits 47:0 as the table indexes them (not
+    /// sign-extended: for nested tables they are guest-physical). Reads every entry of every
+    /// table, so it costs in proportion to what the table maps. The caller must invalidate the
+    /// TLB if anything was visited; same precondition as [`PageTable::set_writable`].
+    pub fn take_dirty(&mut self, mut visit: impl FnMut(u64, u8)) {
+        if self.root != 0 {
+            self.take_dirty_in(self.root, 4, 0, &mut visit);
+        }
+    }
+
+    fn take_dirty_in(&mut self, table: u64, level: u8, base: u64, visit: &mut impl FnMut(u64, u8)) {
+        for i in 0..ENTRIES {
+            let entry = self.mem.read(table, i);
+            let addr = base + i as u64 * level_size(level);
+            match F::decode(entry, level) {
+                Decoded::Table(next, _) if level > 1 => {
+                    self.take_dirty_in(next, level - 1, addr, visit)
+                }
+                Decoded::Leaf(..) if entry & F::DIRTY_BIT != 0 => {
+                    self.mem.write(table, i, entry & !F::DIRTY_BIT);
+                    visit(addr, level);
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Frees every table frame (not the mapped pages) and leaves the table empty and unusable.
     /// Whatever used it (CR3, an EPTP) must have stopped doing so.
     pub fn release(&mut self) {
@@ -366,6 +458,10 @@ impl HostFormat {
 }
 
 impl Format for HostFormat {
+    const WRITE_BIT: u64 = Self::WRITE;
+    /// Bit 6 of a leaf (SDM Vol. 3A, 5.8 "Accessed and Dirty Flags").
+    const DIRTY_BIT: u64 = 1 << 6;
+
     fn table_entry(table_phys: u64) -> u64 {
         (table_phys & Self::ADDR) | Self::PRESENT | Self::WRITE
     }
@@ -569,6 +665,85 @@ pub(crate) mod tests {
         t.release();
         assert!(t.mem.tables.is_empty());
         t.release();
+    }
+
+    /// Sets the dirty flag in the leaf mapping `virt`, as the processor does on a write.
+    fn hardware_write<F: Format>(t: &mut PageTable<F, FakeMemory>, virt: u64) {
+        let (table, i, _) = t.find_leaf(virt).expect("mapped");
+        let e = t.mem.read(table, i);
+        t.mem.write(table, i, e | F::DIRTY_BIT);
+    }
+
+    #[test]
+    fn take_dirty_visits_dirty_leaves_in_order_and_clears_them() {
+        let mut t = Host::new(FakeMemory::default()).unwrap();
+        t.map_range(0, 0x100_0000, 0x40_0000, Attrs::READ_WRITE, 1)
+            .unwrap();
+        t.map(0x8000_0000, 0x20_0000, 2, Attrs::READ_WRITE).unwrap();
+        for virt in [0x3f_f000, 0x1000, 0x8000_0000, 0x20_0000, 0x1000] {
+            hardware_write(&mut t, virt);
+        }
+        let mut seen = Vec::new();
+        t.take_dirty(|v, level| seen.push((v, level)));
+        assert_eq!(
+            seen,
+            [
+                (0x1000, 1),
+                (0x20_0000, 1),
+                (0x3f_f000, 1),
+                (0x8000_0000, 2)
+            ]
+        );
+        let mut again = Vec::new();
+        t.take_dirty(|v, level| again.push((v, level)));
+        assert!(again.is_empty(), "flags cleared: {again:?}");
+        // Only the flag changed: address and rights are as mapped.
+        let tr = t.translate(0x3f_f123).unwrap();
+        assert_eq!((tr.phys, tr.attrs), (0x13f_f123, Attrs::READ_WRITE));
+    }
+
+    #[test]
+    fn clear_dirty_reports_and_clears_one_leaf() {
+        let mut t = Host::new(FakeMemory::default()).unwrap();
+        t.map_range(0, 0, 0x4000, Attrs::READ_WRITE, 1).unwrap();
+        hardware_write(&mut t, 0x2000);
+        hardware_write(&mut t, 0x3000);
+        assert_eq!(t.clear_dirty(0x2fff), Some(true));
+        assert_eq!(t.clear_dirty(0x2000), Some(false));
+        assert_eq!(t.clear_dirty(0x5000), None, "not mapped");
+        let mut seen = Vec::new();
+        t.take_dirty(|v, _| seen.push(v));
+        assert_eq!(seen, [0x3000]);
+    }
+
+    #[test]
+    fn set_writable_keeps_dirty_flag_and_address() {
+        let mut t = Host::new(FakeMemory::default()).unwrap();
+        t.map_range(0, 0x50_0000, 0x4000, Attrs::READ_WRITE, 1)
+            .unwrap();
+        t.map(0x20_0000, 0x60_0000, 2, Attrs::READ_WRITE).unwrap();
+        hardware_write(&mut t, 0x1000);
+        assert_eq!(t.set_writable(0x1000, 1, false), Some(true));
+        assert_eq!(t.set_writable(0x1000, 1, false), Some(false), "already");
+        assert_eq!(t.translate(0x1008).unwrap().attrs, Attrs::READ);
+        assert_eq!(t.translate(0x1008).unwrap().phys, 0x50_1008);
+        assert_eq!(
+            t.translate(0x2008).unwrap().attrs,
+            Attrs::READ_WRITE,
+            "neighbour untouched"
+        );
+        let (entry, level) = t.leaf_entry(0x1000).unwrap();
+        assert_eq!(level, 1);
+        assert_ne!(entry & HostFormat::DIRTY_BIT, 0, "dirty flag kept");
+        assert_eq!(t.set_writable(0x1000, 1, true), Some(false));
+        assert_eq!(t.translate(0x1008).unwrap().attrs, Attrs::READ_WRITE);
+        // Only a leaf of the level asked for: a 2 MiB page is not split or changed.
+        assert_eq!(t.set_writable(0x20_1000, 1, false), None);
+        assert_eq!(t.translate(0x20_1000).unwrap().attrs, Attrs::READ_WRITE);
+        assert_eq!(t.set_writable(0x9000, 1, false), None, "not mapped");
+        let mut seen = Vec::new();
+        t.take_dirty(|v, _| seen.push(v));
+        assert_eq!(seen, [0x1000], "the harvest still sees the write");
     }
 
     #[test]

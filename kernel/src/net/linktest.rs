@@ -13,19 +13,16 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use castor_ft::link::route::{Ipv4Route, LINK_UDP_PORT};
-use castor_ft::link::{Event, LinkConfig, Role};
+use castor_ft::link::{Event, Role};
 
+use super::connect::connect;
 use super::peer::PeerLink;
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::arch::x86_64::time;
 use crate::config::Config;
-use crate::drivers::net::NICS;
 use crate::kprintln;
 
 const MS: u64 = 1_000_000;
-/// How long to wait for the peer to pair.
-const PAIRING_WAIT: u64 = 120_000 * MS;
 /// Message size of the bulk stream.
 const CHUNK: usize = 32 * 1024;
 /// Marks the final message: `DONE`, total bytes (u64 LE), BLAKE3 digest.
@@ -54,95 +51,16 @@ fn fill(state: &mut u64, buf: &mut [u8]) {
     }
 }
 
-/// The UDP/IPv4 route from `ip=`, `peer_ip=` and `gateway=`, `None` for raw Ethernet.
-fn udp_route(config: &Config) -> Result<Option<Ipv4Route>, alloc::string::String> {
-    match (config.ip, config.peer_ip) {
-        (Some(local), Some(peer)) => Ipv4Route::new(local, peer, config.gateway)
-            .map(Some)
-            .map_err(|e| alloc::format!("no route to peer_ip={peer} from ip={local}: {e}")),
-        (None, None) if config.gateway.is_none() => Ok(None),
-        _ => Err("ip=, peer_ip= (and gateway=) go together: give both or neither".into()),
-    }
-}
-
 /// Runs the link test with the configured role and key on the first NIC.
 pub fn run(config: &Config) -> ExitStatus {
-    let (Some(role), Some(key), Some(mib)) =
-        (config.role, config.key.as_ref(), config.linktest_mib)
-    else {
+    let (Some(role), Some(mib)) = (config.role, config.linktest_mib) else {
         kprintln!("link: linktest= needs role= and key= too");
         return ExitStatus::Failure;
     };
-    let nic = {
-        let mut nics = NICS.lock();
-        (!nics.is_empty()).then(|| nics.remove(0))
-    };
-    let Some(nic) = nic else {
-        kprintln!("link: no usable NIC (virtio-net or e1000) found");
+    let timeout = u64::from(config.peer_timeout_ms) * MS;
+    let Some(mut peer) = connect(config, "link") else {
         return ExitStatus::Failure;
     };
-    let route = match udp_route(config) {
-        Ok(route) => route,
-        Err(why) => {
-            kprintln!("link: {why}");
-            return ExitStatus::Failure;
-        }
-    };
-    let timeout = u64::from(config.peer_timeout_ms) * MS;
-    let link_config = LinkConfig {
-        peer_timeout: timeout,
-        ..match route {
-            Some(_) => LinkConfig::for_udp(),
-            None => LinkConfig::default(),
-        }
-    };
-    let mut peer = match PeerLink::new(nic, role, key, link_config) {
-        Ok(peer) => peer,
-        Err(e) => {
-            kprintln!("link: bad link configuration: {e:?}");
-            return ExitStatus::Failure;
-        }
-    };
-    peer.inject_loss(config.link_loss_percent);
-    let transport = match route {
-        Some(r) => {
-            peer.use_udp(r);
-            alloc::format!(
-                "UDP {}:{LINK_UDP_PORT} -> {} (next hop {})",
-                r.local,
-                r.peer,
-                r.next_hop
-            )
-        }
-        None => "raw Ethernet".into(),
-    };
-    kprintln!(
-        "link: {role} on {} over {transport}, dropping {}% of received frames, waiting for the peer",
-        peer.nic_name(),
-        config.link_loss_percent
-    );
-    match peer.next_event(time::now_ns() + PAIRING_WAIT) {
-        Some(Event::Paired { peer_session }) => {
-            kprintln!("link: paired with session {peer_session:#018x}")
-        }
-        Some(Event::PairingFailed(why)) => {
-            kprintln!("link: pairing failed: {why}");
-            let hellos = link_config.hello_interval * u64::from(link_config.max_bad_hellos + 2);
-            peer.linger(hellos);
-            return ExitStatus::Failure;
-        }
-        Some(other) => {
-            kprintln!("link: unexpected {other:?} while pairing");
-            return ExitStatus::Failure;
-        }
-        None => {
-            kprintln!(
-                "link: no peer answered within {} s",
-                PAIRING_WAIT / 1_000_000_000
-            );
-            return ExitStatus::Failure;
-        }
-    }
     // Frames per second the backup received data at (0 on the primary).
     let link_rate = match role {
         Role::Primary => send_stream(&mut peer, u64::from(mib) << 20).then_some(0),

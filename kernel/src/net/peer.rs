@@ -136,6 +136,15 @@ impl PeerLink {
     /// One round of I/O: every received frame into the link, timers, every frame the link wants
     /// to send onto the wire (until the NIC's ring is full). Returns whether anything moved.
     pub fn pump(&mut self) -> bool {
+        let received = self.receive();
+        self.transmit() || received
+    }
+
+    /// Every received frame into the link, nothing sent. A caller that must act on what
+    /// arrived before the peer learns it arrived (the primary releases output on an
+    /// acknowledgement before its link acknowledges that message) handles the events between
+    /// [`receive`](Self::receive) and [`transmit`](Self::transmit).
+    pub fn receive(&mut self) -> bool {
         let mut moved = false;
         self.nic.poll();
         while let Some(len) = self.nic.receive(&mut self.rx) {
@@ -185,6 +194,13 @@ impl PeerLink {
                 _ => {}
             }
         }
+        moved
+    }
+
+    /// Timers, then every frame the link wants to send onto the wire (until the NIC's ring is
+    /// full). Returns whether anything was sent.
+    pub fn transmit(&mut self) -> bool {
+        let mut moved = false;
         let now = time::now_ns();
         self.link.handle_timeout(now);
         let Some(encap) = self.encapsulation(now) else {

@@ -5,6 +5,8 @@
 //! summary line and `CASTOR-SELFTEST-PASS` or `CASTOR-SELFTEST-FAIL`, which the emulator
 //! harness in tests/ waits for (and it fails on any missing result).
 
+mod cpustate;
+pub(crate) mod dirty;
 mod fault;
 mod guests;
 mod memory;
@@ -74,6 +76,8 @@ fn run_one(name: &str, ctx: &Context<'_>) -> Outcome {
         "triple" => return guests::triple_fault(),
         "net" => return net::two_nics(),
         "hostile" => return guests::hostile(),
+        "cpustate" => return cpustate::save_and_restore(),
+        "dirty" => return dirty::tracking(),
         _ => {}
     }
     Outcome::from(match name {

@@ -6,10 +6,20 @@
 //! ([`Chipset::update`]; between events there is nothing to do, which keeps exits cheap), and
 //! before each access to a timer port, so reads are exact and every PIT tick reaches the PIC
 //! exactly once (see `devices::pit`).
+//!
+//! [`Chipset::save_state`] captures the devices and the guest time; [`Chipset::restore_state`]
+//! on another host resumes guest time from the saved value on that host's TSC, so guest time
+//! stays monotonic across a failover and no PIT tick is lost or repeated. The state's format
+//! and its checks are in `devices::snapshot`, host tested.
 
+use alloc::vec::Vec;
+
+use super::devices::clock::GuestClock;
 use super::devices::pic::Pic;
 use super::devices::pit::Pit;
 use super::devices::rtc::Rtc;
+use super::devices::snapshot::ChipsetState;
+use super::devices::state::StateError;
 use super::vcpu::{InterruptSource, Width};
 use crate::arch::x86_64::{instr, time};
 
@@ -25,10 +35,10 @@ pub struct Chipset {
     pub pit: Pit,
     /// The real-time clock and CMOS memory.
     pub rtc: Rtc,
-    /// TSC value at creation: guest time 0.
-    start_tsc: u64,
-    /// Nanoseconds per TSC tick, as a 32.32 fixed-point factor.
-    ns_per_tick: u128,
+    /// Guest time from this host's TSC.
+    clock: GuestClock,
+    /// Guest RAM in bytes, as the CMOS describes it.
+    ram: u64,
     /// Guest time before which [`Chipset::update`] has nothing new to do: the next PIT event,
     /// or the next RTC poll.
     next_update_ns: u64,
@@ -46,16 +56,42 @@ impl Chipset {
             pic: Pic::new(),
             pit: Pit::new(),
             rtc: Rtc::new(below, ram - below),
-            start_tsc: instr::rdtsc(),
-            ns_per_tick: (1_000_000_000u128 << 32) / u128::from(time::tsc_hz().max(1)),
+            clock: GuestClock::start(instr::rdtsc(), time::tsc_hz()),
+            ram,
             next_update_ns: 0,
         }
     }
 
     /// Guest time: nanoseconds since creation, from the host TSC.
     pub fn now_ns(&self) -> u64 {
-        let ticks = instr::rdtsc().wrapping_sub(self.start_tsc);
-        ((u128::from(ticks) * self.ns_per_tick) >> 32) as u64
+        self.clock.at(instr::rdtsc())
+    }
+
+    /// The devices and the guest time now, for a checkpoint (call while the guest is stopped).
+    pub fn save_state(&self) -> Vec<u8> {
+        ChipsetState {
+            pic: self.pic.clone(),
+            pit: self.pit.clone(),
+            rtc: self.rtc.clone(),
+            ram: self.ram,
+            guest_ns: self.now_ns().max(self.pit.now()),
+        }
+        .save()
+    }
+
+    /// The chipset [`save_state`](Self::save_state) captured, possibly on another host, for a
+    /// guest with `ram` bytes of RAM. Guest time resumes at the saved value now, on this host's
+    /// TSC: restore right before the guest runs again.
+    pub fn restore_state(bytes: &[u8], ram: u64) -> Result<Self, StateError> {
+        let s = ChipsetState::restore(bytes, ram)?;
+        Ok(Self {
+            pic: s.pic,
+            pit: s.pit,
+            rtc: s.rtc,
+            clock: GuestClock::resume(s.guest_ns, instr::rdtsc(), time::tsc_hz()),
+            ram,
+            next_update_ns: 0,
+        })
     }
 
     /// Brings the timers up to guest time `now_ns` and wall time `unix`, raising their

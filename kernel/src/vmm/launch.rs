@@ -18,13 +18,14 @@ use crate::vmm::loader;
 use crate::vmm::run::{self, Guest, GuestEnd};
 use crate::vmm::vcpu::{GuestStart, Vcpu};
 
-/// Loads the first boot module as a Multiboot guest and runs it to the end.
-pub fn run_module_guest(boot: &BootInfo, config: &Config) -> ExitStatus {
+/// The first boot module (the guest image) and its command line; `None` after saying so
+/// under `who` if there is none.
+pub fn module_image<'a>(boot: &'a BootInfo, who: &str) -> Option<(&'a [u8], &'a str)> {
     let Some(module) = boot.modules().first() else {
         kprintln!(
-            "guest: cannot load '': guest=module needs a boot module (GRUB module2, QEMU -initrd)"
+            "{who}: cannot load '': guest=module needs a boot module (GRUB module2, QEMU -initrd)"
         );
-        return ExitStatus::Failure;
+        return None;
     };
     // SAFETY: the loader placed the module there; its frames are reserved from the allocator
     // and identity mapped; nothing writes them while this shared view exists.
@@ -34,9 +35,17 @@ pub fn run_module_guest(boot: &BootInfo, config: &Config) -> ExitStatus {
             module.region.len() as usize,
         )
     };
+    Some((image, boot.module_args(module)))
+}
+
+/// Loads the first boot module as a Multiboot guest and runs it to the end.
+pub fn run_module_guest(boot: &BootInfo, config: &Config) -> ExitStatus {
+    let Some((image, cmdline)) = module_image(boot, "guest") else {
+        return ExitStatus::Failure;
+    };
     let launch = Launch {
         image,
-        cmdline: boot.module_args(module),
+        cmdline,
         ram_mib: config.guest_ram_mib,
     };
     match backend::dispatch(launch) {
@@ -64,7 +73,7 @@ impl WithBackend for Launch<'_> {
             cmdline,
             ram_mib,
         } = self;
-        let mut mem = match GuestMemory::<B::Format>::new(u64::from(ram_mib) << 20) {
+        let mem = match GuestMemory::<B::Format>::new(u64::from(ram_mib) << 20) {
             Ok(mem) => mem,
             Err(e) => {
                 kprintln!(
@@ -73,31 +82,9 @@ impl WithBackend for Launch<'_> {
                 return ExitStatus::Failure;
             }
         };
-        let entry = match loader::load(image, cmdline, &mut mem) {
-            Ok(entry) => entry,
-            Err(e) => {
-                kprintln!("guest: cannot load '{cmdline}': {e}");
-                return ExitStatus::Failure;
-            }
+        let Some((mut vcpu, mut guest)) = boot_guest::<B>(mem, image, cmdline, "guest") else {
+            return ExitStatus::Failure;
         };
-        if entry.video_mode_ignored {
-            log::warn!("guest asked for a video mode; Castor offers none (serial only)");
-        }
-        kprintln!(
-            "guest: starting '{cmdline}' ({} bytes, {ram_mib} MiB RAM) under {}",
-            image.len(),
-            B::NAME
-        );
-        let mut vcpu = match B::new_vcpu(0, &mem, GuestStart::Protected32 { eip: entry.eip }) {
-            Ok(vcpu) => vcpu,
-            Err(e) => {
-                kprintln!("guest: cannot run guests: {e}");
-                return ExitStatus::Failure;
-            }
-        };
-        vcpu.regs().rax = u64::from(entry.eax);
-        vcpu.regs().rbx = u64::from(entry.ebx);
-        let mut guest = Guest::new(mem);
         let report = run::run(&mut vcpu, &mut guest, "[guest] ", u64::MAX);
         match report.end {
             GuestEnd::Exited(status) => {
@@ -107,4 +94,40 @@ impl WithBackend for Launch<'_> {
             _ => ExitStatus::Failure,
         }
     }
+}
+
+/// Loads the Multiboot kernel `image` with `cmdline` into `mem` and makes its vCPU, as
+/// `qemu -kernel` would start it; says why not under `who` on failure.
+pub fn boot_guest<B: Backend>(
+    mut mem: GuestMemory<B::Format>,
+    image: &[u8],
+    cmdline: &str,
+    who: &str,
+) -> Option<(B::Vcpu, Guest<B::Format>)> {
+    let entry = match loader::load(image, cmdline, &mut mem) {
+        Ok(entry) => entry,
+        Err(e) => {
+            kprintln!("{who}: cannot load '{cmdline}': {e}");
+            return None;
+        }
+    };
+    if entry.video_mode_ignored {
+        log::warn!("guest asked for a video mode; Castor offers none (serial only)");
+    }
+    kprintln!(
+        "{who}: starting '{cmdline}' ({} bytes, {} MiB RAM) under {}",
+        image.len(),
+        mem.size() >> 20,
+        B::NAME
+    );
+    let mut vcpu = match B::new_vcpu(0, &mem, GuestStart::Protected32 { eip: entry.eip }) {
+        Ok(vcpu) => vcpu,
+        Err(e) => {
+            kprintln!("{who}: cannot run guests: {e}");
+            return None;
+        }
+    };
+    vcpu.regs().rax = u64::from(entry.eax);
+    vcpu.regs().rbx = u64::from(entry.ebx);
+    Some((vcpu, Guest::new(mem)))
 }

@@ -63,6 +63,25 @@ impl<F: Format> Guest<F> {
         Self { mem, chipset, bus }
     }
 
+    /// The state of every device, the chipset's guest time included, as one versioned blob
+    /// (`devices::snapshot`). Call while the guest is stopped.
+    pub fn save_devices(&self) -> Vec<u8> {
+        super::devices::snapshot::encode(&self.chipset.save_state(), &self.bus.save_state())
+    }
+
+    /// Loads a blob [`save_devices`](Self::save_devices) wrote, possibly on another host; guest
+    /// time resumes from the saved value. All or nothing: on error no device changed.
+    pub fn restore_devices(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<(), super::devices::state::StateError> {
+        let sections = super::devices::snapshot::decode(bytes)?;
+        let chipset = Chipset::restore_state(sections.chipset, self.mem.size())?;
+        self.bus.restore_state(sections.bus)?;
+        self.chipset = chipset;
+        Ok(())
+    }
+
     /// The guest executed HLT with interrupts enabled: waits (spinning on guest time) until
     /// an interrupt is pending. False if none can ever come (no timer armed).
     fn wait_for_interrupt(&mut self) -> bool {
@@ -116,7 +135,6 @@ fn console_write<F: Format>(
     guest: &mut Guest<F>,
     gpa: u64,
     len: u64,
-    prefix: &str,
     out: &mut Vec<String>,
 ) -> u64 {
     if len > hypercall::MAX_CONSOLE_WRITE {
@@ -124,13 +142,84 @@ fn console_write<F: Format>(
     }
     match guest.mem.slice_mut(gpa, len as usize) {
         Some(bytes) => {
-            for line in String::from_utf8_lossy(bytes).lines() {
-                crate::kprintln!("{prefix}{line}");
-                out.push(String::from(line));
-            }
+            out.extend(String::from_utf8_lossy(bytes).lines().map(String::from));
             len
         }
         None => hypercall::ERROR,
+    }
+}
+
+/// What one exit amounted to, for whoever drives the guest ([`run`] here, the
+/// fault-tolerant pair elsewhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Handled; enter the guest again.
+    Continue,
+    /// A host interrupt stopped the guest (already handled).
+    HostInterrupt,
+    /// The back end's preemption timer stopped the guest.
+    Preempted,
+    /// HLT with interrupts enabled: enter again once the chipset has an interrupt pending.
+    Halt,
+    /// A write to guest RAM that the nested page tables forbid (a write-protected page).
+    WriteFault {
+        /// Guest-physical address.
+        gpa: u64,
+    },
+    /// The guest cannot go on.
+    End(GuestEnd),
+}
+
+/// Runs `vcpu` to its next exit and handles it; console lines the guest completed are
+/// appended to `out` (not printed).
+pub fn step<F: Format>(vcpu: &mut dyn Vcpu, guest: &mut Guest<F>, out: &mut Vec<String>) -> Step {
+    let exit = vcpu.run(&mut guest.chipset, &mut guest.mem);
+    let step = match exit {
+        Exit::IoIn { port, width } => {
+            let value = guest.port_in(port, width);
+            vcpu.complete_io_in(value);
+            Step::Continue
+        }
+        Exit::IoOut { port, width, value } => match guest.port_out(port, width, value) {
+            Effect::Exit(status) => Step::End(GuestEnd::Exited(u64::from(status))),
+            Effect::None => Step::Continue,
+        },
+        Exit::Hypercall => {
+            let regs = *vcpu.regs();
+            let result = match hypercall::decode(&regs) {
+                Call::Version => u64::from(super::cpuid::HYPERCALL_ABI_VERSION),
+                Call::ConsoleWrite { gpa, len } => console_write(guest, gpa, len, out),
+                Call::Exit(status) => return Step::End(GuestEnd::Exited(status)),
+                Call::Unknown(_) => hypercall::ERROR,
+            };
+            vcpu.regs().rax = result;
+            Step::Continue
+        }
+        Exit::NestedPageFault { gpa, write, .. } if write && gpa < guest.mem.size() => {
+            Step::WriteFault { gpa }
+        }
+        Exit::NestedPageFault { gpa, write, .. } => Step::End(GuestEnd::BadAccess { gpa, write }),
+        Exit::Halt => Step::Halt,
+        Exit::Shutdown => Step::End(GuestEnd::Shutdown),
+        Exit::EntryFailed { code } => Step::End(GuestEnd::EntryFailed(code)),
+        Exit::HostInterrupt => Step::HostInterrupt,
+        Exit::Preempted => Step::Preempted,
+        Exit::Unhandled { code, info } => Step::End(GuestEnd::Unhandled { code, info }),
+    };
+    out.extend(guest.bus.take_output(matches!(step, Step::End(_))));
+    step
+}
+
+/// Prints why the guest stopped, with a register dump, unless it exited by itself.
+pub fn report_end(vcpu: &mut dyn Vcpu, end: GuestEnd, prefix: &str) {
+    if matches!(end, GuestEnd::Exited(_) | GuestEnd::TooManyExits) {
+        return;
+    }
+    let mut dump = String::new();
+    let _ = vcpu.dump(&mut dump);
+    crate::kprintln!("{prefix}guest stopped: {end:?}");
+    for line in dump.lines() {
+        crate::kprintln!("{prefix}{line}");
     }
 }
 
@@ -150,64 +239,30 @@ pub fn run<F: Format>(
             break GuestEnd::TooManyExits;
         }
         exits += 1;
-        let exit = vcpu.run(&mut guest.chipset, &mut guest.mem);
-        let end = match exit {
-            Exit::IoIn { port, width } => {
-                let value = guest.port_in(port, width);
-                vcpu.complete_io_in(value);
-                None
-            }
-            Exit::IoOut { port, width, value } => match guest.port_out(port, width, value) {
-                Effect::Exit(status) => Some(GuestEnd::Exited(u64::from(status))),
-                Effect::None => None,
-            },
-            Exit::Hypercall => {
-                let regs = *vcpu.regs();
-                let result = match hypercall::decode(&regs) {
-                    Call::Version => u64::from(super::cpuid::HYPERCALL_ABI_VERSION),
-                    Call::ConsoleWrite { gpa, len } => {
-                        console_write(guest, gpa, len, prefix, &mut output)
-                    }
-                    Call::Exit(status) => break GuestEnd::Exited(status),
-                    Call::Unknown(_) => hypercall::ERROR,
-                };
-                vcpu.regs().rax = result;
-                None
-            }
-            Exit::NestedPageFault { gpa, write, .. } => Some(GuestEnd::BadAccess { gpa, write }),
-            Exit::Halt => (!guest.wait_for_interrupt()).then_some(GuestEnd::Halted),
-            Exit::Shutdown => Some(GuestEnd::Shutdown),
-            Exit::EntryFailed { code } => Some(GuestEnd::EntryFailed(code)),
-            Exit::HostInterrupt => {
-                host_interrupts += 1;
-                None
-            }
-            Exit::Preempted => {
-                preemptions += 1;
-                None
-            }
-            Exit::Unhandled { code, info } => Some(GuestEnd::Unhandled { code, info }),
-        };
-        for line in guest.bus.take_output(false) {
+        let printed = output.len();
+        let step = step(vcpu, guest, &mut output);
+        for line in &output[printed..] {
             crate::kprintln!("{prefix}{line}");
-            output.push(line);
         }
-        if let Some(end) = end {
-            break end;
+        match step {
+            Step::Continue => {}
+            Step::HostInterrupt => host_interrupts += 1,
+            Step::Preempted => preemptions += 1,
+            Step::Halt => {
+                if !guest.wait_for_interrupt() {
+                    break GuestEnd::Halted;
+                }
+            }
+            Step::WriteFault { gpa } => break GuestEnd::BadAccess { gpa, write: true },
+            Step::End(end) => break end,
         }
     };
-    for line in guest.bus.take_output(true) {
+    let printed = output.len();
+    output.extend(guest.bus.take_output(true));
+    for line in &output[printed..] {
         crate::kprintln!("{prefix}{line}");
-        output.push(line);
     }
-    if !matches!(end, GuestEnd::Exited(_) | GuestEnd::TooManyExits) {
-        let mut dump = String::new();
-        let _ = vcpu.dump(&mut dump);
-        crate::kprintln!("{prefix}guest stopped: {end:?}");
-        for line in dump.lines() {
-            crate::kprintln!("{prefix}{line}");
-        }
-    }
+    report_end(vcpu, end, prefix);
     RunReport {
         end,
         output,

@@ -8,6 +8,7 @@
 
 use core::fmt;
 
+use super::cpu_state::CpuState;
 use super::decode::GuestRead;
 
 /// Guest general-purpose registers kept by the hypervisor across VM exits (RSP and RIP live in
@@ -222,6 +223,8 @@ pub enum VcpuError {
     NotEnabled,
     /// A hardware instruction failed (vendor code).
     Hardware(&'static str, u64),
+    /// A saved state this vCPU cannot enter (what is wrong with it).
+    InvalidState(&'static str),
 }
 
 impl fmt::Display for VcpuError {
@@ -235,6 +238,7 @@ impl fmt::Display for VcpuError {
                 write!(f, "hardware virtualization is not enabled on this CPU")
             }
             VcpuError::Hardware(what, code) => write!(f, "{what} failed ({code:#x})"),
+            VcpuError::InvalidState(what) => write!(f, "cannot load the vCPU state: {what}"),
         }
     }
 }
@@ -268,6 +272,34 @@ pub trait Vcpu {
     /// nothing in between but what every monitor must do. TSC ticks taken, or `None` if some
     /// other exit came.
     fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64>;
+    /// Invalidates this vCPU's cached nested (guest-physical) translations of its guest, before
+    /// it next runs: required after the nested page table lost rights or dirty flags
+    /// ([`crate::vmm::guest_mem::GuestMemory::take_flush_request`]). VT-x: INVEPT for this
+    /// EPTP just before the next VM entry; AMD-V: a TLB flush with the next VMRUN.
+    fn flush_nested_tlb(&mut self);
+    /// Starts logging the guest pages this vCPU dirties in hardware (VT-x page-modification
+    /// logging), for [`Vcpu::drain_dirty_log`]. Pages dirtied before are not logged. False if
+    /// the back end has no such log (AMD-V, or VT-x without PML or EPT dirty flags).
+    fn enable_dirty_log(&mut self) -> bool;
+    /// Appends to `out` the frame numbers of the guest pages whose nested dirty flag this vCPU
+    /// set since the last drain (in log order; a page appears once per 0→1 transition of its
+    /// flag) and empties the log. Returns false, appending nothing, when there is no hardware
+    /// log ([`Vcpu::enable_dirty_log`]); the caller then walks the nested table instead. The
+    /// log records only flags going from 0 to 1: after draining, the caller clears the dirty
+    /// flags of those pages and flushes ([`Vcpu::flush_nested_tlb`]) so their next writes are
+    /// logged again.
+    fn drain_dirty_log(&mut self, out: &mut alloc::vec::Vec<u64>) -> bool;
     /// Writes a human-readable dump of the guest state (for failed or unknown exits).
     fn dump(&mut self, out: &mut dyn fmt::Write) -> fmt::Result;
+    /// Captures the guest's architectural state between runs, for a checkpoint (see
+    /// [`CpuState`]). Should the hardware refuse to read the vCPU's control structure (VMREAD
+    /// after this vCPU's own VMPTRLD cannot fail), the error is logged and the result is
+    /// [`CpuState::UNREADABLE`], which [`CpuState::check`], decoding and loading all refuse:
+    /// a wrong state can never be resumed.
+    fn save_state(&mut self) -> CpuState;
+    /// Replaces the guest's state with `state` (checked first: [`CpuState::check`]), so the
+    /// next [`Vcpu::run`] resumes the guest exactly where the vCPU that saved it stopped —
+    /// typically on a fresh vCPU of the same guest memory. On an error the vCPU's state is
+    /// undefined: do not run it.
+    fn load_state(&mut self, state: &CpuState) -> Result<(), VcpuError>;
 }

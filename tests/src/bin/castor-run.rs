@@ -1,11 +1,22 @@
-//! `castor-run` (behind `scripts/run`): builds Castor, boots it headless under QEMU or Bochs and
-//! streams its serial console to stdout until the kernel exits or the timeout passes.
+//! `castor-run` (behind `scripts/run`): builds Castor and runs it headless under QEMU or Bochs,
+//! streaming the serial console to stdout: by default a primary/backup pair with the demo guest
+//! (each line prefixed by its host's role) until Ctrl-C, `--duration` or the guest's end,
+//! optionally killing the primary (`--failover-at`); with `--single` one host until the kernel
+//! exits or the timeout passes.
 
-use castor_tests::cli::{self, EmulatorKind, Parsed, RunArgs, RunEnd};
+use castor_tests::cli::{
+    self, EmulatorKind, HostView, Judgement, Mode, PairArgs, PairView, Parsed, RunArgs, RunEnd,
+};
 use castor_tests::kernel::{self, BuildOutput};
+use castor_tests::pair::{HostEmulator, HostState, Pair, PairHandle, Role};
 use castor_tests::{Emulator, Result, Run, process};
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// How often a pair run looks at its hosts.
+const POLL: Duration = Duration::from_millis(50);
 
 fn main() -> ExitCode {
     process::kill_children_on_signals();
@@ -21,7 +32,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&args) {
+    let elf = match kernel::prebuilt_or_build(BuildOutput::Inherit) {
+        Ok(elf) => elf,
+        Err(e) => {
+            eprintln!("castor-run: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match &args.mode {
+        Mode::Single { timeout } => run_single(&args, elf, *timeout),
+        Mode::Pair(pair) => run_pair(&args, pair, elf),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("castor-run: {e}");
@@ -30,8 +52,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &RunArgs) -> Result<ExitCode> {
-    let elf = kernel::prebuilt_or_build(BuildOutput::Inherit)?;
+fn run_single(args: &RunArgs, elf: PathBuf, timeout: Option<Option<Duration>>) -> Result<ExitCode> {
     let emulator = match args.emulator {
         EmulatorKind::Qemu => Emulator::qemu(),
         EmulatorKind::Bochs => Emulator::bochs(),
@@ -60,7 +81,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         );
         run = run.module(cli::GUEST_MODULE, &guest.file, &guest.args);
     }
-    run = match args.timeout {
+    run = match timeout {
         None => run,
         Some(None) => run.no_timeout(),
         Some(Some(limit)) => run.timeout(limit),
@@ -86,4 +107,110 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         eprintln!("\ncastor-run: {}", verdict.message);
     }
     Ok(ExitCode::from(verdict.code))
+}
+
+fn run_pair(args: &RunArgs, opts: &PairArgs, elf: PathBuf) -> Result<ExitCode> {
+    let (file, guest_args) = match &args.guest {
+        Some(guest) => (guest.file.clone(), guest.args.clone()),
+        // The demo guest with its own defaults: it runs until stopped.
+        None => (kernel::build_demo(BuildOutput::Inherit)?, String::new()),
+    };
+    let (emulator, name) = match args.emulator {
+        EmulatorKind::Qemu => (HostEmulator::Qemu, "qemu"),
+        EmulatorKind::Bochs => (HostEmulator::Bochs, "bochs"),
+    };
+    let mut pair = Pair::new(emulator)
+        .name("castor-run")
+        .kernel(&elf)
+        .cpus(args.cpus)
+        .nic(opts.nic)
+        .guest(&file, &guest_args)
+        .args(&args.append)
+        .no_timeout()
+        .fail_markers(&[])
+        .live_console(Box::new(std::io::stdout()));
+    if let Some(mib) = args.guest.as_ref().and_then(|g| g.ram_mib) {
+        pair = pair.guest_ram_mib(mib);
+    }
+    if let Some(ms) = opts.peer_timeout_ms {
+        pair = pair.peer_timeout_ms(ms);
+    }
+    eprintln!(
+        "castor-run: pairing two hosts under {name} ({} CPU(s) each, peer_timeout={} ms) \
+         running {} with command line {:?}{}",
+        args.cpus,
+        pair.effective_peer_timeout_ms(),
+        file.display(),
+        guest_args,
+        match (opts.failover_at, opts.duration) {
+            (Some(at), _) => format!("; killing the primary at {:.1} s", at.as_secs_f64()),
+            (None, Some(end)) => format!("; stopping at {:.1} s", end.as_secs_f64()),
+            (None, None) => "; Ctrl-C stops both".into(),
+        }
+    );
+    let mut handle = pair.start()?;
+    let verdict = watch(&mut handle, opts, name)?;
+    let mut outcome = handle.stop();
+    if verdict.failed {
+        let mut logs = String::new();
+        for role in Role::BOTH {
+            let host = match role {
+                Role::Primary => &mut outcome.primary,
+                Role::Backup => &mut outcome.backup,
+            };
+            host.keep_dir();
+            logs += &format!(
+                "==== {role}: {}\n{}",
+                host.dir().display(),
+                host.emulator_logs()
+            );
+        }
+        eprintln!(
+            "\n{logs}castor-run: {}; run directories kept (above)",
+            verdict.message
+        );
+    } else {
+        eprintln!("\ncastor-run: {}", verdict.message);
+    }
+    Ok(ExitCode::from(verdict.code))
+}
+
+/// Watches a running pair, kills the primary when `--failover-at` comes, and returns the
+/// verdict once [`cli::judge_pair`] has one.
+fn watch(pair: &mut PairHandle, opts: &PairArgs, emulator: &str) -> Result<Judgement> {
+    let start = pair.started();
+    let mut failover = None;
+    loop {
+        let elapsed = start.elapsed();
+        let due = opts.failover_at.is_some_and(|at| elapsed >= at);
+        if due && failover.is_none() && pair.state(Role::Primary)? == HostState::Running {
+            let at = pair.kill_primary()? - start;
+            // On stdout, between the console lines it falls between.
+            println!(
+                "castor-run: killed the primary at {:.1} s",
+                at.as_secs_f64()
+            );
+            failover = Some(at);
+        }
+        let states = [pair.state(Role::Primary)?, pair.state(Role::Backup)?];
+        let duration_over = opts.duration.is_some_and(|d| elapsed >= d);
+        let exited = states.iter().any(|s| matches!(s, HostState::Exited(_)));
+        if duration_over || exited {
+            let serial = [pair.console(Role::Primary)?, pair.console(Role::Backup)?];
+            let view = PairView {
+                emulator,
+                hosts: [0, 1].map(|i| HostView {
+                    state: states[i],
+                    serial: &serial[i],
+                }),
+                elapsed,
+                duration_over,
+                failover,
+            };
+            if let Some(verdict) = cli::judge_pair(&view) {
+                return Ok(verdict);
+            }
+        }
+        std::thread::sleep(POLL);
+    }
 }

@@ -3,20 +3,25 @@
 //!
 //! Device models are plain state machines with no hardware access, unit tested on the host.
 //! Ports no device claims behave as on a PC with nothing there: reads return all ones, writes
-//! are ignored.
+//! are ignored. Every device with state saves and restores it ([`state`], [`snapshot`]), so a
+//! backup host resumes a guest with the devices it had.
 
+pub mod clock;
 pub mod debug_exit;
 pub mod irq;
 pub mod pic;
 pub mod pit;
 pub mod rtc;
 pub mod serial;
+pub mod snapshot;
+pub mod state;
 
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ops::RangeInclusive;
 
+use self::state::{DeviceId, StateError, StateReader, StateWriter};
 use crate::vmm::vcpu::Width;
 
 /// What a device wants after a write.
@@ -40,6 +45,18 @@ pub trait PortDevice {
     /// guest stopped, include a partial last line).
     fn take_output(&mut self, _end: bool) -> Vec<String> {
         Vec::new()
+    }
+    /// The stable identity under which the device's state is saved; `None` (the default) for a
+    /// device without state, which device snapshots leave out.
+    fn state_id(&self) -> Option<DeviceId> {
+        None
+    }
+    /// Appends the device's state.
+    fn save_state(&self, _w: &mut StateWriter) {}
+    /// Replaces the device's state with one [`save_state`](Self::save_state) wrote; on error
+    /// the device is unchanged.
+    fn restore_state(&mut self, _r: &mut StateReader<'_>) -> Result<(), StateError> {
+        Ok(())
     }
 }
 

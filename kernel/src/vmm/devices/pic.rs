@@ -22,6 +22,8 @@
 //! After [`Pic::new`] the pair is in the state a PC BIOS leaves it in: initialized, vector bases
 //! 0x08 and 0x70, every line masked except the cascade.
 
+mod state;
+
 use core::ops::RangeInclusive;
 
 use super::irq::{self, ByteIo, IrqLine, IrqSink};

@@ -21,6 +21,8 @@
 //! The backlog is bounded to one second's worth at the current rate; ticks beyond that are
 //! dropped and counted in [`Pit::dropped_ticks`].
 
+mod state;
+
 use core::ops::RangeInclusive;
 
 use super::irq::{self, ByteIo, IrqLine, IrqSink};

@@ -2,7 +2,8 @@
 //! The MC146818A real-time clock and its 128 bytes of CMOS RAM at ports 0x70 (index) and 0x71
 //! (data), per the Motorola MC146818A datasheet: "Address Map" (Figure 4), "Time, Calendar and
 //! Alarm Locations" (Table 3: BCD or binary, 12- or 24-hour), "Register A" to "Register D".
-//! Bit 7 of the index port is the PC's NMI mask; it takes no part in indexing and is ignored.
+//! Bit 7 of the index port is the PC's NMI mask: it takes no part in indexing; the RTC keeps it
+//! for whatever delivers NMIs to the guest ([`Rtc::nmi_masked`]).
 //!
 //! Time comes from the monitor as Unix seconds ([`Rtc::set_time`]). The guest sees that time
 //! plus an offset it sets itself by writing the clock (with or without register B's SET bit),
@@ -16,6 +17,8 @@
 //!
 //! CMOS RAM holds what a PC BIOS (SeaBIOS, as set up by QEMU) stores there: base and extended
 //! memory sizes and the IBM century byte at 0x32, with the standard checksum at 0x2E-0x2F.
+
+mod state;
 
 use core::ops::RangeInclusive;
 
@@ -79,6 +82,8 @@ pub struct Rtc {
     /// CMOS RAM; the clock registers hold the guest's values only while SET is on.
     ram: [u8; 128],
     index: u8,
+    /// Index port bit 7: NMIs are disabled.
+    nmi_masked: bool,
     /// Unix time from the monitor.
     wall: u64,
     /// Guest clock minus `wall`, in seconds.
@@ -113,6 +118,7 @@ impl Rtc {
         Self {
             ram,
             index: 0,
+            nmi_masked: false,
             wall: 0,
             offset: 0,
             flags: 0,
@@ -130,6 +136,11 @@ impl Rtc {
 
     fn set_reg(&mut self, index: u8, v: u8) {
         self.ram[usize::from(index & 0x7F)] = v;
+    }
+
+    /// Whether the guest disabled NMIs (bit 7 of its last index write).
+    pub fn nmi_masked(&self) -> bool {
+        self.nmi_masked
     }
 
     /// The guest's clock in Unix seconds.
@@ -278,7 +289,10 @@ impl ByteIo for Rtc {
 
     fn write_byte(&mut self, port: u16, v: u8) {
         match (port, self.index) {
-            (INDEX, _) => self.index = v & 0x7F,
+            (INDEX, _) => {
+                self.index = v & 0x7F;
+                self.nmi_masked = v & 0x80 != 0;
+            }
             (DATA, REG_A) => self.set_reg(REG_A, v & 0x7F),
             (DATA, REG_B) => {
                 let was_set = self.reg(REG_B) & B_SET != 0;
@@ -440,7 +454,9 @@ mod tests {
     fn index_port_masks_nmi_bit_and_ram_is_kept() {
         let mut r = Rtc::new(0, 0);
         write(&mut r, 0x8F, 0x5A); // NMI disable + shutdown status byte
+        assert!(r.nmi_masked());
         assert_eq!(read(&mut r, 0x0F), 0x5A);
+        assert!(!r.nmi_masked(), "each index write sets the mask anew");
         write(&mut r, 0xFF, 0xA5);
         assert_eq!(read(&mut r, 0x7F), 0xA5, "index 0xFF is 0x7F");
         assert_eq!(r.io_read(INDEX, 1), 0xFF, "the index port is write-only");

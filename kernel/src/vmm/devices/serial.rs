@@ -4,10 +4,13 @@
 //! empty); bytes are collected into lines that the monitor prints and keeps. Receive has no
 //! input yet (LSR.DR stays 0). Interrupt generation comes with the virtual interrupt controller.
 
+mod state;
+
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ops::RangeInclusive;
 
+use super::state::{DeviceId, StateError, StateReader, StateWriter};
 use super::{Effect, PortDevice};
 use crate::vmm::vcpu::Width;
 
@@ -20,9 +23,13 @@ const LSR_IDLE: u8 = (1 << 5) | (1 << 6);
 /// MSR with loopback off: CTS, DSR, DCD asserted (a terminal is attached).
 const MSR_CONNECTED: u8 = (1 << 4) | (1 << 5) | (1 << 7);
 const MAX_LINE: usize = 256;
+/// IER bits a guest can set.
+const IER_WRITABLE: u8 = 0x0F;
+/// MCR bits a guest can set.
+const MCR_WRITABLE: u8 = 0x1F;
 
 /// The UART's registers and the output collected so far.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Serial {
     ier: u8,
     lcr: u8,
@@ -88,10 +95,10 @@ impl PortDevice for Serial {
             1 if dlab => self.divisor = (self.divisor & 0x00FF) | (u16::from(v) << 8),
             0 if self.mcr & (1 << 4) == 0 => self.transmit(v),
             0 => {} // loopback: nothing leaves the chip
-            1 => self.ier = v & 0x0F,
+            1 => self.ier = v & IER_WRITABLE,
             2 => {} // FCR: FIFOs are modelled as always on and empty
             3 => self.lcr = v,
-            4 => self.mcr = v & 0x1F,
+            4 => self.mcr = v & MCR_WRITABLE,
             5 | 6 => {} // LSR/MSR are read-only
             _ => self.scratch = v,
         }
@@ -103,6 +110,24 @@ impl PortDevice for Serial {
             self.end_line();
         }
         core::mem::take(&mut self.lines)
+    }
+
+    fn state_id(&self) -> Option<DeviceId> {
+        Some(DeviceId::uart16550(COM1))
+    }
+
+    fn save_state(&self, w: &mut StateWriter) {
+        self.save(w);
+    }
+
+    /// Complete lines not taken yet stay: they are this host's output.
+    fn restore_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let restored = Self::restore(r)?;
+        *self = Self {
+            lines: core::mem::take(&mut self.lines),
+            ..restored
+        };
+        Ok(())
     }
 }
 

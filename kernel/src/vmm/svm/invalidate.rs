@@ -11,7 +11,8 @@
 //! - After reducing rights in, or clearing accessed/dirty bits of, the nested page table, stale
 //!   translations would keep the old rights or not set the bits again: the next VMRUN flushes
 //!   ([`after_npt_change`]). Raising rights needs no flush: a nested page fault on a stale
-//!   entry re-walks.
+//!   entry re-walks. `GuestMemory` raises a flush request for each such change (write
+//!   protection, dirty-page harvests) and `Vcpu::flush_nested_tlb` turns it into this request.
 //! - A flush is requested through the VMCB's TLB_CONTROL field, applied by the next VMRUN and
 //!   cleared by the back end afterwards ([`done`]): 3 (this guest's ASID) when the CPU offers
 //!   flush-by-ASID (CPUID Fn8000_000A EDX bit 6), else 1 (every ASID).

@@ -40,6 +40,9 @@ const ADDR: u64 = 0x000F_FFFF_FFFF_F000;
 pub struct NptFormat;
 
 impl Format for NptFormat {
+    const WRITE_BIT: u64 = WRITE;
+    const DIRTY_BIT: u64 = DIRTY;
+
     fn table_entry(table_phys: u64) -> u64 {
         (table_phys & ADDR) | PRESENT | WRITE | USER
     }
@@ -219,6 +222,38 @@ mod tests {
         ));
         let table = NptFormat::table_entry(0x9000) | ACCESSED;
         assert_eq!(NptFormat::decode(table, 3), Decoded::Table(0x9000, RWX));
+    }
+
+    #[test]
+    fn write_protect_and_harvest_keep_the_rest_of_the_entry() {
+        let mem = Shared::default();
+        let mut t = PageTable::<NptFormat, _>::new(mem.clone()).unwrap();
+        t.map_range(0, 0x100_0000, 0x4000, RWX, 1).unwrap();
+        let (fresh, level) = t.leaf_entry(0x2000).unwrap();
+        assert_eq!((fresh, level), (0x100_2000 | PRESENT | WRITE | USER, 1));
+        let pt = *mem
+            .0
+            .borrow()
+            .tables
+            .iter()
+            .find(|(_, e)| e[2] & ADDR == 0x100_2000)
+            .unwrap()
+            .0;
+        // The guest writes the page: the processor sets A and D in the nested leaf.
+        mem.clone().write(pt, 2, fresh | ACCESSED | DIRTY);
+        assert_eq!(t.set_writable(0x2000, 1, false), Some(true));
+        assert_eq!(mem.read(pt, 2), (fresh & !WRITE) | ACCESSED | DIRTY);
+        assert_eq!(t.translate(0x2000).unwrap().attrs, Attrs::READ_EXEC);
+        let mut dirty = std::vec::Vec::new();
+        t.take_dirty(|gpa, _| dirty.push(gpa));
+        assert_eq!(dirty, [0x2000]);
+        assert_eq!(mem.read(pt, 2), (fresh & !WRITE) | ACCESSED, "A stays");
+        assert_eq!(t.set_writable(0x2000, 1, true), Some(false));
+        assert_eq!(mem.read(pt, 2), fresh | ACCESSED);
+        assert_eq!(
+            (NptFormat::WRITE_BIT, NptFormat::DIRTY_BIT),
+            (1 << 1, 1 << 6)
+        );
     }
 
     #[test]

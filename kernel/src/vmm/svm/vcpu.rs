@@ -20,6 +20,7 @@ use super::vmcb::{
 };
 use crate::arch::x86_64::{instr, msr};
 use crate::mm;
+use crate::vmm::cpu_state::CpuState;
 use crate::vmm::cpuid;
 use crate::vmm::decode::{self, CodeMode, GuestRead, Instruction, PagingState};
 use crate::vmm::guest_mem::GuestMemory;
@@ -27,6 +28,9 @@ use crate::vmm::msr::VirtualMsrs;
 use crate::vmm::vcpu::{Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
 
 core::arch::global_asm!(include_str!("entry.S"));
+
+/// Saving and loading [`CpuState`]s.
+mod checkpoint;
 
 unsafe extern "C" {
     fn svm_enter(regs: *mut GuestRegs, guest_vmcb: u64, host_vmcb: u64) -> u64;
@@ -495,6 +499,22 @@ impl Vcpu for SvmVcpu {
         Some(instr::rdtsc() - start)
     }
 
+    /// Requests a flush of this guest's translations with the next VMRUN
+    /// (`invalidate::after_npt_change`).
+    fn flush_nested_tlb(&mut self) {
+        let caps = self.caps;
+        invalidate::after_npt_change(self.vmcb(), &caps);
+    }
+
+    /// AMD-V has no hardware log of dirtied pages: the nested table's dirty flags are walked.
+    fn enable_dirty_log(&mut self) -> bool {
+        false
+    }
+
+    fn drain_dirty_log(&mut self, _out: &mut alloc::vec::Vec<u64>) -> bool {
+        false
+    }
+
     fn dump(&mut self, out: &mut dyn fmt::Write) -> fmt::Result {
         let r = self.regs;
         let index = self.index;
@@ -538,6 +558,17 @@ impl Vcpu for SvmVcpu {
             "R12={:#018x} R13={:#018x} R14={:#018x} R15={:#018x}",
             r.r12, r.r13, r.r14, r.r15
         )
+    }
+
+    fn save_state(&mut self) -> CpuState {
+        self.capture().unwrap_or_else(|e| {
+            log::error!("vcpu {}: state not saved: {e}", self.index);
+            CpuState::UNREADABLE
+        })
+    }
+
+    fn load_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
+        self.restore(state)
     }
 }
 

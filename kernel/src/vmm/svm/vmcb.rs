@@ -61,6 +61,18 @@ impl Segment {
         ((rights & 0xFF) | ((rights >> 4) & 0xF00)) as u16
     }
 
+    /// Packs VMX-style access rights into `attrib` keeping every attribute bit; an unusable
+    /// segment is made not present. The exact inverse of [`Segment::access_rights`] for every
+    /// 12-bit `attrib`, so a state saved from a VMCB loads back bit for bit (vCPU checkpoints).
+    pub const fn attrib_exact(rights: u32) -> u16 {
+        let packed = ((rights & 0xFF) | ((rights >> 4) & 0xF00)) as u16;
+        if rights & Self::VMX_UNUSABLE != 0 {
+            packed & !Self::PRESENT
+        } else {
+            packed
+        }
+    }
+
     /// This segment's attributes as VMX-style access rights (unusable if not present).
     pub const fn access_rights(&self) -> u32 {
         let a = self.attrib as u32;
@@ -1474,6 +1486,20 @@ mod tests {
             1 << 16,
             "not present = unusable"
         );
+    }
+
+    #[test]
+    fn exact_attributes_survive_a_round_trip_through_vmx_rights() {
+        for attrib in 0..0x1000u16 {
+            let s = Segment {
+                attrib,
+                ..Segment::default()
+            };
+            assert_eq!(Segment::attrib_exact(s.access_rights()), attrib);
+        }
+        // Unusable with other bits set (as VT-x may save it): not present, bits kept.
+        assert_eq!(Segment::attrib_exact((1 << 16) | 0xC093), 0xC13);
+        assert_eq!(Segment::attrib_exact(0xA09B), 0xA9B);
     }
 
     #[test]

@@ -25,6 +25,11 @@ const ADDR: u64 = 0x000F_FFFF_FFFF_F000;
 pub struct EptFormat;
 
 impl Format for EptFormat {
+    const WRITE_BIT: u64 = WRITE;
+    /// Bit 9 of a leaf (SDM Vol. 3C, 29.3.5), set by the processor only while the EPTP enables
+    /// accessed and dirty flags ([`eptp`]).
+    const DIRTY_BIT: u64 = DIRTY;
+
     fn table_entry(table_phys: u64) -> u64 {
         (table_phys & ADDR) | READ | WRITE | EXEC
     }
@@ -115,7 +120,43 @@ mod tests {
             EptFormat::decode(0x1000 | WRITE, 1),
             Decoded::Leaf(0x1000, _)
         ));
+        assert_eq!(
+            (EptFormat::WRITE_BIT, EptFormat::DIRTY_BIT),
+            (WRITE, 1 << 9)
+        );
         assert_eq!(eptp(0x1234_5000, true), 0x1234_505e);
         assert_eq!(eptp(0x1234_5000, false), 0x1234_501e);
+    }
+
+    #[test]
+    fn write_protect_and_harvest_keep_the_rest_of_the_entry() {
+        let rwx = Attrs {
+            write: true,
+            exec: true,
+            uncached: false,
+        };
+        let mut t = PageTable::<EptFormat, _>::new(FakeMemory::default()).unwrap();
+        t.map_range(0, 0x800_0000, 0x4000, rwx, 1).unwrap();
+        let fresh = t.leaf_entry(0x1000).unwrap().0;
+        assert_eq!(
+            fresh,
+            0x800_1000 | READ | WRITE | EXEC | (6 << 3) | IGNORE_PAT
+        );
+        // The guest writes the page: the processor sets A and D (29.3.5).
+        assert!(t.set_raw_leaf(0x1000, 1, fresh | ACCESSED | DIRTY));
+        assert_eq!(t.set_writable(0x1000, 1, false), Some(true));
+        let protected = t.leaf_entry(0x1000).unwrap().0;
+        assert_eq!(protected, (fresh | ACCESSED | DIRTY) & !WRITE);
+        assert_eq!(t.translate(0x1000).unwrap().attrs, Attrs::READ_EXEC);
+        let mut dirty = std::vec::Vec::new();
+        t.take_dirty(|gpa, level| dirty.push((gpa, level)));
+        assert_eq!(dirty, [(0x1000, 1)]);
+        assert_eq!(
+            t.leaf_entry(0x1000).unwrap().0,
+            protected & !DIRTY,
+            "A stays"
+        );
+        assert_eq!(t.set_writable(0x1000, 1, true), Some(false));
+        assert_eq!(t.leaf_entry(0x1000).unwrap().0, fresh | ACCESSED);
     }
 }

@@ -20,7 +20,13 @@
 //!    checkpoints) or clears accessed/dirty flags that a harvest must see set again, stale
 //!    guest-physical mappings would let the guest keep the old rights or skip setting the flag
 //!    (29.4.3.3). Such changes must be followed by [`after_ept_change`] before the guest runs
-//!    again — on every CPU that ran it, since INVEPT only affects the executing CPU.
+//!    again — on every CPU that ran it, since INVEPT only affects the executing CPU. The same
+//!    holds for page-modification logging (29.3.6): it logs a page when the processor sets its
+//!    dirty flag, which a write through a translation cached with the flag set does not do, so
+//!    pages whose flags were cleared after draining the log are logged again only after this
+//!    invalidation. `GuestMemory` raises a flush request for each such change; the vCPU
+//!    (`Vcpu::flush_nested_tlb`) performs the INVEPT just before its next VM entry, on the CPU
+//!    that makes it, and fails that entry if the INVEPT fails.
 //! 4. Raising rights needs no invalidation: an access that hits a stale, stricter entry causes
 //!    an EPT violation, which invalidates the mappings used by that access (29.4.3.1), and the
 //!    guest retries.

@@ -14,6 +14,8 @@ pub mod fields;
 #[cfg(target_os = "none")]
 pub mod invalidate;
 #[cfg(target_os = "none")]
+pub mod pml;
+#[cfg(target_os = "none")]
 pub mod setup;
 #[cfg(target_os = "none")]
 pub mod vcpu;

@@ -31,6 +31,7 @@ const PROC_MSR_BITMAPS: u32 = 1 << 28;
 // Secondary processor-based controls (25.6.2).
 const PROC2_EPT: u32 = 1 << 1;
 const PROC2_UNRESTRICTED_GUEST: u32 = 1 << 7;
+const PROC2_PML: u32 = 1 << 17;
 // VM-exit controls (25.7.1).
 const EXIT_HOST_64BIT: u32 = 1 << 9;
 const EXIT_ACK_INTERRUPT: u32 = 1 << 15;
@@ -123,6 +124,13 @@ pub fn controls(caps: &VmxCaps) -> Result<Controls, VcpuError> {
         exit,
         entry,
     })
+}
+
+/// The secondary controls `c.proc2` with "enable PML" added, if this CPU offers
+/// page-modification logging and EPT accessed/dirty flags (PML logs dirty-flag updates, so it
+/// logs nothing without them: SDM Vol. 3C, 29.3.6). The log itself: `pml`.
+pub fn with_pml(caps: &VmxCaps, c: &Controls) -> Option<u32> {
+    (caps.has_pml() && caps.has_ept_ad()).then_some(c.proc2 | PROC2_PML)
 }
 
 /// Physical addresses of the bitmaps a vCPU uses.

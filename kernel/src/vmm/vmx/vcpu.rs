@@ -11,11 +11,13 @@ use super::caps::VmxCaps;
 use super::ept::{EptFormat, eptp};
 use super::fields::{Control32, ControlN, Guest32, GuestN, ReadOnly32, ReadOnly64, ReadOnlyN};
 use super::invalidate;
+use super::pml::PmlLog;
 use super::setup::{self, Bitmaps, Controls, PROC_INTERRUPT_WINDOW};
 use super::vmcs::{LoadedVmcs, Vmcs};
 use crate::arch::x86_64::instr;
 use crate::arch::x86_64::instr::vmx::VmFail;
 use crate::mm;
+use crate::vmm::cpu_state::CpuState;
 use crate::vmm::cpuid;
 use crate::vmm::decode::GuestRead;
 use crate::vmm::guest_mem::GuestMemory;
@@ -23,6 +25,9 @@ use crate::vmm::msr::VirtualMsrs;
 use crate::vmm::vcpu::{Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
 
 core::arch::global_asm!(include_str!("entry.S"));
+
+/// Saving and loading [`CpuState`]s.
+mod checkpoint;
 
 unsafe extern "C" {
     fn vmx_enter(regs: *mut GuestRegs, launched: u64) -> u64;
@@ -45,6 +50,7 @@ mod reason {
     pub const EPT_MISCONFIG: u16 = 49;
     pub const PREEMPTION_TIMER: u16 = 52;
     pub const XSETBV: u16 = 55;
+    pub const PML_FULL: u16 = 62;
     /// VMX instructions in the guest: no nested virtualization, #UD.
     pub const VMX_INSTRUCTIONS: [u16; 9] = [19, 20, 21, 22, 23, 24, 25, 26, 27];
 }
@@ -78,6 +84,12 @@ struct State {
     rip: u64,
     instruction_len: u64,
     index: u32,
+    /// The EPT pointer, for invalidations.
+    eptp: u64,
+    /// INVEPT before the next VM entry ([`Vcpu::flush_nested_tlb`]).
+    flush_pending: bool,
+    /// Page-modification log, once enabled ([`Vcpu::enable_dirty_log`]).
+    pml: Option<PmlLog>,
 }
 
 fn fail(what: &'static str) -> impl Fn(VmFail) -> VcpuError {
@@ -134,9 +146,9 @@ impl VmxVcpu {
             msr,
         };
         let mut vmcs = Vmcs::new(&caps).ok_or(VcpuError::OutOfMemory)?;
+        let eptp = eptp(mem.table_root(), caps.has_ept_ad());
         {
             let mut v = vmcs.load().map_err(fail("VMPTRLD"))?;
-            let eptp = eptp(mem.table_root(), caps.has_ept_ad());
             invalidate::new_ept(&caps, eptp).map_err(fail("INVEPT"))?;
             setup::write_controls(&mut v, &controls, &bitmaps, eptp)
                 .map_err(fail("VMWRITE controls"))?;
@@ -159,6 +171,9 @@ impl VmxVcpu {
                 rip: 0,
                 instruction_len: 0,
                 index,
+                eptp,
+                flush_pending: false,
+                pml: None,
             },
         })
     }
@@ -186,6 +201,11 @@ impl VmxVcpu {
     /// One VM entry, with a pending interrupt delivered first, and the handling of its exit.
     /// `Ok(None)`: absorbed, enter again.
     fn step(&mut self, irq: &mut dyn InterruptSource) -> Result<Option<Exit>, VmFail> {
+        if self.s.flush_pending {
+            // On the CPU about to enter the guest (INVEPT affects only the executing CPU).
+            invalidate::after_ept_change(&self.s.caps, self.s.eptp)?;
+            self.s.flush_pending = false;
+        }
         let mut v = self.vmcs.load()?;
         self.s.deliver_interrupt(&mut v, irq)?;
         self.s.step(&mut v)
@@ -458,6 +478,19 @@ impl State {
                 v.write(Guest32::PreemptionTimerValue, self.preemption_slice)?;
                 Some(Exit::Preempted)
             }
+            reason::PML_FULL => match self.pml.as_mut() {
+                // Set the logged frames aside and resume: the access is performed again.
+                // (Qualification bit 12, NMI unblocking by IRET, matters only with virtual
+                // NMIs, which Castor does not use.)
+                Some(pml) => {
+                    pml.on_full(v)?;
+                    None
+                }
+                None => Some(Exit::Unhandled {
+                    code: u64::from(basic),
+                    info: q,
+                }),
+            },
             reason::XSETBV => {
                 // CPUID hides XSAVE, so XSETBV is an invalid opcode for this guest.
                 Self::inject(v, UD, TYPE_HARDWARE_EXCEPTION, None)?;
@@ -532,6 +565,57 @@ impl Vcpu for VmxVcpu {
         self.bare_vmcall_loop(n)
     }
 
+    /// INVEPT for this vCPU's EPTP, done just before the next VM entry, on the CPU that makes
+    /// it (`invalidate::after_ept_change`); if it fails, that entry reports
+    /// [`Exit::EntryFailed`] rather than run the guest on stale translations.
+    fn flush_nested_tlb(&mut self) {
+        self.s.flush_pending = true;
+    }
+
+    fn enable_dirty_log(&mut self) -> bool {
+        if self.s.pml.is_some() {
+            return true;
+        }
+        let Some(proc2) = setup::with_pml(&self.s.caps, &self.s.controls) else {
+            return false;
+        };
+        let Some(log) = PmlLog::new() else {
+            return false;
+        };
+        let installed = self.vmcs.load().and_then(|mut v| {
+            log.install(&mut v)?;
+            v.write(Control32::ProcBased2, proc2)
+        });
+        if installed.is_err() {
+            return false;
+        }
+        self.s.controls.proc2 = proc2;
+        self.s.pml = Some(log);
+        true
+    }
+
+    fn drain_dirty_log(&mut self, out: &mut alloc::vec::Vec<u64>) -> bool {
+        let Some(pml) = self.s.pml.as_mut() else {
+            return false;
+        };
+        let mut logged = alloc::vec::Vec::new();
+        match self
+            .vmcs
+            .load()
+            .and_then(|mut v| pml.drain(&mut v, &mut logged))
+        {
+            Ok(()) => {
+                out.append(&mut logged);
+                true
+            }
+            Err(e) => {
+                // The dirty flags of everything logged are still set: a table walk finds them.
+                log::error!("vcpu {}: PML log unreadable ({e:?})", self.s.index);
+                false
+            }
+        }
+    }
+
     fn dump(&mut self, out: &mut dyn fmt::Write) -> fmt::Result {
         let r = self.s.regs;
         writeln!(
@@ -581,6 +665,17 @@ impl Vcpu for VmxVcpu {
             "R12={:#018x} R13={:#018x} R14={:#018x} R15={:#018x}",
             r.r12, r.r13, r.r14, r.r15
         )
+    }
+
+    fn save_state(&mut self) -> CpuState {
+        self.capture().unwrap_or_else(|e| {
+            log::error!("vcpu {}: state not saved: {e}", self.s.index);
+            CpuState::UNREADABLE
+        })
+    }
+
+    fn load_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
+        self.restore(state)
     }
 }
 

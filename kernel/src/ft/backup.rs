@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The backup host: keeps a copy of the guest from the primary's checkpoints and takes over
+//! when the primary goes silent for longer than `peer_timeout=`.
+//!
+//! Each epoch is staged and applied only when complete and verified
+//! ([`castor_ft::pair::backup::Backup`]), then acknowledged. On takeover the guest resumes on
+//! a fresh vCPU from the last applied epoch's vCPU and device state (guest time continues from
+//! the checkpoint's), after the output the primary may not have released.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+
+use castor_ft::link::{Event, MsgId};
+use castor_ft::pair::backup::{Backup, BackupError};
+use castor_ft::pair::digest::memory_digest;
+use castor_ft::pair::message::Message;
+use castor_ft::stream::PAGE_SIZE;
+
+use super::memory::Copy;
+use super::{MS, Pair};
+use crate::arch::x86_64::machine::ExitStatus;
+use crate::arch::x86_64::time;
+use crate::kprintln;
+use crate::net::peer::PeerLink;
+use crate::vmm::backend::Backend;
+use crate::vmm::cpu_state::CpuState;
+use crate::vmm::guest_mem::GuestMemory;
+use crate::vmm::run::{self, Guest, GuestEnd};
+use crate::vmm::vcpu::{GuestStart, Vcpu};
+
+/// How often the backup says which epoch it holds.
+const REPORT_EVERY: u64 = 5_000 * MS;
+
+/// What ended the standby.
+enum Standby {
+    /// The primary went silent.
+    PrimaryLost,
+    /// The guest ended on the primary with this status.
+    GuestEnded(u64),
+}
+
+/// Stands by as the backup of `pair`, and takes over if the primary is lost.
+pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
+    let Pair {
+        mut link,
+        config,
+        cmdline,
+        ram,
+        ..
+    } = pair;
+    let mut mem = match GuestMemory::<B::Format>::new(ram) {
+        Ok(mem) => mem,
+        Err(e) => {
+            kprintln!(
+                "ft: no host memory for {} MiB of guest RAM ({e:?})",
+                ram >> 20
+            );
+            return ExitStatus::Failure;
+        }
+    };
+    kprintln!(
+        "ft: backup: standing by for '{cmdline}' ({} MiB RAM) under {}",
+        ram >> 20,
+        B::NAME
+    );
+    let mut backup = Backup::new(ram / PAGE_SIZE as u64);
+    match stand_by(&mut link, &mut backup, &mut mem) {
+        Standby::GuestEnded(status) => {
+            kprintln!(
+                "ft: backup: the guest ended on the primary (status {status}); standing down"
+            );
+            ExitStatus::Success
+        }
+        Standby::PrimaryLost => {
+            let silent = link.link().peer_silent_for(time::now_ns()).unwrap_or(0);
+            take_over::<B>(backup, mem, silent, config.digests)
+        }
+    }
+}
+
+/// Applies and acknowledges checkpoints until the primary is lost or the guest ended.
+fn stand_by<F: crate::mm::pagetable::Format>(
+    link: &mut PeerLink,
+    backup: &mut Backup,
+    mem: &mut GuestMemory<F>,
+) -> Standby {
+    let mut last_report = 0;
+    let mut refused: Option<String> = None;
+    // Our ACK messages in flight, and whether the primary's link has them. Once it has one
+    // and every one before it (it hands messages over in order), the primary has released
+    // that epoch's output: it prints before its link confirms the message.
+    let mut acks: VecDeque<(MsgId, u64, bool)> = VecDeque::new();
+    loop {
+        let Some(event) = link.next_event(u64::MAX) else {
+            continue;
+        };
+        let msg = match event {
+            Event::Delivered(msg) => msg,
+            Event::PeerLost | Event::PairingFailed(_) => return Standby::PrimaryLost,
+            Event::Acked(id) => {
+                if let Some(entry) = acks.iter_mut().find(|(sent, ..)| *sent == id) {
+                    entry.2 = true;
+                }
+                while let Some(&(_, epoch, true)) = acks.front() {
+                    acks.pop_front();
+                    backup.on_released(epoch);
+                }
+                continue;
+            }
+            Event::Paired { .. } => continue,
+        };
+        match Message::decode(&msg) {
+            Ok(Message::Stream(bytes)) => {
+                let result = backup.on_stream(bytes, &mut Copy(mem));
+                let applied = result.as_ref().ok().and_then(|a| a.last()).map(|a| a.epoch);
+                if let Some(epoch) = applied {
+                    match link.link().send(&Message::Ack(epoch).encode()) {
+                        Ok(id) => acks.push_back((id, epoch, false)),
+                        Err(e) => kprintln!("ft: backup: cannot acknowledge epoch {epoch}: {e:?}"),
+                    }
+                    let now = time::now_ns();
+                    if epoch == 0 || now >= last_report + REPORT_EVERY {
+                        kprintln!("ft: backup: applied epoch {epoch}");
+                        last_report = now;
+                    }
+                }
+                if let Err(e) = result {
+                    refuse(&mut refused, backup, &e);
+                }
+            }
+            Ok(Message::Released(epoch)) => backup.on_released(epoch),
+            Ok(Message::Ended(status)) => return Standby::GuestEnded(status),
+            Ok(Message::Hello(_) | Message::Ack(_)) => {
+                kprintln!("ft: backup: ignoring an unexpected message")
+            }
+            Err(e) => kprintln!("ft: backup: ignoring a bad message: {e}"),
+        }
+    }
+}
+
+/// Reports a refused checkpoint once per kind of refusal.
+fn refuse(last: &mut Option<String>, backup: &Backup, e: &BackupError) {
+    let why = alloc::format!("{e}");
+    if last.as_deref() != Some(why.as_str()) {
+        kprintln!(
+            "ft: backup: {why}; keeping epoch {}",
+            backup
+                .last_applied()
+                .map_or(String::from("none"), |e| alloc::format!("{e}"))
+        );
+        *last = Some(why);
+    }
+}
+
+/// Resumes the guest from the last applied epoch and runs it to its end.
+fn take_over<B: Backend>(
+    backup: Backup,
+    mut mem: GuestMemory<B::Format>,
+    silent_ns: u64,
+    digests: bool,
+) -> ExitStatus {
+    let Some(t) = backup.takeover() else {
+        kprintln!(
+            "ft: backup: the primary was lost before its first checkpoint: nothing to take over"
+        );
+        return ExitStatus::Failure;
+    };
+    let digest = if digests {
+        let pages = mem.size() / PAGE_SIZE as u64;
+        let digest = memory_digest((0..pages).filter_map(|gfn| mem.page(gfn).map(|p| (gfn, p))));
+        alloc::format!(" (memory digest {digest:032x})")
+    } else {
+        String::new()
+    };
+    kprintln!(
+        "ft: backup took over at epoch {} after {} ms of silence{digest}",
+        t.epoch,
+        silent_ns / MS
+    );
+    for line in t
+        .unreleased_output
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+    {
+        kprintln!("[guest] {}", String::from_utf8_lossy(line));
+    }
+    let state = match CpuState::from_bytes(&t.vcpu) {
+        Ok(s) => s,
+        Err(e) => {
+            kprintln!("ft: backup: the checkpoint's vCPU state is unusable: {e:?}");
+            return ExitStatus::Failure;
+        }
+    };
+    let mut vcpu = match B::new_vcpu(0, &mem, GuestStart::Protected32 { eip: 0 }) {
+        Ok(v) => v,
+        Err(e) => {
+            kprintln!("ft: backup: cannot make a vCPU: {e}");
+            return ExitStatus::Failure;
+        }
+    };
+    if let Err(e) = vcpu.load_state(&state) {
+        kprintln!("ft: backup: cannot load the checkpoint's vCPU state: {e}");
+        return ExitStatus::Failure;
+    }
+    let _ = &mut mem;
+    let mut guest = Guest::new(mem);
+    if let Err(e) = guest.restore_devices(&t.devices) {
+        kprintln!("ft: backup: cannot restore the checkpoint's devices: {e:?}");
+        return ExitStatus::Failure;
+    }
+    let report = run::run(&mut vcpu, &mut guest, "[guest] ", u64::MAX);
+    match report.end {
+        GuestEnd::Exited(status) => {
+            kprintln!("guest exited with status {status}");
+            ExitStatus::Success
+        }
+        _ => ExitStatus::Failure,
+    }
+}

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The pair's first exchange: each side sends its guest configuration and checks the
+//! peer's, so a mismatched pair (same role, different guest RAM or image) is refused on both
+//! sides with the reason, before any checkpoint flows.
+
+use alloc::string::{String, ToString};
+
+use castor_ft::link::{Event, Role};
+use castor_ft::pair::message::{Hello, Message, PAIR_VERSION};
+
+use super::MS;
+use crate::arch::x86_64::time;
+use crate::config::Config;
+use crate::net::peer::PeerLink;
+
+/// How long to wait for the peer's HELLO once paired.
+const HELLO_WAIT: u64 = 30_000 * MS;
+
+/// Sends our HELLO, waits for the peer's and checks it.
+pub fn exchange(
+    link: &mut PeerLink,
+    config: &Config,
+    ram: u64,
+    image: &[u8],
+    cmdline: &str,
+) -> Result<(), String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(image);
+    hasher.update(&[0]);
+    hasher.update(cmdline.as_bytes());
+    let ours = Hello {
+        version: PAIR_VERSION,
+        role: config.role.unwrap_or(Role::Backup),
+        epoch_min_ms: config.epoch_min_ms,
+        epoch_max_ms: config.epoch_max_ms,
+        guest_ram: ram,
+        guest_image: hasher.finalize().into(),
+    };
+    link.link()
+        .send(&Message::Hello(ours).encode())
+        .map_err(|e| alloc::format!("cannot send HELLO: {e:?}"))?;
+    let deadline = time::now_ns() + HELLO_WAIT;
+    loop {
+        match link.next_event(deadline) {
+            Some(Event::Delivered(msg)) => {
+                return match Message::decode(&msg) {
+                    Ok(Message::Hello(theirs)) => ours.check(&theirs).map_err(|e| e.to_string()),
+                    Ok(other) => Err(alloc::format!("expected HELLO, got {other:?}")),
+                    Err(e) => Err(e.to_string()),
+                };
+            }
+            Some(Event::PeerLost | Event::PairingFailed(_)) => {
+                return Err("the peer went away before its HELLO".into());
+            }
+            Some(_) => {}
+            None => return Err("no HELLO from the peer".into()),
+        }
+    }
+}

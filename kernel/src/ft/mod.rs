@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The fault-tolerant pair (`role=primary|backup` with `guest=module`): two Castor hosts run
+//! one guest; the primary checkpoints it every epoch to the backup, which takes over when the
+//! primary goes silent. The mechanism and policy are in `castor_ft::pair` (host tested); this
+//! module drives them with the real vCPU, nested page tables and peer link.
+//!
+//! Console contract (integration tests and `scripts/run` rely on it):
+//! - `ft: <role> on <nic> over ...`, `ft: paired with session ...` (see `net::connect`);
+//! - `ft: pairing refused: <reason>` for a mismatched peer (both sides print it);
+//! - primary: `ft: primary: protecting '<cmdline>' (<MiB> MiB RAM) under <back end>, epochs
+//!   <min>-<max> ms`, released guest output as `[guest] <line>`, with `digests=on`
+//!   `ft: epoch <N> sent: <pages> pages, <bytes> bytes, memory digest <32 hex>` per epoch, a
+//!   summary `ft: primary: <N> epochs ...` every few seconds, and
+//!   `ft: backup lost after <ms> ms of silence; the guest runs unprotected`;
+//! - backup: `ft: backup: applied epoch <N>` (first and then every few seconds), and on
+//!   takeover `ft: backup took over at epoch <N> (memory digest <32 hex>) after <ms> ms of
+//!   silence`, then the guest's output as `[guest] <line>`.
+
+mod backup;
+mod hello;
+mod memory;
+mod primary;
+mod stats;
+
+use castor_ft::link::Role;
+
+use crate::arch::x86_64::machine::ExitStatus;
+use crate::bootinfo::BootInfo;
+use crate::config::Config;
+use crate::kprintln;
+use crate::net::connect::connect;
+use crate::net::peer::PeerLink;
+use crate::vmm::backend::{self, Backend, WithBackend};
+use crate::vmm::launch::module_image;
+
+const MS: u64 = 1_000_000;
+
+/// Runs this host's side of the pair until the guest ends (or, on the backup, until the
+/// primary is lost and the guest, taken over, ends).
+pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
+    let Some((image, cmdline)) = module_image(boot, "ft") else {
+        return ExitStatus::Failure;
+    };
+    if config.epoch_min_ms > config.epoch_max_ms {
+        kprintln!(
+            "ft: epoch_min={} is longer than epoch_max={}",
+            config.epoch_min_ms,
+            config.epoch_max_ms
+        );
+        return ExitStatus::Failure;
+    }
+    let Some(mut link) = connect(config, "ft") else {
+        return ExitStatus::Failure;
+    };
+    let ram = u64::from(config.guest_ram_mib) << 20;
+    if let Err(why) = hello::exchange(&mut link, config, ram, image, cmdline) {
+        kprintln!("ft: pairing refused: {why}");
+        link.linger(500 * MS);
+        return ExitStatus::Failure;
+    }
+    let pair = Pair {
+        link,
+        config,
+        image,
+        cmdline,
+        ram,
+    };
+    match backend::dispatch(pair) {
+        Ok(status) => status,
+        Err(why) => {
+            kprintln!("ft: cannot run guests: {why}");
+            ExitStatus::Failure
+        }
+    }
+}
+
+/// One side of a paired link, with the guest it protects.
+struct Pair<'a> {
+    link: PeerLink,
+    config: &'a Config,
+    image: &'a [u8],
+    cmdline: &'a str,
+    ram: u64,
+}
+
+impl WithBackend for Pair<'_> {
+    type Output = ExitStatus;
+
+    fn run<B: Backend>(self) -> ExitStatus {
+        match self.config.role {
+            Some(Role::Primary) => primary::run::<B>(self),
+            _ => backup::run::<B>(self),
+        }
+    }
+}

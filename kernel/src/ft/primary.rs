@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The primary host: runs the guest and checkpoints it every epoch.
+//!
+//! One CPU does everything, interleaved at guest exits (the host LAPIC timer at 1 kHz makes
+//! sure there are some): between exits it services the peer link and lets the lazy sender
+//! stream a few pages; when the epoch is due it stuns the guest (it is stopped already: we
+//! are in its exit), harvests the dirty set (PML on VT-x, the nested table walk otherwise),
+//! captures vCPU and device state, and hands them to [`castor_ft::pair::primary::Primary`],
+//! which copies hot pages and write-protects cold ones; after the nested TLB flush the guest
+//! runs on. Guest output is held until the backup acknowledges its epoch.
+
+use alloc::vec::Vec;
+
+use castor_ft::epoch::policy::{EpochObservation, EpochPolicy};
+use castor_ft::link::Event;
+use castor_ft::pair::message::Message;
+use castor_ft::pair::primary::{FaultOutcome, Primary, PrimaryConfig};
+use castor_ft::stream::{MAX_DEVICE_STATE_LEN, PAGE_SIZE};
+
+use super::memory::Protected;
+use super::stats::Stats;
+use super::{MS, Pair};
+use crate::arch::x86_64::machine::ExitStatus;
+use crate::arch::x86_64::{apic, instr, time};
+use crate::kprintln;
+use crate::net::peer::PeerLink;
+use crate::vmm::backend::Backend;
+use crate::vmm::guest_mem::GuestMemory;
+use crate::vmm::launch::boot_guest;
+use crate::vmm::run::{self, Guest, GuestEnd, Step};
+use crate::vmm::vcpu::{InterruptSource, Vcpu};
+
+/// Stun buffers: 2 MiB of page copies.
+const STUN_BUFFERS: usize = 512;
+/// Pages the lazy sender streams between two guest exits.
+const PAGES_PER_EXIT: usize = 8;
+/// Checkpoint bytes the link may hold unsent: at the link rates seen under emulation this
+/// keeps the acknowledgement (and output) latency to tens of milliseconds.
+const LINK_BACKLOG: usize = 128 * 1024;
+/// How long the primary waits for the last acknowledgement when the guest has ended.
+const FINAL_ACK_WAIT: u64 = 10_000 * MS;
+
+/// Runs the guest as the primary of `pair`.
+pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
+    let Pair {
+        link,
+        config,
+        image,
+        cmdline,
+        ram,
+    } = pair;
+    let mem = match GuestMemory::<B::Format>::new_tracked(ram) {
+        Ok(mem) => mem,
+        Err(e) => {
+            kprintln!(
+                "ft: no host memory for {} MiB of guest RAM ({e:?})",
+                ram >> 20
+            );
+            return ExitStatus::Failure;
+        }
+    };
+    let Some((mut vcpu, guest)) = boot_guest::<B>(mem, image, cmdline, "ft") else {
+        return ExitStatus::Failure;
+    };
+    vcpu.enable_dirty_log();
+    let min = u64::from(config.epoch_min_ms) * MS;
+    let max = u64::from(config.epoch_max_ms) * MS;
+    let policy = match EpochPolicy::new(min, max) {
+        Ok(p) => p,
+        Err(e) => {
+            kprintln!("ft: {e}");
+            return ExitStatus::Failure;
+        }
+    };
+    let primary = match Primary::new(&PrimaryConfig {
+        ram_pages: ram / PAGE_SIZE as u64,
+        stun_buffers: STUN_BUFFERS,
+        hot_threshold: 3,
+        output_capacity: MAX_DEVICE_STATE_LEN,
+        digests: config.digests,
+        session: u128::from(instr::rdtsc()),
+    }) {
+        Ok(p) => p,
+        Err(e) => {
+            kprintln!("ft: {e}");
+            return ExitStatus::Failure;
+        }
+    };
+    kprintln!(
+        "ft: primary: protecting '{cmdline}' ({} MiB RAM) under {}, epochs {}-{} ms",
+        ram >> 20,
+        B::NAME,
+        config.epoch_min_ms,
+        config.epoch_max_ms
+    );
+    let mut host = Host::<B> {
+        link,
+        primary,
+        vcpu,
+        guest,
+        policy,
+        epoch_len: min,
+        epoch_start: time::now_ns(),
+        dirty: Vec::new(),
+        out: Vec::new(),
+        pending: None,
+        protected: true,
+        digests: config.digests,
+        stats: Stats::new(),
+    };
+    apic::timer_start_periodic((time::lapic_timer_hz() / 1000) as u32);
+    let status = host.run();
+    apic::timer_stop();
+    status
+}
+
+/// Everything the primary's loop works on.
+struct Host<B: Backend> {
+    link: PeerLink,
+    primary: Primary,
+    vcpu: B::Vcpu,
+    guest: Guest<B::Format>,
+    policy: EpochPolicy,
+    epoch_len: u64,
+    epoch_start: u64,
+    dirty: Vec<u64>,
+    /// Guest console lines not yet held or printed.
+    out: Vec<alloc::string::String>,
+    /// A message taken from the primary that the link could not take yet.
+    pending: Option<Vec<u8>>,
+    /// False once the backup is lost.
+    protected: bool,
+    digests: bool,
+    stats: Stats,
+}
+
+/// Prints released guest output, a line at a time.
+fn release(bytes: &[u8]) {
+    for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        kprintln!("[guest] {}", alloc::string::String::from_utf8_lossy(line));
+    }
+}
+
+impl<B: Backend> Host<B> {
+    fn run(&mut self) -> ExitStatus {
+        self.stun();
+        let end = loop {
+            if self.protected {
+                self.service_link();
+                self.pump_sender(PAGES_PER_EXIT);
+                self.stun_if_due();
+            }
+            let step = run::step(&mut self.vcpu, &mut self.guest, &mut self.out);
+            self.hold_output();
+            match step {
+                Step::Continue | Step::HostInterrupt | Step::Preempted => {}
+                Step::Halt => {
+                    if !self.wait_halted() {
+                        break GuestEnd::Halted;
+                    }
+                }
+                Step::WriteFault { gpa } => {
+                    if let Some(end) = self.write_fault(gpa) {
+                        break end;
+                    }
+                }
+                Step::End(end) => break end,
+            }
+        };
+        self.finish(end)
+    }
+
+    /// Handles what arrived, then moves messages onto the link. Output released by an
+    /// acknowledgement is printed before the link can tell the backup the acknowledgement
+    /// arrived (receive, handle, then transmit), so the backup never counts output as released
+    /// that was not.
+    fn service_link(&mut self) {
+        self.link.receive();
+        while let Some(event) = self.link.link().poll_event() {
+            match event {
+                Event::Delivered(msg) => match Message::decode(&msg) {
+                    Ok(Message::Ack(epoch)) => self.on_ack(epoch),
+                    Ok(_) => kprintln!("ft: primary: ignoring an unexpected message"),
+                    Err(e) => kprintln!("ft: primary: ignoring a bad message: {e}"),
+                },
+                Event::PeerLost | Event::PairingFailed(_) => {
+                    self.lose_backup();
+                    return;
+                }
+                Event::Acked(_) | Event::Paired { .. } => {}
+            }
+        }
+        self.send_pending();
+    }
+
+    /// Queues control messages, then stream chunks while the link holds less than
+    /// [`LINK_BACKLOG`] unsent (so acknowledgements, and with them released output, are not
+    /// stuck behind seconds of queued checkpoint data), and transmits.
+    fn send_pending(&mut self) {
+        while let Some(msg) = self.primary.next_control() {
+            if let Err(e) = self.link.link().send(&msg) {
+                kprintln!("ft: primary: link refused a control message: {e:?}");
+            }
+        }
+        loop {
+            if self.pending.is_none() {
+                self.pending = self.primary.next_stream();
+            }
+            let Some(msg) = &self.pending else { break };
+            let link = self.link.link();
+            if link.send_buffered() + msg.len() > LINK_BACKLOG || !link.can_send(msg.len()) {
+                break;
+            }
+            if let Err(e) = link.send(msg) {
+                kprintln!("ft: primary: link refused a message: {e:?}");
+                break;
+            }
+            self.pending = None;
+        }
+        self.link.transmit();
+    }
+
+    fn on_ack(&mut self, epoch: u64) {
+        match self.primary.on_ack(epoch, release) {
+            Ok(Some(sent)) => {
+                self.stats.acked(&sent);
+                // Tell the backup at once: the only window for a repeated line is until it
+                // knows this output went out.
+                self.send_pending();
+            }
+            Ok(None) => {}
+            Err(e) => kprintln!("ft: primary: {e}"),
+        }
+    }
+
+    fn pump_sender(&mut self, pages: usize) {
+        let mut ram = Protected(&mut self.guest.mem);
+        if let Err(e) = self.primary.pump_sender(&mut ram, pages) {
+            kprintln!("ft: primary: {e}");
+        }
+        self.guest.mem.sync_tlb(&mut self.vcpu);
+        if self.digests
+            && let Some(sent) = self.primary.last_sent()
+            && self.stats.note_sent(sent.epoch)
+        {
+            kprintln!(
+                "ft: epoch {} sent: {} pages, {} bytes, memory digest {:032x}",
+                sent.epoch,
+                sent.pages,
+                sent.bytes,
+                sent.digest.unwrap_or(0)
+            );
+        }
+    }
+
+    /// Stuns if the epoch is over and the previous one is all sent. While the sender is still
+    /// busy the guest runs on (the epoch grows with the transfer, as the policy's swamped-link
+    /// rule says) instead of waiting for it: a slow or dead backup never stops the guest.
+    fn stun_if_due(&mut self) {
+        if time::now_ns() >= self.epoch_start + self.epoch_len && self.primary.sender_idle() {
+            self.stun();
+        }
+    }
+
+    /// Checkpoints the epoch that just ended. The guest is stopped (we are in its exit).
+    fn stun(&mut self) {
+        let start = time::now_ns();
+        while self.protected && !self.primary.sender_idle() {
+            self.pump_sender(usize::MAX);
+            self.service_link();
+        }
+        if !self.protected {
+            return;
+        }
+        let sent_at = time::now_ns();
+        self.dirty.clear();
+        if self.vcpu.drain_dirty_log(&mut self.dirty) {
+            self.guest.mem.clear_dirty(&self.dirty);
+        } else {
+            self.guest.mem.harvest_dirty(&mut self.dirty);
+        }
+        let harvested = time::now_ns();
+        let cpu = self.vcpu.save_state().to_bytes();
+        let devices = self.guest.save_devices();
+        let guest_time = self.guest.chipset.now_ns();
+        let mut ram = Protected(&mut self.guest.mem);
+        let report = self
+            .primary
+            .stun(&mut ram, &self.dirty, guest_time, &cpu, &devices);
+        self.guest.mem.sync_tlb(&mut self.vcpu);
+        let resumed = time::now_ns();
+        match report {
+            Ok(report) => {
+                self.stats.stunned(
+                    &report,
+                    sent_at - start,
+                    harvested - sent_at,
+                    resumed - sent_at,
+                );
+                let observed = EpochObservation {
+                    length_ns: start.saturating_sub(self.epoch_start),
+                    dirty_pages: report.dirty,
+                    link_bytes_per_sec: self.stats.link_bytes_per_sec(),
+                    output_waiting: self.primary.output_waiting(),
+                };
+                self.epoch_len = self.policy.next(&observed).0;
+            }
+            Err(e) => kprintln!("ft: primary: stun failed: {e}"),
+        }
+        self.epoch_start = resumed;
+        self.stats
+            .maybe_report(resumed, &mut self.guest.mem, &self.dirty);
+    }
+
+    /// Holds (or, unprotected, prints) the guest's new console lines.
+    fn hold_output(&mut self) {
+        for line in core::mem::take(&mut self.out) {
+            let mut bytes = line.into_bytes();
+            bytes.push(b'\n');
+            if !self.protected {
+                release(&bytes);
+                continue;
+            }
+            loop {
+                match self.primary.hold_output(&bytes) {
+                    Ok(()) => break,
+                    Err(_) => {
+                        // Full: checkpoint now and wait for the acknowledgement to free room.
+                        self.stun();
+                        self.service_link();
+                        if !self.protected {
+                            release(&bytes);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// HLT: waits for the guest's next interrupt while keeping the pair going.
+    fn wait_halted(&mut self) -> bool {
+        loop {
+            if self.guest.chipset.pending().is_some() {
+                return true;
+            }
+            let Some(deadline) = self.guest.chipset.next_deadline() else {
+                return false;
+            };
+            while self.guest.chipset.now_ns() < deadline {
+                if self.protected {
+                    self.service_link();
+                    self.pump_sender(PAGES_PER_EXIT);
+                    self.stun_if_due();
+                } else {
+                    core::hint::spin_loop();
+                }
+            }
+        }
+    }
+
+    /// A write to a write-protected page: copy-on-write (or send first), then let it proceed.
+    fn write_fault(&mut self, gpa: u64) -> Option<GuestEnd> {
+        let gfn = gpa / PAGE_SIZE as u64;
+        let mut ram = Protected(&mut self.guest.mem);
+        match self.primary.on_write_fault(&mut ram, gfn) {
+            Ok(FaultOutcome::Copied) => self.stats.faults.copied += 1,
+            Ok(FaultOutcome::SentFirst) => self.stats.faults.sent_first += 1,
+            Ok(FaultOutcome::NotOurs) => return Some(GuestEnd::BadAccess { gpa, write: true }),
+            Err(e) => {
+                kprintln!("ft: primary: {e}");
+                return Some(GuestEnd::BadAccess { gpa, write: true });
+            }
+        }
+        self.guest.mem.sync_tlb(&mut self.vcpu);
+        None
+    }
+
+    fn lose_backup(&mut self) {
+        let silent = self
+            .link
+            .link()
+            .peer_silent_for(time::now_ns())
+            .unwrap_or(0);
+        let mut ram = Protected(&mut self.guest.mem);
+        self.primary.abandon(&mut ram, release);
+        self.guest.mem.sync_tlb(&mut self.vcpu);
+        self.protected = false;
+        kprintln!(
+            "ft: backup lost after {} ms of silence; the guest runs unprotected (the longest \
+             it was ever stopped for a checkpoint: {} us)",
+            silent / MS,
+            self.stats.longest_stop_ns / 1000
+        );
+    }
+
+    /// The guest ended: checkpoint its final state, release its last output once the backup
+    /// has it, tell the backup to stand down.
+    fn finish(&mut self, end: GuestEnd) -> ExitStatus {
+        self.out.extend(self.guest.bus.take_output(true));
+        self.hold_output();
+        if self.protected {
+            self.stun();
+            let last = self.primary.current_epoch().saturating_sub(1);
+            let deadline = time::now_ns() + FINAL_ACK_WAIT;
+            while self.protected && self.primary.acked() < Some(last) && time::now_ns() < deadline {
+                self.pump_sender(usize::MAX);
+                self.service_link();
+            }
+        }
+        run::report_end(&mut self.vcpu, end, "[guest] ");
+        let status = match end {
+            GuestEnd::Exited(status) => Some(status),
+            _ => None,
+        };
+        if self.protected {
+            let mut ram = Protected(&mut self.guest.mem);
+            self.primary.abandon(&mut ram, release);
+            let msg = Message::Ended(status.unwrap_or(u64::MAX)).encode();
+            if self.link.link().send(&msg).is_ok() {
+                let deadline = time::now_ns() + FINAL_ACK_WAIT;
+                // Everything is released: nothing can arrive that needs handling first.
+                while !self.link.link().all_acked() && time::now_ns() < deadline {
+                    self.link.pump();
+                }
+            }
+        }
+        self.stats.report(time::now_ns());
+        match status {
+            Some(status) => {
+                kprintln!("guest exited with status {status}");
+                ExitStatus::Success
+            }
+            None => ExitStatus::Failure,
+        }
+    }
+}

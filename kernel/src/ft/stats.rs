@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The primary's running figures, printed every few seconds and at the end:
+//!
+//! `ft: primary: <N> epochs (<R>/s), epoch <ms> ms, dirty <D> pages/epoch, stun <S> us avg
+//! (<M> max, harvest <H> us), copy of the same pages <C> us: stun/copy <X>, waited for the
+//! sender <W> times, lazy: <a> copied at stun, <b> copy-on-write, <c> sent on fault,
+//! <d> sent from guest memory; wire <B> bytes/page (<r> of 4096), link <K> KiB/s`
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use castor_ft::epoch::lazy::LazyStats;
+use castor_ft::pair::primary::{SentEpoch, StunReport};
+use castor_ft::stream::PAGE_SIZE;
+
+use super::MS;
+use crate::kprintln;
+use crate::mm::pagetable::Format;
+use crate::vmm::guest_mem::GuestMemory;
+
+/// How often the summary is printed.
+const REPORT_EVERY: u64 = 5_000 * MS;
+
+/// Write faults on protected pages.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Faults {
+    /// Copied into a stun buffer.
+    pub copied: u64,
+    /// Sent before the write (pool empty).
+    pub sent_first: u64,
+}
+
+/// The primary's counters.
+pub struct Stats {
+    started: u64,
+    last_report: u64,
+    epochs: u64,
+    stun_ns: u64,
+    stun_max_ns: u64,
+    /// Longest the guest was held stopped by a stun, waiting for the sender included.
+    pub longest_stop_ns: u64,
+    harvest_ns: u64,
+    waited: u64,
+    dirty: u64,
+    copy_ns: u64,
+    copy_pages: u64,
+    stunned_pages: u64,
+    /// Write faults.
+    pub faults: Faults,
+    lazy: LazyStats,
+    acked_pages: u64,
+    acked_bytes: u64,
+    last_sent_printed: Option<u64>,
+    scratch: Vec<u8>,
+}
+
+impl Stats {
+    /// Counters starting now.
+    pub fn new() -> Self {
+        let now = crate::arch::x86_64::time::now_ns();
+        Self {
+            started: now,
+            last_report: now,
+            epochs: 0,
+            stun_ns: 0,
+            stun_max_ns: 0,
+            longest_stop_ns: 0,
+            harvest_ns: 0,
+            waited: 0,
+            dirty: 0,
+            copy_ns: 0,
+            copy_pages: 0,
+            stunned_pages: 0,
+            faults: Faults::default(),
+            lazy: LazyStats::default(),
+            acked_pages: 0,
+            acked_bytes: 0,
+            last_sent_printed: None,
+            scratch: vec![0; 64 * PAGE_SIZE],
+        }
+    }
+
+    /// A stun happened: it waited `wait_ns` for the sender, harvested in `harvest_ns`, and
+    /// stopped the guest for `stun_ns` in all after that.
+    pub fn stunned(&mut self, report: &StunReport, wait_ns: u64, harvest_ns: u64, stun_ns: u64) {
+        if report.epoch == 0 {
+            return; // the initial full copy is not an epoch of the workload
+        }
+        self.epochs += 1;
+        self.longest_stop_ns = self.longest_stop_ns.max(wait_ns + stun_ns);
+        self.stun_ns += stun_ns;
+        self.stun_max_ns = self.stun_max_ns.max(stun_ns);
+        self.harvest_ns += harvest_ns;
+        self.waited += u64::from(wait_ns > 0 && report.epoch > 1);
+        self.dirty += report.dirty;
+        self.stunned_pages += report.dirty;
+    }
+
+    /// The backup acknowledged `sent`.
+    pub fn acked(&mut self, sent: &SentEpoch) {
+        if sent.epoch == 0 {
+            return;
+        }
+        self.acked_pages += sent.pages;
+        self.acked_bytes += sent.bytes;
+        let l = &sent.lazy;
+        self.lazy.copied_in_stun += l.copied_in_stun;
+        self.lazy.copied_on_write += l.copied_on_write;
+        self.lazy.sent_on_fault += l.sent_on_fault;
+        self.lazy.deferred += l.deferred;
+    }
+
+    /// Whether epoch `epoch` is newly sent (each is reported once).
+    pub fn note_sent(&mut self, epoch: u64) -> bool {
+        let new = self.last_sent_printed.is_none_or(|p| epoch > p);
+        if new {
+            self.last_sent_printed = Some(epoch);
+        }
+        new
+    }
+
+    /// Acknowledged checkpoint bytes per second so far.
+    pub fn link_bytes_per_sec(&self) -> u64 {
+        let ns = crate::arch::x86_64::time::now_ns()
+            .saturating_sub(self.started)
+            .max(1);
+        (u128::from(self.acked_bytes) * 1_000_000_000 / u128::from(ns)) as u64
+    }
+
+    /// Prints the summary if it is due, first timing a plain copy of the last dirty set
+    /// (outside the stun) for the stun/copy ratio.
+    pub fn maybe_report<F: Format>(&mut self, now: u64, mem: &mut GuestMemory<F>, dirty: &[u64]) {
+        if now < self.last_report + REPORT_EVERY {
+            return;
+        }
+        let start = crate::arch::x86_64::time::now_ns();
+        let mut copied = 0;
+        for (&gfn, slot) in dirty.iter().zip(0..) {
+            let at = (slot % 64) * PAGE_SIZE;
+            if let Some(page) = mem.page(gfn) {
+                self.scratch[at..at + PAGE_SIZE].copy_from_slice(page);
+                copied += 1;
+            }
+        }
+        self.copy_ns += crate::arch::x86_64::time::now_ns() - start;
+        self.copy_pages += copied;
+        self.report(now);
+    }
+
+    /// Prints the summary now.
+    pub fn report(&mut self, now: u64) {
+        self.last_report = now;
+        let epochs = self.epochs.max(1);
+        let secs_x100 = (now.saturating_sub(self.started) / (10 * MS)).max(1);
+        let stun_ns = self.stun_ns / epochs;
+        // Copy time of the same number of pages as the average stun handled.
+        let copy_ns = self.copy_ns * (self.stunned_pages / epochs) / self.copy_pages.max(1);
+        let ratio_x100 = stun_ns * 100 / copy_ns.max(1);
+        let (stun_us, copy_us) = (stun_ns / 1000, copy_ns / 1000);
+        let per_page = self.acked_bytes / self.acked_pages.max(1);
+        let l = &self.lazy;
+        kprintln!(
+            "ft: primary: {} epochs ({}/s), dirty {} pages/epoch, stun {stun_us} us avg ({} max, \
+             harvest {} us), copy of the same pages {copy_us} us: stun/copy {}.{:02}, waited \
+             for the sender {} times, lazy: {} copied at stun, {} copy-on-write, {} sent on \
+             fault, {} sent from guest memory; wire {per_page} bytes/page ({}.{:03} of 4096), \
+             link {} KiB/s",
+            self.epochs,
+            self.epochs * 100 / secs_x100,
+            self.dirty / epochs,
+            self.stun_max_ns / 1000,
+            self.harvest_ns / epochs / 1000,
+            ratio_x100 / 100,
+            ratio_x100 % 100,
+            self.waited,
+            l.copied_in_stun,
+            self.faults.copied,
+            self.faults.sent_first,
+            l.deferred
+                .saturating_sub(self.faults.copied + self.faults.sent_first),
+            per_page / 4096,
+            per_page * 1000 / 4096 % 1000,
+            self.link_bytes_per_sec() / 1024
+        );
+    }
+}

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! A guest's device state as one versioned blob, what the primary sends with each checkpoint
+//! and the backup loads when it takes over.
+//!
+//! Layout (little endian, sections are a `u32` length and that many bytes):
+//!
+//! ```text
+//! blob    = magic "CSDV", version u16, chipset section, bus section
+//! chipset = guest RAM bytes u64, guest time ns u64, PIC, PIT, RTC   (ChipsetState)
+//! bus     = { device id u32, device section }*                       (PortBus)
+//! ```
+//!
+//! Guest time in the chipset section is the time at which the state was saved: the backup's
+//! clock resumes from it ([`super::clock::GuestClock::resume`]), and the PIT and PIC continue
+//! from their saved backlog and requests, so every timer tick reaches the guest exactly once
+//! across a failover. Restores are all or nothing: on any error the guest's devices are as
+//! they were.
+
+#[cfg(test)]
+mod tests;
+
+use alloc::vec::Vec;
+
+use super::PortBus;
+use super::pic::Pic;
+use super::pit::Pit;
+use super::rtc::Rtc;
+use super::state::{DeviceId, StateError, StateReader, StateWriter, ensure};
+
+/// First bytes of every device state blob ("Castor device state").
+pub const MAGIC: [u8; 4] = *b"CSDV";
+/// The format version this build writes and reads.
+pub const VERSION: u16 = 1;
+/// The longest blob (or section) accepted; what this build writes is far shorter (about 700
+/// bytes at most, see the tests).
+pub const MAX_LEN: usize = 4096;
+
+// Well inside what the checkpoint stream carries for a device state record.
+const _: () = assert!(MAX_LEN * 16 <= castor_ft::stream::MAX_DEVICE_STATE_LEN);
+
+/// A reader over `bytes`, if they are not longer than [`MAX_LEN`].
+fn bounded(bytes: &[u8]) -> Result<StateReader<'_>, StateError> {
+    if bytes.len() > MAX_LEN {
+        return Err(StateError::TooLong {
+            len: bytes.len(),
+            max: MAX_LEN,
+        });
+    }
+    Ok(StateReader::new(bytes))
+}
+
+/// The chipset's devices and the guest time at which they were saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChipsetState {
+    /// The interrupt controllers.
+    pub pic: Pic,
+    /// The interval timer.
+    pub pit: Pit,
+    /// The real-time clock and CMOS memory.
+    pub rtc: Rtc,
+    /// Guest RAM in bytes (what the CMOS describes).
+    pub ram: u64,
+    /// Guest time when saved, in ns; never before the PIT's time.
+    pub guest_ns: u64,
+}
+
+impl ChipsetState {
+    /// The chipset section.
+    pub fn save(&self) -> Vec<u8> {
+        let mut w = StateWriter::new();
+        w.u64(self.ram);
+        w.u64(self.guest_ns);
+        self.pic.save(&mut w);
+        self.pit.save(&mut w);
+        self.rtc.save(&mut w);
+        w.into_bytes()
+    }
+
+    /// A chipset section saved by [`save`](Self::save), for a guest with `ram` bytes of RAM.
+    pub fn restore(bytes: &[u8], ram: u64) -> Result<Self, StateError> {
+        let mut r = bounded(bytes)?;
+        let saved = r.u64()?;
+        if saved != ram {
+            return Err(StateError::RamSize { saved, here: ram });
+        }
+        let guest_ns = r.u64()?;
+        let state = Self {
+            pic: Pic::restore(&mut r)?,
+            pit: Pit::restore(&mut r)?,
+            rtc: Rtc::restore(&mut r)?,
+            ram,
+            guest_ns,
+        };
+        r.finish()?;
+        ensure(
+            state.pit.now() <= guest_ns,
+            "PIT time after guest time",
+            state.pit.now(),
+        )?;
+        Ok(state)
+    }
+}
+
+impl PortBus {
+    /// The bus section: the state of every device that has one, under its id.
+    pub fn save_state(&self) -> Vec<u8> {
+        let mut w = StateWriter::new();
+        for d in &self.devices {
+            if let Some(id) = d.state_id() {
+                w.u32(id.raw());
+                w.section(|w| d.save_state(w));
+            }
+        }
+        w.into_bytes()
+    }
+
+    /// Loads a bus section saved by [`save_state`](Self::save_state) into this bus's devices.
+    /// Refused, with every device left as it was, if the section holds a device this bus does
+    /// not have or one twice, lacks a device of this bus that has state, or any device refuses
+    /// its state.
+    pub fn restore_state(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        let mut r = bounded(bytes)?;
+        let mut plan: Vec<(usize, StateReader<'_>)> = Vec::new();
+        while r.remaining() > 0 {
+            let id = DeviceId::from_raw(r.u32()?);
+            let section = r.section()?;
+            let index = self
+                .devices
+                .iter()
+                .position(|d| d.state_id() == Some(id))
+                .ok_or(StateError::UnknownDevice(id))?;
+            if plan.iter().any(|&(i, _)| i == index) {
+                return Err(StateError::DuplicateDevice(id));
+            }
+            plan.push((index, section));
+        }
+        for (i, d) in self.devices.iter().enumerate() {
+            if let Some(id) = d.state_id()
+                && !plan.iter().any(|&(j, _)| j == i)
+            {
+                return Err(StateError::MissingDevice(id));
+            }
+        }
+        let before: Vec<Vec<u8>> = plan
+            .iter()
+            .map(|&(i, _)| {
+                let mut w = StateWriter::new();
+                self.devices[i].save_state(&mut w);
+                w.into_bytes()
+            })
+            .collect();
+        for (k, (i, mut section)) in plan.iter().cloned().enumerate() {
+            let restored = self.devices[i]
+                .restore_state(&mut section)
+                .and_then(|()| section.finish());
+            if let Err(e) = restored {
+                for (&(j, _), old) in plan.iter().zip(&before).take(k + 1) {
+                    // A device takes back the state it saved itself (each device's tests
+                    // prove the round trip), so this cannot fail.
+                    let _ = self.devices[j].restore_state(&mut StateReader::new(old));
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The two sections of a device state blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sections<'a> {
+    /// The chipset section ([`ChipsetState`]).
+    pub chipset: &'a [u8],
+    /// The bus section ([`PortBus::save_state`]).
+    pub bus: &'a [u8],
+}
+
+/// A device state blob of a chipset and a bus section.
+pub fn encode(chipset: &[u8], bus: &[u8]) -> Vec<u8> {
+    let mut w = StateWriter::new();
+    w.bytes(&MAGIC);
+    w.u16(VERSION);
+    w.section(|w| w.bytes(chipset));
+    w.section(|w| w.bytes(bus));
+    w.into_bytes()
+}
+
+/// The sections of a blob written by [`encode`]; refuses other magic numbers and versions.
+pub fn decode(bytes: &[u8]) -> Result<Sections<'_>, StateError> {
+    let mut r = bounded(bytes)?;
+    let mut found = [0; 4];
+    found.copy_from_slice(r.take(4)?);
+    if found != MAGIC {
+        return Err(StateError::BadMagic { found });
+    }
+    let version = r.u16()?;
+    if version != VERSION {
+        return Err(StateError::Version {
+            found: version,
+            supported: VERSION,
+        });
+    }
+    let mut chipset = r.section()?;
+    let mut bus = r.section()?;
+    r.finish()?;
+    Ok(Sections {
+        chipset: chipset.take(chipset.remaining())?,
+        bus: bus.take(bus.remaining())?,
+    })
+}

@@ -1,0 +1,484 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! A small, strict binary codec for device state, the part of a checkpoint that the backup
+//! host loads into its own device models.
+//!
+//! [`StateWriter`] appends fixed-width little-endian fields; [`StateReader`] takes them back and
+//! answers every problem with a [`StateError`] instead of a panic: missing bytes, bytes left
+//! over, flags other than 0 or 1, option tags other than 0 or 1, and (through
+//! [`ensure`]) any value the device model could never be in. Device models validate every field
+//! they restore, so a forged or corrupted state cannot create an impossible device. The encoding
+//! is canonical: a state that restores re-encodes to the same bytes.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+/// Why a device state was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateError {
+    /// The state ends early: `needed` more bytes at byte `offset`.
+    Truncated {
+        /// Where the missing field starts.
+        offset: usize,
+        /// Bytes the field needs beyond the end.
+        needed: usize,
+    },
+    /// `extra` bytes follow a complete state or section, from byte `offset`.
+    Trailing {
+        /// Where the unread bytes start.
+        offset: usize,
+        /// How many there are.
+        extra: usize,
+    },
+    /// A field holds a value the device could never hold.
+    Invalid {
+        /// Which field.
+        field: &'static str,
+        /// The value found.
+        value: u64,
+    },
+    /// Not a device state blob: the magic number is wrong.
+    BadMagic {
+        /// The first four bytes found.
+        found: [u8; 4],
+    },
+    /// A format version this build does not read.
+    Version {
+        /// Version in the blob.
+        found: u16,
+        /// The version this build reads and writes.
+        supported: u16,
+    },
+    /// The state holds a device this guest does not have.
+    UnknownDevice(DeviceId),
+    /// This guest has a device with state that the state lacks.
+    MissingDevice(DeviceId),
+    /// The state holds the same device twice.
+    DuplicateDevice(DeviceId),
+    /// The state was saved for a guest with a different amount of RAM.
+    RamSize {
+        /// RAM of the guest the state was saved from, in bytes.
+        saved: u64,
+        /// RAM of this guest, in bytes.
+        here: u64,
+    },
+    /// Longer than any state this build writes.
+    TooLong {
+        /// Length found.
+        len: usize,
+        /// The most accepted.
+        max: usize,
+    },
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Truncated { offset, needed } => {
+                write!(
+                    f,
+                    "device state truncated: {needed} bytes missing at offset {offset}"
+                )
+            }
+            Self::Trailing { offset, extra } => {
+                write!(
+                    f,
+                    "device state has {extra} trailing bytes at offset {offset}"
+                )
+            }
+            Self::Invalid { field, value } => {
+                write!(f, "invalid device state: {field} = {value:#x}")
+            }
+            Self::BadMagic { found } => {
+                write!(f, "not a device state: magic {found:02x?}")
+            }
+            Self::Version { found, supported } => write!(
+                f,
+                "device state version {found} is not supported (this build reads {supported})"
+            ),
+            Self::UnknownDevice(id) => {
+                write!(f, "device state for {id}, which this guest does not have")
+            }
+            Self::MissingDevice(id) => write!(f, "device state lacks {id}"),
+            Self::DuplicateDevice(id) => write!(f, "device state holds {id} twice"),
+            Self::RamSize { saved, here } => write!(
+                f,
+                "device state is for a guest with {saved} bytes of RAM, this guest has {here}"
+            ),
+            Self::TooLong { len, max } => {
+                write!(
+                    f,
+                    "device state of {len} bytes is longer than the {max} accepted"
+                )
+            }
+        }
+    }
+}
+
+/// Refuses `value` of `field` unless `ok`.
+pub fn ensure(ok: bool, field: &'static str, value: u64) -> Result<(), StateError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::Invalid { field, value })
+    }
+}
+
+/// The stable identity of a port device's saved state: its kind and base port. A backup
+/// restores a state only into a device with the same id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceId(u32);
+
+/// [`DeviceId`] kind of a 16550 UART.
+const KIND_UART16550: u32 = 1;
+
+impl DeviceId {
+    /// A 16550 UART at `base`.
+    pub const fn uart16550(base: u16) -> Self {
+        Self(KIND_UART16550 << 16 | base as u32)
+    }
+
+    /// The id as stored.
+    pub const fn raw(self) -> u32 {
+        self.0
+    }
+
+    /// An id as read from a state (any value: unknown ones are refused by the bus).
+    pub const fn from_raw(raw: u32) -> Self {
+        Self(raw)
+    }
+}
+
+impl fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let base = self.0 & 0xFFFF;
+        match self.0 >> 16 {
+            KIND_UART16550 => write!(f, "16550 UART at port {base:#x}"),
+            _ => write!(f, "device {:#010x}", self.0),
+        }
+    }
+}
+
+/// Appends little-endian fields to a state.
+#[derive(Debug, Default)]
+pub struct StateWriter {
+    buf: Vec<u8>,
+}
+
+impl StateWriter {
+    /// An empty state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The bytes written.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// Appends raw bytes.
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
+
+    /// Appends a byte.
+    pub fn u8(&mut self, v: u8) {
+        self.buf.push(v);
+    }
+
+    /// Appends a 16-bit field.
+    pub fn u16(&mut self, v: u16) {
+        self.bytes(&v.to_le_bytes());
+    }
+
+    /// Appends a 32-bit field.
+    pub fn u32(&mut self, v: u32) {
+        self.bytes(&v.to_le_bytes());
+    }
+
+    /// Appends a 64-bit field.
+    pub fn u64(&mut self, v: u64) {
+        self.bytes(&v.to_le_bytes());
+    }
+
+    /// Appends a signed 64-bit field.
+    pub fn i64(&mut self, v: i64) {
+        self.bytes(&v.to_le_bytes());
+    }
+
+    /// Appends a flag as 0 or 1.
+    pub fn flag(&mut self, v: bool) {
+        self.u8(u8::from(v));
+    }
+
+    /// Appends an option: tag 0, or tag 1 followed by what `put` writes.
+    pub fn option<T>(&mut self, v: Option<T>, put: impl FnOnce(&mut Self, T)) {
+        self.flag(v.is_some());
+        if let Some(v) = v {
+            put(self, v);
+        }
+    }
+
+    /// Appends a section: a 32-bit length, then what `put` writes.
+    pub fn section(&mut self, put: impl FnOnce(&mut Self)) {
+        let at = self.buf.len();
+        self.u32(0);
+        put(self);
+        let len = u32::try_from(self.buf.len() - at - 4).unwrap_or(u32::MAX);
+        self.buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    }
+}
+
+/// Takes fields back from a state, refusing anything malformed.
+#[derive(Debug, Clone)]
+pub struct StateReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    /// Offset of `bytes` in the whole state, for error reports.
+    base: usize,
+}
+
+impl<'a> StateReader<'a> {
+    /// A reader over a whole state.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            pos: 0,
+            base: 0,
+        }
+    }
+
+    /// Takes the next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], StateError> {
+        let rest = &self.bytes[self.pos..];
+        if rest.len() < n {
+            return Err(StateError::Truncated {
+                offset: self.base + self.pos,
+                needed: n - rest.len(),
+            });
+        }
+        self.pos += n;
+        Ok(&rest[..n])
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], StateError> {
+        let mut a = [0; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    /// Takes a byte.
+    pub fn u8(&mut self) -> Result<u8, StateError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    /// Takes a 16-bit field.
+    pub fn u16(&mut self) -> Result<u16, StateError> {
+        self.array().map(u16::from_le_bytes)
+    }
+
+    /// Takes a 32-bit field.
+    pub fn u32(&mut self) -> Result<u32, StateError> {
+        self.array().map(u32::from_le_bytes)
+    }
+
+    /// Takes a 64-bit field.
+    pub fn u64(&mut self) -> Result<u64, StateError> {
+        self.array().map(u64::from_le_bytes)
+    }
+
+    /// Takes a signed 64-bit field.
+    pub fn i64(&mut self) -> Result<i64, StateError> {
+        self.array().map(i64::from_le_bytes)
+    }
+
+    /// Takes a flag: 0 or 1, anything else is invalid.
+    pub fn flag(&mut self, field: &'static str) -> Result<bool, StateError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(StateError::Invalid {
+                field,
+                value: u64::from(v),
+            }),
+        }
+    }
+
+    /// Takes a byte that may only have bits of `allowed` set.
+    pub fn bits(&mut self, allowed: u8, field: &'static str) -> Result<u8, StateError> {
+        let v = self.u8()?;
+        ensure(v & !allowed == 0, field, u64::from(v))?;
+        Ok(v)
+    }
+
+    /// Takes an option written by [`StateWriter::option`]; `get` reads the value.
+    pub fn option<T>(
+        &mut self,
+        field: &'static str,
+        get: impl FnOnce(&mut Self) -> Result<T, StateError>,
+    ) -> Result<Option<T>, StateError> {
+        if self.flag(field)? {
+            get(self).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Takes a section written by [`StateWriter::section`], as a reader of its own.
+    pub fn section(&mut self) -> Result<StateReader<'a>, StateError> {
+        let len = self.u32()?;
+        let base = self.base + self.pos;
+        let bytes = self.take(usize::try_from(len).unwrap_or(usize::MAX))?;
+        Ok(StateReader {
+            bytes,
+            pos: 0,
+            base,
+        })
+    }
+
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+
+    /// Ends reading: every byte must have been read.
+    pub fn finish(&self) -> Result<(), StateError> {
+        match self.remaining() {
+            0 => Ok(()),
+            extra => Err(StateError::Trailing {
+                offset: self.base + self.pos,
+                extra,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    #[test]
+    fn fields_round_trip_little_endian() {
+        let mut w = StateWriter::new();
+        w.u8(0xAB);
+        w.u16(0x1234);
+        w.u32(0xDEAD_BEEF);
+        w.u64(u64::MAX - 1);
+        w.i64(-5);
+        w.flag(true);
+        w.option(Some(7_u16), |w, v| w.u16(v));
+        w.option(None::<u16>, |w, v| w.u16(v));
+        w.section(|w| w.u8(9));
+        let bytes = w.into_bytes();
+        assert_eq!(&bytes[..3], [0xAB, 0x34, 0x12]);
+        let mut r = StateReader::new(&bytes);
+        assert_eq!(r.u8(), Ok(0xAB));
+        assert_eq!(r.u16(), Ok(0x1234));
+        assert_eq!(r.u32(), Ok(0xDEAD_BEEF));
+        assert_eq!(r.u64(), Ok(u64::MAX - 1));
+        assert_eq!(r.i64(), Ok(-5));
+        assert_eq!(r.flag("f"), Ok(true));
+        assert_eq!(r.option("o", |r| r.u16()), Ok(Some(7)));
+        assert_eq!(r.option("o", |r| r.u16()), Ok(None));
+        let mut s = r.section().unwrap();
+        assert_eq!(s.u8(), Ok(9));
+        assert_eq!(s.finish(), Ok(()));
+        assert_eq!(r.finish(), Ok(()));
+    }
+
+    #[test]
+    fn malformed_fields_are_refused_with_their_place() {
+        let mut r = StateReader::new(&[1, 2, 3]);
+        assert_eq!(r.u8(), Ok(1));
+        assert_eq!(
+            r.u32(),
+            Err(StateError::Truncated {
+                offset: 1,
+                needed: 2
+            })
+        );
+        assert_eq!(
+            r.finish(),
+            Err(StateError::Trailing {
+                offset: 1,
+                extra: 2
+            })
+        );
+        assert_eq!(
+            StateReader::new(&[2]).flag("PIT armed"),
+            Err(StateError::Invalid {
+                field: "PIT armed",
+                value: 2
+            })
+        );
+        assert_eq!(
+            StateReader::new(&[2]).option("latch", |r| r.u8()),
+            Err(StateError::Invalid {
+                field: "latch",
+                value: 2
+            })
+        );
+        assert_eq!(
+            StateReader::new(&[0x30]).bits(0x0F, "IER"),
+            Err(StateError::Invalid {
+                field: "IER",
+                value: 0x30
+            })
+        );
+        // A section claiming more than is there, offsets counted from the start of the state.
+        let mut r = StateReader::new(&[0, 4, 0, 0, 0, 1]);
+        r.u8().unwrap();
+        assert_eq!(
+            r.section().unwrap_err(),
+            StateError::Truncated {
+                offset: 5,
+                needed: 3
+            }
+        );
+        let mut r = StateReader::new(&[0, 2, 0, 0, 0, 1, 2]);
+        r.u8().unwrap();
+        let mut s = r.section().unwrap();
+        s.u8().unwrap();
+        assert_eq!(
+            s.finish(),
+            Err(StateError::Trailing {
+                offset: 6,
+                extra: 1
+            })
+        );
+        let huge = [0xFF; 4];
+        assert!(matches!(
+            StateReader::new(&huge).section(),
+            Err(StateError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn errors_name_what_is_wrong() {
+        let e = StateError::UnknownDevice(DeviceId::uart16550(0x2F8));
+        assert_eq!(
+            e.to_string(),
+            "device state for 16550 UART at port 0x2f8, which this guest does not have"
+        );
+        assert_eq!(
+            StateError::UnknownDevice(DeviceId::from_raw(0x0009_0001)).to_string(),
+            "device state for device 0x00090001, which this guest does not have"
+        );
+        assert_eq!(
+            StateError::Version {
+                found: 7,
+                supported: 1
+            }
+            .to_string(),
+            "device state version 7 is not supported (this build reads 1)"
+        );
+        assert_eq!(
+            StateError::Invalid {
+                field: "PIT access",
+                value: 0
+            }
+            .to_string(),
+            "invalid device state: PIT access = 0x0"
+        );
+    }
+}

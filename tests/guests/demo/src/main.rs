@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! castor-demo: the fault-tolerance demo guest, a Multiboot 1 kernel.
+//!
+//! It dirties memory at a steady pace and prints a hash chain over it, one line per step, so a
+//! failover from a primary Castor host to its backup shows in the output, and the host-side
+//! checker (castor-tests' `demo` module) can prove that the output continued with no gap, no
+//! repeat and no rewind, and that the guest's memory survived intact.
+//!
+//! boot.S enters long mode (4 GiB identity mapped with 2 MiB pages) and calls [`demo_main`],
+//! which:
+//!
+//! 1. programs COM1 (115200 8N1) and installs the IDT;
+//! 2. reads the Multiboot command line ([`args`]: `pages=N span=M hz=H steps=S`) and checks
+//!    that the working set, `span` pages from the first page boundary after the image, fits in
+//!    the RAM the loader reports; a bad value prints `demo: error: bad argument '<word>': <why>`
+//!    and exits with [`EXIT_BAD_ARGS`];
+//! 3. prints `demo: pages=<N> span=<M> hz=<H>`, zeroes the working set and starts the PIT
+//!    (IRQ0 through the 8259A, [`timer`]);
+//! 4. then, once per period, halting in between, runs step `k` = 0, 1, ... ([`work`] defines
+//!    the computation exactly) and prints exactly one line `demo: step=<k> chain=<16 hex
+//!    digits>`;
+//! 5. after `steps` steps (if nonzero) exits with status 0.
+//!
+//! Exiting writes the status to the debug-exit port 0xF4 with a 32-bit OUT (QEMU's
+//! `isa-debug-exit` ends with exit code `(status << 1) | 1`; Castor reports `guest exited with
+//! status <status>`), then halts with interrupts masked. A CPU exception prints `demo: error:
+//! exception ...` and exits with [`EXIT_EXCEPTION`].
+//!
+//! Under `qemu-system-x86_64 -kernel castor-demo -append "steps=40" -device
+//! isa-debug-exit,iobase=0xf4,iosize=4` it runs without Castor: the reference behaviour.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+// The pure parts (argument parsing, pacing, the hash chain) also build on the host for their
+// unit tests, where the bare-metal code that uses them is absent.
+#![cfg_attr(not(target_os = "none"), allow(dead_code))]
+
+mod args;
+mod pace;
+mod work;
+
+#[cfg(target_os = "none")]
+mod console;
+#[cfg(target_os = "none")]
+mod instr;
+#[cfg(target_os = "none")]
+mod interrupts;
+#[cfg(target_os = "none")]
+mod multiboot;
+#[cfg(target_os = "none")]
+mod timer;
+
+/// Exit status after `steps` steps.
+pub const EXIT_DONE: u32 = 0;
+/// Exit status after a refused command line (or unusable boot information).
+pub const EXIT_BAD_ARGS: u32 = 2;
+/// Exit status after a CPU exception.
+pub const EXIT_EXCEPTION: u32 = 3;
+
+#[cfg(target_os = "none")]
+core::arch::global_asm!(
+    include_str!("boot.S"),
+    main = sym demo_main,
+    exception = sym interrupts::exception,
+    ticks = sym timer::TICKS,
+    options(att_syntax)
+);
+
+#[cfg(target_os = "none")]
+use console::say;
+
+/// The debug-exit port.
+#[cfg(target_os = "none")]
+const DEBUG_EXIT: u16 = 0xF4;
+
+/// Ends the demo with `status` on the debug-exit port, then halts for good.
+#[cfg(target_os = "none")]
+pub fn exit(status: u32) -> ! {
+    // SAFETY: the debug-exit port; writing it ends the machine (or does nothing without one).
+    unsafe { instr::outl(DEBUG_EXIT, status) };
+    instr::halt_forever()
+}
+
+/// The first page boundary after the image (linker.ld's `__bss_end` is one).
+#[cfg(target_os = "none")]
+fn working_set_base() -> u64 {
+    unsafe extern "C" {
+        /// linker.ld: the end of .bss, page aligned.
+        static __bss_end: u8;
+    }
+    core::ptr::addr_of!(__bss_end) as u64
+}
+
+/// Reads the boot information and the command line; prints why and exits if they are unusable.
+/// Nothing it returns borrows the loader's memory, which the working set may overwrite.
+#[cfg(target_os = "none")]
+fn configure(magic: u32, info: u32) -> args::Params {
+    // SAFETY: boot.S passes EAX and EBX as the loader left them; the Multiboot loader
+    // guarantees the structure and its strings when EAX holds the magic (checked first). They
+    // stay unchanged until the working set is zeroed, after this function returns.
+    let boot = match unsafe { multiboot::read(magic, info) } {
+        Ok(boot) => boot,
+        Err(error) => {
+            say!("error: {error}");
+            exit(EXIT_BAD_ARGS)
+        }
+    };
+    let checked = args::parse(boot.cmdline).and_then(|params| {
+        args::check_fits(&params, working_set_base(), boot.ram_end)?;
+        Ok(params)
+    });
+    match checked {
+        Ok(params) => params,
+        Err(error) => {
+            say!("error: {error}");
+            exit(EXIT_BAD_ARGS)
+        }
+    }
+}
+
+/// The demo, called by boot.S in long mode with the loader's EAX and EBX.
+#[cfg(target_os = "none")]
+extern "C" fn demo_main(magic: u32, info: u32) -> ! {
+    console::init();
+    interrupts::install();
+    let params = configure(magic, info);
+    say!(
+        "pages={} span={} hz={}",
+        params.pages,
+        params.span,
+        params.hz
+    );
+    let base = working_set_base() as *mut work::Page;
+    // SAFETY: `configure` checked that `span` pages from `base` lie in RAM, which is identity
+    // mapped; they start after the image, stack and page tables, and nothing else uses them
+    // (the loader's command line, if it was there, is no longer referenced).
+    let mem = unsafe { core::slice::from_raw_parts_mut(base, params.span as usize) };
+    let mut work = work::Work::new(mem, params.pages);
+    let mut pacer = timer::start(pace::Pace::for_hz(params.hz));
+    while params.steps == 0 || work.next_step() < params.steps {
+        pacer.wait();
+        let (k, chain) = work.step();
+        say!("step={k} chain={chain:016x}");
+    }
+    exit(EXIT_DONE)
+}
+
+/// No panics are expected; one prints what it can and halts.
+#[cfg(target_os = "none")]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    say!("error: panic: {}", info.message());
+    exit(EXIT_EXCEPTION)
+}
+
+/// Host builds (e.g. `cargo build --workspace`) get a stub that explains what this is.
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("castor-demo is a guest kernel: build it with --target x86_64-unknown-none");
+    std::process::exit(2);
+}

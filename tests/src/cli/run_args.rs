@@ -1,0 +1,620 @@
+//! `castor-run`'s arguments: a primary/backup pair (the default) or one host (`--single`),
+//! checked together so that combinations that make no sense are refused with the reason.
+
+use super::{Parsed, options};
+use crate::error::{Error, Result};
+use crate::pair::Nic;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which emulator `castor-run` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmulatorKind {
+    /// QEMU with `-kernel` (KVM when usable, else TCG with AMD-V).
+    Qemu,
+    /// Bochs with the GRUB ISO (its Intel model: VT-x).
+    Bochs,
+}
+
+/// `castor-run`'s arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunArgs {
+    /// The emulator.
+    pub emulator: EmulatorKind,
+    /// Number of CPUs (of each host in a pair).
+    pub cpus: u32,
+    /// Extra words for Castor's command line.
+    pub append: String,
+    /// `--guest`: a guest kernel for Castor to run, with its command line and RAM (a pair
+    /// without it runs the demo guest).
+    pub guest: Option<GuestArgs>,
+    /// A pair or one host.
+    pub mode: Mode,
+}
+
+/// What `castor-run` starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// `--single`: one Castor host, as `castor-run` always did.
+    Single {
+        /// `None`: the emulator's default; `Some(None)`: no timeout.
+        timeout: Option<Option<Duration>>,
+    },
+    /// A primary/backup pair (the default).
+    Pair(PairArgs),
+}
+
+/// The pair-mode options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairArgs {
+    /// `--duration`: stop both hosts after this long; `None`: run until Ctrl-C.
+    pub duration: Option<Duration>,
+    /// `--failover-at`: SIGKILL the primary this long after the start.
+    pub failover_at: Option<Duration>,
+    /// `--peer-timeout` in ms; `None`: the pair's default for the emulator.
+    pub peer_timeout_ms: Option<u32>,
+    /// `--nic`: the QEMU hosts' NIC.
+    pub nic: Nic,
+}
+
+/// `castor-run --guest FILE [--guest-args ARGS] [--guest-ram MIB]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestArgs {
+    /// The guest kernel file (a Multiboot 1 image), checked to exist.
+    pub file: PathBuf,
+    /// The guest's command line.
+    pub args: String,
+    /// Guest RAM in MiB; `None`: Castor's default.
+    pub ram_mib: Option<u32>,
+}
+
+/// Name of the guest kernel's boot module (`/boot/guest` on the ISO).
+pub const GUEST_MODULE: &str = "guest";
+/// Smallest and largest `--guest-ram` (Castor's `guest_ram=` range).
+pub const GUEST_RAM_MIB: std::ops::RangeInclusive<u32> = 2..=4096;
+/// Smallest and largest `--peer-timeout` (Castor's `peer_timeout=` range).
+pub const PEER_TIMEOUT_MS: std::ops::RangeInclusive<u32> = 100..=600_000;
+/// Machine memory `castor-run` gives Castor (MiB), unless the guest needs more.
+pub const MACHINE_MIB: u32 = 256;
+/// Machine memory beyond the guest's RAM kept for Castor itself (MiB).
+pub const HOST_RESERVE_MIB: u32 = 128;
+/// Default CPUs of a single host.
+pub const SINGLE_CPUS: u32 = 2;
+/// Default CPUs of each pair host.
+pub const PAIR_CPUS: u32 = 1;
+/// Longest `--duration` / `--failover-at` (about 115 days).
+const MAX_SECONDS: f64 = 1e7;
+
+impl RunArgs {
+    /// Castor's full command line for `--single`: `guest=module` and `guest_ram=MIB` with
+    /// `--guest`, then `--append` (a pair's hosts get theirs from [`crate::pair::Pair`]).
+    pub fn cmdline(&self) -> String {
+        let mut words = Vec::new();
+        if let Some(guest) = &self.guest {
+            words.push("guest=module".to_string());
+            if let Some(mib) = guest.ram_mib {
+                words.push(format!("guest_ram={mib}"));
+            }
+        }
+        words.extend(self.append.split_whitespace().map(String::from));
+        words.join(" ")
+    }
+
+    /// Machine memory in MiB: [`MACHINE_MIB`], or the guest's RAM plus
+    /// [`HOST_RESERVE_MIB`] if that is more.
+    pub fn memory_mib(&self) -> u32 {
+        let guest = self.guest.as_ref().and_then(|g| g.ram_mib).unwrap_or(0);
+        MACHINE_MIB.max(guest + HOST_RESERVE_MIB)
+    }
+}
+
+/// Every option as given, before the combination is checked.
+#[derive(Default)]
+struct Given {
+    emulator: Option<EmulatorKind>,
+    cpus: Option<u32>,
+    append: String,
+    single: bool,
+    timeout: Option<Option<Duration>>,
+    guest_file: Option<PathBuf>,
+    guest_args: Option<String>,
+    guest_ram: Option<u32>,
+    duration: Option<Duration>,
+    failover_at: Option<Duration>,
+    peer_timeout_ms: Option<u32>,
+    nic: Option<Nic>,
+}
+
+/// The options that take a value.
+const VALUED: [&str; 11] = [
+    "--emulator",
+    "--cpus",
+    "--append",
+    "--timeout",
+    "--guest",
+    "--guest-args",
+    "--guest-ram",
+    "--duration",
+    "--failover-at",
+    "--peer-timeout",
+    "--nic",
+];
+
+/// Parses `castor-run`'s arguments (without the program name).
+pub fn parse_run_args(args: impl IntoIterator<Item = String>) -> Result<Parsed<RunArgs>> {
+    let mut given = Given::default();
+    for (name, value) in options(args, &["-h", "--help", "--single"], &VALUED)? {
+        let bad = |expected: &str| Error::new(format!("{name} {value:?}: expected {expected}"));
+        match name.as_str() {
+            "-h" | "--help" => return Ok(Parsed::Help),
+            "--single" => given.single = true,
+            "--emulator" => {
+                given.emulator = Some(match value.as_str() {
+                    "qemu" => EmulatorKind::Qemu,
+                    "bochs" => EmulatorKind::Bochs,
+                    _ => return Err(bad("qemu or bochs")),
+                })
+            }
+            "--cpus" => {
+                let cpus = value.parse().ok().filter(|n| (1..=255).contains(n));
+                given.cpus = Some(cpus.ok_or_else(|| bad("a number from 1 to 255"))?);
+            }
+            "--append" => given.append = value,
+            "--timeout" => {
+                let secs: u64 = value.parse().map_err(|_| bad("whole seconds"))?;
+                given.timeout = Some((secs > 0).then(|| Duration::from_secs(secs)));
+            }
+            "--guest" => given.guest_file = Some(PathBuf::from(value)),
+            "--guest-args" => given.guest_args = Some(value),
+            "--guest-ram" => {
+                let mib = value.parse().ok().filter(|n| GUEST_RAM_MIB.contains(n));
+                let range = format!(
+                    "MiB from {} to {}",
+                    GUEST_RAM_MIB.start(),
+                    GUEST_RAM_MIB.end()
+                );
+                given.guest_ram = Some(mib.ok_or_else(|| bad(&range))?);
+            }
+            "--duration" => given.duration = Some(seconds(&value).ok_or_else(|| bad("seconds"))?),
+            "--failover-at" => {
+                given.failover_at = Some(seconds(&value).ok_or_else(|| bad("seconds"))?)
+            }
+            "--peer-timeout" => {
+                let ms = value.parse().ok().filter(|n| PEER_TIMEOUT_MS.contains(n));
+                let range = format!(
+                    "milliseconds from {} to {}",
+                    PEER_TIMEOUT_MS.start(),
+                    PEER_TIMEOUT_MS.end()
+                );
+                given.peer_timeout_ms = Some(ms.ok_or_else(|| bad(&range))?);
+            }
+            "--nic" => {
+                given.nic = Some(match value.as_str() {
+                    "virtio-net" => Nic::VirtioNet,
+                    "e1000" => Nic::E1000,
+                    _ => return Err(bad("virtio-net or e1000")),
+                })
+            }
+            _ => return Err(Error::new(format!("unknown option {name}"))),
+        }
+    }
+    given.into_args().map(Parsed::Args)
+}
+
+/// A positive number of seconds (fractions allowed), at most [`MAX_SECONDS`].
+fn seconds(value: &str) -> Option<Duration> {
+    let secs: f64 = value.parse().ok()?;
+    (secs > 0.0 && secs <= MAX_SECONDS).then(|| Duration::from_secs_f64(secs))
+}
+
+impl Given {
+    /// Checks the options together and picks the mode.
+    fn into_args(self) -> Result<RunArgs> {
+        let emulator = self.emulator.unwrap_or(EmulatorKind::Qemu);
+        let mode = match self.single {
+            true => self.single_mode()?,
+            false => self.pair_mode(emulator)?,
+        };
+        let guest = guest_options(
+            self.guest_file,
+            self.guest_args,
+            self.guest_ram,
+            &self.append,
+        )?;
+        let cpus = match mode {
+            Mode::Single { .. } => self.cpus.unwrap_or(SINGLE_CPUS),
+            Mode::Pair(_) => self.cpus.unwrap_or(PAIR_CPUS),
+        };
+        Ok(RunArgs {
+            emulator,
+            cpus,
+            append: self.append,
+            guest,
+            mode,
+        })
+    }
+
+    fn single_mode(&self) -> Result<Mode> {
+        let pair_only = [
+            ("--duration", self.duration.is_some()),
+            ("--failover-at", self.failover_at.is_some()),
+            ("--peer-timeout", self.peer_timeout_ms.is_some()),
+            ("--nic", self.nic.is_some()),
+        ];
+        if let Some((name, _)) = pair_only.iter().find(|(_, given)| *given) {
+            return Err(Error::new(format!(
+                "{name} is for a pair: drop --single to run one"
+            )));
+        }
+        Ok(Mode::Single {
+            timeout: self.timeout,
+        })
+    }
+
+    fn pair_mode(&self, emulator: EmulatorKind) -> Result<Mode> {
+        if self.timeout.is_some() {
+            return Err(Error::new(
+                "--timeout is for --single: a pair runs until Ctrl-C, --duration or the guest's \
+                 end",
+            ));
+        }
+        if let (Some(at), Some(end)) = (self.failover_at, self.duration)
+            && at >= end
+        {
+            return Err(Error::new(format!(
+                "--failover-at {}s must come before the end of --duration {}s",
+                at.as_secs_f64(),
+                end.as_secs_f64()
+            )));
+        }
+        if emulator == EmulatorKind::Bochs && self.nic == Some(Nic::VirtioNet) {
+            return Err(Error::new(
+                "--nic virtio-net: Bochs hosts have only an e1000 (use --nic e1000 or \
+                 --emulator qemu)",
+            ));
+        }
+        check_pair_append(&self.append)?;
+        Ok(Mode::Pair(PairArgs {
+            duration: self.duration,
+            failover_at: self.failover_at,
+            peer_timeout_ms: self.peer_timeout_ms,
+            nic: self.nic.unwrap_or(match emulator {
+                EmulatorKind::Qemu => Nic::VirtioNet,
+                EmulatorKind::Bochs => Nic::E1000,
+            }),
+        }))
+    }
+}
+
+/// Refuses `--append` words that a pair sets itself or that make a host end on its own.
+fn check_pair_append(append: &str) -> Result<()> {
+    for word in append.split_whitespace() {
+        let key = word.split_once('=').map_or(word, |(key, _)| key);
+        let why = match key {
+            "role" | "key" => "a pair sets role= and key= itself",
+            "peer_timeout" => "use --peer-timeout MS",
+            "guest" => "a pair always runs a guest (--guest FILE; default: the demo guest)",
+            "guest_ram" => "use --guest-ram MIB",
+            "selftest" | "bench" => "that runs one host: add --single",
+            _ => continue,
+        };
+        return Err(Error::new(format!("--append {word:?}: {why}")));
+    }
+    Ok(())
+}
+
+/// Checks the `--guest*` options together.
+fn guest_options(
+    file: Option<PathBuf>,
+    args: Option<String>,
+    ram_mib: Option<u32>,
+    append: &str,
+) -> Result<Option<GuestArgs>> {
+    let Some(file) = file else {
+        return match (args.is_some(), ram_mib.is_some()) {
+            (true, _) => Err(Error::new("--guest-args needs --guest FILE")),
+            (_, true) => Err(Error::new("--guest-ram needs --guest FILE")),
+            _ => Ok(None),
+        };
+    };
+    if !file.is_file() {
+        return Err(Error::new(format!(
+            "--guest {}: no such file",
+            file.display()
+        )));
+    }
+    let args = args.unwrap_or_default();
+    // GRUB's script syntax (the ISO's grub.cfg) has no way to write a single quote.
+    if args.contains('\'') {
+        return Err(Error::new(format!(
+            "--guest-args {args:?}: single quotes cannot be passed"
+        )));
+    }
+    for word in append.split_whitespace() {
+        let clash = match word.split_once('=').map(|(key, _)| key) {
+            Some("guest") => Some("--guest sets guest=module itself"),
+            Some("guest_ram") if ram_mib.is_some() => Some("use either --guest-ram or guest_ram="),
+            _ => None,
+        };
+        if let Some(why) = clash {
+            return Err(Error::new(format!("--append {word:?}: {why}")));
+        }
+    }
+    Ok(Some(GuestArgs {
+        file,
+        args,
+        ram_mib,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Parsed<RunArgs>> {
+        parse_run_args(args.iter().map(|a| a.to_string()))
+    }
+
+    fn args(args: &[&str]) -> RunArgs {
+        match run(args) {
+            Ok(Parsed::Args(a)) => a,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    fn pair_args(given: &[&str]) -> PairArgs {
+        match args(given).mode {
+            Mode::Pair(pair) => pair,
+            single => panic!("{given:?}: {single:?}"),
+        }
+    }
+
+    /// A file that exists, to stand in for a guest kernel.
+    fn some_file() -> String {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml").to_string()
+    }
+
+    #[test]
+    fn no_arguments_run_a_qemu_pair_with_the_demo_guest_until_stopped() {
+        let a = args(&[]);
+        assert_eq!(
+            (a.emulator, a.cpus, a.append.as_str(), &a.guest),
+            (EmulatorKind::Qemu, PAIR_CPUS, "", &None)
+        );
+        let expected = PairArgs {
+            duration: None,
+            failover_at: None,
+            peer_timeout_ms: None,
+            nic: Nic::VirtioNet,
+        };
+        assert_eq!(a.mode, Mode::Pair(expected));
+        assert_eq!(run(&["--cpus", "2", "-h"]).unwrap(), Parsed::Help);
+    }
+
+    #[test]
+    fn pair_options() {
+        let p = pair_args(&[
+            "--duration=20",
+            "--failover-at",
+            "7.5",
+            "--peer-timeout",
+            "1500",
+            "--nic",
+            "e1000",
+        ]);
+        assert_eq!(p.duration, Some(Duration::from_secs(20)));
+        assert_eq!(p.failover_at, Some(Duration::from_millis(7500)));
+        assert_eq!((p.peer_timeout_ms, p.nic), (Some(1500), Nic::E1000));
+        // Kill without an end: the run goes on until Ctrl-C.
+        let p = pair_args(&["--failover-at", "3"]);
+        assert_eq!(
+            (p.failover_at, p.duration),
+            (Some(Duration::from_secs(3)), None)
+        );
+        let a = args(&[
+            "--emulator",
+            "bochs",
+            "--cpus",
+            "2",
+            "--append",
+            "log=debug",
+        ]);
+        assert_eq!((a.emulator, a.cpus), (EmulatorKind::Bochs, 2));
+        let Mode::Pair(p) = a.mode else { panic!() };
+        assert_eq!(p.nic, Nic::E1000, "Bochs hosts have an e1000");
+        let file = some_file();
+        let a = args(&["--guest", &file, "--guest-args", "x=1", "--guest-ram", "32"]);
+        let guest = a.guest.unwrap();
+        assert_eq!((guest.args.as_str(), guest.ram_mib), ("x=1", Some(32)));
+    }
+
+    #[test]
+    fn single_defaults_and_options() {
+        let a = args(&["--single"]);
+        assert_eq!(
+            (a.emulator, a.cpus, a.append.as_str(), a.mode),
+            (
+                EmulatorKind::Qemu,
+                SINGLE_CPUS,
+                "",
+                Mode::Single { timeout: None }
+            )
+        );
+        let a = args(&[
+            "--emulator",
+            "bochs",
+            "--cpus=4",
+            "--append",
+            "selftest=all log=debug",
+            "--timeout",
+            "0",
+            "--single",
+        ]);
+        assert_eq!(
+            (a.emulator, a.cpus, a.append.as_str()),
+            (EmulatorKind::Bochs, 4, "selftest=all log=debug")
+        );
+        assert_eq!(
+            a.mode,
+            Mode::Single {
+                timeout: Some(None)
+            }
+        );
+        let a = args(&["--single", "--timeout=5"]);
+        let timeout = Some(Some(Duration::from_secs(5)));
+        assert_eq!(a.mode, Mode::Single { timeout });
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        for bad in [
+            &["--emulator", "vbox"][..],
+            &["--cpus", "0"],
+            &["--cpus", "many"],
+            &["--single", "--timeout", "-1"],
+            &["--append"],
+            &["--frobnicate", "1"],
+            &["--help=yes"],
+            &["--single=yes"],
+            &["stray"],
+            &["--duration", "0"],
+            &["--duration", "-3"],
+            &["--duration", "inf"],
+            &["--duration", "NaN"],
+            &["--failover-at", "soon"],
+            &["--peer-timeout", "99"],
+            &["--peer-timeout", "600001"],
+            &["--nic", "rtl8139"],
+        ] {
+            assert!(run(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn mode_combinations_are_checked() {
+        let cases: [(&[&str], &str); 13] = [
+            (&["--single", "--duration", "5"], "--duration is for a pair"),
+            (
+                &["--single", "--failover-at", "5"],
+                "--failover-at is for a pair",
+            ),
+            (
+                &["--single", "--peer-timeout", "500"],
+                "--peer-timeout is for a pair",
+            ),
+            (&["--single", "--nic", "e1000"], "--nic is for a pair"),
+            (&["--timeout", "5"], "--timeout is for --single"),
+            (
+                &["--failover-at", "5", "--duration", "5"],
+                "--failover-at 5s must come before the end of --duration 5s",
+            ),
+            (
+                &["--emulator", "bochs", "--nic", "virtio-net"],
+                "Bochs hosts have only an e1000",
+            ),
+            (
+                &["--append", "log=debug role=backup"],
+                "sets role= and key=",
+            ),
+            (&["--append", "key=00"], "sets role= and key="),
+            (&["--append", "peer_timeout=500"], "use --peer-timeout"),
+            (&["--append", "guest_ram=8"], "use --guest-ram"),
+            (&["--append", "guest=module"], "always runs a guest"),
+            (&["--append", "selftest=all"], "add --single"),
+        ];
+        for (bad, why) in cases {
+            let err = run(bad).expect_err(&format!("{bad:?} accepted"));
+            assert!(err.to_string().contains(why), "{bad:?}: {err}");
+        }
+        // Pair-only words are fine for one host.
+        let a = args(&["--single", "--append", "role=primary key=00 selftest=all"]);
+        assert_eq!(a.cmdline(), "role=primary key=00 selftest=all");
+    }
+
+    #[test]
+    fn single_guest_options() {
+        let file = some_file();
+        let a = args(&[
+            "--single",
+            "--emulator=bochs",
+            "--guest",
+            &file,
+            "--guest-args",
+            "status=7 hello=world",
+            "--append",
+            "log=debug",
+        ]);
+        let guest = a.guest.clone().unwrap();
+        assert_eq!(
+            (guest.file, guest.args.as_str(), guest.ram_mib),
+            (PathBuf::from(&file), "status=7 hello=world", None)
+        );
+        assert_eq!(a.cmdline(), "guest=module log=debug");
+        assert_eq!(a.memory_mib(), MACHINE_MIB);
+
+        let a = args(&[
+            "--single",
+            "--guest-ram=4096",
+            "--guest",
+            &file,
+            "--append",
+            " cpus=1  ",
+        ]);
+        let guest = a.guest.clone().unwrap();
+        assert_eq!((guest.args.as_str(), guest.ram_mib), ("", Some(4096)));
+        assert_eq!(a.cmdline(), "guest=module guest_ram=4096 cpus=1");
+        assert_eq!(a.memory_mib(), 4096 + HOST_RESERVE_MIB);
+        let a = args(&["--single", "--guest", &file, "--guest-ram", "2"]);
+        assert_eq!(a.memory_mib(), 256);
+        // guest_ram= in --append is fine on its own.
+        let a = args(&["--single", "--guest", &file, "--append", "guest_ram=16"]);
+        assert_eq!(a.cmdline(), "guest=module guest_ram=16");
+
+        let a = args(&["--single", "--append", "selftest=all"]);
+        assert_eq!((&a.guest, a.cmdline().as_str()), (&None, "selftest=all"));
+    }
+
+    #[test]
+    fn guest_options_are_checked_in_both_modes() {
+        let file = some_file();
+        let cases: [(&[&str], &str); 10] = [
+            (&["--guest-args", "x=1"], "--guest-args needs --guest FILE"),
+            (&["--guest-ram", "8"], "--guest-ram needs --guest FILE"),
+            (&["--guest", "/nonexistent/guest"], "no such file"),
+            (&["--guest", "/"], "no such file"),
+            (
+                &["--guest", &file, "--guest-ram", "1"],
+                "expected MiB from 2 to 4096",
+            ),
+            (&["--guest", &file, "--guest-ram", "4097"], "expected MiB"),
+            (&["--guest", &file, "--guest-ram", "lots"], "expected MiB"),
+            (&["--guest", &file, "--guest-args", "it's"], "single quotes"),
+            (
+                &["--single", "--guest", &file, "--append", "guest=module"],
+                "sets guest=module",
+            ),
+            (
+                &[
+                    "--single",
+                    "--guest",
+                    &file,
+                    "--guest-ram=8",
+                    "--append",
+                    "guest_ram=9",
+                ],
+                "either --guest-ram or guest_ram=",
+            ),
+        ];
+        for (bad, why) in cases {
+            let err = run(bad).expect_err(&format!("{bad:?} accepted"));
+            assert!(err.to_string().contains(why), "{bad:?}: {err}");
+            if !bad.contains(&"--single") {
+                let mut single = vec!["--single"];
+                single.extend(bad);
+                let err = run(&single).expect_err(&format!("{single:?} accepted"));
+                assert!(err.to_string().contains(why), "{single:?}: {err}");
+            }
+        }
+        assert!(run(&["--guest"]).is_err(), "--guest needs a value");
+    }
+}

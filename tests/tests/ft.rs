@@ -1,0 +1,307 @@
+//! Fault tolerance end to end: two Castor hosts run the demo guest as primary and backup; the
+//! primary is SIGKILLed at random moments and the backup must take over with nothing lost.
+//!
+//! What every failover run proves:
+//! - the backup takes over (`ft: backup took over at epoch M`);
+//! - its memory digest at takeover equals the digest the primary computed when it finished
+//!   sending epoch M (so the backup resumed from exactly the primary's stun-time memory);
+//! - the guest output released by both hosts together (primary first, then the backup) is
+//!   the demo's step sequence with no gap, no repeat, no rewind, and every chain value equal
+//!   to a host-side model of the guest (memory written before the failover feeds the chain
+//!   after it, so a wrong page shows);
+//! - the backup keeps the guest going (more steps after the takeover).
+//!
+//! The kill moment is random (the seed is printed); workloads differ per run so kills land
+//! mostly mid-epoch (few dirty pages: the sender is idle most of the time) or mid-transfer
+//! (many dirty pages: the sender is busy most of the time), and sometimes mid-stun.
+
+use castor_tests::demo::{DemoParams, check_released};
+use castor_tests::kernel;
+use castor_tests::outcome::Outcome;
+use castor_tests::pair::{Nic, Pair, PairHandle, Role, random_key};
+use std::path::Path;
+use std::thread::sleep;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+fn demo() -> &'static Path {
+    kernel::demo().expect("building castor-demo")
+}
+
+/// A fault-tolerant QEMU pair running the demo guest with `params`, with digests on and
+/// `args` on both command lines.
+fn qemu_pair(params: &DemoParams, args: &str) -> Pair {
+    Pair::qemu()
+        .guest(demo(), &params.args(0))
+        .guest_ram_mib(32)
+        .args(&format!("digests=on {args}"))
+}
+
+/// The guest's released lines in a console, without the `[guest] ` prefix.
+fn guest_lines(outcome: &Outcome) -> Vec<&str> {
+    outcome
+        .lines()
+        .filter_map(|l| l.strip_prefix("[guest] "))
+        .collect()
+}
+
+/// The word right after `key` in `line`.
+fn word_after<'a>(line: &'a str, key: &str) -> &'a str {
+    let (_, rest) = line
+        .split_once(key)
+        .unwrap_or_else(|| panic!("no {key:?} in {line:?}"));
+    rest.split(|c: char| c.is_whitespace() || c == ')' || c == ',')
+        .find(|w| !w.is_empty())
+        .unwrap_or_else(|| panic!("nothing after {key:?} in {line:?}"))
+}
+
+fn number_after(line: &str, key: &str) -> u64 {
+    word_after(line, key)
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {key:?} in {line:?}"))
+}
+
+/// A small xorshift generator seeded from the clock; the seed is printed so a failing run can
+/// be told apart.
+struct Random(u64);
+
+impl Random {
+    fn from_clock() -> Random {
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+            | 1;
+        eprintln!("ft test seed {seed:#x}");
+        Random(seed)
+    }
+
+    fn millis(&mut self, from: u64, to: u64) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        Duration::from_millis(from + self.0 % (to - from))
+    }
+}
+
+/// What a failover run measured.
+struct Failover {
+    epoch: u64,
+    failover: Duration,
+    steps_after: u64,
+}
+
+/// Starts `pair`, kills the primary `kill_after` after its first released step, and checks
+/// the takeover (see the module docs).
+fn fail_over(pair: Pair, params: &DemoParams, kill_after: Duration) -> Failover {
+    let mut h = pair.start().expect("starting the pair");
+    h.wait_for(Role::Backup, "ft: backup: applied epoch 0")
+        .expect("the backup applies the full copy");
+    h.wait_for(Role::Primary, "[guest] demo: step=")
+        .expect("the primary releases guest output");
+    sleep(kill_after);
+    let killed = h.kill_primary().expect("killing the primary");
+    let took = h
+        .wait_for(Role::Backup, "ft: backup took over at epoch")
+        .expect("the backup takes over");
+    h.wait_for(Role::Backup, "[guest] demo: step=")
+        .expect("the backup releases guest output");
+    let failover = killed.elapsed();
+    let epoch = number_after(&took, "at epoch");
+    // Let the guest run on the backup for a while.
+    sleep(Duration::from_secs(2));
+    let outcome = h.stop();
+    let (primary, backup) = (&outcome.primary, &outcome.backup);
+    let digest = word_after(&took, "memory digest");
+    let sent = format!("ft: epoch {epoch} sent:");
+    let sent = primary
+        .line_with(&sent)
+        .unwrap_or_else(|| panic!("the primary never finished sending epoch {epoch}"));
+    assert_eq!(
+        word_after(sent, "memory digest"),
+        digest,
+        "the backup's memory at takeover differs from the primary's at epoch {epoch}"
+    );
+    let before = guest_lines(primary);
+    let after = guest_lines(backup);
+    let released = before.iter().chain(after.iter()).copied();
+    let summary = check_released(params, released).unwrap_or_else(|v| {
+        panic!(
+            "released output is wrong: {v}\n--- primary ---\n{}\n--- backup ---\n{}",
+            primary.summary(),
+            backup.summary()
+        )
+    });
+    let last_before = before
+        .iter()
+        .rev()
+        .find_map(|l| castor_tests::demo::parse_line(l))
+        .map_or(0, |(step, _)| step);
+    assert!(
+        summary.last > last_before + 5,
+        "the backup did not keep the guest going (last step {} vs {last_before} before)",
+        summary.last
+    );
+    Failover {
+        epoch,
+        failover,
+        steps_after: summary.last - last_before,
+    }
+}
+
+#[test]
+fn qemu_pair_survives_the_primary_killed_at_random_moments() {
+    let mut random = Random::from_clock();
+    // Few dirty pages (kills land mid-epoch), many (mid-transfer), and in between.
+    for (pages, span) in [(4, 256), (128, 1024), (32, 512)] {
+        let params = DemoParams {
+            pages,
+            span,
+            hz: 20,
+        };
+        let kill_after = random.millis(300, 4000);
+        let f = fail_over(qemu_pair(&params, ""), &params, kill_after);
+        println!(
+            "ft failover: {pages} pages/step, primary killed {} ms after its first output, \
+             backup took over at epoch {}, first output on the backup {} ms after the kill, \
+             {} steps on the backup",
+            kill_after.as_millis(),
+            f.epoch,
+            f.failover.as_millis(),
+            f.steps_after
+        );
+    }
+}
+
+#[test]
+fn qemu_pair_survives_a_lossy_checkpoint_link() {
+    let params = DemoParams {
+        pages: 16,
+        span: 512,
+        hz: 20,
+    };
+    let pair = qemu_pair(&params, "link_loss=5");
+    let f = fail_over(pair, &params, Duration::from_millis(2500));
+    assert!(f.epoch > 0);
+}
+
+#[test]
+fn qemu_primary_carries_on_unprotected_when_the_backup_dies() {
+    let params = DemoParams {
+        pages: 16,
+        span: 512,
+        hz: 20,
+    };
+    let mut h: PairHandle = qemu_pair(&params, "").start().expect("starting the pair");
+    h.wait_for(Role::Primary, "[guest] demo: step=5 ")
+        .expect("the primary releases guest output");
+    h.kill(Role::Backup).expect("killing the backup");
+    let lost = h
+        .wait_for(Role::Primary, "ft: backup lost after")
+        .expect("the primary notices");
+    let started = Instant::now();
+    // The guest goes on: the released output runs well past the loss.
+    let mut steps_at_loss = None;
+    loop {
+        let console = h.console(Role::Primary).expect("the primary's console");
+        let lines: Vec<&str> = console.lines().collect();
+        let at = lines.iter().position(|l| l.starts_with("ft: backup lost"));
+        let steps = |ls: &[&str]| {
+            ls.iter()
+                .filter(|l| l.starts_with("[guest] demo: step="))
+                .count()
+        };
+        let at = at.expect("the loss line is in the console");
+        let before = *steps_at_loss.get_or_insert(steps(&lines[..at]));
+        if steps(&lines[at..]) >= 20 {
+            assert!(before > 0);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the guest stalled after the backup was lost"
+        );
+        sleep(Duration::from_millis(200));
+    }
+    let outcome = h.stop();
+    let primary = &outcome.primary;
+    check_released(&params, guest_lines(primary))
+        .unwrap_or_else(|v| panic!("output of the unprotected guest: {v}"));
+    // The guest was never held longer than one epoch (25 ms by default) for a checkpoint.
+    let longest_us = number_after(&lost, "stopped for a checkpoint:");
+    assert!(
+        longest_us <= 25_000,
+        "the guest was stopped {longest_us} us for a checkpoint: {lost}"
+    );
+}
+
+/// Starts a misconfigured pair and returns both consoles once both hosts gave up.
+fn refused(pair: Pair) -> [String; 2] {
+    let h = pair.start().expect("starting the pair");
+    let outcome = h.wait_exit();
+    [outcome.primary.serial, outcome.backup.serial]
+}
+
+#[test]
+fn misconfigured_pairs_are_refused_on_both_sides() {
+    let params = DemoParams::default();
+    let base = || {
+        Pair::qemu()
+            .guest(demo(), &params.args(0))
+            .guest_ram_mib(32)
+    };
+    let [p, b] = refused(base().claim_role(Role::Backup, Role::Primary));
+    for console in [&p, &b] {
+        assert!(
+            console.contains("ft: pairing failed: both hosts claim role primary"),
+            "{console}"
+        );
+    }
+    let [p, b] = refused(base().guest_ram_for(Role::Backup, 16));
+    assert!(
+        p.contains("ft: pairing refused: guest RAM differs: 32 MiB here, 16 MiB on the peer"),
+        "{p}"
+    );
+    assert!(
+        b.contains("ft: pairing refused: guest RAM differs: 16 MiB here, 32 MiB on the peer"),
+        "{b}"
+    );
+    let other = random_key().expect("a key");
+    let [p, b] = refused(base().key_for(Role::Backup, &other));
+    for console in [&p, &b] {
+        assert!(
+            console.contains("ft: pairing failed:") && console.contains("wrong pre-shared key"),
+            "{console}"
+        );
+        assert!(!console.contains("[guest]"), "a refused pair ran the guest");
+    }
+}
+
+#[test]
+fn qemu_pair_over_e1000_survives_a_killed_primary() {
+    let params = DemoParams {
+        pages: 8,
+        span: 256,
+        hz: 20,
+    };
+    let pair = qemu_pair(&params, "").nic(Nic::E1000);
+    fail_over(pair, &params, Duration::from_millis(1500));
+}
+
+#[test]
+fn bochs_vtx_pair_survives_a_killed_primary() {
+    let params = DemoParams {
+        pages: 2,
+        span: 64,
+        hz: 5,
+    };
+    let pair = Pair::bochs()
+        .guest(demo(), &params.args(0))
+        .guest_ram_mib(8)
+        .args("digests=on");
+    let f = fail_over(pair, &params, Duration::from_millis(3000));
+    println!(
+        "ft failover (Bochs VT-x, e1000): backup took over at epoch {}, first output {} ms \
+         after the kill",
+        f.epoch,
+        f.failover.as_millis()
+    );
+}

@@ -1,0 +1,187 @@
+//! The pair launcher ([`castor_tests::pair`]) and `scripts/run`'s pair mode, on real hosts:
+//! a QEMU pair in link-test mode streams both consoles live with role prefixes in arrival
+//! order, `kill_primary` SIGKILLs the primary's emulator and the backup reports the peer lost
+//! within its timeout; `castor-run` pairs a Multiboot guest and exits with the guest's status,
+//! and refuses option combinations that make no sense before building anything.
+
+use castor_tests::contract::{self, QEMU_EXIT_PASS};
+use castor_tests::kernel;
+use castor_tests::pair::{HostState, Pair, Role, SharedBuffer};
+use std::path::Path;
+use std::process::Command;
+
+/// Splits a live console transcript into (role, line) in the order the lines arrived; panics
+/// on a line without a role prefix.
+fn transcript(text: &str) -> Vec<(Role, &str)> {
+    text.lines()
+        .map(|line| {
+            Role::BOTH
+                .into_iter()
+                .find_map(|role| line.strip_prefix(role.prefix()).map(|rest| (role, rest)))
+                .unwrap_or_else(|| panic!("a line without a role prefix: {line:?}"))
+        })
+        .collect()
+}
+
+/// The number right after `key` in `line`.
+fn number_after(line: &str, key: &str) -> u64 {
+    let rest = line
+        .split_once(key)
+        .map_or("", |(_, rest)| rest.trim_start());
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {key:?} in {line:?}"))
+}
+
+#[test]
+fn qemu_pair_streams_prefixed_consoles_and_the_backup_loses_a_killed_primary() {
+    let console = SharedBuffer::new();
+    let mut pair = Pair::qemu()
+        .args("linktest=1")
+        .live_console(Box::new(console.clone()))
+        .start()
+        .expect("starting the pair");
+    let timeout = u64::from(Pair::qemu().effective_peer_timeout_ms());
+    let received = pair
+        .wait_for(Role::Backup, "link: received 1 MiB")
+        .expect("the backup receives the stream");
+    assert!(received.contains("matches the sender's"), "{received}");
+    pair.wait_for(Role::Primary, "link: sent 1 MiB")
+        .expect("the primary sends it");
+    let backup_so_far = pair.console(Role::Backup).expect("the backup's console");
+    assert!(!backup_so_far.contains("peer lost"), "{backup_so_far}");
+
+    let primary_pid = pair.host(Role::Primary).pid();
+    let killed = pair.kill_primary().expect("killing the primary");
+    assert!(killed > pair.started());
+    assert_eq!(pair.state(Role::Primary).unwrap(), HostState::Killed);
+    assert!(
+        !Path::new(&format!("/proc/{primary_pid}")).exists(),
+        "the primary's QEMU ({primary_pid}) is gone"
+    );
+    assert!(pair.kill_primary().is_err(), "a second kill is refused");
+    let lost = pair
+        .wait_for(Role::Backup, "link: peer lost after")
+        .expect("the backup notices the primary's death");
+    let silent = number_after(&lost, "lost after");
+    assert!(
+        (timeout..timeout + 300).contains(&silent),
+        "lost after {silent} ms of silence with a {timeout} ms timeout: {lost}"
+    );
+
+    let outcome = pair.wait_exit();
+    outcome.backup.expect_exit_code(QEMU_EXIT_PASS);
+    assert_eq!(outcome.primary.exit_code, None, "the primary was killed");
+    assert!(outcome.killed[0].is_some() && outcome.killed[1].is_none());
+
+    // The live console holds exactly both consoles, each line under its host's prefix.
+    let text = console.text();
+    let lines = transcript(&text);
+    for role in Role::BOTH {
+        let streamed: Vec<&str> = lines
+            .iter()
+            .filter(|(r, _)| *r == role)
+            .map(|(_, l)| *l)
+            .collect();
+        let serial: Vec<&str> = outcome.host(role).lines().collect();
+        assert_eq!(streamed, serial, "the {role}'s console, streamed:\n{text}");
+    }
+    // In arrival order: the hosts interleave, and the backup's verdict comes after the
+    // primary's last word.
+    let position = |role: Role, what: &str| {
+        lines
+            .iter()
+            .position(|(r, l)| *r == role && l.contains(what))
+            .unwrap_or_else(|| panic!("no {role} line with {what:?} in\n{text}"))
+    };
+    let last_primary = lines.iter().rposition(|(r, _)| *r == Role::Primary);
+    let last_primary = last_primary.expect("primary lines");
+    let first_backup = lines.iter().position(|(r, _)| *r == Role::Backup);
+    assert!(
+        first_backup.expect("backup lines") < last_primary,
+        "not interleaved:\n{text}"
+    );
+    assert!(
+        position(Role::Backup, "link: peer lost") > last_primary,
+        "{text}"
+    );
+    println!("{text}");
+}
+
+fn castor_run(args: &[&str]) -> (Option<i32>, String, String) {
+    let elf = kernel::elf().expect("building the kernel");
+    let out = Command::new(env!("CARGO_BIN_EXE_castor-run"))
+        .args(args)
+        .env(kernel::KERNEL_ENV, elf)
+        .output()
+        .expect("running castor-run");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// `scripts/run --guest FILE --guest-args status=5` pairs two QEMU hosts running the guest,
+/// shows role-prefixed consoles and exits with the guest's status.
+#[test]
+fn castor_run_pairs_a_guest_and_exits_with_its_status() {
+    let mbtest = kernel::mbtest().expect("building castor-mbtest");
+    let mbtest = mbtest.to_str().expect("a UTF-8 path");
+    let args = ["--guest", mbtest, "--guest-args", "status=5"];
+    let (code, stdout, stderr) = castor_run(&[&args[..], &["--guest-ram", "4"]].concat());
+    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(code, Some(5), "{context}");
+    let lines = transcript(&stdout);
+    assert!(
+        lines
+            .iter()
+            .any(|(_, l)| *l == "[guest] mbtest: cmdline 'status=5'"),
+        "{context}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|(r, l)| *r == Role::Primary && contract::is_banner(l)),
+        "the primary's banner under its prefix: {context}"
+    );
+    assert!(
+        stderr.contains("castor-run: pairing two hosts under qemu (1 CPU(s) each"),
+        "{context}"
+    );
+    assert!(
+        stderr.contains("ended: guest exited with status 5 after"),
+        "{context}"
+    );
+}
+
+/// Usage errors come back as status 2 with the reason and the usage, before anything is
+/// built or booted.
+#[test]
+fn castor_run_refuses_pair_options_that_do_not_fit() {
+    for (args, why) in [
+        (
+            &["--single", "--failover-at", "3"][..],
+            "--failover-at is for a pair",
+        ),
+        (&["--timeout", "10"], "--timeout is for --single"),
+        (
+            &["--duration", "5", "--failover-at", "9"],
+            "must come before the end",
+        ),
+        (&["--append", "role=backup"], "sets role= and key= itself"),
+        (
+            &["--emulator", "bochs", "--nic", "virtio-net"],
+            "only an e1000",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_castor-run"))
+            .args(args)
+            // A kernel that does not exist: nothing may get as far as booting.
+            .env(kernel::KERNEL_ENV, "/nonexistent/castor")
+            .output()
+            .expect("running castor-run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+        assert!(stderr.contains("usage: scripts/run"), "{args:?}: {stderr}");
+    }
+}
