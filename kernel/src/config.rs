@@ -98,6 +98,43 @@ pub struct Config {
     pub epoch_max_ms: u32,
     /// `digests=on`: the pair computes and prints a whole-memory digest per epoch (for tests).
     pub digests: bool,
+    /// `ft_freeze=PHASE@EPOCH` (tests): the primary stops dead in that phase of that epoch (or
+    /// of the first later epoch that has the phase), so a test can kill it in a chosen phase.
+    pub ft_freeze: Option<FreezePoint>,
+}
+
+/// Where in the epoch cycle `ft_freeze=` stops the primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FreezePhase {
+    /// Halfway through running the guest in the epoch (`run`).
+    Run,
+    /// During the stun, after the harvest and state capture (`stun`).
+    Stun,
+    /// While the epoch's pages are being sent, some out and some not (`send`).
+    Send,
+}
+
+/// A point of the primary's epoch cycle: a phase of one epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreezePoint {
+    /// The phase.
+    pub phase: FreezePhase,
+    /// The epoch.
+    pub epoch: u64,
+}
+
+impl FreezePoint {
+    fn parse(value: &str) -> Option<FreezePoint> {
+        let (phase, epoch) = value.split_once('@')?;
+        let phase = match phase {
+            "run" => FreezePhase::Run,
+            "stun" => FreezePhase::Stun,
+            "send" => FreezePhase::Send,
+            _ => return None,
+        };
+        let epoch = epoch.parse().ok().filter(|e| *e > 0)?;
+        Some(FreezePoint { phase, epoch })
+    }
 }
 
 /// Default peer timeout (ms): longer than QEMU e1000's ~1 s receive blackout after an RCTL
@@ -133,6 +170,7 @@ impl Default for Config {
             epoch_min_ms: DEFAULT_EPOCH_MIN_MS,
             epoch_max_ms: DEFAULT_EPOCH_MAX_MS,
             digests: false,
+            ft_freeze: None,
         }
     }
 }
@@ -160,7 +198,7 @@ pub enum ConfigError<'a> {
 }
 
 /// Keys Castor understands (for error messages).
-pub const KEYS: &str = "log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway, epoch_min, epoch_max, digests";
+pub const KEYS: &str = "log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway, epoch_min, epoch_max, digests, ft_freeze";
 
 impl fmt::Display for ConfigError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -228,7 +266,7 @@ impl Config {
     /// Parses a command line.
     pub fn parse(line: &str) -> Result<Config, ConfigError<'_>> {
         let mut config = Config::default();
-        let mut seen = [false; 18];
+        let mut seen = [false; 19];
         let mut words = line.split_ascii_whitespace().peekable();
         if words
             .peek()
@@ -360,6 +398,13 @@ impl Config {
                     };
                     17
                 }
+                "ft_freeze" => {
+                    config.ft_freeze =
+                        Some(FreezePoint::parse(value).ok_or_else(|| {
+                            bad("PHASE@EPOCH: run, stun or send, and an epoch > 0")
+                        })?);
+                    18
+                }
                 _ => return Err(ConfigError::UnknownKey(key)),
             };
             if core::mem::replace(&mut seen[slot], true) {
@@ -404,7 +449,7 @@ mod tests {
         assert_eq!(e, ConfigError::UnknownKey("bogus"));
         assert_eq!(
             e.to_string(),
-            "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway, epoch_min, epoch_max, digests)"
+            "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway, epoch_min, epoch_max, digests, ft_freeze)"
         );
         assert_eq!(
             Config::parse("bench=vmexit").unwrap().bench,

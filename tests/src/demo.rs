@@ -18,6 +18,15 @@
 //! [`check_released`] reads the released console lines of one or more hosts in release order
 //! and reports the first [`DemoViolation`]: a gap, a repeat, a rewind, a chain that differs from
 //! the reference (the guest's memory or execution was corrupted), a restart, or no demo output.
+//!
+//! The guest's work mode (`work=<seconds>`, for benchmarks) prints rates instead of steps: see
+//! [`check_work`].
+
+mod work;
+
+pub use work::{
+    WorkInterval, WorkLine, WorkParams, WorkRun, WorkViolation, check_work, parse_work_line,
+};
 
 use std::collections::HashMap;
 use std::fmt;

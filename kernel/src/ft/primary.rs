@@ -22,6 +22,7 @@ use super::stats::Stats;
 use super::{MS, Pair};
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::arch::x86_64::{apic, instr, time};
+use crate::config::{FreezePhase, FreezePoint};
 use crate::kprintln;
 use crate::net::peer::PeerLink;
 use crate::vmm::backend::Backend;
@@ -108,6 +109,7 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         pending: None,
         protected: true,
         digests: config.digests,
+        freeze: config.ft_freeze,
         stats: Stats::new(),
     };
     apic::timer_start_periodic((time::lapic_timer_hz() / 1000) as u32);
@@ -133,6 +135,8 @@ struct Host<B: Backend> {
     /// False once the backup is lost.
     protected: bool,
     digests: bool,
+    /// `ft_freeze=`: where to stop dead (tests kill the primary there).
+    freeze: Option<FreezePoint>,
     stats: Stats,
 }
 
@@ -144,6 +148,20 @@ fn release(bytes: &[u8]) {
 }
 
 impl<B: Backend> Host<B> {
+    /// Stops this host dead if `ft_freeze=` names `phase` and `epoch` is the named epoch or a
+    /// later one (the first time the phase comes): no more frames or heartbeats, as if it had
+    /// crashed right here.
+    fn freeze_at(&self, phase: FreezePhase, epoch: u64) {
+        if let Some(point) = self.freeze
+            && point.phase == phase
+            && epoch >= point.epoch
+        {
+            kprintln!("ft: test freeze: {phase:?} of epoch {epoch}; stopping dead");
+            crate::console::flush();
+            instr::halt_forever();
+        }
+    }
+
     fn run(&mut self) -> ExitStatus {
         self.stun();
         let mut serviced = 0;
@@ -157,6 +175,9 @@ impl<B: Backend> Host<B> {
                 self.service_link();
                 self.pump_sender(PAGES_PER_EXIT);
                 self.stun_if_due();
+                if now >= self.epoch_start + self.epoch_len / 2 && self.primary.sender_idle() {
+                    self.freeze_at(FreezePhase::Run, self.primary.current_epoch());
+                }
             }
             let step = run::step(&mut self.vcpu, &mut self.guest, &mut self.out);
             self.hold_output();
@@ -243,8 +264,14 @@ impl<B: Backend> Host<B> {
 
     fn pump_sender(&mut self, pages: usize) {
         let mut ram = Protected(&mut self.guest.mem);
-        if let Err(e) = self.primary.pump_sender(&mut ram, pages) {
-            kprintln!("ft: primary: {e}");
+        match self.primary.pump_sender(&mut ram, pages) {
+            Ok(sent) if sent > 0 && !self.primary.sender_idle() => {
+                // Some of the epoch's pages are out, some are not.
+                let sending = self.primary.current_epoch().saturating_sub(1);
+                self.freeze_at(FreezePhase::Send, sending);
+            }
+            Ok(_) => {}
+            Err(e) => kprintln!("ft: primary: {e}"),
         }
         self.guest.mem.sync_tlb(&mut self.vcpu);
         if self.digests
@@ -273,6 +300,7 @@ impl<B: Backend> Host<B> {
     /// Checkpoints the epoch that just ended. The guest is stopped (we are in its exit).
     fn stun(&mut self) {
         let start = time::now_ns();
+        let waited = !self.primary.sender_idle();
         while self.protected && !self.primary.sender_idle() {
             self.pump_sender(usize::MAX);
             self.service_link();
@@ -290,6 +318,7 @@ impl<B: Backend> Host<B> {
         let harvested = time::now_ns();
         let cpu = self.vcpu.save_state().to_bytes();
         let devices = self.guest.save_devices();
+        self.freeze_at(FreezePhase::Stun, self.primary.current_epoch());
         let guest_time = self.guest.chipset.now_ns();
         let mut ram = Protected(&mut self.guest.mem);
         let report = self
@@ -301,7 +330,7 @@ impl<B: Backend> Host<B> {
             Ok(report) => {
                 self.stats.stunned(
                     &report,
-                    sent_at - start,
+                    waited.then(|| sent_at - start),
                     harvested - sent_at,
                     resumed - sent_at,
                 );

@@ -80,18 +80,24 @@ impl Stats {
         }
     }
 
-    /// A stun happened: it waited `wait_ns` for the sender, harvested in `harvest_ns`, and
-    /// stopped the guest for `stun_ns` in all after that.
-    pub fn stunned(&mut self, report: &StunReport, wait_ns: u64, harvest_ns: u64, stun_ns: u64) {
+    /// A stun happened: it waited `wait_ns` for the sender (`None`: the sender was idle),
+    /// harvested in `harvest_ns`, and stopped the guest for `stun_ns` in all after that.
+    pub fn stunned(
+        &mut self,
+        report: &StunReport,
+        wait_ns: Option<u64>,
+        harvest_ns: u64,
+        stun_ns: u64,
+    ) {
         if report.epoch == 0 {
             return; // the initial full copy is not an epoch of the workload
         }
         self.epochs += 1;
-        self.longest_stop_ns = self.longest_stop_ns.max(wait_ns + stun_ns);
+        self.longest_stop_ns = self.longest_stop_ns.max(wait_ns.unwrap_or(0) + stun_ns);
         self.stun_ns += stun_ns;
         self.stun_max_ns = self.stun_max_ns.max(stun_ns);
         self.harvest_ns += harvest_ns;
-        self.waited += u64::from(wait_ns > 0 && report.epoch > 1);
+        self.waited += u64::from(wait_ns.is_some());
         self.dirty += report.dirty;
         self.stunned_pages += report.dirty;
     }

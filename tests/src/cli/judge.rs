@@ -113,6 +113,9 @@ fn judge_kernel(end: &RunEnd<'_>, elapsed: &str) -> (u8, String) {
 /// Castor's console line when the backup has taken over the guest
 /// (`ft: backup took over at epoch N ...`).
 pub const TAKEOVER_MARKER: &str = "ft: backup took over";
+/// What a backup prints when it stands down because the guest ended on the primary: its end
+/// is not the run's (the primary's is).
+pub const STANDDOWN_MARKER: &str = "ft: backup: the guest ended on the primary";
 
 /// One host of a running pair, as [`judge_pair`] sees it.
 #[derive(Debug, Clone, Copy)]
@@ -151,6 +154,9 @@ pub fn judge_pair(view: &PairView<'_>) -> Option<Judgement> {
         let HostState::Exited(exit_code) = host.state else {
             continue;
         };
+        if role == Role::Backup && lines(host.serial).any(|l| l.contains(STANDDOWN_MARKER)) {
+            continue;
+        }
         let end = RunEnd {
             emulator: view.emulator,
             exit_code,
@@ -329,6 +335,20 @@ mod tests {
             j.message,
             format!("ran for 10.0s as asked; the backup took over: {took}")
         );
+    }
+
+    #[test]
+    fn a_backup_that_stands_down_leaves_the_verdict_to_the_primary() {
+        let stood_down = "ft: backup: the guest ended on the primary (status 5); standing down\n";
+        let mut view = pair(
+            [HostState::Running, HostState::Exited(Some(QEMU_EXIT_PASS))],
+            ["[guest] bye\n", stood_down],
+        );
+        assert_eq!(judge_pair(&view), None, "the primary is still finishing");
+        view.hosts[0].state = HostState::Exited(Some(QEMU_EXIT_PASS));
+        view.hosts[0].serial = "[guest] bye\nguest exited with status 5\n";
+        let j = judge_pair(&view).unwrap();
+        assert_eq!((j.code, j.failed), (5, false), "{}", j.message);
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! | `span` | working-set pages (4 KiB each) | `1`.., must fit in guest RAM | 1024 (4 MiB) |
 //! | `hz` | steps per second | `1`..=`1000` | 20 |
 //! | `steps` | steps before exiting with status 0; `0` runs forever | any | 0 |
+//! | `work` | work mode: run steps back to back for this many seconds, then exit with status 0 | `1`..=`86400` | off |
+//!
+//! `work` replaces pacing (`hz`) and the step count (`steps`), so it is refused together with
+//! either of them.
 //!
 //! A first word without `=` is the image's name, which QEMU's and GRUB's Multiboot loaders put
 //! before the arguments; it is skipped. Anything else that is not one of these keys with a valid
@@ -28,6 +32,8 @@ pub struct Params {
     pub hz: u64,
     /// Steps before exiting (0: forever).
     pub steps: u64,
+    /// Work mode: seconds to run steps back to back (`None`: paced steps).
+    pub work: Option<u64>,
 }
 
 impl Default for Params {
@@ -37,12 +43,15 @@ impl Default for Params {
             span: 1024,
             hz: 20,
             steps: 0,
+            work: None,
         }
     }
 }
 
 /// Highest accepted `hz`.
 pub const MAX_HZ: u64 = 1000;
+/// Longest accepted `work` time in seconds (a day).
+pub const MAX_WORK_SECS: u64 = 86_400;
 
 /// Why a command line was refused. `word` is the offending `key=value` word as given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +64,8 @@ pub enum ArgError<'a> {
     Repeated(&'a str),
     /// A value that is not a decimal number that fits in 64 bits.
     NotANumber(&'a str),
+    /// `hz` or `steps` (the word) together with `work`, which replaces both.
+    NotWithWork(&'a str),
     /// A number outside the key's range.
     OutOfRange {
         /// The word.
@@ -86,12 +97,17 @@ impl fmt::Display for ArgError<'_> {
             ArgError::NotKeyValue(w) => write!(f, "bad argument '{w}': expected key=value"),
             ArgError::UnknownKey(w) => write!(
                 f,
-                "bad argument '{w}': unknown key (known: pages, span, hz, steps)"
+                "bad argument '{w}': unknown key (known: pages, span, hz, steps, work)"
             ),
             ArgError::Repeated(w) => write!(f, "bad argument '{w}': key given twice"),
             ArgError::NotANumber(w) => {
                 write!(f, "bad argument '{w}': not a decimal number below 2^64")
             }
+            ArgError::NotWithWork(w) => write!(
+                f,
+                "bad argument '{w}': work runs steps back to back for a time, without hz or \
+                 steps"
+            ),
             ArgError::OutOfRange { word, rule } => write!(f, "bad argument '{word}': {rule}"),
             ArgError::PagesAboveSpan { pages, span } => write!(
                 f,
@@ -113,7 +129,10 @@ impl fmt::Display for ArgError<'_> {
 /// Parses `cmdline` (see the module documentation).
 pub fn parse(cmdline: &str) -> Result<Params, ArgError<'_>> {
     let mut params = Params::default();
-    let mut seen = [false; 4];
+    let mut seen = [false; 5];
+    let mut work = 0;
+    // The first `hz` or `steps` word, which `work` excludes.
+    let mut paced = None;
     for (index, word) in cmdline.split_ascii_whitespace().enumerate() {
         let Some((key, value)) = word.split_once('=') else {
             match index {
@@ -126,6 +145,7 @@ pub fn parse(cmdline: &str) -> Result<Params, ArgError<'_>> {
             "span" => (1, &mut params.span, 1, u64::MAX, "must be at least 1"),
             "hz" => (2, &mut params.hz, 1, MAX_HZ, "must be 1..=1000"),
             "steps" => (3, &mut params.steps, 0, u64::MAX, ""),
+            "work" => (4, &mut work, 1, MAX_WORK_SECS, "must be 1..=86400"),
             _ => return Err(ArgError::UnknownKey(word)),
         };
         if core::mem::replace(&mut seen[slot], true) {
@@ -136,6 +156,15 @@ pub fn parse(cmdline: &str) -> Result<Params, ArgError<'_>> {
             return Err(ArgError::OutOfRange { word, rule });
         }
         *field = number;
+        if slot == 2 || slot == 3 {
+            paced = paced.or(Some(word));
+        }
+    }
+    if seen[4] {
+        if let Some(word) = paced {
+            return Err(ArgError::NotWithWork(word));
+        }
+        params.work = Some(work);
     }
     if params.pages > params.span {
         return Err(ArgError::PagesAboveSpan {
@@ -187,7 +216,8 @@ mod tests {
                 pages: 16,
                 span: 256,
                 hz: 50,
-                steps: 40
+                steps: 40,
+                work: None,
             }
         );
         assert_eq!(parse("  pages=1\tspan=1  ").unwrap().pages, 1);
@@ -255,6 +285,57 @@ mod tests {
         for (cmdline, error) in cases {
             assert_eq!(parse(cmdline), Err(error), "{cmdline:?}");
         }
+    }
+
+    #[test]
+    fn work_mode_takes_seconds_and_keeps_the_working_set() {
+        let p = parse("castor-demo work=10 pages=64 span=1024").unwrap();
+        assert_eq!(
+            p,
+            Params {
+                work: Some(10),
+                ..Params::default()
+            }
+        );
+        assert_eq!(parse("work=1").unwrap().work, Some(1));
+        assert_eq!(
+            parse("work=86400 pages=2 span=3").unwrap().work,
+            Some(86_400)
+        );
+        assert_eq!(parse("pages=2").unwrap().work, None, "paced unless asked");
+        let cases = [
+            (
+                "work=0",
+                ArgError::OutOfRange {
+                    word: "work=0",
+                    rule: "must be 1..=86400",
+                },
+            ),
+            (
+                "work=86401",
+                ArgError::OutOfRange {
+                    word: "work=86401",
+                    rule: "must be 1..=86400",
+                },
+            ),
+            ("work=1s", ArgError::NotANumber("work=1s")),
+            ("work=3 work=3", ArgError::Repeated("work=3")),
+            ("work=5 hz=20", ArgError::NotWithWork("hz=20")),
+            ("steps=0 work=5", ArgError::NotWithWork("steps=0")),
+            ("steps=9 hz=5 work=5", ArgError::NotWithWork("steps=9")),
+            (
+                "work=5 pages=9 span=8",
+                ArgError::PagesAboveSpan { pages: 9, span: 8 },
+            ),
+        ];
+        for (cmdline, error) in cases {
+            assert_eq!(parse(cmdline), Err(error), "{cmdline:?}");
+        }
+        let text = format!("{}", parse("work=2 hz=7").unwrap_err());
+        assert_eq!(
+            text,
+            "bad argument 'hz=7': work runs steps back to back for a time, without hz or steps"
+        );
     }
 
     #[test]

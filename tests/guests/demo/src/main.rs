@@ -21,6 +21,17 @@
 //!    digits>`;
 //! 5. after `steps` steps (if nonzero) exits with status 0.
 //!
+//! Work mode (`work=<seconds>`, for benchmarks) replaces 3-5: it prints `demo: pages=<N>
+//! span=<M> work=<seconds>`, zeroes the working set, starts the PIT at [`WORK_TICK_HZ`], then
+//! runs the same steps back to back without printing them. About every 64 pages of work it
+//! reads port 0x61 (so a hypervisor gets an exit on which to deliver due timer ticks) and the
+//! tick count; about once per second of PIT time it prints `demo: work <steps> steps in <ms>
+//! ms (<cycles> TSC cycles)` (the steps, PIT time and TSC cycles since the previous such line),
+//! and once `seconds` of PIT time have passed `demo: work total <steps> steps in <ms> ms
+//! (<cycles> TSC cycles)`, then exits with status 0 ([`meter`]). Serial output costs VM exits,
+//! so the lines are few. The steps per PIT second are the work rate on the guest's own clock;
+//! the TSC cycles time the same steps on a clock that no lost timer tick can slow.
+//!
 //! Exiting writes the status to the debug-exit port 0xF4 with a 32-bit OUT (QEMU's
 //! `isa-debug-exit` ends with exit code `(status << 1) | 1`; Castor reports `guest exited with
 //! status <status>`), then halts with interrupts masked. A CPU exception prints `demo: error:
@@ -35,6 +46,7 @@
 #![cfg_attr(not(target_os = "none"), allow(dead_code))]
 
 mod args;
+mod meter;
 mod pace;
 mod work;
 
@@ -49,7 +61,11 @@ mod multiboot;
 #[cfg(target_os = "none")]
 mod timer;
 
-/// Exit status after `steps` steps.
+/// Work mode's timer rate: 10 ms ticks, enough to time one-second reports to 1% with few
+/// interrupts.
+pub const WORK_TICK_HZ: u64 = 100;
+
+/// Exit status after `steps` steps (or, in work mode, its time).
 pub const EXIT_DONE: u32 = 0;
 /// Exit status after a refused command line (or unusable boot information).
 pub const EXIT_BAD_ARGS: u32 = 2;
@@ -123,18 +139,24 @@ extern "C" fn demo_main(magic: u32, info: u32) -> ! {
     console::init();
     interrupts::install();
     let params = configure(magic, info);
-    say!(
-        "pages={} span={} hz={}",
-        params.pages,
-        params.span,
-        params.hz
-    );
+    match params.work {
+        Some(secs) => say!("pages={} span={} work={secs}", params.pages, params.span),
+        None => say!(
+            "pages={} span={} hz={}",
+            params.pages,
+            params.span,
+            params.hz
+        ),
+    }
     let base = working_set_base() as *mut work::Page;
     // SAFETY: `configure` checked that `span` pages from `base` lie in RAM, which is identity
     // mapped; they start after the image, stack and page tables, and nothing else uses them
     // (the loader's command line, if it was there, is no longer referenced).
     let mem = unsafe { core::slice::from_raw_parts_mut(base, params.span as usize) };
     let mut work = work::Work::new(mem, params.pages);
+    if let Some(secs) = params.work {
+        work_mode(&mut work, params.pages, secs)
+    }
     let mut pacer = timer::start(pace::Pace::for_hz(params.hz));
     while params.steps == 0 || work.next_step() < params.steps {
         pacer.wait();
@@ -142,6 +164,36 @@ extern "C" fn demo_main(magic: u32, info: u32) -> ! {
         say!("step={k} chain={chain:016x}");
     }
     exit(EXIT_DONE)
+}
+
+/// Work mode: steps back to back for `secs` seconds of PIT time, reported by [`meter`]. The
+/// clock is polled ([`timer::Pacer::poll_ticks`], one I/O exit under a hypervisor) after every
+/// [`meter::poll_every`] steps, about once per [`meter::POLL_PAGES`] pages of work (a few
+/// milliseconds at emulator speed), so polling costs the same share whatever `pages` is.
+#[cfg(target_os = "none")]
+fn work_mode(work: &mut work::Work<'_>, pages: u64, secs: u64) -> ! {
+    let pace = pace::Pace::for_hz(WORK_TICK_HZ);
+    let clock = timer::start(pace);
+    let read = || meter::Reading {
+        ticks: clock.poll_ticks(),
+        tsc: instr::rdtsc(),
+    };
+    let mut meter = meter::Meter::new(pace, secs, read());
+    let every = meter::poll_every(pages);
+    loop {
+        work.step();
+        if !work.next_step().is_multiple_of(every) {
+            continue;
+        }
+        let (steps, now) = (work.next_step(), read());
+        if let Some(interval) = meter.after_step(steps, now) {
+            say!("work {interval}");
+        }
+        if meter.done(now) {
+            say!("work total {}", meter.total(steps, now));
+            exit(EXIT_DONE)
+        }
+    }
 }
 
 /// No panics are expected; one prints what it can and halts.

@@ -30,6 +30,12 @@ impl Pace {
             ticks_per_step,
         }
     }
+
+    /// Milliseconds in `ticks` timer ticks (rounded down).
+    pub fn millis(&self, ticks: u64) -> u64 {
+        let ms = u128::from(ticks) * u128::from(self.divisor) * 1000 / u128::from(PIT_HZ);
+        u64::try_from(ms).unwrap_or(u64::MAX)
+    }
 }
 
 #[cfg(test)]
@@ -52,6 +58,12 @@ mod tests {
                 ticks_per_step: 1
             }
         );
+        let hundred = Pace::for_hz(100);
+        assert_eq!(hundred.divisor, 11932);
+        assert_eq!(hundred.millis(100), 1000, "11932 / 1193182 s per tick");
+        assert_eq!(hundred.millis(1), 10);
+        assert_eq!(hundred.millis(100_000), 1_000_015);
+        assert_eq!(Pace::for_hz(1).millis(19), 999);
         assert_eq!(
             Pace::for_hz(1),
             Pace {

@@ -1,0 +1,325 @@
+//! Fault-tolerance benchmarks: figures printed, not timed tests (absolute emulator times are
+//! noisy; each ratio comes from one run). Run with `--nocapture` (`scripts/test` does) and,
+//! like `scripts/test`, with `CASTOR_QEMU_ICOUNT=3`: QEMU's clock then follows its instruction
+//! count, so rates are taken from the guest's own reports, not from wall time. The guest times
+//! its work on two clocks: its PIT (timer interrupts, which a monitor that holds the guest or
+//! delivers ticks late makes lose time) and the TSC it reads from the host (cycles converted
+//! with the TSC rate Castor prints at boot), which nothing can slow; both are printed, and the
+//! share of TSC time the PIT saw shows lost ticks.
+//!
+//! One test measures, in order:
+//!
+//! 1. for each of two workloads, the demo guest in work mode (`work=<s> pages=N span=M`: steps
+//!    back to back, the rate reported on the guest's PIT clock) on one Castor host without
+//!    fault tolerance, then on a QEMU primary/backup pair asked for 40 epochs/s
+//!    (`epoch_min=epoch_max=25`): the work rate the primary released over the rate alone, the
+//!    epochs/s achieved, and from the primary's final `ft: primary:` summary the stun/copy
+//!    ratio (stun time ÷ time to copy the same dirty pages) and wire bytes per dirty page ÷
+//!    4096. The workloads: the demo's 64 pages per step over 4 MiB, which dirties far more per
+//!    epoch than the emulated link carries in 25 ms (the epochs then stretch to the transfer),
+//!    and a one-page working set that the link can keep up with;
+//! 2. a failover: a pair running the paced demo, the primary SIGKILLed, and the wall time from
+//!    the kill to the backup's first released step line.
+//!
+//! Only what must hold is asserted: each guest ran to completion and reported consistently,
+//! the figures are present and parse, and the failover's released output is the demo's exact
+//! step sequence. (Harvest time against RAM size is `bench_harvest_*` in `bench.rs`.)
+
+use castor_tests::contract::{self, GuestEnd};
+use castor_tests::demo::{DemoParams, WorkParams, WorkRun, check_released, check_work};
+use castor_tests::pair::{Pair, Role};
+use castor_tests::{Emulator, Outcome, Run, kernel};
+use std::path::Path;
+use std::thread::sleep;
+use std::time::Duration;
+
+/// Seconds of work per run: long enough that the primary's summary (every 5 s) has timed a
+/// plain copy of a dirty set.
+const WORK_SECS: u64 = 8;
+/// The workloads: the demo's default working set, and one page.
+const WORKLOADS: [WorkParams; 2] = [
+    WorkParams {
+        pages: 64,
+        span: 1024,
+        secs: WORK_SECS,
+    },
+    WorkParams {
+        pages: 1,
+        span: 1,
+        secs: WORK_SECS,
+    },
+];
+/// Guest RAM in every run (MiB).
+const GUEST_RAM_MIB: u32 = 32;
+/// Epoch length for 40 epochs per second.
+const EPOCH_MS: u32 = 25;
+/// Wall-time limit of each emulator.
+const HOST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the paced demo runs on the primary before the kill.
+const KILL_AFTER: Duration = Duration::from_millis(1500);
+
+fn demo() -> &'static Path {
+    kernel::demo().expect("building castor-demo")
+}
+
+/// Checks that Castor reported the guest's exit with status 0 and that the guest's released
+/// lines are one complete work run with `work`.
+fn work_run(work: &WorkParams, outcome: &Outcome) -> WorkRun {
+    let why = outcome.summary();
+    assert_eq!(
+        contract::guest_end(outcome.lines()),
+        Some(GuestEnd::Exited(0)),
+        "{why}"
+    );
+    let output = contract::guest_output(outcome.lines());
+    check_work(work, output).unwrap_or_else(|v| panic!("{v} ({why})"))
+}
+
+/// The TSC rate in Hz that Castor reports (`timers: TSC <MHz> MHz, ...`).
+fn tsc_hz(outcome: &Outcome) -> f64 {
+    let line = outcome.expect_line("timers: TSC ");
+    let mhz = number_after(line, "timers: TSC ");
+    assert!(mhz > 0.0, "no TSC rate: {line}");
+    mhz * 1e6
+}
+
+/// What a work run reported, with the TSC rate of its host.
+struct Measured {
+    run: WorkRun,
+    tsc_hz: f64,
+}
+
+impl Measured {
+    /// Steps per second on the guest's PIT clock.
+    fn pit_rate(&self) -> f64 {
+        self.run.total.steps_per_sec()
+    }
+
+    /// Steps per second on the TSC.
+    fn tsc_rate(&self) -> f64 {
+        self.run.total.steps_per_tsc_sec(self.tsc_hz)
+    }
+
+    /// PIT time over TSC time.
+    fn pit_share(&self) -> f64 {
+        self.run.total.ms as f64 / 1000.0 / self.run.total.tsc_secs(self.tsc_hz)
+    }
+}
+
+/// The work guest on one Castor host, without fault tolerance.
+fn work_without_ft(work: &WorkParams) -> Measured {
+    let outcome = Run::new(Emulator::qemu())
+        .cmdline(&format!("guest=module guest_ram={GUEST_RAM_MIB}"))
+        .module("guest", demo(), &work.args())
+        .fail_markers(&["PANIC", "demo: error:"])
+        .timeout(HOST_TIMEOUT)
+        .start()
+        .expect("starting QEMU")
+        .wait_exit();
+    outcome.expect_no_timeout();
+    Measured {
+        run: work_run(work, &outcome),
+        tsc_hz: tsc_hz(&outcome),
+    }
+}
+
+/// The primary's `ft: primary: <N> epochs ...` summary (kernel/src/ft/stats.rs).
+#[derive(Debug)]
+struct Summary {
+    epochs: f64,
+    epochs_per_sec: f64,
+    dirty: f64,
+    stun_us: f64,
+    harvest_us: f64,
+    copy_us: f64,
+    stun_per_copy: f64,
+    wire_bytes: f64,
+    wire_ratio: f64,
+    link_kib: f64,
+}
+
+impl Summary {
+    fn parse(line: &str) -> Summary {
+        let after = |key: &str| number_after(line, key);
+        Summary {
+            epochs: after("ft: primary:"),
+            epochs_per_sec: after("epochs ("),
+            dirty: after("dirty"),
+            stun_us: after("stun"),
+            harvest_us: after("harvest"),
+            copy_us: after("copy of the same pages"),
+            stun_per_copy: after("stun/copy"),
+            wire_bytes: after("wire"),
+            wire_ratio: after("bytes/page ("),
+            link_kib: after("link"),
+        }
+    }
+}
+
+/// The decimal number right after the first `key` in `line`.
+fn number_after(line: &str, key: &str) -> f64 {
+    let (_, rest) = line
+        .split_once(key)
+        .unwrap_or_else(|| panic!("no {key:?} in {line:?}"));
+    let number: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    number
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {key:?} in {line:?}"))
+}
+
+/// The work guest on a QEMU pair at 40 epochs/s: what the primary released, and its last
+/// summary.
+fn work_with_ft(work: &WorkParams) -> (Measured, Summary) {
+    let h = Pair::qemu()
+        .guest(demo(), &work.args())
+        .guest_ram_mib(GUEST_RAM_MIB)
+        .epoch_ms(EPOCH_MS, EPOCH_MS)
+        .timeout(HOST_TIMEOUT)
+        .start()
+        .expect("starting the pair");
+    let outcome = h.wait_exit();
+    let primary = &outcome.primary;
+    primary.expect_no_timeout();
+    let protecting = format!("epochs {EPOCH_MS}-{EPOCH_MS} ms");
+    assert!(
+        primary
+            .expect_line("ft: primary: protecting")
+            .contains(&protecting),
+        "{}",
+        primary.summary()
+    );
+    let run = Measured {
+        run: work_run(work, primary),
+        tsc_hz: tsc_hz(primary),
+    };
+    // The backup heard of the end and stood down (it never took over).
+    outcome
+        .backup
+        .expect_line("ft: backup: the guest ended on the primary (status 0)");
+    let line = primary
+        .lines()
+        .filter(|l| l.starts_with("ft: primary: ") && l.contains(" epochs ("))
+        .last()
+        .unwrap_or_else(|| panic!("no summary ({})", primary.summary()));
+    println!("{line}");
+    let summary = Summary::parse(line);
+    assert!(
+        summary.epochs > 0.0 && summary.dirty > 0.0,
+        "no epochs of dirty pages: {line}"
+    );
+    assert!(
+        summary.copy_us > 0.0,
+        "the summary never timed a copy (the run was shorter than its 5 s period?): {line}"
+    );
+    assert!(
+        (summary.wire_ratio - summary.wire_bytes / 4096.0).abs() < 0.002,
+        "wire ratio consistent with its bytes: {line}"
+    );
+    (run, summary)
+}
+
+/// A pair running the paced demo loses its primary: wall time from the kill to the backup's
+/// first released step line, and the backup's takeover line.
+fn failover() -> (Duration, u32, String) {
+    let params = DemoParams::default();
+    let pair = Pair::qemu()
+        .guest(demo(), &params.args(0))
+        .guest_ram_mib(GUEST_RAM_MIB)
+        .timeout(HOST_TIMEOUT);
+    let peer_timeout = pair.effective_peer_timeout_ms();
+    let mut h = pair.start().expect("starting the pair");
+    h.wait_for(Role::Backup, "ft: backup: applied epoch 0")
+        .expect("the backup applies the full copy");
+    h.wait_for(Role::Primary, "[guest] demo: step=")
+        .expect("the primary releases guest output");
+    sleep(KILL_AFTER);
+    let killed = h.kill_primary().expect("killing the primary");
+    h.wait_for(Role::Backup, "[guest] demo: step=")
+        .expect("the backup releases guest output");
+    let failover = killed.elapsed();
+    let took = h
+        .wait_for(Role::Backup, "ft: backup took over at epoch")
+        .expect("the backup took over");
+    sleep(Duration::from_secs(1));
+    let outcome = h.stop();
+    let (primary, backup) = (&outcome.primary, &outcome.backup);
+    let before = contract::guest_output(primary.lines());
+    let after = contract::guest_output(backup.lines());
+    let summary = check_released(&params, before.iter().chain(&after).copied());
+    let summary = summary.unwrap_or_else(|v| {
+        panic!(
+            "released output is wrong: {v}\n--- primary ---\n{}\n--- backup ---\n{}",
+            primary.summary(),
+            backup.summary()
+        )
+    });
+    assert_eq!(summary.first, 0, "the output starts at step 0");
+    assert!(
+        after.iter().any(|l| l.starts_with("demo: step=")),
+        "the backup released steps"
+    );
+    (failover, peer_timeout, took)
+}
+
+/// Measures `work` alone and with FT and prints the figures.
+fn work_rates(work: &WorkParams) {
+    let alone = work_without_ft(work);
+    let (with_ft, summary) = work_with_ft(work);
+    let (a, b) = (with_ft.tsc_rate(), alone.tsc_rate());
+    let WorkParams { pages, span, .. } = work;
+    println!(
+        "ft bench: work rate with FT at 40 epochs/s / without FT = {:.3} ({a:.1} vs {b:.1} \
+         steps/s on the host TSC; pages={pages} span={span}: {:.0} vs {:.0} pages/s)",
+        a / b,
+        a * *pages as f64,
+        b * *pages as f64,
+    );
+    let (a, b) = (with_ft.pit_rate(), alone.pit_rate());
+    let range = |m: &Measured| {
+        let (lo, hi) = m.run.rate_range();
+        format!("{lo:.0}-{hi:.0}")
+    };
+    println!(
+        "ft bench:   on the guest's PIT clock: {:.3} ({a:.1} vs {b:.1} steps/s, per second {} \
+         vs {}); the PIT saw {:.0}% of the TSC's time with FT, {:.0}% without",
+        a / b,
+        range(&with_ft),
+        range(&alone),
+        with_ft.pit_share() * 100.0,
+        alone.pit_share() * 100.0,
+    );
+    let tsc_secs = with_ft.run.total.tsc_secs(with_ft.tsc_hz);
+    println!(
+        "ft bench: epochs achieved {:.1}/s of 40 asked ({} epochs in the guest's {tsc_secs:.1} \
+         s on the TSC; the summary says {}/s), dirty {} pages/epoch",
+        summary.epochs / tsc_secs,
+        summary.epochs,
+        summary.epochs_per_sec,
+        summary.dirty
+    );
+    println!(
+        "ft bench: stun / copy of the same dirty set = {:.2} ({} us vs {} us, harvest {} us)",
+        summary.stun_per_copy, summary.stun_us, summary.copy_us, summary.harvest_us
+    );
+    println!(
+        "ft bench: wire bytes per dirty page / 4096 = {:.3} ({} bytes/page, link {} KiB/s)",
+        summary.wire_ratio, summary.wire_bytes, summary.link_kib
+    );
+}
+
+#[test]
+fn bench_ft_work_rate_stun_wire_and_failover() {
+    for work in &WORKLOADS {
+        work_rates(work);
+    }
+    let (failover, peer_timeout, took) = failover();
+    println!(
+        "ft bench: failover {} ms (peer_timeout {peer_timeout} ms)",
+        failover.as_millis()
+    );
+    println!("ft bench: backup: {}", took.trim_end());
+}
