@@ -25,6 +25,12 @@ use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// The QEMU pairs' peer timeout. Each QEMU's clock follows its own instruction count, so
+/// under a loaded machine one host's seconds can pass while the other barely ran: a short
+/// timeout then declares a busy peer lost (and a primary that lost its backup runs on
+/// unprotected, so a later kill would rewind its released output).
+const QEMU_PEER_TIMEOUT_MS: u32 = 6000;
+
 fn demo() -> &'static Path {
     kernel::demo().expect("building castor-demo")
 }
@@ -35,6 +41,7 @@ fn qemu_pair(params: &DemoParams, args: &str) -> Pair {
     Pair::qemu()
         .guest(demo(), &params.args(0))
         .guest_ram_mib(32)
+        .peer_timeout_ms(QEMU_PEER_TIMEOUT_MS)
         .args(&format!("digests=on {args}"))
 }
 

@@ -369,6 +369,16 @@ impl Link {
     }
 
     /// Schedules a window update if the application freed a worthwhile amount of window.
+    /// Makes the next [`poll_transmit`](Self::poll_transmit) acknowledge everything received
+    /// so far at once instead of after the ack delay: for an application whose peer acts on
+    /// the acknowledgement (the fault-tolerant pair's backup learns from it that output was
+    /// released).
+    pub fn acknowledge_now(&mut self) {
+        if self.state == LinkState::Paired {
+            self.ack_at = Some(0);
+        }
+    }
+
     fn maybe_window_update(&mut self) {
         if self.state != LinkState::Paired {
             return;

@@ -253,9 +253,9 @@ impl<B: Backend> Host<B> {
         match self.primary.on_ack(epoch, release) {
             Ok(Some(sent)) => {
                 self.stats.acked(&sent);
-                // Tell the backup at once: the only window for a repeated line is until it
-                // knows this output went out.
-                self.send_pending();
+                // The output is out: confirm the acknowledgement to the backup at once (the
+                // next transmit), since the only window for a repeated line is until it knows.
+                self.link.link().acknowledge_now();
             }
             Ok(None) => {}
             Err(e) => kprintln!("ft: primary: {e}"),
