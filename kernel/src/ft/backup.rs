@@ -65,6 +65,10 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
     );
     let mut backup = Backup::new(ram / PAGE_SIZE as u64);
     match stand_by(&mut link, &mut backup, &mut mem) {
+        Standby::GuestEnded(u64::MAX) => {
+            kprintln!("ft: backup: the guest ended on the primary (it stopped); standing down");
+            ExitStatus::Success
+        }
         Standby::GuestEnded(status) => {
             kprintln!(
                 "ft: backup: the guest ended on the primary (status {status}); standing down"

@@ -45,7 +45,7 @@ pub fn exchange(
             Some(Event::Delivered(msg)) => {
                 return match Message::decode(&msg) {
                     Ok(Message::Hello(theirs)) => ours.check(&theirs).map_err(|e| e.to_string()),
-                    Ok(other) => Err(alloc::format!("expected HELLO, got {other:?}")),
+                    Ok(_) => Err("the peer's first message was not a HELLO".into()),
                     Err(e) => Err(e.to_string()),
                 };
             }

@@ -34,6 +34,8 @@ use crate::vmm::backend::{self, Backend, WithBackend};
 use crate::vmm::launch::module_image;
 
 const MS: u64 = 1_000_000;
+/// How long a host that refused its peer waits for the peer to receive its HELLO.
+const HELLO_LINGER: u64 = 10_000 * MS;
 
 /// Runs this host's side of the pair until the guest ends (or, on the backup, until the
 /// primary is lost and the guest, taken over, ends).
@@ -55,7 +57,11 @@ pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
     let ram = u64::from(config.guest_ram_mib) << 20;
     if let Err(why) = hello::exchange(&mut link, config, ram, image, cmdline) {
         kprintln!("ft: pairing refused: {why}");
-        link.linger(500 * MS);
+        // Stay until the peer has our HELLO, so it can say why too.
+        let deadline = crate::arch::x86_64::time::now_ns() + HELLO_LINGER;
+        while !link.link().all_acked() && crate::arch::x86_64::time::now_ns() < deadline {
+            link.pump();
+        }
         return ExitStatus::Failure;
     }
     let pair = Pair {

@@ -453,6 +453,7 @@ impl<B: Backend> Host<B> {
         if self.protected {
             let mut ram = Protected(&mut self.guest.mem);
             self.primary.abandon(&mut ram, release);
+            // u64::MAX: the guest did not exit by itself (it stopped).
             let msg = Message::Ended(status.unwrap_or(u64::MAX)).encode();
             if self.link.link().send(&msg).is_ok() {
                 let deadline = time::now_ns() + FINAL_ACK_WAIT;
