@@ -25,7 +25,8 @@ use crate::net::peer::PeerLink;
 use crate::vmm::backend::Backend;
 use crate::vmm::cpu_state::CpuState;
 use crate::vmm::guest_mem::GuestMemory;
-use crate::vmm::run::{self, Guest, GuestEnd};
+use crate::vmm::launch::run_to_end;
+use crate::vmm::run::{Guest, GuestEnd};
 use crate::vmm::vcpu::{GuestStart, Vcpu};
 
 /// How often the backup says which epoch it holds.
@@ -212,7 +213,7 @@ fn take_over<B: Backend>(
         kprintln!("ft: backup: cannot restore the checkpoint's devices: {e:?}");
         return ExitStatus::Failure;
     }
-    let report = run::run(&mut vcpu, &mut guest, "[guest] ", u64::MAX);
+    let report = run_to_end::<B>(&mut vcpu, &mut guest);
     match report.end {
         GuestEnd::Exited(status) => {
             kprintln!("guest exited with status {status}");

@@ -9,13 +9,14 @@
 //! The back end is this CPU's ([`backend::dispatch`]): "VT-x" or "AMD-V" in the first line.
 
 use crate::arch::x86_64::machine::ExitStatus;
+use crate::arch::x86_64::{apic, time};
 use crate::bootinfo::BootInfo;
 use crate::config::Config;
 use crate::kprintln;
 use crate::vmm::backend::{self, Backend, WithBackend};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::loader;
-use crate::vmm::run::{self, Guest, GuestEnd};
+use crate::vmm::run::{self, Guest, GuestEnd, RunReport};
 use crate::vmm::vcpu::{GuestStart, Vcpu};
 
 /// The first boot module (the guest image) and its command line; `None` after saying so
@@ -85,7 +86,7 @@ impl WithBackend for Launch<'_> {
         let Some((mut vcpu, mut guest)) = boot_guest::<B>(mem, image, cmdline, "guest") else {
             return ExitStatus::Failure;
         };
-        let report = run::run(&mut vcpu, &mut guest, "[guest] ", u64::MAX);
+        let report = run_to_end::<B>(&mut vcpu, &mut guest);
         match report.end {
             GuestEnd::Exited(status) => {
                 kprintln!("guest exited with status {status}");
@@ -130,4 +131,14 @@ pub fn boot_guest<B: Backend>(
     vcpu.regs().rax = u64::from(entry.eax);
     vcpu.regs().rbx = u64::from(entry.ebx);
     Some((vcpu, Guest::new(mem)))
+}
+
+/// Runs a loaded guest until it ends, printing its output as `[guest] ...`. The host's LAPIC
+/// timer interrupts it every millisecond, so a guest that only computes (no exits of its own)
+/// still gets its timer interrupts: the chipset is brought up to date at every exit.
+pub fn run_to_end<B: Backend>(vcpu: &mut B::Vcpu, guest: &mut Guest<B::Format>) -> RunReport {
+    apic::timer_start_periodic((time::lapic_timer_hz() / 1000) as u32);
+    let report = run::run(vcpu, guest, "[guest] ", u64::MAX);
+    apic::timer_stop();
+    report
 }

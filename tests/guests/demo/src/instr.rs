@@ -34,18 +34,6 @@ pub unsafe fn inb(port: u16) -> u8 {
     value
 }
 
-/// [`inb`] that is also a compiler barrier: memory accesses are not moved across it, so a
-/// read after it sees what an interrupt taken right after the IN instruction wrote.
-///
-/// # Safety
-/// As [`inb`].
-pub unsafe fn inb_barrier(port: u16) -> u8 {
-    let value: u8;
-    // SAFETY: the caller vouches for the port; IN touches no memory (no `nomem`: a barrier).
-    unsafe { asm!("in al, dx", in("dx") port, out("al") value, options(nostack)) };
-    value
-}
-
 /// Reads the time-stamp counter (RDTSC; SDM Vol. 2B, RDTSC): allowed at CPL 0 whatever
 /// CR4.TSD says, no side effects.
 pub fn rdtsc() -> u64 {

@@ -167,9 +167,9 @@ extern "C" fn demo_main(magic: u32, info: u32) -> ! {
 }
 
 /// Work mode: steps back to back for `secs` seconds of PIT time, reported by [`meter`]. The
-/// clock is polled ([`timer::Pacer::poll_ticks`], one I/O exit under a hypervisor) after every
-/// [`meter::poll_every`] steps, about once per [`meter::POLL_PAGES`] pages of work (a few
-/// milliseconds at emulator speed), so polling costs the same share whatever `pages` is.
+/// clock is read ([`timer::Pacer::poll_ticks`], no exit: ticks arrive only if the hypervisor
+/// interrupts the guest by itself) after every [`meter::poll_every`] steps, about once per
+/// [`meter::POLL_PAGES`] pages of work, so reading costs the same share whatever `pages` is.
 #[cfg(target_os = "none")]
 fn work_mode(work: &mut work::Work<'_>, pages: u64, secs: u64) -> ! {
     let pace = pace::Pace::for_hz(WORK_TICK_HZ);

@@ -14,8 +14,6 @@ const PIC_MASTER: u16 = 0x20;
 const PIC_SLAVE: u16 = 0xA0;
 const PIT_CHANNEL0: u16 = 0x40;
 const PIT_CONTROL: u16 = 0x43;
-/// System control port B (PIT channel 2 gate and output, refresh toggle).
-const PORT_B: u16 = 0x61;
 
 /// Paces steps: [`Pacer::wait`] returns once per step period.
 pub struct Pacer {
@@ -63,14 +61,9 @@ pub fn start(pace: Pace) -> Pacer {
 }
 
 impl Pacer {
-    /// Ticks taken so far, once due ones have had a chance to arrive: it first reads port B,
-    /// which under a hypervisor is a VM exit. A monitor that brings its virtual PIT up to date
-    /// only when the guest exits (Castor's single-guest loop arms no host timer) could
-    /// otherwise never interrupt a guest that only computes; on the way back in it delivers
-    /// the tick that is due, taken right after the read (interrupts are on).
+    /// Ticks taken so far. The guest makes no exit for this: a hypervisor must interrupt a
+    /// guest that only computes by itself (Castor's host timer does) for ticks to arrive.
     pub fn poll_ticks(&self) -> u64 {
-        // SAFETY: reading port B has no side effect (the refresh toggle and OUT2 are status).
-        let _ = unsafe { instr::inb_barrier(PORT_B) };
         TICKS.load(Ordering::Relaxed)
     }
 
