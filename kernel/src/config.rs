@@ -98,6 +98,8 @@ pub struct Config {
     pub epoch_max_ms: u32,
     /// `digests=on`: the pair computes and prints a whole-memory digest per epoch (for tests).
     pub digests: bool,
+    /// `stun_buffers=`: pages of copy-on-write stun buffers the primary keeps.
+    pub stun_buffers: u32,
     /// `ft_freeze=PHASE@EPOCH` (tests): the primary stops dead in that phase of that epoch (or
     /// of the first later epoch that has the phase), so a test can kill it in a chosen phase.
     pub ft_freeze: Option<FreezePoint>,
@@ -141,6 +143,9 @@ impl FreezePoint {
 /// write.
 pub const DEFAULT_PEER_TIMEOUT_MS: u32 = 3000;
 
+/// Default stun-buffer pool: 2 MiB of page copies.
+pub const DEFAULT_STUN_BUFFERS: u32 = 512;
+
 /// Default shortest epoch (ms).
 pub const DEFAULT_EPOCH_MIN_MS: u32 = 10;
 /// Default longest epoch (ms): 25 ms is 40 epochs/s.
@@ -171,6 +176,7 @@ impl Default for Config {
             epoch_max_ms: DEFAULT_EPOCH_MAX_MS,
             digests: false,
             ft_freeze: None,
+            stun_buffers: DEFAULT_STUN_BUFFERS,
         }
     }
 }
@@ -198,7 +204,7 @@ pub enum ConfigError<'a> {
 }
 
 /// Keys Castor understands (for error messages).
-pub const KEYS: &str = "log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway, epoch_min, epoch_max, digests, ft_freeze";
+pub const KEYS: &str = "log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway, epoch_min, epoch_max, digests, ft_freeze, stun_buffers";
 
 impl fmt::Display for ConfigError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -266,7 +272,7 @@ impl Config {
     /// Parses a command line.
     pub fn parse(line: &str) -> Result<Config, ConfigError<'_>> {
         let mut config = Config::default();
-        let mut seen = [false; 19];
+        let mut seen = [false; 20];
         let mut words = line.split_ascii_whitespace().peekable();
         if words
             .peek()
@@ -405,6 +411,14 @@ impl Config {
                         })?);
                     18
                 }
+                "stun_buffers" => {
+                    config.stun_buffers = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n <= 65_536)
+                        .ok_or_else(|| bad("pages from 0 to 65536"))?;
+                    19
+                }
                 _ => return Err(ConfigError::UnknownKey(key)),
             };
             if core::mem::replace(&mut seen[slot], true) {
@@ -449,7 +463,7 @@ mod tests {
         assert_eq!(e, ConfigError::UnknownKey("bogus"));
         assert_eq!(
             e.to_string(),
-            "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway, epoch_min, epoch_max, digests, ft_freeze)"
+            "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway, epoch_min, epoch_max, digests, ft_freeze, stun_buffers)"
         );
         assert_eq!(
             Config::parse("bench=vmexit").unwrap().bench,

@@ -178,15 +178,16 @@ fn fail_over(pair: Pair, params: &DemoParams, kill: Kill) -> Failover {
 #[test]
 fn qemu_pair_survives_the_primary_killed_at_random_moments() {
     let mut random = Random::from_clock();
-    // Few dirty pages (kills land mid-epoch), many (mid-transfer), and in between.
-    for (pages, span) in [(4, 256), (128, 1024), (32, 512)] {
+    // Few dirty pages (kills land mid-epoch), many (mid-transfer), and in between with no
+    // stun buffers at all (every write to a page not yet sent makes it go out first).
+    for (pages, span, args) in [(4, 256, ""), (128, 1024, ""), (32, 512, "stun_buffers=0")] {
         let params = DemoParams {
             pages,
             span,
             hz: 20,
         };
         let kill_after = random.millis(300, 4000);
-        let f = fail_over(qemu_pair(&params, ""), &params, Kill::After(kill_after));
+        let f = fail_over(qemu_pair(&params, args), &params, Kill::After(kill_after));
         println!(
             "ft failover: {pages} pages/step, primary killed {} ms after its first output, \
              backup took over at epoch {}, first output on the backup {} ms after the kill, \

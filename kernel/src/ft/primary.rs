@@ -31,8 +31,6 @@ use crate::vmm::launch::boot_guest;
 use crate::vmm::run::{self, Guest, GuestEnd, Step};
 use crate::vmm::vcpu::{InterruptSource, Vcpu};
 
-/// Stun buffers: 2 MiB of page copies.
-const STUN_BUFFERS: usize = 512;
 /// Pages the lazy sender streams at each turn between guest exits.
 const PAGES_PER_EXIT: usize = 8;
 /// How often, at most, the pair's work runs between guest exits.
@@ -77,7 +75,7 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
     };
     let primary = match Primary::new(&PrimaryConfig {
         ram_pages: ram / PAGE_SIZE as u64,
-        stun_buffers: STUN_BUFFERS,
+        stun_buffers: config.stun_buffers as usize,
         hot_threshold: 3,
         output_capacity: MAX_DEVICE_STATE_LEN,
         digests: config.digests,
