@@ -9,6 +9,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use castor_ft::link::{Event, MsgId};
 use castor_ft::pair::backup::{Backup, BackupError};
@@ -182,11 +183,21 @@ fn take_over<B: Backend>(
         t.epoch,
         silent_ns / MS
     );
-    for line in t
+    // Output of applied epochs the primary is not known to have released. It may have printed
+    // some of it in the instant before it died (after printing, before its link confirmed the
+    // acknowledgement): say so, so whoever reads the console can tell such lines from repeats.
+    let pending: Vec<&[u8]> = t
         .unreleased_output
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
-    {
+        .collect();
+    if !pending.is_empty() {
+        kprintln!(
+            "ft: backup: releasing {} lines the primary may have released as it died",
+            pending.len()
+        );
+    }
+    for line in pending {
         kprintln!("[guest] {}", String::from_utf8_lossy(line));
     }
     let state = match CpuState::from_bytes(&t.vcpu) {

@@ -13,8 +13,10 @@
 //!   summary `ft: primary: <N> epochs ...` every few seconds, and
 //!   `ft: backup lost after <ms> ms of silence; the guest runs unprotected`;
 //! - backup: `ft: backup: applied epoch <N>` (first and then every few seconds), and on
-//!   takeover `ft: backup took over at epoch <N> (memory digest <32 hex>) after <ms> ms of
-//!   silence`, then the guest's output as `[guest] <line>`.
+//!   takeover `ft: backup took over at epoch <N> after <ms> ms of silence (memory digest
+//!   <32 hex>)`, then `ft: backup: releasing <K> lines the primary may have released as it
+//!   died` when there are such lines (the first K guest lines that follow may repeat the
+//!   primary's last ones), then the guest's output as `[guest] <line>`.
 
 mod backup;
 mod hello;
