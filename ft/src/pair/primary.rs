@@ -35,6 +35,8 @@ use crate::stream::{
 
 /// Checkpoint stream bytes per peer-link message.
 pub const CHUNK_BYTES: usize = 32 * 1024;
+/// Completed epochs kept for [`Primary::take_completed`].
+const MAX_COMPLETED: usize = 64;
 /// The sender stops filling when this many stream bytes wait for the link: pages stay in
 /// guest memory (protected) rather than piling up in host memory.
 const BACKLOG_BYTES: usize = 2 * CHUNK_BYTES;
@@ -216,6 +218,9 @@ pub struct Primary {
     output: OutputBuffer,
     digest: Option<TrackedDigest>,
     sent: VecDeque<SentEpoch>,
+    /// Completed epochs not yet taken by [`Primary::take_completed`] (bounded: the oldest go
+    /// if nobody takes them).
+    completed: VecDeque<SentEpoch>,
     last_sent: Option<u64>,
     acked: Option<u64>,
     ram_pages: u64,
@@ -267,6 +272,7 @@ impl Primary {
             output: OutputBuffer::new(0, config.output_capacity),
             digest: config.digests.then(|| TrackedDigest::new(pages)),
             sent: VecDeque::new(),
+            completed: VecDeque::new(),
             last_sent: None,
             acked: None,
             ram_pages: config.ram_pages,
@@ -459,13 +465,18 @@ impl Primary {
         let (sink, summary) = sending.writer.finish()?;
         self.idle_sink = Some(sink);
         self.last_sent = Some(summary.epoch);
-        self.sent.push_back(SentEpoch {
+        let sent = SentEpoch {
             epoch: summary.epoch,
             digest: self.digest.as_ref().map(TrackedDigest::value),
             pages: sending.pages,
             bytes: summary.bytes,
             lazy: sending.lazy.stats,
-        });
+        };
+        if self.completed.len() >= MAX_COMPLETED {
+            self.completed.pop_front();
+        }
+        self.completed.push_back(sent);
+        self.sent.push_back(sent);
         Ok(())
     }
 
@@ -531,10 +542,10 @@ impl Primary {
         sink.pop().map(|chunk| Message::Stream(&chunk).encode())
     }
 
-    /// The newest epoch completely sent (and not yet acknowledged), with its digest.
-    #[must_use]
-    pub fn last_sent(&self) -> Option<&SentEpoch> {
-        self.sent.back()
+    /// The next epoch completely sent since the last call, oldest first (each once, whether
+    /// or not it was acknowledged since): for reporting its digest.
+    pub fn take_completed(&mut self) -> Option<SentEpoch> {
+        self.completed.pop_front()
     }
 
     /// Stream bytes produced but not yet taken by [`next_message`](Self::next_message).

@@ -426,6 +426,9 @@ fn acks_for_unsent_epochs_are_refused_and_release_nothing() {
     let sent = p.on_ack(0, |b| released.extend_from_slice(b)).expect("ack");
     assert_eq!(released, b"line");
     assert_eq!(sent.map(|s| s.pages), Some(PAGES));
+    // Reported once, acknowledged or not.
+    assert_eq!(p.take_completed().map(|s| s.epoch), Some(0));
+    assert_eq!(p.take_completed(), None);
     assert_eq!(
         p.on_ack(0, |_| panic!("released twice")).expect("repeat"),
         None

@@ -26,8 +26,8 @@ use crate::net::peer::PeerLink;
 use crate::vmm::backend::Backend;
 use crate::vmm::cpu_state::CpuState;
 use crate::vmm::guest_mem::GuestMemory;
-use crate::vmm::launch::run_to_end;
-use crate::vmm::run::{Guest, GuestEnd};
+use crate::vmm::launch::{guest_memory, run_to_end};
+use crate::vmm::run::Guest;
 use crate::vmm::vcpu::{GuestStart, Vcpu};
 
 /// How often the backup says which epoch it holds.
@@ -50,15 +50,8 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         ram,
         ..
     } = pair;
-    let mut mem = match GuestMemory::<B::Format>::new(ram) {
-        Ok(mem) => mem,
-        Err(e) => {
-            kprintln!(
-                "ft: no host memory for {} MiB of guest RAM ({e:?})",
-                ram >> 20
-            );
-            return ExitStatus::Failure;
-        }
+    let Some(mut mem) = guest_memory::<B>(ram, false, "ft") else {
+        return ExitStatus::Failure;
     };
     kprintln!(
         "ft: backup: standing by for '{cmdline}' ({} MiB RAM) under {}",
@@ -224,12 +217,5 @@ fn take_over<B: Backend>(
         kprintln!("ft: backup: cannot restore the checkpoint's devices: {e:?}");
         return ExitStatus::Failure;
     }
-    let report = run_to_end::<B>(&mut vcpu, &mut guest);
-    match report.end {
-        GuestEnd::Exited(status) => {
-            kprintln!("guest exited with status {status}");
-            ExitStatus::Success
-        }
-        _ => ExitStatus::Failure,
-    }
+    run_to_end::<B>(&mut vcpu, &mut guest)
 }

@@ -26,8 +26,7 @@ use crate::config::{FreezePhase, FreezePoint};
 use crate::kprintln;
 use crate::net::peer::PeerLink;
 use crate::vmm::backend::Backend;
-use crate::vmm::guest_mem::GuestMemory;
-use crate::vmm::launch::boot_guest;
+use crate::vmm::launch::{boot_guest, guest_memory};
 use crate::vmm::run::{self, Guest, GuestEnd, Step};
 use crate::vmm::vcpu::{InterruptSource, Vcpu};
 
@@ -50,15 +49,8 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         cmdline,
         ram,
     } = pair;
-    let mem = match GuestMemory::<B::Format>::new_tracked(ram) {
-        Ok(mem) => mem,
-        Err(e) => {
-            kprintln!(
-                "ft: no host memory for {} MiB of guest RAM ({e:?})",
-                ram >> 20
-            );
-            return ExitStatus::Failure;
-        }
+    let Some(mem) = guest_memory::<B>(ram, true, "ft") else {
+        return ExitStatus::Failure;
     };
     let Some((mut vcpu, guest)) = boot_guest::<B>(mem, image, cmdline, "ft") else {
         return ExitStatus::Failure;
@@ -272,17 +264,21 @@ impl<B: Backend> Host<B> {
             Err(e) => kprintln!("ft: primary: {e}"),
         }
         self.guest.mem.sync_tlb(&mut self.vcpu);
-        if self.digests
-            && let Some(sent) = self.primary.last_sent()
-            && self.stats.note_sent(sent.epoch)
-        {
-            kprintln!(
-                "ft: epoch {} sent: {} pages, {} bytes, memory digest {:032x}",
-                sent.epoch,
-                sent.pages,
-                sent.bytes,
-                sent.digest.unwrap_or(0)
-            );
+        self.report_completed();
+    }
+
+    /// With `digests=on`, prints each completely sent epoch's memory digest.
+    fn report_completed(&mut self) {
+        while let Some(sent) = self.primary.take_completed() {
+            if self.digests {
+                kprintln!(
+                    "ft: epoch {} sent: {} pages, {} bytes, memory digest {:032x}",
+                    sent.epoch,
+                    sent.pages,
+                    sent.bytes,
+                    sent.digest.unwrap_or(0)
+                );
+            }
         }
     }
 

@@ -50,7 +50,6 @@ pub struct Stats {
     lazy: LazyStats,
     acked_pages: u64,
     acked_bytes: u64,
-    last_sent_printed: Option<u64>,
     scratch: Vec<u8>,
 }
 
@@ -75,7 +74,6 @@ impl Stats {
             lazy: LazyStats::default(),
             acked_pages: 0,
             acked_bytes: 0,
-            last_sent_printed: None,
             scratch: vec![0; 64 * PAGE_SIZE],
         }
     }
@@ -90,7 +88,10 @@ impl Stats {
         stun_ns: u64,
     ) {
         if report.epoch == 0 {
-            return; // the initial full copy is not an epoch of the workload
+            // The initial full copy is not an epoch of the workload: rates count from here.
+            self.started = crate::arch::x86_64::time::now_ns();
+            self.last_report = self.started;
+            return;
         }
         self.epochs += 1;
         self.longest_stop_ns = self.longest_stop_ns.max(wait_ns.unwrap_or(0) + stun_ns);
@@ -114,15 +115,6 @@ impl Stats {
         self.lazy.copied_on_write += l.copied_on_write;
         self.lazy.sent_on_fault += l.sent_on_fault;
         self.lazy.deferred += l.deferred;
-    }
-
-    /// Whether epoch `epoch` is newly sent (each is reported once).
-    pub fn note_sent(&mut self, epoch: u64) -> bool {
-        let new = self.last_sent_printed.is_none_or(|p| epoch > p);
-        if new {
-            self.last_sent_printed = Some(epoch);
-        }
-        new
     }
 
     /// Acknowledged checkpoint bytes per second so far.

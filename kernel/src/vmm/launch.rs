@@ -16,7 +16,7 @@ use crate::kprintln;
 use crate::vmm::backend::{self, Backend, WithBackend};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::loader;
-use crate::vmm::run::{self, Guest, GuestEnd, RunReport};
+use crate::vmm::run::{self, Guest, GuestEnd};
 use crate::vmm::vcpu::{GuestStart, Vcpu};
 
 /// The first boot module (the guest image) and its command line; `None` after saying so
@@ -74,26 +74,13 @@ impl WithBackend for Launch<'_> {
             cmdline,
             ram_mib,
         } = self;
-        let mem = match GuestMemory::<B::Format>::new(u64::from(ram_mib) << 20) {
-            Ok(mem) => mem,
-            Err(e) => {
-                kprintln!(
-                    "guest: cannot run guests: no host memory for {ram_mib} MiB of guest RAM ({e:?})"
-                );
-                return ExitStatus::Failure;
-            }
+        let Some(mem) = guest_memory::<B>(u64::from(ram_mib) << 20, false, "guest") else {
+            return ExitStatus::Failure;
         };
         let Some((mut vcpu, mut guest)) = boot_guest::<B>(mem, image, cmdline, "guest") else {
             return ExitStatus::Failure;
         };
-        let report = run_to_end::<B>(&mut vcpu, &mut guest);
-        match report.end {
-            GuestEnd::Exited(status) => {
-                kprintln!("guest exited with status {status}");
-                ExitStatus::Success
-            }
-            _ => ExitStatus::Failure,
-        }
+        run_to_end::<B>(&mut vcpu, &mut guest)
     }
 }
 
@@ -133,12 +120,39 @@ pub fn boot_guest<B: Backend>(
     Some((vcpu, Guest::new(mem)))
 }
 
-/// Runs a loaded guest until it ends, printing its output as `[guest] ...`. The host's LAPIC
+/// Runs a loaded guest until it ends, printing its output as `[guest] ...` and then
+/// `guest exited with status <N>` (success) or why it stopped (failure). The host's LAPIC
 /// timer interrupts it every millisecond, so a guest that only computes (no exits of its own)
 /// still gets its timer interrupts: the chipset is brought up to date at every exit.
-pub fn run_to_end<B: Backend>(vcpu: &mut B::Vcpu, guest: &mut Guest<B::Format>) -> RunReport {
+pub fn run_to_end<B: Backend>(vcpu: &mut B::Vcpu, guest: &mut Guest<B::Format>) -> ExitStatus {
     apic::timer_start_periodic((time::lapic_timer_hz() / 1000) as u32);
     let report = run::run(vcpu, guest, "[guest] ", u64::MAX);
     apic::timer_stop();
-    report
+    match report.end {
+        GuestEnd::Exited(status) => {
+            kprintln!("guest exited with status {status}");
+            ExitStatus::Success
+        }
+        _ => ExitStatus::Failure,
+    }
+}
+
+/// Guest RAM of `bytes` for back end `B` (4 KiB-tracked for a checkpointed guest), or `None`
+/// after saying under `who` that there is no host memory for it.
+pub fn guest_memory<B: Backend>(
+    bytes: u64,
+    tracked: bool,
+    who: &str,
+) -> Option<GuestMemory<B::Format>> {
+    let mem = match tracked {
+        true => GuestMemory::<B::Format>::new_tracked(bytes),
+        false => GuestMemory::<B::Format>::new(bytes),
+    };
+    mem.map_err(|e| {
+        kprintln!(
+            "{who}: cannot run guests: no host memory for {} MiB of guest RAM ({e:?})",
+            bytes >> 20
+        )
+    })
+    .ok()
 }
