@@ -243,8 +243,11 @@ impl<B: Backend> Host<B> {
         match self.primary.on_ack(epoch, release) {
             Ok(Some(sent)) => {
                 self.stats.acked(&sent);
-                // The output is out: confirm the acknowledgement to the backup at once (the
-                // next transmit), since the only window for a repeated line is until it knows.
+                // Released means out of the UART, not in its FIFO (a slow or emulated UART
+                // still holds bytes after taking them): drain it, then confirm the
+                // acknowledgement to the backup at once (the next transmit), since the only
+                // window for a repeated line is until the backup knows.
+                crate::console::flush();
                 self.link.link().acknowledge_now();
             }
             Ok(None) => {}
