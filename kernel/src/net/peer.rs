@@ -247,10 +247,19 @@ impl PeerLink {
 
     /// Where raw frames go: the peer's MAC (or, over UDP, the next hop's) once known, unless
     /// unicast has proven not to reach it.
-    fn destination(&self) -> MacAddr {
+    ///
+    /// On raw Ethernet, frames also go to broadcast until the peer has shown it is in the
+    /// session (it delivered us a message or acknowledged one of ours): until then our HELLO
+    /// replies must reach it by the way its HELLOs reached us, and a hub that has not learned
+    /// its port would drop them as unicast, leaving us paired and the peer still waiting.
+    fn destination(&mut self) -> MacAddr {
         let known = match &self.udp {
             Some(path) => path.next_hop_mac(),
-            None => self.peer_mac,
+            None => {
+                let stats = self.link.stats();
+                let in_session = stats.messages_delivered > 0 || stats.messages_acked > 0;
+                self.peer_mac.filter(|_| in_session)
+            }
         };
         match known {
             Some(mac) if !self.flood => mac,
