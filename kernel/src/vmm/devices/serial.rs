@@ -10,7 +10,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::ops::RangeInclusive;
 
-use super::state::{DeviceId, StateError, StateReader, StateWriter};
+use super::state::{DeviceId, SavedState, StateError, StateReader, StateWriter};
 use super::{Effect, PortDevice};
 use crate::vmm::vcpu::Width;
 

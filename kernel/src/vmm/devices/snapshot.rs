@@ -25,7 +25,7 @@ use super::PortBus;
 use super::pic::Pic;
 use super::pit::Pit;
 use super::rtc::Rtc;
-use super::state::{DeviceId, StateError, StateReader, StateWriter, ensure};
+use super::state::{DeviceId, SavedState, StateError, StateReader, StateWriter, ensure};
 
 /// First bytes of every device state blob ("Castor device state").
 pub const MAGIC: [u8; 4] = *b"CSDV";

@@ -12,6 +12,36 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+/// A device model whose state has the strict binary form above.
+pub trait SavedState: Sized {
+    /// Appends the state.
+    fn save(&self, w: &mut StateWriter);
+
+    /// Reads a state [`save`](Self::save) wrote, validating every field.
+    ///
+    /// # Errors
+    /// A [`StateError`] naming the first problem.
+    fn restore(r: &mut StateReader<'_>) -> Result<Self, StateError>;
+
+    /// The state alone, as bytes.
+    fn state_bytes(&self) -> Vec<u8> {
+        let mut w = StateWriter::new();
+        self.save(&mut w);
+        w.into_bytes()
+    }
+
+    /// Restores from exactly `bytes` (bytes left over are an error).
+    ///
+    /// # Errors
+    /// As [`restore`](Self::restore), or [`StateError::Trailing`].
+    fn from_state_bytes(bytes: &[u8]) -> Result<Self, StateError> {
+        let mut r = StateReader::new(bytes);
+        let state = Self::restore(&mut r)?;
+        r.finish()?;
+        Ok(state)
+    }
+}
+
 /// Why a device state was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateError {

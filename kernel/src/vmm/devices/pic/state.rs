@@ -3,7 +3,7 @@
 //! wiring, not state, and the slave's INT as the master last saw it is recomputed.
 
 use super::{Chip, Init, Pic};
-use crate::vmm::devices::state::{StateError, StateReader, StateWriter, ensure};
+use crate::vmm::devices::state::{SavedState, StateError, StateReader, StateWriter, ensure};
 
 impl Init {
     fn code(self) -> u8 {
@@ -106,15 +106,15 @@ impl Chip {
     }
 }
 
-impl Pic {
+impl SavedState for Pic {
     /// Appends the pair's state.
-    pub fn save(&self, w: &mut StateWriter) {
+    fn save(&self, w: &mut StateWriter) {
         self.master.save(w);
         self.slave.save(w);
     }
 
     /// The pair as [`save`](Self::save) left it.
-    pub fn restore(r: &mut StateReader<'_>) -> Result<Self, StateError> {
+    fn restore(r: &mut StateReader<'_>) -> Result<Self, StateError> {
         let wiring = Self::new();
         let master = Chip::restore(r, wiring.master.elcr_writable)?;
         let slave = Chip::restore(r, wiring.slave.elcr_writable)?;
@@ -131,22 +131,9 @@ impl Pic {
 mod tests {
     use super::*;
     use crate::vmm::devices::irq::{IrqLine, IrqSink};
-    use alloc::vec::Vec;
 
     fn round_trip(p: &Pic) -> Pic {
-        let mut w = StateWriter::new();
-        p.save(&mut w);
-        let bytes = w.into_bytes();
-        let mut r = StateReader::new(&bytes);
-        let q = Pic::restore(&mut r).unwrap();
-        r.finish().unwrap();
-        q
-    }
-
-    fn bytes(p: &Pic) -> Vec<u8> {
-        let mut w = StateWriter::new();
-        p.save(&mut w);
-        w.into_bytes()
+        Pic::from_state_bytes(&p.state_bytes()).unwrap()
     }
 
     #[test]
@@ -195,7 +182,7 @@ mod tests {
 
     #[test]
     fn impossible_states_are_refused() {
-        let good = bytes(&Pic::new());
+        let good = Pic::new().state_bytes();
         let refuse = |at: usize, v: u8, field: &str| {
             let mut b = good.clone();
             b[at] = v;
@@ -243,7 +230,7 @@ mod tests {
             }
             let q = round_trip(&p);
             assert_eq!(q, p);
-            assert_eq!(bytes(&q), bytes(&p));
+            assert_eq!(q.state_bytes(), p.state_bytes());
         }
     }
 }

@@ -5,7 +5,7 @@
 //! high, channel 2 on port B bit 0), so none of these can disagree with the rest.
 
 use super::{Access, Channel, FREQUENCY_HZ, PORT_B_WRITABLE, Pit, clock_at};
-use crate::vmm::devices::state::{StateError, StateReader, StateWriter, ensure};
+use crate::vmm::devices::state::{SavedState, StateError, StateReader, StateWriter, ensure};
 
 /// The largest count (0 written means 65536).
 const MAX_COUNT: u32 = 0x1_0000;
@@ -135,9 +135,9 @@ impl Channel {
     }
 }
 
-impl Pit {
+impl SavedState for Pit {
     /// Appends the PIT's state.
-    pub fn save(&self, w: &mut StateWriter) {
+    fn save(&self, w: &mut StateWriter) {
         w.u64(self.now);
         w.u8(self.port_b);
         w.u64(self.pending);
@@ -149,7 +149,7 @@ impl Pit {
     }
 
     /// The PIT as [`save`](Self::save) left it.
-    pub fn restore(r: &mut StateReader<'_>) -> Result<Self, StateError> {
+    fn restore(r: &mut StateReader<'_>) -> Result<Self, StateError> {
         let now = r.u64()?;
         let clk = clock_at(now);
         let port_b = r.bits(PORT_B_WRITABLE, "PIT port B")?;
@@ -178,25 +178,11 @@ impl Pit {
 mod tests {
     use super::super::{CHANNEL0, CONTROL, PORT_B, time_of_clock};
     use super::*;
-    use alloc::vec::Vec;
-
-    fn bytes(p: &Pit) -> Vec<u8> {
-        let mut w = StateWriter::new();
-        p.save(&mut w);
-        w.into_bytes()
-    }
-
-    fn restore(b: &[u8]) -> Result<Pit, StateError> {
-        let mut r = StateReader::new(b);
-        let p = Pit::restore(&mut r)?;
-        r.finish()?;
-        Ok(p)
-    }
 
     fn round_trip(p: &Pit) -> Pit {
-        let q = restore(&bytes(p)).unwrap();
+        let q = Pit::from_state_bytes(&p.state_bytes()).unwrap();
         assert_eq!(&q, p);
-        assert_eq!(bytes(&q), bytes(p), "canonical encoding");
+        assert_eq!(q.state_bytes(), p.state_bytes(), "canonical encoding");
         q
     }
 
@@ -275,14 +261,14 @@ mod tests {
         let mut p = Pit::new();
         program(&mut p, 0, 2, 1193);
         p.advance(1_000_000);
-        let good = bytes(&p);
+        let good = p.state_bytes();
         // Offsets: now 0, port B 8, pending 9, dropped 17, delivered 25, channel 0 from 33:
         // mode 33, access 34, BCD 35, reload 36, armed 40, null 41, running 42, start 43,
         // start count 51, fired 55, next 56.
         let field = |at: usize, v: &[u8]| {
             let mut b = good.clone();
             b[at..at + v.len()].copy_from_slice(v);
-            match restore(&b) {
+            match Pit::from_state_bytes(&b) {
                 Err(StateError::Invalid { field, .. }) => field,
                 other => panic!("{at}: {other:?}"),
             }
@@ -305,12 +291,12 @@ mod tests {
         p.advance(time_of_clock(clock_at(1_000_000) + 250));
         p.io_write(CHANNEL0, 1, 0xF4);
         p.io_write(CHANNEL0, 1, 0x01);
-        let good = bytes(&p);
+        let good = p.state_bytes();
         assert_eq!(good[56], 1);
         let field = |at: usize, v: &[u8]| {
             let mut b = good.clone();
             b[at..at + v.len()].copy_from_slice(v);
-            match restore(&b) {
+            match Pit::from_state_bytes(&b) {
                 Err(StateError::Invalid { field, .. }) => field,
                 other => panic!("{at}: {other:?}"),
             }
@@ -325,10 +311,10 @@ mod tests {
         let mut p = Pit::new();
         p.io_write(PORT_B, 1, 1);
         program(&mut p, 2, 2, 100);
-        let mut b = bytes(&p);
+        let mut b = p.state_bytes();
         b[8] = 0;
         assert_eq!(
-            restore(&b),
+            Pit::from_state_bytes(&b),
             Err(StateError::Invalid {
                 field: "PIT running against its gate",
                 value: 2

@@ -4,11 +4,11 @@
 //! Every offset is a clock a guest can set, so any value is accepted for it.
 
 use super::{B_SET, B_UIE, C_AF, C_UF, REG_A, REG_B, REG_C, REG_D, Rtc};
-use crate::vmm::devices::state::{StateError, StateReader, StateWriter, ensure};
+use crate::vmm::devices::state::{SavedState, StateError, StateReader, StateWriter, ensure};
 
-impl Rtc {
+impl SavedState for Rtc {
     /// Appends the RTC's state.
-    pub fn save(&self, w: &mut StateWriter) {
+    fn save(&self, w: &mut StateWriter) {
         w.bytes(&self.ram);
         w.u8(self.index);
         w.flag(self.nmi_masked);
@@ -18,7 +18,7 @@ impl Rtc {
     }
 
     /// The RTC as [`save`](Self::save) left it.
-    pub fn restore(r: &mut StateReader<'_>) -> Result<Self, StateError> {
+    fn restore(r: &mut StateReader<'_>) -> Result<Self, StateError> {
         let mut ram = [0; 128];
         ram.copy_from_slice(r.take(128)?);
         let rtc = Self {
@@ -54,27 +54,13 @@ impl Rtc {
 mod tests {
     use super::super::{DATA, HOURS, INDEX, SECONDS};
     use super::*;
-    use alloc::vec::Vec;
 
     const T: u64 = 1_795_306_477;
 
-    fn bytes(r: &Rtc) -> Vec<u8> {
-        let mut w = StateWriter::new();
-        r.save(&mut w);
-        w.into_bytes()
-    }
-
-    fn restore(b: &[u8]) -> Result<Rtc, StateError> {
-        let mut r = StateReader::new(b);
-        let rtc = Rtc::restore(&mut r)?;
-        r.finish()?;
-        Ok(rtc)
-    }
-
     fn round_trip(r: &Rtc) -> Rtc {
-        let q = restore(&bytes(r)).unwrap();
+        let q = Rtc::from_state_bytes(&r.state_bytes()).unwrap();
         assert_eq!(&q, r);
-        assert_eq!(bytes(&q), bytes(r), "canonical encoding");
+        assert_eq!(q.state_bytes(), r.state_bytes(), "canonical encoding");
         q
     }
 
@@ -115,11 +101,11 @@ mod tests {
 
     #[test]
     fn impossible_states_are_refused() {
-        let good = bytes(&Rtc::new(0, 0));
+        let good = Rtc::new(0, 0).state_bytes();
         let field = |at: usize, v: u8| {
             let mut b = good.clone();
             b[at] = v;
-            match restore(&b) {
+            match Rtc::from_state_bytes(&b) {
                 Err(StateError::Invalid { field, .. }) => field,
                 other => panic!("{at}: {other:?}"),
             }

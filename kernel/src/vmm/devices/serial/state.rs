@@ -3,11 +3,11 @@
 //! ended yet. Complete lines are output, not state: the monitor takes them after every exit.
 
 use super::{IER_WRITABLE, MAX_LINE, MCR_WRITABLE, Serial};
-use crate::vmm::devices::state::{StateError, StateReader, StateWriter, ensure};
+use crate::vmm::devices::state::{SavedState, StateError, StateReader, StateWriter, ensure};
 
-impl Serial {
+impl SavedState for Serial {
     /// Appends the UART's state.
-    pub fn save(&self, w: &mut StateWriter) {
+    fn save(&self, w: &mut StateWriter) {
         for v in [self.ier, self.lcr, self.mcr, self.scratch] {
             w.u8(v);
         }
@@ -18,7 +18,7 @@ impl Serial {
     }
 
     /// The UART as [`save`](Self::save) left it, with no complete lines waiting.
-    pub fn restore(r: &mut StateReader<'_>) -> Result<Self, StateError> {
+    fn restore(r: &mut StateReader<'_>) -> Result<Self, StateError> {
         let ier = r.bits(IER_WRITABLE, "UART IER")?;
         let lcr = r.u8()?;
         let mcr = r.bits(MCR_WRITABLE, "UART MCR")?;
@@ -58,20 +58,6 @@ mod tests {
     use super::super::COM1;
     use super::*;
     use crate::vmm::devices::PortDevice;
-    use alloc::vec::Vec;
-
-    fn bytes(s: &Serial) -> Vec<u8> {
-        let mut w = StateWriter::new();
-        s.save(&mut w);
-        w.into_bytes()
-    }
-
-    fn restore(b: &[u8]) -> Result<Serial, StateError> {
-        let mut r = StateReader::new(b);
-        let s = Serial::restore(&mut r)?;
-        r.finish()?;
-        Ok(s)
-    }
 
     fn out(s: &mut Serial, text: &[u8]) {
         for &b in text {
@@ -90,9 +76,9 @@ mod tests {
         s.write(COM1 + 3, 1, 0x83); // DLAB on, 8N1
         s.write(COM1, 1, 0x0C); // divisor 12: 9600 baud
         s.write(COM1 + 1, 1, 0x00);
-        let mut q = restore(&bytes(&s)).unwrap();
+        let mut q = Serial::from_state_bytes(&s.state_bytes()).unwrap();
         assert_eq!(q.bytes_out, 14);
-        assert_eq!(bytes(&q), bytes(&s), "canonical encoding");
+        assert_eq!(q.state_bytes(), s.state_bytes(), "canonical encoding");
         assert_eq!(
             q.read(COM1, 1),
             12,
@@ -110,14 +96,17 @@ mod tests {
     fn longest_partial_line_round_trips_and_longer_is_refused() {
         let mut s = Serial::default();
         out(&mut s, &[b'x'; MAX_LINE - 1]);
-        let b = bytes(&s);
-        assert_eq!(restore(&b).unwrap().line.len(), MAX_LINE - 1);
+        let b = s.state_bytes();
+        assert_eq!(
+            Serial::from_state_bytes(&b).unwrap().line.len(),
+            MAX_LINE - 1
+        );
         let mut long = b[..14].to_vec();
         long[6..14].copy_from_slice(&(MAX_LINE as u64).to_le_bytes());
         long.extend_from_slice(&(MAX_LINE as u16).to_le_bytes());
         long.extend_from_slice(&[b'x'; MAX_LINE]);
         assert_eq!(
-            restore(&long),
+            Serial::from_state_bytes(&long),
             Err(StateError::Invalid {
                 field: "UART partial line length",
                 value: MAX_LINE as u64
@@ -129,12 +118,12 @@ mod tests {
     fn impossible_states_are_refused() {
         let mut s = Serial::default();
         out(&mut s, b"abc");
-        let good = bytes(&s);
+        let good = s.state_bytes();
         // ier 0, lcr 1, mcr 2, scratch 3, divisor 4, bytes_out 6, length 14, line 16.
         let field = |at: usize, v: u8| {
             let mut b = good.clone();
             b[at] = v;
-            match restore(&b) {
+            match Serial::from_state_bytes(&b) {
                 Err(StateError::Invalid { field, .. }) => field,
                 other => panic!("{at}: {other:?}"),
             }
@@ -146,10 +135,16 @@ mod tests {
         assert_eq!(field(18, b'\r'), "UART partial line byte");
         let mut b = good.clone();
         (b[6], b[14]) = (9, 4);
-        assert!(matches!(restore(&b), Err(StateError::Truncated { .. })));
+        assert!(matches!(
+            Serial::from_state_bytes(&b),
+            Err(StateError::Truncated { .. })
+        ));
         b.push(b'd');
-        assert!(restore(&b).is_ok());
+        assert!(Serial::from_state_bytes(&b).is_ok());
         b.push(b'e');
-        assert!(matches!(restore(&b), Err(StateError::Trailing { .. })));
+        assert!(matches!(
+            Serial::from_state_bytes(&b),
+            Err(StateError::Trailing { .. })
+        ));
     }
 }
