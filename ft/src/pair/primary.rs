@@ -548,15 +548,6 @@ impl Primary {
         self.completed.pop_front()
     }
 
-    /// Stream bytes produced but not yet taken by [`next_message`](Self::next_message).
-    #[must_use]
-    pub fn backlog(&self) -> usize {
-        match &self.sending {
-            Some(s) => s.writer.sink().queued,
-            None => self.idle_sink.as_ref().map_or(0, |s| s.queued),
-        }
-    }
-
     /// The backup acknowledged `epoch`: passes the output of every epoch up to it to
     /// `release`, oldest first, queues a `RELEASED` notice, and returns what was sent for that
     /// epoch (`None` for a repeated or old acknowledgement).

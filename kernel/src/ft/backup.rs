@@ -154,7 +154,7 @@ fn refuse(last: &mut Option<String>, backup: &Backup, e: &BackupError) {
 /// Resumes the guest from the last applied epoch and runs it to its end.
 fn take_over<B: Backend>(
     backup: Backup,
-    mut mem: GuestMemory<B::Format>,
+    mem: GuestMemory<B::Format>,
     silent_ns: u64,
     digests: bool,
 ) -> ExitStatus {
@@ -211,7 +211,6 @@ fn take_over<B: Backend>(
         kprintln!("ft: backup: cannot load the checkpoint's vCPU state: {e}");
         return ExitStatus::Failure;
     }
-    let _ = &mut mem;
     let mut guest = Guest::new(mem);
     if let Err(e) = guest.restore_devices(&t.devices) {
         kprintln!("ft: backup: cannot restore the checkpoint's devices: {e:?}");
