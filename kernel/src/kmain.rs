@@ -156,10 +156,10 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
     );
 
     if config.linktest_mib.is_some() {
-        machine::exit(crate::net::linktest::run(&config));
+        machine::exit(crate::link::linktest::run(&config));
     }
     if config.guest_module && config.role.is_some() {
-        machine::exit(crate::ft::run(&boot, &config));
+        machine::exit(crate::pair::run(&boot, &config));
     }
     if config.guest_module {
         machine::exit(crate::vmm::launch::run_module_guest(&boot, &config));

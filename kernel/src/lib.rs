@@ -24,11 +24,11 @@ pub mod bench;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
-pub mod ft;
-#[cfg(target_os = "none")]
 pub mod kmain;
 #[cfg(target_os = "none")]
-pub mod net;
+pub mod link;
+#[cfg(target_os = "none")]
+pub mod pair;
 #[cfg(target_os = "none")]
 mod panic;
 #[cfg(target_os = "none")]

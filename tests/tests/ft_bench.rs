@@ -123,7 +123,7 @@ fn work_without_ft(work: &WorkParams) -> Measured {
     }
 }
 
-/// The primary's `ft: primary: <N> epochs ...` summary (kernel/src/ft/stats.rs).
+/// The primary's `ft: primary: <N> epochs ...` summary (kernel/src/pair/stats.rs).
 #[derive(Debug)]
 struct Summary {
     epochs: f64,

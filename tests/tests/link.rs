@@ -3,7 +3,7 @@
 //! and move a bulk stream whose BLAKE3 digest is checked end to end, over
 //! virtio-net and over e1000; the same with frames dropped on purpose; a wrong key is refused
 //! with a clear message on both consoles; a killed peer is detected within the configured
-//! timeout (kernel side: `kernel/src/net/linktest.rs`).
+//! timeout (kernel side: `kernel/src/link/linktest.rs`).
 
 use castor_tests::pair::{self, HostEmulator, Nic, Pair, PairHandle, Role};
 use castor_tests::qemu::Qemu;

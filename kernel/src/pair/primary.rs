@@ -24,7 +24,7 @@ use crate::arch::x86_64::machine::ExitStatus;
 use crate::arch::x86_64::{apic, instr, time};
 use crate::config::{FreezePhase, FreezePoint};
 use crate::kprintln;
-use crate::net::peer::PeerLink;
+use crate::link::peer::PeerLink;
 use crate::vmm::backend::Backend;
 use crate::vmm::launch::{boot_guest, guest_memory};
 use crate::vmm::run::{self, Guest, GuestEnd, Step};

@@ -22,7 +22,7 @@ use super::{MS, Pair};
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::arch::x86_64::time;
 use crate::kprintln;
-use crate::net::peer::PeerLink;
+use crate::link::peer::PeerLink;
 use crate::vmm::backend::Backend;
 use crate::vmm::cpu_state::CpuState;
 use crate::vmm::guest_mem::GuestMemory;

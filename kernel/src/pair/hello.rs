@@ -11,7 +11,7 @@ use castor_ft::pair::message::{Hello, Message, PAIR_VERSION};
 use super::MS;
 use crate::arch::x86_64::time;
 use crate::config::Config;
-use crate::net::peer::PeerLink;
+use crate::link::peer::PeerLink;
 
 /// How long to wait for the peer's HELLO once paired.
 const HELLO_WAIT: u64 = 30_000 * MS;

@@ -5,7 +5,7 @@
 //! module drives them with the real vCPU, nested page tables and peer link.
 //!
 //! Console contract (integration tests and `scripts/run` rely on it):
-//! - `ft: <role> on <nic> over ...`, `ft: paired with session ...` (see `net::connect`);
+//! - `ft: <role> on <nic> over ...`, `ft: paired with session ...` (see `link::connect`);
 //! - `ft: pairing refused: <reason>` for a mismatched peer (both sides print it);
 //! - primary: `ft: primary: protecting '<cmdline>' (<MiB> MiB RAM) under <back end>, epochs
 //!   <min>-<max> ms`, released guest output as `[guest] <line>`, with `digests=on`
@@ -30,8 +30,8 @@ use crate::arch::x86_64::machine::ExitStatus;
 use crate::bootinfo::BootInfo;
 use crate::config::Config;
 use crate::kprintln;
-use crate::net::connect::connect;
-use crate::net::peer::PeerLink;
+use crate::link::connect::connect;
+use crate::link::peer::PeerLink;
 use crate::vmm::backend::{self, Backend, WithBackend};
 use crate::vmm::launch::module_image;
 
