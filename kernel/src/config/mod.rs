@@ -14,40 +14,9 @@ use castor_ft::link::route::{self, Ipv4Cidr};
 use castor_ft::link::{PreSharedKey, Role};
 use log::LevelFilter;
 
-/// Names of the in-kernel self tests, in the order they run.
-pub const SELFTESTS: [&str; 14] = [
-    "config", "alloc", "heap", "paging", "wx", "timer", "smp", "vmx", "svm", "guests", "triple",
-    "hostile", "dirty", "cpustate",
-];
-/// Self tests that only run when named, because they need hardware not every machine has.
-pub const NAMED_ONLY: [&str; 1] = ["net"];
-/// Self tests that only run when named (they end the machine).
-pub const DESTRUCTIVE_SELFTESTS: [&str; 2] = ["fault", "panic"];
+mod selftests;
 
-/// Which self tests to run: a bit per name in [`SELFTESTS`] then [`DESTRUCTIVE_SELFTESTS`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SelfTests(u32);
-
-impl SelfTests {
-    /// Whether test `name` was selected.
-    pub fn contains(self, name: &str) -> bool {
-        Self::bit(name).is_some_and(|b| self.0 & b != 0)
-    }
-
-    /// Whether any test was selected.
-    pub fn any(self) -> bool {
-        self.0 != 0
-    }
-
-    fn bit(name: &str) -> Option<u32> {
-        SELFTESTS
-            .iter()
-            .chain(NAMED_ONLY.iter())
-            .chain(DESTRUCTIVE_SELFTESTS.iter())
-            .position(|t| *t == name)
-            .map(|i| 1 << i)
-    }
-}
+pub use selftests::{Selection, SelfTest, SelfTests};
 
 /// A benchmark to run instead of booting normally (`bench=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,7 +198,7 @@ impl fmt::Display for ConfigError<'_> {
 }
 
 const LOG_VALUES: &str = "one of error, warn, info, debug, trace";
-const SELFTEST_VALUES: &str = "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, vmx, svm, guests, triple, hostile, dirty, net, fault, panic";
+const SELFTEST_VALUES: &str = "all, none, or a comma-separated list of config, alloc, heap, paging, wx, timer, smp, vmx, svm, guests, triple, hostile, dirty, cpustate, net, panic, fault";
 const CPUS_VALUES: &str = "a whole number from 1 to 64";
 const BENCH_VALUES: &str = "vmexit or harvest";
 const GUEST_VALUES: &str = "module (run the first boot module as a Multiboot guest kernel)";
@@ -252,16 +221,6 @@ fn parse_log(value: &str) -> Option<LevelFilter> {
         "trace" => LevelFilter::Trace,
         _ => return None,
     })
-}
-
-fn parse_selftests(value: &str) -> Option<SelfTests> {
-    match value {
-        "all" => Some(SelfTests((1 << SELFTESTS.len()) - 1)),
-        "none" => Some(SelfTests(0)),
-        list => list.split(',').try_fold(SelfTests(0), |acc, name| {
-            SelfTests::bit(name).map(|b| SelfTests(acc.0 | b))
-        }),
-    }
 }
 
 fn parse_cpus(value: &str) -> Option<u32> {
@@ -294,7 +253,7 @@ impl Config {
                 }
                 "selftest" => {
                     config.selftests =
-                        parse_selftests(value).ok_or_else(|| bad(SELFTEST_VALUES))?;
+                        SelfTests::parse(value).ok_or_else(|| bad(SELFTEST_VALUES))?;
                     1
                 }
                 "cpus" => {

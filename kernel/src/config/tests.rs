@@ -15,11 +15,25 @@ fn defaults_and_image_path() {
 #[test]
 fn selftest_lists() {
     let all = Config::parse("selftest=all").unwrap().selftests;
-    assert!(SELFTESTS.iter().all(|t| all.contains(t)));
-    assert!(!all.contains("fault"), "destructive tests only when named");
+    for t in SelfTest::ALL {
+        let everyday = t.selection() == Selection::All;
+        assert_eq!(
+            all.contains(t),
+            everyday,
+            "{t:?}: only when named, or with all"
+        );
+        assert_eq!(SelfTest::named(t.name()), Some(t));
+    }
     let some = Config::parse("selftest=wx,fault").unwrap().selftests;
-    assert!(some.contains("wx") && some.contains("fault") && !some.contains("timer"));
+    assert_eq!(
+        some.iter().collect::<Vec<_>>(),
+        [SelfTest::Wx, SelfTest::Fault]
+    );
     assert!(!Config::parse("selftest=none").unwrap().selftests.any());
+    let named: Vec<_> = SelfTest::ALL.iter().map(|t| t.name()).collect();
+    let line = format!("selftest={}", named.join(","));
+    let every = Config::parse(&line).unwrap().selftests;
+    assert_eq!(every.iter().count(), SelfTest::ALL.len());
 }
 
 #[test]

@@ -22,7 +22,7 @@ use alloc::string::String;
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::arch::x86_64::smp::StartReport;
 use crate::bootinfo::BootInfo;
-use crate::config::{Config, NAMED_ONLY, SELFTESTS};
+use crate::config::{Config, SelfTest};
 use crate::kprintln;
 use crate::platform::Platform;
 
@@ -70,39 +70,41 @@ macro_rules! ensure {
     };
 }
 
-fn run_one(name: &str, ctx: &Context<'_>) -> Outcome {
-    match name {
-        "guests" => return guests::builtin(),
-        "triple" => return guests::triple_fault(),
-        "net" => return net::two_nics(),
-        "hostile" => return guests::hostile(),
-        "cpustate" => return cpustate::save_and_restore(),
-        "dirty" => return dirty::tracking(),
-        _ => {}
+/// Runs `test`: every [`SelfTest`] has its arm here, so a test the parser accepts cannot lack
+/// one.
+fn run_one(test: SelfTest, ctx: &Context<'_>) -> Outcome {
+    match test {
+        SelfTest::Config => config_test(ctx).into(),
+        SelfTest::Alloc => memory::frames(ctx).into(),
+        SelfTest::Heap => memory::heap().into(),
+        SelfTest::Paging => paging::layout().into(),
+        SelfTest::Wx => paging::wx().into(),
+        SelfTest::Timer => timer::lapic_against_pit().into(),
+        SelfTest::Smp => smp::all_cpus_up(ctx).into(),
+        SelfTest::Vmx => vmx::root_operation().into(),
+        SelfTest::Svm => svm::enabled().into(),
+        SelfTest::Guests => guests::builtin(),
+        SelfTest::Triple => guests::triple_fault(),
+        SelfTest::Hostile => guests::hostile(),
+        SelfTest::Dirty => dirty::tracking(),
+        SelfTest::CpuState => cpustate::save_and_restore(),
+        SelfTest::Net => net::two_nics(),
+        SelfTest::Panic => fault::panic_on_purpose(),
+        // Only returns if the write did not fault.
+        SelfTest::Fault => {
+            fault::write_to_text();
+            Outcome::Failed(String::from("the write to kernel text did not fault"))
+        }
     }
-    Outcome::from(match name {
-        "config" => config_test(ctx),
-        "alloc" => memory::frames(ctx),
-        "heap" => memory::heap(),
-        "paging" => paging::layout(),
-        "wx" => paging::wx(),
-        "timer" => timer::lapic_against_pit(),
-        "smp" => smp::all_cpus_up(ctx),
-        "vmx" => vmx::root_operation(),
-        "svm" => svm::enabled(),
-        other => Err(alloc::format!("no such test '{other}'")),
-    })
 }
 
-/// Runs the selected tests and reports; the destructive `fault` test runs last.
+/// Runs the selected tests in [`SelfTest::ALL`]'s order (the destructive ones last) and
+/// reports.
 pub fn run(ctx: &Context<'_>) -> ExitStatus {
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-    for name in SELFTESTS
-        .iter()
-        .chain(&NAMED_ONLY)
-        .filter(|n| ctx.config.selftests.contains(n))
-    {
-        match run_one(name, ctx) {
+    for test in ctx.config.selftests.iter() {
+        let name = test.name();
+        match run_one(test, ctx) {
             Outcome::Passed(details) => {
                 passed += 1;
                 kprintln!("selftest {name}: ok ({details})");
@@ -116,14 +118,6 @@ pub fn run(ctx: &Context<'_>) -> ExitStatus {
                 kprintln!("selftest {name}: skipped ({why})");
             }
         }
-    }
-    if ctx.config.selftests.contains("panic") {
-        fault::panic_on_purpose();
-    }
-    if ctx.config.selftests.contains("fault") {
-        // Only returns if the write did not fault.
-        fault::write_to_text();
-        failed += 1;
     }
     kprintln!("selftest summary: {passed} passed, {failed} failed, {skipped} skipped");
     if failed == 0 {
@@ -153,7 +147,7 @@ fn config_test(ctx: &Context<'_>) -> Verdict {
         "fields wrong: {c:?}"
     );
     ensure!(
-        c.selftests.contains("wx") && !c.selftests.contains("smp"),
+        c.selftests.contains(SelfTest::Wx) && !c.selftests.contains(SelfTest::Smp),
         "selftest list wrong"
     );
     for bad in [
