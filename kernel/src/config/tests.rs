@@ -95,9 +95,13 @@ fn errors_name_the_problem() {
     );
 }
 
+/// A valid pre-shared key.
+const KEY: &str = "2b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfe";
+
 #[test]
 fn pair_keys() {
-    let c = Config::parse("role=primary guest=module epoch_min=5 epoch_max=40 digests=on").unwrap();
+    let line = format!("role=primary key={KEY} guest=module epoch_min=5 epoch_max=40 digests=on");
+    let c = Config::parse(&line).unwrap();
     assert_eq!((c.epoch_min_ms, c.epoch_max_ms, c.digests), (5, 40, true));
     let d = Config::default();
     assert_eq!(
@@ -123,8 +127,8 @@ fn pair_keys() {
 
 #[test]
 fn peer_link_keys() {
-    let key = "2b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfe";
-    let line = alloc::format!(
+    let key = KEY;
+    let line = format!(
         "role=backup key={key} linktest=4 peer_timeout=2000 link_loss=5 linkbench=1 \
          ip=10.0.0.2/24 peer_ip=10.0.1.2 gateway=10.0.0.254"
     );
@@ -158,4 +162,201 @@ fn peer_link_keys() {
         Config::parse("ip=10.0.0.1/8 ip=10.0.0.2/8"),
         Err(ConfigError::Repeated("ip"))
     );
+}
+
+#[test]
+fn a_key_without_one_it_needs_is_refused_naming_both() {
+    for (line, key, needs) in [
+        ("role=primary guest=module".to_string(), "role", "'key'"),
+        (
+            format!("role=primary key={KEY}"),
+            "role",
+            "'guest' or 'linktest'",
+        ),
+        (format!("key={KEY} guest=module"), "key", "'role'"),
+        ("linktest=1".to_string(), "linktest", "'role'"),
+        ("peer_timeout=500".to_string(), "peer_timeout", "'role'"),
+        (
+            "link_loss=5 selftest=all".to_string(),
+            "link_loss",
+            "'role'",
+        ),
+        (
+            format!("role=primary key={KEY} linktest=1 ip=10.0.0.1/24"),
+            "ip",
+            "'peer_ip'",
+        ),
+        (
+            format!("role=primary key={KEY} linktest=1 peer_ip=10.0.0.2"),
+            "peer_ip",
+            "'ip'",
+        ),
+        ("gateway=10.0.0.254".to_string(), "gateway", "'ip'"),
+        (
+            format!("role=primary key={KEY} linkbench=1 guest=module"),
+            "linkbench",
+            "'linktest'",
+        ),
+        ("guest_ram=16".to_string(), "guest_ram", "'guest'"),
+        (
+            "guest=module epoch_min=5".to_string(),
+            "epoch_min",
+            "'role'",
+        ),
+        (
+            format!("role=primary key={KEY} linktest=1 digests=on"),
+            "digests",
+            "'guest'",
+        ),
+        ("ft_freeze=run@3".to_string(), "ft_freeze", "'role'"),
+        ("stun_buffers=0".to_string(), "stun_buffers", "'role'"),
+        ("epoch_max=50".to_string(), "epoch_max", "'role'"),
+    ] {
+        let e = Config::parse(&line).unwrap_err();
+        assert!(
+            matches!(e, ConfigError::Needs { key: k, .. } if k == key),
+            "{line}: {e:?}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("'{key}' needs {needs}: ")),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn every_word_of_a_key_sets_something_different() {
+    for key in &KEYS {
+        let keys::Value::Words(words) = &key.value else {
+            continue;
+        };
+        let configs: Vec<Config> = words
+            .iter()
+            .map(|(word, _)| {
+                let mut c = Config::default();
+                assert!(key.apply(&mut c, word), "{}={word}", key.name);
+                c
+            })
+            .collect();
+        for (i, c) in configs.iter().enumerate() {
+            assert!(
+                !configs[..i].contains(c),
+                "{}: two words set the same",
+                key.name
+            );
+        }
+        assert!(!key.apply(&mut Config::default(), "nonsense"));
+    }
+}
+
+#[test]
+fn numbers_are_checked_against_the_tables_range() {
+    for key in &KEYS {
+        let keys::Value::Number { min, max, .. } = key.value else {
+            continue;
+        };
+        for n in [min, max] {
+            assert!(key.apply(&mut Config::default(), &n.to_string()));
+        }
+        for n in [min.checked_sub(1), max.checked_add(1)]
+            .into_iter()
+            .flatten()
+        {
+            assert!(!key.apply(&mut Config::default(), &n.to_string()));
+            let line = format!("{}={n}", key.name);
+            let e = Config::parse(&line).unwrap_err().to_string();
+            assert!(e.contains(&format!("{min} to {max}")), "{e}");
+        }
+    }
+}
+
+#[test]
+fn documented_defaults_are_the_defaults() {
+    for key in &KEYS {
+        if let keys::Unset::Value(value) = key.unset {
+            let mut c = Config::default();
+            assert!(key.apply(&mut c, value), "{}={value}", key.name);
+            assert_eq!(c, Config::default(), "{}={value}", key.name);
+        }
+    }
+}
+
+#[test]
+fn every_need_names_a_key() {
+    for key in &KEYS {
+        for need in key.needs {
+            for other in need.any_of {
+                assert!(keys::find(other).is_some(), "{}: {other}", key.name);
+                assert_ne!(*other, key.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn selftest_errors_name_every_test() {
+    let e = Config::parse("selftest=nope").unwrap_err().to_string();
+    for t in SelfTest::ALL {
+        assert!(e.contains(t.name()), "{e} lacks {}", t.name());
+    }
+}
+
+/// The README's "Kernel command line" table, row by row, as the table in `keys` says it.
+fn readme_rows() -> Vec<String> {
+    let mut rows = vec![
+        "| key | values | default | what it does | needs |".to_string(),
+        "|---|---|---|---|---|".to_string(),
+    ];
+    for key in &KEYS {
+        let mut values = String::new();
+        key.value.describe(&mut values, true).unwrap();
+        let default = match key.unset {
+            keys::Unset::Value(v) => format!("`{v}`"),
+            keys::Unset::Means(m) => m.to_string(),
+        };
+        let needs: Vec<String> = key
+            .needs
+            .iter()
+            .map(|need| {
+                let any: Vec<String> = need.any_of.iter().map(|k| format!("`{k}`")).collect();
+                any.join(" or ")
+            })
+            .collect();
+        rows.push(format!(
+            "| `{}` | {values} | {default} | {} | {} |",
+            key.name,
+            key.help,
+            needs.join(", ")
+        ));
+    }
+    rows
+}
+
+#[test]
+fn the_readme_lists_exactly_the_keys() {
+    let readme = include_str!("../../../README.md");
+    let section = readme
+        .split("\n## Kernel command line\n")
+        .nth(1)
+        .expect("README has a 'Kernel command line' section");
+    let section = section.split("\n## ").next().unwrap();
+    let table: Vec<&str> = section.lines().filter(|l| l.starts_with('|')).collect();
+    let expected = readme_rows();
+    assert!(
+        table == expected,
+        "README.md's 'Kernel command line' table differs from config/keys.rs; it should be:\n{}",
+        expected.join("\n")
+    );
+    let selftest_row = table
+        .iter()
+        .find(|row| row.starts_with("| `selftest` |"))
+        .expect("a selftest row");
+    for t in SelfTest::ALL {
+        assert!(
+            selftest_row.contains(&format!("`{}`", t.name())),
+            "{}",
+            t.name()
+        );
+    }
 }
