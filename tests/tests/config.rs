@@ -51,3 +51,15 @@ fn cpus_limits_the_started_cpus_and_log_level_is_accepted() {
     let outcome = boot("cpus=2 log=debug selftest=all", 4);
     contract::assert_selftest_pass(&outcome, 2, &[]);
 }
+
+#[test]
+fn a_key_without_one_it_needs_is_refused_naming_both() {
+    let outcome = boot("linkbench=1 selftest=all", 1);
+    assert_refused(&outcome, &["'linkbench' needs 'linktest'"]);
+}
+
+#[test]
+fn contradictory_settings_are_refused_naming_both() {
+    let outcome = boot("selftest=all bench=vmexit", 1);
+    assert_refused(&outcome, &["'selftest' and 'bench' contradict each other"]);
+}

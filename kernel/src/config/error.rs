@@ -30,6 +30,15 @@ pub enum ConfigError<'a> {
         /// What it needs and why.
         need: &'static Need,
     },
+    /// Two settings that contradict each other.
+    Conflict {
+        /// One key.
+        key: &'static str,
+        /// The other.
+        other: &'static str,
+        /// Why they cannot go together.
+        why: &'static str,
+    },
 }
 
 /// Writes the known keys, comma-separated.
@@ -73,6 +82,9 @@ impl fmt::Display for ConfigError<'_> {
                     write!(f, "{sep}'{other}'")?;
                 }
                 write!(f, ": {}", need.why)
+            }
+            ConfigError::Conflict { key, other, why } => {
+                write!(f, "'{key}' and '{other}' contradict each other: {why}")
             }
         }
     }

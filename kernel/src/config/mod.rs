@@ -6,7 +6,7 @@
 //! else that is not understood — an unknown key, a bad value, a repeated key, a word without
 //! `=` — is an error naming the offending text and what would be accepted: Castor refuses to
 //! boot rather than guess. So is a key given without another it needs to mean anything
-//! ([`keys::Need`]).
+//! ([`keys::Need`]), and are settings that contradict each other (`rules`).
 
 use castor_ft::link::ipv4::Ipv4Addr;
 use castor_ft::link::route::Ipv4Cidr;
@@ -179,7 +179,7 @@ impl Config {
                 return Err(ConfigError::Repeated(name));
             }
         }
-        rules::check(&given)?;
+        rules::check(&config, &given)?;
         Ok(config)
     }
 }

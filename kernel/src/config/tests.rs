@@ -226,6 +226,49 @@ fn a_key_without_one_it_needs_is_refused_naming_both() {
 }
 
 #[test]
+fn contradictory_settings_are_refused_naming_both() {
+    let pair = format!("role=primary key={KEY} guest=module");
+    for (line, key, other) in [
+        ("selftest=all bench=vmexit".to_string(), "selftest", "bench"),
+        ("guest=module selftest=wx".to_string(), "selftest", "guest"),
+        ("bench=harvest guest=module".to_string(), "bench", "guest"),
+        (format!("{pair} linktest=1"), "linktest", "guest"),
+        (
+            format!("{pair} epoch_min=30 epoch_max=20"),
+            "epoch_min",
+            "epoch_max",
+        ),
+        (format!("{pair} epoch_min=30"), "epoch_min", "epoch_max"),
+        (
+            format!("role=backup key={KEY} guest=module ft_freeze=stun@4"),
+            "ft_freeze",
+            "role",
+        ),
+    ] {
+        let e = Config::parse(&line).unwrap_err();
+        assert!(
+            matches!(e, ConfigError::Conflict { key: k, other: o, .. } if (k, o) == (key, other)),
+            "{line}: {e:?}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("'{key}' and '{other}' contradict each other: ")),
+            "{text}"
+        );
+    }
+    // What is not contradictory stays accepted.
+    for line in [
+        format!("{pair} epoch_min=20 epoch_max=20 ft_freeze=send@2 stun_buffers=0"),
+        format!("role=backup key={KEY} guest=module stun_buffers=0 digests=on link_loss=5"),
+        format!("role=backup key={KEY} linktest=8 linkbench=1 peer_timeout=500"),
+        "guest=module selftest=none guest_ram=16".to_string(),
+        "selftest=all cpus=2 log=debug".to_string(),
+    ] {
+        assert!(Config::parse(&line).is_ok(), "{line}");
+    }
+}
+
+#[test]
 fn every_word_of_a_key_sets_something_different() {
     for key in &KEYS {
         let keys::Value::Words(words) = &key.value else {

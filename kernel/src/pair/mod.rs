@@ -45,14 +45,6 @@ pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
     let Some((image, cmdline)) = module_image(boot, "ft") else {
         return ExitStatus::Failure;
     };
-    if config.epoch_min_ms > config.epoch_max_ms {
-        kprintln!(
-            "ft: epoch_min={} is longer than epoch_max={}",
-            config.epoch_min_ms,
-            config.epoch_max_ms
-        );
-        return ExitStatus::Failure;
-    }
     let Some(mut link) = connect(config, "ft") else {
         return ExitStatus::Failure;
     };

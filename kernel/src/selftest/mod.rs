@@ -150,7 +150,7 @@ fn config_test(ctx: &Context<'_>) -> Verdict {
         c.selftests.contains(SelfTest::Wx) && !c.selftests.contains(SelfTest::Smp),
         "selftest list wrong"
     );
-    for bad in [
+    let bad = [
         "bogus=1",
         "log=loud",
         "cpus=0",
@@ -158,8 +158,14 @@ fn config_test(ctx: &Context<'_>) -> Verdict {
         "selftest=nope",
         "word",
         "log=warn log=info",
-    ] {
-        ensure!(Config::parse(bad).is_err(), "'{bad}' was accepted");
+        "linkbench=1",
+        "selftest=all bench=vmexit",
+    ];
+    for line in bad {
+        ensure!(Config::parse(line).is_err(), "'{line}' was accepted");
     }
-    Ok(alloc::format!("parsed '{line}', 7 bad lines refused"))
+    Ok(alloc::format!(
+        "parsed '{line}', {} bad lines refused",
+        bad.len()
+    ))
 }
