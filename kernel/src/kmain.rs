@@ -10,7 +10,7 @@ use crate::arch::x86_64::machine::{self, ExitStatus};
 use crate::arch::x86_64::percpu::{self, CHECK_OK, PerCpu};
 use crate::arch::x86_64::{apic, cpu::CpuFeatures, gdt, instr, pic, smp, time, trap};
 use crate::bootinfo::{BootInfo, Protocol};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Mode};
 use crate::drivers::{net, pci};
 use crate::mm::pagetable::audit_wx;
 use crate::mm::{self, kmap};
@@ -48,6 +48,7 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
             kprintln!("command line was: '{line}'");
             fatal("configuration", "fix the kernel command line")
         });
+    let mode = config.mode();
     log::set_max_level(config.log);
     let protocol = match boot.protocol {
         Protocol::Multiboot1 => "Multiboot 1",
@@ -155,29 +156,25 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
         report.skipped.len()
     );
 
-    if config.linktest_mib.is_some() {
-        machine::exit(crate::link::linktest::run(&config));
+    match mode {
+        Mode::LinkTest => machine::exit(crate::link::linktest::run(&config)),
+        Mode::Pair => machine::exit(crate::pair::run(&boot, &config)),
+        Mode::Guest => machine::exit(crate::vmm::launch::run_module_guest(&boot, &config)),
+        Mode::Bench(which) => machine::exit(crate::bench::run(which)),
+        Mode::SelfTest => {
+            let ctx = selftest::Context {
+                config: &config,
+                boot: &boot,
+                platform: &platform,
+                smp: &report,
+            };
+            machine::exit(selftest::run(&ctx))
+        }
+        Mode::Idle => {
+            kprintln!("Castor ready");
+            idle()
+        }
     }
-    if config.guest_module && config.role.is_some() {
-        machine::exit(crate::pair::run(&boot, &config));
-    }
-    if config.guest_module {
-        machine::exit(crate::vmm::launch::run_module_guest(&boot, &config));
-    }
-    if let Some(which) = config.bench {
-        machine::exit(crate::bench::run(which));
-    }
-    if config.selftests.any() {
-        let ctx = selftest::Context {
-            config: &config,
-            boot: &boot,
-            platform: &platform,
-            smp: &report,
-        };
-        machine::exit(selftest::run(&ctx));
-    }
-    kprintln!("Castor ready");
-    idle()
 }
 
 /// Turns on this CPU's hardware virtualization — VT-x (VMX root operation) or AMD-V (EFER.SVME

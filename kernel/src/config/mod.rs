@@ -154,7 +154,44 @@ impl Default for Config {
     }
 }
 
+/// What a boot does once the machine is up: exactly one thing, chosen by the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Run the self tests (`selftest=`).
+    SelfTest,
+    /// Run a benchmark (`bench=`).
+    Bench(Bench),
+    /// Pair with the peer and test the link (`linktest=`).
+    LinkTest,
+    /// Run the boot module as the guest of a fault-tolerant pair (`guest=module` with `role=`).
+    Pair,
+    /// Run the boot module as a guest (`guest=module`).
+    Guest,
+    /// Nothing: report ready and wait for interrupts.
+    Idle,
+}
+
 impl Config {
+    /// What this boot does. [`Config::parse`] refuses lines that ask for more than one thing;
+    /// for a `Config` built otherwise, the first of the link test, a guest (paired if `role` is
+    /// set), a benchmark and the self tests wins.
+    pub fn mode(&self) -> Mode {
+        if self.linktest_mib.is_some() {
+            Mode::LinkTest
+        } else if self.guest_module {
+            match self.role {
+                Some(_) => Mode::Pair,
+                None => Mode::Guest,
+            }
+        } else if let Some(bench) = self.bench {
+            Mode::Bench(bench)
+        } else if self.selftests.any() {
+            Mode::SelfTest
+        } else {
+            Mode::Idle
+        }
+    }
+
     /// Parses a command line.
     pub fn parse(line: &str) -> Result<Config, ConfigError<'_>> {
         let mut config = Config::default();

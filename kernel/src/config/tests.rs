@@ -269,6 +269,21 @@ fn contradictory_settings_are_refused_naming_both() {
 }
 
 #[test]
+fn one_mode_per_line() {
+    for (line, mode) in [
+        (String::new(), Mode::Idle),
+        ("selftest=none".to_string(), Mode::Idle),
+        ("selftest=wx".to_string(), Mode::SelfTest),
+        ("bench=harvest".to_string(), Mode::Bench(Bench::Harvest)),
+        ("guest=module".to_string(), Mode::Guest),
+        (format!("guest=module role=backup key={KEY}"), Mode::Pair),
+        (format!("linktest=2 role=primary key={KEY}"), Mode::LinkTest),
+    ] {
+        assert_eq!(Config::parse(&line).unwrap().mode(), mode, "{line}");
+    }
+}
+
+#[test]
 fn every_word_of_a_key_sets_something_different() {
     for key in &KEYS {
         let keys::Value::Words(words) = &key.value else {
