@@ -19,7 +19,7 @@ use super::vmcb::{
     MSRPM_SIZE, NestedControl, NpfInfo, Segment, Vmcb, int_ctl, msrpm_position,
 };
 use crate::arch::x86_64::{instr, msr};
-use crate::mm;
+use crate::mm::OwnedFrames;
 use crate::vmm::cpu_state::CpuState;
 use crate::vmm::cpuid;
 use crate::vmm::decode::{self, CodeMode, GuestRead, Instruction, PagingState};
@@ -48,10 +48,10 @@ const PASS_THROUGH_MSRS: [u32; 5] = [0xC000_0100, 0xC000_0101, 0x174, 0x175, 0x1
 
 /// An AMD-V vCPU: its VMCB, the host save page for VMSAVE/VMLOAD, the permission maps.
 pub struct SvmVcpu {
-    vmcb: u64,
-    host_vmcb: u64,
-    iopm: u64,
-    msrpm: u64,
+    vmcb: OwnedFrames,
+    host_vmcb: OwnedFrames,
+    iopm: OwnedFrames,
+    msrpm: OwnedFrames,
     regs: GuestRegs,
     caps: SvmCaps,
     msrs: VirtualMsrs,
@@ -59,11 +59,8 @@ pub struct SvmVcpu {
     index: u32,
 }
 
-fn alloc_filled(frames: u64, byte: u8) -> Result<u64, VcpuError> {
-    let phys = mm::alloc_frames_below(frames, u64::MAX).ok_or(VcpuError::OutOfMemory)?;
-    // SAFETY: freshly allocated frames, identity mapped, owned by the vCPU.
-    unsafe { core::ptr::write_bytes(phys as *mut u8, byte, (frames * 4096) as usize) };
-    Ok(phys)
+fn alloc_filled(frames: usize, byte: u8) -> Result<OwnedFrames, VcpuError> {
+    OwnedFrames::filled((frames / 4096) as u64, byte).ok_or(VcpuError::OutOfMemory)
 }
 
 fn segment(s: &crate::vmm::vcpu::Segment) -> Segment {
@@ -78,13 +75,13 @@ impl SvmVcpu {
         start: GuestStart,
     ) -> Result<Self, VcpuError> {
         let caps = SvmCaps::read().map_err(|_| VcpuError::NotEnabled)?;
-        let vmcb = alloc_filled(1, 0)?;
-        let host_vmcb = alloc_filled(1, 0)?;
-        let iopm = alloc_filled((IOPM_SIZE / 4096) as u64, 0xFF)?;
-        let msrpm = alloc_filled((MSRPM_SIZE / 4096) as u64, 0xFF)?;
+        let vmcb = alloc_filled(size_of::<Vmcb>(), 0)?;
+        let host_vmcb = alloc_filled(size_of::<Vmcb>(), 0)?;
+        let iopm = alloc_filled(IOPM_SIZE, 0xFF)?;
+        let msrpm = alloc_filled(MSRPM_SIZE, 0xFF)?;
         for m in PASS_THROUGH_MSRS {
             if let Some((byte, bit)) = msrpm_position(m) {
-                let p = (msrpm + byte as u64) as *mut u8;
+                let p = msrpm.ptr(byte);
                 // SAFETY: inside this vCPU's MSR permission map; clears the read and write bits.
                 unsafe { p.write_volatile(p.read_volatile() & !(0b11 << bit)) };
             }
@@ -101,6 +98,7 @@ impl SvmVcpu {
             index,
         };
         let root = mem.table_root();
+        let (iopm, msrpm) = (vcpu.iopm.phys(), vcpu.msrpm.phys());
         let v = vcpu.vmcb();
         v.control.intercept_misc1 = InterceptMisc1::INTR
             | InterceptMisc1::NMI
@@ -171,7 +169,7 @@ impl SvmVcpu {
         // SAFETY: `self.vmcb` is a zeroed-then-initialized, 4 KiB aligned frame owned by this
         // vCPU and identity mapped; `&mut self` makes this the only reference in Rust, and the
         // CPU only touches it inside `svm_enter`, called with `&mut self` too.
-        unsafe { &mut *(self.vmcb as *mut Vmcb) }
+        unsafe { &mut *self.vmcb.ptr(0).cast::<Vmcb>() }
     }
 
     /// Guest RIP after the intercepted instruction: the CPU's next-RIP where it offers one
@@ -253,7 +251,7 @@ impl SvmVcpu {
     }
 
     fn enter(&mut self) {
-        let (vmcb, host) = (self.vmcb, self.host_vmcb);
+        let (vmcb, host) = (self.vmcb.phys(), self.host_vmcb.phys());
         let rax = self.regs.rax;
         self.vmcb().save.rax = rax;
         // SAFETY: the VMCB is fully initialized with VMRUN intercepted, guest EFER.SVME set and
@@ -459,7 +457,7 @@ impl Vcpu for SvmVcpu {
 
     fn rip(&self) -> u64 {
         // SAFETY: as in `vmcb`; a shared read of the RIP field.
-        unsafe { (*(self.vmcb as *const Vmcb)).save.rip }
+        unsafe { (*self.vmcb.ptr(0).cast::<Vmcb>()).save.rip }
     }
 
     fn complete_io_in(&mut self, value: u32) {
@@ -569,21 +567,5 @@ impl Vcpu for SvmVcpu {
 
     fn load_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
         self.restore(state)
-    }
-}
-
-impl Drop for SvmVcpu {
-    fn drop(&mut self) {
-        let frames = [
-            (self.vmcb, 1),
-            (self.host_vmcb, 1),
-            (self.iopm, (IOPM_SIZE / 4096) as u64),
-            (self.msrpm, (MSRPM_SIZE / 4096) as u64),
-        ];
-        for (addr, count) in frames {
-            if let Err(e) = mm::free_frames(addr, count) {
-                log::error!("vcpu page at {addr:#x} could not be freed: {e:?}");
-            }
-        }
     }
 }

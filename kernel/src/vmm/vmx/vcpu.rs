@@ -12,11 +12,11 @@ use super::ept::{EptFormat, eptp};
 use super::fields::{Control32, ControlN, Guest32, GuestN, ReadOnly32, ReadOnly64, ReadOnlyN};
 use super::invalidate;
 use super::pml::PmlLog;
-use super::setup::{self, Bitmaps, Controls, PROC_INTERRUPT_WINDOW};
+use super::bitmaps::Bitmaps;
+use super::setup::{self, Controls, PROC_INTERRUPT_WINDOW};
 use super::vmcs::{LoadedVmcs, Vmcs};
 use crate::arch::x86_64::instr;
 use crate::arch::x86_64::instr::vmx::VmFail;
-use crate::mm;
 use crate::vmm::cpu_state::CpuState;
 use crate::vmm::cpuid;
 use crate::vmm::decode::GuestRead;
@@ -74,7 +74,8 @@ struct State {
     regs: GuestRegs,
     caps: VmxCaps,
     controls: Controls,
-    bitmaps: Bitmaps,
+    /// The I/O and MSR bitmaps the VMCS points at, held so they live as long as it does.
+    _bitmaps: Bitmaps,
     launched: bool,
     msrs: VirtualMsrs,
     /// Width of an `in` waiting for its value.
@@ -96,32 +97,6 @@ fn fail(what: &'static str) -> impl Fn(VmFail) -> VcpuError {
     move |f| VcpuError::Hardware(what, f as u64)
 }
 
-fn alloc_filled(frames: u64, byte: u8) -> Result<u64, VcpuError> {
-    let phys = mm::alloc_frames_below(frames, u64::MAX).ok_or(VcpuError::OutOfMemory)?;
-    // SAFETY: freshly allocated frames, identity mapped, owned by the vCPU.
-    unsafe { core::ptr::write_bytes(phys as *mut u8, byte, (frames * 4096) as usize) };
-    Ok(phys)
-}
-
-/// MSRs whose guest values the VMCS switches itself, so guests access them without exits:
-/// FS/GS base and EFER (guest-state area, SDM Vol. 3C, 25.4.1), SYSENTER_* likewise.
-const PASS_THROUGH_MSRS: [u32; 6] = [0xC000_0100, 0xC000_0101, 0xC000_0080, 0x174, 0x175, 0x176];
-
-/// Clears the read and write intercept bits of `msr` in an MSR bitmap (SDM Vol. 3C, 25.6.9:
-/// read-low at +0, read-high at +1024, write-low at +2048, write-high at +3072).
-fn pass_through(bitmap: u64, msr: u32) {
-    let (base, index) = match msr {
-        0..=0x1FFF => (0, msr),
-        0xC000_0000..=0xC000_1FFF => (1024, msr - 0xC000_0000),
-        _ => return,
-    };
-    for half in [0, 2048] {
-        let byte = (bitmap + half + base + u64::from(index / 8)) as *mut u8;
-        // SAFETY: the bitmap frame belongs to this vCPU; the offset is within its 4 KiB.
-        unsafe { byte.write_volatile(byte.read_volatile() & !(1 << (index % 8))) };
-    }
-}
-
 impl VmxVcpu {
     /// A vCPU of the guest whose memory is `mem`, starting as `start`.
     pub fn new(
@@ -134,17 +109,7 @@ impl VmxVcpu {
             return Err(VcpuError::MissingControls("EPT (4-level, write-back)", 0));
         }
         let controls = setup::controls(&caps)?;
-        // Every port and every MSR exits, except the MSRs the VMCS switches.
-        let io = alloc_filled(2, 0xFF)?;
-        let msr = alloc_filled(1, 0xFF)?;
-        for m in PASS_THROUGH_MSRS {
-            pass_through(msr, m);
-        }
-        let bitmaps = Bitmaps {
-            io_a: io,
-            io_b: io + 4096,
-            msr,
-        };
+        let bitmaps = Bitmaps::new().ok_or(VcpuError::OutOfMemory)?;
         let mut vmcs = Vmcs::new(&caps).ok_or(VcpuError::OutOfMemory)?;
         let eptp = eptp(mem.table_root(), caps.has_ept_ad());
         {
@@ -163,7 +128,7 @@ impl VmxVcpu {
                 regs: GuestRegs::default(),
                 caps,
                 controls,
-                bitmaps,
+                _bitmaps: bitmaps,
                 launched: false,
                 msrs: VirtualMsrs::new(index),
                 io_in_width: None,
@@ -676,15 +641,5 @@ impl Vcpu for VmxVcpu {
 
     fn load_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
         self.restore(state)
-    }
-}
-
-impl Drop for VmxVcpu {
-    fn drop(&mut self) {
-        for (addr, frames) in [(self.s.bitmaps.io_a, 2), (self.s.bitmaps.msr, 1)] {
-            if let Err(e) = mm::free_frames(addr, frames) {
-                log::error!("vcpu bitmap at {addr:#x} could not be freed: {e:?}");
-            }
-        }
     }
 }
