@@ -7,19 +7,19 @@
 
 use core::fmt;
 
+use super::bitmaps::Bitmaps;
 use super::caps::VmxCaps;
 use super::ept::{EptFormat, eptp};
 use super::fields::{Control32, ControlN, Guest32, GuestN, ReadOnly32, ReadOnly64, ReadOnlyN};
 use super::invalidate;
 use super::pml::PmlLog;
-use super::bitmaps::Bitmaps;
 use super::setup::{self, Controls, PROC_INTERRUPT_WINDOW};
 use super::vmcs::{LoadedVmcs, Vmcs};
 use crate::arch::x86_64::instr;
 use crate::arch::x86_64::instr::vmx::VmFail;
 use crate::vmm::cpu_state::CpuState;
-use crate::vmm::cpuid;
 use crate::vmm::decode::GuestRead;
+use crate::vmm::emulate::{self, Emulated, Exception, PendingIn};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::msr::VirtualMsrs;
 use crate::vmm::vcpu::{Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
@@ -60,8 +60,6 @@ const TYPE_EXTERNAL: u32 = 0;
 const TYPE_HARDWARE_EXCEPTION: u32 = 3;
 const VALID: u32 = 1 << 31;
 const DELIVER_ERROR_CODE: u32 = 1 << 11;
-const GP: u8 = 13;
-const UD: u8 = 6;
 
 /// A VT-x vCPU: its VMCS, and the rest of its state (split so the handlers can use both the
 /// loaded VMCS and the state at once).
@@ -78,8 +76,8 @@ struct State {
     _bitmaps: Bitmaps,
     launched: bool,
     msrs: VirtualMsrs,
-    /// Width of an `in` waiting for its value.
-    io_in_width: Option<u8>,
+    /// An `in` waiting for its value.
+    pending_in: PendingIn,
     /// Preemption-timer value reloaded after each expiry.
     preemption_slice: u32,
     rip: u64,
@@ -131,7 +129,7 @@ impl VmxVcpu {
                 _bitmaps: bitmaps,
                 launched: false,
                 msrs: VirtualMsrs::new(index),
-                io_in_width: None,
+                pending_in: PendingIn::default(),
                 preemption_slice: setup::PREEMPTION_SLICE,
                 rip: 0,
                 instruction_len: 0,
@@ -192,6 +190,18 @@ impl State {
         v.write(Control32::EntryInterruptionInfo, info)
     }
 
+    fn inject_exception(v: &mut LoadedVmcs<'_>, e: Exception) -> Result<(), VmFail> {
+        Self::inject(v, e.vector, TYPE_HARDWARE_EXCEPTION, e.error)
+    }
+
+    /// Carries out what an emulated instruction asks: RIP past it, or its exception.
+    fn finish(v: &mut LoadedVmcs<'_>, emulated: Emulated) -> Result<(), VmFail> {
+        match emulated {
+            Emulated::Done => Self::advance(v),
+            Emulated::Fault(e) => Self::inject_exception(v, e),
+        }
+    }
+
     /// Injects the controller's pending interrupt if the guest can take it now (RFLAGS.IF, no STI
     /// or MOV SS blocking, no event already being injected), acknowledging it only then; else
     /// asks for an interrupt-window exit, after which this runs again (SDM Vol. 3C, 25.6.2 and
@@ -250,49 +260,6 @@ impl State {
         v.write(Guest32::InterruptibilityState, state & !0b11)
     }
 
-    fn handle_cpuid(&mut self, v: &mut LoadedVmcs<'_>) -> Result<(), VmFail> {
-        let (leaf, subleaf) = (self.regs.rax as u32, self.regs.rcx as u32);
-        let host = core::arch::x86_64::__cpuid_count(leaf, subleaf);
-        let host = cpuid::Regs {
-            eax: host.eax,
-            ebx: host.ebx,
-            ecx: host.ecx,
-            edx: host.edx,
-        };
-        let r = cpuid::filter(leaf, subleaf, host, self.index as u8);
-        self.regs.rax = u64::from(r.eax);
-        self.regs.rbx = u64::from(r.ebx);
-        self.regs.rcx = u64::from(r.ecx);
-        self.regs.rdx = u64::from(r.edx);
-        Self::advance(v)
-    }
-
-    fn handle_msr(&mut self, v: &mut LoadedVmcs<'_>, write: bool) -> Result<(), VmFail> {
-        let msr = self.regs.rcx as u32;
-        let ok = if write {
-            let value = (self.regs.rdx << 32) | (self.regs.rax & 0xFFFF_FFFF);
-            self.msrs.write(msr, value).is_ok()
-        } else {
-            match self.msrs.read(msr, instr::rdtsc()) {
-                Some(value) => {
-                    self.regs.rax = value & 0xFFFF_FFFF;
-                    self.regs.rdx = value >> 32;
-                    true
-                }
-                None => false,
-            }
-        };
-        if ok {
-            Self::advance(v)
-        } else {
-            log::debug!(
-                "guest {} MSR {msr:#x}: #GP",
-                if write { "wrote" } else { "read" }
-            );
-            Self::inject(v, GP, TYPE_HARDWARE_EXCEPTION, Some(0))
-        }
-    }
-
     /// MOV to CR0/CR4 that touched host-owned bits (SDM Vol. 3C, Table 28-3).
     fn handle_cr(
         &mut self,
@@ -308,24 +275,7 @@ impl State {
                 info: qualification,
             }));
         }
-        let value = match reg {
-            0 => self.regs.rax,
-            1 => self.regs.rcx,
-            2 => self.regs.rdx,
-            3 => self.regs.rbx,
-            4 => v.read(GuestN::Rsp)?,
-            5 => self.regs.rbp,
-            6 => self.regs.rsi,
-            7 => self.regs.rdi,
-            8 => self.regs.r8,
-            9 => self.regs.r9,
-            10 => self.regs.r10,
-            11 => self.regs.r11,
-            12 => self.regs.r12,
-            13 => self.regs.r13,
-            14 => self.regs.r14,
-            _ => self.regs.r15,
-        };
+        let value = self.regs.by_number(reg as u8, v.read(GuestN::Rsp)?);
         let (cr0, cr4) = if cr == 0 {
             (value, v.read(ControlN::Cr4ReadShadow)?)
         } else {
@@ -380,7 +330,7 @@ impl State {
                 None
             }
             reason::CPUID => {
-                self.handle_cpuid(v)?;
+                Self::finish(v, emulate::cpuid(&mut self.regs, self.index))?;
                 None
             }
             reason::HLT => {
@@ -409,25 +359,14 @@ impl State {
                     })
                 } else {
                     Self::advance(v)?;
-                    if input {
-                        self.io_in_width = Some(width);
-                        Some(Exit::IoIn { port, width })
-                    } else {
-                        let mask = if width == 4 {
-                            u32::MAX
-                        } else {
-                            (1u32 << (8 * width)) - 1
-                        };
-                        Some(Exit::IoOut {
-                            port,
-                            width,
-                            value: self.regs.rax as u32 & mask,
-                        })
-                    }
+                    let (regs, pending) = (&self.regs, &mut self.pending_in);
+                    Some(emulate::port_io(regs, pending, port, width, input))
                 }
             }
             reason::RDMSR | reason::WRMSR => {
-                self.handle_msr(v, basic == reason::WRMSR)?;
+                let write = basic == reason::WRMSR;
+                let tsc = instr::rdtsc();
+                Self::finish(v, emulate::msr(&mut self.regs, &mut self.msrs, write, tsc))?;
                 None
             }
             reason::EPT_VIOLATION => Some(Exit::NestedPageFault {
@@ -456,13 +395,10 @@ impl State {
                     info: q,
                 }),
             },
-            reason::XSETBV => {
-                // CPUID hides XSAVE, so XSETBV is an invalid opcode for this guest.
-                Self::inject(v, UD, TYPE_HARDWARE_EXCEPTION, None)?;
-                None
-            }
-            r if reason::VMX_INSTRUCTIONS.contains(&r) => {
-                Self::inject(v, UD, TYPE_HARDWARE_EXCEPTION, None)?;
+            // CPUID hides XSAVE and VMX, so XSETBV and the VMX instructions are invalid opcodes
+            // for this guest.
+            r if r == reason::XSETBV || reason::VMX_INSTRUCTIONS.contains(&r) => {
+                Self::inject_exception(v, Exception::UD)?;
                 None
             }
             _ => Some(Exit::Unhandled {
@@ -497,20 +433,7 @@ impl Vcpu for VmxVcpu {
     }
 
     fn complete_io_in(&mut self, value: u32) {
-        if let Some(width) = self.s.io_in_width.take() {
-            // IN AL/AX leaves the upper bits of RAX; IN EAX zero-extends (SDM Vol. 2A, IN).
-            let mask: u64 = if width == 4 {
-                u64::MAX
-            } else {
-                (1 << (8 * width)) - 1
-            };
-            let keep = if width == 4 {
-                0
-            } else {
-                self.s.regs.rax & !mask
-            };
-            self.s.regs.rax = keep | (u64::from(value) & mask);
-        }
+        self.s.pending_in.complete(&mut self.s.regs, value);
     }
 
     /// Ticks of the VMX-preemption timer (TSC >> IA32_VMX_MISC[4:0]), from now and after each
@@ -582,7 +505,6 @@ impl Vcpu for VmxVcpu {
     }
 
     fn dump(&mut self, out: &mut dyn fmt::Write) -> fmt::Result {
-        let r = self.s.regs;
         writeln!(
             out,
             "vcpu {} (VT-x) RIP={:#x} last instruction length {}",
@@ -602,34 +524,16 @@ impl Vcpu for VmxVcpu {
             )?;
             writeln!(
                 out,
-                "CS base={:#x} rights={:#x} exit reason={:#x} qualification={:#x} interruptibility={:#x}",
+                "CS base={:#x} rights={:#x} CR2={:#x} exit reason={:#x} qualification={:#x} interruptibility={:#x}",
                 rd(GuestN::CsBase),
                 v.read(Guest32::CsAccessRights).unwrap_or(u32::MAX),
+                self.s.regs.cr2,
                 v.read(ReadOnly32::ExitReason).unwrap_or(u32::MAX),
                 v.read(ReadOnlyN::ExitQualification).unwrap_or(u64::MAX),
                 v.read(Guest32::InterruptibilityState).unwrap_or(u32::MAX)
             )?;
         }
-        writeln!(
-            out,
-            "RAX={:#018x} RBX={:#018x} RCX={:#018x} RDX={:#018x}",
-            r.rax, r.rbx, r.rcx, r.rdx
-        )?;
-        writeln!(
-            out,
-            "RSI={:#018x} RDI={:#018x} RBP={:#018x} CR2={:#018x}",
-            r.rsi, r.rdi, r.rbp, r.cr2
-        )?;
-        writeln!(
-            out,
-            "R8 ={:#018x} R9 ={:#018x} R10={:#018x} R11={:#018x}",
-            r.r8, r.r9, r.r10, r.r11
-        )?;
-        writeln!(
-            out,
-            "R12={:#018x} R13={:#018x} R14={:#018x} R15={:#018x}",
-            r.r12, r.r13, r.r14, r.r15
-        )
+        self.s.regs.dump(out)
     }
 
     fn save_state(&mut self) -> CpuState {

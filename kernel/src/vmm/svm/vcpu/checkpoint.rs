@@ -18,6 +18,7 @@ use crate::arch::x86_64::msr;
 use crate::vmm::cpu_state::{
     CR0_PE, CpuState, DescriptorTable, EmulatedMsrs, Event, EventKind, RFLAGS_IF, RFLAGS_VM,
 };
+use crate::vmm::emulate::PendingIn;
 use crate::vmm::svm::vmcb::{self, EventInfo, EventType, InterceptMisc1, InterruptState};
 use crate::vmm::vcpu::{Segment, VcpuError};
 
@@ -100,7 +101,7 @@ impl SvmVcpu {
     /// [`crate::vmm::vcpu::Vcpu::save_state`] for AMD-V.
     pub(super) fn capture(&mut self) -> Result<CpuState, VcpuError> {
         let mut regs = self.regs;
-        let pending_io_in = self.io_in_width;
+        let pending_io_in = self.pending_in.width();
         let msrs = EmulatedMsrs::of(&self.msrs);
         let v = self.vmcb();
         let (s, c) = (&v.save, &v.control);
@@ -219,7 +220,7 @@ impl SvmVcpu {
             c.intercept_misc1.remove(InterceptMisc1::VINTR);
         }
         self.regs = state.regs;
-        self.io_in_width = state.pending_io_in;
+        self.pending_in = PendingIn::with_width(state.pending_io_in);
         self.msrs = msrs;
         Ok(())
     }

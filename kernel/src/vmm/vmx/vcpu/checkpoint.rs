@@ -12,6 +12,7 @@
 use super::{DELIVER_ERROR_CODE, State, VALID, VmxVcpu, fail};
 use crate::arch::x86_64::instr::vmx::VmFail;
 use crate::vmm::cpu_state::{CpuState, DescriptorTable, EFER_LMA, EmulatedMsrs, Event, EventKind};
+use crate::vmm::emulate::PendingIn;
 use crate::vmm::vcpu::{Segment, VcpuError};
 use crate::vmm::vmx::fields::{Control32, ControlN, Guest16, Guest32, Guest64, GuestN};
 use crate::vmm::vmx::setup::{self, PROC_INTERRUPT_WINDOW};
@@ -174,7 +175,7 @@ fn read_state(v: &LoadedVmcs<'_>, s: &State) -> Result<CpuState, SaveError> {
         mov_ss_blocking: interruptibility & BLOCKING_MOV_SS != 0,
         event: pending_event(v)?,
         interrupt_window: v.read(Control32::ProcBased)? & PROC_INTERRUPT_WINDOW != 0,
-        pending_io_in: s.io_in_width,
+        pending_io_in: s.pending_in.width(),
     };
     // Stored by every VM exit while the guest uses PAE paging (SDM Vol. 3C, 28.3.4).
     if state.pae_paging() {
@@ -305,7 +306,7 @@ impl VmxVcpu {
         write_state(&mut v, &self.s, state).map_err(fail("VMWRITE guest state"))?;
         self.s.regs = state.regs;
         self.s.rip = state.rip;
-        self.s.io_in_width = state.pending_io_in;
+        self.s.pending_in = PendingIn::with_width(state.pending_io_in);
         self.s.msrs = msrs;
         Ok(())
     }
