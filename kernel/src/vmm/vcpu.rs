@@ -12,7 +12,8 @@ use super::cpu_state::CpuState;
 use super::decode::GuestRead;
 
 /// Guest general-purpose registers kept by the hypervisor across VM exits (RSP and RIP live in
-/// the VMCS/VMCB). Layout fixed by the entry assembly of each back end.
+/// the VMCS/VMCB). The entry assembly of each back end takes its field offsets from here
+/// ([`entry_asm!`]).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[allow(missing_docs)]
@@ -32,10 +33,44 @@ pub struct GuestRegs {
     pub r13: u64,
     pub r14: u64,
     pub r15: u64,
-    /// Unused slot (keeps CR2 at index 16, as the entry code expects).
+    /// Unused, always 0 (see [`CpuState`]).
     pub reserved: u64,
     pub cr2: u64,
 }
+
+/// Assembles a back end's VM entry code: `vmm/guest_regs.S` (the [`GuestRegs`] field offsets,
+/// given here as `const` operands so the layout is stated once, and the macros that load and
+/// store the general registers), then `$entry` (a path relative to the invoking file), then
+/// the removal of those macros, so the next back end's block can define them again.
+#[cfg(target_os = "none")]
+macro_rules! entry_asm {
+    ($entry:literal) => {
+        core::arch::global_asm!(
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/vmm/guest_regs.S")),
+            include_str!($entry),
+            ".purgem LOAD_GUEST_GPRS",
+            ".purgem STORE_GUEST_GPRS",
+            rax = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rax),
+            rbx = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rbx),
+            rcx = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rcx),
+            rdx = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rdx),
+            rsi = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rsi),
+            rdi = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rdi),
+            rbp = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rbp),
+            r8 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, r8),
+            r9 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, r9),
+            r10 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, r10),
+            r11 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, r11),
+            r12 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, r12),
+            r13 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, r13),
+            r14 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, r14),
+            r15 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, r15),
+            cr2 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, cr2),
+        );
+    };
+}
+#[cfg(target_os = "none")]
+pub(crate) use entry_asm;
 
 /// How the guest starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

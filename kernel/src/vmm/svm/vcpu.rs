@@ -27,7 +27,7 @@ use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::msr::VirtualMsrs;
 use crate::vmm::vcpu::{Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
 
-core::arch::global_asm!(include_str!("entry.S"));
+crate::vmm::vcpu::entry_asm!("entry.S");
 
 /// Saving and loading [`CpuState`]s.
 mod checkpoint;
