@@ -303,10 +303,6 @@ pub trait Vcpu {
     /// Bounds how long the guest may run without exiting, in the back end's timer ticks (the
     /// VMX-preemption timer); false if the back end has no such timer.
     fn set_time_slice(&mut self, ticks: u32) -> bool;
-    /// Benchmark baseline: `n` entries of a guest looping on the hypercall instruction, with
-    /// nothing in between but what every monitor must do. TSC ticks taken, or `None` if some
-    /// other exit came.
-    fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64>;
     /// Invalidates this vCPU's cached nested (guest-physical) translations of its guest, before
     /// it next runs: required after the nested page table lost rights or dirty flags
     /// ([`crate::vmm::guest_mem::GuestMemory::take_flush_request`]). VT-x: INVEPT for this
@@ -337,4 +333,12 @@ pub trait Vcpu {
     /// typically on a fresh vCPU of the same guest memory. On an error the vCPU's state is
     /// undefined: do not run it.
     fn load_state(&mut self, state: &CpuState) -> Result<(), VcpuError>;
+}
+
+/// The benchmark baseline of the `bench` module, kept out of [`Vcpu`]: nothing else may run a
+/// guest past the generic monitor.
+pub trait BareLoop {
+    /// `n` entries of a guest looping on the hypercall instruction, with nothing in between but
+    /// what every monitor must do. TSC ticks taken, or `None` if some other exit came.
+    fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64>;
 }

@@ -25,7 +25,7 @@ use crate::vmm::decode::{self, CodeMode, GuestRead, Instruction, PagingState};
 use crate::vmm::emulate::{self, Emulated, Exception, PendingIn};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::msr::VirtualMsrs;
-use crate::vmm::vcpu::{Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
+use crate::vmm::vcpu::{BareLoop, Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
 
 crate::vmm::vcpu::entry_asm!("entry.S");
 
@@ -438,26 +438,6 @@ impl Vcpu for SvmVcpu {
         false
     }
 
-    fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64> {
-        let start = instr::rdtsc();
-        for _ in 0..n {
-            self.enter();
-            let v = self.vmcb();
-            let code = v.control.exit_code;
-            if code != ExitCode::VMMCALL && code != ExitCode::exception(Exception::UD.vector) {
-                return None;
-            }
-            // The guest loops on VMMCALL or VMCALL (3 bytes; the latter arrives as #UD): the
-            // least any monitor must do.
-            v.save.rip = if v.control.next_rip != 0 {
-                v.control.next_rip
-            } else {
-                v.save.rip + 3
-            };
-        }
-        Some(instr::rdtsc() - start)
-    }
-
     /// Requests a flush of this guest's translations with the next VMRUN
     /// (`invalidate::after_npt_change`).
     fn flush_nested_tlb(&mut self) {
@@ -509,5 +489,28 @@ impl Vcpu for SvmVcpu {
 
     fn load_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
         self.restore(state)
+    }
+}
+
+impl BareLoop for SvmVcpu {
+    /// VMMCALL (or VMCALL, as #UD) loop: VMRUN, exit-code check, RIP advance.
+    fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64> {
+        let start = instr::rdtsc();
+        for _ in 0..n {
+            self.enter();
+            let v = self.vmcb();
+            let code = v.control.exit_code;
+            if code != ExitCode::VMMCALL && code != ExitCode::exception(Exception::UD.vector) {
+                return None;
+            }
+            // The guest loops on VMMCALL or VMCALL (3 bytes; the latter arrives as #UD): the
+            // least any monitor must do.
+            v.save.rip = if v.control.next_rip != 0 {
+                v.control.next_rip
+            } else {
+                v.save.rip + 3
+            };
+        }
+        Some(instr::rdtsc() - start)
     }
 }

@@ -22,7 +22,7 @@ use crate::vmm::decode::GuestRead;
 use crate::vmm::emulate::{self, Emulated, Exception, PendingIn};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::msr::VirtualMsrs;
-use crate::vmm::vcpu::{Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
+use crate::vmm::vcpu::{BareLoop, Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
 
 crate::vmm::vcpu::entry_asm!("entry.S");
 
@@ -139,26 +139,6 @@ impl VmxVcpu {
                 pml: None,
             },
         })
-    }
-
-    /// VMCALL loop for [`Vcpu::bare_hypercall_loop`]: VM entry, exit-reason read, RIP advance.
-    fn bare_vmcall_loop(&mut self, n: u64) -> Option<u64> {
-        let mut v = self.vmcs.load().ok()?;
-        let start = instr::rdtsc();
-        for _ in 0..n {
-            // SAFETY: as in `State::step`: the VMCS is current and initialized, its host state is
-            // this CPU's, and `regs` outlives the call.
-            let code = unsafe { vmx_enter(&mut self.s.regs, u64::from(self.s.launched)) };
-            if code != 0 {
-                return None;
-            }
-            self.s.launched = true;
-            if v.read(ReadOnly32::ExitReason).ok()? as u16 != reason::VMCALL {
-                return None;
-            }
-            State::advance(&mut v).ok()?;
-        }
-        Some(instr::rdtsc() - start)
     }
 
     /// One VM entry, with a pending interrupt delivered first, and the handling of its exit.
@@ -449,10 +429,6 @@ impl Vcpu for VmxVcpu {
         }
     }
 
-    fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64> {
-        self.bare_vmcall_loop(n)
-    }
-
     /// INVEPT for this vCPU's EPTP, done just before the next VM entry, on the CPU that makes
     /// it (`invalidate::after_ept_change`); if it fails, that entry reports
     /// [`Exit::EntryFailed`] rather than run the guest on stale translations.
@@ -545,5 +521,27 @@ impl Vcpu for VmxVcpu {
 
     fn load_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
         self.restore(state)
+    }
+}
+
+impl BareLoop for VmxVcpu {
+    /// VMCALL loop: VM entry, exit-reason read, RIP advance.
+    fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64> {
+        let mut v = self.vmcs.load().ok()?;
+        let start = instr::rdtsc();
+        for _ in 0..n {
+            // SAFETY: as in `State::step`: the VMCS is current and initialized, its host state is
+            // this CPU's, and `regs` outlives the call.
+            let code = unsafe { vmx_enter(&mut self.s.regs, u64::from(self.s.launched)) };
+            if code != 0 {
+                return None;
+            }
+            self.s.launched = true;
+            if v.read(ReadOnly32::ExitReason).ok()? as u16 != reason::VMCALL {
+                return None;
+            }
+            State::advance(&mut v).ok()?;
+        }
+        Some(instr::rdtsc() - start)
     }
 }
