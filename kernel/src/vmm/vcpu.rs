@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The vendor-neutral virtual CPU interface.
 //!
-//! A back end (VT-x in `vmx/`, AMD-V later in `svm/`) runs the guest until something needs the
+//! A back end (VT-x in `vmx/`, AMD-V in `svm/`) runs the guest until something needs the
 //! generic monitor, absorbing instruction-level exits itself (CPUID, MSR access, CR access,
-//! XSETBV, interrupt windows), and returns an [`Exit`]. One generic loop (`vmm::run`) handles
-//! every [`Exit`] the same way whatever the vendor.
+//! XSETBV, interrupt windows; what those do to the guest's registers is emulated once, for both,
+//! in [`super::emulate`]), and returns an [`Exit`]. One generic loop (`vmm::run`) handles every
+//! [`Exit`] the same way whatever the vendor.
 
 use core::fmt;
 
@@ -332,7 +333,7 @@ pub trait Vcpu {
     /// next [`Vcpu::run`] resumes the guest exactly where the vCPU that saved it stopped —
     /// typically on a fresh vCPU of the same guest memory. On an error the vCPU's state is
     /// undefined: do not run it.
-    fn load_state(&mut self, state: &CpuState) -> Result<(), VcpuError>;
+    fn restore_state(&mut self, state: &CpuState) -> Result<(), VcpuError>;
 }
 
 /// The benchmark baseline of the `bench` module, kept out of [`Vcpu`]: nothing else may run a

@@ -29,7 +29,7 @@ use crate::vmm::vcpu::{BareLoop, Exit, GuestRegs, GuestStart, InterruptSource, V
 
 crate::vmm::vcpu::entry_asm!("entry.S");
 
-/// Saving and loading [`CpuState`]s.
+/// Saving and restoring [`CpuState`]s.
 mod checkpoint;
 
 unsafe extern "C" {
@@ -481,14 +481,14 @@ impl Vcpu for SvmVcpu {
     }
 
     fn save_state(&mut self) -> CpuState {
-        self.capture().unwrap_or_else(|e| {
+        self.try_save_state().unwrap_or_else(|e| {
             log::error!("vcpu {}: state not saved: {e}", self.index);
             CpuState::UNREADABLE
         })
     }
 
-    fn load_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
-        self.restore(state)
+    fn restore_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
+        self.try_restore_state(state)
     }
 }
 

@@ -26,7 +26,7 @@ use crate::vmm::vcpu::{BareLoop, Exit, GuestRegs, GuestStart, InterruptSource, V
 
 crate::vmm::vcpu::entry_asm!("entry.S");
 
-/// Saving and loading [`CpuState`]s.
+/// Saving and restoring [`CpuState`]s.
 mod checkpoint;
 
 unsafe extern "C" {
@@ -62,13 +62,14 @@ const VALID: u32 = 1 << 31;
 const DELIVER_ERROR_CODE: u32 = 1 << 11;
 
 /// A VT-x vCPU: its VMCS, and the rest of its state (split so the handlers can use both the
-/// loaded VMCS and the state at once).
+/// loaded VMCS and the context at once).
 pub struct VmxVcpu {
     vmcs: Vmcs,
-    s: State,
+    context: Context,
 }
 
-struct State {
+/// Everything of a VT-x vCPU but its VMCS.
+struct Context {
     regs: GuestRegs,
     caps: VmxCaps,
     controls: Controls,
@@ -122,7 +123,7 @@ impl VmxVcpu {
         }
         Ok(Self {
             vmcs,
-            s: State {
+            context: Context {
                 regs: GuestRegs::default(),
                 caps,
                 controls,
@@ -144,18 +145,18 @@ impl VmxVcpu {
     /// One VM entry, with a pending interrupt delivered first, and the handling of its exit.
     /// `Ok(None)`: absorbed, enter again.
     fn step(&mut self, irq: &mut dyn InterruptSource) -> Result<Option<Exit>, VmFail> {
-        if self.s.flush_pending {
+        if self.context.flush_pending {
             // On the CPU about to enter the guest (INVEPT affects only the executing CPU).
-            invalidate::after_ept_change(&self.s.caps, self.s.eptp)?;
-            self.s.flush_pending = false;
+            invalidate::after_ept_change(&self.context.caps, self.context.eptp)?;
+            self.context.flush_pending = false;
         }
         let mut v = self.vmcs.load()?;
-        self.s.deliver_interrupt(&mut v, irq)?;
-        self.s.step(&mut v)
+        self.context.deliver_interrupt(&mut v, irq)?;
+        self.context.step(&mut v)
     }
 }
 
-impl State {
+impl Context {
     fn inject(
         v: &mut LoadedVmcs<'_>,
         vector: u8,
@@ -405,24 +406,26 @@ impl Vcpu for VmxVcpu {
     }
 
     fn regs(&mut self) -> &mut GuestRegs {
-        &mut self.s.regs
+        &mut self.context.regs
     }
 
     fn rip(&self) -> u64 {
-        self.s.rip
+        self.context.rip
     }
 
     fn complete_io_in(&mut self, value: u32) {
-        self.s.pending_in.complete(&mut self.s.regs, value);
+        self.context
+            .pending_in
+            .complete(&mut self.context.regs, value);
     }
 
     /// Ticks of the VMX-preemption timer (TSC >> IA32_VMX_MISC[4:0]), from now and after each
     /// expiry.
     fn set_time_slice(&mut self, ticks: u32) -> bool {
-        if self.s.controls.pin & setup::PIN_PREEMPTION_TIMER == 0 {
+        if self.context.controls.pin & setup::PIN_PREEMPTION_TIMER == 0 {
             return false;
         }
-        self.s.preemption_slice = ticks;
+        self.context.preemption_slice = ticks;
         match self.vmcs.load() {
             Ok(mut v) => v.write(Guest32::PreemptionTimerValue, ticks).is_ok(),
             Err(_) => false,
@@ -433,14 +436,14 @@ impl Vcpu for VmxVcpu {
     /// it (`invalidate::after_ept_change`); if it fails, that entry reports
     /// [`Exit::EntryFailed`] rather than run the guest on stale translations.
     fn flush_nested_tlb(&mut self) {
-        self.s.flush_pending = true;
+        self.context.flush_pending = true;
     }
 
     fn enable_dirty_log(&mut self) -> bool {
-        if self.s.pml.is_some() {
+        if self.context.pml.is_some() {
             return true;
         }
-        let Some(proc2) = setup::with_pml(&self.s.caps, &self.s.controls) else {
+        let Some(proc2) = setup::with_pml(&self.context.caps, &self.context.controls) else {
             return false;
         };
         let Some(log) = PmlLog::new() else {
@@ -453,13 +456,13 @@ impl Vcpu for VmxVcpu {
         if installed.is_err() {
             return false;
         }
-        self.s.controls.proc2 = proc2;
-        self.s.pml = Some(log);
+        self.context.controls.proc2 = proc2;
+        self.context.pml = Some(log);
         true
     }
 
     fn drain_dirty_log(&mut self, out: &mut alloc::vec::Vec<u64>) -> bool {
-        let Some(pml) = self.s.pml.as_mut() else {
+        let Some(pml) = self.context.pml.as_mut() else {
             return false;
         };
         let mut logged = alloc::vec::Vec::new();
@@ -474,7 +477,7 @@ impl Vcpu for VmxVcpu {
             }
             Err(e) => {
                 // The dirty flags of everything logged are still set: a table walk finds them.
-                log::error!("vcpu {}: PML log unreadable ({e:?})", self.s.index);
+                log::error!("vcpu {}: PML log unreadable ({e:?})", self.context.index);
                 false
             }
         }
@@ -484,7 +487,7 @@ impl Vcpu for VmxVcpu {
         writeln!(
             out,
             "vcpu {} (VT-x) RIP={:#x} last instruction length {}",
-            self.s.index, self.s.rip, self.s.instruction_len
+            self.context.index, self.context.rip, self.context.instruction_len
         )?;
         if let Ok(v) = self.vmcs.load() {
             let rd = |f: GuestN| v.read(f).unwrap_or(u64::MAX);
@@ -503,24 +506,24 @@ impl Vcpu for VmxVcpu {
                 "CS base={:#x} rights={:#x} CR2={:#x} exit reason={:#x} qualification={:#x} interruptibility={:#x}",
                 rd(GuestN::CsBase),
                 v.read(Guest32::CsAccessRights).unwrap_or(u32::MAX),
-                self.s.regs.cr2,
+                self.context.regs.cr2,
                 v.read(ReadOnly32::ExitReason).unwrap_or(u32::MAX),
                 v.read(ReadOnlyN::ExitQualification).unwrap_or(u64::MAX),
                 v.read(Guest32::InterruptibilityState).unwrap_or(u32::MAX)
             )?;
         }
-        self.s.regs.dump(out)
+        self.context.regs.dump(out)
     }
 
     fn save_state(&mut self) -> CpuState {
-        self.capture().unwrap_or_else(|e| {
-            log::error!("vcpu {}: state not saved: {e}", self.s.index);
+        self.try_save_state().unwrap_or_else(|e| {
+            log::error!("vcpu {}: state not saved: {e}", self.context.index);
             CpuState::UNREADABLE
         })
     }
 
-    fn load_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
-        self.restore(state)
+    fn restore_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
+        self.try_restore_state(state)
     }
 }
 
@@ -530,17 +533,18 @@ impl BareLoop for VmxVcpu {
         let mut v = self.vmcs.load().ok()?;
         let start = instr::rdtsc();
         for _ in 0..n {
-            // SAFETY: as in `State::step`: the VMCS is current and initialized, its host state is
+            // SAFETY: as in `Context::step`: the VMCS is current and initialized, its host state is
             // this CPU's, and `regs` outlives the call.
-            let code = unsafe { vmx_enter(&mut self.s.regs, u64::from(self.s.launched)) };
+            let code =
+                unsafe { vmx_enter(&mut self.context.regs, u64::from(self.context.launched)) };
             if code != 0 {
                 return None;
             }
-            self.s.launched = true;
+            self.context.launched = true;
             if v.read(ReadOnly32::ExitReason).ok()? as u16 != reason::VMCALL {
                 return None;
             }
-            State::advance(&mut v).ok()?;
+            Context::advance(&mut v).ok()?;
         }
         Some(instr::rdtsc() - start)
     }
