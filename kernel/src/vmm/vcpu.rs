@@ -14,7 +14,7 @@ use super::decode::GuestRead;
 
 /// Guest general-purpose registers kept by the hypervisor across VM exits (RSP and RIP live in
 /// the VMCS/VMCB). The entry assembly of each back end takes its field offsets from here
-/// ([`entry_asm!`]).
+/// (`entry_asm!`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[allow(missing_docs)]
