@@ -39,18 +39,20 @@ pub struct GuestRegs {
     pub cr2: u64,
 }
 
-/// Assembles a back end's VM entry code: `vmm/guest_regs.S` (the [`GuestRegs`] field offsets,
-/// given here as `const` operands so the layout is stated once, and the macros that load and
-/// store the general registers), then `$entry` (a path relative to the invoking file), then
+/// Assembles a back end's VM entry code: `vmm/entry_regs.S` (the [`GuestRegs`] field offsets,
+/// given here as `const` operands so the layout is stated once, and the macros that save and
+/// load host and guest registers), then `$entry` (a path relative to the invoking file), then
 /// the removal of those macros, so the next back end's block can define them again.
 #[cfg(target_os = "none")]
 macro_rules! entry_asm {
     ($entry:literal) => {
         core::arch::global_asm!(
-            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/vmm/guest_regs.S")),
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/vmm/entry_regs.S")),
             include_str!($entry),
             ".purgem LOAD_GUEST_GPRS",
             ".purgem STORE_GUEST_GPRS",
+            ".purgem PUSH_HOST_CALLEE_SAVED",
+            ".purgem POP_HOST_CALLEE_SAVED",
             rax = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rax),
             rbx = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rbx),
             rcx = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rcx),

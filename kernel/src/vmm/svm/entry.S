@@ -9,18 +9,13 @@
  *   (RAX and RSP live in the VMCB), VMRUNs. After #VMEXIT it stores the
  *   guest registers back, VMSAVEs the guest's state, VMLOADs the host's (restoring the per-CPU
  *   GS base), clears RFLAGS.IF, sets GIF and returns 0. Callers run with interrupts
- *   disabled. Assembled after vmm/guest_regs.S (GUEST_* offsets, the LOAD_GUEST_GPRS and
+ *   disabled. Assembled after vmm/entry_regs.S (GUEST_* offsets, the LOAD_GUEST_GPRS and
  *   STORE_GUEST_GPRS macros); the RAX and CR2 slots are unused here (both live in the VMCB).
  */
     .section .text.svm_entry, "ax"
     .global svm_enter
 svm_enter:
-    push rbp
-    push rbx
-    push r12
-    push r13
-    push r14
-    push r15
+    PUSH_HOST_CALLEE_SAVED
     push rdi                        /* [rsp + 16]: regs pointer */
     push rdx                        /* [rsp + 8]:  host VMCB */
     push rsi                        /* [rsp + 0]:  guest VMCB */
@@ -47,11 +42,6 @@ svm_enter:
     cli                             /* interrupts stay pending; the back end takes them */
     stgi
     add rsp, 24
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbx
-    pop rbp
+    POP_HOST_CALLEE_SAVED
     xor eax, eax
     ret

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
  * VM entry and exit for VMX (Intel SDM Vol. 3C, 28.1 "Basic VM-Entry Checks" onwards, and
- * 29.5 "Loading Host State"). Assembled after vmm/guest_regs.S (GUEST_* offsets, the
+ * 29.5 "Loading Host State"). Assembled after vmm/entry_regs.S (GUEST_* offsets, the
  * LOAD_GUEST_GPRS and STORE_GUEST_GPRS macros).
  *
  * u64 vmx_enter(GuestRegs *regs, u64 launched)
@@ -16,12 +16,7 @@
     .section .text.vmx_entry, "ax"
     .global vmx_enter
 vmx_enter:
-    push rbp
-    push rbx
-    push r12
-    push r13
-    push r14
-    push r15
+    PUSH_HOST_CALLEE_SAVED
     push rdi                        /* regs pointer, found again at [rsp] on exit */
     mov rax, 0x6C14                 /* host RSP */
     vmwrite rax, rsp
@@ -54,10 +49,5 @@ vmx_exit:
     mov [rdi + GUEST_RDI], rax
     xor eax, eax
 vmx_restore_host:                   /* callee-saved registers of vmx_enter's caller; eax = code */
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbx
-    pop rbp
+    POP_HOST_CALLEE_SAVED
     ret

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
- * The guest general registers in GuestRegs (vmm/vcpu.rs), shared by both back ends' entry.S:
- * it is assembled in front of each by `vcpu::entry_asm!`, which supplies the field offsets as
+ * Register saving and loading shared by both back ends' entry.S: it is assembled in front of
+ * each by `vcpu::entry_asm!`, which supplies the GuestRegs (vmm/vcpu.rs) field offsets as
  * `const offset_of!` operands, so the layout is stated once, in Rust.
+ *
+ * PUSH_HOST_CALLEE_SAVED / POP_HOST_CALLEE_SAVED: the registers the System V ABI makes the
+ *   entry function preserve for its Rust caller (RBP, RBX, R12-R15), which the guest clobbers.
  *
  * GUEST_<REG>: the offset of <reg>'s slot. RAX and CR2 are each back end's own business (VMX
  * moves them itself; SVM keeps RAX and CR2 in the VMCB), RSP and RIP are in the VMCS/VMCB.
@@ -60,4 +63,22 @@
     mov [rdi + GUEST_R13], r13
     mov [rdi + GUEST_R14], r14
     mov [rdi + GUEST_R15], r15
+.endm
+
+.macro PUSH_HOST_CALLEE_SAVED
+    push rbp
+    push rbx
+    push r12
+    push r13
+    push r14
+    push r15
+.endm
+
+.macro POP_HOST_CALLEE_SAVED
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbx
+    pop rbp
 .endm
