@@ -12,7 +12,7 @@ use crate::vmm::backend::{self, Backend, WithBackend};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::guests::{Builtin, RESULTS};
 use crate::vmm::run::{self, Guest, GuestEnd};
-use crate::vmm::vcpu::Vcpu;
+use crate::vmm::vcpu::BareLoop;
 
 /// Exits per host-side measurement.
 const HOST_ROUNDS: u64 = 2000;

@@ -12,7 +12,12 @@ pub mod kmap;
 #[cfg(target_os = "none")]
 pub mod layout;
 #[cfg(target_os = "none")]
+mod owned;
+#[cfg(target_os = "none")]
 mod setup;
+
+#[cfg(target_os = "none")]
+pub use owned::OwnedFrames;
 
 #[cfg(target_os = "none")]
 pub use setup::{

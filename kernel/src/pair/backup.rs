@@ -207,7 +207,7 @@ fn take_over<B: Backend>(
             return ExitStatus::Failure;
         }
     };
-    if let Err(e) = vcpu.load_state(&state) {
+    if let Err(e) = vcpu.restore_state(&state) {
         kprintln!("ft: backup: cannot load the checkpoint's vCPU state: {e}");
         return ExitStatus::Failure;
     }

@@ -104,7 +104,7 @@ fn split<B: Backend>(k: u64, edit: impl FnOnce(&mut CpuState)) -> Result<Option<
     edit(&mut state);
     let mut second_vcpu = vcpu::<B>(&guest)?;
     second_vcpu
-        .load_state(&state)
+        .restore_state(&state)
         .map_err(|e| alloc::format!("state saved after {k} exits does not load: {e}"))?;
     let again = second_vcpu.save_state();
     ensure!(
@@ -219,7 +219,7 @@ fn refusals<B: Backend>(good: &CpuState) -> Result<(), String> {
         ("another vCPU's APIC base", other_apic),
         ("a non-canonical FS base", non_canonical),
     ] {
-        ensure!(v.load_state(&state).is_err(), "{what} was loaded");
+        ensure!(v.restore_state(&state).is_err(), "{what} was loaded");
     }
     Ok(())
 }

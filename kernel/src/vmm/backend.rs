@@ -9,7 +9,7 @@ use super::guest_mem::GuestMemory;
 use super::svm::caps::SvmCaps;
 use super::svm::npt::NptFormat;
 use super::svm::vcpu::SvmVcpu;
-use super::vcpu::{GuestStart, Vcpu, VcpuError};
+use super::vcpu::{BareLoop, GuestStart, Vcpu, VcpuError};
 use super::vmx::caps::VmxCaps;
 use super::vmx::ept::EptFormat;
 use super::vmx::vcpu::VmxVcpu;
@@ -19,8 +19,8 @@ use crate::mm::pagetable::Format;
 pub trait Backend {
     /// Its nested page table format (EPT, NPT).
     type Format: Format;
-    /// Its vCPU.
-    type Vcpu: Vcpu;
+    /// Its vCPU (with the benchmark's [`BareLoop`], which only `bench` uses).
+    type Vcpu: Vcpu + BareLoop;
     /// Name shown to users.
     const NAME: &'static str;
     /// Whether the back end can bound guest run time by itself ([`Vcpu::set_time_slice`]).

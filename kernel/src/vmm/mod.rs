@@ -9,6 +9,7 @@ pub mod cpu_state;
 pub mod cpuid;
 pub mod decode;
 pub mod devices;
+pub mod emulate;
 pub mod hypercall;
 pub mod loader;
 pub mod msr;

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The vendor-neutral virtual CPU interface.
 //!
-//! A back end (VT-x in `vmx/`, AMD-V later in `svm/`) runs the guest until something needs the
+//! A back end (VT-x in `vmx/`, AMD-V in `svm/`) runs the guest until something needs the
 //! generic monitor, absorbing instruction-level exits itself (CPUID, MSR access, CR access,
-//! XSETBV, interrupt windows), and returns an [`Exit`]. One generic loop (`vmm::run`) handles
-//! every [`Exit`] the same way whatever the vendor.
+//! XSETBV, interrupt windows; what those do to the guest's registers is emulated once, for both,
+//! in [`super::emulate`]), and returns an [`Exit`]. One generic loop (`vmm::run`) handles every
+//! [`Exit`] the same way whatever the vendor.
 
 use core::fmt;
 
@@ -12,7 +13,8 @@ use super::cpu_state::CpuState;
 use super::decode::GuestRead;
 
 /// Guest general-purpose registers kept by the hypervisor across VM exits (RSP and RIP live in
-/// the VMCS/VMCB). Layout fixed by the entry assembly of each back end.
+/// the VMCS/VMCB). The entry assembly of each back end takes its field offsets from here
+/// (`entry_asm!`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[allow(missing_docs)]
@@ -32,10 +34,46 @@ pub struct GuestRegs {
     pub r13: u64,
     pub r14: u64,
     pub r15: u64,
-    /// Unused slot (keeps CR2 at index 16, as the entry code expects).
+    /// Unused, always 0 (see [`CpuState`]).
     pub reserved: u64,
     pub cr2: u64,
 }
+
+/// Assembles a back end's VM entry code: `vmm/entry_regs.S` (the [`GuestRegs`] field offsets,
+/// given here as `const` operands so the layout is stated once, and the macros that save and
+/// load host and guest registers), then `$entry` (a path relative to the invoking file), then
+/// the removal of those macros, so the next back end's block can define them again.
+#[cfg(target_os = "none")]
+macro_rules! entry_asm {
+    ($entry:literal) => {
+        core::arch::global_asm!(
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/vmm/entry_regs.S")),
+            include_str!($entry),
+            ".purgem LOAD_GUEST_GPRS",
+            ".purgem STORE_GUEST_GPRS",
+            ".purgem PUSH_HOST_CALLEE_SAVED",
+            ".purgem POP_HOST_CALLEE_SAVED",
+            rax = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rax),
+            rbx = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rbx),
+            rcx = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rcx),
+            rdx = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rdx),
+            rsi = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rsi),
+            rdi = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rdi),
+            rbp = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, rbp),
+            r8 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, r8),
+            r9 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, r9),
+            r10 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, r10),
+            r11 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, r11),
+            r12 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, r12),
+            r13 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, r13),
+            r14 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, r14),
+            r15 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, r15),
+            cr2 = const core::mem::offset_of!($crate::vmm::vcpu::GuestRegs, cr2),
+        );
+    };
+}
+#[cfg(target_os = "none")]
+pub(crate) use entry_asm;
 
 /// How the guest starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,10 +306,6 @@ pub trait Vcpu {
     /// Bounds how long the guest may run without exiting, in the back end's timer ticks (the
     /// VMX-preemption timer); false if the back end has no such timer.
     fn set_time_slice(&mut self, ticks: u32) -> bool;
-    /// Benchmark baseline: `n` entries of a guest looping on the hypercall instruction, with
-    /// nothing in between but what every monitor must do. TSC ticks taken, or `None` if some
-    /// other exit came.
-    fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64>;
     /// Invalidates this vCPU's cached nested (guest-physical) translations of its guest, before
     /// it next runs: required after the nested page table lost rights or dirty flags
     /// ([`crate::vmm::guest_mem::GuestMemory::take_flush_request`]). VT-x: INVEPT for this
@@ -301,5 +335,13 @@ pub trait Vcpu {
     /// next [`Vcpu::run`] resumes the guest exactly where the vCPU that saved it stopped —
     /// typically on a fresh vCPU of the same guest memory. On an error the vCPU's state is
     /// undefined: do not run it.
-    fn load_state(&mut self, state: &CpuState) -> Result<(), VcpuError>;
+    fn restore_state(&mut self, state: &CpuState) -> Result<(), VcpuError>;
+}
+
+/// The benchmark baseline of the `bench` module, kept out of [`Vcpu`]: nothing else may run a
+/// guest past the generic monitor.
+pub trait BareLoop {
+    /// `n` entries of a guest looping on the hypercall instruction, with nothing in between but
+    /// what every monitor must do. TSC ticks taken, or `None` if some other exit came.
+    fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64>;
 }

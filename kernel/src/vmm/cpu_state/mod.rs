@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! A vCPU's architectural state, vendor neutral, for checkpoints: what a fresh vCPU of either
 //! back end needs to resume a single-vCPU guest exactly where another one stopped
-//! ([`crate::vmm::vcpu::Vcpu::save_state`] and [`crate::vmm::vcpu::Vcpu::load_state`]).
+//! ([`crate::vmm::vcpu::Vcpu::save_state`] and [`crate::vmm::vcpu::Vcpu::restore_state`]).
 //!
 //! Values are as the *guest* sees them: CR0/CR4 without the bits VT-x forces (read shadows),
 //! EFER without AMD-V's SVME, segment access rights in the VMX layout (Intel SDM Vol. 3C, 25.4.1

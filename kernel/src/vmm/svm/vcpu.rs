@@ -16,28 +16,26 @@ use super::invalidate;
 use super::npt::{NptFormat, ncr3};
 use super::vmcb::{
     EventInfo, ExitCode, IOPM_SIZE, InterceptMisc1, InterceptMisc2, InterruptState, IoioInfo,
-    MSRPM_SIZE, NestedControl, NpfInfo, Segment, Vmcb, int_ctl, msrpm_position,
+    MSR_EXIT_WRITE, MSRPM_SIZE, NestedControl, NpfInfo, Segment, Vmcb, int_ctl, msrpm_position,
 };
 use crate::arch::x86_64::{instr, msr};
-use crate::mm;
+use crate::mm::OwnedFrames;
 use crate::vmm::cpu_state::CpuState;
-use crate::vmm::cpuid;
 use crate::vmm::decode::{self, CodeMode, GuestRead, Instruction, PagingState};
+use crate::vmm::emulate::{self, Emulated, Exception, PendingIn};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::msr::VirtualMsrs;
-use crate::vmm::vcpu::{Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
+use crate::vmm::vcpu::{BareLoop, Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
 
-core::arch::global_asm!(include_str!("entry.S"));
+crate::vmm::vcpu::entry_asm!("entry.S");
 
-/// Saving and loading [`CpuState`]s.
+/// Saving and restoring [`CpuState`]s.
 mod checkpoint;
 
 unsafe extern "C" {
     fn svm_enter(regs: *mut GuestRegs, guest_vmcb: u64, host_vmcb: u64) -> u64;
 }
 
-const GP: u8 = 13;
-const UD: u8 = 6;
 /// The ASID every guest runs under (0 is the host's); see `invalidate`.
 const GUEST_ASID: u32 = 1;
 /// EFER bits a guest may set: SCE, LME, LMA (the CPU's), NXE.
@@ -48,22 +46,20 @@ const PASS_THROUGH_MSRS: [u32; 5] = [0xC000_0100, 0xC000_0101, 0x174, 0x175, 0x1
 
 /// An AMD-V vCPU: its VMCB, the host save page for VMSAVE/VMLOAD, the permission maps.
 pub struct SvmVcpu {
-    vmcb: u64,
-    host_vmcb: u64,
-    iopm: u64,
-    msrpm: u64,
+    vmcb: OwnedFrames,
+    host_vmcb: OwnedFrames,
+    iopm: OwnedFrames,
+    msrpm: OwnedFrames,
     regs: GuestRegs,
     caps: SvmCaps,
     msrs: VirtualMsrs,
-    io_in_width: Option<u8>,
+    /// An `in` waiting for its value.
+    pending_in: PendingIn,
     index: u32,
 }
 
-fn alloc_filled(frames: u64, byte: u8) -> Result<u64, VcpuError> {
-    let phys = mm::alloc_frames_below(frames, u64::MAX).ok_or(VcpuError::OutOfMemory)?;
-    // SAFETY: freshly allocated frames, identity mapped, owned by the vCPU.
-    unsafe { core::ptr::write_bytes(phys as *mut u8, byte, (frames * 4096) as usize) };
-    Ok(phys)
+fn alloc_filled(frames: usize, byte: u8) -> Result<OwnedFrames, VcpuError> {
+    OwnedFrames::filled((frames / 4096) as u64, byte).ok_or(VcpuError::OutOfMemory)
 }
 
 fn segment(s: &crate::vmm::vcpu::Segment) -> Segment {
@@ -78,13 +74,13 @@ impl SvmVcpu {
         start: GuestStart,
     ) -> Result<Self, VcpuError> {
         let caps = SvmCaps::read().map_err(|_| VcpuError::NotEnabled)?;
-        let vmcb = alloc_filled(1, 0)?;
-        let host_vmcb = alloc_filled(1, 0)?;
-        let iopm = alloc_filled((IOPM_SIZE / 4096) as u64, 0xFF)?;
-        let msrpm = alloc_filled((MSRPM_SIZE / 4096) as u64, 0xFF)?;
+        let vmcb = alloc_filled(size_of::<Vmcb>(), 0)?;
+        let host_vmcb = alloc_filled(size_of::<Vmcb>(), 0)?;
+        let iopm = alloc_filled(IOPM_SIZE, 0xFF)?;
+        let msrpm = alloc_filled(MSRPM_SIZE, 0xFF)?;
         for m in PASS_THROUGH_MSRS {
             if let Some((byte, bit)) = msrpm_position(m) {
-                let p = (msrpm + byte as u64) as *mut u8;
+                let p = msrpm.ptr(byte);
                 // SAFETY: inside this vCPU's MSR permission map; clears the read and write bits.
                 unsafe { p.write_volatile(p.read_volatile() & !(0b11 << bit)) };
             }
@@ -97,10 +93,11 @@ impl SvmVcpu {
             regs: GuestRegs::default(),
             caps,
             msrs: VirtualMsrs::new(index),
-            io_in_width: None,
+            pending_in: PendingIn::default(),
             index,
         };
         let root = mem.table_root();
+        let (iopm, msrpm) = (vcpu.iopm.phys(), vcpu.msrpm.phys());
         let v = vcpu.vmcb();
         v.control.intercept_misc1 = InterceptMisc1::INTR
             | InterceptMisc1::NMI
@@ -121,7 +118,7 @@ impl SvmVcpu {
             | InterceptMisc2::XSETBV;
         // #UD: a guest written for Intel uses VMCALL, which AMD CPUs do not know; Castor
         // accepts it as a hypercall and reflects every other #UD back (see `step`).
-        v.control.intercept_exception(UD);
+        v.control.intercept_exception(Exception::UD.vector);
         v.control.iopm_base_pa = iopm;
         v.control.msrpm_base_pa = msrpm;
         v.control.guest_asid = GUEST_ASID;
@@ -171,7 +168,7 @@ impl SvmVcpu {
         // SAFETY: `self.vmcb` is a zeroed-then-initialized, 4 KiB aligned frame owned by this
         // vCPU and identity mapped; `&mut self` makes this the only reference in Rust, and the
         // CPU only touches it inside `svm_enter`, called with `&mut self` too.
-        unsafe { &mut *(self.vmcb as *mut Vmcb) }
+        unsafe { &mut *self.vmcb.ptr(0).cast::<Vmcb>() }
     }
 
     /// Guest RIP after the intercepted instruction: the CPU's next-RIP where it offers one
@@ -223,8 +220,20 @@ impl SvmVcpu {
         true
     }
 
-    fn inject_exception(&mut self, vector: u8, error: Option<u32>) {
-        self.vmcb().control.event_inj = EventInfo::exception(vector, error);
+    fn inject_exception(&mut self, e: Exception) {
+        self.vmcb().control.event_inj = EventInfo::exception(e.vector, e.error);
+    }
+
+    /// Carries out what an emulated instruction asks: RIP past it, or its exception. False if
+    /// the instruction's length could not be found.
+    fn finish(&mut self, emulated: Emulated, mem: &mut dyn GuestRead) -> bool {
+        match emulated {
+            Emulated::Done => self.skip(mem),
+            Emulated::Fault(e) => {
+                self.inject_exception(e);
+                true
+            }
+        }
     }
 
     /// Injects the controller's pending interrupt if the guest can take it now, else requests a
@@ -253,7 +262,7 @@ impl SvmVcpu {
     }
 
     fn enter(&mut self) {
-        let (vmcb, host) = (self.vmcb, self.host_vmcb);
+        let (vmcb, host) = (self.vmcb.phys(), self.host_vmcb.phys());
         let rax = self.regs.rax;
         self.vmcb().save.rax = rax;
         // SAFETY: the VMCB is fully initialized with VMRUN intercepted, guest EFER.SVME set and
@@ -271,54 +280,23 @@ impl SvmVcpu {
         }
     }
 
-    fn handle_cpuid(&mut self, mem: &mut dyn GuestRead) -> bool {
-        let (leaf, subleaf) = (self.regs.rax as u32, self.regs.rcx as u32);
-        let host = core::arch::x86_64::__cpuid_count(leaf, subleaf);
-        let host = cpuid::Regs {
-            eax: host.eax,
-            ebx: host.ebx,
-            ecx: host.ecx,
-            edx: host.edx,
-        };
-        let r = cpuid::filter(leaf, subleaf, host, self.index as u8);
-        self.regs.rax = u64::from(r.eax);
-        self.regs.rbx = u64::from(r.ebx);
-        self.regs.rcx = u64::from(r.ecx);
-        self.regs.rdx = u64::from(r.edx);
-        self.skip(mem)
-    }
-
-    fn handle_msr(&mut self, write: bool, mem: &mut dyn GuestRead) -> bool {
-        let msr = self.regs.rcx as u32;
-        let value = (self.regs.rdx << 32) | (self.regs.rax & 0xFFFF_FFFF);
-        let ok = match (msr, write) {
-            (msr::IA32_EFER, false) => {
-                let efer = self.vmcb().save.efer & !msr::EFER_SVME;
-                self.regs.rax = efer & 0xFFFF_FFFF;
-                self.regs.rdx = efer >> 32;
-                true
-            }
-            (msr::IA32_EFER, true) if value & !EFER_GUEST_BITS == 0 => {
-                self.vmcb().save.efer = value | msr::EFER_SVME;
-                true
-            }
-            (msr::IA32_EFER, true) => false,
-            (_, true) => self.msrs.write(msr, value).is_ok(),
-            (_, false) => match self.msrs.read(msr, instr::rdtsc()) {
-                Some(value) => {
-                    self.regs.rax = value & 0xFFFF_FFFF;
-                    self.regs.rdx = value >> 32;
-                    true
-                }
-                None => false,
-            },
-        };
-        if ok {
-            self.skip(mem)
-        } else {
-            self.inject_exception(GP, Some(0));
-            true
+    /// RDMSR/WRMSR: EFER is this back end's (the guest's copy keeps SVME hidden and set, see
+    /// the module doc); every other MSR goes to the shared emulation.
+    fn emulate_msr(&mut self, write: bool) -> Emulated {
+        let regs = &mut self.regs;
+        if regs.msr_index() != msr::IA32_EFER {
+            return emulate::msr(regs, &mut self.msrs, write, instr::rdtsc());
         }
+        let value = regs.msr_value();
+        if !write {
+            let efer = self.vmcb().save.efer & !msr::EFER_SVME;
+            self.regs.set_msr_value(efer);
+        } else if value & !EFER_GUEST_BITS == 0 {
+            self.vmcb().save.efer = value | msr::EFER_SVME;
+        } else {
+            return emulate::msr_fault(msr::IA32_EFER, write);
+        }
+        Emulated::Done
     }
 
     /// One VMRUN, with a pending interrupt delivered first, and the handling of its exit.
@@ -349,7 +327,10 @@ impl SvmVcpu {
                 v.control.intercept_misc1.remove(InterceptMisc1::VINTR);
                 None
             }
-            ExitCode::CPUID => (!self.handle_cpuid(mem)).then_some(undecodable),
+            ExitCode::CPUID => {
+                let emulated = emulate::cpuid(&mut self.regs, self.index);
+                (!self.finish(emulated, mem)).then_some(undecodable)
+            }
             ExitCode::HLT => {
                 if !self.skip(mem) {
                     return Some(undecodable);
@@ -372,26 +353,13 @@ impl SvmVcpu {
                 // EXITINFO2 is the RIP of the next instruction (APM Vol. 2, 15.10.2).
                 v.save.rip = info2;
                 v.control.int_state.remove(InterruptState::INTERRUPT_SHADOW);
-                if io.input {
-                    self.io_in_width = Some(io.size);
-                    Some(Exit::IoIn {
-                        port: io.port,
-                        width: io.size,
-                    })
-                } else {
-                    let mask = if io.size == 4 {
-                        u32::MAX
-                    } else {
-                        (1u32 << (8 * io.size)) - 1
-                    };
-                    Some(Exit::IoOut {
-                        port: io.port,
-                        width: io.size,
-                        value: self.regs.rax as u32 & mask,
-                    })
-                }
+                let (regs, pending) = (&self.regs, &mut self.pending_in);
+                Some(emulate::port_io(regs, pending, io.port, io.size, io.input))
             }
-            ExitCode::MSR => (!self.handle_msr(info1 & 1 != 0, mem)).then_some(undecodable),
+            ExitCode::MSR => {
+                let emulated = self.emulate_msr(info1 & MSR_EXIT_WRITE != 0);
+                (!self.finish(emulated, mem)).then_some(undecodable)
+            }
             ExitCode::SHUTDOWN => Some(Exit::Shutdown),
             ExitCode::VMMCALL => Some(if self.skip(mem) {
                 Exit::Hypercall
@@ -405,7 +373,7 @@ impl SvmVcpu {
             | ExitCode::CLGI
             | ExitCode::SKINIT
             | ExitCode::XSETBV => {
-                self.inject_exception(UD, None);
+                self.inject_exception(Exception::UD);
                 None
             }
             ExitCode::NPF => {
@@ -423,7 +391,7 @@ impl SvmVcpu {
                     })
                 }
             }
-            c if c == ExitCode::exception(UD) => match self.decode_at_rip(mem) {
+            c if c == ExitCode::exception(Exception::UD.vector) => match self.decode_at_rip(mem) {
                 Some((Instruction::Vmcall, next)) => {
                     let v = self.vmcb();
                     v.save.rip = next;
@@ -431,7 +399,7 @@ impl SvmVcpu {
                     Some(Exit::Hypercall)
                 }
                 _ => {
-                    self.inject_exception(UD, None);
+                    self.inject_exception(Exception::UD);
                     None
                 }
             },
@@ -459,44 +427,15 @@ impl Vcpu for SvmVcpu {
 
     fn rip(&self) -> u64 {
         // SAFETY: as in `vmcb`; a shared read of the RIP field.
-        unsafe { (*(self.vmcb as *const Vmcb)).save.rip }
+        unsafe { (*self.vmcb.ptr(0).cast::<Vmcb>()).save.rip }
     }
 
     fn complete_io_in(&mut self, value: u32) {
-        if let Some(width) = self.io_in_width.take() {
-            // IN AL/AX leaves the upper bits of RAX; IN EAX zero-extends (APM Vol. 3, IN).
-            let mask: u64 = if width == 4 {
-                u64::MAX
-            } else {
-                (1 << (8 * width)) - 1
-            };
-            let keep = if width == 4 { 0 } else { self.regs.rax & !mask };
-            self.regs.rax = keep | (u64::from(value) & mask);
-        }
+        self.pending_in.complete(&mut self.regs, value);
     }
 
     fn set_time_slice(&mut self, _ticks: u32) -> bool {
         false
-    }
-
-    fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64> {
-        let start = instr::rdtsc();
-        for _ in 0..n {
-            self.enter();
-            let v = self.vmcb();
-            let code = v.control.exit_code;
-            if code != ExitCode::VMMCALL && code != ExitCode::exception(UD) {
-                return None;
-            }
-            // The guest loops on VMMCALL or VMCALL (3 bytes; the latter arrives as #UD): the
-            // least any monitor must do.
-            v.save.rip = if v.control.next_rip != 0 {
-                v.control.next_rip
-            } else {
-                v.save.rip + 3
-            };
-        }
-        Some(instr::rdtsc() - start)
     }
 
     /// Requests a flush of this guest's translations with the next VMRUN
@@ -538,52 +477,40 @@ impl Vcpu for SvmVcpu {
             "CS base={:#x} attrib={:#x} CR2={:#x}",
             v.save.cs.base, v.save.cs.attrib, v.save.cr2
         )?;
-        writeln!(
-            out,
-            "RAX={:#018x} RBX={:#018x} RCX={:#018x} RDX={:#018x}",
-            r.rax, r.rbx, r.rcx, r.rdx
-        )?;
-        writeln!(
-            out,
-            "RSI={:#018x} RDI={:#018x} RBP={:#018x}",
-            r.rsi, r.rdi, r.rbp
-        )?;
-        writeln!(
-            out,
-            "R8 ={:#018x} R9 ={:#018x} R10={:#018x} R11={:#018x}",
-            r.r8, r.r9, r.r10, r.r11
-        )?;
-        writeln!(
-            out,
-            "R12={:#018x} R13={:#018x} R14={:#018x} R15={:#018x}",
-            r.r12, r.r13, r.r14, r.r15
-        )
+        r.dump(out)
     }
 
     fn save_state(&mut self) -> CpuState {
-        self.capture().unwrap_or_else(|e| {
+        self.try_save_state().unwrap_or_else(|e| {
             log::error!("vcpu {}: state not saved: {e}", self.index);
             CpuState::UNREADABLE
         })
     }
 
-    fn load_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
-        self.restore(state)
+    fn restore_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
+        self.try_restore_state(state)
     }
 }
 
-impl Drop for SvmVcpu {
-    fn drop(&mut self) {
-        let frames = [
-            (self.vmcb, 1),
-            (self.host_vmcb, 1),
-            (self.iopm, (IOPM_SIZE / 4096) as u64),
-            (self.msrpm, (MSRPM_SIZE / 4096) as u64),
-        ];
-        for (addr, count) in frames {
-            if let Err(e) = mm::free_frames(addr, count) {
-                log::error!("vcpu page at {addr:#x} could not be freed: {e:?}");
+impl BareLoop for SvmVcpu {
+    /// VMMCALL (or VMCALL, as #UD) loop: VMRUN, exit-code check, RIP advance.
+    fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64> {
+        let start = instr::rdtsc();
+        for _ in 0..n {
+            self.enter();
+            let v = self.vmcb();
+            let code = v.control.exit_code;
+            if code != ExitCode::VMMCALL && code != ExitCode::exception(Exception::UD.vector) {
+                return None;
             }
+            // The guest loops on VMMCALL or VMCALL (3 bytes; the latter arrives as #UD): the
+            // least any monitor must do.
+            v.save.rip = if v.control.next_rip != 0 {
+                v.control.next_rip
+            } else {
+                v.save.rip + 3
+            };
         }
+        Some(instr::rdtsc() - start)
     }
 }

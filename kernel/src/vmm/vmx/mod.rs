@@ -2,6 +2,8 @@
 //! Intel VT-x: capabilities, VMX root operation on every CPU.
 
 #[cfg(target_os = "none")]
+pub mod bitmaps;
+#[cfg(target_os = "none")]
 pub mod caps;
 pub mod controls;
 pub mod ept;

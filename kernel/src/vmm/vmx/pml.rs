@@ -21,7 +21,7 @@ use alloc::vec::Vec;
 use super::fields::{Control64, Guest16};
 use super::vmcs::LoadedVmcs;
 use crate::arch::x86_64::instr::vmx::VmFail;
-use crate::mm;
+use crate::mm::OwnedFrames;
 use crate::vmm::guest_mem::PAGE_SIZE;
 
 /// Entries in the log page.
@@ -32,25 +32,22 @@ const EMPTY: u16 = ENTRIES - 1;
 /// One vCPU's page-modification log: the log page the processor writes, and the frame numbers
 /// taken out of it when it filled up, kept until [`PmlLog::drain`].
 pub struct PmlLog {
-    page: u64,
+    page: OwnedFrames,
     spilled: Vec<u64>,
 }
 
 impl PmlLog {
     /// A zeroed log page, or `None` without memory.
     pub fn new() -> Option<Self> {
-        let page = mm::alloc_frames_below(1, u64::MAX)?;
-        // SAFETY: the frame was just allocated for this log and is identity mapped.
-        unsafe { core::ptr::write_bytes(page as *mut u8, 0, PAGE_SIZE as usize) };
         Some(Self {
-            page,
+            page: OwnedFrames::zeroed(1)?,
             spilled: Vec::new(),
         })
     }
 
     /// Points the loaded VMCS at this log, empty. The caller sets the "enable PML" control.
     pub fn install(&self, v: &mut LoadedVmcs<'_>) -> Result<(), VmFail> {
-        v.write(Control64::PmlAddress, self.page)?;
+        v.write(Control64::PmlAddress, self.page.phys())?;
         v.write(Guest16::PmlIndex, EMPTY)
     }
 
@@ -61,7 +58,7 @@ impl PmlLog {
         // otherwise out of range): all 512 are.
         let first = if index >= ENTRIES { 0 } else { index + 1 };
         for i in (first..ENTRIES).rev() {
-            let slot = (self.page + u64::from(i) * 8) as *const u64;
+            let slot = self.page.ptr(usize::from(i) * 8).cast::<u64>();
             // SAFETY: `slot` lies inside this log's frame, owned by this vCPU; the processor
             // writes the log only while the guest runs, not now.
             let gpa = unsafe { slot.read_volatile() };
@@ -84,13 +81,5 @@ impl PmlLog {
     pub fn drain(&mut self, v: &mut LoadedVmcs<'_>, out: &mut Vec<u64>) -> Result<(), VmFail> {
         out.append(&mut self.spilled);
         self.take_logged(v, out)
-    }
-}
-
-impl Drop for PmlLog {
-    fn drop(&mut self) {
-        if let Err(e) = mm::free_frames(self.page, 1) {
-            log::error!("PML page at {:#x} could not be freed: {e:?}", self.page);
-        }
     }
 }

@@ -5,6 +5,7 @@
 //! Guest-state rules: Intel SDM Vol. 3C, 28.3.1 "Checks on the Guest State Area"; host-state
 //! rules: 28.2.2 and 28.2.3; control rules: 28.2.1.
 
+use super::bitmaps::Bitmaps;
 use super::caps::{PROC_SECONDARY_CONTROLS, VmxCaps};
 use super::controls::apply_fixed;
 use super::fields::{
@@ -133,17 +134,6 @@ pub fn with_pml(caps: &VmxCaps, c: &Controls) -> Option<u32> {
     (caps.has_pml() && caps.has_ept_ad()).then_some(c.proc2 | PROC2_PML)
 }
 
-/// Physical addresses of the bitmaps a vCPU uses.
-#[derive(Debug, Clone, Copy)]
-pub struct Bitmaps {
-    /// I/O bitmap A (ports 0-0x7FFF).
-    pub io_a: u64,
-    /// I/O bitmap B (ports 0x8000-0xFFFF).
-    pub io_b: u64,
-    /// MSR bitmaps (read low, read high, write low, write high).
-    pub msr: u64,
-}
-
 /// Writes controls, bitmaps and the EPT pointer.
 pub fn write_controls(
     v: &mut LoadedVmcs<'_>,
@@ -164,9 +154,9 @@ pub fn write_controls(
     v.write(Control32::ExitMsrLoadCount, 0)?;
     v.write(Control32::EntryMsrLoadCount, 0)?;
     v.write(Control32::EntryInterruptionInfo, 0)?;
-    v.write(Control64::IoBitmapA, bitmaps.io_a)?;
-    v.write(Control64::IoBitmapB, bitmaps.io_b)?;
-    v.write(Control64::MsrBitmaps, bitmaps.msr)?;
+    v.write(Control64::IoBitmapA, bitmaps.io_a())?;
+    v.write(Control64::IoBitmapB, bitmaps.io_b())?;
+    v.write(Control64::MsrBitmaps, bitmaps.msr())?;
     v.write(Control64::Eptp, eptp)?;
     v.write(Control64::TscOffset, 0)?;
     Ok(())

@@ -7,26 +7,26 @@
 
 use core::fmt;
 
+use super::bitmaps::Bitmaps;
 use super::caps::VmxCaps;
 use super::ept::{EptFormat, eptp};
 use super::fields::{Control32, ControlN, Guest32, GuestN, ReadOnly32, ReadOnly64, ReadOnlyN};
 use super::invalidate;
 use super::pml::PmlLog;
-use super::setup::{self, Bitmaps, Controls, PROC_INTERRUPT_WINDOW};
+use super::setup::{self, Controls, PROC_INTERRUPT_WINDOW};
 use super::vmcs::{LoadedVmcs, Vmcs};
 use crate::arch::x86_64::instr;
 use crate::arch::x86_64::instr::vmx::VmFail;
-use crate::mm;
 use crate::vmm::cpu_state::CpuState;
-use crate::vmm::cpuid;
 use crate::vmm::decode::GuestRead;
+use crate::vmm::emulate::{self, Emulated, Exception, PendingIn};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::msr::VirtualMsrs;
-use crate::vmm::vcpu::{Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
+use crate::vmm::vcpu::{BareLoop, Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
 
-core::arch::global_asm!(include_str!("entry.S"));
+crate::vmm::vcpu::entry_asm!("entry.S");
 
-/// Saving and loading [`CpuState`]s.
+/// Saving and restoring [`CpuState`]s.
 mod checkpoint;
 
 unsafe extern "C" {
@@ -60,25 +60,25 @@ const TYPE_EXTERNAL: u32 = 0;
 const TYPE_HARDWARE_EXCEPTION: u32 = 3;
 const VALID: u32 = 1 << 31;
 const DELIVER_ERROR_CODE: u32 = 1 << 11;
-const GP: u8 = 13;
-const UD: u8 = 6;
 
 /// A VT-x vCPU: its VMCS, and the rest of its state (split so the handlers can use both the
-/// loaded VMCS and the state at once).
+/// loaded VMCS and the context at once).
 pub struct VmxVcpu {
     vmcs: Vmcs,
-    s: State,
+    context: Context,
 }
 
-struct State {
+/// Everything of a VT-x vCPU but its VMCS.
+struct Context {
     regs: GuestRegs,
     caps: VmxCaps,
     controls: Controls,
-    bitmaps: Bitmaps,
+    /// The I/O and MSR bitmaps the VMCS points at, held so they live as long as it does.
+    _bitmaps: Bitmaps,
     launched: bool,
     msrs: VirtualMsrs,
-    /// Width of an `in` waiting for its value.
-    io_in_width: Option<u8>,
+    /// An `in` waiting for its value.
+    pending_in: PendingIn,
     /// Preemption-timer value reloaded after each expiry.
     preemption_slice: u32,
     rip: u64,
@@ -96,32 +96,6 @@ fn fail(what: &'static str) -> impl Fn(VmFail) -> VcpuError {
     move |f| VcpuError::Hardware(what, f as u64)
 }
 
-fn alloc_filled(frames: u64, byte: u8) -> Result<u64, VcpuError> {
-    let phys = mm::alloc_frames_below(frames, u64::MAX).ok_or(VcpuError::OutOfMemory)?;
-    // SAFETY: freshly allocated frames, identity mapped, owned by the vCPU.
-    unsafe { core::ptr::write_bytes(phys as *mut u8, byte, (frames * 4096) as usize) };
-    Ok(phys)
-}
-
-/// MSRs whose guest values the VMCS switches itself, so guests access them without exits:
-/// FS/GS base and EFER (guest-state area, SDM Vol. 3C, 25.4.1), SYSENTER_* likewise.
-const PASS_THROUGH_MSRS: [u32; 6] = [0xC000_0100, 0xC000_0101, 0xC000_0080, 0x174, 0x175, 0x176];
-
-/// Clears the read and write intercept bits of `msr` in an MSR bitmap (SDM Vol. 3C, 25.6.9:
-/// read-low at +0, read-high at +1024, write-low at +2048, write-high at +3072).
-fn pass_through(bitmap: u64, msr: u32) {
-    let (base, index) = match msr {
-        0..=0x1FFF => (0, msr),
-        0xC000_0000..=0xC000_1FFF => (1024, msr - 0xC000_0000),
-        _ => return,
-    };
-    for half in [0, 2048] {
-        let byte = (bitmap + half + base + u64::from(index / 8)) as *mut u8;
-        // SAFETY: the bitmap frame belongs to this vCPU; the offset is within its 4 KiB.
-        unsafe { byte.write_volatile(byte.read_volatile() & !(1 << (index % 8))) };
-    }
-}
-
 impl VmxVcpu {
     /// A vCPU of the guest whose memory is `mem`, starting as `start`.
     pub fn new(
@@ -134,17 +108,7 @@ impl VmxVcpu {
             return Err(VcpuError::MissingControls("EPT (4-level, write-back)", 0));
         }
         let controls = setup::controls(&caps)?;
-        // Every port and every MSR exits, except the MSRs the VMCS switches.
-        let io = alloc_filled(2, 0xFF)?;
-        let msr = alloc_filled(1, 0xFF)?;
-        for m in PASS_THROUGH_MSRS {
-            pass_through(msr, m);
-        }
-        let bitmaps = Bitmaps {
-            io_a: io,
-            io_b: io + 4096,
-            msr,
-        };
+        let bitmaps = Bitmaps::new().ok_or(VcpuError::OutOfMemory)?;
         let mut vmcs = Vmcs::new(&caps).ok_or(VcpuError::OutOfMemory)?;
         let eptp = eptp(mem.table_root(), caps.has_ept_ad());
         {
@@ -159,14 +123,14 @@ impl VmxVcpu {
         }
         Ok(Self {
             vmcs,
-            s: State {
+            context: Context {
                 regs: GuestRegs::default(),
                 caps,
                 controls,
-                bitmaps,
+                _bitmaps: bitmaps,
                 launched: false,
                 msrs: VirtualMsrs::new(index),
-                io_in_width: None,
+                pending_in: PendingIn::default(),
                 preemption_slice: setup::PREEMPTION_SLICE,
                 rip: 0,
                 instruction_len: 0,
@@ -178,41 +142,21 @@ impl VmxVcpu {
         })
     }
 
-    /// VMCALL loop for [`Vcpu::bare_hypercall_loop`]: VM entry, exit-reason read, RIP advance.
-    fn bare_vmcall_loop(&mut self, n: u64) -> Option<u64> {
-        let mut v = self.vmcs.load().ok()?;
-        let start = instr::rdtsc();
-        for _ in 0..n {
-            // SAFETY: as in `State::step`: the VMCS is current and initialized, its host state is
-            // this CPU's, and `regs` outlives the call.
-            let code = unsafe { vmx_enter(&mut self.s.regs, u64::from(self.s.launched)) };
-            if code != 0 {
-                return None;
-            }
-            self.s.launched = true;
-            if v.read(ReadOnly32::ExitReason).ok()? as u16 != reason::VMCALL {
-                return None;
-            }
-            State::advance(&mut v).ok()?;
-        }
-        Some(instr::rdtsc() - start)
-    }
-
     /// One VM entry, with a pending interrupt delivered first, and the handling of its exit.
     /// `Ok(None)`: absorbed, enter again.
     fn step(&mut self, irq: &mut dyn InterruptSource) -> Result<Option<Exit>, VmFail> {
-        if self.s.flush_pending {
+        if self.context.flush_pending {
             // On the CPU about to enter the guest (INVEPT affects only the executing CPU).
-            invalidate::after_ept_change(&self.s.caps, self.s.eptp)?;
-            self.s.flush_pending = false;
+            invalidate::after_ept_change(&self.context.caps, self.context.eptp)?;
+            self.context.flush_pending = false;
         }
         let mut v = self.vmcs.load()?;
-        self.s.deliver_interrupt(&mut v, irq)?;
-        self.s.step(&mut v)
+        self.context.deliver_interrupt(&mut v, irq)?;
+        self.context.step(&mut v)
     }
 }
 
-impl State {
+impl Context {
     fn inject(
         v: &mut LoadedVmcs<'_>,
         vector: u8,
@@ -225,6 +169,18 @@ impl State {
             v.write(Control32::EntryExceptionErrorCode, code)?;
         }
         v.write(Control32::EntryInterruptionInfo, info)
+    }
+
+    fn inject_exception(v: &mut LoadedVmcs<'_>, e: Exception) -> Result<(), VmFail> {
+        Self::inject(v, e.vector, TYPE_HARDWARE_EXCEPTION, e.error)
+    }
+
+    /// Carries out what an emulated instruction asks: RIP past it, or its exception.
+    fn finish(v: &mut LoadedVmcs<'_>, emulated: Emulated) -> Result<(), VmFail> {
+        match emulated {
+            Emulated::Done => Self::advance(v),
+            Emulated::Fault(e) => Self::inject_exception(v, e),
+        }
     }
 
     /// Injects the controller's pending interrupt if the guest can take it now (RFLAGS.IF, no STI
@@ -285,49 +241,6 @@ impl State {
         v.write(Guest32::InterruptibilityState, state & !0b11)
     }
 
-    fn handle_cpuid(&mut self, v: &mut LoadedVmcs<'_>) -> Result<(), VmFail> {
-        let (leaf, subleaf) = (self.regs.rax as u32, self.regs.rcx as u32);
-        let host = core::arch::x86_64::__cpuid_count(leaf, subleaf);
-        let host = cpuid::Regs {
-            eax: host.eax,
-            ebx: host.ebx,
-            ecx: host.ecx,
-            edx: host.edx,
-        };
-        let r = cpuid::filter(leaf, subleaf, host, self.index as u8);
-        self.regs.rax = u64::from(r.eax);
-        self.regs.rbx = u64::from(r.ebx);
-        self.regs.rcx = u64::from(r.ecx);
-        self.regs.rdx = u64::from(r.edx);
-        Self::advance(v)
-    }
-
-    fn handle_msr(&mut self, v: &mut LoadedVmcs<'_>, write: bool) -> Result<(), VmFail> {
-        let msr = self.regs.rcx as u32;
-        let ok = if write {
-            let value = (self.regs.rdx << 32) | (self.regs.rax & 0xFFFF_FFFF);
-            self.msrs.write(msr, value).is_ok()
-        } else {
-            match self.msrs.read(msr, instr::rdtsc()) {
-                Some(value) => {
-                    self.regs.rax = value & 0xFFFF_FFFF;
-                    self.regs.rdx = value >> 32;
-                    true
-                }
-                None => false,
-            }
-        };
-        if ok {
-            Self::advance(v)
-        } else {
-            log::debug!(
-                "guest {} MSR {msr:#x}: #GP",
-                if write { "wrote" } else { "read" }
-            );
-            Self::inject(v, GP, TYPE_HARDWARE_EXCEPTION, Some(0))
-        }
-    }
-
     /// MOV to CR0/CR4 that touched host-owned bits (SDM Vol. 3C, Table 28-3).
     fn handle_cr(
         &mut self,
@@ -343,24 +256,7 @@ impl State {
                 info: qualification,
             }));
         }
-        let value = match reg {
-            0 => self.regs.rax,
-            1 => self.regs.rcx,
-            2 => self.regs.rdx,
-            3 => self.regs.rbx,
-            4 => v.read(GuestN::Rsp)?,
-            5 => self.regs.rbp,
-            6 => self.regs.rsi,
-            7 => self.regs.rdi,
-            8 => self.regs.r8,
-            9 => self.regs.r9,
-            10 => self.regs.r10,
-            11 => self.regs.r11,
-            12 => self.regs.r12,
-            13 => self.regs.r13,
-            14 => self.regs.r14,
-            _ => self.regs.r15,
-        };
+        let value = self.regs.by_number(reg as u8, v.read(GuestN::Rsp)?);
         let (cr0, cr4) = if cr == 0 {
             (value, v.read(ControlN::Cr4ReadShadow)?)
         } else {
@@ -415,7 +311,7 @@ impl State {
                 None
             }
             reason::CPUID => {
-                self.handle_cpuid(v)?;
+                Self::finish(v, emulate::cpuid(&mut self.regs, self.index))?;
                 None
             }
             reason::HLT => {
@@ -444,25 +340,14 @@ impl State {
                     })
                 } else {
                     Self::advance(v)?;
-                    if input {
-                        self.io_in_width = Some(width);
-                        Some(Exit::IoIn { port, width })
-                    } else {
-                        let mask = if width == 4 {
-                            u32::MAX
-                        } else {
-                            (1u32 << (8 * width)) - 1
-                        };
-                        Some(Exit::IoOut {
-                            port,
-                            width,
-                            value: self.regs.rax as u32 & mask,
-                        })
-                    }
+                    let (regs, pending) = (&self.regs, &mut self.pending_in);
+                    Some(emulate::port_io(regs, pending, port, width, input))
                 }
             }
             reason::RDMSR | reason::WRMSR => {
-                self.handle_msr(v, basic == reason::WRMSR)?;
+                let write = basic == reason::WRMSR;
+                let tsc = instr::rdtsc();
+                Self::finish(v, emulate::msr(&mut self.regs, &mut self.msrs, write, tsc))?;
                 None
             }
             reason::EPT_VIOLATION => Some(Exit::NestedPageFault {
@@ -491,13 +376,10 @@ impl State {
                     info: q,
                 }),
             },
-            reason::XSETBV => {
-                // CPUID hides XSAVE, so XSETBV is an invalid opcode for this guest.
-                Self::inject(v, UD, TYPE_HARDWARE_EXCEPTION, None)?;
-                None
-            }
-            r if reason::VMX_INSTRUCTIONS.contains(&r) => {
-                Self::inject(v, UD, TYPE_HARDWARE_EXCEPTION, None)?;
+            // CPUID hides XSAVE and VMX, so XSETBV and the VMX instructions are invalid opcodes
+            // for this guest.
+            r if r == reason::XSETBV || reason::VMX_INSTRUCTIONS.contains(&r) => {
+                Self::inject_exception(v, Exception::UD)?;
                 None
             }
             _ => Some(Exit::Unhandled {
@@ -524,59 +406,44 @@ impl Vcpu for VmxVcpu {
     }
 
     fn regs(&mut self) -> &mut GuestRegs {
-        &mut self.s.regs
+        &mut self.context.regs
     }
 
     fn rip(&self) -> u64 {
-        self.s.rip
+        self.context.rip
     }
 
     fn complete_io_in(&mut self, value: u32) {
-        if let Some(width) = self.s.io_in_width.take() {
-            // IN AL/AX leaves the upper bits of RAX; IN EAX zero-extends (SDM Vol. 2A, IN).
-            let mask: u64 = if width == 4 {
-                u64::MAX
-            } else {
-                (1 << (8 * width)) - 1
-            };
-            let keep = if width == 4 {
-                0
-            } else {
-                self.s.regs.rax & !mask
-            };
-            self.s.regs.rax = keep | (u64::from(value) & mask);
-        }
+        self.context
+            .pending_in
+            .complete(&mut self.context.regs, value);
     }
 
     /// Ticks of the VMX-preemption timer (TSC >> IA32_VMX_MISC[4:0]), from now and after each
     /// expiry.
     fn set_time_slice(&mut self, ticks: u32) -> bool {
-        if self.s.controls.pin & setup::PIN_PREEMPTION_TIMER == 0 {
+        if self.context.controls.pin & setup::PIN_PREEMPTION_TIMER == 0 {
             return false;
         }
-        self.s.preemption_slice = ticks;
+        self.context.preemption_slice = ticks;
         match self.vmcs.load() {
             Ok(mut v) => v.write(Guest32::PreemptionTimerValue, ticks).is_ok(),
             Err(_) => false,
         }
     }
 
-    fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64> {
-        self.bare_vmcall_loop(n)
-    }
-
     /// INVEPT for this vCPU's EPTP, done just before the next VM entry, on the CPU that makes
     /// it (`invalidate::after_ept_change`); if it fails, that entry reports
     /// [`Exit::EntryFailed`] rather than run the guest on stale translations.
     fn flush_nested_tlb(&mut self) {
-        self.s.flush_pending = true;
+        self.context.flush_pending = true;
     }
 
     fn enable_dirty_log(&mut self) -> bool {
-        if self.s.pml.is_some() {
+        if self.context.pml.is_some() {
             return true;
         }
-        let Some(proc2) = setup::with_pml(&self.s.caps, &self.s.controls) else {
+        let Some(proc2) = setup::with_pml(&self.context.caps, &self.context.controls) else {
             return false;
         };
         let Some(log) = PmlLog::new() else {
@@ -589,13 +456,13 @@ impl Vcpu for VmxVcpu {
         if installed.is_err() {
             return false;
         }
-        self.s.controls.proc2 = proc2;
-        self.s.pml = Some(log);
+        self.context.controls.proc2 = proc2;
+        self.context.pml = Some(log);
         true
     }
 
     fn drain_dirty_log(&mut self, out: &mut alloc::vec::Vec<u64>) -> bool {
-        let Some(pml) = self.s.pml.as_mut() else {
+        let Some(pml) = self.context.pml.as_mut() else {
             return false;
         };
         let mut logged = alloc::vec::Vec::new();
@@ -610,18 +477,17 @@ impl Vcpu for VmxVcpu {
             }
             Err(e) => {
                 // The dirty flags of everything logged are still set: a table walk finds them.
-                log::error!("vcpu {}: PML log unreadable ({e:?})", self.s.index);
+                log::error!("vcpu {}: PML log unreadable ({e:?})", self.context.index);
                 false
             }
         }
     }
 
     fn dump(&mut self, out: &mut dyn fmt::Write) -> fmt::Result {
-        let r = self.s.regs;
         writeln!(
             out,
             "vcpu {} (VT-x) RIP={:#x} last instruction length {}",
-            self.s.index, self.s.rip, self.s.instruction_len
+            self.context.index, self.context.rip, self.context.instruction_len
         )?;
         if let Ok(v) = self.vmcs.load() {
             let rd = |f: GuestN| v.read(f).unwrap_or(u64::MAX);
@@ -637,54 +503,49 @@ impl Vcpu for VmxVcpu {
             )?;
             writeln!(
                 out,
-                "CS base={:#x} rights={:#x} exit reason={:#x} qualification={:#x} interruptibility={:#x}",
+                "CS base={:#x} rights={:#x} CR2={:#x} exit reason={:#x} qualification={:#x} interruptibility={:#x}",
                 rd(GuestN::CsBase),
                 v.read(Guest32::CsAccessRights).unwrap_or(u32::MAX),
+                self.context.regs.cr2,
                 v.read(ReadOnly32::ExitReason).unwrap_or(u32::MAX),
                 v.read(ReadOnlyN::ExitQualification).unwrap_or(u64::MAX),
                 v.read(Guest32::InterruptibilityState).unwrap_or(u32::MAX)
             )?;
         }
-        writeln!(
-            out,
-            "RAX={:#018x} RBX={:#018x} RCX={:#018x} RDX={:#018x}",
-            r.rax, r.rbx, r.rcx, r.rdx
-        )?;
-        writeln!(
-            out,
-            "RSI={:#018x} RDI={:#018x} RBP={:#018x} CR2={:#018x}",
-            r.rsi, r.rdi, r.rbp, r.cr2
-        )?;
-        writeln!(
-            out,
-            "R8 ={:#018x} R9 ={:#018x} R10={:#018x} R11={:#018x}",
-            r.r8, r.r9, r.r10, r.r11
-        )?;
-        writeln!(
-            out,
-            "R12={:#018x} R13={:#018x} R14={:#018x} R15={:#018x}",
-            r.r12, r.r13, r.r14, r.r15
-        )
+        self.context.regs.dump(out)
     }
 
     fn save_state(&mut self) -> CpuState {
-        self.capture().unwrap_or_else(|e| {
-            log::error!("vcpu {}: state not saved: {e}", self.s.index);
+        self.try_save_state().unwrap_or_else(|e| {
+            log::error!("vcpu {}: state not saved: {e}", self.context.index);
             CpuState::UNREADABLE
         })
     }
 
-    fn load_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
-        self.restore(state)
+    fn restore_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
+        self.try_restore_state(state)
     }
 }
 
-impl Drop for VmxVcpu {
-    fn drop(&mut self) {
-        for (addr, frames) in [(self.s.bitmaps.io_a, 2), (self.s.bitmaps.msr, 1)] {
-            if let Err(e) = mm::free_frames(addr, frames) {
-                log::error!("vcpu bitmap at {addr:#x} could not be freed: {e:?}");
+impl BareLoop for VmxVcpu {
+    /// VMCALL loop: VM entry, exit-reason read, RIP advance.
+    fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64> {
+        let mut v = self.vmcs.load().ok()?;
+        let start = instr::rdtsc();
+        for _ in 0..n {
+            // SAFETY: as in `Context::step`: the VMCS is current and initialized, its host state is
+            // this CPU's, and `regs` outlives the call.
+            let code =
+                unsafe { vmx_enter(&mut self.context.regs, u64::from(self.context.launched)) };
+            if code != 0 {
+                return None;
             }
+            self.context.launched = true;
+            if v.read(ReadOnly32::ExitReason).ok()? as u16 != reason::VMCALL {
+                return None;
+            }
+            Context::advance(&mut v).ok()?;
         }
+        Some(instr::rdtsc() - start)
     }
 }

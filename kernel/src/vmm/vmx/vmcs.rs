@@ -7,43 +7,44 @@
 //! one CPU only, SDM Vol. 3C, 26.11.1).
 
 use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 
 use super::caps::VmxCaps;
 use super::fields::{Field, Writable};
 use crate::arch::x86_64::instr::vmx::{self as vmxi, VmFail};
-use crate::mm;
+use crate::mm::OwnedFrames;
 
 /// A 4 KiB VMCS region owned by one vCPU.
 pub struct Vmcs {
-    phys: u64,
+    /// Freed only after a successful VMCLEAR (see `Drop`), hence `ManuallyDrop`.
+    frame: ManuallyDrop<OwnedFrames>,
 }
 
 impl Vmcs {
     /// Allocates a region, stamps the revision id and VMCLEARs it (SDM Vol. 3C, 26.11.3: a
     /// VMCS must be clear before its first VMLAUNCH).
     pub fn new(caps: &VmxCaps) -> Option<Self> {
-        let phys = mm::alloc_frames_below(1, u64::MAX)?;
-        // SAFETY: a fresh frame, identity mapped, owned by this VMCS from now on.
-        unsafe {
-            core::ptr::write_bytes(phys as *mut u8, 0, 4096);
-            (phys as *mut u32).write_volatile(caps.revision);
-        }
-        let vmcs = Self { phys };
+        let frame = OwnedFrames::zeroed(1)?;
+        // SAFETY: a fresh zeroed frame, identity mapped, owned by this VMCS from now on; the
+        // revision id is its first 32 bits (SDM Vol. 3C, 26.2).
+        unsafe { frame.ptr(0).cast::<u32>().write_volatile(caps.revision) };
         // SAFETY: the region holds the right revision id and belongs to this value.
-        unsafe { vmxi::vmclear(phys) }.ok()?;
-        Some(vmcs)
+        unsafe { vmxi::vmclear(frame.phys()) }.ok()?;
+        Some(Self {
+            frame: ManuallyDrop::new(frame),
+        })
     }
 
     /// Physical address of the region.
     pub fn phys(&self) -> u64 {
-        self.phys
+        self.frame.phys()
     }
 
     /// Makes this VMCS current on this CPU.
     pub fn load(&mut self) -> Result<LoadedVmcs<'_>, VmFail> {
         // SAFETY: the region is ours and initialized; VMX is on (the region could not have been
         // VMCLEARed otherwise).
-        unsafe { vmxi::vmptrld(self.phys) }?;
+        unsafe { vmxi::vmptrld(self.phys()) }?;
         Ok(LoadedVmcs {
             _vmcs: PhantomData,
             _not_send: PhantomData,
@@ -55,11 +56,12 @@ impl Drop for Vmcs {
     fn drop(&mut self) {
         // SAFETY: VMCLEAR makes the region inactive so the CPU holds no cached state pointing at
         // the frame once it is freed.
-        let cleared = unsafe { vmxi::vmclear(self.phys) };
+        let cleared = unsafe { vmxi::vmclear(self.phys()) };
         if cleared.is_ok() {
-            let _ = mm::free_frames(self.phys, 1);
+            // SAFETY: dropped once, here, and `self.frame` is not used afterwards.
+            unsafe { ManuallyDrop::drop(&mut self.frame) };
         } else {
-            log::error!("VMCLEAR of {:#x} failed; leaking the frame", self.phys);
+            log::error!("VMCLEAR of {:#x} failed; leaking the frame", self.phys());
         }
     }
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! An AMD-V vCPU's state as a vendor-neutral [`CpuState`]
-//! ([`crate::vmm::vcpu::Vcpu::save_state`] and `load_state`): the VMCB state save area (AMD64
+//! ([`crate::vmm::vcpu::Vcpu::save_state`] and `restore_state`): the VMCB state save area (AMD64
 //! APM Vol. 2, Table B-2; RAX and CR2 there, the other general registers in software), EVENTINJ
 //! (15.20 "Event Injection"), the interrupt shadow (Table B-1, offset 0x068), the virtual
 //! interrupt this back end requests as its interrupt window (V_IRQ with the VINTR intercept,
@@ -18,6 +18,7 @@ use crate::arch::x86_64::msr;
 use crate::vmm::cpu_state::{
     CR0_PE, CpuState, DescriptorTable, EmulatedMsrs, Event, EventKind, RFLAGS_IF, RFLAGS_VM,
 };
+use crate::vmm::emulate::PendingIn;
 use crate::vmm::svm::vmcb::{self, EventInfo, EventType, InterceptMisc1, InterruptState};
 use crate::vmm::vcpu::{Segment, VcpuError};
 
@@ -98,9 +99,9 @@ fn cpl(state: &CpuState) -> u8 {
 
 impl SvmVcpu {
     /// [`crate::vmm::vcpu::Vcpu::save_state`] for AMD-V.
-    pub(super) fn capture(&mut self) -> Result<CpuState, VcpuError> {
+    pub(super) fn try_save_state(&mut self) -> Result<CpuState, VcpuError> {
         let mut regs = self.regs;
-        let pending_io_in = self.io_in_width;
+        let pending_io_in = self.pending_in.width();
         let msrs = EmulatedMsrs::of(&self.msrs);
         let v = self.vmcb();
         let (s, c) = (&v.save, &v.control);
@@ -152,9 +153,9 @@ impl SvmVcpu {
         Ok(state)
     }
 
-    /// [`crate::vmm::vcpu::Vcpu::load_state`] for AMD-V: checks everything before the VMCB is
+    /// [`crate::vmm::vcpu::Vcpu::restore_state`] for AMD-V: checks everything before the VMCB is
     /// touched.
-    pub(super) fn restore(&mut self, state: &CpuState) -> Result<(), VcpuError> {
+    pub(super) fn try_restore_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
         state.check()?;
         let event_inj = match &state.event {
             Some(e) => event_info(e)?,
@@ -219,7 +220,7 @@ impl SvmVcpu {
             c.intercept_misc1.remove(InterceptMisc1::VINTR);
         }
         self.regs = state.regs;
-        self.io_in_width = state.pending_io_in;
+        self.pending_in = PendingIn::with_width(state.pending_io_in);
         self.msrs = msrs;
         Ok(())
     }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! A VT-x vCPU's state as a vendor-neutral [`CpuState`] ([`crate::vmm::vcpu::Vcpu::save_state`]
-//! and `load_state`): the VMCS guest-state area (Intel SDM Vol. 3C, 25.4), CR0/CR4 through
+//! and `restore_state`): the VMCS guest-state area (Intel SDM Vol. 3C, 25.4), CR0/CR4 through
 //! their guest/host masks and read shadows (25.6.6), the event to inject on the next entry
 //! (25.8.3), interrupt-window exiting (25.6.2), and what this back end keeps in software (the
 //! general registers, emulated MSRs, a pending `IN`).
@@ -9,9 +9,10 @@
 //! intercepts guest RDMSR/WRMSR of them (#GP): its guests cannot read or set them, so they are
 //! saved as 0 and only 0 loads.
 
-use super::{DELIVER_ERROR_CODE, State, VALID, VmxVcpu, fail};
+use super::{Context, DELIVER_ERROR_CODE, VALID, VmxVcpu, fail};
 use crate::arch::x86_64::instr::vmx::VmFail;
 use crate::vmm::cpu_state::{CpuState, DescriptorTable, EFER_LMA, EmulatedMsrs, Event, EventKind};
+use crate::vmm::emulate::PendingIn;
 use crate::vmm::vcpu::{Segment, VcpuError};
 use crate::vmm::vmx::fields::{Control32, ControlN, Guest16, Guest32, Guest64, GuestN};
 use crate::vmm::vmx::setup::{self, PROC_INTERRUPT_WINDOW};
@@ -119,7 +120,7 @@ fn pending_event(v: &LoadedVmcs<'_>) -> Result<Option<Event>, SaveError> {
     }))
 }
 
-fn read_state(v: &LoadedVmcs<'_>, s: &State) -> Result<CpuState, SaveError> {
+fn read_state(v: &LoadedVmcs<'_>, context: &Context) -> Result<CpuState, SaveError> {
     let cr0 = guest_visible(v, GuestN::Cr0, ControlN::Cr0Mask, ControlN::Cr0ReadShadow)?;
     let cr4 = guest_visible(v, GuestN::Cr4, ControlN::Cr4Mask, ControlN::Cr4ReadShadow)?;
     let mut segments = [Segment {
@@ -138,7 +139,7 @@ fn read_state(v: &LoadedVmcs<'_>, s: &State) -> Result<CpuState, SaveError> {
     }
     let [cs, ds, es, fs, gs, ss, tr, ldtr] = segments;
     let interruptibility = v.read(Guest32::InterruptibilityState)?;
-    let mut regs = s.regs;
+    let mut regs = context.regs;
     regs.reserved = 0;
     let mut state = CpuState {
         regs,
@@ -167,14 +168,14 @@ fn read_state(v: &LoadedVmcs<'_>, s: &State) -> Result<CpuState, SaveError> {
         cstar: 0,
         sfmask: 0,
         kernel_gs_base: 0,
-        msrs: EmulatedMsrs::of(&s.msrs),
+        msrs: EmulatedMsrs::of(&context.msrs),
         dr7: v.read(GuestN::Dr7)?,
         pdpte: [0; 4],
         sti_blocking: interruptibility & BLOCKING_STI != 0,
         mov_ss_blocking: interruptibility & BLOCKING_MOV_SS != 0,
         event: pending_event(v)?,
         interrupt_window: v.read(Control32::ProcBased)? & PROC_INTERRUPT_WINDOW != 0,
-        pending_io_in: s.io_in_width,
+        pending_io_in: context.pending_in.width(),
     };
     // Stored by every VM exit while the guest uses PAE paging (SDM Vol. 3C, 28.3.4).
     if state.pae_paging() {
@@ -185,9 +186,9 @@ fn read_state(v: &LoadedVmcs<'_>, s: &State) -> Result<CpuState, SaveError> {
     Ok(state)
 }
 
-fn write_state(v: &mut LoadedVmcs<'_>, s: &State, state: &CpuState) -> Result<(), VmFail> {
+fn write_state(v: &mut LoadedVmcs<'_>, context: &Context, state: &CpuState) -> Result<(), VmFail> {
     let ((hw_cr0, shadow_cr0), (hw_cr4, shadow_cr4)) =
-        setup::guest_control_registers(&s.caps, state.cr0, state.cr4);
+        setup::guest_control_registers(&context.caps, state.cr0, state.cr4);
     v.write(GuestN::Cr0, hw_cr0)?;
     v.write(ControlN::Cr0ReadShadow, shadow_cr0)?;
     v.write(GuestN::Cr4, hw_cr4 | setup::CR4_VMXE)?;
@@ -200,7 +201,7 @@ fn write_state(v: &mut LoadedVmcs<'_>, s: &State, state: &CpuState) -> Result<()
     } else {
         0
     };
-    v.write(Control32::EntryControls, s.controls.entry | ia32e)?;
+    v.write(Control32::EntryControls, context.controls.entry | ia32e)?;
     for (seg, f) in state.segments().into_iter().zip(&SEGMENTS) {
         v.write(f.selector, seg.selector)?;
         v.write(f.base, seg.base)?;
@@ -250,7 +251,7 @@ fn write_state(v: &mut LoadedVmcs<'_>, s: &State, state: &CpuState) -> Result<()
     } else {
         0
     };
-    v.write(Control32::ProcBased, s.controls.proc | window)?;
+    v.write(Control32::ProcBased, context.controls.proc | window)?;
     v.write(GuestN::Rip, state.rip)?;
     v.write(GuestN::Rsp, state.rsp)?;
     v.write(GuestN::Rflags, state.rflags)
@@ -258,9 +259,9 @@ fn write_state(v: &mut LoadedVmcs<'_>, s: &State, state: &CpuState) -> Result<()
 
 impl VmxVcpu {
     /// [`crate::vmm::vcpu::Vcpu::save_state`] for VT-x.
-    pub(super) fn capture(&mut self) -> Result<CpuState, VcpuError> {
+    pub(super) fn try_save_state(&mut self) -> Result<CpuState, VcpuError> {
         let v = self.vmcs.load().map_err(fail("VMPTRLD"))?;
-        let state = read_state(&v, &self.s).map_err(|e| match e {
+        let state = read_state(&v, &self.context).map_err(|e| match e {
             SaveError::Vmread(f) => VcpuError::Hardware("VMREAD", f as u64),
             SaveError::State(what) => VcpuError::InvalidState(what),
         })?;
@@ -268,9 +269,9 @@ impl VmxVcpu {
         Ok(state)
     }
 
-    /// [`crate::vmm::vcpu::Vcpu::load_state`] for VT-x: checks everything before the first
+    /// [`crate::vmm::vcpu::Vcpu::restore_state`] for VT-x: checks everything before the first
     /// VMWRITE.
-    pub(super) fn restore(&mut self, state: &CpuState) -> Result<(), VcpuError> {
+    pub(super) fn try_restore_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
         state.check()?;
         let unswitched = [
             state.star,
@@ -299,14 +300,14 @@ impl VmxVcpu {
         }
         let msrs = state
             .msrs
-            .apply(&self.s.msrs)
+            .apply(&self.context.msrs)
             .map_err(VcpuError::InvalidState)?;
         let mut v = self.vmcs.load().map_err(fail("VMPTRLD"))?;
-        write_state(&mut v, &self.s, state).map_err(fail("VMWRITE guest state"))?;
-        self.s.regs = state.regs;
-        self.s.rip = state.rip;
-        self.s.io_in_width = state.pending_io_in;
-        self.s.msrs = msrs;
+        write_state(&mut v, &self.context, state).map_err(fail("VMWRITE guest state"))?;
+        self.context.regs = state.regs;
+        self.context.rip = state.rip;
+        self.context.pending_in = PendingIn::with_width(state.pending_io_in);
+        self.context.msrs = msrs;
         Ok(())
     }
 }
