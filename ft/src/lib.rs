@@ -19,3 +19,6 @@ pub mod epoch;
 pub mod link;
 pub mod pair;
 pub mod stream;
+
+#[cfg(test)]
+mod testutil;
