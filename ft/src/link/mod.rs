@@ -29,6 +29,7 @@ pub mod route;
 pub mod stats;
 pub mod udp;
 
+mod bounds;
 mod congestion;
 mod fragment;
 mod heartbeat;
