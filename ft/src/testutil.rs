@@ -63,6 +63,16 @@ impl Rng {
     }
 }
 
+/// How much a test does: `release` in optimised builds, the smaller `debug` in unoptimised
+/// ones, to keep `cargo test` fast.
+pub(crate) fn volume(release: usize, debug: usize) -> usize {
+    if cfg!(debug_assertions) {
+        debug
+    } else {
+        release
+    }
+}
+
 impl RandomSource for Rng {
     fn next_u64(&mut self) -> u64 {
         Rng::next_u64(self)

@@ -11,7 +11,7 @@ use crate::link::frame::{AckInfo, Header, HelloBody, Kind, SessionBody};
 use crate::link::ipv4::{Ipv4Addr, Ipv4Header};
 use crate::link::udp::{UdpEndpoints, UdpHeader, write_ipv4_udp};
 use crate::link::{LinkConfig, PreSharedKey};
-use crate::testutil::Rng;
+use crate::testutil::{Rng, volume};
 
 fn parse_everything(b: &[u8]) {
     let _ = EthernetHeader::parse(b);
@@ -92,15 +92,10 @@ fn mutate(rng: &mut Rng, f: &mut Vec<u8>) {
 #[test]
 fn parsers_never_panic_on_random_bytes() {
     let mut rng = Rng::new(0xF00D);
-    let cases = if cfg!(debug_assertions) {
-        20_000
-    } else {
-        200_000
-    };
+    let cases = volume(200_000, 20_000);
     for _ in 0..cases {
         let len = rng.below(120);
-        let mut b = vec![0u8; len];
-        rng.fill(&mut b);
+        let mut b = rng.bytes(len);
         // Make some inputs look plausible so deeper layers are reached.
         if len >= 14 && rng.below(2) == 0 {
             b[12..14].copy_from_slice(&[0x08, if rng.below(2) == 0 { 0x00 } else { 0x06 }]);
@@ -158,16 +153,11 @@ fn link_never_panics_and_never_delivers_garbage() {
     let corpus: Vec<Vec<u8>> = sim.captured.iter().flatten().cloned().collect();
     let delivered = sim.links[1].stats().messages_delivered;
     let mut rng = Rng::new(52);
-    let cases = if cfg!(debug_assertions) {
-        5_000
-    } else {
-        50_000
-    };
+    let cases = volume(50_000, 5_000);
     for i in 0..cases {
         let f = if i % 4 == 0 {
-            let mut b = vec![0u8; rng.below(1600)];
-            rng.fill(&mut b);
-            b
+            let len = rng.below(1600);
+            rng.bytes(len)
         } else {
             let mut f = corpus[rng.below(corpus.len())].clone();
             mutate(&mut rng, &mut f);

@@ -5,21 +5,10 @@ use alloc::vec::Vec;
 
 use super::sim::{MS, NetConfig, Sim, US};
 use crate::link::{Event, LinkConfig, LinkStats, MsgId};
-use crate::testutil::Rng;
-
-/// Bulk volume per test: smaller in unoptimized builds to keep `cargo test` fast.
-pub(crate) fn volume(release: usize, debug: usize) -> usize {
-    if cfg!(debug_assertions) {
-        debug
-    } else {
-        release
-    }
-}
+use crate::testutil::{Rng, volume};
 
 pub(crate) fn message(stream: u64, i: usize, len: usize) -> Vec<u8> {
-    let mut m = alloc::vec![0u8; len];
-    Rng::new(stream.wrapping_mul(0x1000_0000_01B3) ^ i as u64).fill(&mut m);
-    m
+    Rng::new(stream.wrapping_mul(0x1000_0000_01B3) ^ i as u64).bytes(len)
 }
 
 /// Mixed sizes: many small, many medium, some large and a few near the maximum.
