@@ -4,8 +4,12 @@
 //!
 //! - [`stream`]: the versioned checkpoint stream format (records, encoder, strict decoder).
 //! - [`link`]: the authenticated, reliable peer-link protocol between primary and backup.
-//! - [`epoch`]: the epoch-length policy and the output-commit buffer.
+//! - [`epoch`]: the epoch-length policy, the lazy sender's plan and the output-commit buffer.
+//! - [`pair`]: the pair's messages and the primary's and backup's epoch state machines.
+//!
+//! Nothing here needs `unsafe`: the hardware side (page tables, NICs) lives in the kernel.
 #![no_std]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 #[cfg(test)]
@@ -15,3 +19,6 @@ pub mod epoch;
 pub mod link;
 pub mod pair;
 pub mod stream;
+
+#[cfg(test)]
+mod testutil;

@@ -122,6 +122,7 @@ impl EpochPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::Rng;
 
     const MS: u64 = 1_000_000;
 
@@ -204,11 +205,9 @@ mod tests {
     #[test]
     fn results_always_lie_within_the_bounds() {
         let p = policy();
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = Rng::new(0x5EED);
         for _ in 0..10_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let o = EpochObservation {
                 length_ns: x % (1000 * MS),
                 dirty_pages: (x >> 20) % 1_000_000,

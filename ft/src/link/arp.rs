@@ -4,6 +4,7 @@
 
 use alloc::vec::Vec;
 
+use super::bounds::{ensure_room, header_mut, split_header};
 use super::error::{BuildError, ParseError};
 use super::ether::{ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetHeader, MacAddr};
 use super::ipv4::Ipv4Addr;
@@ -72,12 +73,7 @@ impl ArpPacket {
     /// [`ParseError::Truncated`], [`ParseError::ArpUnsupported`] for other hardware/protocol
     /// types or sizes, [`ParseError::ArpBadOpcode`] for opcodes other than 1 and 2.
     pub fn parse(data: &[u8]) -> Result<Self, ParseError> {
-        let p = data
-            .first_chunk::<PACKET_LEN>()
-            .ok_or(ParseError::Truncated {
-                needed: PACKET_LEN,
-                available: data.len(),
-            })?;
+        let (p, _) = split_header::<PACKET_LEN>(data)?;
         let htype = u16::from_be_bytes([p[0], p[1]]);
         let ptype = u16::from_be_bytes([p[2], p[3]]);
         if htype != HTYPE_ETHERNET || ptype != ETHERTYPE_IPV4 || p[4] != 6 || p[5] != 4 {
@@ -104,13 +100,7 @@ impl ArpPacket {
     /// # Errors
     /// [`BuildError::BufferTooSmall`] if `buf` is shorter than 28 bytes.
     pub fn write(&self, buf: &mut [u8]) -> Result<usize, BuildError> {
-        let available = buf.len();
-        let p = buf
-            .first_chunk_mut::<PACKET_LEN>()
-            .ok_or(BuildError::BufferTooSmall {
-                needed: PACKET_LEN,
-                available,
-            })?;
+        let p = header_mut::<PACKET_LEN>(buf)?;
         p[0..2].copy_from_slice(&HTYPE_ETHERNET.to_be_bytes());
         p[2..4].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
         p[4] = 6;
@@ -134,12 +124,7 @@ impl ArpPacket {
     /// [`BuildError::BufferTooSmall`] if `buf` is shorter than 60 bytes.
     pub fn write_frame(&self, buf: &mut [u8]) -> Result<usize, BuildError> {
         const FRAME: usize = 60;
-        if buf.len() < FRAME {
-            return Err(BuildError::BufferTooSmall {
-                needed: FRAME,
-                available: buf.len(),
-            });
-        }
+        ensure_room(buf, FRAME)?;
         let dst = match self.op {
             ArpOp::Request => MacAddr::BROADCAST,
             ArpOp::Reply => self.tha,

@@ -5,6 +5,7 @@
 //! the headers in front of it. Inbound frames are sorted by [`classify`].
 
 use super::arp::ArpPacket;
+use super::bounds::ensure_room;
 use super::error::{BuildError, ParseError};
 use super::ether::{
     ETHERTYPE_ARP, ETHERTYPE_CASTOR_LINK, ETHERTYPE_IPV4, EthernetHeader, HEADER_LEN as ETH_LEN,
@@ -59,12 +60,7 @@ impl Encapsulation {
         match self {
             Self::Ethernet { src, dst } => {
                 let total = ETH_LEN + payload_len;
-                if buf.len() < total {
-                    return Err(BuildError::BufferTooSmall {
-                        needed: total,
-                        available: buf.len(),
-                    });
-                }
+                ensure_room(buf, total)?;
                 EthernetHeader {
                     dst: *dst,
                     src: *src,
@@ -78,16 +74,8 @@ impl Encapsulation {
                 next_hop,
                 endpoints,
             } => {
-                let available = buf.len();
-                let n = write_ipv4_udp(
-                    buf.get_mut(ETH_LEN..).ok_or(BuildError::BufferTooSmall {
-                        needed: ETH_LEN,
-                        available,
-                    })?,
-                    endpoints,
-                    ident,
-                    payload_len,
-                )?;
+                ensure_room(buf, ETH_LEN)?;
+                let n = write_ipv4_udp(&mut buf[ETH_LEN..], endpoints, ident, payload_len)?;
                 EthernetHeader {
                     dst: *next_hop,
                     src: *src,

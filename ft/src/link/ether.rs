@@ -3,6 +3,7 @@
 
 use core::fmt;
 
+use super::bounds::{header_mut, split_header};
 use super::error::{BuildError, ParseError};
 
 /// Length of an Ethernet II header.
@@ -74,13 +75,7 @@ impl EthernetHeader {
     /// [`ParseError::Truncated`] for short input, [`ParseError::NotEthernetII`] when the type
     /// field is an IEEE 802.3 length (< 0x0600).
     pub fn parse(frame: &[u8]) -> Result<(Self, &[u8]), ParseError> {
-        let (h, payload) =
-            frame
-                .split_first_chunk::<HEADER_LEN>()
-                .ok_or(ParseError::Truncated {
-                    needed: HEADER_LEN,
-                    available: frame.len(),
-                })?;
+        let (h, payload) = split_header::<HEADER_LEN>(frame)?;
         let mut dst = [0; 6];
         let mut src = [0; 6];
         dst.copy_from_slice(&h[0..6]);
@@ -104,13 +99,7 @@ impl EthernetHeader {
     /// # Errors
     /// [`BuildError::BufferTooSmall`] if `buf` is shorter than 14 bytes.
     pub fn write(&self, buf: &mut [u8]) -> Result<usize, BuildError> {
-        let available = buf.len();
-        let h = buf
-            .first_chunk_mut::<HEADER_LEN>()
-            .ok_or(BuildError::BufferTooSmall {
-                needed: HEADER_LEN,
-                available,
-            })?;
+        let h = header_mut::<HEADER_LEN>(buf)?;
         h[0..6].copy_from_slice(&self.dst.0);
         h[6..12].copy_from_slice(&self.src.0);
         h[12..14].copy_from_slice(&self.ethertype.to_be_bytes());

@@ -3,6 +3,7 @@
 
 use core::fmt;
 
+use super::bounds::{header_mut, split_header};
 use super::checksum::internet_checksum;
 use super::error::{BuildError, ParseError};
 
@@ -111,12 +112,7 @@ impl Ipv4Header {
     /// Rejects short input, versions other than 4, options, fragments, the reserved flag,
     /// inconsistent lengths and bad header checksums.
     pub fn parse(packet: &[u8]) -> Result<(Self, &[u8]), ParseError> {
-        let h = packet
-            .first_chunk::<HEADER_LEN>()
-            .ok_or(ParseError::Truncated {
-                needed: HEADER_LEN,
-                available: packet.len(),
-            })?;
+        let (h, _) = split_header::<HEADER_LEN>(packet)?;
         let version = h[0] >> 4;
         if version != 4 {
             return Err(ParseError::BadIpVersion(version));
@@ -164,13 +160,7 @@ impl Ipv4Header {
     /// # Errors
     /// [`BuildError::BufferTooSmall`] if `buf` is shorter than 20 bytes.
     pub fn write(&self, buf: &mut [u8]) -> Result<usize, BuildError> {
-        let available = buf.len();
-        let h = buf
-            .first_chunk_mut::<HEADER_LEN>()
-            .ok_or(BuildError::BufferTooSmall {
-                needed: HEADER_LEN,
-                available,
-            })?;
+        let h = header_mut::<HEADER_LEN>(buf)?;
         h[0] = 0x45;
         h[1] = self.tos;
         h[2..4].copy_from_slice(&self.total_len.to_be_bytes());

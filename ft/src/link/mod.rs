@@ -7,27 +7,29 @@
 //!   (RFC 1071), [`arp`] (RFC 826, with a resolution cache) and [`encap`] (wrapping and
 //!   classifying frames for either transport).
 //! - Security: [`crypto`] (pre-shared key, per-direction ChaCha20-Poly1305 keys, RFC 8439),
-//!   a replay window over frame counters, and the pairing handshake in [`Link`].
+//!   a replay window over frame counters, and the pairing handshake
+//!   ([`endpoint`]'s `pairing`).
 //! - Transport: [`frame`] (the wire format), sliding send/receive windows with SACK, RTT
 //!   estimation (RFC 6298), congestion and flow control, fragmentation, heartbeats.
 //!
-//! The entry point is [`Link`]; see its module docs for the calling convention.
+//! The entry point is [`Link`] (in [`endpoint`]); see its module docs for the calling
+//! convention.
 
 pub mod arp;
 pub mod checksum;
 pub mod config;
 pub mod crypto;
 pub mod encap;
+pub mod endpoint;
 pub mod error;
 pub mod ether;
 pub mod frame;
 pub mod ipv4;
-#[allow(clippy::module_inception)]
-pub mod link;
 pub mod route;
 pub mod stats;
 pub mod udp;
 
+mod bounds;
 mod congestion;
 mod fragment;
 mod heartbeat;
@@ -40,8 +42,8 @@ mod tests;
 
 pub use config::{Fingerprint, LinkConfig, Role};
 pub use crypto::{PreSharedKey, RandomSource};
+pub use endpoint::{Event, Inbound, Link, LinkState, MsgId};
 pub use error::{
     BuildError, ConfigError, DropReason, KeyError, PairingError, ParseError, SendError,
 };
-pub use link::{Event, Inbound, Link, LinkState, MsgId};
 pub use stats::LinkStats;

@@ -1,6 +1,7 @@
 //! UDP over IPv4 (RFC 768): the header, the pseudo-header checksum (optional on IPv4, but
 //! verified whenever present) and an in-place builder for IPv4+UDP datagrams.
 
+use super::bounds::{ensure_room, split_header};
 use super::checksum::Checksum;
 use super::error::{BuildError, ParseError};
 use super::ipv4::{self, Ipv4Addr, Ipv4Header, PROTO_UDP};
@@ -48,12 +49,7 @@ impl UdpHeader {
         if ip.protocol != PROTO_UDP {
             return Err(ParseError::WrongProtocol(ip.protocol));
         }
-        let h = datagram
-            .first_chunk::<HEADER_LEN>()
-            .ok_or(ParseError::Truncated {
-                needed: HEADER_LEN,
-                available: datagram.len(),
-            })?;
+        let (h, _) = split_header::<HEADER_LEN>(datagram)?;
         let hdr = Self {
             src_port: u16::from_be_bytes([h[0], h[1]]),
             dst_port: u16::from_be_bytes([h[2], h[3]]),
@@ -103,12 +99,7 @@ pub fn write_ipv4_udp(
     if total > usize::from(u16::MAX) {
         return Err(BuildError::PayloadTooLarge);
     }
-    if buf.len() < total {
-        return Err(BuildError::BufferTooSmall {
-            needed: total,
-            available: buf.len(),
-        });
-    }
+    ensure_room(buf, total)?;
     let udp_len = total - ipv4::HEADER_LEN;
     let ip = Ipv4Header::new(ep.src_ip, ep.dst_ip, PROTO_UDP, udp_len, ident)?;
     ip.write(buf)?;

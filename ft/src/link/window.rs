@@ -14,8 +14,8 @@
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 
+use super::endpoint::MsgId;
 use super::frame::{AckInfo, FRAG_LAST, MAX_SACK_WORDS};
-use super::link::MsgId;
 
 /// Reordering tolerance of loss detection, in transmissions.
 pub(crate) const DUPTHRESH: u64 = 3;

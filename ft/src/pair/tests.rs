@@ -14,24 +14,9 @@ use super::message::{Hello, Message, PAIR_VERSION, PairError};
 use super::primary::{FaultOutcome, GuestRam, Primary, PrimaryConfig, PrimaryError};
 use crate::link::Role;
 use crate::stream::{PAGE_SIZE, PageBuf, PageStore};
+use crate::testutil::Rng;
 
 const PAGES: u64 = 96;
-
-/// Xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Guest memory with write protection and dirty tracking, like EPT/NPT with A/D bits.
 struct SimRam {
@@ -143,7 +128,7 @@ struct Outcome {
 /// delivered is lost) and takes over on the backup; checks memory, vCPU state and digest
 /// against the primary's snapshot at the takeover epoch.
 fn run_pair(seed: u64, steps: u32, stun_buffers: usize, clean_death: bool) -> Outcome {
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let mut ram = SimRam::new();
     let mut primary = Primary::new(&config(stun_buffers)).expect("primary");
     let mut backup = Backup::new(PAGES);
@@ -162,11 +147,11 @@ fn run_pair(seed: u64, steps: u32, stun_buffers: usize, clean_death: bool) -> Ou
             0..=4 => {
                 // The guest writes: hot pages often, the rest at random.
                 let gfn = if rng.below(2) == 0 {
-                    hot[rng.below(hot.len() as u64) as usize]
+                    hot[rng.below(hot.len())]
                 } else {
-                    rng.below(PAGES)
+                    rng.below_u64(PAGES)
                 };
-                match guest_write(&mut primary, &mut ram, gfn, rng.next()) {
+                match guest_write(&mut primary, &mut ram, gfn, rng.next_u64()) {
                     FaultOutcome::Copied => copied_on_write += 1,
                     FaultOutcome::SentFirst => sent_first += 1,
                     FaultOutcome::NotOurs => {}
@@ -198,9 +183,7 @@ fn run_pair(seed: u64, steps: u32, stun_buffers: usize, clean_death: bool) -> Ou
                 produced.push(Vec::new());
             }
             6 | 7 => {
-                primary
-                    .pump_sender(&mut ram, rng.below(8) as usize)
-                    .expect("pump");
+                primary.pump_sender(&mut ram, rng.below(8)).expect("pump");
                 while let Some(m) = primary.next_message() {
                     to_backup.push_back(m);
                 }
@@ -543,10 +526,10 @@ fn messages_decode_strictly_and_never_panic() {
     assert!(Message::decode(&bad_role).is_err());
     assert!(Message::decode(&[2]).is_err(), "empty stream chunk");
     assert!(Message::decode(&[9, 0]).is_err());
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     for _ in 0..100_000 {
-        let len = rng.below(80) as usize;
-        let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let len = rng.below(80);
+        let bytes = rng.bytes(len);
         let _ = Message::decode(&bytes);
     }
 }

@@ -17,7 +17,7 @@ use castor_ft::pair::digest::memory_digest;
 use castor_ft::pair::message::Message;
 use castor_ft::stream::PAGE_SIZE;
 
-use super::memory::Copy;
+use super::memory::BackupRam;
 use super::{MS, Pair};
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::arch::x86_64::time;
@@ -110,7 +110,7 @@ fn stand_by<F: crate::mm::pagetable::Format>(
         };
         match Message::decode(&msg) {
             Ok(Message::Stream(bytes)) => {
-                let result = backup.on_stream(bytes, &mut Copy(mem));
+                let result = backup.on_stream(bytes, &mut BackupRam(mem));
                 let applied = result.as_ref().ok().and_then(|a| a.last()).map(|a| a.epoch);
                 if let Some(epoch) = applied {
                     match link.link().send(&Message::Ack(epoch).encode()) {

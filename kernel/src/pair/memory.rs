@@ -10,9 +10,9 @@ use crate::vmm::guest_mem::GuestMemory;
 
 /// The primary's guest memory. Protection changes leave the nested TLB to be flushed by the
 /// caller before the guest runs again.
-pub struct Protected<'a, F: Format>(pub &'a mut GuestMemory<F>);
+pub struct PrimaryRam<'a, F: Format>(pub &'a mut GuestMemory<F>);
 
-impl<F: Format> GuestRam for Protected<'_, F> {
+impl<F: Format> GuestRam for PrimaryRam<'_, F> {
     fn page(&self, gfn: u64) -> Option<&PageBuf> {
         self.0.page(gfn)
     }
@@ -29,9 +29,9 @@ impl<F: Format> GuestRam for Protected<'_, F> {
 }
 
 /// The backup's copy of guest memory: every page exists (guest RAM is allocated whole).
-pub struct Copy<'a, F: Format>(pub &'a mut GuestMemory<F>);
+pub struct BackupRam<'a, F: Format>(pub &'a mut GuestMemory<F>);
 
-impl<F: Format> PageStore for Copy<'_, F> {
+impl<F: Format> PageStore for BackupRam<'_, F> {
     fn page_mut(&mut self, gfn: u64) -> Option<&mut PageBuf> {
         self.0.page_mut(gfn)
     }

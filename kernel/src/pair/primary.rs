@@ -17,7 +17,7 @@ use castor_ft::pair::message::Message;
 use castor_ft::pair::primary::{FaultOutcome, Primary, PrimaryConfig};
 use castor_ft::stream::{MAX_DEVICE_STATE_LEN, PAGE_SIZE};
 
-use super::memory::Protected;
+use super::memory::PrimaryRam;
 use super::stats::Stats;
 use super::{MS, Pair};
 use crate::arch::x86_64::machine::ExitStatus;
@@ -256,7 +256,7 @@ impl<B: Backend> Host<B> {
     }
 
     fn pump_sender(&mut self, pages: usize) {
-        let mut ram = Protected(&mut self.guest.mem);
+        let mut ram = PrimaryRam(&mut self.guest.mem);
         match self.primary.pump_sender(&mut ram, pages) {
             Ok(sent) if sent > 0 && !self.primary.sender_idle() => {
                 // Some of the epoch's pages are out, some are not.
@@ -317,7 +317,7 @@ impl<B: Backend> Host<B> {
         let devices = self.guest.save_devices();
         self.freeze_at(FreezePhase::Stun, self.primary.current_epoch());
         let guest_time = self.guest.chipset.now_ns();
-        let mut ram = Protected(&mut self.guest.mem);
+        let mut ram = PrimaryRam(&mut self.guest.mem);
         let report = self
             .primary
             .stun(&mut ram, &self.dirty, guest_time, &cpu, &devices);
@@ -396,7 +396,7 @@ impl<B: Backend> Host<B> {
     /// A write to a write-protected page: copy-on-write (or send first), then let it proceed.
     fn write_fault(&mut self, gpa: u64) -> Option<GuestEnd> {
         let gfn = gpa / PAGE_SIZE as u64;
-        let mut ram = Protected(&mut self.guest.mem);
+        let mut ram = PrimaryRam(&mut self.guest.mem);
         match self.primary.on_write_fault(&mut ram, gfn) {
             Ok(FaultOutcome::Copied) => self.stats.faults.copied += 1,
             Ok(FaultOutcome::SentFirst) => self.stats.faults.sent_first += 1,
@@ -416,7 +416,7 @@ impl<B: Backend> Host<B> {
             .link()
             .peer_silent_for(time::now_ns())
             .unwrap_or(0);
-        let mut ram = Protected(&mut self.guest.mem);
+        let mut ram = PrimaryRam(&mut self.guest.mem);
         self.primary.abandon(&mut ram, release);
         self.guest.mem.sync_tlb(&mut self.vcpu);
         self.protected = false;
@@ -448,7 +448,7 @@ impl<B: Backend> Host<B> {
             _ => None,
         };
         if self.protected {
-            let mut ram = Protected(&mut self.guest.mem);
+            let mut ram = PrimaryRam(&mut self.guest.mem);
             self.primary.abandon(&mut ram, release);
             // u64::MAX: the guest did not exit by itself (it stopped).
             let msg = Message::Ended(status.unwrap_or(u64::MAX)).encode();

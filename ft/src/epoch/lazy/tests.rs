@@ -2,6 +2,7 @@
 //! in flight, the backup ends every epoch with exactly the guest's memory at that epoch's stun.
 
 use super::*;
+use crate::testutil::Rng;
 use std::collections::BTreeSet;
 use std::vec;
 use std::vec::Vec;
@@ -17,7 +18,7 @@ struct Sim {
     dirty: BTreeSet<Pfn>,
     pool: StunPool,
     history: History,
-    rng: u64,
+    rng: Rng,
 }
 
 impl Sim {
@@ -31,15 +32,8 @@ impl Sim {
             dirty: BTreeSet::new(),
             pool: StunPool::new(pool),
             history: History::new(PAGES, 3),
-            rng: 0x9E37_79B9_7F4A_7C15,
+            rng: Rng::new(0x5EED),
         }
-    }
-
-    fn random(&mut self) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng
     }
 
     /// A guest write to `pfn`, going through the fault path if the page is protected.
@@ -57,7 +51,7 @@ impl Sim {
             }
             self.protected.remove(&pfn);
         }
-        let i = (self.random() % PAGE as u64) as usize;
+        let i = self.rng.below(PAGE);
         self.guest[pfn as usize][i] = value;
         self.dirty.insert(pfn);
     }
@@ -102,14 +96,14 @@ fn run(pool: usize, epochs: usize, hot_pages: u64) -> LazyStats {
         let (mut epoch, snapshot) = sim.stun();
         // The guest runs on (half its writes to the hot pages) while the sender streams.
         for step in 0..200u32 {
-            let r = sim.random();
+            let r = sim.rng.next_u64();
             let pfn = if r.is_multiple_of(2) {
                 (r >> 8) % hot_pages
             } else {
                 (r >> 8) % PAGES as u64
             };
             sim.write(&mut epoch, pfn, step as u8);
-            if sim.random().is_multiple_of(3) {
+            if sim.rng.next_u64().is_multiple_of(3) {
                 sim.send_one(&mut epoch);
             }
         }

@@ -3,7 +3,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::sim::{MS, NetConfig, Rng, Sim};
+use super::sim::{MS, NetConfig, Sim};
 use crate::link::arp::ArpPacket;
 use crate::link::encap::classify;
 use crate::link::ether::{EthernetHeader, MacAddr};
@@ -11,6 +11,7 @@ use crate::link::frame::{AckInfo, Header, HelloBody, Kind, SessionBody};
 use crate::link::ipv4::{Ipv4Addr, Ipv4Header};
 use crate::link::udp::{UdpEndpoints, UdpHeader, write_ipv4_udp};
 use crate::link::{LinkConfig, PreSharedKey};
+use crate::testutil::{Rng, volume};
 
 fn parse_everything(b: &[u8]) {
     let _ = EthernetHeader::parse(b);
@@ -64,42 +65,37 @@ fn seeds() -> Vec<Vec<u8>> {
 fn mutate(rng: &mut Rng, f: &mut Vec<u8>) {
     match rng.below(4) {
         0 => {
-            let i = rng.below(f.len() as u64 + 1) as usize;
+            let i = rng.below(f.len() + 1);
             f.truncate(i);
         }
         1 => {
             for _ in 0..=rng.below(4) {
                 if !f.is_empty() {
-                    let i = rng.below(f.len() as u64) as usize;
+                    let i = rng.below(f.len());
                     f[i] ^= 1 << rng.below(8);
                 }
             }
         }
         2 => {
             if !f.is_empty() {
-                let i = rng.below(f.len() as u64) as usize;
-                f[i] = rng.next() as u8;
+                let i = rng.below(f.len());
+                f[i] = rng.byte();
             }
         }
         _ => {
-            let extra = rng.below(16) as usize;
-            f.extend((0..extra).map(|_| rng.next() as u8));
+            let extra = rng.below(16);
+            f.extend((0..extra).map(|_| rng.byte()));
         }
     }
 }
 
 #[test]
 fn parsers_never_panic_on_random_bytes() {
-    let mut rng = Rng(0xF00D);
-    let cases = if cfg!(debug_assertions) {
-        20_000
-    } else {
-        200_000
-    };
+    let mut rng = Rng::new(0xF00D);
+    let cases = volume(200_000, 20_000);
     for _ in 0..cases {
-        let len = rng.below(120) as usize;
-        let mut b = vec![0u8; len];
-        rng.fill(&mut b);
+        let len = rng.below(120);
+        let mut b = rng.bytes(len);
         // Make some inputs look plausible so deeper layers are reached.
         if len >= 14 && rng.below(2) == 0 {
             b[12..14].copy_from_slice(&[0x08, if rng.below(2) == 0 { 0x00 } else { 0x06 }]);
@@ -117,7 +113,7 @@ fn parsers_never_panic_on_random_bytes() {
 
 #[test]
 fn parsers_never_panic_on_mutated_valid_frames() {
-    let mut rng = Rng(0xBEEF);
+    let mut rng = Rng::new(0xBEEF);
     let seeds = seeds();
     for (i, s) in seeds.iter().enumerate() {
         // The unmutated seeds parse.
@@ -132,7 +128,7 @@ fn parsers_never_panic_on_mutated_valid_frames() {
         );
     }
     for _ in 0..20_000 {
-        let mut f = seeds[rng.below(seeds.len() as u64) as usize].clone();
+        let mut f = seeds[rng.below(seeds.len())].clone();
         for _ in 0..=rng.below(3) {
             mutate(&mut rng, &mut f);
         }
@@ -156,19 +152,14 @@ fn link_never_panics_and_never_delivers_garbage() {
     });
     let corpus: Vec<Vec<u8>> = sim.captured.iter().flatten().cloned().collect();
     let delivered = sim.links[1].stats().messages_delivered;
-    let mut rng = Rng(52);
-    let cases = if cfg!(debug_assertions) {
-        5_000
-    } else {
-        50_000
-    };
+    let mut rng = Rng::new(52);
+    let cases = volume(50_000, 5_000);
     for i in 0..cases {
         let f = if i % 4 == 0 {
-            let mut b = vec![0u8; rng.below(1600) as usize];
-            rng.fill(&mut b);
-            b
+            let len = rng.below(1600);
+            rng.bytes(len)
         } else {
-            let mut f = corpus[rng.below(corpus.len() as u64) as usize].clone();
+            let mut f = corpus[rng.below(corpus.len())].clone();
             mutate(&mut rng, &mut f);
             f
         };

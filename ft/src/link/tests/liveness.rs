@@ -1,7 +1,8 @@
 //! Heartbeats and peer-loss detection, and a primary restart.
 
-use super::sim::{MS, NetConfig, Rng, Sim, key};
+use super::sim::{MS, NetConfig, Sim, key};
 use crate::link::{DropReason, Event, Inbound, Link, LinkConfig, LinkState, Role, SendError};
+use crate::testutil::Rng;
 
 #[test]
 fn idle_link_stays_alive_on_heartbeats() {
@@ -85,7 +86,7 @@ fn restarted_primary_pairs_with_a_new_backup_link() {
     sim.run_pairing(10_000 * MS);
     let old_primary = sim.links[0].local_session();
     // The primary host restarts: a new Link with a new session id replaces it.
-    sim.links[0] = Link::new(cfg, Role::Primary, &k, &mut Rng(777)).unwrap();
+    sim.links[0] = Link::new(cfg, Role::Primary, &k, &mut Rng::new(777)).unwrap();
     assert_ne!(sim.links[0].local_session(), old_primary);
     // The backup ignores the newcomer's HELLOs while it still believes in the old session,
     // then reports the old primary lost.
@@ -100,7 +101,7 @@ fn restarted_primary_pairs_with_a_new_backup_link() {
     }));
     assert!(sim.links[1].stats().stale_session > 0);
     // The backup host creates a new Link; the two pair and work.
-    sim.links[1] = Link::new(cfg, Role::Backup, &k, &mut Rng(778)).unwrap();
+    sim.links[1] = Link::new(cfg, Role::Backup, &k, &mut Rng::new(778)).unwrap();
     sim.run_pairing(10_000 * MS);
     sim.links[0].send(b"after restart").unwrap();
     let mut ok = false;

@@ -4,7 +4,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::sim::{MS, NetConfig, Rng, Sim, key};
+use super::sim::{MS, NetConfig, Sim, key};
 use super::transfer::message;
 use crate::link::config::Fingerprint;
 use crate::link::crypto::{Direction, TAG_LEN, nonce};
@@ -15,6 +15,7 @@ use crate::link::{
     DropReason, Event, Inbound, Link, LinkConfig, LinkState, PairingError, PreSharedKey, Role,
     SendError,
 };
+use crate::testutil::Rng;
 
 /// Runs until both links report a pairing failure; returns the two errors.
 fn run_until_both_fail(sim: &mut Sim) -> [PairingError; 2] {
@@ -181,7 +182,7 @@ fn backup_hello(version: u16) -> HelloBody {
 #[test]
 fn version_mismatch_is_refused() {
     let k = key(3);
-    let mut link = Link::new(LinkConfig::default(), Role::Primary, &k, &mut Rng(5)).unwrap();
+    let mut link = Link::new(LinkConfig::default(), Role::Primary, &k, &mut Rng::new(5)).unwrap();
     let f = hello_frame(&k, 77, 0, &backup_hello(PROTOCOL_VERSION + 1));
     assert_eq!(link.on_frame(0, &f), Inbound::Accepted);
     let err = PairingError::VersionMismatch {
@@ -292,13 +293,13 @@ fn assert_nothing_delivered(link: &mut Link) {
 fn forged_frames_are_dropped_and_counted() {
     let mut sim = paired_with_traffic(31);
     let (a, b) = (sim.links[0].local_session(), sim.links[1].local_session());
-    let mut rng = Rng(99);
+    let mut rng = Rng::new(99);
     let before = sim.links[1].stats();
     let n = 2000;
     for i in 0..n {
         // Correct session ids and a fresh counter: only the AEAD can tell.
         let kind = [Kind::Data, Kind::Ack, Kind::Heartbeat][i % 3];
-        let blen = 20 + rng.below(1400) as usize;
+        let blen = 20 + rng.below(1400);
         let mut f = Header {
             kind,
             body_len: blen as u16,
@@ -427,7 +428,7 @@ fn replayed_frames_are_dropped_and_never_delivered() {
         LinkConfig::default(),
         Role::Backup,
         &key(0x42),
-        &mut Rng(1234),
+        &mut Rng::new(1234),
     )
     .unwrap();
     let mut buf = [0u8; 1500];
@@ -490,7 +491,7 @@ fn lying_authenticated_peer_cannot_exhaust_memory() {
         max_message_bytes: 32 << 10,
         ..LinkConfig::default()
     };
-    let mut backup = Link::new(cfg, Role::Backup, &k, &mut Rng(8)).unwrap();
+    let mut backup = Link::new(cfg, Role::Backup, &k, &mut Rng::new(8)).unwrap();
     let b_sid = backup.local_session();
     let p_sid = 0x1111;
     let hello = hello_frame(

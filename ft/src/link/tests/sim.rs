@@ -7,46 +7,11 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::cmp::Reverse;
 
-use crate::link::{Event, Inbound, Link, LinkConfig, PreSharedKey, RandomSource, Role};
+use crate::link::{Event, Inbound, Link, LinkConfig, PreSharedKey, Role};
+use crate::testutil::Rng;
 
 pub(crate) const MS: u64 = 1_000_000;
 pub(crate) const US: u64 = 1_000;
-
-/// SplitMix64.
-#[derive(Clone, Debug)]
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-
-    /// True with probability `p`.
-    pub(crate) fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
-    }
-
-    pub(crate) fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-}
-
-impl RandomSource for Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.next()
-    }
-}
 
 /// Impairments of one direction of the simulated wire.
 #[derive(Clone, Copy, Debug)]
@@ -131,7 +96,7 @@ impl Sim {
         net: NetConfig,
         seed: u64,
     ) -> Self {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let a = Link::new(cfgs[0], roles[0], keys[0], &mut rng).unwrap();
         let b = Link::new(cfgs[1], roles[1], keys[1], &mut rng).unwrap();
         Self::with_links([a, b], net, seed)
@@ -140,7 +105,7 @@ impl Sim {
     pub(crate) fn with_links(links: [Link; 2], net: NetConfig, seed: u64) -> Self {
         Self {
             now: 0,
-            rng: Rng(seed ^ 0xD1B5_4A32_D192_ED03),
+            rng: Rng::new(seed ^ 0xD1B5_4A32_D192_ED03),
             net: [net; 2],
             links,
             wire: BinaryHeap::new(),
@@ -189,13 +154,13 @@ impl Sim {
             let mut bytes = frame.clone();
             if self.rng.chance(net.corrupt) && !bytes.is_empty() {
                 for _ in 0..=self.rng.below(3) {
-                    let i = self.rng.below(bytes.len() as u64) as usize;
+                    let i = self.rng.below(bytes.len());
                     bytes[i] ^= 1 << self.rng.below(8);
                 }
             }
             let mut at = departs + net.delay;
             if self.rng.chance(net.reorder) {
-                at += self.rng.below(net.jitter + 1);
+                at += self.rng.below_u64(net.jitter + 1);
             }
             self.order += 1;
             self.wire.push(Reverse(InFlight {

@@ -3,36 +3,26 @@
 
 use alloc::vec::Vec;
 
-use super::sim::{MS, NetConfig, Rng, Sim, US};
+use super::sim::{MS, NetConfig, Sim, US};
 use crate::link::{Event, LinkConfig, LinkStats, MsgId};
-
-/// Bulk volume per test: smaller in unoptimized builds to keep `cargo test` fast.
-pub(crate) fn volume(release: usize, debug: usize) -> usize {
-    if cfg!(debug_assertions) {
-        debug
-    } else {
-        release
-    }
-}
+use crate::testutil::{Rng, volume};
 
 pub(crate) fn message(stream: u64, i: usize, len: usize) -> Vec<u8> {
-    let mut m = alloc::vec![0u8; len];
-    Rng(stream.wrapping_mul(0x1000_0000_01B3) ^ i as u64).fill(&mut m);
-    m
+    Rng::new(stream.wrapping_mul(0x1000_0000_01B3) ^ i as u64).bytes(len)
 }
 
 /// Mixed sizes: many small, many medium, some large and a few near the maximum.
 pub(crate) fn sizes(seed: u64, total: usize, max: usize) -> Vec<usize> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut v = Vec::new();
     let mut sum = 0;
     while sum < total {
         let r = rng.below(100);
         let len = match r {
-            0..40 => rng.below(200) as usize,
-            40..80 => 200 + rng.below(3800) as usize,
-            80..97 => 4000 + rng.below(60_000) as usize,
-            _ => max - rng.below(1000) as usize,
+            0..40 => rng.below(200),
+            40..80 => 200 + rng.below(3800),
+            80..97 => 4000 + rng.below(60_000),
+            _ => max - rng.below(1000),
         };
         sum += len;
         v.push(len);

@@ -12,44 +12,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use super::*;
-
-/// SplitMix64: a small deterministic PRNG, so failures reproduce.
-pub(super) struct Rng(u64);
-
-impl Rng {
-    pub(super) fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub(super) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub(super) fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    pub(super) fn byte(&mut self) -> u8 {
-        self.next_u64() as u8
-    }
-
-    pub(super) fn fill(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            *b = self.byte();
-        }
-    }
-
-    pub(super) fn bytes(&mut self, len: usize) -> Vec<u8> {
-        let mut v = alloc::vec![0; len];
-        self.fill(&mut v);
-        v
-    }
-}
+pub(super) use crate::testutil::Rng;
 
 pub(super) const RAM_PAGES: u64 = 1024;
 

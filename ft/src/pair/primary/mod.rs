@@ -17,21 +17,22 @@
 //! the hardware: it harvests the dirty set, captures state, flushes the nested TLB after the
 //! protections change, and moves [`Primary::next_message`] onto the peer link.
 
-use alloc::boxed::Box;
+mod chunks;
+mod pages;
+
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::convert::Infallible;
 use core::fmt;
 
+use self::chunks::Chunks;
+use self::pages::Pages;
 use super::digest::TrackedDigest;
 use super::message::Message;
 use super::{DEVICES, OUTPUT_DEVICE};
-use crate::epoch::lazy::{History, LazyEpoch, LazyStats, Source, StunPool, WriteVerdict};
+use crate::epoch::lazy::{History, LazyEpoch, LazyStats, Source, WriteVerdict};
 use crate::epoch::output::{OutputBuffer, OutputError};
-use crate::stream::{
-    EpochWriter, MAX_DIRTY_GFNS_PER_RECORD, PAGE_SIZE, PageBuf, PageEncoder, PageEncoding, Sink,
-    StreamHeader, WriteError,
-};
+use crate::stream::{EpochWriter, MAX_DIRTY_GFNS_PER_RECORD, PageBuf, StreamHeader, WriteError};
 
 /// Checkpoint stream bytes per peer-link message.
 pub const CHUNK_BYTES: usize = 32 * 1024;
@@ -117,44 +118,6 @@ impl From<OutputError> for PrimaryError {
     }
 }
 
-/// Stream bytes cut into link-message-sized chunks.
-#[derive(Debug, Default)]
-struct Chunks {
-    ready: VecDeque<Vec<u8>>,
-    current: Vec<u8>,
-    queued: usize,
-}
-
-impl Sink for Chunks {
-    type Error = Infallible;
-
-    fn write(&mut self, mut bytes: &[u8]) -> Result<(), Infallible> {
-        self.queued += bytes.len();
-        while !bytes.is_empty() {
-            let room = CHUNK_BYTES - self.current.len();
-            let (now, rest) = bytes.split_at(room.min(bytes.len()));
-            self.current.extend_from_slice(now);
-            bytes = rest;
-            if self.current.len() == CHUNK_BYTES {
-                self.ready.push_back(core::mem::take(&mut self.current));
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Chunks {
-    fn pop(&mut self) -> Option<Vec<u8>> {
-        let chunk = match self.ready.pop_front() {
-            Some(c) => c,
-            None if !self.current.is_empty() => core::mem::take(&mut self.current),
-            None => return None,
-        };
-        self.queued -= chunk.len();
-        Some(chunk)
-    }
-}
-
 /// The epoch whose pages are being streamed.
 struct Sending {
     writer: EpochWriter<Chunks>,
@@ -208,15 +171,12 @@ pub struct Primary {
     header: StreamHeader,
     header_sent: bool,
     history: History,
-    pool: StunPool,
-    buffers: Vec<Box<PageBuf>>,
-    encoder: PageEncoder,
+    pages: Pages,
     sending: Option<Sending>,
     idle_sink: Option<Chunks>,
     control: VecDeque<Vec<u8>>,
     next_epoch: u64,
     output: OutputBuffer,
-    digest: Option<TrackedDigest>,
     sent: VecDeque<SentEpoch>,
     /// Completed epochs not yet taken by [`Primary::take_completed`] (bounded: the oldest go
     /// if nobody takes them).
@@ -236,13 +196,6 @@ impl fmt::Debug for Primary {
     }
 }
 
-fn zeroed_page() -> Option<Box<PageBuf>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(PAGE_SIZE).ok()?;
-    v.resize(PAGE_SIZE, 0u8);
-    v.into_boxed_slice().try_into().ok()
-}
-
 impl Primary {
     /// A primary for a guest of `config.ram_pages` pages.
     ///
@@ -254,23 +207,16 @@ impl Primary {
         )?;
         let pages = usize::try_from(config.ram_pages)
             .map_err(|_| PrimaryError::Setup("guest RAM too large"))?;
-        let buffers = (0..config.stun_buffers)
-            .map(|_| zeroed_page())
-            .collect::<Option<Vec<_>>>()
-            .ok_or(PrimaryError::Setup("no memory for the stun buffers"))?;
         Ok(Self {
             header,
             header_sent: false,
             history: History::new(pages, config.hot_threshold),
-            pool: StunPool::new(config.stun_buffers),
-            buffers,
-            encoder: PageEncoder::new(),
+            pages: Pages::new(config.stun_buffers, config.digests.then_some(pages))?,
             sending: None,
             idle_sink: Some(Chunks::default()),
             control: VecDeque::new(),
             next_epoch: 0,
             output: OutputBuffer::new(0, config.output_capacity),
-            digest: config.digests.then(|| TrackedDigest::new(pages)),
             sent: VecDeque::new(),
             completed: VecDeque::new(),
             last_sent: None,
@@ -365,12 +311,9 @@ impl Primary {
         if epoch > 0 {
             self.history.record(&dirty);
         }
-        let (lazy, plan) = LazyEpoch::plan(&dirty, &self.history, &mut self.pool);
+        let (lazy, plan) = LazyEpoch::plan(&dirty, &self.history, &mut self.pages.pool);
         for &(gfn, n) in &plan.copy {
-            let (Some(page), Some(buf)) = (ram.page(gfn), self.buffers.get_mut(n)) else {
-                return Err(PrimaryError::NoSuchPage(gfn));
-            };
-            buf.copy_from_slice(page);
+            self.pages.copy_in(ram, gfn, n)?;
         }
         for &gfn in &plan.protect {
             ram.set_protected(gfn, true);
@@ -412,53 +355,18 @@ impl Primary {
             let Some((gfn, source)) = sending.lazy.next() else {
                 break;
             };
-            Self::send_page(
-                sending,
-                &mut self.encoder,
-                self.digest.as_mut(),
-                &self.buffers,
-                &mut self.pool,
-                ram,
-                gfn,
-                source,
-            )?;
+            self.pages.send(sending, ram, gfn, source)?;
             n += 1;
         }
-        if sending.lazy.done() {
-            self.complete()?;
-        }
+        self.complete_if_done()?;
         Ok(n)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn send_page(
-        sending: &mut Sending,
-        encoder: &mut PageEncoder,
-        digest: Option<&mut TrackedDigest>,
-        buffers: &[Box<PageBuf>],
-        pool: &mut StunPool,
-        ram: &mut dyn GuestRam,
-        gfn: u64,
-        source: Source,
-    ) -> Result<PageEncoding, PrimaryError> {
-        let page = match source {
-            Source::Buffer(n) => buffers.get(n).map(|b| &**b),
-            Source::Guest => ram.page(gfn),
-        }
-        .ok_or(PrimaryError::NoSuchPage(gfn))?;
-        let encoding = sending.writer.encode_page(encoder, gfn, page, None)?;
-        if let Some(d) = digest {
-            d.update(gfn, page);
-        }
-        sending.pages += 1;
-        if sending.lazy.sent(gfn, pool) {
-            ram.set_protected(gfn, false);
-        }
-        Ok(encoding)
-    }
-
     /// Ends the epoch on the stream once its pages are all out.
-    fn complete(&mut self) -> Result<(), PrimaryError> {
+    fn complete_if_done(&mut self) -> Result<(), PrimaryError> {
+        if !self.sending.as_ref().is_some_and(|s| s.lazy.done()) {
+            return Ok(());
+        }
         let Some(sending) = self.sending.take() else {
             return Ok(());
         };
@@ -467,7 +375,7 @@ impl Primary {
         self.last_sent = Some(summary.epoch);
         let sent = SentEpoch {
             epoch: summary.epoch,
-            digest: self.digest.as_ref().map(TrackedDigest::value),
+            digest: self.pages.digest.as_ref().map(TrackedDigest::value),
             pages: sending.pages,
             bytes: summary.bytes,
             lazy: sending.lazy.stats,
@@ -494,30 +402,16 @@ impl Primary {
         let Some(sending) = &mut self.sending else {
             return Ok(FaultOutcome::NotOurs);
         };
-        match sending.lazy.on_write(gfn, &mut self.pool) {
+        match sending.lazy.on_write(gfn, &mut self.pages.pool) {
             WriteVerdict::Proceed => Ok(FaultOutcome::NotOurs),
             WriteVerdict::CopyTo(n) => {
-                let (Some(page), Some(buf)) = (ram.page(gfn), self.buffers.get_mut(n)) else {
-                    return Err(PrimaryError::NoSuchPage(gfn));
-                };
-                buf.copy_from_slice(page);
+                self.pages.copy_in(ram, gfn, n)?;
                 ram.set_protected(gfn, false);
                 Ok(FaultOutcome::Copied)
             }
             WriteVerdict::SendNow => {
-                Self::send_page(
-                    sending,
-                    &mut self.encoder,
-                    self.digest.as_mut(),
-                    &self.buffers,
-                    &mut self.pool,
-                    ram,
-                    gfn,
-                    Source::Guest,
-                )?;
-                if sending.lazy.done() {
-                    self.complete()?;
-                }
+                self.pages.send(sending, ram, gfn, Source::Guest)?;
+                self.complete_if_done()?;
                 Ok(FaultOutcome::SentFirst)
             }
         }
@@ -586,7 +480,7 @@ impl Primary {
     pub fn abandon(&mut self, ram: &mut dyn GuestRam, mut release: impl FnMut(&[u8])) {
         if let Some(mut sending) = self.sending.take() {
             while let Some((gfn, _)) = sending.lazy.next() {
-                if sending.lazy.sent(gfn, &mut self.pool) {
+                if sending.lazy.sent(gfn, &mut self.pages.pool) {
                     ram.set_protected(gfn, false);
                 }
             }

@@ -1,5 +1,7 @@
-//! The peer-link state machine: pairing handshake, authenticated session, reliable ordered
-//! message transport with flow and congestion control, and heartbeats.
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! One end of the peer link, the object its driver holds: pairing handshake
+//! (`pairing`), then an authenticated session carrying reliable, ordered messages with flow
+//! and congestion control and heartbeats (`session`).
 //!
 //! [`Link`] is sans-IO: it never reads a clock or touches a NIC. The caller
 //! 1. feeds every received peer-link frame (the Ethernet or UDP payload) to
@@ -24,32 +26,32 @@
 //! few HELLOs (and answers valid ones) so its peer reaches the same verdict.
 //!
 //! # Security
-//! Every frame is authenticated with ChaCha20-Poly1305 (see [`super::crypto`]); nothing is
+//! Every frame is authenticated with ChaCha20-Poly1305 (see [`crate::link::crypto`]); nothing is
 //! acted upon before authentication succeeds, and session frames are checked against a replay
 //! window. HELLO failures are the one thing an attacker on the wire can provoke (a
 //! denial of service, as with any unauthenticated network).
 //!
 //! # Lifetime
 //! `Failed` and `PeerLost` are terminal: an FT pair must not silently resume after a
-//! failover decision. Create a new `Link` (new session id, new keys) to pair again.
+
+mod pairing;
+mod session;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use super::config::{LinkConfig, MAX_FRAME, MIN_MTU, Role};
+use self::pairing::Handshake;
+use self::session::Session;
+use super::config::{LinkConfig, MAX_FRAME, Role};
 use super::congestion::Congestion;
-use super::crypto::{Aead, Direction, PreSharedKey, RandomSource, TAG_LEN, nonce};
+use super::crypto::{PreSharedKey, RandomSource, TAG_LEN};
 use super::error::{ConfigError, DropReason, PairingError, ParseError, SendError};
-use super::fragment::{Reassembled, Reassembler, split};
-use super::frame::{
-    ACK_REQUESTED, DATA_OVERHEAD, HEADER_LEN, Header, HelloBody, Kind, PROTOCOL_VERSION, RawFrame,
-    SessionBody, encode_data_header,
-};
+use super::fragment::{Reassembler, split};
+use super::frame::{HEADER_LEN, Header};
 use super::heartbeat::Liveness;
-use super::replay::ReplayWindow;
 use super::rtt::RttEstimator;
 use super::stats::LinkStats;
-use super::window::{RecvWindow, RxOutcome, SendWindow};
+use super::window::{RecvWindow, SendWindow};
 
 /// Identifies a message passed to [`Link::send`] (1, 2, 3, ... in send order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,22 +97,14 @@ pub enum Inbound {
     Dropped(DropReason),
 }
 
-/// Keys and counters of one session (or of the candidate session while pairing).
-#[derive(Debug)]
-struct Session {
-    peer: u64,
-    tx: Aead,
-    rx: Aead,
-    tx_dir: Direction,
-    rx_dir: Direction,
-    tx_counter: u64,
-    replay: ReplayWindow,
-}
-
+/// An [`Event`] waiting for [`Link::poll_event`], with what polling it frees.
 #[derive(Debug)]
 enum Queued {
+    /// Frees nothing.
     Event(Event),
+    /// Frees the receive slots (fragments) the message held.
     Delivered(Vec<u8>, u32),
+    /// Frees a message slot.
     Acked(MsgId),
 }
 
@@ -120,40 +114,46 @@ pub struct Link {
     cfg: LinkConfig,
     role: Role,
     psk: PreSharedKey,
+    /// Our random session id.
     local_sid: u64,
     state: LinkState,
+    /// When the link first saw the clock (the pairing timeout counts from it).
     started: Option<u64>,
-    // Pairing.
-    hello_key: Aead,
-    hello_counter: u64,
-    next_hello: u64,
-    hello_reply: bool,
-    bad_hellos: u32,
-    linger_hellos: u32,
-    peer_hello: Option<HelloBody>,
+    /// The HELLO exchange.
+    hello: Handshake,
+    /// The session's keys and counters: the candidate session while pairing.
     session: Option<Session>,
     // Transport.
     send: SendWindow,
     recv: RecvWindow,
     reasm: Reassembler,
+    /// Receive slots held by messages delivered but not yet polled.
     ready_slots: u32,
+    /// Messages sent and not yet reported acknowledged.
     outstanding_msgs: usize,
     next_msg: u64,
+    /// Payload bytes per data fragment (both MTUs allow it).
     frag_payload: usize,
     peer_max_message: usize,
     rtt: RttEstimator,
     cc: Congestion,
     rto_deadline: Option<u64>,
+    /// When the next zero-window probe is due, and the current probe interval.
     probe_deadline: Option<u64>,
     probe_interval: u64,
+    /// When an acknowledgement is due (0: at once).
     ack_at: Option<u64>,
+    /// In-order data frames received since our last acknowledgement.
     unacked_rx: u32,
+    /// The receive window's right edge and size as last advertised.
     last_adv_edge: u64,
     last_adv_window: u32,
     live: Liveness,
+    /// When the last frame went out (for pacing).
     last_tx: Option<u64>,
     events: VecDeque<Queued>,
     stats: LinkStats,
+    /// Decrypted bodies of received frames.
     scratch: Vec<u8>,
 }
 
@@ -181,13 +181,7 @@ impl Link {
             local_sid,
             state: LinkState::Handshaking,
             started: None,
-            hello_key: key.hello_key(local_sid),
-            hello_counter: 0,
-            next_hello: 0,
-            hello_reply: false,
-            bad_hellos: 0,
-            linger_hellos: 0,
-            peer_hello: None,
+            hello: Handshake::new(key, local_sid),
             session: None,
             send: SendWindow::new(),
             recv: RecvWindow::new(cfg.recv_window_packets),
@@ -368,7 +362,6 @@ impl Link {
         })
     }
 
-    /// Schedules a window update if the application freed a worthwhile amount of window.
     /// Makes the next [`poll_transmit`](Self::poll_transmit) acknowledge everything received
     /// so far at once instead of after the ack delay: for an application whose peer acts on
     /// the acknowledgement (the fault-tolerant pair's backup learns from it that output was
@@ -377,30 +370,6 @@ impl Link {
         if self.state == LinkState::Paired {
             self.ack_at = Some(0);
         }
-    }
-
-    fn maybe_window_update(&mut self) {
-        if self.state != LinkState::Paired {
-            return;
-        }
-        let edge = self.recv.right_edge(self.held());
-        let step = u64::from((self.cfg.recv_window_packets / 4).max(1));
-        if edge > self.last_adv_edge
-            && (self.last_adv_window == 0 || edge - self.last_adv_edge >= step)
-        {
-            self.ack_at = Some(0);
-        }
-    }
-
-    fn fail(&mut self, e: PairingError) {
-        if matches!(self.state, LinkState::Failed(_)) {
-            return;
-        }
-        self.state = LinkState::Failed(e);
-        self.events
-            .push_back(Queued::Event(Event::PairingFailed(e)));
-        self.linger_hellos = 3 * self.cfg.max_bad_hellos;
-        self.session = None;
     }
 
     /// Processes timers: pairing timeout, peer loss, retransmission timeout. Called by
@@ -439,23 +408,23 @@ impl Link {
     /// received frame or a `send` can create work.
     #[must_use]
     pub fn next_timeout(&self) -> Option<u64> {
-        let hello = || self.next_hello;
+        let hello = || self.hello.next_at;
         let t = match self.state {
             LinkState::Handshaking => {
                 let pairing = self
                     .cfg
                     .pairing_timeout
                     .and_then(|t| self.started.map(|s| s.saturating_add(t)));
-                let reply = self.hello_reply.then_some(0);
+                let reply = self.hello.reply_due.then_some(0);
                 [Some(hello()), pairing, reply].into_iter().flatten().min()
             }
             LinkState::Failed(_) => {
-                let reply = self.hello_reply.then_some(0);
-                let linger = (self.linger_hellos > 0).then(hello);
+                let reply = self.hello.reply_due.then_some(0);
+                let linger = (self.hello.linger > 0).then(hello);
                 [reply, linger].into_iter().flatten().min()
             }
             LinkState::Paired => {
-                let ready = (self.hello_reply
+                let ready = (self.hello.reply_due
                     || self.send.next_to_send(self.send_limit()).is_some())
                 .then_some(0);
                 [
@@ -478,10 +447,6 @@ impl Link {
             }
             _ => Some(t),
         }
-    }
-
-    fn send_limit(&self) -> u32 {
-        self.cc.window().min(self.cfg.max_in_flight_packets)
     }
 
     /// Writes the next frame to transmit into `buf` (which must hold at least `config().mtu`
@@ -510,161 +475,6 @@ impl Link {
         Some(n)
     }
 
-    fn hello_body(&self) -> HelloBody {
-        HelloBody {
-            role: self.role,
-            version: PROTOCOL_VERSION,
-            mtu: u16::try_from(self.cfg.mtu).unwrap_or(u16::MAX),
-            recv_window: self.cfg.recv_window_packets,
-            max_message: u32::try_from(self.cfg.max_message_bytes).unwrap_or(u32::MAX),
-            fingerprint: self.cfg.fingerprint,
-        }
-    }
-
-    fn transmit_hello(&mut self, now: u64, buf: &mut [u8]) -> Option<usize> {
-        let timer_allowed = match self.state {
-            LinkState::Handshaking => true,
-            LinkState::Failed(_) => self.linger_hellos > 0,
-            _ => false,
-        };
-        let timer = timer_allowed && now >= self.next_hello;
-        if !timer && !self.hello_reply {
-            return None;
-        }
-        let kind = if self.hello_reply {
-            Kind::HelloAck
-        } else {
-            Kind::Hello
-        };
-        let receiver = self.session.as_ref().map_or(0, |s| s.peer);
-        let body = self.hello_body();
-        let blen = body.encode(&mut buf[HEADER_LEN..]);
-        self.hello_counter += 1;
-        let header = Header {
-            kind,
-            body_len: u16::try_from(blen).ok()?,
-            sender: self.local_sid,
-            receiver,
-            counter: self.hello_counter,
-        }
-        .encode();
-        buf[..HEADER_LEN].copy_from_slice(&header);
-        let end = HEADER_LEN + blen;
-        let tag = self
-            .hello_key
-            .seal(
-                &nonce(Direction::Hello, self.hello_counter),
-                &header,
-                &mut buf[HEADER_LEN..end],
-            )
-            .ok()?;
-        buf[end..end + TAG_LEN].copy_from_slice(&tag);
-        if timer {
-            self.next_hello = now.saturating_add(self.cfg.hello_interval);
-            if matches!(self.state, LinkState::Failed(_)) {
-                self.linger_hellos -= 1;
-            }
-        }
-        self.hello_reply = false;
-        self.stats.hellos_sent += 1;
-        Some(end + TAG_LEN)
-    }
-
-    fn transmit_session(&mut self, now: u64, buf: &mut [u8]) -> Option<usize> {
-        if self.hello_reply {
-            return self.transmit_hello(now, buf);
-        }
-        if let Some(seq) = self.send.next_to_send(self.send_limit()) {
-            if self.send.is_retransmission(seq) {
-                self.stats.retransmissions += 1;
-            } else {
-                self.stats.data_frames_sent += 1;
-            }
-            if self.rto_deadline.is_none() {
-                self.rto_deadline = Some(now.saturating_add(self.rtt.rto()));
-            }
-            return self.build_session(now, buf, Kind::Data, Some(seq), 0);
-        }
-        // Zero-window probing (persist timer, backing off like the RTO): the peer's window
-        // update may have been lost.
-        if self.send.window_blocked() && self.send.in_flight() == 0 {
-            match self.probe_deadline {
-                None => {
-                    self.probe_interval = self.rtt.rto();
-                    self.probe_deadline = Some(now.saturating_add(self.probe_interval));
-                }
-                Some(t) if now >= t => {
-                    self.probe_interval =
-                        self.probe_interval.saturating_mul(2).min(self.cfg.rto_max);
-                    self.probe_deadline = Some(now.saturating_add(self.probe_interval));
-                    self.stats.acks_sent += 1;
-                    return self.build_session(now, buf, Kind::Ack, None, ACK_REQUESTED);
-                }
-                Some(_) => {}
-            }
-        } else {
-            self.probe_deadline = None;
-        }
-        if self.ack_at.is_some_and(|t| now >= t) {
-            self.stats.acks_sent += 1;
-            return self.build_session(now, buf, Kind::Ack, None, 0);
-        }
-        if now >= self.live.heartbeat_due() {
-            self.stats.heartbeats_sent += 1;
-            return self.build_session(now, buf, Kind::Heartbeat, None, 0);
-        }
-        None
-    }
-
-    fn build_session(
-        &mut self,
-        now: u64,
-        buf: &mut [u8],
-        kind: Kind,
-        data: Option<u64>,
-        ack_flags: u8,
-    ) -> Option<usize> {
-        let held = self.held();
-        let mut ack = self.recv.ack_info(held);
-        ack.flags = ack_flags;
-        let session = self.session.as_mut()?;
-        let counter = session.tx_counter;
-        // A 64-bit counter cannot wrap in practice; refuse rather than reuse a nonce.
-        session.tx_counter = counter.checked_add(1)?;
-        let mut off = HEADER_LEN;
-        off += ack.encode(&mut buf[off..]);
-        if let Some(seq) = data {
-            let p = self.send.on_transmit(seq, now)?;
-            off += encode_data_header(&mut buf[off..], seq, p.flags);
-            buf[off..off + p.payload.len()].copy_from_slice(&p.payload);
-            off += p.payload.len();
-        }
-        let header = Header {
-            kind,
-            body_len: u16::try_from(off - HEADER_LEN).ok()?,
-            sender: self.local_sid,
-            receiver: session.peer,
-            counter,
-        }
-        .encode();
-        buf[..HEADER_LEN].copy_from_slice(&header);
-        let tag = session
-            .tx
-            .seal(
-                &nonce(session.tx_dir, counter),
-                &header,
-                &mut buf[HEADER_LEN..off],
-            )
-            .ok()?;
-        buf[off..off + TAG_LEN].copy_from_slice(&tag);
-        self.ack_at = None;
-        self.unacked_rx = 0;
-        self.last_adv_edge = self.recv.right_edge(held);
-        self.last_adv_window = ack.window;
-        self.live.on_transmit(now);
-        Some(off + TAG_LEN)
-    }
-
     /// Processes one received peer-link frame (the payload of an Ethernet frame of type
     /// 0x88B5 or of a UDP datagram). Never panics, whatever the bytes.
     pub fn on_frame(&mut self, now: u64, frame: &[u8]) -> Inbound {
@@ -682,7 +492,8 @@ impl Link {
         };
         // Bound what a peer can make us buffer: no frame larger than both MTUs.
         let limit = self
-            .peer_hello
+            .hello
+            .peer
             .map_or(MAX_FRAME, |p| usize::from(p.mtu).max(self.cfg.mtu));
         if HEADER_LEN + usize::from(raw.header.body_len) + TAG_LEN > limit {
             self.stats.malformed += 1;
@@ -714,245 +525,5 @@ impl Link {
                 Inbound::Dropped(reason)
             }
         }
-    }
-
-    fn check_peer(&self, peer: &HelloBody) -> Result<(), PairingError> {
-        if peer.version != PROTOCOL_VERSION {
-            return Err(PairingError::VersionMismatch {
-                ours: PROTOCOL_VERSION,
-                theirs: peer.version,
-            });
-        }
-        if peer.role == self.role {
-            return Err(PairingError::RoleConflict(self.role));
-        }
-        if peer.fingerprint != self.cfg.fingerprint {
-            return Err(PairingError::ConfigMismatch);
-        }
-        Ok(())
-    }
-
-    fn on_hello(&mut self, now: u64, raw: &RawFrame<'_>) -> Result<(), DropReason> {
-        let h = raw.header;
-        if h.receiver != 0 && h.receiver != self.local_sid {
-            return Err(DropReason::StaleSession);
-        }
-        if self.state == LinkState::Paired
-            && self.session.as_ref().is_some_and(|s| s.peer != h.sender)
-        {
-            return Err(DropReason::StaleSession);
-        }
-        let key = self.psk.hello_key(h.sender);
-        self.scratch.clear();
-        self.scratch.extend_from_slice(raw.body);
-        if key
-            .open(
-                &nonce(Direction::Hello, h.counter),
-                raw.aad,
-                &mut self.scratch,
-                raw.tag,
-            )
-            .is_err()
-        {
-            self.stats.bad_hellos += 1;
-            if self.state == LinkState::Handshaking {
-                self.bad_hellos += 1;
-                if self.bad_hellos >= self.cfg.max_bad_hellos {
-                    self.fail(PairingError::WrongKeyOrForged {
-                        bad_hellos: self.bad_hellos,
-                    });
-                }
-            }
-            return Err(DropReason::Forged);
-        }
-        let body = HelloBody::decode(&self.scratch).map_err(DropReason::Malformed)?;
-        match self.state {
-            LinkState::Failed(_) => {
-                // Let the peer see our parameters and reach the same verdict.
-                self.hello_reply = true;
-                Ok(())
-            }
-            LinkState::Paired => {
-                if h.receiver != self.local_sid {
-                    self.hello_reply = true;
-                }
-                Ok(())
-            }
-            LinkState::PeerLost => Err(DropReason::Closed),
-            LinkState::Handshaking => {
-                self.bad_hellos = 0;
-                self.hello_reply = true;
-                if let Err(e) = self.check_peer(&body) {
-                    self.fail(e);
-                    return Ok(());
-                }
-                if self.session.as_ref().is_none_or(|s| s.peer != h.sender) {
-                    let (tx, rx) = self.psk.session_keys(self.role, self.local_sid, h.sender);
-                    self.session = Some(Session {
-                        peer: h.sender,
-                        tx,
-                        rx,
-                        tx_dir: Direction::from_sender(self.role),
-                        rx_dir: Direction::from_sender(self.role.peer()),
-                        tx_counter: 1,
-                        replay: ReplayWindow::new(),
-                    });
-                }
-                self.peer_hello = Some(body);
-                if h.receiver == self.local_sid {
-                    self.become_paired(now);
-                }
-                Ok(())
-            }
-        }
-    }
-
-    fn become_paired(&mut self, now: u64) {
-        let Some(peer) = self.peer_hello else { return };
-        let Some(peer_sid) = self.session.as_ref().map(|s| s.peer) else {
-            return;
-        };
-        self.state = LinkState::Paired;
-        let peer_mtu = usize::from(peer.mtu).max(MIN_MTU);
-        self.frag_payload = self.cfg.mtu.min(peer_mtu) - DATA_OVERHEAD;
-        let peer_window_bytes = (peer.recv_window as usize).saturating_mul(self.frag_payload);
-        self.peer_max_message = self
-            .cfg
-            .max_message_bytes
-            .min(peer.max_message as usize)
-            .min(peer_window_bytes);
-        self.send.set_initial_window(peer.recv_window);
-        self.live.start(now);
-        self.ack_at = Some(0);
-        self.events.push_back(Queued::Event(Event::Paired {
-            peer_session: peer_sid,
-        }));
-    }
-
-    fn on_session(&mut self, now: u64, raw: &RawFrame<'_>) -> Result<(), DropReason> {
-        let h = raw.header;
-        if h.receiver != self.local_sid {
-            return Err(DropReason::StaleSession);
-        }
-        if !matches!(self.state, LinkState::Handshaking | LinkState::Paired) {
-            return Err(DropReason::Closed);
-        }
-        let session = self.session.as_mut().ok_or(DropReason::StaleSession)?;
-        if session.peer != h.sender {
-            return Err(DropReason::StaleSession);
-        }
-        if !session.replay.check(h.counter) {
-            return Err(DropReason::Replayed);
-        }
-        self.scratch.clear();
-        self.scratch.extend_from_slice(raw.body);
-        session
-            .rx
-            .open(
-                &nonce(session.rx_dir, h.counter),
-                raw.aad,
-                &mut self.scratch,
-                raw.tag,
-            )
-            .map_err(|_| DropReason::Forged)?;
-        session.replay.accept(h.counter);
-        if self.state == LinkState::Handshaking {
-            self.become_paired(now);
-        }
-        self.live.on_receive(now);
-        let scratch = core::mem::take(&mut self.scratch);
-        let r = self.process_session_body(now, h.kind, &scratch);
-        self.scratch = scratch;
-        r
-    }
-
-    fn process_session_body(
-        &mut self,
-        now: u64,
-        kind: Kind,
-        body: &[u8],
-    ) -> Result<(), DropReason> {
-        let body = SessionBody::decode(kind, body).map_err(DropReason::Malformed)?;
-        self.process_ack(now, &body)?;
-        if let Some((seq, flags, payload)) = body.data {
-            self.process_data(now, seq, flags, payload);
-        }
-        if body.ack.flags & ACK_REQUESTED != 0 {
-            self.ack_at = Some(0);
-        }
-        Ok(())
-    }
-
-    fn process_ack(&mut self, now: u64, body: &SessionBody<'_>) -> Result<(), DropReason> {
-        let events = &mut self.events;
-        let stats = &mut self.stats;
-        let o = self
-            .send
-            .on_ack(&body.ack, now, |m| {
-                stats.messages_acked += 1;
-                events.push_back(Queued::Acked(m));
-            })
-            .map_err(|_| DropReason::Malformed(ParseError::BadField))?;
-        if let Some(r) = o.rtt_sample {
-            self.rtt.sample(r);
-        }
-        if o.newly_acked > 0 {
-            self.cc.on_ack(o.newly_acked);
-            self.rto_deadline = Some(now.saturating_add(self.rtt.rto()));
-        }
-        if let Some(seq) = o.lost {
-            self.stats.fast_retransmits += 1;
-            self.cc
-                .on_loss(seq, self.send.next_unsent(), self.send.in_flight());
-        }
-        if self.send.in_flight() == 0 {
-            self.rto_deadline = None;
-        }
-        if !self.send.window_blocked() {
-            self.probe_deadline = None;
-        }
-        Ok(())
-    }
-
-    fn process_data(&mut self, now: u64, seq: u64, flags: u8, payload: &[u8]) {
-        let held = self.held();
-        let had_gap = self.recv.buffered() > 0;
-        match self.recv.on_data(seq, flags, payload, held) {
-            RxOutcome::Duplicate => {
-                self.stats.duplicates += 1;
-                self.ack_at = Some(0);
-            }
-            RxOutcome::OutOfWindow => {
-                self.stats.out_of_window += 1;
-                self.ack_at = Some(0);
-            }
-            RxOutcome::OutOfOrder => {
-                self.stats.out_of_order += 1;
-                self.ack_at = Some(0);
-            }
-            RxOutcome::InOrder => {
-                while let Some((f, p)) = self.recv.pop_in_order() {
-                    match self.reasm.push(f, &p) {
-                        Reassembled::Incomplete => {}
-                        Reassembled::Complete(m, slots) => {
-                            self.ready_slots += slots;
-                            self.stats.messages_delivered += 1;
-                            self.stats.bytes_delivered += m.len() as u64;
-                            self.events.push_back(Queued::Delivered(m, slots));
-                        }
-                        Reassembled::Discarded => self.stats.messages_discarded += 1,
-                    }
-                }
-                self.unacked_rx += 1;
-                if had_gap || self.unacked_rx >= 2 {
-                    self.ack_at = Some(0);
-                } else {
-                    let t = now.saturating_add(self.cfg.ack_delay);
-                    self.ack_at = Some(self.ack_at.map_or(t, |a| a.min(t)));
-                }
-            }
-        }
-        let used = self.recv_slots_used() as u64;
-        self.stats.max_recv_slots_used = self.stats.max_recv_slots_used.max(used);
     }
 }
