@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! A small, strict binary codec for device state, the part of a checkpoint that the backup
-//! host loads into its own device models.
+//! host restores into its own device models.
 //!
 //! [`StateWriter`] appends fixed-width little-endian fields; [`StateReader`] takes them back and
 //! answers every problem with a [`StateError`] instead of a panic: missing bytes, bytes left
@@ -13,20 +13,20 @@ use alloc::vec::Vec;
 use core::fmt;
 
 /// A device model whose state has the strict binary form above.
-pub trait SavedState: Sized {
+pub trait DeviceState: Sized {
     /// Appends the state.
-    fn save(&self, w: &mut StateWriter);
+    fn save_state(&self, w: &mut StateWriter);
 
     /// Reads a state [`save`](Self::save) wrote, validating every field.
     ///
     /// # Errors
     /// A [`StateError`] naming the first problem.
-    fn restore(r: &mut StateReader<'_>) -> Result<Self, StateError>;
+    fn restore_state(r: &mut StateReader<'_>) -> Result<Self, StateError>;
 
     /// The state alone, as bytes.
     fn state_bytes(&self) -> Vec<u8> {
         let mut w = StateWriter::new();
-        self.save(&mut w);
+        self.save_state(&mut w);
         w.into_bytes()
     }
 
@@ -36,7 +36,7 @@ pub trait SavedState: Sized {
     /// As [`restore`](Self::restore), or [`StateError::Trailing`].
     fn from_state_bytes(bytes: &[u8]) -> Result<Self, StateError> {
         let mut r = StateReader::new(bytes);
-        let state = Self::restore(&mut r)?;
+        let state = Self::restore_state(&mut r)?;
         r.finish()?;
         Ok(state)
     }

@@ -5,7 +5,7 @@
 //! high, channel 2 on port B bit 0), so none of these can disagree with the rest.
 
 use super::{Access, Channel, FREQUENCY_HZ, PORT_B_WRITABLE, Pit, clock_at};
-use crate::vmm::devices::state::{SavedState, StateError, StateReader, StateWriter, ensure};
+use crate::vmm::devices::state::{DeviceState, StateError, StateReader, StateWriter, ensure};
 
 /// The largest count (0 written means 65536).
 const MAX_COUNT: u32 = 0x1_0000;
@@ -22,7 +22,7 @@ impl Channel {
         ((self.access as u8) << 4) | (self.mode_bits << 1) | u8::from(self.bcd)
     }
 
-    fn save(&self, w: &mut StateWriter) {
+    fn save_state(&self, w: &mut StateWriter) {
         w.u8(self.mode_bits);
         w.u8(self.access as u8);
         w.flag(self.bcd);
@@ -45,7 +45,7 @@ impl Channel {
     }
 
     /// A channel saved at PIT clock `clk` whose gate input is `gate`.
-    fn restore(r: &mut StateReader<'_>, clk: u64, gate: bool) -> Result<Self, StateError> {
+    fn restore_state(r: &mut StateReader<'_>, clk: u64, gate: bool) -> Result<Self, StateError> {
         let mode_bits = r.bits(7, "PIT mode")?;
         let access = match r.u8()? {
             1 => Access::Lsb,
@@ -135,21 +135,21 @@ impl Channel {
     }
 }
 
-impl SavedState for Pit {
+impl DeviceState for Pit {
     /// Appends the PIT's state.
-    fn save(&self, w: &mut StateWriter) {
+    fn save_state(&self, w: &mut StateWriter) {
         w.u64(self.now);
         w.u8(self.port_b);
         w.u64(self.pending);
         w.u64(self.dropped);
         w.u64(self.delivered);
         for ch in &self.channels {
-            ch.save(w);
+            ch.save_state(w);
         }
     }
 
     /// The PIT as [`save`](Self::save) left it.
-    fn restore(r: &mut StateReader<'_>) -> Result<Self, StateError> {
+    fn restore_state(r: &mut StateReader<'_>) -> Result<Self, StateError> {
         let now = r.u64()?;
         let clk = clock_at(now);
         let port_b = r.bits(PORT_B_WRITABLE, "PIT port B")?;
@@ -158,9 +158,9 @@ impl SavedState for Pit {
         ensure(pending <= FREQUENCY_HZ, "PIT tick backlog", pending)?;
         let (dropped, delivered) = (r.u64()?, r.u64()?);
         let channels = [
-            Channel::restore(r, clk, true)?,
-            Channel::restore(r, clk, true)?,
-            Channel::restore(r, clk, port_b & 1 != 0)?,
+            Channel::restore_state(r, clk, true)?,
+            Channel::restore_state(r, clk, true)?,
+            Channel::restore_state(r, clk, port_b & 1 != 0)?,
         ];
         Ok(Self {
             channels,

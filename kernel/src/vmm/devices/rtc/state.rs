@@ -4,11 +4,11 @@
 //! Every offset is a clock a guest can set, so any value is accepted for it.
 
 use super::{B_SET, B_UIE, C_AF, C_UF, REG_A, REG_B, REG_C, REG_D, Rtc};
-use crate::vmm::devices::state::{SavedState, StateError, StateReader, StateWriter, ensure};
+use crate::vmm::devices::state::{DeviceState, StateError, StateReader, StateWriter, ensure};
 
-impl SavedState for Rtc {
+impl DeviceState for Rtc {
     /// Appends the RTC's state.
-    fn save(&self, w: &mut StateWriter) {
+    fn save_state(&self, w: &mut StateWriter) {
         w.bytes(&self.ram);
         w.u8(self.index);
         w.flag(self.nmi_masked);
@@ -18,7 +18,7 @@ impl SavedState for Rtc {
     }
 
     /// The RTC as [`save`](Self::save) left it.
-    fn restore(r: &mut StateReader<'_>) -> Result<Self, StateError> {
+    fn restore_state(r: &mut StateReader<'_>) -> Result<Self, StateError> {
         let mut ram = [0; 128];
         ram.copy_from_slice(r.take(128)?);
         let rtc = Self {

@@ -3,11 +3,11 @@
 //! ended yet. Complete lines are output, not state: the monitor takes them after every exit.
 
 use super::{IER_WRITABLE, MAX_LINE, MCR_WRITABLE, Serial};
-use crate::vmm::devices::state::{SavedState, StateError, StateReader, StateWriter, ensure};
+use crate::vmm::devices::state::{DeviceState, StateError, StateReader, StateWriter, ensure};
 
-impl SavedState for Serial {
+impl DeviceState for Serial {
     /// Appends the UART's state.
-    fn save(&self, w: &mut StateWriter) {
+    fn save_state(&self, w: &mut StateWriter) {
         for v in [self.ier, self.lcr, self.mcr, self.scratch] {
             w.u8(v);
         }
@@ -18,7 +18,7 @@ impl SavedState for Serial {
     }
 
     /// The UART as [`save`](Self::save) left it, with no complete lines waiting.
-    fn restore(r: &mut StateReader<'_>) -> Result<Self, StateError> {
+    fn restore_state(r: &mut StateReader<'_>) -> Result<Self, StateError> {
         let ier = r.bits(IER_WRITABLE, "UART IER")?;
         let lcr = r.u8()?;
         let mcr = r.bits(MCR_WRITABLE, "UART MCR")?;

@@ -143,10 +143,10 @@ fn drive(c: &mut ChipsetState, seed: u64, steps: usize) -> Vec<(usize, u8)> {
 }
 
 fn round_trip(c: &ChipsetState) -> ChipsetState {
-    let bytes = c.save();
-    let restored = ChipsetState::restore(&bytes, c.ram).unwrap();
+    let bytes = c.save_state();
+    let restored = ChipsetState::restore_state(&bytes, c.ram).unwrap();
     assert_eq!(&restored, c);
-    assert_eq!(restored.save(), bytes, "canonical encoding");
+    assert_eq!(restored.save_state(), bytes, "canonical encoding");
     restored
 }
 
@@ -198,8 +198,8 @@ fn ticks_reach_the_guest_exactly_once_across_failovers() {
             // counted yet); the backup resumes on its own clock.
             tsc += rng.below(hz / 1000);
             c.guest_ns = clock.at(tsc).min(end);
-            let saved = c.save();
-            c = ChipsetState::restore(&saved, RAM).unwrap();
+            let saved = c.save_state();
+            c = ChipsetState::restore_state(&saved, RAM).unwrap();
             hz = 1_000_000_000 + rng.below(4_000_000_000);
             tsc = rng.below(1 << 50);
             clock = GuestClock::resume(c.guest_ns, tsc, hz);
@@ -301,13 +301,13 @@ fn busy_guest() -> (ChipsetState, PortBus) {
 /// Loads a blob into a fresh chipset state and `bus`, as `Guest::restore_devices` does.
 fn load(blob: &[u8], bus: &mut PortBus) -> Result<ChipsetState, StateError> {
     let s = decode(blob)?;
-    let c = ChipsetState::restore(s.chipset, RAM)?;
+    let c = ChipsetState::restore_state(s.chipset, RAM)?;
     bus.restore_state(s.bus)?;
     Ok(c)
 }
 
 fn blob_of(c: &ChipsetState, bus: &PortBus) -> Vec<u8> {
-    encode(&c.save(), &bus.save_state())
+    encode(&c.save_state(), &bus.save_state())
 }
 
 #[test]
@@ -366,7 +366,7 @@ fn largest_state_is_far_below_the_stream_limit() {
 #[test]
 fn every_truncation_is_refused() {
     let (c, bus) = busy_guest();
-    let (chip, bus_bytes) = (c.save(), bus.save_state());
+    let (chip, bus_bytes) = (c.save_state(), bus.save_state());
     let blob = encode(&chip, &bus_bytes);
     for n in 0..blob.len() {
         let mut target = self::bus();
@@ -495,7 +495,7 @@ fn run_random_traffic(c: &mut ChipsetState, bus: &mut PortBus, rng: &mut Rng) {
 #[test]
 fn wrong_header_device_set_or_ram_are_refused_by_name() {
     let (c, bus) = busy_guest();
-    let chip = c.save();
+    let chip = c.save_state();
     let com1 = bus.save_state();
     let serial = &com1[8..];
 
@@ -536,7 +536,7 @@ fn wrong_header_device_set_or_ram_are_refused_by_name() {
     let e = load(&encode(&chip, &twice), &mut self::bus()).unwrap_err();
     assert_eq!(e, StateError::DuplicateDevice(DeviceId::uart16550(COM1)));
 
-    let e = ChipsetState::restore(&chip, RAM * 2).unwrap_err();
+    let e = ChipsetState::restore_state(&chip, RAM * 2).unwrap_err();
     assert_eq!(
         e,
         StateError::RamSize {
@@ -551,7 +551,7 @@ fn wrong_header_device_set_or_ram_are_refused_by_name() {
         ..c.clone()
     };
     assert_eq!(
-        ChipsetState::restore(&behind.save(), RAM),
+        ChipsetState::restore_state(&behind.save_state(), RAM),
         Err(StateError::Invalid {
             field: "PIT time after guest time",
             value: c.pit.now()
