@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use core::ops::RangeInclusive;
 
 use super::*;
+use crate::testutil::Rng;
 use crate::vmm::devices::clock::GuestClock;
 use crate::vmm::devices::debug_exit::DebugExit;
 use crate::vmm::devices::serial::{COM1, Serial};
@@ -20,21 +21,6 @@ const RAM: u64 = 64 << 20;
 const UNIX_BASE: u64 = 1_795_306_477;
 /// PIT count for 1000 Hz.
 const HZ_1000: u16 = 1193;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// PIT clocks up to guest time `ns` (the 8254's 105/88 MHz input).
 fn pit_clock(ns: u64) -> u64 {
@@ -125,7 +111,7 @@ fn guest_handles(c: &mut ChipsetState, budget: u64, hold: bool) -> Vec<u8> {
 /// PIT tick, some just before it) and guest interrupt handling. Returns (step, vector) for
 /// every interrupt taken.
 fn drive(c: &mut ChipsetState, seed: u64, steps: usize) -> Vec<(usize, u8)> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut events = Vec::new();
     for step in 0..steps {
         let r = rng.next();
@@ -177,7 +163,7 @@ fn restored_pit_and_pic_deliver_the_same_future_interrupts() {
 /// in that time is taken by the guest exactly once.
 #[test]
 fn ticks_reach_the_guest_exactly_once_across_failovers() {
-    let mut rng = Rng(0x5DEE_CE66_D1CE_4E5B);
+    let mut rng = Rng::new(0x5DEE_CE66_D1CE_4E5B);
     let mut c = linux_chipset();
     let mut hz = 2_000_000_000;
     let mut tsc = 1 << 40;
@@ -412,7 +398,7 @@ fn every_truncation_is_refused() {
 /// (it re-encodes to the same bytes) and the restored devices run.
 #[test]
 fn random_and_corrupted_states_never_panic() {
-    let mut rng = Rng(0xA076_1D64_78BD_642F);
+    let mut rng = Rng::new(0xA076_1D64_78BD_642F);
     let (c, bus) = busy_guest();
     let good = blob_of(&c, &bus);
     let mut accepted = 0;

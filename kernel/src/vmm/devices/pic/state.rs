@@ -130,11 +130,8 @@ impl DeviceState for Pic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::round_trip;
     use crate::vmm::devices::irq::{IrqLine, IrqSink};
-
-    fn round_trip(p: &Pic) -> Pic {
-        Pic::from_state_bytes(&p.state_bytes()).unwrap()
-    }
 
     #[test]
     fn mid_initialization_state_round_trips_and_finishes_the_same() {

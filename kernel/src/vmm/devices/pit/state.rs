@@ -176,15 +176,9 @@ impl DeviceState for Pit {
 
 #[cfg(test)]
 mod tests {
+    use crate::testutil::round_trip;
     use super::super::{CHANNEL0, CONTROL, PORT_B, time_of_clock};
     use super::*;
-
-    fn round_trip(p: &Pit) -> Pit {
-        let q = Pit::from_state_bytes(&p.state_bytes()).unwrap();
-        assert_eq!(&q, p);
-        assert_eq!(q.state_bytes(), p.state_bytes(), "canonical encoding");
-        q
-    }
 
     fn program(p: &mut Pit, ch: u16, mode: u8, count: u16) {
         p.io_write(CONTROL, 1, u32::from((ch as u8) << 6 | 0x30 | mode << 1));

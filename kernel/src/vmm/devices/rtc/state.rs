@@ -54,15 +54,9 @@ impl DeviceState for Rtc {
 mod tests {
     use super::super::{DATA, HOURS, INDEX, SECONDS};
     use super::*;
+    use crate::testutil::round_trip;
 
     const T: u64 = 1_795_306_477;
-
-    fn round_trip(r: &Rtc) -> Rtc {
-        let q = Rtc::from_state_bytes(&r.state_bytes()).unwrap();
-        assert_eq!(&q, r);
-        assert_eq!(q.state_bytes(), r.state_bytes(), "canonical encoding");
-        q
-    }
 
     fn write(r: &mut Rtc, index: u8, v: u8) {
         r.io_write(INDEX, 1, u32::from(index));
