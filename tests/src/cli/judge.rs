@@ -141,18 +141,38 @@ pub struct PairView<'a> {
     pub failover: Option<Duration>,
 }
 
+/// Whether the guest has ended on the primary: the primary reported Castor's verdict on it
+/// (`guest exited with status N` and the like), or the backup stood down because of it
+/// ([`STANDDOWN_MARKER`]; the primary may still be finishing). A failover after that has no
+/// guest to take over, so `castor-run` kills nothing and waits for the primary's end.
+pub fn guest_ended(view: &PairView<'_>) -> bool {
+    let [primary, backup] = view.hosts;
+    contract::guest_end(lines(primary.serial)).is_some()
+        || lines(backup.serial).any(|l| l.contains(STANDDOWN_MARKER))
+}
+
 /// Decides whether a pair run is over and how it went; `None` while it should go on.
 ///
 /// A host that ends by itself ends the run, judged like a single `--guest` run ([`judge`]):
 /// a guest that exits there gives its status (on the backup too: after a takeover the guest
-/// runs there); any other end is a failure. When `--duration` runs out the run succeeded,
-/// unless the primary was killed and the backup never reported taking over
-/// ([`TAKEOVER_MARKER`]).
+/// runs there); any other end is a failure. So does a host that had reported the guest's end
+/// and was killed (as it was finishing) or is still finishing when `--duration` runs out: its
+/// report decides. When `--duration`
+/// runs out the run succeeded, unless the primary was killed and the backup never reported
+/// taking over ([`TAKEOVER_MARKER`]).
 pub fn judge_pair(view: &PairView<'_>) -> Option<Judgement> {
     for role in Role::BOTH {
         let host = view.hosts[role.index()];
-        let HostState::Exited(exit_code) = host.state else {
-            continue;
+        let exit_code = match host.state {
+            HostState::Exited(exit_code) => exit_code,
+            // Killed as it was finishing, or still finishing when the duration ran out.
+            HostState::Killed | HostState::Running
+                if (host.state == HostState::Killed || view.duration_over)
+                    && contract::guest_end(lines(host.serial)).is_some() =>
+            {
+                None
+            }
+            HostState::Running | HostState::Killed => continue,
         };
         if role == Role::Backup && lines(host.serial).any(|l| l.contains(STANDDOWN_MARKER)) {
             continue;
@@ -349,6 +369,46 @@ mod tests {
         view.hosts[0].serial = "[guest] bye\nguest exited with status 5\n";
         let j = judge_pair(&view).unwrap();
         assert_eq!((j.code, j.failed), (5, false), "{}", j.message);
+    }
+
+    /// `--failover-at` after the guest ended: nothing to take over, so no kill, and the
+    /// guest's status is the run's (the backup stood down, the primary is still finishing).
+    #[test]
+    fn a_guest_that_ended_before_the_failover_is_not_failed_over() {
+        let stood_down = "ft: backup: the guest ended on the primary (status 5); standing down\n";
+        let mut view = pair(
+            [HostState::Running, HostState::Exited(Some(QEMU_EXIT_PASS))],
+            ["[guest] bye\n", stood_down],
+        );
+        assert!(guest_ended(&view), "the backup stood down");
+        view.hosts[1] = HostView {
+            state: HostState::Running,
+            serial: "ft: backup: standing by\n",
+        };
+        assert!(!guest_ended(&view), "the guest runs: a failover is due");
+        view.hosts[0].serial = "[guest] bye\nguest exited with status 5\n";
+        assert!(guest_ended(&view), "the primary reported the guest's end");
+        // The kill raced the primary's own exit: its report of the guest's end still decides.
+        view.hosts[0].state = HostState::Killed;
+        view.failover = Some(Duration::from_secs(9));
+        let j = judge_pair(&view).unwrap();
+        assert_eq!((j.code, j.failed), (5, false), "{}", j.message);
+        assert_eq!(
+            j.message,
+            "the primary ended: guest exited with status 5 after 10.0s"
+        );
+        // Still finishing when the duration ran out: the guest's end decides too.
+        view.hosts[0].state = HostState::Running;
+        view.failover = None;
+        assert_eq!(judge_pair(&view), None, "the primary is finishing");
+        view.duration_over = true;
+        assert_eq!(judge_pair(&view).map(|j| j.code), Some(5));
+        view.duration_over = false;
+        // A primary killed while the guest ran is a failover, judged at the duration's end.
+        view.hosts[0].state = HostState::Killed;
+        view.hosts[0].serial = "[guest] tick\n";
+        assert!(!guest_ended(&view));
+        assert_eq!(judge_pair(&view), None);
     }
 
     #[test]
