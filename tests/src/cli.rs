@@ -6,10 +6,7 @@ mod judge;
 mod run_args;
 mod watch;
 
-pub use judge::{
-    HostView, Judgement, PairView, RunEnd, STANDDOWN_MARKER, TAKEOVER_MARKER, TIMED_OUT,
-    guest_ended, judge, judge_pair,
-};
+pub use judge::{HostView, Judgement, PairView, RunEnd, TIMED_OUT, guest_ended, judge, judge_pair};
 pub use run_args::{
     EmulatorKind, GUEST_MODULE, GUEST_RAM_MIB, GuestArgs, HOST_RESERVE_MIB, MACHINE_MIB, Mode,
     PAIR_CPUS, PEER_TIMEOUT_MS, PairArgs, RunArgs, SINGLE_CPUS, parse_run_args,

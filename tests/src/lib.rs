@@ -42,9 +42,11 @@ pub mod pair;
 pub mod process;
 pub mod pty;
 pub mod qemu;
+pub mod random;
 pub mod router;
 pub mod run;
 pub mod rundir;
+pub mod scrape;
 pub mod serial;
 pub mod sockdir;
 

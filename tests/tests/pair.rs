@@ -5,9 +5,10 @@
 //! and refuses option combinations that make no sense before building anything.
 
 use castor_tests::cli;
-use castor_tests::contract::{self, QEMU_EXIT_PASS};
+use castor_tests::contract::{self, PEER_LOST_MARKER, QEMU_EXIT_PASS};
 use castor_tests::kernel;
 use castor_tests::pair::{HostState, Pair, Role, SharedBuffer};
+use castor_tests::scrape::number_after;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -23,17 +24,6 @@ fn transcript(text: &str) -> Vec<(Role, &str)> {
                 .unwrap_or_else(|| panic!("a line without a role prefix: {line:?}"))
         })
         .collect()
-}
-
-/// The number right after `key` in `line`.
-fn number_after(line: &str, key: &str) -> u64 {
-    let rest = line
-        .split_once(key)
-        .map_or("", |(_, rest)| rest.trim_start());
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after {key:?} in {line:?}"))
 }
 
 #[test]
@@ -64,7 +54,7 @@ fn qemu_pair_streams_prefixed_consoles_and_the_backup_loses_a_killed_primary() {
     );
     assert!(pair.kill_primary().is_err(), "a second kill is refused");
     let lost = pair
-        .wait_for(Role::Backup, "link: peer lost after")
+        .wait_for(Role::Backup, PEER_LOST_MARKER)
         .expect("the backup notices the primary's death");
     let silent = number_after(&lost, "lost after");
     assert!(
@@ -167,7 +157,7 @@ fn castor_run_does_not_fail_over_a_guest_that_has_ended() {
         .guest_ram_mib(4)
         .start()
         .expect("starting the pair");
-    pair.wait_for(Role::Backup, cli::STANDDOWN_MARKER)
+    pair.wait_for(Role::Backup, contract::STANDDOWN_MARKER)
         .expect("the backup stands down when the guest ends");
     let primary_running = pair.state(Role::Primary).unwrap() == HostState::Running;
     // Due now; the duration is far off.

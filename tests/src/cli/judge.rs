@@ -1,7 +1,9 @@
 //! `castor-run`'s verdicts: how a finished single run ([`judge`]) or a pair that is still
 //! running ([`judge_pair`]) turns into an exit status and a sentence for a person.
 
-use crate::contract::{self, GuestEnd, PASS_MARKER, QEMU_EXIT_FAIL, QEMU_EXIT_PASS};
+use crate::contract::{
+    self, GuestEnd, PASS_MARKER, QEMU_EXIT_FAIL, QEMU_EXIT_PASS, STANDDOWN_MARKER, TAKEOVER_MARKER,
+};
 use crate::pair::{HostState, Role};
 use std::time::Duration;
 
@@ -109,13 +111,6 @@ fn judge_kernel(end: &RunEnd<'_>, elapsed: &str) -> (u8, String) {
         (emulator, None) => (1, format!("{emulator} was killed by a signal")),
     }
 }
-
-/// Castor's console line when the backup has taken over the guest
-/// (`ft: backup took over at epoch N ...`).
-pub const TAKEOVER_MARKER: &str = "ft: backup took over";
-/// What a backup prints when it stands down because the guest ended on the primary: its end
-/// is not the run's (the primary's is).
-pub const STANDDOWN_MARKER: &str = "ft: backup: the guest ended on the primary";
 
 /// One host of a running pair, as [`judge_pair`] sees it.
 #[derive(Debug, Clone, Copy)]
