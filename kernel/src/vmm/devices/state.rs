@@ -17,7 +17,7 @@ pub trait DeviceState: Sized {
     /// Appends the state.
     fn save_state(&self, w: &mut StateWriter);
 
-    /// Reads a state [`save`](Self::save) wrote, validating every field.
+    /// Reads a state [`save_state`](Self::save_state) wrote, validating every field.
     ///
     /// # Errors
     /// A [`StateError`] naming the first problem.
@@ -33,7 +33,7 @@ pub trait DeviceState: Sized {
     /// Restores from exactly `bytes` (bytes left over are an error).
     ///
     /// # Errors
-    /// As [`restore`](Self::restore), or [`StateError::Trailing`].
+    /// As [`restore_state`](Self::restore_state), or [`StateError::Trailing`].
     fn from_state_bytes(bytes: &[u8]) -> Result<Self, StateError> {
         let mut r = StateReader::new(bytes);
         let state = Self::restore_state(&mut r)?;

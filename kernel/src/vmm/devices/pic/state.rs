@@ -113,7 +113,7 @@ impl DeviceState for Pic {
         self.slave.save_state(w);
     }
 
-    /// The pair as [`save`](Self::save) left it.
+    /// The pair as [`save_state`](Self::save_state) left it.
     fn restore_state(r: &mut StateReader<'_>) -> Result<Self, StateError> {
         let wiring = Self::new();
         let master = Chip::restore_state(r, wiring.master.elcr_writable)?;

@@ -148,7 +148,7 @@ impl DeviceState for Pit {
         }
     }
 
-    /// The PIT as [`save`](Self::save) left it.
+    /// The PIT as [`save_state`](Self::save_state) left it.
     fn restore_state(r: &mut StateReader<'_>) -> Result<Self, StateError> {
         let now = r.u64()?;
         let clk = clock_at(now);

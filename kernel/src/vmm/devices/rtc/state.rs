@@ -17,7 +17,7 @@ impl DeviceState for Rtc {
         w.u8(self.flags);
     }
 
-    /// The RTC as [`save`](Self::save) left it.
+    /// The RTC as [`save_state`](Self::save_state) left it.
     fn restore_state(r: &mut StateReader<'_>) -> Result<Self, StateError> {
         let mut ram = [0; 128];
         ram.copy_from_slice(r.take(128)?);

@@ -17,7 +17,7 @@ impl DeviceState for Serial {
         w.bytes(&self.line);
     }
 
-    /// The UART as [`save`](Self::save) left it, with no complete lines waiting.
+    /// The UART as [`save_state`](Self::save_state) left it, with no complete lines waiting.
     fn restore_state(r: &mut StateReader<'_>) -> Result<Self, StateError> {
         let ier = r.bits(IER_WRITABLE, "UART IER")?;
         let lcr = r.u8()?;
