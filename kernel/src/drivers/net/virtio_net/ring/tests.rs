@@ -152,11 +152,14 @@ fn indices_wrap_around_u16() {
     }
 }
 
+/// Something a misbehaving device does to the rings.
+type Misdeed = dyn Fn(&mut Device);
+
 #[test]
 fn device_errors_are_caught() {
     // Each case on a fresh queue with two buffers in flight: the driver gives up on a
     // device after its first error.
-    let cases: [(&dyn Fn(&mut Device), UsedError); 4] = [
+    let cases: [(&Misdeed, UsedError); 4] = [
         (&|d| d.give_used(4, 0), UsedError::BadId(4)),
         (&|d| d.give_used(u32::MAX, 0), UsedError::BadId(u32::MAX)),
         (&|d| d.give_used(3, 0), UsedError::NotInFlight(3)),
