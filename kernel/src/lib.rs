@@ -17,6 +17,9 @@ pub mod drivers;
 pub mod mm;
 pub mod vmm;
 
+#[cfg(test)]
+pub(crate) mod testutil;
+
 #[cfg(target_os = "none")]
 pub mod arch;
 #[cfg(target_os = "none")]

@@ -1,17 +1,17 @@
 //! Command-line front ends of the `castor-run` and `castor-image` binaries (used by
-//! `scripts/`): usage texts, argument parsing ([`run_args`]) and `castor-run`'s verdicts
-//! ([`judge`]).
+//! `scripts/`): usage texts, argument parsing ([`run_args`]), `castor-run`'s verdicts
+//! ([`judge`]) and its watch over a running pair ([`watch_pair`]).
 
 mod judge;
 mod run_args;
+mod watch;
 
-pub use judge::{
-    HostView, Judgement, PairView, RunEnd, TAKEOVER_MARKER, TIMED_OUT, judge, judge_pair,
-};
+pub use judge::{HostView, Judgement, PairView, RunEnd, TIMED_OUT, guest_ended, judge, judge_pair};
 pub use run_args::{
     EmulatorKind, GUEST_MODULE, GUEST_RAM_MIB, GuestArgs, HOST_RESERVE_MIB, MACHINE_MIB, Mode,
     PAIR_CPUS, PEER_TIMEOUT_MS, PairArgs, RunArgs, SINGLE_CPUS, parse_run_args,
 };
+pub use watch::watch_pair;
 
 use crate::error::{Error, Result};
 use std::path::PathBuf;
@@ -52,7 +52,8 @@ kernel exits or the timeout passes.
 Pair:
   --duration SECONDS     stop both hosts after this long (default: run until Ctrl-C)
   --failover-at SECONDS  SIGKILL the primary's emulator this long after the start, to watch the
-                         backup take over the guest (fractions allowed, e.g. 7.5)
+                         backup take over the guest (fractions allowed, e.g. 7.5); if the guest
+                         has ended by then, nothing is killed and the run ends with its status
   --nic virtio-net|e1000 the QEMU hosts' NIC (default: virtio-net; Bochs hosts have an e1000)
   --peer-timeout MS      silence after which a host counts its peer as lost, 100 to 600000
                          (default: 3000 under QEMU, 10000 under Bochs)

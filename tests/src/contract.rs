@@ -16,6 +16,11 @@
 //!   `guest stopped: <reason>` followed by a register dump (prefixed lines), `guest: cannot
 //!   load '<cmdline>': <reason>` or `guest: cannot run guests: <why>` (then it exits as a
 //!   failure). Any of these may carry a log prefix (`[cpu0 INFO ] `); see [`guest_end`].
+//! * A fault-tolerant pair (`role=`): the backup applies checkpoints
+//!   ([`APPLIED_EPOCH_MARKER`]), takes over when the primary goes silent ([`TAKEOVER_MARKER`],
+//!   after [`PEER_LOST_MARKER`], announcing repeats with [`RELEASING_MARKER`]) or stands down
+//!   when the guest ended on the primary ([`STANDDOWN_MARKER`]); a primary that loses its
+//!   backup goes on unprotected ([`BACKUP_LOST_MARKER`]).
 
 use crate::outcome::Outcome;
 use crate::{Emulator, Run};
@@ -55,6 +60,24 @@ pub const GUEST_STOPPED: &str = "guest stopped: ";
 pub const GUEST_CANNOT_LOAD: &str = "guest: cannot load '";
 /// Castor's report that this machine cannot run guests (followed by why).
 pub const GUEST_CANNOT_RUN: &str = "guest: cannot run guests: ";
+
+/// A backup has applied a checkpoint: `ft: backup: applied epoch N ...` (epoch 0: the full
+/// copy of guest memory).
+pub const APPLIED_EPOCH_MARKER: &str = "ft: backup: applied epoch ";
+/// The backup has taken over the guest: `ft: backup took over at epoch N (...)`.
+pub const TAKEOVER_MARKER: &str = "ft: backup took over";
+/// A backup taking over announces lines the primary may have released as it died:
+/// `ft: backup: releasing K lines ...`.
+pub const RELEASING_MARKER: &str = "ft: backup: releasing";
+/// The guest ended on the primary and the backup stands down (its end is not the run's):
+/// `ft: backup: the guest ended on the primary (status N); standing down`.
+pub const STANDDOWN_MARKER: &str = "ft: backup: the guest ended on the primary";
+/// The primary lost its backup and runs the guest unprotected:
+/// `ft: backup lost after N ms of silence; ...`.
+pub const BACKUP_LOST_MARKER: &str = "ft: backup lost after";
+/// A host heard nothing from its peer for its `peer_timeout`: `link: peer lost after N ms of
+/// silence`.
+pub const PEER_LOST_MARKER: &str = "link: peer lost after";
 
 /// Whether `line` is the boot banner.
 pub fn is_banner(line: &str) -> bool {

@@ -11,7 +11,8 @@
 //! # Ok::<(), castor_tests::Error>(())
 //! ```
 //!
-//! Every run gets its own directory under `target/castor-runs/`; emulators run in their own
+//! Every run gets its own directory under `target/castor-runs/` (its unix sockets: a short
+//! private one under `/tmp`, [`sockdir`], so any checkout path works); emulators run in their own
 //! session and are killed with SIGKILL by process group when the run ends, times out, or its
 //! handle is dropped (also while a test panics). See the `castor-run` and `castor-image`
 //! binaries for the command-line front ends used by `scripts/`.
@@ -41,10 +42,13 @@ pub mod pair;
 pub mod process;
 pub mod pty;
 pub mod qemu;
+pub mod random;
 pub mod router;
 pub mod run;
 pub mod rundir;
+pub mod scrape;
 pub mod serial;
+pub mod sockdir;
 
 pub use emulator::Emulator;
 pub use error::{Error, Result};

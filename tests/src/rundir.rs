@@ -1,12 +1,14 @@
 //! Per-run directories: `target/castor-runs/<name>-<pid>-<n>`, holding the serial log, the
-//! emulator's log, the ISO and config files.
+//! emulator's log, the ISO and config files; the run's unix sockets are in a short private
+//! directory of their own ([`SocketDir`]), so they work from a checkout at any path.
 //!
 //! A directory is removed when its run is dropped, unless the thread is panicking (a failed
 //! test: then the serial log and the emulator's log tails are printed and the directory kept),
 //! [`RunDir::keep`] was called, or `CASTOR_KEEP_RUNS` is set.
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use crate::pty::Tail;
+use crate::sockdir::SocketDir;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,7 +21,7 @@ pub const KEEP_ENV: &str = "CASTOR_KEEP_RUNS";
 /// Lines of each emulator log shown in diagnostics.
 const LOG_TAIL_LINES: usize = 60;
 
-/// Longest name part, so socket paths stay within the 108-byte `sun_path` limit.
+/// Longest name part, to keep directory names readable.
 const MAX_NAME: usize = 48;
 
 /// A run's private directory.
@@ -29,15 +31,22 @@ pub struct RunDir {
     logs: Vec<PathBuf>,
     terminal: Option<Arc<Mutex<Tail>>>,
     keep: bool,
+    /// Made when the first socket is asked for.
+    sockets: Option<SocketDir>,
 }
 
 impl RunDir {
-    /// Creates a fresh, empty directory for a run called `name`.
+    /// Creates a fresh, empty directory for a run called `name` in `target/castor-runs/`.
     pub fn create(name: &str) -> Result<RunDir> {
+        RunDir::create_in(&crate::target_dir().join("castor-runs"), name)
+    }
+
+    /// Creates a fresh, empty directory for a run called `name` in `parent`.
+    pub fn create_in(parent: &Path, name: &str) -> Result<RunDir> {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let leaf = format!("{}-{}-{n}", sanitize(name), std::process::id());
-        let path = crate::target_dir().join("castor-runs").join(leaf);
+        let path = parent.join(leaf);
         if path.exists() {
             // Left over from an earlier process that had the same PID.
             fs::remove_dir_all(&path).context(format!("removing stale {}", path.display()))?;
@@ -48,6 +57,7 @@ impl RunDir {
             logs: Vec::new(),
             terminal: None,
             keep: false,
+            sockets: None,
         })
     }
 
@@ -68,16 +78,14 @@ impl RunDir {
         path
     }
 
-    /// A path for a unix socket in the directory, checked against the `sun_path` limit.
-    pub fn socket(&self, name: &str) -> Result<PathBuf> {
-        let path = self.path.join(name);
-        match path.as_os_str().len() < 108 {
-            true => Ok(path),
-            false => Err(Error::new(format!(
-                "socket path {} is too long for a unix socket; use a shorter workspace path",
-                path.display()
-            ))),
-        }
+    /// A path for the unix socket `name` of this run, in its private socket directory (made
+    /// on first use, removed with the run), whatever this directory's own path.
+    pub fn socket(&mut self, name: &str) -> Result<PathBuf> {
+        let sockets = match &mut self.sockets {
+            Some(sockets) => sockets,
+            none => none.insert(SocketDir::create()?),
+        };
+        sockets.socket(name)
     }
 
     /// Shows the emulator's terminal output (its tail) in diagnostics.
@@ -169,6 +177,8 @@ fn sanitize(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::{UnixListener, UnixStream};
 
     #[test]
     fn names_are_sanitized_and_bounded() {
@@ -186,6 +196,35 @@ mod tests {
         assert!(path.is_dir());
         drop(a);
         assert!(!path.exists() || std::env::var_os(KEEP_ENV).is_some());
+    }
+
+    /// A run directory whose path is longer than a unix socket path may be still gets sockets
+    /// that bind and connect (what a QEMU monitor needs), and they go with the run.
+    #[test]
+    fn sockets_work_from_a_deep_run_directory() {
+        let deep = crate::target_dir()
+            .join("castor-runs")
+            .join(format!("deep-{}", std::process::id()))
+            .join("a-checkout-at-an-ordinary-but-long-path".repeat(3));
+        let mut dir = RunDir::create_in(&deep, "unit-sockets").unwrap();
+        assert!(
+            dir.path().as_os_str().len() > 108,
+            "{}",
+            dir.path().display()
+        );
+        let path = dir.socket("monitor.sock").unwrap();
+        let listener = UnixListener::bind(&path).unwrap();
+        let mut client = UnixStream::connect(&path).unwrap();
+        client.write_all(b"info status\n").unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let mut got = [0; 12];
+        server.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"info status\n");
+        assert_eq!(dir.socket("serial.sock").unwrap().parent(), path.parent());
+        let socket_dir = path.parent().unwrap().to_path_buf();
+        drop(dir);
+        assert!(!socket_dir.exists(), "{}", socket_dir.display());
+        let _ = fs::remove_dir_all(deep.parent().unwrap());
     }
 
     #[test]

@@ -18,14 +18,19 @@
 //! mostly mid-epoch (few dirty pages: the sender is idle most of the time) or mid-transfer
 //! (many dirty pages: the sender is busy most of the time), and sometimes mid-stun.
 
+use castor_tests::contract::{
+    APPLIED_EPOCH_MARKER, BACKUP_LOST_MARKER, RELEASING_MARKER, TAKEOVER_MARKER,
+};
 use castor_tests::demo::{DemoParams, check_released};
 use castor_tests::kernel;
 use castor_tests::outcome::Outcome;
 use castor_tests::pair::{Nic, Pair, PairHandle, Role, random_key};
+use castor_tests::random::Random;
+use castor_tests::scrape::{number_after, word_after};
 use castor_tests::serial;
 use std::path::Path;
 use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The QEMU pairs' peer timeout. Each QEMU's clock follows its own instruction count, so
 /// under a loaded machine one host's seconds can pass while the other barely ran: a short
@@ -65,7 +70,7 @@ fn without_announced_repeats<'a>(
     outcome: &Outcome,
 ) -> Vec<&'a str> {
     let announced = outcome
-        .line_with("ft: backup: releasing")
+        .line_with(RELEASING_MARKER)
         .map_or(0, |l| number_after(l, "releasing") as usize)
         .min(backup.len());
     let overlap = (0..=announced)
@@ -76,44 +81,6 @@ fn without_announced_repeats<'a>(
         println!("ft failover: {overlap} of {announced} announced lines repeated the primary's");
     }
     backup[overlap..].to_vec()
-}
-
-/// The word right after `key` in `line`.
-fn word_after<'a>(line: &'a str, key: &str) -> &'a str {
-    let (_, rest) = line
-        .split_once(key)
-        .unwrap_or_else(|| panic!("no {key:?} in {line:?}"));
-    rest.split(|c: char| c.is_whitespace() || matches!(c, ')' | ',' | ';'))
-        .find(|w| !w.is_empty())
-        .unwrap_or_else(|| panic!("nothing after {key:?} in {line:?}"))
-}
-
-fn number_after(line: &str, key: &str) -> u64 {
-    word_after(line, key)
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after {key:?} in {line:?}"))
-}
-
-/// A small xorshift generator seeded from the clock; the seed is printed so a failing run can
-/// be told apart.
-struct Random(u64);
-
-impl Random {
-    fn from_clock() -> Random {
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64)
-            | 1;
-        eprintln!("ft test seed {seed:#x}");
-        Random(seed)
-    }
-
-    fn millis(&mut self, from: u64, to: u64) -> Duration {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        Duration::from_millis(from + self.0 % (to - from))
-    }
 }
 
 /// What a failover run measured.
@@ -137,7 +104,7 @@ enum Kill {
 /// docs).
 fn fail_over(pair: Pair, params: &DemoParams, kill: Kill) -> Failover {
     let mut h = pair.start().expect("starting the pair");
-    h.wait_for(Role::Backup, "ft: backup: applied epoch 0")
+    h.wait_for(Role::Backup, &format!("{APPLIED_EPOCH_MARKER}0"))
         .expect("the backup applies the full copy");
     h.wait_for(Role::Primary, "[guest] demo: step=")
         .expect("the primary releases guest output");
@@ -150,7 +117,7 @@ fn fail_over(pair: Pair, params: &DemoParams, kill: Kill) -> Failover {
     };
     let killed = h.kill_primary().expect("killing the primary");
     let took = h
-        .wait_for(Role::Backup, "ft: backup took over at epoch")
+        .wait_for(Role::Backup, TAKEOVER_MARKER)
         .expect("the backup takes over");
     h.wait_for(Role::Backup, "[guest] demo: step=")
         .expect("the backup releases guest output");
@@ -202,7 +169,7 @@ fn fail_over(pair: Pair, params: &DemoParams, kill: Kill) -> Failover {
 
 #[test]
 fn qemu_pair_survives_the_primary_killed_at_random_moments() {
-    let mut random = Random::from_clock();
+    let mut random = Random::from_clock("ft test");
     // Few dirty pages (kills land mid-epoch), many (mid-transfer), and in between with no
     // stun buffers at all (every write to a page not yet sent makes it go out first).
     for (pages, span, args) in [(4, 256, ""), (128, 1024, ""), (32, 512, "stun_buffers=0")] {
@@ -280,7 +247,7 @@ fn qemu_primary_carries_on_unprotected_when_the_backup_dies() {
         .expect("the primary releases guest output");
     h.kill(Role::Backup).expect("killing the backup");
     let lost = h
-        .wait_for(Role::Primary, "ft: backup lost after")
+        .wait_for(Role::Primary, BACKUP_LOST_MARKER)
         .expect("the primary notices");
     let started = Instant::now();
     // The guest goes on: the released output runs well past the loss.
@@ -288,7 +255,7 @@ fn qemu_primary_carries_on_unprotected_when_the_backup_dies() {
     loop {
         let console = h.console(Role::Primary).expect("the primary's console");
         let lines: Vec<&str> = console.lines().collect();
-        let at = lines.iter().position(|l| l.starts_with("ft: backup lost"));
+        let at = lines.iter().position(|l| l.starts_with(BACKUP_LOST_MARKER));
         let steps = |ls: &[&str]| {
             ls.iter()
                 .filter(|l| l.starts_with("[guest] demo: step="))

@@ -25,9 +25,12 @@
 //! the figures are present and parse, and the failover's released output is the demo's exact
 //! step sequence. (Harvest time against RAM size is `bench_harvest_*` in `bench.rs`.)
 
-use castor_tests::contract::{self, GuestEnd};
+use castor_tests::contract::{
+    self, APPLIED_EPOCH_MARKER, GuestEnd, STANDDOWN_MARKER, TAKEOVER_MARKER,
+};
 use castor_tests::demo::{DemoParams, WorkParams, WorkRun, check_released, check_work};
 use castor_tests::pair::{Pair, Role};
+use castor_tests::scrape::decimal_after;
 use castor_tests::{Emulator, Outcome, Run, kernel};
 use std::path::Path;
 use std::thread::sleep;
@@ -78,7 +81,7 @@ fn work_run(work: &WorkParams, outcome: &Outcome) -> WorkRun {
 /// The TSC rate in Hz that Castor reports (`timers: TSC <MHz> MHz, ...`).
 fn tsc_hz(outcome: &Outcome) -> f64 {
     let line = outcome.expect_line("timers: TSC ");
-    let mhz = number_after(line, "timers: TSC ");
+    let mhz = decimal_after(line, "timers: TSC ");
     assert!(mhz > 0.0, "no TSC rate: {line}");
     mhz * 1e6
 }
@@ -140,7 +143,7 @@ struct Summary {
 
 impl Summary {
     fn parse(line: &str) -> Summary {
-        let after = |key: &str| number_after(line, key);
+        let after = |key: &str| decimal_after(line, key);
         Summary {
             epochs: after("ft: primary:"),
             epochs_per_sec: after("epochs ("),
@@ -154,21 +157,6 @@ impl Summary {
             link_kib: after("link"),
         }
     }
-}
-
-/// The decimal number right after the first `key` in `line`.
-fn number_after(line: &str, key: &str) -> f64 {
-    let (_, rest) = line
-        .split_once(key)
-        .unwrap_or_else(|| panic!("no {key:?} in {line:?}"));
-    let number: String = rest
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    number
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after {key:?} in {line:?}"))
 }
 
 /// The work guest on a QEMU pair at 40 epochs/s: what the primary released, and its last
@@ -199,7 +187,7 @@ fn work_with_ft(work: &WorkParams) -> (Measured, Summary) {
     // The backup heard of the end and stood down (it never took over).
     outcome
         .backup
-        .expect_line("ft: backup: the guest ended on the primary (status 0)");
+        .expect_line(&format!("{STANDDOWN_MARKER} (status 0)"));
     let line = primary
         .lines()
         .filter(|l| l.starts_with("ft: primary: ") && l.contains(" epochs ("))
@@ -232,7 +220,7 @@ fn failover() -> (Duration, u32, String) {
         .timeout(HOST_TIMEOUT);
     let peer_timeout = pair.effective_peer_timeout_ms();
     let mut h = pair.start().expect("starting the pair");
-    h.wait_for(Role::Backup, "ft: backup: applied epoch 0")
+    h.wait_for(Role::Backup, &format!("{APPLIED_EPOCH_MARKER}0"))
         .expect("the backup applies the full copy");
     h.wait_for(Role::Primary, "[guest] demo: step=")
         .expect("the primary releases guest output");
@@ -242,7 +230,7 @@ fn failover() -> (Duration, u32, String) {
         .expect("the backup releases guest output");
     let failover = killed.elapsed();
     let took = h
-        .wait_for(Role::Backup, "ft: backup took over at epoch")
+        .wait_for(Role::Backup, TAKEOVER_MARKER)
         .expect("the backup took over");
     sleep(Duration::from_secs(1));
     let outcome = h.stop();

@@ -5,9 +5,11 @@
 //! with a clear message on both consoles; a killed peer is detected within the configured
 //! timeout (kernel side: `kernel/src/link/linktest.rs`).
 
+use castor_tests::contract::PEER_LOST_MARKER;
 use castor_tests::pair::{self, HostEmulator, Nic, Pair, PairHandle, Role};
 use castor_tests::qemu::Qemu;
 use castor_tests::router::{Router, RouterPort};
+use castor_tests::scrape::number_after;
 use castor_tests::{Emulator, Run};
 use std::net::{Ipv4Addr, UdpSocket};
 use std::time::Duration;
@@ -23,21 +25,6 @@ fn link_pair(nic: Nic, mib: u32, extra: &str) -> Pair {
         .nic(nic)
         .key(KEY)
         .args(&format!("linktest={mib} {extra}"))
-}
-
-/// The number after `key` in `line`.
-fn number_after(line: &str, key: &str) -> u64 {
-    let (_, rest) = line
-        .split_once(key)
-        .unwrap_or_else(|| panic!("no '{key}' in '{line}'"));
-    let digits: String = rest
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after '{key}' in '{line}'"))
 }
 
 /// Waits for the primary to send and the backup to receive `mib` MiB intact, and prints both
@@ -71,7 +58,7 @@ fn bulk_and_peer_loss(nic: Nic, mib: u32, extra: &str) {
     assert!(!console.contains("peer lost"), "{console}");
     pair.kill_primary().expect("killing the primary");
     let lost = pair
-        .wait_for(Role::Backup, "link: peer lost after")
+        .wait_for(Role::Backup, PEER_LOST_MARKER)
         .expect("the backup notices");
     let silent = number_after(&lost, "lost after");
     assert!(

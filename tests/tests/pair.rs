@@ -4,11 +4,14 @@
 //! within its timeout; `castor-run` pairs a Multiboot guest and exits with the guest's status,
 //! and refuses option combinations that make no sense before building anything.
 
-use castor_tests::contract::{self, QEMU_EXIT_PASS};
+use castor_tests::cli;
+use castor_tests::contract::{self, PEER_LOST_MARKER, QEMU_EXIT_PASS};
 use castor_tests::kernel;
 use castor_tests::pair::{HostState, Pair, Role, SharedBuffer};
+use castor_tests::scrape::number_after;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 /// Splits a live console transcript into (role, line) in the order the lines arrived; panics
 /// on a line without a role prefix.
@@ -21,17 +24,6 @@ fn transcript(text: &str) -> Vec<(Role, &str)> {
                 .unwrap_or_else(|| panic!("a line without a role prefix: {line:?}"))
         })
         .collect()
-}
-
-/// The number right after `key` in `line`.
-fn number_after(line: &str, key: &str) -> u64 {
-    let rest = line
-        .split_once(key)
-        .map_or("", |(_, rest)| rest.trim_start());
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after {key:?} in {line:?}"))
 }
 
 #[test]
@@ -62,7 +54,7 @@ fn qemu_pair_streams_prefixed_consoles_and_the_backup_loses_a_killed_primary() {
     );
     assert!(pair.kill_primary().is_err(), "a second kill is refused");
     let lost = pair
-        .wait_for(Role::Backup, "link: peer lost after")
+        .wait_for(Role::Backup, PEER_LOST_MARKER)
         .expect("the backup notices the primary's death");
     let silent = number_after(&lost, "lost after");
     assert!(
@@ -151,6 +143,45 @@ fn castor_run_pairs_a_guest_and_exits_with_its_status() {
         stderr.contains("ended: guest exited with status 5 after"),
         "{context}"
     );
+}
+
+/// `--failover-at` after the guest has ended (here: as soon as the backup has stood down, the
+/// primary possibly still finishing) kills nothing, and the run ends with the guest's status
+/// instead of failing over an ended guest and waiting out `--duration`.
+#[test]
+fn castor_run_does_not_fail_over_a_guest_that_has_ended() {
+    let mbtest = kernel::mbtest().expect("building castor-mbtest");
+    let mut pair = Pair::qemu()
+        .kernel(kernel::elf().expect("building the kernel"))
+        .guest(mbtest, "status=5")
+        .guest_ram_mib(4)
+        .start()
+        .expect("starting the pair");
+    pair.wait_for(Role::Backup, contract::STANDDOWN_MARKER)
+        .expect("the backup stands down when the guest ends");
+    let primary_running = pair.state(Role::Primary).unwrap() == HostState::Running;
+    // Due now; the duration is far off.
+    let failover_at = pair.started().elapsed();
+    let duration = failover_at + Duration::from_secs(600);
+    let verdict = cli::watch_pair(&mut pair, Some(failover_at), Some(duration), "qemu")
+        .expect("watching the pair");
+    let killed = pair.killed_after(Role::Primary);
+    let outcome = pair.stop();
+    let context = format!(
+        "{verdict:?} (primary still running at the failover time: {primary_running})\n\
+         primary:\n{}\nbackup:\n{}",
+        outcome.primary.summary(),
+        outcome.backup.summary()
+    );
+    assert_eq!(killed, None, "{context}");
+    assert_eq!((verdict.code, verdict.failed), (5, false), "{context}");
+    assert!(
+        verdict
+            .message
+            .starts_with("the primary ended: guest exited with status 5"),
+        "{context}"
+    );
+    println!("primary still running at the failover time: {primary_running}");
 }
 
 /// Usage errors come back as status 2 with the reason and the usage, before anything is

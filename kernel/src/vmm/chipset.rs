@@ -10,15 +10,15 @@
 //! [`Chipset::save_state`] captures the devices and the guest time; [`Chipset::restore_state`]
 //! on another host resumes guest time from the saved value on that host's TSC, so guest time
 //! stays monotonic across a failover and no PIT tick is lost or repeated. The state's format
-//! and its checks are in `devices::snapshot`, host tested.
+//! and its checks are in `devices::blob`, host tested.
 
 use alloc::vec::Vec;
 
+use super::devices::blob::ChipsetState;
 use super::devices::clock::GuestClock;
 use super::devices::pic::Pic;
 use super::devices::pit::Pit;
 use super::devices::rtc::Rtc;
-use super::devices::snapshot::ChipsetState;
 use super::devices::state::StateError;
 use super::vcpu::{InterruptSource, Width};
 use crate::arch::x86_64::{instr, time};
@@ -76,14 +76,14 @@ impl Chipset {
             ram: self.ram,
             guest_ns: self.now_ns().max(self.pit.now()),
         }
-        .save()
+        .save_state()
     }
 
     /// The chipset [`save_state`](Self::save_state) captured, possibly on another host, for a
     /// guest with `ram` bytes of RAM. Guest time resumes at the saved value now, on this host's
     /// TSC: restore right before the guest runs again.
     pub fn restore_state(bytes: &[u8], ram: u64) -> Result<Self, StateError> {
-        let s = ChipsetState::restore(bytes, ram)?;
+        let s = ChipsetState::restore_state(bytes, ram)?;
         Ok(Self {
             pic: s.pic,
             pit: s.pit,

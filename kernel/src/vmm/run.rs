@@ -64,9 +64,9 @@ impl<F: Format> Guest<F> {
     }
 
     /// The state of every device, the chipset's guest time included, as one versioned blob
-    /// (`devices::snapshot`). Call while the guest is stopped.
+    /// (`devices::blob`). Call while the guest is stopped.
     pub fn save_devices(&self) -> Vec<u8> {
-        super::devices::snapshot::encode(&self.chipset.save_state(), &self.bus.save_state())
+        super::devices::blob::encode(&self.chipset.save_state(), &self.bus.save_state())
     }
 
     /// Loads a blob [`save_devices`](Self::save_devices) wrote, possibly on another host; guest
@@ -75,7 +75,7 @@ impl<F: Format> Guest<F> {
         &mut self,
         bytes: &[u8],
     ) -> Result<(), super::devices::state::StateError> {
-        let sections = super::devices::snapshot::decode(bytes)?;
+        let sections = super::devices::blob::decode(bytes)?;
         let chipset = Chipset::restore_state(sections.chipset, self.mem.size())?;
         self.bus.restore_state(sections.bus)?;
         self.chipset = chipset;

@@ -4,19 +4,14 @@
 //! optionally killing the primary (`--failover-at`); with `--single` one host until the kernel
 //! exits or the timeout passes.
 
-use castor_tests::cli::{
-    self, EmulatorKind, HostView, Judgement, Mode, PairArgs, PairView, Parsed, RunArgs, RunEnd,
-};
+use castor_tests::cli::{self, EmulatorKind, Mode, PairArgs, Parsed, RunArgs, RunEnd};
 use castor_tests::kernel::{self, BuildOutput};
-use castor_tests::pair::{HostEmulator, HostState, Pair, PairHandle, Role};
+use castor_tests::pair::{HostEmulator, Pair, Role};
 use castor_tests::{Emulator, Result, Run, process};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-
-/// How often a pair run looks at its hosts.
-const POLL: Duration = Duration::from_millis(50);
 
 fn main() -> ExitCode {
     process::kill_children_on_signals();
@@ -149,7 +144,7 @@ fn run_pair(args: &RunArgs, opts: &PairArgs, elf: PathBuf) -> Result<ExitCode> {
         }
     );
     let mut handle = pair.start()?;
-    let verdict = watch(&mut handle, opts, name)?;
+    let verdict = cli::watch_pair(&mut handle, opts.failover_at, opts.duration, name)?;
     let mut outcome = handle.stop();
     if verdict.failed {
         let mut logs = String::new();
@@ -173,44 +168,4 @@ fn run_pair(args: &RunArgs, opts: &PairArgs, elf: PathBuf) -> Result<ExitCode> {
         eprintln!("\ncastor-run: {}", verdict.message);
     }
     Ok(ExitCode::from(verdict.code))
-}
-
-/// Watches a running pair, kills the primary when `--failover-at` comes, and returns the
-/// verdict once [`cli::judge_pair`] has one.
-fn watch(pair: &mut PairHandle, opts: &PairArgs, emulator: &str) -> Result<Judgement> {
-    let start = pair.started();
-    let mut failover = None;
-    loop {
-        let elapsed = start.elapsed();
-        let due = opts.failover_at.is_some_and(|at| elapsed >= at);
-        if due && failover.is_none() && pair.state(Role::Primary)? == HostState::Running {
-            let at = pair.kill_primary()? - start;
-            // On stdout, between the console lines it falls between.
-            println!(
-                "castor-run: killed the primary at {:.1} s",
-                at.as_secs_f64()
-            );
-            failover = Some(at);
-        }
-        let states = [pair.state(Role::Primary)?, pair.state(Role::Backup)?];
-        let duration_over = opts.duration.is_some_and(|d| elapsed >= d);
-        let exited = states.iter().any(|s| matches!(s, HostState::Exited(_)));
-        if duration_over || exited {
-            let serial = [pair.console(Role::Primary)?, pair.console(Role::Backup)?];
-            let view = PairView {
-                emulator,
-                hosts: [0, 1].map(|i| HostView {
-                    state: states[i],
-                    serial: &serial[i],
-                }),
-                elapsed,
-                duration_over,
-                failover,
-            };
-            if let Some(verdict) = cli::judge_pair(&view) {
-                return Ok(verdict);
-            }
-        }
-        std::thread::sleep(POLL);
-    }
 }

@@ -1,7 +1,9 @@
 //! `castor-run`'s verdicts: how a finished single run ([`judge`]) or a pair that is still
 //! running ([`judge_pair`]) turns into an exit status and a sentence for a person.
 
-use crate::contract::{self, GuestEnd, PASS_MARKER, QEMU_EXIT_FAIL, QEMU_EXIT_PASS};
+use crate::contract::{
+    self, GuestEnd, PASS_MARKER, QEMU_EXIT_FAIL, QEMU_EXIT_PASS, STANDDOWN_MARKER, TAKEOVER_MARKER,
+};
 use crate::pair::{HostState, Role};
 use std::time::Duration;
 
@@ -110,13 +112,6 @@ fn judge_kernel(end: &RunEnd<'_>, elapsed: &str) -> (u8, String) {
     }
 }
 
-/// Castor's console line when the backup has taken over the guest
-/// (`ft: backup took over at epoch N ...`).
-pub const TAKEOVER_MARKER: &str = "ft: backup took over";
-/// What a backup prints when it stands down because the guest ended on the primary: its end
-/// is not the run's (the primary's is).
-pub const STANDDOWN_MARKER: &str = "ft: backup: the guest ended on the primary";
-
 /// One host of a running pair, as [`judge_pair`] sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct HostView<'a> {
@@ -141,18 +136,38 @@ pub struct PairView<'a> {
     pub failover: Option<Duration>,
 }
 
+/// Whether the guest has ended on the primary: the primary reported Castor's verdict on it
+/// (`guest exited with status N` and the like), or the backup stood down because of it
+/// ([`STANDDOWN_MARKER`]; the primary may still be finishing). A failover after that has no
+/// guest to take over, so `castor-run` kills nothing and waits for the primary's end.
+pub fn guest_ended(view: &PairView<'_>) -> bool {
+    let [primary, backup] = view.hosts;
+    contract::guest_end(lines(primary.serial)).is_some()
+        || lines(backup.serial).any(|l| l.contains(STANDDOWN_MARKER))
+}
+
 /// Decides whether a pair run is over and how it went; `None` while it should go on.
 ///
 /// A host that ends by itself ends the run, judged like a single `--guest` run ([`judge`]):
 /// a guest that exits there gives its status (on the backup too: after a takeover the guest
-/// runs there); any other end is a failure. When `--duration` runs out the run succeeded,
-/// unless the primary was killed and the backup never reported taking over
-/// ([`TAKEOVER_MARKER`]).
+/// runs there); any other end is a failure. So does a host that had reported the guest's end
+/// and was killed (as it was finishing) or is still finishing when `--duration` runs out: its
+/// report decides. When `--duration`
+/// runs out the run succeeded, unless the primary was killed and the backup never reported
+/// taking over ([`TAKEOVER_MARKER`]).
 pub fn judge_pair(view: &PairView<'_>) -> Option<Judgement> {
     for role in Role::BOTH {
         let host = view.hosts[role.index()];
-        let HostState::Exited(exit_code) = host.state else {
-            continue;
+        let exit_code = match host.state {
+            HostState::Exited(exit_code) => exit_code,
+            // Killed as it was finishing, or still finishing when the duration ran out.
+            HostState::Killed | HostState::Running
+                if (host.state == HostState::Killed || view.duration_over)
+                    && contract::guest_end(lines(host.serial)).is_some() =>
+            {
+                None
+            }
+            HostState::Running | HostState::Killed => continue,
         };
         if role == Role::Backup && lines(host.serial).any(|l| l.contains(STANDDOWN_MARKER)) {
             continue;
@@ -205,206 +220,4 @@ fn lines(serial: &str) -> impl Iterator<Item = &str> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn end(
-        emulator: &'static str,
-        exit_code: Option<i32>,
-        serial: &'static str,
-    ) -> RunEnd<'static> {
-        RunEnd {
-            emulator,
-            exit_code,
-            timed_out: false,
-            elapsed: Duration::from_millis(1500),
-            serial,
-        }
-    }
-
-    #[test]
-    fn guest_runs_are_judged_by_castors_verdict() {
-        let exited = "guest: starting 'status=300' (100 bytes, 64 MiB RAM) under VT-x\n\
-                      [guest] mbtest: exit status 300\nguest exited with status 300\n";
-        let j = judge(&end("bochs", Some(1), exited), true);
-        assert_eq!((j.code, j.failed), (44, false));
-        assert_eq!(j.message, "guest exited with status 300 after 1.5s");
-        let j = judge(
-            &end("qemu", Some(QEMU_EXIT_PASS), "guest exited with status 0\n"),
-            true,
-        );
-        assert_eq!((j.code, j.failed), (0, false));
-
-        let stopped = "[guest] guest stopped: Shutdown\n[guest] RIP=0x0\n";
-        let j = judge(&end("qemu", Some(QEMU_EXIT_FAIL), stopped), true);
-        assert_eq!((j.code, j.failed), (1, true));
-        assert_eq!(j.message, "Castor stopped the guest after 1.5s: Shutdown");
-        let refused = "guest: cannot load 'junk': no Multiboot header\n";
-        let j = judge(&end("bochs", Some(1), refused), true);
-        assert_eq!((j.code, j.failed), (1, false));
-        assert_eq!(
-            j.message,
-            "Castor cannot load the guest: 'junk': no Multiboot header"
-        );
-        let no_vmx = "[cpu0 ERROR] guest: cannot run guests: no VT-x or AMD-V\n";
-        let j = judge(&end("qemu", Some(QEMU_EXIT_FAIL), no_vmx), true);
-        assert_eq!((j.code, j.failed), (1, false));
-        assert_eq!(j.message, "Castor cannot run guests here: no VT-x or AMD-V");
-        let j = judge(
-            &end("qemu", Some(QEMU_EXIT_FAIL), "config error: guest\n"),
-            true,
-        );
-        assert_eq!((j.code, j.failed), (1, true));
-        assert!(
-            j.message
-                .starts_with("Castor reported no end of the guest (kernel reported failure")
-        );
-
-        let mut late = end("bochs", None, exited);
-        late.timed_out = true;
-        let j = judge(&late, true);
-        assert_eq!((j.code, j.failed), (TIMED_OUT, true));
-    }
-
-    #[test]
-    fn kernel_runs_are_judged_by_the_exit_and_markers() {
-        let j = judge(&end("qemu", Some(QEMU_EXIT_PASS), ""), false);
-        assert_eq!((j.code, j.failed), (0, false));
-        let j = judge(&end("qemu", Some(QEMU_EXIT_FAIL), ""), false);
-        assert_eq!(j.code, 1);
-        let j = judge(&end("qemu", Some(1), ""), false);
-        assert!(j.message.contains("without a debug exit"), "{}", j.message);
-        let j = judge(&end("bochs", Some(1), "CASTOR-SELFTEST-PASS"), false);
-        assert_eq!(j.code, 0);
-        let j = judge(
-            &end("bochs", Some(1), "guest exited with status 3\n"),
-            false,
-        );
-        assert_eq!(j.code, 1, "without --guest the kernel's markers decide");
-        let j = judge(&end("bochs", None, ""), false);
-        assert_eq!(j.message, "bochs was killed by a signal");
-    }
-
-    fn pair<'a>(states: [HostState; 2], serial: [&'a str; 2]) -> PairView<'a> {
-        PairView {
-            emulator: "qemu",
-            hosts: [0, 1].map(|i| HostView {
-                state: states[i],
-                serial: serial[i],
-            }),
-            elapsed: Duration::from_secs(10),
-            duration_over: false,
-            failover: None,
-        }
-    }
-
-    const RUNNING: [HostState; 2] = [HostState::Running, HostState::Running];
-
-    #[test]
-    fn a_running_pair_goes_on_until_its_duration() {
-        let mut view = pair(RUNNING, ["[guest] tick 1\n", ""]);
-        assert_eq!(judge_pair(&view), None);
-        view.hosts[0].state = HostState::Killed;
-        view.failover = Some(Duration::from_secs(4));
-        assert_eq!(judge_pair(&view), None, "a killed primary is expected");
-        view.hosts[0].state = HostState::Running;
-        view.failover = None;
-        view.duration_over = true;
-        let j = judge_pair(&view).unwrap();
-        assert_eq!((j.code, j.failed), (0, false));
-        assert_eq!(j.message, "ran for 10.0s as asked; both hosts stopped");
-    }
-
-    #[test]
-    fn a_failover_must_show_the_takeover_by_the_end() {
-        let mut view = pair([HostState::Killed, HostState::Running], ["", "link: up\n"]);
-        view.failover = Some(Duration::from_millis(2500));
-        view.duration_over = true;
-        let j = judge_pair(&view).unwrap();
-        assert_eq!((j.code, j.failed), (1, true));
-        assert_eq!(
-            j.message,
-            "the backup did not report taking over (\"ft: backup took over\") in the 7.5s \
-             after the primary was killed"
-        );
-        let took = "ft: backup took over at epoch 41 (primary silent for 3000 ms)";
-        view.hosts[1].serial = took;
-        let j = judge_pair(&view).unwrap();
-        assert_eq!((j.code, j.failed), (0, false));
-        assert_eq!(
-            j.message,
-            format!("ran for 10.0s as asked; the backup took over: {took}")
-        );
-    }
-
-    #[test]
-    fn a_backup_that_stands_down_leaves_the_verdict_to_the_primary() {
-        let stood_down = "ft: backup: the guest ended on the primary (status 5); standing down\n";
-        let mut view = pair(
-            [HostState::Running, HostState::Exited(Some(QEMU_EXIT_PASS))],
-            ["[guest] bye\n", stood_down],
-        );
-        assert_eq!(judge_pair(&view), None, "the primary is still finishing");
-        view.hosts[0].state = HostState::Exited(Some(QEMU_EXIT_PASS));
-        view.hosts[0].serial = "[guest] bye\nguest exited with status 5\n";
-        let j = judge_pair(&view).unwrap();
-        assert_eq!((j.code, j.failed), (5, false), "{}", j.message);
-    }
-
-    #[test]
-    fn a_host_that_ends_by_itself_ends_the_run() {
-        let exited = "[guest] bye\nguest exited with status 5\n";
-        let view = pair(
-            [HostState::Exited(Some(QEMU_EXIT_PASS)), HostState::Running],
-            [exited, ""],
-        );
-        let j = judge_pair(&view).unwrap();
-        assert_eq!((j.code, j.failed), (5, false));
-        assert_eq!(
-            j.message,
-            "the primary ended: guest exited with status 5 after 10.0s"
-        );
-        // After a takeover the guest ends on the backup.
-        let view = pair(
-            [HostState::Killed, HostState::Exited(Some(33))],
-            ["", exited],
-        );
-        let j = judge_pair(&view).unwrap();
-        assert_eq!(
-            (
-                j.code,
-                j.message.starts_with("the backup ended: guest exited")
-            ),
-            (5, true)
-        );
-        // A host that dies without a guest end fails the run, even with the duration over.
-        let mut view = pair(
-            [HostState::Running, HostState::Exited(Some(QEMU_EXIT_FAIL))],
-            ["", "PANIC at x.rs:1: boom (cpu 0)\n"],
-        );
-        view.duration_over = true;
-        let j = judge_pair(&view).unwrap();
-        assert_eq!((j.code, j.failed), (1, true));
-        assert!(
-            j.message.starts_with(
-                "the backup ended: Castor reported no end of the guest (kernel reported failure"
-            ),
-            "{}",
-            j.message
-        );
-        let view = pair([HostState::Exited(None), HostState::Running], ["", ""]);
-        let j = judge_pair(&view).unwrap();
-        assert!(
-            j.failed && j.message.contains("qemu was killed by a signal"),
-            "{j:?}"
-        );
-        // Refusing the guest is the guest's or the machine's fault, but still a failed run.
-        let refused = "guest: cannot load 'x': no Multiboot header\n";
-        let view = pair(
-            [HostState::Exited(Some(QEMU_EXIT_FAIL)), HostState::Running],
-            [refused, ""],
-        );
-        let j = judge_pair(&view).unwrap();
-        assert_eq!((j.code, j.failed), (1, false));
-    }
-}
+mod tests;

@@ -4,6 +4,7 @@
 use alloc::vec::Vec;
 
 use super::*;
+use crate::testutil::Rng;
 use crate::vmm::msr;
 
 fn seg(selector: u16, base: u64, limit: u32, rights: u32) -> Segment {
@@ -437,24 +438,12 @@ fn bad_event_kinds_and_in_widths_do_not_decode() {
     }
 }
 
-/// xorshift64* (Vigna): enough to scatter bytes, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
 /// Random inputs never panic, and whatever decodes re-encodes to the same bytes: bit flips and
 /// byte overwrites of valid encodings (most land on checked values), random lengths, and
 /// random bodies behind a valid header.
 #[test]
 fn random_bytes_never_panic() {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     let seeds = [
         long_mode().to_bytes(),
         pae().to_bytes(),

@@ -22,7 +22,7 @@
 //! - An instruction longer than 15 bytes is [`DecodeError::TooLong`] (the CPU raises #GP).
 //! - A LOCK prefix makes every instruction here #UD ([`DecodeError::Lock`]), except AMD's
 //!   alternative encoding `LOCK MOV CR0` = `MOV CR8` (APM Vol. 3, "MOV CRn"; CPUID
-//!   Fn8000_0001_ECX[AltMovCr8]).
+//!   Fn8000_0001_ECX\[AltMovCr8\]).
 //! - Other prefixes are accepted where they are merely ignored, so that the length is right
 //!   whatever the guest wrote. Two change the instruction: `F3 90` is PAUSE (without REX.B, as
 //!   `41 90` is XCHG), and `F3 0F 09` is WBNOINVD. `F3`/`F2 0F 01 D9` (VMGEXIT) is reported as

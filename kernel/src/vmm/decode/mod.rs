@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Reading and decoding the guest instruction that caused an exit.
 //!
-//! AMD SVM without NRIPS (QEMU's TCG, see TESTBED.md) leaves the next-RIP field of the VMCB at
-//! 0, and without decode assists it gives no operands either: after an intercepted instruction
-//! the hypervisor fetches the bytes at the guest's CS:RIP through the guest's page tables and
+//! AMD SVM without NRIPS (CPUID Fn8000_000A EDX bit 3; QEMU 7.2's TCG offers SVM without it)
+//! leaves the next-RIP field of the VMCB at 0 (AMD64 APM Vol. 2, 15.7.1), and without decode
+//! assists (EDX bit 7) it gives no operands either: after an intercepted instruction the
+//! hypervisor fetches the bytes at the guest's CS:RIP through the guest's page tables and
 //! decodes them itself.
 //!
 //! - [`walk`]: guest linear → guest-physical translation in every x86 paging mode, and reads of

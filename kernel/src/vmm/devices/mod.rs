@@ -3,9 +3,10 @@
 //!
 //! Device models are plain state machines with no hardware access, unit tested on the host.
 //! Ports no device claims behave as on a PC with nothing there: reads return all ones, writes
-//! are ignored. Every device with state saves and restores it ([`state`], [`snapshot`]), so a
+//! are ignored. Every device with state saves and restores it ([`state`], [`blob`]), so a
 //! backup host resumes a guest with the devices it had.
 
+pub mod blob;
 pub mod clock;
 pub mod debug_exit;
 pub mod irq;
@@ -13,7 +14,6 @@ pub mod pic;
 pub mod pit;
 pub mod rtc;
 pub mod serial;
-pub mod snapshot;
 pub mod state;
 
 use alloc::boxed::Box;
@@ -47,7 +47,7 @@ pub trait PortDevice {
         Vec::new()
     }
     /// The stable identity under which the device's state is saved; `None` (the default) for a
-    /// device without state, which device snapshots leave out.
+    /// device without state, which the saved device state leaves out.
     fn state_id(&self) -> Option<DeviceId> {
         None
     }

@@ -10,7 +10,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::ops::RangeInclusive;
 
-use super::state::{DeviceId, SavedState, StateError, StateReader, StateWriter};
+use super::state::{DeviceId, DeviceState, StateError, StateReader, StateWriter};
 use super::{Effect, PortDevice};
 use crate::vmm::vcpu::Width;
 
@@ -117,12 +117,12 @@ impl PortDevice for Serial {
     }
 
     fn save_state(&self, w: &mut StateWriter) {
-        self.save(w);
+        DeviceState::save_state(self, w);
     }
 
     /// Complete lines not taken yet stay: they are this host's output.
     fn restore_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
-        let restored = Self::restore(r)?;
+        let restored = <Self as DeviceState>::restore_state(r)?;
         *self = Self {
             lines: core::mem::take(&mut self.lines),
             ..restored

@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use super::GuestPhys;
 use super::elf32::ElfError;
 use super::multiboot::*;
+use crate::testutil::Rng;
 
 const MIB: u64 = 1 << 20;
 /// What fresh fake RAM holds, so that loads can be seen to write (and zero) bytes.
@@ -882,39 +883,23 @@ fn every_error_message_mentions_the_problem() {
 // ---------------------------------------------------------------------------------------------
 // Robustness: random and mutated images never panic, and every success is consistent.
 
-/// xorshift64*: a small deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// A u32 biased towards interesting values (small, near 1 MiB, near the top, the info area).
-    fn interesting_u32(&mut self) -> u32 {
-        const NEAR: [u32; 8] = [
-            0,
-            0x9000,
-            0x9_FC00,
-            0x10_0000,
-            0x20_0000,
-            0x40_0000,
-            0xFFFF_F000,
-            0xFFFF_FFFF,
-        ];
-        let base = NEAR[self.below(NEAR.len() as u64) as usize];
-        match self.below(3) {
-            0 => base,
-            1 => base.wrapping_add(self.below(0x2000) as u32),
-            _ => base.wrapping_sub(self.below(0x2000) as u32),
-        }
+/// A u32 biased towards interesting values (small, near 1 MiB, near the top, the info area).
+fn interesting_u32(rng: &mut Rng) -> u32 {
+    const NEAR: [u32; 8] = [
+        0,
+        0x9000,
+        0x9_FC00,
+        0x10_0000,
+        0x20_0000,
+        0x40_0000,
+        0xFFFF_F000,
+        0xFFFF_FFFF,
+    ];
+    let base = NEAR[rng.below(NEAR.len() as u64) as usize];
+    match rng.below(3) {
+        0 => base,
+        1 => base.wrapping_add(rng.below(0x2000) as u32),
+        _ => base.wrapping_sub(rng.below(0x2000) as u32),
     }
 }
 
@@ -936,7 +921,7 @@ fn mutate(rng: &mut Rng, image: &mut Vec<u8>) {
             2 => {
                 // An interesting u32 at an aligned offset in the headers.
                 let i = (rng.below(len.min(0x240)) & !3) as usize;
-                let v = rng.interesting_u32().to_le_bytes();
+                let v = interesting_u32(rng).to_le_bytes();
                 let n = v.len().min(image.len() - i);
                 image[i..i + n].copy_from_slice(&v[..n]);
             }
@@ -962,7 +947,7 @@ fn mutate(rng: &mut Rng, image: &mut Vec<u8>) {
 
 #[test]
 fn random_and_mutated_images_never_panic() {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     let seeds = [
         Kludge::default().build(),
         Kludge {

@@ -6,7 +6,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::super::length::*;
-use super::Rng;
+use crate::testutil::Rng;
 
 use CodeMode::{Bits16, Bits32, Bits64};
 use Instruction as I;
@@ -611,7 +611,7 @@ fn random_bytes_never_panic() {
         0x66, 0x67, 0xF0, 0xF2, 0xF3, 0x2E, 0x36, 0x3E, 0x26, 0x64, 0x65, 0x40, 0x44, 0x41, 0x48,
         0x4F, 0x0F, 0x01, 0x20, 0x22, 0x21, 0x23, 0xF4, 0x90, 0xD9, 0xA2, 0x09, 0xC8,
     ];
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     let (mut oks, mut errs) = (0u32, 0u32);
     for _ in 0..200_000 {
         let len = rng.below(20) as usize;

@@ -5,7 +5,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::super::walk::*;
-use super::{Ram, Rng};
+use super::Ram;
+use crate::testutil::Rng;
 
 const P: u64 = 1;
 const RW: u64 = 2;
@@ -665,7 +666,7 @@ fn reads_wrap_at_4_gib_outside_long_mode() {
 #[test]
 fn random_walks_never_panic() {
     const RAM: u64 = 256 * KIB;
-    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut rng = Rng::new(0x2545_F491_4F6C_DD1D);
     let mut ram = Ram::new(RAM as usize, 0);
     let (mut ok, mut failed) = (0u32, 0u32);
     for round in 0..200 {

@@ -3,7 +3,7 @@
 //! wiring, not state, and the slave's INT as the master last saw it is recomputed.
 
 use super::{Chip, Init, Pic};
-use crate::vmm::devices::state::{SavedState, StateError, StateReader, StateWriter, ensure};
+use crate::vmm::devices::state::{DeviceState, StateError, StateReader, StateWriter, ensure};
 
 impl Init {
     fn code(self) -> u8 {
@@ -32,7 +32,7 @@ impl Init {
 }
 
 impl Chip {
-    fn save(&self, w: &mut StateWriter) {
+    fn save_state(&self, w: &mut StateWriter) {
         for v in [
             self.base,
             self.irr,
@@ -62,7 +62,7 @@ impl Chip {
     }
 
     /// A chip whose ELCR bits outside `elcr_writable` are hard-wired to 0.
-    fn restore(r: &mut StateReader<'_>, elcr_writable: u8) -> Result<Self, StateError> {
+    fn restore_state(r: &mut StateReader<'_>, elcr_writable: u8) -> Result<Self, StateError> {
         let base = r.bits(0xF8, "PIC vector base (ICW2)")?;
         let (irr, levels, isr, imr) = (r.u8()?, r.u8()?, r.u8()?, r.u8()?);
         let elcr = r.bits(elcr_writable, "PIC ELCR")?;
@@ -106,18 +106,18 @@ impl Chip {
     }
 }
 
-impl SavedState for Pic {
+impl DeviceState for Pic {
     /// Appends the pair's state.
-    fn save(&self, w: &mut StateWriter) {
-        self.master.save(w);
-        self.slave.save(w);
+    fn save_state(&self, w: &mut StateWriter) {
+        self.master.save_state(w);
+        self.slave.save_state(w);
     }
 
-    /// The pair as [`save`](Self::save) left it.
-    fn restore(r: &mut StateReader<'_>) -> Result<Self, StateError> {
+    /// The pair as [`save_state`](Self::save_state) left it.
+    fn restore_state(r: &mut StateReader<'_>) -> Result<Self, StateError> {
         let wiring = Self::new();
-        let master = Chip::restore(r, wiring.master.elcr_writable)?;
-        let slave = Chip::restore(r, wiring.slave.elcr_writable)?;
+        let master = Chip::restore_state(r, wiring.master.elcr_writable)?;
+        let slave = Chip::restore_state(r, wiring.slave.elcr_writable)?;
         let slave_int = slave.output(slave.requests(None)).is_some();
         Ok(Self {
             master,
@@ -130,11 +130,8 @@ impl SavedState for Pic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::round_trip;
     use crate::vmm::devices::irq::{IrqLine, IrqSink};
-
-    fn round_trip(p: &Pic) -> Pic {
-        Pic::from_state_bytes(&p.state_bytes()).unwrap()
-    }
 
     #[test]
     fn mid_initialization_state_round_trips_and_finishes_the_same() {
@@ -186,7 +183,7 @@ mod tests {
         let refuse = |at: usize, v: u8, field: &str| {
             let mut b = good.clone();
             b[at] = v;
-            match Pic::restore(&mut StateReader::new(&b)) {
+            match Pic::restore_state(&mut StateReader::new(&b)) {
                 Err(StateError::Invalid { field: f, .. }) => assert_eq!(f, field),
                 other => panic!("byte {at} = {v:#x}: {other:?}"),
             }
@@ -199,12 +196,12 @@ mod tests {
         // Waiting for ICW3 in single mode, or for ICW4 that ICW1 did not ask for.
         let mut b = good.clone();
         (b[6], b[10]) = (2, 1);
-        assert!(Pic::restore(&mut StateReader::new(&b)).is_err());
+        assert!(Pic::restore_state(&mut StateReader::new(&b)).is_err());
         let mut b = good.clone();
         (b[6], b[11]) = (3, 0);
-        assert!(Pic::restore(&mut StateReader::new(&b)).is_err());
+        assert!(Pic::restore_state(&mut StateReader::new(&b)).is_err());
         (b[6], b[11]) = (3, 1);
-        assert!(Pic::restore(&mut StateReader::new(&b)).is_ok());
+        assert!(Pic::restore_state(&mut StateReader::new(&b)).is_ok());
     }
 
     /// Random port and line traffic; after every step the saved state restores to an equal

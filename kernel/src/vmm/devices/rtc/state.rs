@@ -4,11 +4,11 @@
 //! Every offset is a clock a guest can set, so any value is accepted for it.
 
 use super::{B_SET, B_UIE, C_AF, C_UF, REG_A, REG_B, REG_C, REG_D, Rtc};
-use crate::vmm::devices::state::{SavedState, StateError, StateReader, StateWriter, ensure};
+use crate::vmm::devices::state::{DeviceState, StateError, StateReader, StateWriter, ensure};
 
-impl SavedState for Rtc {
+impl DeviceState for Rtc {
     /// Appends the RTC's state.
-    fn save(&self, w: &mut StateWriter) {
+    fn save_state(&self, w: &mut StateWriter) {
         w.bytes(&self.ram);
         w.u8(self.index);
         w.flag(self.nmi_masked);
@@ -17,8 +17,8 @@ impl SavedState for Rtc {
         w.u8(self.flags);
     }
 
-    /// The RTC as [`save`](Self::save) left it.
-    fn restore(r: &mut StateReader<'_>) -> Result<Self, StateError> {
+    /// The RTC as [`save_state`](Self::save_state) left it.
+    fn restore_state(r: &mut StateReader<'_>) -> Result<Self, StateError> {
         let mut ram = [0; 128];
         ram.copy_from_slice(r.take(128)?);
         let rtc = Self {
@@ -54,15 +54,9 @@ impl SavedState for Rtc {
 mod tests {
     use super::super::{DATA, HOURS, INDEX, SECONDS};
     use super::*;
+    use crate::testutil::round_trip;
 
     const T: u64 = 1_795_306_477;
-
-    fn round_trip(r: &Rtc) -> Rtc {
-        let q = Rtc::from_state_bytes(&r.state_bytes()).unwrap();
-        assert_eq!(&q, r);
-        assert_eq!(q.state_bytes(), r.state_bytes(), "canonical encoding");
-        q
-    }
 
     fn write(r: &mut Rtc, index: u8, v: u8) {
         r.io_write(INDEX, 1, u32::from(index));

@@ -3,11 +3,11 @@
 //! ended yet. Complete lines are output, not state: the monitor takes them after every exit.
 
 use super::{IER_WRITABLE, MAX_LINE, MCR_WRITABLE, Serial};
-use crate::vmm::devices::state::{SavedState, StateError, StateReader, StateWriter, ensure};
+use crate::vmm::devices::state::{DeviceState, StateError, StateReader, StateWriter, ensure};
 
-impl SavedState for Serial {
+impl DeviceState for Serial {
     /// Appends the UART's state.
-    fn save(&self, w: &mut StateWriter) {
+    fn save_state(&self, w: &mut StateWriter) {
         for v in [self.ier, self.lcr, self.mcr, self.scratch] {
             w.u8(v);
         }
@@ -17,8 +17,8 @@ impl SavedState for Serial {
         w.bytes(&self.line);
     }
 
-    /// The UART as [`save`](Self::save) left it, with no complete lines waiting.
-    fn restore(r: &mut StateReader<'_>) -> Result<Self, StateError> {
+    /// The UART as [`save_state`](Self::save_state) left it, with no complete lines waiting.
+    fn restore_state(r: &mut StateReader<'_>) -> Result<Self, StateError> {
         let ier = r.bits(IER_WRITABLE, "UART IER")?;
         let lcr = r.u8()?;
         let mcr = r.bits(MCR_WRITABLE, "UART MCR")?;
@@ -57,6 +57,7 @@ impl SavedState for Serial {
 mod tests {
     use super::super::COM1;
     use super::*;
+    use crate::testutil::round_trip;
     use crate::vmm::devices::PortDevice;
 
     fn out(s: &mut Serial, text: &[u8]) {
@@ -76,9 +77,8 @@ mod tests {
         s.write(COM1 + 3, 1, 0x83); // DLAB on, 8N1
         s.write(COM1, 1, 0x0C); // divisor 12: 9600 baud
         s.write(COM1 + 1, 1, 0x00);
-        let mut q = Serial::from_state_bytes(&s.state_bytes()).unwrap();
+        let mut q = round_trip(&s);
         assert_eq!(q.bytes_out, 14);
-        assert_eq!(q.state_bytes(), s.state_bytes(), "canonical encoding");
         assert_eq!(
             q.read(COM1, 1),
             12,

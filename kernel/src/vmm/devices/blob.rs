@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! A guest's device state as one versioned blob, what the primary sends with each checkpoint
-//! and the backup loads when it takes over.
+//! and the backup restores when it takes over.
 //!
 //! Layout (little endian, sections are a `u32` length and that many bytes):
 //!
@@ -25,7 +25,7 @@ use super::PortBus;
 use super::pic::Pic;
 use super::pit::Pit;
 use super::rtc::Rtc;
-use super::state::{DeviceId, SavedState, StateError, StateReader, StateWriter, ensure};
+use super::state::{DeviceId, DeviceState, StateError, StateReader, StateWriter, ensure};
 
 /// First bytes of every device state blob ("Castor device state").
 pub const MAGIC: [u8; 4] = *b"CSDV";
@@ -66,18 +66,19 @@ pub struct ChipsetState {
 
 impl ChipsetState {
     /// The chipset section.
-    pub fn save(&self) -> Vec<u8> {
+    pub fn save_state(&self) -> Vec<u8> {
         let mut w = StateWriter::new();
         w.u64(self.ram);
         w.u64(self.guest_ns);
-        self.pic.save(&mut w);
-        self.pit.save(&mut w);
-        self.rtc.save(&mut w);
+        self.pic.save_state(&mut w);
+        self.pit.save_state(&mut w);
+        self.rtc.save_state(&mut w);
         w.into_bytes()
     }
 
-    /// A chipset section saved by [`save`](Self::save), for a guest with `ram` bytes of RAM.
-    pub fn restore(bytes: &[u8], ram: u64) -> Result<Self, StateError> {
+    /// A chipset section saved by [`save_state`](Self::save_state), for a guest with `ram`
+    /// bytes of RAM.
+    pub fn restore_state(bytes: &[u8], ram: u64) -> Result<Self, StateError> {
         let mut r = bounded(bytes)?;
         let saved = r.u64()?;
         if saved != ram {
@@ -85,9 +86,9 @@ impl ChipsetState {
         }
         let guest_ns = r.u64()?;
         let state = Self {
-            pic: Pic::restore(&mut r)?,
-            pit: Pit::restore(&mut r)?,
-            rtc: Rtc::restore(&mut r)?,
+            pic: Pic::restore_state(&mut r)?,
+            pit: Pit::restore_state(&mut r)?,
+            rtc: Rtc::restore_state(&mut r)?,
             ram,
             guest_ns,
         };
@@ -114,7 +115,7 @@ impl PortBus {
         w.into_bytes()
     }
 
-    /// Loads a bus section saved by [`save_state`](Self::save_state) into this bus's devices.
+    /// Restores a bus section saved by [`save_state`](Self::save_state) into this bus's devices.
     /// Refused, with every device left as it was, if the section holds a device this bus does
     /// not have or one twice, lacks a device of this bus that has state, or any device refuses
     /// its state.

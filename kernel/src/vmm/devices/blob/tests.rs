@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use core::ops::RangeInclusive;
 
 use super::*;
+use crate::testutil::Rng;
 use crate::vmm::devices::clock::GuestClock;
 use crate::vmm::devices::debug_exit::DebugExit;
 use crate::vmm::devices::serial::{COM1, Serial};
@@ -20,21 +21,6 @@ const RAM: u64 = 64 << 20;
 const UNIX_BASE: u64 = 1_795_306_477;
 /// PIT count for 1000 Hz.
 const HZ_1000: u16 = 1193;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// PIT clocks up to guest time `ns` (the 8254's 105/88 MHz input).
 fn pit_clock(ns: u64) -> u64 {
@@ -125,7 +111,7 @@ fn guest_handles(c: &mut ChipsetState, budget: u64, hold: bool) -> Vec<u8> {
 /// PIT tick, some just before it) and guest interrupt handling. Returns (step, vector) for
 /// every interrupt taken.
 fn drive(c: &mut ChipsetState, seed: u64, steps: usize) -> Vec<(usize, u8)> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut events = Vec::new();
     for step in 0..steps {
         let r = rng.next();
@@ -143,10 +129,10 @@ fn drive(c: &mut ChipsetState, seed: u64, steps: usize) -> Vec<(usize, u8)> {
 }
 
 fn round_trip(c: &ChipsetState) -> ChipsetState {
-    let bytes = c.save();
-    let restored = ChipsetState::restore(&bytes, c.ram).unwrap();
+    let bytes = c.save_state();
+    let restored = ChipsetState::restore_state(&bytes, c.ram).unwrap();
     assert_eq!(&restored, c);
-    assert_eq!(restored.save(), bytes, "canonical encoding");
+    assert_eq!(restored.save_state(), bytes, "canonical encoding");
     restored
 }
 
@@ -177,7 +163,7 @@ fn restored_pit_and_pic_deliver_the_same_future_interrupts() {
 /// in that time is taken by the guest exactly once.
 #[test]
 fn ticks_reach_the_guest_exactly_once_across_failovers() {
-    let mut rng = Rng(0x5DEE_CE66_D1CE_4E5B);
+    let mut rng = Rng::new(0x5DEE_CE66_D1CE_4E5B);
     let mut c = linux_chipset();
     let mut hz = 2_000_000_000;
     let mut tsc = 1 << 40;
@@ -198,8 +184,8 @@ fn ticks_reach_the_guest_exactly_once_across_failovers() {
             // counted yet); the backup resumes on its own clock.
             tsc += rng.below(hz / 1000);
             c.guest_ns = clock.at(tsc).min(end);
-            let saved = c.save();
-            c = ChipsetState::restore(&saved, RAM).unwrap();
+            let saved = c.save_state();
+            c = ChipsetState::restore_state(&saved, RAM).unwrap();
             hz = 1_000_000_000 + rng.below(4_000_000_000);
             tsc = rng.below(1 << 50);
             clock = GuestClock::resume(c.guest_ns, tsc, hz);
@@ -301,13 +287,13 @@ fn busy_guest() -> (ChipsetState, PortBus) {
 /// Loads a blob into a fresh chipset state and `bus`, as `Guest::restore_devices` does.
 fn load(blob: &[u8], bus: &mut PortBus) -> Result<ChipsetState, StateError> {
     let s = decode(blob)?;
-    let c = ChipsetState::restore(s.chipset, RAM)?;
+    let c = ChipsetState::restore_state(s.chipset, RAM)?;
     bus.restore_state(s.bus)?;
     Ok(c)
 }
 
 fn blob_of(c: &ChipsetState, bus: &PortBus) -> Vec<u8> {
-    encode(&c.save(), &bus.save_state())
+    encode(&c.save_state(), &bus.save_state())
 }
 
 #[test]
@@ -366,7 +352,7 @@ fn largest_state_is_far_below_the_stream_limit() {
 #[test]
 fn every_truncation_is_refused() {
     let (c, bus) = busy_guest();
-    let (chip, bus_bytes) = (c.save(), bus.save_state());
+    let (chip, bus_bytes) = (c.save_state(), bus.save_state());
     let blob = encode(&chip, &bus_bytes);
     for n in 0..blob.len() {
         let mut target = self::bus();
@@ -412,7 +398,7 @@ fn every_truncation_is_refused() {
 /// (it re-encodes to the same bytes) and the restored devices run.
 #[test]
 fn random_and_corrupted_states_never_panic() {
-    let mut rng = Rng(0xA076_1D64_78BD_642F);
+    let mut rng = Rng::new(0xA076_1D64_78BD_642F);
     let (c, bus) = busy_guest();
     let good = blob_of(&c, &bus);
     let mut accepted = 0;
@@ -495,7 +481,7 @@ fn run_random_traffic(c: &mut ChipsetState, bus: &mut PortBus, rng: &mut Rng) {
 #[test]
 fn wrong_header_device_set_or_ram_are_refused_by_name() {
     let (c, bus) = busy_guest();
-    let chip = c.save();
+    let chip = c.save_state();
     let com1 = bus.save_state();
     let serial = &com1[8..];
 
@@ -536,7 +522,7 @@ fn wrong_header_device_set_or_ram_are_refused_by_name() {
     let e = load(&encode(&chip, &twice), &mut self::bus()).unwrap_err();
     assert_eq!(e, StateError::DuplicateDevice(DeviceId::uart16550(COM1)));
 
-    let e = ChipsetState::restore(&chip, RAM * 2).unwrap_err();
+    let e = ChipsetState::restore_state(&chip, RAM * 2).unwrap_err();
     assert_eq!(
         e,
         StateError::RamSize {
@@ -551,7 +537,7 @@ fn wrong_header_device_set_or_ram_are_refused_by_name() {
         ..c.clone()
     };
     assert_eq!(
-        ChipsetState::restore(&behind.save(), RAM),
+        ChipsetState::restore_state(&behind.save_state(), RAM),
         Err(StateError::Invalid {
             field: "PIT time after guest time",
             value: c.pit.now()

@@ -1,0 +1,270 @@
+//! Unit tests of castor-run's argument parsing.
+
+use super::*;
+
+fn run(args: &[&str]) -> Result<Parsed<RunArgs>> {
+    parse_run_args(args.iter().map(|a| a.to_string()))
+}
+
+fn args(args: &[&str]) -> RunArgs {
+    match run(args) {
+        Ok(Parsed::Args(a)) => a,
+        other => panic!("{args:?}: {other:?}"),
+    }
+}
+
+fn pair_args(given: &[&str]) -> PairArgs {
+    match args(given).mode {
+        Mode::Pair(pair) => pair,
+        single => panic!("{given:?}: {single:?}"),
+    }
+}
+
+/// A file that exists, to stand in for a guest kernel.
+fn some_file() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml").to_string()
+}
+
+#[test]
+fn no_arguments_run_a_qemu_pair_with_the_demo_guest_until_stopped() {
+    let a = args(&[]);
+    assert_eq!(
+        (a.emulator, a.cpus, a.append.as_str(), &a.guest),
+        (EmulatorKind::Qemu, PAIR_CPUS, "", &None)
+    );
+    let expected = PairArgs {
+        duration: None,
+        failover_at: None,
+        peer_timeout_ms: None,
+        nic: Nic::VirtioNet,
+    };
+    assert_eq!(a.mode, Mode::Pair(expected));
+    assert_eq!(run(&["--cpus", "2", "-h"]).unwrap(), Parsed::Help);
+}
+
+#[test]
+fn pair_options() {
+    let p = pair_args(&[
+        "--duration=20",
+        "--failover-at",
+        "7.5",
+        "--peer-timeout",
+        "1500",
+        "--nic",
+        "e1000",
+    ]);
+    assert_eq!(p.duration, Some(Duration::from_secs(20)));
+    assert_eq!(p.failover_at, Some(Duration::from_millis(7500)));
+    assert_eq!((p.peer_timeout_ms, p.nic), (Some(1500), Nic::E1000));
+    // Kill without an end: the run goes on until Ctrl-C.
+    let p = pair_args(&["--failover-at", "3"]);
+    assert_eq!(
+        (p.failover_at, p.duration),
+        (Some(Duration::from_secs(3)), None)
+    );
+    let a = args(&[
+        "--emulator",
+        "bochs",
+        "--cpus",
+        "2",
+        "--append",
+        "log=debug",
+    ]);
+    assert_eq!((a.emulator, a.cpus), (EmulatorKind::Bochs, 2));
+    let Mode::Pair(p) = a.mode else { panic!() };
+    assert_eq!(p.nic, Nic::E1000, "Bochs hosts have an e1000");
+    let file = some_file();
+    let a = args(&["--guest", &file, "--guest-args", "x=1", "--guest-ram", "32"]);
+    let guest = a.guest.unwrap();
+    assert_eq!((guest.args.as_str(), guest.ram_mib), ("x=1", Some(32)));
+}
+
+#[test]
+fn single_defaults_and_options() {
+    let a = args(&["--single"]);
+    assert_eq!(
+        (a.emulator, a.cpus, a.append.as_str(), a.mode),
+        (
+            EmulatorKind::Qemu,
+            SINGLE_CPUS,
+            "",
+            Mode::Single { timeout: None }
+        )
+    );
+    let a = args(&[
+        "--emulator",
+        "bochs",
+        "--cpus=4",
+        "--append",
+        "selftest=all log=debug",
+        "--timeout",
+        "0",
+        "--single",
+    ]);
+    assert_eq!(
+        (a.emulator, a.cpus, a.append.as_str()),
+        (EmulatorKind::Bochs, 4, "selftest=all log=debug")
+    );
+    assert_eq!(
+        a.mode,
+        Mode::Single {
+            timeout: Some(None)
+        }
+    );
+    let a = args(&["--single", "--timeout=5"]);
+    let timeout = Some(Some(Duration::from_secs(5)));
+    assert_eq!(a.mode, Mode::Single { timeout });
+}
+
+#[test]
+fn nonsense_is_refused() {
+    for bad in [
+        &["--emulator", "vbox"][..],
+        &["--cpus", "0"],
+        &["--cpus", "many"],
+        &["--single", "--timeout", "-1"],
+        &["--append"],
+        &["--frobnicate", "1"],
+        &["--help=yes"],
+        &["--single=yes"],
+        &["stray"],
+        &["--duration", "0"],
+        &["--duration", "-3"],
+        &["--duration", "inf"],
+        &["--duration", "NaN"],
+        &["--failover-at", "soon"],
+        &["--peer-timeout", "99"],
+        &["--peer-timeout", "600001"],
+        &["--nic", "rtl8139"],
+    ] {
+        assert!(run(bad).is_err(), "{bad:?} accepted");
+    }
+}
+
+#[test]
+fn mode_combinations_are_checked() {
+    let cases: [(&[&str], &str); 13] = [
+        (&["--single", "--duration", "5"], "--duration is for a pair"),
+        (
+            &["--single", "--failover-at", "5"],
+            "--failover-at is for a pair",
+        ),
+        (
+            &["--single", "--peer-timeout", "500"],
+            "--peer-timeout is for a pair",
+        ),
+        (&["--single", "--nic", "e1000"], "--nic is for a pair"),
+        (&["--timeout", "5"], "--timeout is for --single"),
+        (
+            &["--failover-at", "5", "--duration", "5"],
+            "--failover-at 5s must come before the end of --duration 5s",
+        ),
+        (
+            &["--emulator", "bochs", "--nic", "virtio-net"],
+            "Bochs hosts have only an e1000",
+        ),
+        (
+            &["--append", "log=debug role=backup"],
+            "sets role= and key=",
+        ),
+        (&["--append", "key=00"], "sets role= and key="),
+        (&["--append", "peer_timeout=500"], "use --peer-timeout"),
+        (&["--append", "guest_ram=8"], "use --guest-ram"),
+        (&["--append", "guest=module"], "always runs a guest"),
+        (&["--append", "selftest=all"], "add --single"),
+    ];
+    for (bad, why) in cases {
+        let err = run(bad).expect_err(&format!("{bad:?} accepted"));
+        assert!(err.to_string().contains(why), "{bad:?}: {err}");
+    }
+    // Pair-only words are fine for one host.
+    let a = args(&["--single", "--append", "role=primary key=00 selftest=all"]);
+    assert_eq!(a.cmdline(), "role=primary key=00 selftest=all");
+}
+
+#[test]
+fn single_guest_options() {
+    let file = some_file();
+    let a = args(&[
+        "--single",
+        "--emulator=bochs",
+        "--guest",
+        &file,
+        "--guest-args",
+        "status=7 hello=world",
+        "--append",
+        "log=debug",
+    ]);
+    let guest = a.guest.clone().unwrap();
+    assert_eq!(
+        (guest.file, guest.args.as_str(), guest.ram_mib),
+        (PathBuf::from(&file), "status=7 hello=world", None)
+    );
+    assert_eq!(a.cmdline(), "guest=module log=debug");
+    assert_eq!(a.memory_mib(), MACHINE_MIB);
+
+    let a = args(&[
+        "--single",
+        "--guest-ram=4096",
+        "--guest",
+        &file,
+        "--append",
+        " cpus=1  ",
+    ]);
+    let guest = a.guest.clone().unwrap();
+    assert_eq!((guest.args.as_str(), guest.ram_mib), ("", Some(4096)));
+    assert_eq!(a.cmdline(), "guest=module guest_ram=4096 cpus=1");
+    assert_eq!(a.memory_mib(), 4096 + HOST_RESERVE_MIB);
+    let a = args(&["--single", "--guest", &file, "--guest-ram", "2"]);
+    assert_eq!(a.memory_mib(), 256);
+    // guest_ram= in --append is fine on its own.
+    let a = args(&["--single", "--guest", &file, "--append", "guest_ram=16"]);
+    assert_eq!(a.cmdline(), "guest=module guest_ram=16");
+
+    let a = args(&["--single", "--append", "selftest=all"]);
+    assert_eq!((&a.guest, a.cmdline().as_str()), (&None, "selftest=all"));
+}
+
+#[test]
+fn guest_options_are_checked_in_both_modes() {
+    let file = some_file();
+    let cases: [(&[&str], &str); 10] = [
+        (&["--guest-args", "x=1"], "--guest-args needs --guest FILE"),
+        (&["--guest-ram", "8"], "--guest-ram needs --guest FILE"),
+        (&["--guest", "/nonexistent/guest"], "no such file"),
+        (&["--guest", "/"], "no such file"),
+        (
+            &["--guest", &file, "--guest-ram", "1"],
+            "expected MiB from 2 to 4096",
+        ),
+        (&["--guest", &file, "--guest-ram", "4097"], "expected MiB"),
+        (&["--guest", &file, "--guest-ram", "lots"], "expected MiB"),
+        (&["--guest", &file, "--guest-args", "it's"], "single quotes"),
+        (
+            &["--single", "--guest", &file, "--append", "guest=module"],
+            "sets guest=module",
+        ),
+        (
+            &[
+                "--single",
+                "--guest",
+                &file,
+                "--guest-ram=8",
+                "--append",
+                "guest_ram=9",
+            ],
+            "either --guest-ram or guest_ram=",
+        ),
+    ];
+    for (bad, why) in cases {
+        let err = run(bad).expect_err(&format!("{bad:?} accepted"));
+        assert!(err.to_string().contains(why), "{bad:?}: {err}");
+        if !bad.contains(&"--single") {
+            let mut single = vec!["--single"];
+            single.extend(bad);
+            let err = run(&single).expect_err(&format!("{single:?} accepted"));
+            assert!(err.to_string().contains(why), "{single:?}: {err}");
+        }
+    }
+    assert!(run(&["--guest"]).is_err(), "--guest needs a value");
+}

@@ -1,0 +1,68 @@
+//! `castor-run`'s pair mode at work: watching a running pair, failing it over at
+//! `--failover-at`, and ending with [`judge_pair`]'s verdict.
+
+use super::judge::{HostView, Judgement, PairView, guest_ended, judge_pair};
+use crate::error::Result;
+use crate::pair::{HostState, PairHandle, Role};
+use std::time::Duration;
+
+/// How often a pair run looks at its hosts.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Watches a running pair, kills the primary when `--failover-at` comes (unless the guest has
+/// ended by then: [`guest_ended`]), and returns the verdict once [`judge_pair`] has
+/// one.
+pub fn watch_pair(
+    pair: &mut PairHandle,
+    failover_at: Option<Duration>,
+    duration: Option<Duration>,
+    emulator: &str,
+) -> Result<Judgement> {
+    let start = pair.started();
+    let mut failover = None;
+    // The failover is done, or moot because the guest ended first.
+    let mut failover_settled = failover_at.is_none();
+    loop {
+        let elapsed = start.elapsed();
+        let due = !failover_settled && failover_at.is_some_and(|at| elapsed >= at);
+        let mut states = [pair.state(Role::Primary)?, pair.state(Role::Backup)?];
+        let duration_over = duration.is_some_and(|d| elapsed >= d);
+        let exited = states.iter().any(|s| matches!(s, HostState::Exited(_)));
+        if due || duration_over || exited {
+            let serial = [pair.console(Role::Primary)?, pair.console(Role::Backup)?];
+            let view = |states: [HostState; 2], failover| PairView {
+                emulator,
+                hosts: [0, 1].map(|i| HostView {
+                    state: states[i],
+                    serial: &serial[i],
+                }),
+                elapsed,
+                duration_over,
+                failover,
+            };
+            if due {
+                failover_settled = true;
+                if guest_ended(&view(states, failover)) {
+                    println!(
+                        "castor-run: the guest ended before the failover time; killing nothing"
+                    );
+                } else if states[0] == HostState::Running {
+                    let at = pair.kill_primary()? - start;
+                    // On stdout, between the console lines it falls between.
+                    println!(
+                        "castor-run: killed the primary at {:.1} s",
+                        at.as_secs_f64()
+                    );
+                    failover = Some(at);
+                    states[0] = HostState::Killed;
+                }
+            }
+            if (duration_over || exited)
+                && let Some(verdict) = judge_pair(&view(states, failover))
+            {
+                return Ok(verdict);
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+}
