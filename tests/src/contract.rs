@@ -26,11 +26,21 @@ use crate::outcome::Outcome;
 use crate::{Emulator, Run};
 use std::collections::BTreeSet;
 
-/// Self tests that `selftest=all` runs.
-pub const SELFTESTS: [&str; 14] = [
-    "alloc", "heap", "paging", "wx", "timer", "smp", "config", "vmx", "svm", "guests", "triple",
-    "hostile", "dirty", "cpustate",
-];
+/// The kernel's own list of self tests (`kernel/src/config/selftests.rs`, a file with no
+/// dependencies), compiled into the harness too so the two cannot drift.
+#[allow(dead_code, missing_docs)]
+#[path = "../../kernel/src/config/selftests.rs"]
+mod kernel_selftests;
+
+/// Self tests that `selftest=all` runs, in the order they run.
+pub static SELFTESTS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    use kernel_selftests::{Selection, SelfTest};
+    SelfTest::ALL
+        .into_iter()
+        .filter(|t| t.selection() == Selection::All)
+        .map(SelfTest::name)
+        .collect()
+});
 /// Self tests that need hardware virtualization (VT-x or AMD-V) to do their work and report
 /// `skipped` without it. Every emulator configuration the tests use offers one, so none may be
 /// skipped there; this is for runs on other machines.
