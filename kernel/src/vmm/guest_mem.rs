@@ -137,8 +137,9 @@ impl<F: Format> GuestMemory<F> {
     }
 
     /// Gives write access back to guest page `gfn`. Returns whether it was write-protected (so a
-    /// monitor can tell a fault on a protected page from a bad access). Raising rights needs no
-    /// flush: an access that finds a stale, stricter translation faults and re-walks.
+    /// monitor can tell a fault on a protected page from a bad access). Raises no flush
+    /// request: a write through a translation still cached read-only faults *spuriously* (Intel
+    /// SDM Vol. 3C, 29.4.3.3), and the monitor resumes the guest (`castor_ft::pair::primary::StaleTranslations`).
     pub fn unprotect(&mut self, gfn: u64) -> bool {
         self.set_writable(gfn, true)
     }
@@ -163,10 +164,13 @@ impl<F: Format> GuestMemory<F> {
     }
 
     /// For a guest with the single vCPU `vcpu`: flushes its nested TLB if a flush is pending.
-    pub fn sync_tlb(&mut self, vcpu: &mut dyn Vcpu) {
-        if self.take_flush_request() {
+    /// Returns whether it did.
+    pub fn sync_tlb(&mut self, vcpu: &mut dyn Vcpu) -> bool {
+        let flush = self.take_flush_request();
+        if flush {
             vcpu.flush_nested_tlb();
         }
+        flush
     }
 
     /// The guest-physical address of frame `gfn` if it is guest RAM.
