@@ -15,7 +15,7 @@ use castor_ft::epoch::policy::{EpochObservation, EpochPolicy};
 use castor_ft::link::Event;
 use castor_ft::pair::message::Message;
 use castor_ft::pair::primary::{
-    FaultOutcome, Primary, PrimaryConfig, PrimaryError, StaleTranslations,
+    DirtySource, FaultOutcome, Primary, PrimaryConfig, PrimaryError, StaleTranslations,
 };
 use castor_ft::stream::{MAX_DEVICE_STATE_LEN, PAGE_SIZE};
 
@@ -57,7 +57,8 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
     let Some((mut vcpu, guest)) = boot_guest::<B>(mem, image, cmdline, "ft") else {
         return ExitStatus::Failure;
     };
-    vcpu.enable_dirty_log();
+    let log = vcpu.enable_dirty_log();
+    let dirty_source = DirtySource::choose(B::nested_dirty_flags(), log);
     let min = u64::from(config.epoch_min_ms) * MS;
     let max = u64::from(config.epoch_max_ms) * MS;
     let policy = match EpochPolicy::new(min, max) {
@@ -74,7 +75,7 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         output_capacity: MAX_DEVICE_STATE_LEN,
         digests: config.digests,
         session: u128::from(instr::rdtsc()),
-        track_writes: false,
+        track_writes: dirty_source.tracks_writes(),
     }) {
         Ok(p) => p,
         Err(e) => {
@@ -83,11 +84,13 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         }
     };
     kprintln!(
-        "ft: primary: protecting '{cmdline}' ({} MiB RAM) under {}, epochs {}-{} ms",
+        "ft: primary: protecting '{cmdline}' ({} MiB RAM) under {}, epochs {}-{} ms, dirty \
+         pages from {}",
         ram >> 20,
         B::NAME,
         config.epoch_min_ms,
-        config.epoch_max_ms
+        config.epoch_max_ms,
+        dirty_source.name()
     );
     let mut host = Host::<B> {
         link,
@@ -98,6 +101,7 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         epoch_len: min,
         epoch_start: time::now_ns(),
         dirty: Vec::new(),
+        dirty_source,
         out: Vec::new(),
         pending: None,
         protected: true,
@@ -122,6 +126,8 @@ struct Host<B: Backend> {
     epoch_len: u64,
     epoch_start: u64,
     dirty: Vec<u64>,
+    /// Where the dirty set comes from.
+    dirty_source: DirtySource,
     /// Guest console lines not yet held or printed.
     out: Vec<alloc::string::String>,
     /// A message taken from the primary that the link could not take yet.
@@ -320,10 +326,13 @@ impl<B: Backend> Host<B> {
         }
         let sent_at = time::now_ns();
         self.dirty.clear();
-        if self.vcpu.drain_dirty_log(&mut self.dirty) {
-            self.guest.mem.clear_dirty(&self.dirty);
-        } else {
-            self.guest.mem.harvest_dirty(&mut self.dirty);
+        match self.dirty_source {
+            DirtySource::Log if self.vcpu.drain_dirty_log(&mut self.dirty) => {
+                self.guest.mem.clear_dirty(&self.dirty);
+            }
+            DirtySource::Log | DirtySource::Walk => self.guest.mem.harvest_dirty(&mut self.dirty),
+            // The primary learns the dirty set from write faults.
+            DirtySource::Protection => {}
         }
         let harvested = time::now_ns();
         // A failed capture (logged by the back end) is no checkpoint: the primary refuses an

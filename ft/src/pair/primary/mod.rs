@@ -27,8 +27,10 @@ mod chunks;
 mod faults;
 mod pages;
 mod stale;
+mod tracking;
 
 pub use self::stale::StaleTranslations;
+pub use self::tracking::DirtySource;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;

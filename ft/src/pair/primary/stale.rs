@@ -8,8 +8,8 @@
 //! fault itself drops the stale translation: on VT-x "an EPT violation invalidates any
 //! guest-physical mappings (associated with the current EP4TA) that would be used to translate
 //! the guest-physical address that caused the EPT violation" (SDM Vol. 3C, 29.4.3.1). The AMD
-//! APM (Vol. 2, 15.25 "Nested Paging", 5.5 "Translation-Lookaside Buffer") states no such rule
-//! for a nested page fault, so Castor does not rely on it: a page that faults spuriously a
+//! APM (Vol. 2, 15.25.10 "TLB Management with Nested Paging") states no such rule for a
+//! nested page fault, so Castor does not rely on it: a page that faults spuriously a
 //! second time before the next flush gets one (on VT-x this never happens). That bounds the
 //! spurious faults per page to two between flushes, so the guest always makes progress.
 
