@@ -26,6 +26,10 @@ impl<F: Format> GuestRam for PrimaryRam<'_, F> {
             self.0.unprotect(gfn)
         };
     }
+
+    fn is_protected(&self, gfn: u64) -> bool {
+        self.0.is_write_protected(gfn)
+    }
 }
 
 /// The backup's copy of guest memory: every page exists (guest RAM is allocated whole).

@@ -8,9 +8,9 @@
 //! - `ft: <role> on <nic> over ...`, `ft: paired with session ...` (see `link::connect`);
 //! - `ft: pairing refused: <reason>` for a mismatched peer (both sides print it);
 //! - primary: `ft: primary: protecting '<cmdline>' (<MiB> MiB RAM) under <back end>, epochs
-//!   <min>-<max> ms`, released guest output as `[guest] <line>`, with `digests=on`
-//!   `ft: epoch <N> sent: <pages> pages, <bytes> bytes, memory digest <32 hex>` per epoch, a
-//!   summary `ft: primary: <N> epochs ...` every few seconds, and
+//!   <min>-<max> ms, dirty pages from <source>`, released guest output as `[guest] <line>`,
+//!   with `digests=on` `ft: epoch <N> sent: <pages> pages, <bytes> bytes, memory digest
+//!   <32 hex>` per epoch, a summary `ft: primary: <N> epochs ...` every few seconds, and
 //!   `ft: backup lost after <ms> ms of silence; the guest runs unprotected`;
 //! - backup: `ft: backup: applied epoch <N>` (first and then every few seconds), and on
 //!   takeover `ft: backup took over at epoch <N> after <ms> ms of silence (memory digest

@@ -14,7 +14,9 @@ use alloc::vec::Vec;
 use castor_ft::epoch::policy::{EpochObservation, EpochPolicy};
 use castor_ft::link::Event;
 use castor_ft::pair::message::Message;
-use castor_ft::pair::primary::{FaultOutcome, Primary, PrimaryConfig};
+use castor_ft::pair::primary::{
+    DirtySource, FaultOutcome, Primary, PrimaryConfig, PrimaryError, StaleTranslations,
+};
 use castor_ft::stream::{MAX_DEVICE_STATE_LEN, PAGE_SIZE};
 
 use super::memory::PrimaryRam;
@@ -55,7 +57,8 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
     let Some((mut vcpu, guest)) = boot_guest::<B>(mem, image, cmdline, "ft") else {
         return ExitStatus::Failure;
     };
-    vcpu.enable_dirty_log();
+    let log = vcpu.enable_dirty_log();
+    let dirty_source = DirtySource::choose(B::nested_dirty_flags(), log);
     let min = u64::from(config.epoch_min_ms) * MS;
     let max = u64::from(config.epoch_max_ms) * MS;
     let policy = match EpochPolicy::new(min, max) {
@@ -72,6 +75,7 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         output_capacity: MAX_DEVICE_STATE_LEN,
         digests: config.digests,
         session: u128::from(instr::rdtsc()),
+        track_writes: dirty_source.tracks_writes(),
     }) {
         Ok(p) => p,
         Err(e) => {
@@ -80,11 +84,13 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         }
     };
     kprintln!(
-        "ft: primary: protecting '{cmdline}' ({} MiB RAM) under {}, epochs {}-{} ms",
+        "ft: primary: protecting '{cmdline}' ({} MiB RAM) under {}, epochs {}-{} ms, dirty \
+         pages from {}",
         ram >> 20,
         B::NAME,
         config.epoch_min_ms,
-        config.epoch_max_ms
+        config.epoch_max_ms,
+        dirty_source.name()
     );
     let mut host = Host::<B> {
         link,
@@ -95,12 +101,14 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         epoch_len: min,
         epoch_start: time::now_ns(),
         dirty: Vec::new(),
+        dirty_source,
         out: Vec::new(),
         pending: None,
         protected: true,
         digests: config.digests,
         freeze: config.ft_freeze,
         stats: Stats::new(),
+        stale: StaleTranslations::default(),
     };
     apic::timer_start_periodic((time::lapic_timer_hz() / 1000) as u32);
     let status = host.run();
@@ -118,6 +126,8 @@ struct Host<B: Backend> {
     epoch_len: u64,
     epoch_start: u64,
     dirty: Vec<u64>,
+    /// Where the dirty set comes from.
+    dirty_source: DirtySource,
     /// Guest console lines not yet held or printed.
     out: Vec<alloc::string::String>,
     /// A message taken from the primary that the link could not take yet.
@@ -128,6 +138,8 @@ struct Host<B: Backend> {
     /// `ft_freeze=`: where to stop dead (tests kill the primary there).
     freeze: Option<FreezePoint>,
     stats: Stats,
+    /// Pages that faulted spuriously since the last nested TLB flush.
+    stale: StaleTranslations,
 }
 
 /// Prints released guest output, a line at a time.
@@ -149,6 +161,13 @@ impl<B: Backend> Host<B> {
             kprintln!("ft: test freeze: {phase:?} of epoch {epoch}; stopping dead");
             crate::console::flush();
             instr::halt_forever();
+        }
+    }
+
+    /// Flushes the vCPU's nested TLB if the protections changed in a way that needs it.
+    fn sync_tlb(&mut self) {
+        if self.guest.mem.sync_tlb(&mut self.vcpu) {
+            self.stale.flushed();
         }
     }
 
@@ -266,7 +285,7 @@ impl<B: Backend> Host<B> {
             Ok(_) => {}
             Err(e) => kprintln!("ft: primary: {e}"),
         }
-        self.guest.mem.sync_tlb(&mut self.vcpu);
+        self.sync_tlb();
         self.report_completed();
     }
 
@@ -307,13 +326,22 @@ impl<B: Backend> Host<B> {
         }
         let sent_at = time::now_ns();
         self.dirty.clear();
-        if self.vcpu.drain_dirty_log(&mut self.dirty) {
-            self.guest.mem.clear_dirty(&self.dirty);
-        } else {
-            self.guest.mem.harvest_dirty(&mut self.dirty);
+        match self.dirty_source {
+            DirtySource::Log if self.vcpu.drain_dirty_log(&mut self.dirty) => {
+                self.guest.mem.clear_dirty(&self.dirty);
+            }
+            DirtySource::Log | DirtySource::Walk => self.guest.mem.harvest_dirty(&mut self.dirty),
+            // The primary learns the dirty set from write faults.
+            DirtySource::Protection => {}
         }
         let harvested = time::now_ns();
-        let cpu = self.vcpu.save_state().to_bytes();
+        // A failed capture (logged by the back end) is no checkpoint: the primary refuses an
+        // empty state and keeps the epoch's dirty pages for the next stun.
+        let state = self.vcpu.save_state();
+        let cpu = match state.check() {
+            Ok(()) => state.to_bytes(),
+            Err(_) => Vec::new(),
+        };
         let devices = self.guest.save_devices();
         self.freeze_at(FreezePhase::Stun, self.primary.current_epoch());
         let guest_time = self.guest.chipset.now_ns();
@@ -321,7 +349,7 @@ impl<B: Backend> Host<B> {
         let report = self
             .primary
             .stun(&mut ram, &self.dirty, guest_time, &cpu, &devices);
-        self.guest.mem.sync_tlb(&mut self.vcpu);
+        self.sync_tlb();
         let resumed = time::now_ns();
         match report {
             Ok(report) => {
@@ -339,7 +367,11 @@ impl<B: Backend> Host<B> {
                 };
                 self.epoch_len = self.policy.next(&observed).0;
             }
-            Err(e) => kprintln!("ft: primary: stun failed: {e}"),
+            Err(e @ PrimaryError::Stream(_)) => kprintln!("ft: primary: stun failed: {e}"),
+            Err(e) => kprintln!(
+                "ft: primary: epoch {} not checkpointed: {e}; its dirty pages join the next epoch",
+                self.primary.current_epoch()
+            ),
         }
         self.epoch_start = resumed;
         self.stats
@@ -393,20 +425,29 @@ impl<B: Backend> Host<B> {
         }
     }
 
-    /// A write to a write-protected page: copy-on-write (or send first), then let it proceed.
+    /// A write fault on guest RAM: copy-on-write (or send first), a write tracked, or a
+    /// spurious fault through a stale translation (`stale`); then the write proceeds.
     fn write_fault(&mut self, gpa: u64) -> Option<GuestEnd> {
         let gfn = gpa / PAGE_SIZE as u64;
         let mut ram = PrimaryRam(&mut self.guest.mem);
         match self.primary.on_write_fault(&mut ram, gfn) {
             Ok(FaultOutcome::Copied) => self.stats.faults.copied += 1,
             Ok(FaultOutcome::SentFirst) => self.stats.faults.sent_first += 1,
+            Ok(FaultOutcome::Tracked) => self.stats.faults.tracked += 1,
+            Ok(FaultOutcome::Spurious) => {
+                self.stats.faults.spurious += 1;
+                if self.stale.on_spurious(gfn) {
+                    self.vcpu.flush_nested_tlb();
+                }
+                return None;
+            }
             Ok(FaultOutcome::NotOurs) => return Some(GuestEnd::BadAccess { gpa, write: true }),
             Err(e) => {
                 kprintln!("ft: primary: {e}");
                 return Some(GuestEnd::BadAccess { gpa, write: true });
             }
         }
-        self.guest.mem.sync_tlb(&mut self.vcpu);
+        self.sync_tlb();
         None
     }
 
@@ -418,7 +459,7 @@ impl<B: Backend> Host<B> {
             .unwrap_or(0);
         let mut ram = PrimaryRam(&mut self.guest.mem);
         self.primary.abandon(&mut ram, release);
-        self.guest.mem.sync_tlb(&mut self.vcpu);
+        self.sync_tlb();
         self.protected = false;
         kprintln!(
             "ft: backup lost after {} ms of silence; the guest runs unprotected (the longest \

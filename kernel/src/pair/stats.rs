@@ -4,7 +4,8 @@
 //! `ft: primary: <N> epochs (<R>/s), epoch <ms> ms, dirty <D> pages/epoch, stun <S> us avg
 //! (<M> max, harvest <H> us), copy of the same pages <C> us: stun/copy <X>, waited for the
 //! sender <W> times, lazy: <a> copied at stun, <b> copy-on-write, <c> sent on fault,
-//! <d> sent from guest memory; wire <B> bytes/page (<r> of 4096), link <K> KiB/s`
+//! <d> sent from guest memory, <s> spurious faults, <t> writes tracked; wire <B> bytes/page
+//! (<r> of 4096), link <K> KiB/s`
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -28,6 +29,10 @@ pub struct Faults {
     pub copied: u64,
     /// Sent before the write (pool empty).
     pub sent_first: u64,
+    /// Through a stale read-only translation of a writable page.
+    pub spurious: u64,
+    /// First writes since the stun, when protection tracks the dirty set.
+    pub tracked: u64,
 }
 
 /// The primary's counters.
@@ -161,8 +166,8 @@ impl Stats {
             "ft: primary: {} epochs ({}/s), dirty {} pages/epoch, stun {stun_us} us avg ({} max, \
              harvest {} us), copy of the same pages {copy_us} us: stun/copy {}.{:02}, waited \
              for the sender {} times, lazy: {} copied at stun, {} copy-on-write, {} sent on \
-             fault, {} sent from guest memory; wire {per_page} bytes/page ({}.{:03} of 4096), \
-             link {} KiB/s",
+             fault, {} sent from guest memory, {} spurious faults, {} writes tracked; wire \
+             {per_page} bytes/page ({}.{:03} of 4096), link {} KiB/s",
             self.epochs,
             self.epochs * 100 / secs_x100,
             self.dirty / epochs,
@@ -176,6 +181,8 @@ impl Stats {
             self.faults.sent_first,
             l.deferred
                 .saturating_sub(self.faults.copied + self.faults.sent_first),
+            self.faults.spurious,
+            self.faults.tracked,
             per_page / 4096,
             per_page * 1000 / 4096 % 1000,
             self.link_bytes_per_sec() / 1024

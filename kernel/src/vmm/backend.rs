@@ -30,6 +30,9 @@ pub trait Backend {
     const MALFORMED_EXIT: u64;
     /// A 2 MiB leaf entry for host address `phys` that the hardware must refuse as malformed.
     fn malformed_leaf(phys: u64) -> u64;
+    /// Whether the processor sets dirty flags in the nested table's leaves (what
+    /// `GuestMemory::harvest_dirty` and a hardware dirty log depend on).
+    fn nested_dirty_flags() -> bool;
     /// A vCPU of the guest whose memory is `mem`, starting as `start`.
     fn new_vcpu(
         index: u32,
@@ -52,6 +55,11 @@ impl Backend for Vmx {
     /// Write without read, a misconfiguration (SDM Vol. 3C, 29.3.3.1), as a large page.
     fn malformed_leaf(phys: u64) -> u64 {
         phys | 0b010 | (1 << 7)
+    }
+
+    /// Optional: EPT accessed and dirty flags (SDM Vol. 3C, 29.3.5).
+    fn nested_dirty_flags() -> bool {
+        VmxCaps::read().is_ok_and(|caps| caps.has_ept_ad())
     }
 
     fn new_vcpu(
@@ -77,6 +85,11 @@ impl Backend for Svm {
     /// A 2 MiB leaf with reserved bit 13 set (APM Vol. 2, 5.3.3: bits 20:13 of a 2 MiB PDE).
     fn malformed_leaf(phys: u64) -> u64 {
         phys | 0b111 | (1 << 7) | (1 << 13)
+    }
+
+    /// Architectural with nested paging (APM Vol. 2, 15.25).
+    fn nested_dirty_flags() -> bool {
+        true
     }
 
     fn new_vcpu(

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Guest-physical memory: one physically contiguous run of host frames mapped at guest-physical
 //! 0 by the nested page tables (EPT or NPT), plus bounds-checked access for loaders and devices.
+//! Exactly the configured size is RAM, whatever it is ([`RamLayout`]).
 //!
 //! A *tracked* guest ([`GuestMemory::new_tracked`]) is mapped with 4 KiB leaves, so that the
 //! nested tables' dirty flags and write permissions work per 4 KiB page: checkpointing harvests
@@ -19,16 +20,10 @@ use alloc::vec::Vec;
 use core::marker::PhantomData;
 
 use crate::mm::kmap::IdentityTables;
-use crate::mm::pagetable::{Attrs, Format, MapError, PageTable, level_size};
+use crate::mm::pagetable::{Format, MapError, PageTable, level_size};
 use crate::mm::{self, region::FRAME_SIZE};
+use crate::vmm::ram_layout::RamLayout;
 use crate::vmm::vcpu::Vcpu;
-
-/// Guest RAM: read, write and execute for the guest, write-back.
-const GUEST_RAM: Attrs = Attrs {
-    write: true,
-    exec: true,
-    uncached: false,
-};
 
 /// Size of a guest page (a guest frame number counts these).
 pub const PAGE_SIZE: u64 = 4096;
@@ -36,7 +31,10 @@ pub const PAGE_SIZE: u64 = 4096;
 /// A guest's RAM and its nested page table in format `F`.
 pub struct GuestMemory<F: Format> {
     host_base: u64,
+    /// Bytes of guest RAM (all mapped).
     size: u64,
+    /// Bytes of host memory allocated for it (a whole number of 2 MiB runs).
+    allocated: u64,
     table: PageTable<F, IdentityTables>,
     /// Level of the leaves mapping RAM: 1 (4 KiB, tracked) or 2 (2 MiB).
     leaf_level: u8,
@@ -46,8 +44,8 @@ pub struct GuestMemory<F: Format> {
 }
 
 impl<F: Format> GuestMemory<F> {
-    /// Allocates `size` bytes (rounded up to 2 MiB) of zeroed guest RAM at guest-physical 0,
-    /// mapped with 2 MiB pages.
+    /// Allocates `size` bytes (rounded up to 4 KiB) of zeroed guest RAM at guest-physical 0,
+    /// mapped with 2 MiB pages (and 4 KiB pages for a tail that is not a whole 2 MiB).
     pub fn new(size: u64) -> Result<Self, MapError> {
         Self::with_leaves(size, 2)
     }
@@ -59,12 +57,12 @@ impl<F: Format> GuestMemory<F> {
     }
 
     fn with_leaves(size: u64, leaf_level: u8) -> Result<Self, MapError> {
-        let size = size.next_multiple_of(level_size(2));
-        let frames = size / FRAME_SIZE;
+        let layout = RamLayout::new(size);
+        let frames = layout.allocated / FRAME_SIZE;
         let host_base =
             mm::alloc_frames_aligned(frames, level_size(2)).ok_or(MapError::OutOfMemory)?;
         // SAFETY: the frames were just allocated for this guest and are identity mapped.
-        unsafe { core::ptr::write_bytes(host_base as *mut u8, 0, size as usize) };
+        unsafe { core::ptr::write_bytes(host_base as *mut u8, 0, layout.allocated as usize) };
         let table = match PageTable::new(IdentityTables) {
             Some(t) => t,
             None => {
@@ -75,15 +73,14 @@ impl<F: Format> GuestMemory<F> {
         // On failure, dropping `memory` frees the RAM and whatever tables were built.
         let mut memory = Self {
             host_base,
-            size,
+            size: layout.size,
+            allocated: layout.allocated,
             table,
             leaf_level,
             flush_needed: false,
             _format: PhantomData,
         };
-        memory
-            .table
-            .map_range(0, host_base, size, GUEST_RAM, leaf_level)?;
+        layout.map(&mut memory.table, host_base, leaf_level)?;
         Ok(memory)
     }
 
@@ -137,8 +134,9 @@ impl<F: Format> GuestMemory<F> {
     }
 
     /// Gives write access back to guest page `gfn`. Returns whether it was write-protected (so a
-    /// monitor can tell a fault on a protected page from a bad access). Raising rights needs no
-    /// flush: an access that finds a stale, stricter translation faults and re-walks.
+    /// monitor can tell a fault on a protected page from a bad access). Raises no flush
+    /// request: a write through a translation still cached read-only faults *spuriously* (Intel
+    /// SDM Vol. 3C, 29.4.3.3), and the monitor resumes the guest (`castor_ft::pair::primary::StaleTranslations`).
     pub fn unprotect(&mut self, gfn: u64) -> bool {
         self.set_writable(gfn, true)
     }
@@ -163,10 +161,13 @@ impl<F: Format> GuestMemory<F> {
     }
 
     /// For a guest with the single vCPU `vcpu`: flushes its nested TLB if a flush is pending.
-    pub fn sync_tlb(&mut self, vcpu: &mut dyn Vcpu) {
-        if self.take_flush_request() {
+    /// Returns whether it did.
+    pub fn sync_tlb(&mut self, vcpu: &mut dyn Vcpu) -> bool {
+        let flush = self.take_flush_request();
+        if flush {
             vcpu.flush_nested_tlb();
         }
+        flush
     }
 
     /// The guest-physical address of frame `gfn` if it is guest RAM.
@@ -246,7 +247,7 @@ impl<F: Format> GuestMemory<F> {
 impl<F: Format> Drop for GuestMemory<F> {
     fn drop(&mut self) {
         self.table.release();
-        if let Err(e) = mm::free_frames(self.host_base, self.size / FRAME_SIZE) {
+        if let Err(e) = mm::free_frames(self.host_base, self.allocated / FRAME_SIZE) {
             log::error!(
                 "guest RAM at {:#x} could not be freed: {e:?}",
                 self.host_base

@@ -13,6 +13,7 @@ pub mod emulate;
 pub mod hypercall;
 pub mod loader;
 pub mod msr;
+pub mod ram_layout;
 pub mod svm;
 pub mod vmx;
 

@@ -16,9 +16,21 @@
 //! The first epoch (0) is the initial full copy: every page of guest memory. The caller owns
 //! the hardware: it harvests the dirty set, captures state, flushes the nested TLB after the
 //! protections change, and moves [`Primary::next_message`] onto the peer link.
+//!
+//! A stun the primary refuses ([`PrimaryError::SenderBusy`], an unreadable vCPU state, a page
+//! beyond guest RAM) changes nothing and loses nothing: the dirty pages it was given (whose
+//! hardware dirty flags the caller already cleared) are kept and join the next stun's.
+//! Write faults that are not the primary's own (a stale translation after a protection was
+//! lifted without a flush) are told apart by [`GuestRam::is_protected`]: see [`faults`].
 
 mod chunks;
+mod faults;
 mod pages;
+mod stale;
+mod tracking;
+
+pub use self::stale::StaleTranslations;
+pub use self::tracking::DirtySource;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -30,7 +42,7 @@ use self::pages::Pages;
 use super::digest::TrackedDigest;
 use super::message::Message;
 use super::{DEVICES, OUTPUT_DEVICE};
-use crate::epoch::lazy::{History, LazyEpoch, LazyStats, Source, WriteVerdict};
+use crate::epoch::lazy::{History, LazyEpoch, LazyStats};
 use crate::epoch::output::{OutputBuffer, OutputError};
 use crate::stream::{EpochWriter, MAX_DIRTY_GFNS_PER_RECORD, PageBuf, StreamHeader, WriteError};
 
@@ -47,7 +59,11 @@ pub trait GuestRam {
     /// Page `gfn`'s current contents (`None` beyond guest RAM).
     fn page(&self, gfn: u64) -> Option<&PageBuf>;
     /// Makes page `gfn` read-only for the guest (`true`) or writable again (`false`).
+    /// Lifting a protection need not flush the nested TLB: a write through the stale
+    /// read-only translation then faults spuriously ([`FaultOutcome::Spurious`]).
     fn set_protected(&mut self, gfn: u64, protected: bool);
+    /// Whether the nested page table (not a TLB) makes page `gfn` read-only for the guest now.
+    fn is_protected(&self, gfn: u64) -> bool;
 }
 
 /// Sizes of the primary's pools.
@@ -65,6 +81,10 @@ pub struct PrimaryConfig {
     pub digests: bool,
     /// Stream session id.
     pub session: u128,
+    /// Learn the dirty set by write protection instead of the caller's harvest (a CPU without
+    /// nested dirty flags): every page is write-protected at each stun, and the first write
+    /// to one faults ([`FaultOutcome::Tracked`]), marking it dirty and writable again.
+    pub track_writes: bool,
 }
 
 /// Why the primary refused something. None of these lose guest state or output.
@@ -88,6 +108,9 @@ pub enum PrimaryError {
     /// A stun came while the previous epoch's pages were still being sent: keep pumping the
     /// sender (the guest stays stopped) until [`Primary::sender_idle`].
     SenderBusy,
+    /// A stun was given no vCPU state (the capture failed): an epoch the backup could not
+    /// resume from is never sent. Its dirty pages wait for the next stun.
+    NoVcpuState,
 }
 
 impl fmt::Display for PrimaryError {
@@ -102,6 +125,7 @@ impl fmt::Display for PrimaryError {
             },
             Self::Output(e) => write!(f, "{e}"),
             Self::SenderBusy => f.write_str("the previous epoch is still being sent"),
+            Self::NoVcpuState => f.write_str("the vCPU state could not be captured"),
         }
     }
 }
@@ -162,7 +186,14 @@ pub enum FaultOutcome {
     Copied,
     /// No buffer was free: the page was put on the stream first; writable again.
     SentFirst,
-    /// Not a page this primary protected: a real fault, the caller's business.
+    /// Page tracked by write protection ([`PrimaryConfig::track_writes`]): now marked dirty
+    /// and writable again.
+    Tracked,
+    /// The page is guest RAM and writable in the nested table: the fault came from a stale
+    /// read-only translation (a protection lifted without a flush). Nothing changed; resume.
+    Spurious,
+    /// Beyond guest RAM, or a page write-protected by somebody else: a real fault, the
+    /// caller's business.
     NotOurs,
 }
 
@@ -184,6 +215,10 @@ pub struct Primary {
     last_sent: Option<u64>,
     acked: Option<u64>,
     ram_pages: u64,
+    /// Dirty pages of refused stuns, for the next one.
+    carried: Vec<u64>,
+    /// With [`PrimaryConfig::track_writes`]: the pages written (faulted) since the last stun.
+    tracked: Option<Vec<u64>>,
 }
 
 impl fmt::Debug for Primary {
@@ -211,7 +246,11 @@ impl Primary {
             header,
             header_sent: false,
             history: History::new(pages, config.hot_threshold),
-            pages: Pages::new(config.stun_buffers, config.digests.then_some(pages))?,
+            pages: Pages::new(
+                config.stun_buffers,
+                config.digests.then_some(pages),
+                config.track_writes,
+            )?,
             sending: None,
             idle_sink: Some(Chunks::default()),
             control: VecDeque::new(),
@@ -222,6 +261,8 @@ impl Primary {
             last_sent: None,
             acked: None,
             ram_pages: config.ram_pages,
+            carried: Vec::new(),
+            tracked: config.track_writes.then(Vec::new),
         })
     }
 
@@ -258,14 +299,17 @@ impl Primary {
     }
 
     /// Checkpoints the current epoch: the guest is stopped, `dirty` is the set of pages it wrote
-    /// since the last stun (ignored for epoch 0, which sends every page), `vcpu` and `devices`
-    /// its captured state, `guest_time` its clock. Copies hot pages and write-protects cold
-    /// ones through `ram`; the caller then flushes the nested TLB and resumes the guest.
+    /// since the last stun (ignored for epoch 0, which sends every page; joined by the pages of
+    /// refused stuns and, when tracking writes, those that faulted), `vcpu` and `devices` its
+    /// captured state (an empty `vcpu`: the capture failed), `guest_time` its clock. Copies hot
+    /// pages and write-protects cold ones (when tracking writes, every dirty page) through
+    /// `ram`; the caller then flushes the nested TLB and resumes the guest.
     ///
     /// # Errors
-    /// [`PrimaryError::NoSuchPage`] for a dirty page beyond guest RAM and
-    /// [`PrimaryError::SenderBusy`] before the previous epoch is all sent (nothing is changed
-    /// then), or a stream error.
+    /// [`PrimaryError::SenderBusy`] before the previous epoch is all sent,
+    /// [`PrimaryError::NoVcpuState`] for an empty `vcpu` and [`PrimaryError::NoSuchPage`] for
+    /// a dirty page beyond guest RAM: nothing changes then, and the dirty pages (those in guest
+    /// RAM) join the next stun's. Or a stream error.
     pub fn stun(
         &mut self,
         ram: &mut dyn GuestRam,
@@ -277,15 +321,34 @@ impl Primary {
         let mut dirty: Vec<u64> = if self.next_epoch == 0 {
             (0..self.ram_pages).collect()
         } else {
-            dirty.to_vec()
+            let mut all = core::mem::take(&mut self.carried);
+            all.extend_from_slice(dirty);
+            all.extend(
+                self.tracked
+                    .as_mut()
+                    .map(core::mem::take)
+                    .unwrap_or_default(),
+            );
+            all
         };
         dirty.sort_unstable();
         dirty.dedup();
-        if let Some(&gfn) = dirty.iter().find(|&&g| g >= self.ram_pages) {
-            return Err(PrimaryError::NoSuchPage(gfn));
-        }
-        if self.sending.is_some() {
-            return Err(PrimaryError::SenderBusy);
+        let refusal = if self.sending.is_some() {
+            Some(PrimaryError::SenderBusy)
+        } else if vcpu.is_empty() {
+            Some(PrimaryError::NoVcpuState)
+        } else {
+            dirty
+                .iter()
+                .find(|&&g| g >= self.ram_pages)
+                .map(|&gfn| PrimaryError::NoSuchPage(gfn))
+        };
+        if let Some(e) = refusal {
+            if self.next_epoch > 0 {
+                dirty.retain(|&g| g < self.ram_pages);
+                self.carried = dirty;
+            }
+            return Err(e);
         }
         let epoch = self.next_epoch;
         let ended = self.output.end_epoch();
@@ -317,6 +380,12 @@ impl Primary {
         }
         for &gfn in &plan.protect {
             ram.set_protected(gfn, true);
+        }
+        if self.tracked.is_some() {
+            // Copied (hot) pages too: every page is protected until its next write.
+            for &(gfn, _) in &plan.copy {
+                ram.set_protected(gfn, true);
+            }
         }
         self.next_epoch += 1;
         self.sending = Some(Sending {
@@ -388,35 +457,6 @@ impl Primary {
         Ok(())
     }
 
-    /// The guest wrote page `gfn`, which faulted as write-protected. Unless the outcome is
-    /// [`FaultOutcome::NotOurs`], the page is writable again and the caller (after flushing the
-    /// nested TLB) lets the write proceed.
-    ///
-    /// # Errors
-    /// A stream error while sending the page first.
-    pub fn on_write_fault(
-        &mut self,
-        ram: &mut dyn GuestRam,
-        gfn: u64,
-    ) -> Result<FaultOutcome, PrimaryError> {
-        let Some(sending) = &mut self.sending else {
-            return Ok(FaultOutcome::NotOurs);
-        };
-        match sending.lazy.on_write(gfn, &mut self.pages.pool) {
-            WriteVerdict::Proceed => Ok(FaultOutcome::NotOurs),
-            WriteVerdict::CopyTo(n) => {
-                self.pages.copy_in(ram, gfn, n)?;
-                ram.set_protected(gfn, false);
-                Ok(FaultOutcome::Copied)
-            }
-            WriteVerdict::SendNow => {
-                self.pages.send(sending, ram, gfn, Source::Guest)?;
-                self.complete_if_done()?;
-                Ok(FaultOutcome::SentFirst)
-            }
-        }
-    }
-
     /// The next message for the backup, if any: control messages first, then stream bytes.
     pub fn next_message(&mut self) -> Option<Vec<u8>> {
         self.next_control().or_else(|| self.next_stream())
@@ -472,22 +512,5 @@ impl Primary {
             found = self.sent.pop_front();
         }
         Ok(found.filter(|s| s.epoch == epoch))
-    }
-
-    /// The backup is gone: stops checkpointing, makes every page writable again, and passes all
-    /// held output to `release` (the guest runs unprotected from now on; later output need not
-    /// be held).
-    pub fn abandon(&mut self, ram: &mut dyn GuestRam, mut release: impl FnMut(&[u8])) {
-        if let Some(mut sending) = self.sending.take() {
-            while let Some((gfn, _)) = sending.lazy.next() {
-                if sending.lazy.sent(gfn, &mut self.pages.pool) {
-                    ram.set_protected(gfn, false);
-                }
-            }
-        }
-        let ended = self.output.end_epoch();
-        let _ = self.output.acknowledge(ended, &mut release);
-        self.control.clear();
-        self.idle_sink = Some(Chunks::default());
     }
 }

@@ -19,16 +19,20 @@ pub(super) struct Pages {
     encoder: PageEncoder,
     /// Whole-memory digest, when digests are on.
     pub(super) digest: Option<TrackedDigest>,
+    /// Pages stay protected once sent: protection tracks writes ([`super::PrimaryConfig`]).
+    track_writes: bool,
 }
 
 impl Pages {
-    /// `stun_buffers` buffers, and a digest over `digest_pages` pages if given.
+    /// `stun_buffers` buffers, and a digest over `digest_pages` pages if given; with
+    /// `track_writes`, sent pages keep their protection.
     ///
     /// # Errors
     /// [`PrimaryError::Setup`] if the buffers cannot be allocated.
     pub(super) fn new(
         stun_buffers: usize,
         digest_pages: Option<usize>,
+        track_writes: bool,
     ) -> Result<Self, PrimaryError> {
         let buffers = (0..stun_buffers)
             .map(|_| zeroed_page())
@@ -39,6 +43,7 @@ impl Pages {
             pool: StunPool::new(stun_buffers),
             encoder: PageEncoder::new(),
             digest: digest_pages.map(TrackedDigest::new),
+            track_writes,
         })
     }
 
@@ -60,7 +65,8 @@ impl Pages {
     }
 
     /// Puts page `gfn` of the epoch being sent on the stream from `source`, and makes it
-    /// writable again once the epoch needs it no more.
+    /// writable again once the epoch needs it no more (unless protection tracks writes: a page
+    /// still read from guest memory was not written since the stun, so it stays protected).
     ///
     /// # Errors
     /// [`PrimaryError::NoSuchPage`], or a stream error.
@@ -83,7 +89,7 @@ impl Pages {
             d.update(gfn, page);
         }
         sending.pages += 1;
-        if sending.lazy.sent(gfn, &mut self.pool) {
+        if sending.lazy.sent(gfn, &mut self.pool) && !self.track_writes {
             ram.set_protected(gfn, false);
         }
         Ok(encoding)

@@ -125,7 +125,7 @@ impl VmxCaps {
 
     /// EPT accessed and dirty flags (EPT_VPID_CAP bit 21).
     pub fn has_ept_ad(&self) -> bool {
-        self.ept_vpid & (1 << 21) != 0
+        super::ept::has_dirty_flags(self.ept_vpid)
     }
 
     /// Unrestricted guest (secondary control bit 7).

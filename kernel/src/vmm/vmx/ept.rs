@@ -76,6 +76,14 @@ impl Format for EptFormat {
     }
 }
 
+/// Whether a CPU whose `IA32_VMX_EPT_VPID_CAP` reads `ept_vpid_cap` supports accessed and dirty
+/// flags for EPT (bit 21, SDM Vol. 3D, A.10). Without them the processor never sets
+/// [`DIRTY`]: dirty pages can only be learned by write protection
+/// (`castor_ft::pair::primary::DirtySource`).
+pub const fn has_dirty_flags(ept_vpid_cap: u64) -> bool {
+    ept_vpid_cap & (1 << 21) != 0
+}
+
 /// The EPT pointer for a 4-level table at `root` (SDM Vol. 3C, 26.6.11): write-back paging
 /// structures, walk length 4, accessed/dirty flags when `ad` is set.
 pub const fn eptp(root: u64, ad: bool) -> u64 {
@@ -126,6 +134,24 @@ mod tests {
         );
         assert_eq!(eptp(0x1234_5000, true), 0x1234_505e);
         assert_eq!(eptp(0x1234_5000, false), 0x1234_501e);
+    }
+
+    #[test]
+    fn a_cpu_without_ept_dirty_flags_is_tracked_by_write_protection() {
+        use castor_ft::pair::primary::DirtySource;
+        // 4-level walk, write-back, INVEPT (bits 6, 14, 20) and A/D flags (21): a Haswell.
+        let haswell = (1 << 6) | (1 << 14) | (1 << 20) | (1 << 21);
+        // The same without bit 21: Sandy/Ivy Bridge, or an L0 hypervisor hiding the flags.
+        let ivy_bridge = haswell & !(1 << 21);
+        assert!(has_dirty_flags(haswell) && !has_dirty_flags(ivy_bridge));
+        // PML cannot be enabled without the flags (SDM 29.3.6), so there is no log either.
+        let source = DirtySource::choose(has_dirty_flags(ivy_bridge), false);
+        assert_eq!(source, DirtySource::Protection);
+        assert!(source.tracks_writes());
+        assert_eq!(
+            DirtySource::choose(has_dirty_flags(haswell), false),
+            DirtySource::Walk
+        );
     }
 
     #[test]
