@@ -15,6 +15,7 @@ pub use enable::{VmxError, enable_on_this_cpu};
 pub mod fields;
 #[cfg(target_os = "none")]
 pub mod invalidate;
+pub mod invept;
 #[cfg(target_os = "none")]
 pub mod pml;
 #[cfg(target_os = "none")]

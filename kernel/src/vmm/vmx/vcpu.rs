@@ -12,6 +12,7 @@ use super::caps::VmxCaps;
 use super::ept::{EptFormat, eptp};
 use super::fields::{Control32, ControlN, Guest32, GuestN, ReadOnly32, ReadOnly64, ReadOnlyN};
 use super::invalidate;
+use super::invept::{self, InveptType};
 use super::pml::PmlLog;
 use super::setup::{self, Controls, PROC_INTERRUPT_WINDOW};
 use super::vmcs::{LoadedVmcs, Vmcs};
@@ -86,6 +87,8 @@ struct Context {
     index: u32,
     /// The EPT pointer, for invalidations.
     eptp: u64,
+    /// The INVEPT type this CPU supports ([`invept::invept_type`]).
+    invept: InveptType,
     /// INVEPT before the next VM entry ([`Vcpu::flush_nested_tlb`]).
     flush_pending: bool,
     /// Page-modification log, once enabled ([`Vcpu::enable_dirty_log`]).
@@ -107,13 +110,17 @@ impl VmxVcpu {
         if !caps.has_ept() {
             return Err(VcpuError::MissingControls("EPT (4-level, write-back)", 0));
         }
+        let invept = invept::invept_type(caps.ept_vpid).ok_or(VcpuError::MissingControls(
+            "INVEPT single- or all-context (IA32_VMX_EPT_VPID_CAP bits 20, 25, 26)",
+            (invept::CAP_INVEPT_BITS & !caps.ept_vpid) as u32,
+        ))?;
         let controls = setup::controls(&caps)?;
         let bitmaps = Bitmaps::new().ok_or(VcpuError::OutOfMemory)?;
         let mut vmcs = Vmcs::new(&caps).ok_or(VcpuError::OutOfMemory)?;
         let eptp = eptp(mem.table_root(), caps.has_ept_ad());
         {
             let mut v = vmcs.load().map_err(fail("VMPTRLD"))?;
-            invalidate::new_ept(&caps, eptp).map_err(fail("INVEPT"))?;
+            invalidate::new_ept(invept, eptp).map_err(fail("INVEPT"))?;
             setup::write_controls(&mut v, &controls, &bitmaps, eptp)
                 .map_err(fail("VMWRITE controls"))?;
             setup::write_host_state(&mut v, &raw const vmx_exit as u64)
@@ -136,6 +143,7 @@ impl VmxVcpu {
                 instruction_len: 0,
                 index,
                 eptp,
+                invept,
                 flush_pending: false,
                 pml: None,
             },
@@ -147,7 +155,7 @@ impl VmxVcpu {
     fn step(&mut self, irq: &mut dyn InterruptSource) -> Result<Option<Exit>, VmFail> {
         if self.context.flush_pending {
             // On the CPU about to enter the guest (INVEPT affects only the executing CPU).
-            invalidate::after_ept_change(&self.context.caps, self.context.eptp)?;
+            invalidate::after_ept_change(self.context.invept, self.context.eptp)?;
             self.context.flush_pending = false;
         }
         let mut v = self.vmcs.load()?;
