@@ -7,6 +7,7 @@ pub mod bitmaps;
 pub mod caps;
 pub mod controls;
 pub mod ept;
+pub mod exit_info;
 
 #[cfg(target_os = "none")]
 mod enable;

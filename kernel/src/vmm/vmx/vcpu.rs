@@ -11,6 +11,7 @@ use super::bitmaps::Bitmaps;
 use super::caps::VmxCaps;
 use super::ept::{EptFormat, eptp};
 use super::fields::{Control32, ControlN, Guest32, GuestN, ReadOnly32, ReadOnly64, ReadOnlyN};
+use super::exit_info;
 use super::invalidate;
 use super::invept::{self, InveptType};
 use super::pml::PmlLog;
@@ -37,6 +38,7 @@ unsafe extern "C" {
 
 /// Basic exit reasons (SDM Vol. 3D, Table C-1).
 mod reason {
+    pub const EXCEPTION_OR_NMI: u16 = 0;
     pub const EXTERNAL_INTERRUPT: u16 = 1;
     pub const TRIPLE_FAULT: u16 = 2;
     pub const INTERRUPT_WINDOW: u16 = 7;
@@ -308,6 +310,21 @@ impl Context {
         let q = v.read(ReadOnlyN::ExitQualification)?;
         let basic = exit_reason as u16;
         Ok(match basic {
+            // No exception is intercepted (the exception bitmap is 0): with NMI exiting, this
+            // exit is an NMI for the host, which hands it to the host's handler.
+            reason::EXCEPTION_OR_NMI => {
+                let info = v.read(ReadOnly32::ExitInterruptionInfo)?;
+                if exit_info::is_host_nmi(info) {
+                    // SAFETY: the host IDT is loaded and its NMI handler returns (`trap`).
+                    unsafe { instr::raise_nmi() };
+                    Some(Exit::HostInterrupt)
+                } else {
+                    Some(Exit::Unhandled {
+                        code: u64::from(basic),
+                        info: u64::from(info),
+                    })
+                }
+            }
             reason::EXTERNAL_INTERRUPT => {
                 let info = v.read(ReadOnly32::ExitInterruptionInfo)?;
                 crate::arch::x86_64::trap::dispatch_host_vector(info as u8);

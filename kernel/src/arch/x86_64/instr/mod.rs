@@ -225,6 +225,20 @@ pub unsafe fn take_pending_interrupts() {
     unsafe { asm!("sti", "nop", "cli", options(nomem, nostack)) };
 }
 
+/// Runs this CPU's NMI handler through the IDT's NMI gate (INT 2), as if an NMI had arrived.
+/// Used after a VT-x VM exit caused by an NMI, which the CPU does not deliver through the IDT
+/// (SDM Vol. 3C, 26.2); NMIs stay blocked from that exit until the next IRET (28.1), which the
+/// handler's IRET provides. KVM hands host NMIs over the same way.
+///
+/// # Safety
+/// The host IDT must be loaded with an NMI handler that returns (`trap`).
+#[inline]
+pub unsafe fn raise_nmi() {
+    // SAFETY: the caller guarantees the NMI gate leads to a handler that returns; INT from
+    // CPL 0 through a DPL-0 gate is allowed.
+    unsafe { asm!("int 2", options(nomem)) };
+}
+
 /// Halts this CPU until the next interrupt (or forever with interrupts masked).
 #[inline]
 pub fn hlt() {
