@@ -10,8 +10,8 @@ use core::fmt;
 use super::bitmaps::Bitmaps;
 use super::caps::VmxCaps;
 use super::ept::{EptFormat, eptp};
-use super::fields::{Control32, ControlN, Guest32, GuestN, ReadOnly32, ReadOnly64, ReadOnlyN};
-use super::exit_info;
+use super::fields::{Control32, Guest32, GuestN, ReadOnly32, ReadOnly64, ReadOnlyN};
+use super::exit_info::{self, Cr8};
 use super::invalidate;
 use super::invept::{self, InveptType};
 use super::pml::PmlLog;
@@ -30,6 +30,8 @@ crate::vmm::vcpu::entry_asm!("entry.S");
 
 /// Saving and restoring [`CpuState`]s.
 mod checkpoint;
+/// Control-register access exits.
+mod control_regs;
 
 unsafe extern "C" {
     fn vmx_enter(regs: *mut GuestRegs, launched: u64) -> u64;
@@ -82,6 +84,8 @@ struct Context {
     msrs: VirtualMsrs,
     /// An `in` waiting for its value.
     pending_in: PendingIn,
+    /// The guest's CR8 (its task priority), emulated: CR8 loads and stores exit.
+    cr8: Cr8,
     /// Preemption-timer value reloaded after each expiry.
     preemption_slice: u32,
     rip: u64,
@@ -140,6 +144,7 @@ impl VmxVcpu {
                 launched: false,
                 msrs: VirtualMsrs::new(index),
                 pending_in: PendingIn::default(),
+                cr8: Cr8::default(),
                 preemption_slice: setup::PREEMPTION_SLICE,
                 rip: 0,
                 instruction_len: 0,
@@ -249,39 +254,6 @@ impl Context {
         // Skipping an instruction ends STI / MOV SS blocking (SDM Vol. 3C, 25.4.2).
         let state = v.read(Guest32::InterruptibilityState)?;
         v.write(Guest32::InterruptibilityState, state & !0b11)
-    }
-
-    /// MOV to CR0/CR4 that touched host-owned bits (SDM Vol. 3C, Table 28-3).
-    fn handle_cr(
-        &mut self,
-        v: &mut LoadedVmcs<'_>,
-        qualification: u64,
-    ) -> Result<Option<Exit>, VmFail> {
-        let cr = qualification & 0xF;
-        let access = (qualification >> 4) & 3;
-        let reg = (qualification >> 8) & 0xF;
-        if access != 0 || !(cr == 0 || cr == 4) {
-            return Ok(Some(Exit::Unhandled {
-                code: u64::from(reason::CR_ACCESS),
-                info: qualification,
-            }));
-        }
-        let value = self.regs.by_number(reg as u8, v.read(GuestN::Rsp)?);
-        let (cr0, cr4) = if cr == 0 {
-            (value, v.read(ControlN::Cr4ReadShadow)?)
-        } else {
-            (v.read(ControlN::Cr0ReadShadow)?, value)
-        };
-        let ((hw0, shadow0), (hw4, shadow4)) = setup::guest_control_registers(&self.caps, cr0, cr4);
-        if cr == 0 {
-            v.write(GuestN::Cr0, hw0)?;
-            v.write(ControlN::Cr0ReadShadow, shadow0)?;
-        } else {
-            v.write(GuestN::Cr4, hw4 | setup::CR4_VMXE)?;
-            v.write(ControlN::Cr4ReadShadow, shadow4)?;
-        }
-        Self::advance(v)?;
-        Ok(None)
     }
 
     /// Enters the guest through the loaded VMCS and handles the exit.
