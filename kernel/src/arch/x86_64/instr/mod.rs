@@ -99,6 +99,26 @@ pub fn read_cr0() -> u64 {
     v
 }
 
+/// Reads CR8: this CPU's local APIC task-priority class, TPR[7:4] (SDM Vol. 3A, 11.8.6).
+#[inline]
+pub fn read_cr8() -> u64 {
+    let v: u64;
+    // SAFETY: reading CR8 has no side effects; the kernel runs at CPL 0 in 64-bit mode.
+    unsafe { asm!("mov {}, cr8", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// Writes CR8 (the local APIC's task-priority class).
+///
+/// # Safety
+/// Interrupts of a priority class at or below `value` are held back until it is lowered again;
+/// `value` must fit in bits 3:0.
+#[inline]
+pub unsafe fn write_cr8(value: u64) {
+    // SAFETY: the caller accepts the masking and passes no reserved bits.
+    unsafe { asm!("mov cr8, {}", in(reg) value, options(nomem, nostack, preserves_flags)) };
+}
+
 /// Reads CR2 (the faulting linear address of the last page fault).
 #[inline]
 pub fn read_cr2() -> u64 {
