@@ -93,8 +93,10 @@ fn check_all<B: Backend>() -> Verdict {
         "real-mode guest output missing"
     );
     let timers = check_timers::<B>()?;
+    let events = super::events::check::<B>()?;
     Ok(alloc::format!(
-        "{}: 64-bit guest exited 0x31 after {exits64} exits, real-mode guest 0x32; {timers}",
+        "{}: 64-bit guest exited 0x31 after {exits64} exits, real-mode guest 0x32; {timers}; \
+         {events}",
         B::NAME
     ))
 }

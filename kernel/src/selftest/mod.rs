@@ -6,6 +6,7 @@
 //! harness in tests/ waits for (and it fails on any missing result).
 
 mod cpustate;
+mod events;
 pub(crate) mod dirty;
 mod fault;
 mod guests;

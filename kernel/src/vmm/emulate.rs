@@ -196,6 +196,29 @@ impl GuestRegs {
         }
     }
 
+    /// General register number `n` (numbered as in [`GuestRegs::by_number`]) to write; `None`
+    /// for RSP (4), which the back end keeps in its control structure.
+    pub fn by_number_mut(&mut self, n: u8) -> Option<&mut u64> {
+        Some(match n & 0xF {
+            0 => &mut self.rax,
+            1 => &mut self.rcx,
+            2 => &mut self.rdx,
+            3 => &mut self.rbx,
+            4 => return None,
+            5 => &mut self.rbp,
+            6 => &mut self.rsi,
+            7 => &mut self.rdi,
+            8 => &mut self.r8,
+            9 => &mut self.r9,
+            10 => &mut self.r10,
+            11 => &mut self.r11,
+            12 => &mut self.r12,
+            13 => &mut self.r13,
+            14 => &mut self.r14,
+            _ => &mut self.r15,
+        })
+    }
+
     /// Writes the general registers (not RSP, RIP or CR2: those are in the back end's
     /// control structure) as four lines of a vCPU dump.
     pub fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result {
@@ -227,6 +250,19 @@ mod tests {
     use super::*;
     use crate::vmm::msr::PAT;
     use std::string::String;
+
+    #[test]
+    fn registers_by_number_write_what_they_read_except_rsp() {
+        let mut regs = GuestRegs::default();
+        for n in (0..16).filter(|&n| n != 4) {
+            *regs.by_number_mut(n).expect("not RSP") = 0x100 + u64::from(n);
+        }
+        for n in (0..16).filter(|&n| n != 4) {
+            assert_eq!(regs.by_number(n, 0), 0x100 + u64::from(n), "register {n}");
+        }
+        assert!(regs.by_number_mut(4).is_none(), "RSP is the back end's");
+        assert_eq!(regs.by_number(4, 0x1234), 0x1234);
+    }
 
     #[test]
     fn rdmsr_splits_into_edx_eax_and_wrmsr_joins_them() {

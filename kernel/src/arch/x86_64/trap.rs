@@ -15,6 +15,9 @@ unsafe extern "C" {
 
 /// Vector of the local APIC timer.
 pub const VECTOR_TIMER: u8 = 0x20;
+/// The NMI vector.
+const VECTOR_NMI: u64 = 2;
+
 /// Vector of the local APIC spurious interrupt (low nibble all ones, SDM Vol. 3A, 11.9).
 pub const VECTOR_SPURIOUS: u8 = 0xFF;
 
@@ -123,6 +126,12 @@ pub fn init() {
 #[unsafe(no_mangle)]
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     match frame.vector {
+        // Castor asks for no NMIs; one from the platform (a watchdog, an NMI button) is
+        // ignored and the CPU goes on, in the host or in the guest it interrupted (the back
+        // ends hand NMIs that arrive in a guest to the host: AMD-V holds them pending until
+        // STGI, VT-x re-raises them with `instr::raise_nmi`). Nothing is done in NMI context:
+        // it may have interrupted any lock holder, the console's included.
+        VECTOR_NMI => {}
         0..=31 => exception::report_and_halt(frame),
         v => dispatch_host_vector(v as u8),
     }

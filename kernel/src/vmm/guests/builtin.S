@@ -8,7 +8,8 @@
  *                 MSR (PAT), #GP for RDMSR/WRMSR of unknown MSRs, #UD for XSETBV (CPUID hides
  *                 XSAVE), CR4.VMXE hidden, CR0.NE writes shadowed; exits 0x31, or 0x30 + n at the first failed check n. With RDI = 1
  *                 it is hostile (see g64_hostile); with RDI = 2 it tests the virtual timers
- *                 and interrupt controller (see g64_timer).
+ *                 and interrupt controller (see g64_timer); with RDI = 3 it tests events whose
+ *                 delivery the host interrupts, and CR8 (see g64_events).
  *   guest_real:   16-bit real mode (unrestricted guest); prints, exits 0x32.
  *   guest_triple: 64-bit; loads an empty IDT and executes UD2: #UD cannot be delivered, nor the
  *                 #DF that follows, so the CPU shuts down (triple fault).
@@ -23,6 +24,9 @@
     .set DEBUG_EXIT, 0xF4
     /* Where guests store results for the host to read (guests::RESULTS). */
     .set RESULTS, 0x90000
+    /* Stack pages of g64_events (guests::EVENT_STACKS). */
+    .set EVENT_STACK_A, 0x94000
+    .set EVENT_STACK_B, 0x95000
 
     /* Prints the NUL-terminated string at (%rsi/%si) on COM1; clobbers al, dx, si. */
     .macro PUTS_LOOP
@@ -56,6 +60,8 @@ guest_long64_start:
     je g64_hostile
     cmp $2, %r15
     je g64_timer
+    cmp $3, %r15
+    je g64_events
     lea g64_hello(%rip), %rsi
     call g64_puts
     mov $0x40000000, %eax
@@ -323,6 +329,68 @@ g64_timer_msg:
     .asciz "timers: PIC, PIT at 1 kHz, HLT and RTC\n"
 g64_timer_done:
     .asciz "timers: done\n"
+/*
+ * Events mode: INT $0x80, then INT3, each executed with RSP at the top of its own page
+ * (EVENT_STACK_A, EVENT_STACK_B), which the host write-protects first, so that delivering the
+ * event takes a nested page fault: the exit interrupts the delivery. Each handler counts its
+ * runs and notes its return RIP. Stores (INT 0x80 runs, 1 if it returned right after the INT,
+ * INT3 runs, 1 if it returned right after the INT3) at RESULTS. Then CR8: writes 15 and 1,
+ * reading each back (the host checks that its own TPR did not change); exits 0x35, or 0x36 if
+ * CR8 read back wrong.
+ */
+g64_events:
+    lea g64_int80_handler(%rip), %rax
+    mov $0x80, %ecx
+    call g64_set_gate
+    lea g64_int3_handler(%rip), %rax
+    mov $3, %ecx
+    call g64_set_gate
+    xor %r11d, %r11d
+    xor %r12d, %r12d
+    xor %r13d, %r13d
+    xor %r14d, %r14d
+    mov %rsp, %rbx
+    mov $(EVENT_STACK_A + 0x1000), %rsp
+    int $0x80
+1:  mov $(EVENT_STACK_B + 0x1000), %rsp
+    int3
+2:  mov %rbx, %rsp
+    mov %r11, RESULTS
+    lea 1b(%rip), %rax
+    xor %ecx, %ecx
+    cmp %rax, %r12
+    sete %cl
+    mov %rcx, RESULTS + 8
+    mov %r13, RESULTS + 16
+    lea 2b(%rip), %rax
+    xor %ecx, %ecx
+    cmp %rax, %r14
+    sete %cl
+    mov %rcx, RESULTS + 24
+    mov $15, %eax
+    mov %rax, %cr8
+    mov %cr8, %rcx
+    cmp $15, %rcx
+    jne 3f
+    mov $1, %eax
+    mov %rax, %cr8
+    mov %cr8, %rcx
+    cmp $1, %rcx
+    jne 3f
+    mov $0x35, %eax
+    out %eax, $DEBUG_EXIT
+    hlt
+3:  mov $0x36, %eax
+    out %eax, $DEBUG_EXIT
+    hlt
+g64_int80_handler:
+    inc %r11
+    mov (%rsp), %r12
+    iretq
+g64_int3_handler:
+    inc %r13
+    mov (%rsp), %r14
+    iretq
 g64_puts:
     PUTS_LOOP
     ret
@@ -359,11 +427,11 @@ g64_gdt_ptr:
     .short g64_gdt_end - g64_gdt - 1
     .quad 0x100000 + (g64_gdt - guest_long64_start)
 g64_idt_ptr:
-    .short 16 * 48 - 1
+    .short 16 * 0x81 - 1
     .quad 0x100000 + (g64_idt - guest_long64_start)
     .balign 16
 g64_idt:
-    .skip 16 * 48
+    .skip 16 * 0x81
 g64_hello:
     .asciz "guest64: hello from a 64-bit guest\n"
 g64_hypercall_text:

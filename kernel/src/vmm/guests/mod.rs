@@ -22,6 +22,10 @@ unsafe extern "C" {
 /// OUT totals (TSC ticks) and round count; the hostile guest its four counts.
 pub const RESULTS: u64 = 0x9_0000;
 
+/// The two stack pages (guest frame numbers) on which the events guest delivers its INT $0x80
+/// and its INT3 (builtin.S, `g64_events`).
+pub const EVENT_STACKS: [u64; 2] = [0x94, 0x95];
+
 fn bytes(start: *const u8, end: *const u8) -> &'static [u8] {
     // SAFETY: both symbols delimit one blob in the kernel's .rodata (builtin.S), which is
     // immutable and lives for the whole run.
@@ -39,6 +43,10 @@ pub enum Builtin {
     /// The same 64-bit guest in hostile mode: sweeps every port and MSR and the top of its RAM,
     /// stores counts at [`RESULTS`], then reads past the end of its RAM.
     Hostile,
+    /// The same 64-bit guest delivering INT $0x80 and INT3 on the [`EVENT_STACKS`] pages, then
+    /// writing and reading CR8; exits 0x35 (0x36: CR8 read back wrong) with its counts at
+    /// [`RESULTS`].
+    Events,
     /// Real-mode hello; exits 0x32.
     Real,
     /// Triple faults on purpose.
@@ -79,7 +87,7 @@ impl Builtin {
     /// The guest's code.
     pub fn code(self) -> &'static [u8] {
         match self {
-            Builtin::Long64 | Builtin::Hostile | Builtin::Timers => {
+            Builtin::Long64 | Builtin::Hostile | Builtin::Timers | Builtin::Events => {
                 bytes(&raw const guest_long64_start, &raw const guest_long64_end)
             }
             Builtin::Real => bytes(&raw const guest_real_start, &raw const guest_real_end),
@@ -90,11 +98,12 @@ impl Builtin {
         }
     }
 
-    /// RDI at entry: the 64-bit guest's mode (0 checks, 1 hostile, 2 timers).
+    /// RDI at entry: the 64-bit guest's mode (0 checks, 1 hostile, 2 timers, 3 events).
     pub fn initial_rdi(self) -> u64 {
         match self {
             Builtin::Hostile => 1,
             Builtin::Timers => 2,
+            Builtin::Events => 3,
             _ => 0,
         }
     }
@@ -114,6 +123,7 @@ impl Builtin {
             Builtin::Long64
             | Builtin::Hostile
             | Builtin::Timers
+            | Builtin::Events
             | Builtin::TripleFault
             | Builtin::Bench => {
                 build_identity_paging(mem)?;

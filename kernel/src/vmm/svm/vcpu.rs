@@ -274,9 +274,11 @@ impl SvmVcpu {
         self.regs.rax = rax;
         let v = self.vmcb();
         invalidate::done(v);
-        // An event whose delivery the exit interrupted is injected again (APM Vol. 2, 15.20).
+        // An event whose delivery the exit interrupted is injected again, or, for INTn, INT3
+        // and INTO, raised again by executing the instruction once more (APM Vol. 2, 15.7.2;
+        // `EventInfo::reinjection`).
         if v.control.exit_int_info.valid() {
-            v.control.event_inj = v.control.exit_int_info;
+            v.control.event_inj = v.control.exit_int_info.reinjection();
         }
     }
 

@@ -32,42 +32,29 @@
 //!    guest retries.
 //!
 //! Single-context INVEPT is used when offered (IA32_VMX_EPT_VPID_CAP bit 25), else all-context
-//! (bit 26), which is correct but flushes more (SDM Vol. 3C, 32.3, INVEPT).
+//! (bit 26), which is correct but flushes more. INVEPT with a type the CPU does not report
+//! fails (VMfailValid; SDM Vol. 3C, VMX Instruction Reference, INVEPT; the capability bits:
+//! Vol. 3D, A.10 "VPID and EPT Capabilities"), and a CPU that caches guest-physical mappings
+//! but offers no INVEPT type cannot follow rules 2 and 3 at all, so the type is chosen once,
+//! by [`super::invept::invept_type`], when the vCPU is created, and a CPU without one is
+//! refused then.
 
-use super::caps::VmxCaps;
+use super::invept::InveptType;
 use crate::arch::x86_64::instr::vmx::{self as vmxi, VmFail};
 
-const SINGLE_CONTEXT: u64 = 1;
-const ALL_CONTEXT: u64 = 2;
-const CAP_INVEPT: u64 = 1 << 20;
-const CAP_SINGLE: u64 = 1 << 25;
-const CAP_ALL: u64 = 1 << 26;
-
-fn invept(caps: &VmxCaps, eptp: u64) -> Result<(), VmFail> {
-    if caps.ept_vpid & CAP_INVEPT == 0 {
-        // Without INVEPT the CPU cannot cache guest-physical mappings across entries in a way
-        // software could flush; nothing to do (SDM Vol. 3C, 29.4.3.3).
-        return Ok(());
-    }
-    let kind = if caps.ept_vpid & CAP_SINGLE != 0 {
-        SINGLE_CONTEXT
-    } else if caps.ept_vpid & CAP_ALL != 0 {
-        ALL_CONTEXT
-    } else {
-        return Err(VmFail::Invalid);
-    };
-    // SAFETY: the CPU is in VMX operation (callers hold VMX capabilities read after VMXON) and
-    // `kind` is a type the CPU reports as supported.
-    unsafe { vmxi::invept(kind, eptp) }
+fn invept(kind: InveptType, eptp: u64) -> Result<(), VmFail> {
+    // SAFETY: the CPU is in VMX operation (a vCPU exists) and `kind` came from `invept_type`
+    // for this CPU's capabilities, so the CPU supports it.
+    unsafe { vmxi::invept(kind as u64, eptp) }
 }
 
 /// Rule 2: before the first VM entry with a newly built EPT.
-pub fn new_ept(caps: &VmxCaps, eptp: u64) -> Result<(), VmFail> {
-    invept(caps, eptp)
+pub fn new_ept(kind: InveptType, eptp: u64) -> Result<(), VmFail> {
+    invept(kind, eptp)
 }
 
 /// Rule 3: after reducing rights or clearing accessed/dirty flags in the EPT of `eptp`, on each
 /// CPU that may run the guest, before it does.
-pub fn after_ept_change(caps: &VmxCaps, eptp: u64) -> Result<(), VmFail> {
-    invept(caps, eptp)
+pub fn after_ept_change(kind: InveptType, eptp: u64) -> Result<(), VmFail> {
+    invept(kind, eptp)
 }

@@ -7,6 +7,7 @@ pub mod bitmaps;
 pub mod caps;
 pub mod controls;
 pub mod ept;
+pub mod exit_info;
 
 #[cfg(target_os = "none")]
 mod enable;
@@ -15,6 +16,7 @@ pub use enable::{VmxError, enable_on_this_cpu};
 pub mod fields;
 #[cfg(target_os = "none")]
 pub mod invalidate;
+pub mod invept;
 #[cfg(target_os = "none")]
 pub mod pml;
 #[cfg(target_os = "none")]

@@ -27,6 +27,8 @@ pub const PIN_PREEMPTION_TIMER: u32 = 1 << 6;
 /// Interrupt-window exiting.
 pub const PROC_INTERRUPT_WINDOW: u32 = 1 << 2;
 const PROC_HLT: u32 = 1 << 7;
+/// CR8-load exiting and CR8-store exiting: the guest's CR8 is emulated (`exit_info::Cr8`).
+const PROC_CR8_EXITING: u32 = (1 << 19) | (1 << 20);
 const PROC_IO_BITMAPS: u32 = 1 << 25;
 const PROC_MSR_BITMAPS: u32 = 1 << 28;
 // Secondary processor-based controls (25.6.2).
@@ -80,7 +82,8 @@ fn missing(what: &'static str) -> impl Fn(u32) -> VcpuError {
 }
 
 /// Computes every control word. Required: external-interrupt and NMI exiting, HLT exiting,
-/// I/O and MSR bitmaps, EPT, unrestricted guest, a 64-bit host, acknowledge-interrupt-on-exit,
+/// CR8-load and CR8-store exiting (else the guest's MOV to CR8 writes the host's TPR, SDM
+/// Vol. 3C, 26.3), I/O and MSR bitmaps, EPT, unrestricted guest, a 64-bit host, acknowledge-interrupt-on-exit,
 /// EFER save/load. Used when offered: the VMX-preemption timer.
 pub fn controls(caps: &VmxCaps) -> Result<Controls, VcpuError> {
     let pin = caps
@@ -90,7 +93,11 @@ pub fn controls(caps: &VmxCaps) -> Result<Controls, VcpuError> {
     let proc = caps
         .proc
         .compute(
-            PROC_HLT | PROC_IO_BITMAPS | PROC_MSR_BITMAPS | PROC_SECONDARY_CONTROLS,
+            PROC_HLT
+                | PROC_CR8_EXITING
+                | PROC_IO_BITMAPS
+                | PROC_MSR_BITMAPS
+                | PROC_SECONDARY_CONTROLS,
             0,
         )
         .map_err(missing("processor-based"))?;

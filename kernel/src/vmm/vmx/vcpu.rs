@@ -10,8 +10,10 @@ use core::fmt;
 use super::bitmaps::Bitmaps;
 use super::caps::VmxCaps;
 use super::ept::{EptFormat, eptp};
-use super::fields::{Control32, ControlN, Guest32, GuestN, ReadOnly32, ReadOnly64, ReadOnlyN};
+use super::fields::{Control32, Guest32, GuestN, ReadOnly32, ReadOnly64, ReadOnlyN};
+use super::exit_info::{self, Cr8};
 use super::invalidate;
+use super::invept::{self, InveptType};
 use super::pml::PmlLog;
 use super::setup::{self, Controls, PROC_INTERRUPT_WINDOW};
 use super::vmcs::{LoadedVmcs, Vmcs};
@@ -28,6 +30,8 @@ crate::vmm::vcpu::entry_asm!("entry.S");
 
 /// Saving and restoring [`CpuState`]s.
 mod checkpoint;
+/// Control-register access exits.
+mod control_regs;
 
 unsafe extern "C" {
     fn vmx_enter(regs: *mut GuestRegs, launched: u64) -> u64;
@@ -36,6 +40,7 @@ unsafe extern "C" {
 
 /// Basic exit reasons (SDM Vol. 3D, Table C-1).
 mod reason {
+    pub const EXCEPTION_OR_NMI: u16 = 0;
     pub const EXTERNAL_INTERRUPT: u16 = 1;
     pub const TRIPLE_FAULT: u16 = 2;
     pub const INTERRUPT_WINDOW: u16 = 7;
@@ -79,6 +84,8 @@ struct Context {
     msrs: VirtualMsrs,
     /// An `in` waiting for its value.
     pending_in: PendingIn,
+    /// The guest's CR8 (its task priority), emulated: CR8 loads and stores exit.
+    cr8: Cr8,
     /// Preemption-timer value reloaded after each expiry.
     preemption_slice: u32,
     rip: u64,
@@ -86,6 +93,8 @@ struct Context {
     index: u32,
     /// The EPT pointer, for invalidations.
     eptp: u64,
+    /// The INVEPT type this CPU supports ([`invept::invept_type`]).
+    invept: InveptType,
     /// INVEPT before the next VM entry ([`Vcpu::flush_nested_tlb`]).
     flush_pending: bool,
     /// Page-modification log, once enabled ([`Vcpu::enable_dirty_log`]).
@@ -107,13 +116,17 @@ impl VmxVcpu {
         if !caps.has_ept() {
             return Err(VcpuError::MissingControls("EPT (4-level, write-back)", 0));
         }
+        let invept = invept::invept_type(caps.ept_vpid).ok_or(VcpuError::MissingControls(
+            "INVEPT single- or all-context (IA32_VMX_EPT_VPID_CAP bits 20, 25, 26)",
+            (invept::CAP_INVEPT_BITS & !caps.ept_vpid) as u32,
+        ))?;
         let controls = setup::controls(&caps)?;
         let bitmaps = Bitmaps::new().ok_or(VcpuError::OutOfMemory)?;
         let mut vmcs = Vmcs::new(&caps).ok_or(VcpuError::OutOfMemory)?;
         let eptp = eptp(mem.table_root(), caps.has_ept_ad());
         {
             let mut v = vmcs.load().map_err(fail("VMPTRLD"))?;
-            invalidate::new_ept(&caps, eptp).map_err(fail("INVEPT"))?;
+            invalidate::new_ept(invept, eptp).map_err(fail("INVEPT"))?;
             setup::write_controls(&mut v, &controls, &bitmaps, eptp)
                 .map_err(fail("VMWRITE controls"))?;
             setup::write_host_state(&mut v, &raw const vmx_exit as u64)
@@ -131,11 +144,13 @@ impl VmxVcpu {
                 launched: false,
                 msrs: VirtualMsrs::new(index),
                 pending_in: PendingIn::default(),
+                cr8: Cr8::default(),
                 preemption_slice: setup::PREEMPTION_SLICE,
                 rip: 0,
                 instruction_len: 0,
                 index,
                 eptp,
+                invept,
                 flush_pending: false,
                 pml: None,
             },
@@ -147,7 +162,7 @@ impl VmxVcpu {
     fn step(&mut self, irq: &mut dyn InterruptSource) -> Result<Option<Exit>, VmFail> {
         if self.context.flush_pending {
             // On the CPU about to enter the guest (INVEPT affects only the executing CPU).
-            invalidate::after_ept_change(&self.context.caps, self.context.eptp)?;
+            invalidate::after_ept_change(self.context.invept, self.context.eptp)?;
             self.context.flush_pending = false;
         }
         let mut v = self.vmcs.load()?;
@@ -241,39 +256,6 @@ impl Context {
         v.write(Guest32::InterruptibilityState, state & !0b11)
     }
 
-    /// MOV to CR0/CR4 that touched host-owned bits (SDM Vol. 3C, Table 28-3).
-    fn handle_cr(
-        &mut self,
-        v: &mut LoadedVmcs<'_>,
-        qualification: u64,
-    ) -> Result<Option<Exit>, VmFail> {
-        let cr = qualification & 0xF;
-        let access = (qualification >> 4) & 3;
-        let reg = (qualification >> 8) & 0xF;
-        if access != 0 || !(cr == 0 || cr == 4) {
-            return Ok(Some(Exit::Unhandled {
-                code: u64::from(reason::CR_ACCESS),
-                info: qualification,
-            }));
-        }
-        let value = self.regs.by_number(reg as u8, v.read(GuestN::Rsp)?);
-        let (cr0, cr4) = if cr == 0 {
-            (value, v.read(ControlN::Cr4ReadShadow)?)
-        } else {
-            (v.read(ControlN::Cr0ReadShadow)?, value)
-        };
-        let ((hw0, shadow0), (hw4, shadow4)) = setup::guest_control_registers(&self.caps, cr0, cr4);
-        if cr == 0 {
-            v.write(GuestN::Cr0, hw0)?;
-            v.write(ControlN::Cr0ReadShadow, shadow0)?;
-        } else {
-            v.write(GuestN::Cr4, hw4 | setup::CR4_VMXE)?;
-            v.write(ControlN::Cr4ReadShadow, shadow4)?;
-        }
-        Self::advance(v)?;
-        Ok(None)
-    }
-
     /// Enters the guest through the loaded VMCS and handles the exit.
     fn step(&mut self, v: &mut LoadedVmcs<'_>) -> Result<Option<Exit>, VmFail> {
         let v = &mut *v;
@@ -300,6 +282,21 @@ impl Context {
         let q = v.read(ReadOnlyN::ExitQualification)?;
         let basic = exit_reason as u16;
         Ok(match basic {
+            // No exception is intercepted (the exception bitmap is 0): with NMI exiting, this
+            // exit is an NMI for the host, which hands it to the host's handler.
+            reason::EXCEPTION_OR_NMI => {
+                let info = v.read(ReadOnly32::ExitInterruptionInfo)?;
+                if exit_info::is_host_nmi(info) {
+                    // SAFETY: the host IDT is loaded and its NMI handler returns (`trap`).
+                    unsafe { instr::raise_nmi() };
+                    Some(Exit::HostInterrupt)
+                } else {
+                    Some(Exit::Unhandled {
+                        code: u64::from(basic),
+                        info: u64::from(info),
+                    })
+                }
+            }
             reason::EXTERNAL_INTERRUPT => {
                 let info = v.read(ReadOnly32::ExitInterruptionInfo)?;
                 crate::arch::x86_64::trap::dispatch_host_vector(info as u8);

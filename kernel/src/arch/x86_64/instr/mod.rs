@@ -99,6 +99,26 @@ pub fn read_cr0() -> u64 {
     v
 }
 
+/// Reads CR8: this CPU's local APIC task-priority class, TPR[7:4] (SDM Vol. 3A, 11.8.6).
+#[inline]
+pub fn read_cr8() -> u64 {
+    let v: u64;
+    // SAFETY: reading CR8 has no side effects; the kernel runs at CPL 0 in 64-bit mode.
+    unsafe { asm!("mov {}, cr8", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// Writes CR8 (the local APIC's task-priority class).
+///
+/// # Safety
+/// Interrupts of a priority class at or below `value` are held back until it is lowered again;
+/// `value` must fit in bits 3:0.
+#[inline]
+pub unsafe fn write_cr8(value: u64) {
+    // SAFETY: the caller accepts the masking and passes no reserved bits.
+    unsafe { asm!("mov cr8, {}", in(reg) value, options(nomem, nostack, preserves_flags)) };
+}
+
 /// Reads CR2 (the faulting linear address of the last page fault).
 #[inline]
 pub fn read_cr2() -> u64 {
@@ -223,6 +243,20 @@ pub unsafe fn sti_hlt() {
 pub unsafe fn take_pending_interrupts() {
     // SAFETY: the caller guarantees the IDT is ready.
     unsafe { asm!("sti", "nop", "cli", options(nomem, nostack)) };
+}
+
+/// Runs this CPU's NMI handler through the IDT's NMI gate (INT 2), as if an NMI had arrived.
+/// Used after a VT-x VM exit caused by an NMI, which the CPU does not deliver through the IDT
+/// (SDM Vol. 3C, 26.2); NMIs stay blocked from that exit until the next IRET (28.1), which the
+/// handler's IRET provides. KVM hands host NMIs over the same way.
+///
+/// # Safety
+/// The host IDT must be loaded with an NMI handler that returns (`trap`).
+#[inline]
+pub unsafe fn raise_nmi() {
+    // SAFETY: the caller guarantees the NMI gate leads to a handler that returns; INT from
+    // CPL 0 through a DPL-0 gate is allowed.
+    unsafe { asm!("int 2", options(nomem)) };
 }
 
 /// Halts this CPU until the next interrupt (or forever with interrupts masked).
