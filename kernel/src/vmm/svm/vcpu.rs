@@ -20,11 +20,11 @@ use super::vmcb::{
 };
 use crate::arch::x86_64::{instr, msr};
 use crate::mm::OwnedFrames;
-use crate::vmm::cpu_state::CpuState;
+use crate::vmm::cpu_state::{self, CpuState, Unswitched};
 use crate::vmm::decode::{self, CodeMode, GuestRead, Instruction, PagingState};
 use crate::vmm::emulate::{self, Emulated, Exception, PendingIn};
 use crate::vmm::guest_mem::GuestMemory;
-use crate::vmm::msr::VirtualMsrs;
+use crate::vmm::msr::{self as vmsr, VirtualMsrs};
 use crate::vmm::vcpu::{BareLoop, Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
 
 crate::vmm::vcpu::entry_asm!("entry.S");
@@ -56,6 +56,10 @@ pub struct SvmVcpu {
     /// An `in` waiting for its value.
     pending_in: PendingIn,
     index: u32,
+    /// x87/SSE, DR0-DR3: live in the hardware, or staged for the next VMRUN.
+    unswitched: Unswitched,
+    /// In HLT, waiting for an interrupt (`cpu_state::ExtendedState::halted`).
+    halted: bool,
 }
 
 fn alloc_filled(frames: usize, byte: u8) -> Result<OwnedFrames, VcpuError> {
@@ -95,6 +99,8 @@ impl SvmVcpu {
             msrs: VirtualMsrs::new(index),
             pending_in: PendingIn::default(),
             index,
+            unswitched: Unswitched::new(),
+            halted: false,
         };
         let root = mem.table_root();
         let (iopm, msrpm) = (vcpu.iopm.phys(), vcpu.msrpm.phys());
@@ -115,7 +121,9 @@ impl SvmVcpu {
             | InterceptMisc2::STGI
             | InterceptMisc2::CLGI
             | InterceptMisc2::SKINIT
-            | InterceptMisc2::XSETBV;
+            | InterceptMisc2::XSETBV
+            // TSC_AUX is not in the VMCB: RDTSCP is emulated with the guest's.
+            | InterceptMisc2::RDTSCP;
         // #UD: a guest written for Intel uses VMCALL, which AMD CPUs do not know; Castor
         // accepts it as a hypercall and reflects every other #UD back (see `step`).
         v.control.intercept_exception(Exception::UD.vector);
@@ -265,6 +273,7 @@ impl SvmVcpu {
         let (vmcb, host) = (self.vmcb.phys(), self.host_vmcb.phys());
         let rax = self.regs.rax;
         self.vmcb().save.rax = rax;
+        self.unswitched.load_staged();
         // SAFETY: the VMCB is fully initialized with VMRUN intercepted, guest EFER.SVME set and
         // nested paging over this guest's own RAM; EFER.SVME and VM_HSAVE_PA are set on this
         // CPU (vCPUs do not migrate); `host` is this vCPU's page for the host's VMSAVE state;
@@ -283,9 +292,17 @@ impl SvmVcpu {
     /// RDMSR/WRMSR: EFER is this back end's (the guest's copy keeps SVME hidden and set, see
     /// the module doc); every other MSR goes to the shared emulation.
     fn emulate_msr(&mut self, write: bool) -> Emulated {
+        let host_tsc = instr::rdtsc();
+        if write && self.regs.msr_index() == vmsr::TSC {
+            // The guest sets its TSC: from now on it reads on from this value.
+            let offset = cpu_state::tsc_offset(self.regs.msr_value(), host_tsc);
+            self.vmcb().control.tsc_offset = offset;
+            return Emulated::Done;
+        }
+        let tsc = cpu_state::guest_tsc(host_tsc, self.vmcb().control.tsc_offset);
         let regs = &mut self.regs;
         if regs.msr_index() != msr::IA32_EFER {
-            return emulate::msr(regs, &mut self.msrs, write, instr::rdtsc());
+            return emulate::msr(regs, &mut self.msrs, write, tsc);
         }
         let value = regs.msr_value();
         if !write {
@@ -336,6 +353,7 @@ impl SvmVcpu {
                     return Some(undecodable);
                 }
                 let interrupts_on = self.vmcb().save.rflags & (1 << 9) != 0;
+                self.halted = interrupts_on;
                 Some(if interrupts_on {
                     Exit::Halt
                 } else {
@@ -359,6 +377,14 @@ impl SvmVcpu {
             ExitCode::MSR => {
                 let emulated = self.emulate_msr(info1 & MSR_EXIT_WRITE != 0);
                 (!self.finish(emulated, mem)).then_some(undecodable)
+            }
+            ExitCode::RDTSCP => {
+                // EDX:EAX the guest's TSC, ECX its TSC_AUX (APM Vol. 3, RDTSCP).
+                let tsc = cpu_state::guest_tsc(instr::rdtsc(), v.control.tsc_offset);
+                let aux = self.msrs.read(vmsr::TSC_AUX, tsc).unwrap_or(0);
+                self.regs.set_msr_value(tsc);
+                self.regs.rcx = aux;
+                (!self.skip(mem)).then_some(undecodable)
             }
             ExitCode::SHUTDOWN => Some(Exit::Shutdown),
             ExitCode::VMMCALL => Some(if self.skip(mem) {
@@ -414,6 +440,14 @@ impl SvmVcpu {
 
 impl Vcpu for SvmVcpu {
     fn run(&mut self, irq: &mut dyn InterruptSource, mem: &mut dyn GuestRead) -> Exit {
+        if self.halted {
+            // Still in HLT until an interrupt is pending (restored halted, or called again
+            // without one).
+            if irq.pending().is_none() {
+                return Exit::Halt;
+            }
+            self.halted = false;
+        }
         loop {
             if let Some(exit) = self.step(irq, mem) {
                 return exit;

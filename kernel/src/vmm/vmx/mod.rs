@@ -16,6 +16,8 @@ pub mod fields;
 #[cfg(target_os = "none")]
 pub mod invalidate;
 #[cfg(target_os = "none")]
+pub mod msr_switch;
+#[cfg(target_os = "none")]
 pub mod pml;
 #[cfg(target_os = "none")]
 pub mod setup;
