@@ -40,9 +40,21 @@ unsafe extern "C" {
 const GUEST_ASID: u32 = 1;
 /// EFER bits a guest may set: SCE, LME, LMA (the CPU's), NXE.
 const EFER_GUEST_BITS: u64 = (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11);
-/// MSRs whose guest values VMRUN/VMLOAD/VMSAVE switch (VMCB save area): FS/GS base and
-/// SYSENTER_*, accessed without exits. EFER is intercepted (see the module doc).
-const PASS_THROUGH_MSRS: [u32; 5] = [0xC000_0100, 0xC000_0101, 0x174, 0x175, 0x176];
+/// MSRs whose guest values VMRUN/VMLOAD/VMSAVE switch (VMCB save area, APM Vol. 2, 15.5.2):
+/// FS/GS base, SYSENTER_*, and STAR, LSTAR, CSTAR, SFMASK, KERNEL_GS_BASE, accessed without
+/// exits. EFER is intercepted (see the module doc); TSC_AUX, which the VMCB lacks, is emulated.
+const PASS_THROUGH_MSRS: [u32; 10] = [
+    0xC000_0100,
+    0xC000_0101,
+    0x174,
+    0x175,
+    0x176,
+    0xC000_0081,
+    0xC000_0082,
+    0xC000_0083,
+    0xC000_0084,
+    0xC000_0102,
+];
 
 /// An AMD-V vCPU: its VMCB, the host save page for VMSAVE/VMLOAD, the permission maps.
 pub struct SvmVcpu {
