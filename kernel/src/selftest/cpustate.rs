@@ -8,7 +8,10 @@
 //! purpose: an injected external interrupt and an injected #GP with an error code reach the
 //! guest's handlers, a pending interrupt window and STI blocking change nothing, a flipped
 //! register bit changes the output (so the comparison can fail), and states the vCPU cannot
-//! enter are refused.
+//! enter are refused. Then what the guest never touches itself: XMM registers, MXCSR,
+//! STAR/LSTAR/CSTAR/FMASK/KERNEL_GS_BASE, TSC_AUX, DR0-DR3, DR6 and a TSC far from the host's,
+//! loaded into a fresh vCPU, must still be there after the guest ran on (so they were really
+//! loaded into, and saved from, the hardware), and a state saved halted must stay halted.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -106,7 +109,16 @@ fn split<B: Backend>(k: u64, edit: impl FnOnce(&mut CpuState)) -> Result<Option<
     second_vcpu
         .restore_state(&state)
         .map_err(|e| alloc::format!("state saved after {k} exits does not load: {e}"))?;
-    let again = second_vcpu.save_state();
+    let mut again = second_vcpu.save_state();
+    // The guest's TSC went on from the loaded value in the meantime.
+    let tsc_ran = again.ext.tsc.wrapping_sub(state.ext.tsc);
+    ensure!(
+        tsc_ran < TSC_SLACK,
+        "after {k} exits: TSC loaded as {:#x} read {:#x} right after",
+        state.ext.tsc,
+        again.ext.tsc
+    );
+    again.ext.tsc = state.ext.tsc;
     ensure!(
         again == state,
         "after {k} exits: saving right after loading gave {again:x?}, loaded {state:x?}"
@@ -310,16 +322,89 @@ fn check<B: Backend>() -> Verdict {
         "a flipped bit of R15 went unnoticed: the comparison cannot fail"
     );
     refusals::<B>(&last)?;
+    extended::<B>(k)?;
+    let s = split::<B>(k, |s| s.ext.halted = true)?.ok_or("the guest ended before the stop")?;
+    ensure!(
+        s.second.end == GuestEnd::Halted && s.second.output.is_empty(),
+        "a state saved halted, with no interrupt to come, ran on: ended {:?}, printed {:?}",
+        s.second.end,
+        s.second.output
+    );
     Ok(alloc::format!(
         "{}: resumed on a fresh vCPU after each of {splits} exits ({} without paging, {} under \
          PAE paging, {} in long mode; PDPTE0 {:#x}), output identical to an uninterrupted run; \
-         injected interrupt and #GP delivered, bad states refused",
+         injected interrupt and #GP delivered, bad states refused; XMM, MXCSR, SYSCALL MSRs, \
+         TSC_AUX, DR0-3, DR6 and TSC kept across a run; halted stays halted",
         B::NAME,
         c.unpaged,
         c.pae,
         c.long,
         c.pdpte[0]
     ))
+}
+
+/// The guest's TSC loaded into the fresh vCPU: far from any host's.
+const GUEST_TSC: u64 = 1 << 52;
+/// How far the guest's TSC may have gone on while it ran a few exits.
+const TSC_SLACK: u64 = 1 << 40;
+
+/// Loads values the guest never sets into a fresh vCPU at stop `k`, runs a few exits, saves
+/// again, and expects them all back (the TSC advanced from where it was set).
+fn extended<B: Backend>(k: u64) -> Result<(), String> {
+    let mut guest = fresh::<B>()?;
+    let mut first = vcpu::<B>(&guest)?;
+    let ran = run::run(&mut first, &mut guest, PREFIX, k);
+    ensure!(ran.end == GuestEnd::TooManyExits, "ended before stop {k}");
+    let mut state = first.save_state();
+    drop(first);
+    state.star = 0x0023_0010_0000_0000;
+    state.lstar = 0xFFFF_FFFF_8100_0000;
+    state.cstar = 0xFFFF_FFFF_8100_0040;
+    state.sfmask = 0x4_7700;
+    state.kernel_gs_base = 0xFFFF_8880_0001_0000;
+    state.ext.tsc = GUEST_TSC;
+    state.ext.tsc_aux = 0x1234;
+    state.ext.dr = [0x1000, 0x2000, 0x3000, 0xFFFF_8000_0000_4000];
+    state.ext.dr6 = 0xFFFF_0FF1;
+    for n in 0..16 {
+        let v = 0x0123_4567_89AB_CDEF_FEDC_BA98_7654_3210_u128.rotate_left(8 * n as u32);
+        state.ext.fpu.area.set_xmm(n, v);
+    }
+    // Round to nearest, all exceptions masked, flush to zero (bit 15, on every SSE CPU).
+    state.ext.fpu.area.0[24..28].copy_from_slice(&0x9F80u32.to_le_bytes());
+    let mut second = vcpu::<B>(&guest)?;
+    second
+        .restore_state(&state)
+        .map_err(|e| alloc::format!("extended state does not load: {e}"))?;
+    let ran = run::run(&mut second, &mut guest, PREFIX, 3);
+    ensure!(
+        ran.end == GuestEnd::TooManyExits,
+        "with the extended state the guest ended {:?}",
+        ran.end
+    );
+    let got = second.save_state();
+    let mut want = got;
+    want.star = state.star;
+    want.lstar = state.lstar;
+    want.cstar = state.cstar;
+    want.sfmask = state.sfmask;
+    want.kernel_gs_base = state.kernel_gs_base;
+    want.ext.tsc_aux = state.ext.tsc_aux;
+    want.ext.dr = state.ext.dr;
+    want.ext.dr6 = state.ext.dr6;
+    want.ext.fpu = state.ext.fpu;
+    ensure!(
+        got == want,
+        "extended state not kept across a run: saved {:x?}, loaded {:x?}",
+        got,
+        state
+    );
+    ensure!(
+        (GUEST_TSC..GUEST_TSC + TSC_SLACK).contains(&got.ext.tsc),
+        "guest TSC set to {GUEST_TSC:#x} read {:#x} a few exits later",
+        got.ext.tsc
+    );
+    Ok(())
 }
 
 struct Test;

@@ -56,7 +56,10 @@ pub fn check<B: Backend>() -> Verdict {
                     end = GuestEnd::BadAccess { gpa, write: true };
                     break;
                 };
-                ensure!(guest.mem.unprotect(gfn), "page {gfn:#x} faulted unprotected");
+                ensure!(
+                    guest.mem.unprotect(gfn),
+                    "page {gfn:#x} faulted unprotected"
+                );
                 faults[i] += 1;
             }
             Step::Halt => {
@@ -92,5 +95,8 @@ pub fn check<B: Backend>() -> Verdict {
         r[2],
         r[3]
     );
-    Ok("INT $0x80 and INT3 interrupted by nested page faults ran once each, CR8 the guest's".into())
+    Ok(
+        "INT $0x80 and INT3 interrupted by nested page faults ran once each, CR8 the guest's"
+            .into(),
+    )
 }

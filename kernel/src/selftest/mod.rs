@@ -6,8 +6,8 @@
 //! harness in tests/ waits for (and it fails on any missing result).
 
 mod cpustate;
-mod events;
 pub(crate) mod dirty;
+mod events;
 mod fault;
 mod guests;
 mod memory;

@@ -22,6 +22,10 @@ pub const MISC_ENABLE: u32 = 0x1A0;
 pub const PAT: u32 = 0x277;
 /// IA32_MTRR_DEF_TYPE.
 pub const MTRR_DEF_TYPE: u32 = 0x2FF;
+/// IA32_TSC_AUX (what RDTSCP returns in ECX). VT-x switches the real MSR for its guests
+/// (`vmx::msr_switch`); AMD-V has no slot for it, so its guests' lives here and RDTSCP is
+/// emulated.
+pub const TSC_AUX: u32 = 0xC000_0103;
 
 /// The architectural power-on PAT value (SDM Vol. 3A, 13.12.4).
 const PAT_DEFAULT: u64 = 0x0007_0406_0007_0406;
@@ -34,6 +38,7 @@ pub struct VirtualMsrs {
     pat: u64,
     mtrr_def_type: u64,
     apic_base: u64,
+    tsc_aux: u64,
 }
 
 impl VirtualMsrs {
@@ -44,6 +49,7 @@ impl VirtualMsrs {
             pat: PAT_DEFAULT,
             mtrr_def_type: 0,
             apic_base: (APIC_BASE_DEFAULT & !(1 << 8)) | bsp,
+            tsc_aux: 0,
         }
     }
 
@@ -61,6 +67,7 @@ impl VirtualMsrs {
             MISC_ENABLE => 1,
             PAT => self.pat,
             MTRR_DEF_TYPE => self.mtrr_def_type,
+            TSC_AUX => self.tsc_aux,
             _ => return None,
         })
     }
@@ -80,6 +87,11 @@ impl VirtualMsrs {
             // Enable bit 11 and default type in bits 7:0 only (no fixed MTRRs: bit 10 stays 0).
             MTRR_DEF_TYPE if value & !0x8FF == 0 && memory_type_valid((value & 0xFF) as u8) => {
                 self.mtrr_def_type = value;
+                Ok(())
+            }
+            // Bits 63:32 are reserved (SDM Vol. 4, IA32_TSC_AUX).
+            TSC_AUX if value >> 32 == 0 => {
+                self.tsc_aux = value;
                 Ok(())
             }
             _ => Err(()),
@@ -110,7 +122,7 @@ mod tests {
         assert_eq!(m.read(APIC_BASE, 0), Some(0xFEE0_0900));
         assert_eq!(VirtualMsrs::new(1).read(APIC_BASE, 0), Some(0xFEE0_0800));
         assert_eq!(m.read(PAT, 0), Some(PAT_DEFAULT));
-        assert_eq!(m.read(0xC000_0103, 0), None, "TSC_AUX is not offered");
+        assert_eq!(m.read(TSC_AUX, 0), Some(0), "TSC_AUX starts at 0");
         assert_eq!(m.read(0x1234_5678, 0), None);
     }
 
@@ -133,7 +145,14 @@ mod tests {
         assert_eq!(m.write(APIC_BASE, 0xFEE0_0900), Ok(()));
         assert_eq!(m.write(APIC_BASE, 0xFEC0_0900), Err(()));
         assert_eq!(m.write(FEATURE_CONTROL, 5), Err(()));
-        assert_eq!(m.write(TSC, 0), Err(()));
+        assert_eq!(m.write(TSC, 0), Err(()), "the back ends handle TSC writes");
+        assert_eq!(m.write(TSC_AUX, 5), Ok(()));
+        assert_eq!(m.read(TSC_AUX, 0), Some(5));
+        assert_eq!(
+            m.write(TSC_AUX, 1 << 32),
+            Err(()),
+            "bits 63:32 are reserved"
+        );
         assert_eq!(m.write(0xDEAD, 0), Err(()));
     }
 }

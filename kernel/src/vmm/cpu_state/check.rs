@@ -63,7 +63,8 @@ pub(super) fn check(s: &CpuState) -> Result<(), CpuStateError> {
     segments(s)?;
     tables_and_msrs(s)?;
     pdptes(s)?;
-    interruptibility_and_event(s)
+    interruptibility_and_event(s)?;
+    super::extended::check(s)
 }
 
 fn linear_bits(s: &CpuState) -> u32 {

@@ -19,6 +19,20 @@
 //! | 548 | 4 | event error code |
 //! | 552 | 1 | width of a pending `IN` (0 none, 1, 2, 4) |
 //! | 553 | 7 | 0 |
+//! | 560 | 8 | guest TSC (version 2 from here on: [`super::ExtendedState`]) |
+//! | 568 | 8 | IA32_TSC_AUX |
+//! | 576 | 4 × 8 | DR0-DR3 |
+//! | 608 | 3 × 8 | DR6, IA32_DEBUGCTL, pending debug exceptions |
+//! | 632 | 1 | flags: 0 halted |
+//! | 633 | 7 | 0 |
+//! | 640 | 8 | XCR0 of the x87/SSE image |
+//! | 648 | 4 | size of the image |
+//! | 652 | 4 | 0 |
+//! | 656 | 512 | the image: legacy region of the XSAVE area (FXSAVE layout) |
+//!
+//! A state whose image has another XCR0 or size is refused as
+//! [`CpuStateError::XsaveLayout`] naming both, before its length is looked at: this build
+//! cannot load it, whatever else is wrong.
 //!
 //! Decoding is strict: anything but exactly this length, magic and version, any reserved bit
 //! or byte set, any non-canonical encoding (event fields without a valid event, an error code
@@ -27,18 +41,23 @@
 
 use alloc::vec::Vec;
 
+use super::extended::{ExtendedState, FX_AREA_LEN, FpuState, FxArea, check_layout};
 use super::{CpuState, CpuStateError, DescriptorTable, EmulatedMsrs, Event, EventKind};
 use crate::vmm::vcpu::{GuestRegs, Segment};
 
 /// First bytes of every encoding.
 pub const MAGIC: [u8; 4] = *b"CVCP";
 /// Encoding version written and read by this build.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Length of every encoding.
-pub const ENCODED_LEN: usize = 560;
+pub const ENCODED_LEN: usize = IMAGE_AT + FX_AREA_LEN;
+/// Offset of the x87/SSE image's XCR0 and size.
+const LAYOUT_AT: usize = 640;
+/// Offset of the x87/SSE image.
+const IMAGE_AT: usize = 656;
 
 // The state must fit the checkpoint stream's vCPU record, with room to spare.
-const _: () = assert!(ENCODED_LEN <= 1024);
+const _: () = assert!(ENCODED_LEN <= 2048);
 const _: () = assert!(ENCODED_LEN <= castor_ft::stream::MAX_VCPU_STATE_LEN);
 
 const STI: u8 = 1 << 0;
@@ -46,6 +65,7 @@ const MOV_SS: u8 = 1 << 1;
 const WINDOW: u8 = 1 << 2;
 const EVENT: u8 = 1 << 3;
 const ERROR_CODE: u8 = 1 << 4;
+const HALTED: u8 = 1 << 0;
 
 struct Writer(Vec<u8>);
 
@@ -208,22 +228,44 @@ impl CpuState {
         }
         w.u8(self.pending_io_in.unwrap_or(0));
         w.zeros(7);
+        let e = &self.ext;
+        for v in [e.tsc, e.tsc_aux] {
+            w.u64(v);
+        }
+        for v in e.dr {
+            w.u64(v);
+        }
+        for v in [e.dr6, e.debugctl, e.pending_debug] {
+            w.u64(v);
+        }
+        w.u8(if e.halted { HALTED } else { 0 });
+        w.zeros(7);
+        debug_assert_eq!(w.0.len(), LAYOUT_AT);
+        w.u64(e.fpu.xcr0);
+        w.u32(FX_AREA_LEN as u32);
+        w.zeros(4);
+        w.bytes(&e.fpu.area.0);
         debug_assert_eq!(w.0.len(), ENCODED_LEN);
         w.0
     }
 
     /// Decodes and checks an encoding (see the module documentation).
     pub fn from_bytes(bytes: &[u8]) -> Result<CpuState, CpuStateError> {
-        if bytes.len() != ENCODED_LEN {
-            return Err(CpuStateError::Length(bytes.len()));
-        }
+        let length = CpuStateError::Length(bytes.len());
         let mut r = Reader { rest: bytes };
-        if r.take::<4>()? != MAGIC {
+        if r.take::<4>().map_err(|_| length)? != MAGIC {
             return Err(CpuStateError::Magic);
         }
-        let version = r.u16()?;
+        let version = r.u16().map_err(|_| length)?;
         if version != VERSION {
             return Err(CpuStateError::Version(version));
+        }
+        if let Some(layout) = bytes.get(LAYOUT_AT..IMAGE_AT) {
+            let mut l = Reader { rest: layout };
+            check_layout(l.u64()?, l.u32()?)?;
+        }
+        if bytes.len() != ENCODED_LEN {
+            return Err(length);
         }
         if usize::from(r.u16()?) != ENCODED_LEN {
             return Err(CpuStateError::Invalid("length field"));
@@ -292,7 +334,8 @@ impl CpuState {
             w @ (1 | 2 | 4) => Some(w),
             _ => return Err(CpuStateError::Invalid("pending IN width")),
         };
-        r.zeros(7, "trailing padding")?;
+        r.zeros(7, "padding after the pending IN")?;
+        let ext = extended(&mut r)?;
         let [cs, ds, es, fs, gs, ss, tr, ldtr] = segments;
         let [gdtr, idtr] = tables;
         let [
@@ -348,8 +391,38 @@ impl CpuState {
             event,
             interrupt_window: flags & WINDOW != 0,
             pending_io_in,
+            ext,
         };
         state.check()?;
         Ok(state)
     }
+}
+
+/// The version-2 part, from offset 560 (the layout was checked before).
+fn extended(r: &mut Reader<'_>) -> Result<ExtendedState, CpuStateError> {
+    let (tsc, tsc_aux) = (r.u64()?, r.u64()?);
+    let mut dr = [0u64; 4];
+    for v in &mut dr {
+        *v = r.u64()?;
+    }
+    let (dr6, debugctl, pending_debug) = (r.u64()?, r.u64()?, r.u64()?);
+    let flags = r.u8()?;
+    if flags & !HALTED != 0 {
+        return Err(CpuStateError::Reserved("extended flags"));
+    }
+    r.zeros(7, "extended padding")?;
+    let xcr0 = r.u64()?;
+    r.u32()?;
+    r.zeros(4, "image padding")?;
+    let area = FxArea(r.take::<FX_AREA_LEN>()?);
+    Ok(ExtendedState {
+        tsc,
+        tsc_aux,
+        dr,
+        dr6,
+        debugctl,
+        pending_debug,
+        halted: flags & HALTED != 0,
+        fpu: FpuState { xcr0, area },
+    })
 }

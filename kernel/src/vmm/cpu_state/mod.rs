@@ -10,17 +10,25 @@
 //! meet to be entered (SDM Vol. 3C, 27.3.1 "Checks on the Guest State Area"; AMD APM Vol. 2,
 //! 15.5.1 "Basic Operation" for VMRUN's consistency checks); `codec` is the wire encoding.
 //!
-//! Not captured, because neither back end lets the guest observe it separately from the host:
-//! DR0-DR3 and DR6 (live in the hardware registers on VT-x; the guest does not trap on them),
-//! x87/SSE state (the host kernel uses none, so the registers stay the guest's), the TSC (the
-//! guest reads the host's) and NMI blocking (Castor never delivers NMIs to guests).
+//! x87/SSE state, the TSC, TSC_AUX, the debug registers and the halted condition are in
+//! [`ExtendedState`] (encoding version 2). Not captured: NMI blocking (Castor never delivers
+//! NMIs to guests).
 
 mod check;
 mod codec;
+mod extended;
 #[cfg(test)]
 mod tests;
+#[cfg(target_os = "none")]
+mod unswitched;
 
 pub use codec::{ENCODED_LEN, MAGIC, VERSION};
+pub use extended::{
+    ExtendedState, FX_AREA_LEN, FpuState, FxArea, GUEST_XCR0, check_layout, guest_tsc,
+    mxcsr_loadable, pending_debug_for_entry, tsc_offset,
+};
+#[cfg(target_os = "none")]
+pub use unswitched::{Registers as UnswitchedRegisters, Unswitched};
 
 use core::fmt;
 
@@ -210,6 +218,8 @@ pub struct CpuState {
     /// Width of an `IN` whose value the monitor has not supplied yet
     /// ([`crate::vmm::vcpu::Vcpu::complete_io_in`]).
     pub pending_io_in: Option<u8>,
+    /// FPU, TSC, debug registers, halted (encoding version 2).
+    pub ext: ExtendedState,
 }
 
 /// Why bytes are not a valid [`CpuState`], or a state cannot be entered.
@@ -225,6 +235,13 @@ pub enum CpuStateError {
     Reserved(&'static str),
     /// A value the hardware would refuse at VM entry, or that no CPU can be in.
     Invalid(&'static str),
+    /// An x87/SSE/AVX image this host cannot load: the XCR0 components it holds and its size.
+    XsaveLayout {
+        /// XCR0 of the image.
+        xcr0: u64,
+        /// Its size in bytes.
+        size: u32,
+    },
 }
 
 impl fmt::Display for CpuStateError {
@@ -239,6 +256,11 @@ impl fmt::Display for CpuStateError {
             }
             CpuStateError::Reserved(what) => write!(f, "vCPU state: reserved bits set in {what}"),
             CpuStateError::Invalid(what) => write!(f, "vCPU state: invalid {what}"),
+            CpuStateError::XsaveLayout { xcr0, size } => write!(
+                f,
+                "vCPU state: x87/SSE/AVX image with XCR0 {xcr0:#x} in {size} bytes; this host \
+                 loads XCR0 {GUEST_XCR0:#x} (x87, SSE) in {FX_AREA_LEN} bytes"
+            ),
         }
     }
 }
@@ -251,6 +273,9 @@ impl From<CpuStateError> for VcpuError {
             }
             CpuStateError::Length(_) | CpuStateError::Magic | CpuStateError::Version(_) => {
                 VcpuError::InvalidState("not a vCPU state encoding")
+            }
+            CpuStateError::XsaveLayout { .. } => {
+                VcpuError::InvalidState("x87/SSE/AVX layout this host cannot load")
             }
         }
     }
@@ -340,6 +365,7 @@ impl CpuState {
         event: None,
         interrupt_window: false,
         pending_io_in: None,
+        ext: ExtendedState::RESET,
     };
 
     /// The eight segment registers, in encoding order: CS, DS, ES, FS, GS, SS, TR, LDTR.

@@ -20,11 +20,11 @@ use super::vmcb::{
 };
 use crate::arch::x86_64::{instr, msr};
 use crate::mm::OwnedFrames;
-use crate::vmm::cpu_state::CpuState;
+use crate::vmm::cpu_state::{self, CpuState, Unswitched};
 use crate::vmm::decode::{self, CodeMode, GuestRead, Instruction, PagingState};
 use crate::vmm::emulate::{self, Emulated, Exception, PendingIn};
 use crate::vmm::guest_mem::GuestMemory;
-use crate::vmm::msr::VirtualMsrs;
+use crate::vmm::msr::{self as vmsr, VirtualMsrs};
 use crate::vmm::vcpu::{BareLoop, Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
 
 crate::vmm::vcpu::entry_asm!("entry.S");
@@ -40,9 +40,21 @@ unsafe extern "C" {
 const GUEST_ASID: u32 = 1;
 /// EFER bits a guest may set: SCE, LME, LMA (the CPU's), NXE.
 const EFER_GUEST_BITS: u64 = (1 << 0) | (1 << 8) | (1 << 10) | (1 << 11);
-/// MSRs whose guest values VMRUN/VMLOAD/VMSAVE switch (VMCB save area): FS/GS base and
-/// SYSENTER_*, accessed without exits. EFER is intercepted (see the module doc).
-const PASS_THROUGH_MSRS: [u32; 5] = [0xC000_0100, 0xC000_0101, 0x174, 0x175, 0x176];
+/// MSRs whose guest values VMRUN/VMLOAD/VMSAVE switch (VMCB save area, APM Vol. 2, 15.5.2):
+/// FS/GS base, SYSENTER_*, and STAR, LSTAR, CSTAR, SFMASK, KERNEL_GS_BASE, accessed without
+/// exits. EFER is intercepted (see the module doc); TSC_AUX, which the VMCB lacks, is emulated.
+const PASS_THROUGH_MSRS: [u32; 10] = [
+    0xC000_0100,
+    0xC000_0101,
+    0x174,
+    0x175,
+    0x176,
+    0xC000_0081,
+    0xC000_0082,
+    0xC000_0083,
+    0xC000_0084,
+    0xC000_0102,
+];
 
 /// An AMD-V vCPU: its VMCB, the host save page for VMSAVE/VMLOAD, the permission maps.
 pub struct SvmVcpu {
@@ -56,6 +68,10 @@ pub struct SvmVcpu {
     /// An `in` waiting for its value.
     pending_in: PendingIn,
     index: u32,
+    /// x87/SSE, DR0-DR3: live in the hardware, or staged for the next VMRUN.
+    unswitched: Unswitched,
+    /// In HLT, waiting for an interrupt (`cpu_state::ExtendedState::halted`).
+    halted: bool,
 }
 
 fn alloc_filled(frames: usize, byte: u8) -> Result<OwnedFrames, VcpuError> {
@@ -95,6 +111,8 @@ impl SvmVcpu {
             msrs: VirtualMsrs::new(index),
             pending_in: PendingIn::default(),
             index,
+            unswitched: Unswitched::new(),
+            halted: false,
         };
         let root = mem.table_root();
         let (iopm, msrpm) = (vcpu.iopm.phys(), vcpu.msrpm.phys());
@@ -115,7 +133,9 @@ impl SvmVcpu {
             | InterceptMisc2::STGI
             | InterceptMisc2::CLGI
             | InterceptMisc2::SKINIT
-            | InterceptMisc2::XSETBV;
+            | InterceptMisc2::XSETBV
+            // TSC_AUX is not in the VMCB: RDTSCP is emulated with the guest's.
+            | InterceptMisc2::RDTSCP;
         // #UD: a guest written for Intel uses VMCALL, which AMD CPUs do not know; Castor
         // accepts it as a hypercall and reflects every other #UD back (see `step`).
         v.control.intercept_exception(Exception::UD.vector);
@@ -265,6 +285,7 @@ impl SvmVcpu {
         let (vmcb, host) = (self.vmcb.phys(), self.host_vmcb.phys());
         let rax = self.regs.rax;
         self.vmcb().save.rax = rax;
+        self.unswitched.load_staged();
         // SAFETY: the VMCB is fully initialized with VMRUN intercepted, guest EFER.SVME set and
         // nested paging over this guest's own RAM; EFER.SVME and VM_HSAVE_PA are set on this
         // CPU (vCPUs do not migrate); `host` is this vCPU's page for the host's VMSAVE state;
@@ -285,9 +306,17 @@ impl SvmVcpu {
     /// RDMSR/WRMSR: EFER is this back end's (the guest's copy keeps SVME hidden and set, see
     /// the module doc); every other MSR goes to the shared emulation.
     fn emulate_msr(&mut self, write: bool) -> Emulated {
+        let host_tsc = instr::rdtsc();
+        if write && self.regs.msr_index() == vmsr::TSC {
+            // The guest sets its TSC: from now on it reads on from this value.
+            let offset = cpu_state::tsc_offset(self.regs.msr_value(), host_tsc);
+            self.vmcb().control.tsc_offset = offset;
+            return Emulated::Done;
+        }
+        let tsc = cpu_state::guest_tsc(host_tsc, self.vmcb().control.tsc_offset);
         let regs = &mut self.regs;
         if regs.msr_index() != msr::IA32_EFER {
-            return emulate::msr(regs, &mut self.msrs, write, instr::rdtsc());
+            return emulate::msr(regs, &mut self.msrs, write, tsc);
         }
         let value = regs.msr_value();
         if !write {
@@ -338,6 +367,7 @@ impl SvmVcpu {
                     return Some(undecodable);
                 }
                 let interrupts_on = self.vmcb().save.rflags & (1 << 9) != 0;
+                self.halted = interrupts_on;
                 Some(if interrupts_on {
                     Exit::Halt
                 } else {
@@ -361,6 +391,14 @@ impl SvmVcpu {
             ExitCode::MSR => {
                 let emulated = self.emulate_msr(info1 & MSR_EXIT_WRITE != 0);
                 (!self.finish(emulated, mem)).then_some(undecodable)
+            }
+            ExitCode::RDTSCP => {
+                // EDX:EAX the guest's TSC, ECX its TSC_AUX (APM Vol. 3, RDTSCP).
+                let tsc = cpu_state::guest_tsc(instr::rdtsc(), v.control.tsc_offset);
+                let aux = self.msrs.read(vmsr::TSC_AUX, tsc).unwrap_or(0);
+                self.regs.set_msr_value(tsc);
+                self.regs.rcx = aux;
+                (!self.skip(mem)).then_some(undecodable)
             }
             ExitCode::SHUTDOWN => Some(Exit::Shutdown),
             ExitCode::VMMCALL => Some(if self.skip(mem) {
@@ -416,6 +454,14 @@ impl SvmVcpu {
 
 impl Vcpu for SvmVcpu {
     fn run(&mut self, irq: &mut dyn InterruptSource, mem: &mut dyn GuestRead) -> Exit {
+        if self.halted {
+            // Still in HLT until an interrupt is pending (restored halted, or called again
+            // without one).
+            if irq.pending().is_none() {
+                return Exit::Halt;
+            }
+            self.halted = false;
+        }
         loop {
             if let Some(exit) = self.step(irq, mem) {
                 return exit;

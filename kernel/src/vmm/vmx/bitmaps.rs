@@ -6,8 +6,30 @@
 use crate::mm::OwnedFrames;
 
 /// MSRs whose guest values the VMCS switches itself, so guests access them without exits:
-/// FS/GS base and EFER (guest-state area, SDM Vol. 3C, 25.4.1), SYSENTER_* likewise.
-const PASS_THROUGH_MSRS: [u32; 6] = [0xC000_0100, 0xC000_0101, 0xC000_0080, 0x174, 0x175, 0x176];
+/// FS/GS base and EFER (guest-state area, SDM Vol. 3C, 25.4.1), SYSENTER_* likewise, and
+/// those the VM-entry/VM-exit MSR areas switch (`msr_switch`).
+const PASS_THROUGH_MSRS: [u32; 12] = {
+    let mut all = [
+        0xC000_0100,
+        0xC000_0101,
+        0xC000_0080,
+        0x174,
+        0x175,
+        0x176,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ];
+    let mut i = 0;
+    while i < super::msr_switch::SWITCHED.len() {
+        all[6 + i] = super::msr_switch::SWITCHED[i];
+        i += 1;
+    }
+    all
+};
 
 /// A vCPU's bitmaps, owned (freed with it).
 pub struct Bitmaps {

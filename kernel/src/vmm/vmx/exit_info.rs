@@ -121,7 +121,10 @@ mod tests {
         // MOV %rax, %cr8: CR 8, type 0, register 0.
         assert_eq!(CrAccess::decode(0x008), CrAccess::MovTo { cr: 8, reg: 0 });
         // MOV %cr8, %r13: type 1, register 13.
-        assert_eq!(CrAccess::decode(0xD18), CrAccess::MovFrom { cr: 8, reg: 13 });
+        assert_eq!(
+            CrAccess::decode(0xD18),
+            CrAccess::MovFrom { cr: 8, reg: 13 }
+        );
         // MOV %rsp, %cr4.
         assert_eq!(CrAccess::decode(0x404), CrAccess::MovTo { cr: 4, reg: 4 });
         assert_eq!(CrAccess::decode(0x020), CrAccess::Clts);

@@ -18,6 +18,8 @@ pub mod fields;
 pub mod invalidate;
 pub mod invept;
 #[cfg(target_os = "none")]
+pub mod msr_switch;
+#[cfg(target_os = "none")]
 pub mod pml;
 #[cfg(target_os = "none")]
 pub mod setup;

@@ -12,6 +12,7 @@ use super::fields::{
     Control32, Control64, ControlN, Guest16, Guest32, Guest64, GuestN, Host16, Host32, Host64,
     HostN,
 };
+use super::msr_switch::{self, MsrAreas};
 use super::vmcs::LoadedVmcs;
 use crate::arch::x86_64::instr::vmx::VmFail;
 use crate::arch::x86_64::{instr, msr, percpu};
@@ -26,6 +27,9 @@ pub const PIN_PREEMPTION_TIMER: u32 = 1 << 6;
 // Primary processor-based controls (25.6.2).
 /// Interrupt-window exiting.
 pub const PROC_INTERRUPT_WINDOW: u32 = 1 << 2;
+/// Use TSC offsetting: RDTSC, RDTSCP and RDMSR of the TSC add the TSC_OFFSET field (SDM
+/// Vol. 3C, 26.3).
+const PROC_TSC_OFFSETTING: u32 = 1 << 3;
 const PROC_HLT: u32 = 1 << 7;
 /// CR8-load exiting and CR8-store exiting: the guest's CR8 is emulated (`exit_info::Cr8`).
 const PROC_CR8_EXITING: u32 = (1 << 19) | (1 << 20);
@@ -33,9 +37,13 @@ const PROC_IO_BITMAPS: u32 = 1 << 25;
 const PROC_MSR_BITMAPS: u32 = 1 << 28;
 // Secondary processor-based controls (25.6.2).
 const PROC2_EPT: u32 = 1 << 1;
+/// Enable RDTSCP: without it RDTSCP raises #UD, though CPUID offers it (SDM Vol. 3C, 26.3).
+const PROC2_RDTSCP: u32 = 1 << 3;
 const PROC2_UNRESTRICTED_GUEST: u32 = 1 << 7;
 const PROC2_PML: u32 = 1 << 17;
 // VM-exit controls (25.7.1).
+/// Save debug controls: DR7 and IA32_DEBUGCTL into the guest-state area.
+const EXIT_SAVE_DEBUG: u32 = 1 << 2;
 const EXIT_HOST_64BIT: u32 = 1 << 9;
 const EXIT_ACK_INTERRUPT: u32 = 1 << 15;
 const EXIT_SAVE_EFER: u32 = 1 << 20;
@@ -44,6 +52,8 @@ const EXIT_SAVE_PREEMPTION_TIMER: u32 = 1 << 22;
 // VM-entry controls (25.8.1).
 /// IA-32e mode guest.
 pub const ENTRY_IA32E_GUEST: u32 = 1 << 9;
+/// Load debug controls: DR7 and IA32_DEBUGCTL from the guest-state area.
+const ENTRY_LOAD_DEBUG: u32 = 1 << 2;
 const ENTRY_LOAD_EFER: u32 = 1 << 15;
 
 /// CR0 bits.
@@ -82,9 +92,10 @@ fn missing(what: &'static str) -> impl Fn(u32) -> VcpuError {
 }
 
 /// Computes every control word. Required: external-interrupt and NMI exiting, HLT exiting,
-/// CR8-load and CR8-store exiting (else the guest's MOV to CR8 writes the host's TPR, SDM
-/// Vol. 3C, 26.3), I/O and MSR bitmaps, EPT, unrestricted guest, a 64-bit host, acknowledge-interrupt-on-exit,
-/// EFER save/load. Used when offered: the VMX-preemption timer.
+/// TSC offsetting, CR8-load and CR8-store exiting (else the guest's MOV to CR8 writes the host's
+/// TPR, SDM Vol. 3C, 26.3), I/O and MSR bitmaps, EPT, unrestricted guest, RDTSCP, a 64-bit host,
+/// acknowledge-interrupt-on-exit, EFER and debug-control save/load. Used when offered: the
+/// VMX-preemption timer.
 pub fn controls(caps: &VmxCaps) -> Result<Controls, VcpuError> {
     let pin = caps
         .pin
@@ -95,6 +106,7 @@ pub fn controls(caps: &VmxCaps) -> Result<Controls, VcpuError> {
         .compute(
             PROC_HLT
                 | PROC_CR8_EXITING
+                | PROC_TSC_OFFSETTING
                 | PROC_IO_BITMAPS
                 | PROC_MSR_BITMAPS
                 | PROC_SECONDARY_CONTROLS,
@@ -103,7 +115,7 @@ pub fn controls(caps: &VmxCaps) -> Result<Controls, VcpuError> {
         .map_err(missing("processor-based"))?;
     let proc2 = caps
         .proc2
-        .compute(PROC2_EPT | PROC2_UNRESTRICTED_GUEST, 0)
+        .compute(PROC2_EPT | PROC2_UNRESTRICTED_GUEST | PROC2_RDTSCP, 0)
         .map_err(missing("secondary"))?;
     let timer = if pin & PIN_PREEMPTION_TIMER != 0 {
         EXIT_SAVE_PREEMPTION_TIMER
@@ -113,13 +125,17 @@ pub fn controls(caps: &VmxCaps) -> Result<Controls, VcpuError> {
     let exit = caps
         .exit
         .compute(
-            EXIT_HOST_64BIT | EXIT_ACK_INTERRUPT | EXIT_SAVE_EFER | EXIT_LOAD_EFER,
+            EXIT_HOST_64BIT
+                | EXIT_ACK_INTERRUPT
+                | EXIT_SAVE_EFER
+                | EXIT_LOAD_EFER
+                | EXIT_SAVE_DEBUG,
             timer,
         )
         .map_err(missing("VM-exit"))?;
     let entry = caps
         .entry
-        .compute(ENTRY_LOAD_EFER, 0)
+        .compute(ENTRY_LOAD_EFER | ENTRY_LOAD_DEBUG, 0)
         .map_err(missing("VM-entry"))?;
     // IA-32e mode guest is switched per guest; make sure the CPU allows it.
     caps.entry
@@ -141,11 +157,12 @@ pub fn with_pml(caps: &VmxCaps, c: &Controls) -> Option<u32> {
     (caps.has_pml() && caps.has_ept_ad()).then_some(c.proc2 | PROC2_PML)
 }
 
-/// Writes controls, bitmaps and the EPT pointer.
+/// Writes controls, bitmaps, the MSR areas and the EPT pointer.
 pub fn write_controls(
     v: &mut LoadedVmcs<'_>,
     c: &Controls,
     bitmaps: &Bitmaps,
+    msr_areas: &MsrAreas,
     eptp: u64,
 ) -> Result<(), VmFail> {
     v.write(Control32::PinBased, c.pin)?;
@@ -157,9 +174,12 @@ pub fn write_controls(
     v.write(Control32::PfErrorMask, 0)?;
     v.write(Control32::PfErrorMatch, 0)?;
     v.write(Control32::Cr3TargetCount, 0)?;
-    v.write(Control32::ExitMsrStoreCount, 0)?;
-    v.write(Control32::ExitMsrLoadCount, 0)?;
-    v.write(Control32::EntryMsrLoadCount, 0)?;
+    v.write(Control32::ExitMsrStoreCount, msr_switch::COUNT)?;
+    v.write(Control32::ExitMsrLoadCount, msr_switch::COUNT)?;
+    v.write(Control32::EntryMsrLoadCount, msr_switch::COUNT)?;
+    v.write(Control64::ExitMsrStore, msr_areas.guest())?;
+    v.write(Control64::EntryMsrLoad, msr_areas.guest())?;
+    v.write(Control64::ExitMsrLoad, msr_areas.host())?;
     v.write(Control32::EntryInterruptionInfo, 0)?;
     v.write(Control64::IoBitmapA, bitmaps.io_a())?;
     v.write(Control64::IoBitmapB, bitmaps.io_b())?;

@@ -10,20 +10,21 @@ use core::fmt;
 use super::bitmaps::Bitmaps;
 use super::caps::VmxCaps;
 use super::ept::{EptFormat, eptp};
-use super::fields::{Control32, Guest32, GuestN, ReadOnly32, ReadOnly64, ReadOnlyN};
 use super::exit_info::{self, Cr8};
+use super::fields::{Control32, Control64, Guest32, GuestN, ReadOnly32, ReadOnly64, ReadOnlyN};
 use super::invalidate;
 use super::invept::{self, InveptType};
+use super::msr_switch::MsrAreas;
 use super::pml::PmlLog;
 use super::setup::{self, Controls, PROC_INTERRUPT_WINDOW};
 use super::vmcs::{LoadedVmcs, Vmcs};
 use crate::arch::x86_64::instr;
 use crate::arch::x86_64::instr::vmx::VmFail;
-use crate::vmm::cpu_state::CpuState;
+use crate::vmm::cpu_state::{self, CpuState, Unswitched};
 use crate::vmm::decode::GuestRead;
 use crate::vmm::emulate::{self, Emulated, Exception, PendingIn};
 use crate::vmm::guest_mem::GuestMemory;
-use crate::vmm::msr::VirtualMsrs;
+use crate::vmm::msr::{self, VirtualMsrs};
 use crate::vmm::vcpu::{BareLoop, Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
 
 crate::vmm::vcpu::entry_asm!("entry.S");
@@ -99,6 +100,12 @@ struct Context {
     flush_pending: bool,
     /// Page-modification log, once enabled ([`Vcpu::enable_dirty_log`]).
     pml: Option<PmlLog>,
+    /// STAR, LSTAR, CSTAR, FMASK, KERNEL_GS_BASE, TSC_AUX switched on entry and exit.
+    msr_areas: MsrAreas,
+    /// x87/SSE, DR0-DR3, DR6: live in the hardware, or staged for the next entry.
+    unswitched: Unswitched,
+    /// In HLT, waiting for an interrupt (`cpu_state::ExtendedState::halted`).
+    halted: bool,
 }
 
 fn fail(what: &'static str) -> impl Fn(VmFail) -> VcpuError {
@@ -122,12 +129,13 @@ impl VmxVcpu {
         ))?;
         let controls = setup::controls(&caps)?;
         let bitmaps = Bitmaps::new().ok_or(VcpuError::OutOfMemory)?;
+        let msr_areas = MsrAreas::new().ok_or(VcpuError::OutOfMemory)?;
         let mut vmcs = Vmcs::new(&caps).ok_or(VcpuError::OutOfMemory)?;
         let eptp = eptp(mem.table_root(), caps.has_ept_ad());
         {
             let mut v = vmcs.load().map_err(fail("VMPTRLD"))?;
             invalidate::new_ept(invept, eptp).map_err(fail("INVEPT"))?;
-            setup::write_controls(&mut v, &controls, &bitmaps, eptp)
+            setup::write_controls(&mut v, &controls, &bitmaps, &msr_areas, eptp)
                 .map_err(fail("VMWRITE controls"))?;
             setup::write_host_state(&mut v, &raw const vmx_exit as u64)
                 .map_err(fail("VMWRITE host state"))?;
@@ -153,6 +161,9 @@ impl VmxVcpu {
                 invept,
                 flush_pending: false,
                 pml: None,
+                msr_areas,
+                unswitched: Unswitched::new(),
+                halted: false,
             },
         })
     }
@@ -259,6 +270,7 @@ impl Context {
     /// Enters the guest through the loaded VMCS and handles the exit.
     fn step(&mut self, v: &mut LoadedVmcs<'_>) -> Result<Option<Exit>, VmFail> {
         let v = &mut *v;
+        self.unswitched.load_staged();
         // SAFETY: the VMCS is current (`v`), fully initialized by `new`, its host state is this
         // CPU's (vCPUs do not migrate), and `regs` lives as long as the call.
         let code = unsafe { vmx_enter(&mut self.regs, u64::from(self.launched)) };
@@ -314,6 +326,7 @@ impl Context {
             reason::HLT => {
                 Self::advance(v)?;
                 let interrupts_on = v.read(GuestN::Rflags)? & (1 << 9) != 0;
+                self.halted = interrupts_on;
                 Some(if interrupts_on {
                     Exit::Halt
                 } else {
@@ -343,8 +356,17 @@ impl Context {
             }
             reason::RDMSR | reason::WRMSR => {
                 let write = basic == reason::WRMSR;
-                let tsc = instr::rdtsc();
-                Self::finish(v, emulate::msr(&mut self.regs, &mut self.msrs, write, tsc))?;
+                let offset = v.read(Control64::TscOffset)?;
+                let host_tsc = instr::rdtsc();
+                if write && self.regs.msr_index() == msr::TSC {
+                    // The guest sets its TSC: from now on it reads on from this value.
+                    let offset = cpu_state::tsc_offset(self.regs.msr_value(), host_tsc);
+                    v.write(Control64::TscOffset, offset)?;
+                    Self::advance(v)?;
+                } else {
+                    let tsc = cpu_state::guest_tsc(host_tsc, offset);
+                    Self::finish(v, emulate::msr(&mut self.regs, &mut self.msrs, write, tsc))?;
+                }
                 None
             }
             reason::EPT_VIOLATION => Some(Exit::NestedPageFault {
@@ -389,6 +411,14 @@ impl Context {
 
 impl Vcpu for VmxVcpu {
     fn run(&mut self, irq: &mut dyn InterruptSource, _mem: &mut dyn GuestRead) -> Exit {
+        if self.context.halted {
+            // Still in HLT until an interrupt is pending (restored halted, or called again
+            // without one).
+            if irq.pending().is_none() {
+                return Exit::Halt;
+            }
+            self.context.halted = false;
+        }
         loop {
             match self.step(irq) {
                 Ok(Some(exit)) => return exit,

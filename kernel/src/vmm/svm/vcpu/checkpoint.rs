@@ -12,13 +12,22 @@
 //! blocking otherwise; the CPL as SS.DPL, which is what VT-x keeps (SDM Vol. 3C, 25.4.1) and
 //! what VMRUN takes in protected mode (APM Vol. 2, 15.5.1: CPL is forced to 0 in real mode and
 //! 3 in virtual-8086 mode).
+//!
+//! STAR, LSTAR, CSTAR, SFMASK and KERNEL_GS_BASE are in the save area (VMLOAD/VMSAVE state,
+//! APM Vol. 2, 15.5.2), as are DR6, DR7 and DBGCTL; the TSC is the host's plus the VMCB's
+//! TSC_OFFSET (15.30.5), and a restore sets the offset so the guest's TSC goes on from the
+//! saved value; TSC_AUX is emulated (RDTSCP intercepted); x87/SSE and DR0-DR3 are the
+//! hardware's (`cpu_state::Unswitched`). AMD-V has no pending-debug-exceptions field: saved
+//! as 0, ignored on restore. The halted condition is this back end's own (HLT exits).
 
 use super::SvmVcpu;
-use crate::arch::x86_64::msr;
+use crate::arch::x86_64::{instr, msr};
 use crate::vmm::cpu_state::{
-    CR0_PE, CpuState, DescriptorTable, EmulatedMsrs, Event, EventKind, RFLAGS_IF, RFLAGS_VM,
+    self, CR0_PE, CpuState, DescriptorTable, EmulatedMsrs, Event, EventKind, ExtendedState,
+    FpuState, GUEST_XCR0, RFLAGS_IF, RFLAGS_VM, UnswitchedRegisters,
 };
 use crate::vmm::emulate::PendingIn;
+use crate::vmm::msr::TSC_AUX;
 use crate::vmm::svm::vmcb::{self, EventInfo, EventType, InterceptMisc1, InterruptState};
 use crate::vmm::vcpu::{Segment, VcpuError};
 
@@ -103,6 +112,10 @@ impl SvmVcpu {
         let mut regs = self.regs;
         let pending_io_in = self.pending_in.width();
         let msrs = EmulatedMsrs::of(&self.msrs);
+        // Reads of TSC_AUX never fault (`VirtualMsrs::read`).
+        let tsc_aux = self.msrs.read(TSC_AUX, 0).unwrap_or(0);
+        let hw = self.unswitched.read();
+        let halted = self.halted;
         let v = self.vmcb();
         let (s, c) = (&v.save, &v.control);
         regs.cr2 = s.cr2;
@@ -148,6 +161,19 @@ impl SvmVcpu {
             event: event(c.event_inj)?,
             interrupt_window: c.v_irq() && c.intercept_misc1.contains(InterceptMisc1::VINTR),
             pending_io_in,
+            ext: ExtendedState {
+                tsc: cpu_state::guest_tsc(instr::rdtsc(), c.tsc_offset),
+                tsc_aux,
+                dr: hw.dr,
+                dr6: s.dr6,
+                debugctl: s.dbgctl,
+                pending_debug: 0,
+                halted,
+                fpu: FpuState {
+                    xcr0: GUEST_XCR0,
+                    area: hw.fpu,
+                },
+            },
         };
         state.check()?;
         Ok(state)
@@ -161,9 +187,18 @@ impl SvmVcpu {
             Some(e) => event_info(e)?,
             None => EventInfo::NONE,
         };
-        let msrs = state
+        let mut msrs = state
             .msrs
             .apply(&self.msrs)
+            .map_err(VcpuError::InvalidState)?;
+        msrs.write(TSC_AUX, state.ext.tsc_aux)
+            .map_err(|()| VcpuError::InvalidState("IA32_TSC_AUX"))?;
+        self.unswitched
+            .stage(UnswitchedRegisters {
+                fpu: state.ext.fpu.area,
+                dr: state.ext.dr,
+                dr6: state.ext.dr6,
+            })
             .map_err(VcpuError::InvalidState)?;
         let v = self.vmcb();
         let s = &mut v.save;
@@ -205,7 +240,11 @@ impl SvmVcpu {
         s.sfmask = state.sfmask;
         s.kernel_gs_base = state.kernel_gs_base;
         s.dr7 = state.dr7;
+        s.dr6 = state.ext.dr6;
+        s.dbgctl = state.ext.debugctl;
         let c = &mut v.control;
+        // The guest's TSC goes on from the saved value (APM Vol. 2, 15.30.5).
+        c.tsc_offset = cpu_state::tsc_offset(state.ext.tsc, instr::rdtsc());
         c.int_state.set(
             InterruptState::INTERRUPT_SHADOW,
             state.sti_blocking || state.mov_ss_blocking,
@@ -222,6 +261,7 @@ impl SvmVcpu {
         self.regs = state.regs;
         self.pending_in = PendingIn::with_width(state.pending_io_in);
         self.msrs = msrs;
+        self.halted = state.ext.halted;
         Ok(())
     }
 }

@@ -5,16 +5,22 @@
 //! (25.8.3), interrupt-window exiting (25.6.2), and what this back end keeps in software (the
 //! general registers, emulated MSRs, a pending `IN`).
 //!
-//! VT-x does not switch IA32_STAR, LSTAR, CSTAR, FMASK or KERNEL_GS_BASE, and this back end
-//! intercepts guest RDMSR/WRMSR of them (#GP): its guests cannot read or set them, so they are
-//! saved as 0 and only 0 loads.
+//! IA32_STAR, LSTAR, CSTAR, FMASK, KERNEL_GS_BASE and TSC_AUX come from the VM-exit MSR-store
+//! area (`msr_switch`); the TSC is the host's plus the TSC offset (SDM Vol. 3C, 26.3), and a
+//! restore sets the offset so the guest's TSC goes on from the saved value; IA32_DEBUGCTL and
+//! the pending debug exceptions are guest-state fields (25.4.1, 25.4.2); x87/SSE, DR0-DR3 and
+//! DR6 are the hardware's (`cpu_state::Unswitched`). The halted condition is this back end's
+//! own (HLT exits; the activity state stays active).
 
 use super::{Context, DELIVER_ERROR_CODE, VALID, VmxVcpu, fail};
-use crate::arch::x86_64::instr::vmx::VmFail;
-use crate::vmm::cpu_state::{CpuState, DescriptorTable, EFER_LMA, EmulatedMsrs, Event, EventKind};
+use crate::arch::x86_64::instr::{self, vmx::VmFail};
+use crate::vmm::cpu_state::{
+    self, CpuState, DescriptorTable, EFER_LMA, EmulatedMsrs, Event, EventKind, ExtendedState,
+    FpuState, GUEST_XCR0, UnswitchedRegisters,
+};
 use crate::vmm::emulate::PendingIn;
 use crate::vmm::vcpu::{Segment, VcpuError};
-use crate::vmm::vmx::fields::{Control32, ControlN, Guest16, Guest32, Guest64, GuestN};
+use crate::vmm::vmx::fields::{Control32, Control64, ControlN, Guest16, Guest32, Guest64, GuestN};
 use crate::vmm::vmx::setup::{self, PROC_INTERRUPT_WINDOW};
 use crate::vmm::vmx::vmcs::LoadedVmcs;
 
@@ -141,6 +147,21 @@ fn read_state(v: &LoadedVmcs<'_>, context: &Context) -> Result<CpuState, SaveErr
     let interruptibility = v.read(Guest32::InterruptibilityState)?;
     let mut regs = context.regs;
     regs.reserved = 0;
+    let [star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux] = context.msr_areas.read_guest();
+    let hw = context.unswitched.read();
+    let ext = ExtendedState {
+        tsc: cpu_state::guest_tsc(instr::rdtsc(), v.read(Control64::TscOffset)?),
+        tsc_aux,
+        dr: hw.dr,
+        dr6: hw.dr6,
+        debugctl: v.read(Guest64::DebugCtl)?,
+        pending_debug: v.read(GuestN::PendingDebugExceptions)?,
+        halted: context.halted,
+        fpu: FpuState {
+            xcr0: GUEST_XCR0,
+            area: hw.fpu,
+        },
+    };
     let mut state = CpuState {
         regs,
         rip: v.read(GuestN::Rip)?,
@@ -163,11 +184,11 @@ fn read_state(v: &LoadedVmcs<'_>, context: &Context) -> Result<CpuState, SaveErr
         sysenter_cs: u64::from(v.read(Guest32::SysenterCs)?),
         sysenter_esp: v.read(GuestN::SysenterEsp)?,
         sysenter_eip: v.read(GuestN::SysenterEip)?,
-        star: 0,
-        lstar: 0,
-        cstar: 0,
-        sfmask: 0,
-        kernel_gs_base: 0,
+        star,
+        lstar,
+        cstar,
+        sfmask,
+        kernel_gs_base,
         msrs: EmulatedMsrs::of(&context.msrs),
         dr7: v.read(GuestN::Dr7)?,
         pdpte: [0; 4],
@@ -176,6 +197,7 @@ fn read_state(v: &LoadedVmcs<'_>, context: &Context) -> Result<CpuState, SaveErr
         event: pending_event(v)?,
         interrupt_window: v.read(Control32::ProcBased)? & PROC_INTERRUPT_WINDOW != 0,
         pending_io_in: context.pending_in.width(),
+        ext,
     };
     // Stored by every VM exit while the guest uses PAE paging (SDM Vol. 3C, 28.3.4).
     if state.pae_paging() {
@@ -217,6 +239,19 @@ fn write_state(v: &mut LoadedVmcs<'_>, context: &Context, state: &CpuState) -> R
     v.write(GuestN::SysenterEsp, state.sysenter_esp)?;
     v.write(GuestN::SysenterEip, state.sysenter_eip)?;
     v.write(GuestN::Dr7, state.dr7)?;
+    v.write(Guest64::DebugCtl, state.ext.debugctl)?;
+    let pending_debug = cpu_state::pending_debug_for_entry(
+        state.ext.pending_debug,
+        state.rflags,
+        state.ext.debugctl,
+        state.sti_blocking || state.mov_ss_blocking,
+    );
+    v.write(GuestN::PendingDebugExceptions, pending_debug)?;
+    // The guest's TSC goes on from the saved value (SDM Vol. 3C, 26.3).
+    v.write(
+        Control64::TscOffset,
+        cpu_state::tsc_offset(state.ext.tsc, instr::rdtsc()),
+    )?;
     for (e, f) in state.pdpte.into_iter().zip(PDPTES) {
         v.write(f, e)?;
     }
@@ -273,18 +308,6 @@ impl VmxVcpu {
     /// VMWRITE.
     pub(super) fn try_restore_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
         state.check()?;
-        let unswitched = [
-            state.star,
-            state.lstar,
-            state.cstar,
-            state.sfmask,
-            state.kernel_gs_base,
-        ];
-        if unswitched.iter().any(|&m| m != 0) {
-            return Err(VcpuError::InvalidState(
-                "STAR/LSTAR/CSTAR/FMASK/KERNEL_GS_BASE set (VT-x guests here cannot have them)",
-            ));
-        }
         if state
             .event
             .is_some_and(|e| e.kind.is_software() && e.instruction_len == 0)
@@ -302,8 +325,25 @@ impl VmxVcpu {
             .msrs
             .apply(&self.context.msrs)
             .map_err(VcpuError::InvalidState)?;
+        self.context
+            .unswitched
+            .stage(UnswitchedRegisters {
+                fpu: state.ext.fpu.area,
+                dr: state.ext.dr,
+                dr6: state.ext.dr6,
+            })
+            .map_err(VcpuError::InvalidState)?;
         let mut v = self.vmcs.load().map_err(fail("VMPTRLD"))?;
         write_state(&mut v, &self.context, state).map_err(fail("VMWRITE guest state"))?;
+        self.context.msr_areas.write_guest([
+            state.star,
+            state.lstar,
+            state.cstar,
+            state.sfmask,
+            state.kernel_gs_base,
+            state.ext.tsc_aux,
+        ]);
+        self.context.halted = state.ext.halted;
         self.context.regs = state.regs;
         self.context.rip = state.rip;
         self.context.pending_in = PendingIn::with_width(state.pending_io_in);

@@ -23,7 +23,10 @@ impl Context {
         qualification: u64,
     ) -> Result<Option<Exit>, VmFail> {
         match CrAccess::decode(qualification) {
-            CrAccess::MovTo { cr: cr @ (0 | 4), reg } => {
+            CrAccess::MovTo {
+                cr: cr @ (0 | 4),
+                reg,
+            } => {
                 let value = self.regs.by_number(reg, v.read(GuestN::Rsp)?);
                 Self::write_cr0_cr4(v, &self.caps, cr, value)?;
             }
