@@ -9,7 +9,7 @@
 //! guest's handlers, a pending interrupt window and STI blocking change nothing, a flipped
 //! register bit changes the output (so the comparison can fail), and states the vCPU cannot
 //! enter are refused. Then what the guest never touches itself: XMM registers, MXCSR,
-//! STAR/LSTAR/CSTAR/FMASK/KERNEL_GS_BASE, TSC_AUX, DR0-DR3, DR6 and a TSC far from the host's,
+//! STAR/LSTAR/CSTAR/FMASK/KERNEL_GS_BASE, TSC_AUX, DR0-DR3, DR6, CR8 and a TSC far from the host's,
 //! loaded into a fresh vCPU, must still be there after the guest ran on (so they were really
 //! loaded into, and saved from, the hardware), and a state saved halted must stay halted.
 
@@ -366,6 +366,7 @@ fn extended<B: Backend>(k: u64) -> Result<(), String> {
     state.ext.tsc_aux = 0x1234;
     state.ext.dr = [0x1000, 0x2000, 0x3000, 0xFFFF_8000_0000_4000];
     state.ext.dr6 = 0xFFFF_0FF1;
+    state.ext.tpr = 0x9;
     for n in 0..16 {
         let v = 0x0123_4567_89AB_CDEF_FEDC_BA98_7654_3210_u128.rotate_left(8 * n as u32);
         state.ext.fpu.area.set_xmm(n, v);
@@ -392,6 +393,7 @@ fn extended<B: Backend>(k: u64) -> Result<(), String> {
     want.ext.tsc_aux = state.ext.tsc_aux;
     want.ext.dr = state.ext.dr;
     want.ext.dr6 = state.ext.dr6;
+    want.ext.tpr = state.ext.tpr;
     want.ext.fpu = state.ext.fpu;
     ensure!(
         got == want,

@@ -24,7 +24,8 @@
 //! | 576 | 4 × 8 | DR0-DR3 |
 //! | 608 | 3 × 8 | DR6, IA32_DEBUGCTL, pending debug exceptions |
 //! | 632 | 1 | flags: 0 halted |
-//! | 633 | 7 | 0 |
+//! | 633 | 1 | CR8 (task priority, bits 3:0) |
+//! | 634 | 6 | 0 |
 //! | 640 | 8 | XCR0 of the x87/SSE image |
 //! | 648 | 4 | size of the image |
 //! | 652 | 4 | 0 |
@@ -239,7 +240,8 @@ impl CpuState {
             w.u64(v);
         }
         w.u8(if e.halted { HALTED } else { 0 });
-        w.zeros(7);
+        w.u8(e.tpr);
+        w.zeros(6);
         debug_assert_eq!(w.0.len(), LAYOUT_AT);
         w.u64(e.fpu.xcr0);
         w.u32(FX_AREA_LEN as u32);
@@ -410,7 +412,8 @@ fn extended(r: &mut Reader<'_>) -> Result<ExtendedState, CpuStateError> {
     if flags & !HALTED != 0 {
         return Err(CpuStateError::Reserved("extended flags"));
     }
-    r.zeros(7, "extended padding")?;
+    let tpr = r.u8()?;
+    r.zeros(6, "extended padding")?;
     let xcr0 = r.u64()?;
     r.u32()?;
     r.zeros(4, "image padding")?;
@@ -423,6 +426,7 @@ fn extended(r: &mut Reader<'_>) -> Result<ExtendedState, CpuStateError> {
         debugctl,
         pending_debug,
         halted: flags & HALTED != 0,
+        tpr,
         fpu: FpuState { xcr0, area },
     })
 }

@@ -17,6 +17,9 @@
 //!   ([`pending_debug_for_entry`]).
 //! - Whether the guest is halted in HLT, waiting for an interrupt (the monitor's own state:
 //!   both back ends exit on HLT).
+//! - The guest's task priority, CR8 (bits 3:0): VT-x emulates it (CR8-load/store exiting, so
+//!   it never reaches the host's TPR, SDM Vol. 3C, 26.3), AMD-V keeps it in the VMCB's V_TPR
+//!   (APM Vol. 2, 15.21.1); either way it is the vCPU's own and travels with the state.
 
 use core::fmt;
 
@@ -139,6 +142,8 @@ pub struct ExtendedState {
     pub pending_debug: u64,
     /// Halted in HLT with interrupts enabled: the vCPU resumes only for an interrupt.
     pub halted: bool,
+    /// CR8, the task-priority class (bits 3:0; 7:4 reserved).
+    pub tpr: u8,
     /// x87/SSE state.
     pub fpu: FpuState,
 }
@@ -153,6 +158,7 @@ impl ExtendedState {
         debugctl: 0,
         pending_debug: 0,
         halted: false,
+        tpr: 0,
         fpu: FpuState {
             xcr0: GUEST_XCR0,
             area: FxArea::RESET,
@@ -223,6 +229,7 @@ pub(super) fn check(s: &super::CpuState) -> Result<(), CpuStateError> {
         e.pending_debug & !PENDING_DEBUG_DEFINED == 0,
         Reserved("pending debug exceptions"),
     )?;
+    ensure(e.tpr & !0xF == 0, Reserved("CR8"))?;
     check_layout(e.fpu.xcr0, FX_AREA_LEN as u32)?;
     // Bits 31:16 of MXCSR are reserved on every CPU (SDM Vol. 1, 10.2.3).
     ensure(e.fpu.area.mxcsr() >> 16 == 0, Reserved("MXCSR"))?;

@@ -43,6 +43,7 @@ fn state() -> CpuState {
         debugctl: DEBUGCTL_BTF,
         pending_debug: PENDING_DEBUG_BS | 1,
         halted: true,
+        tpr: 0xB,
         fpu: FpuState {
             xcr0: GUEST_XCR0,
             area,
@@ -68,6 +69,7 @@ fn extended_state_round_trips_at_its_documented_offsets() {
     assert_eq!(u64_at(&b, 608), 0xFFFF_4FF1);
     assert_eq!(u64_at(&b, 624), PENDING_DEBUG_BS | 1);
     assert_eq!(b[632], 1, "halted");
+    assert_eq!(b[633], 0xB, "CR8");
     assert_eq!(u64_at(&b, 640), GUEST_XCR0);
     assert_eq!(&b[648..652], &512u32.to_le_bytes());
     assert_eq!(&b[656..], &s.ext.fpu.area.0[..]);
@@ -126,7 +128,8 @@ fn an_image_this_host_cannot_load_is_refused_with_its_layout() {
 #[test]
 fn reserved_bits_of_the_extended_state_are_refused() {
     type Edit = (&'static str, fn(&mut CpuState));
-    let edits: [Edit; 6] = [
+    let edits: [Edit; 7] = [
+        ("CR8", |s| s.ext.tpr = 0x10),
         ("TSC_AUX", |s| s.ext.tsc_aux = 1 << 32),
         ("DR6", |s| s.ext.dr6 = 1 << 32),
         ("DEBUGCTL", |s| s.ext.debugctl = 1 << 2),
@@ -140,9 +143,14 @@ fn reserved_bits_of_the_extended_state_are_refused() {
         assert!(s.check().is_err(), "{what}");
         assert!(CpuState::from_bytes(&s.to_bytes()).is_err(), "{what}");
     }
-    for (at, what) in [(632, "flags"), (633, "padding"), (652, "image padding")] {
+    for (at, bit, what) in [
+        (632, 2, "flags"),
+        (633, 0x10, "CR8 bits 7:4"),
+        (634, 2, "padding"),
+        (652, 2, "image padding"),
+    ] {
         let mut b = state().to_bytes();
-        b[at] |= 2;
+        b[at] |= bit;
         assert!(
             matches!(CpuState::from_bytes(&b), Err(CpuStateError::Reserved(_))),
             "{what}"

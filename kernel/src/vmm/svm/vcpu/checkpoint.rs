@@ -169,6 +169,7 @@ impl SvmVcpu {
                 debugctl: s.dbgctl,
                 pending_debug: 0,
                 halted,
+                tpr: c.v_tpr(),
                 fpu: FpuState {
                     xcr0: GUEST_XCR0,
                     area: hw.fpu,
@@ -262,6 +263,7 @@ impl SvmVcpu {
         self.pending_in = PendingIn::with_width(state.pending_io_in);
         self.msrs = msrs;
         self.halted = state.ext.halted;
+        self.vmcb().control.set_v_tpr(state.ext.tpr);
         Ok(())
     }
 }

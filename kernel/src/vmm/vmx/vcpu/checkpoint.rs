@@ -157,6 +157,7 @@ fn read_state(v: &LoadedVmcs<'_>, context: &Context) -> Result<CpuState, SaveErr
         debugctl: v.read(Guest64::DebugCtl)?,
         pending_debug: v.read(GuestN::PendingDebugExceptions)?,
         halted: context.halted,
+        tpr: context.cr8.read() as u8,
         fpu: FpuState {
             xcr0: GUEST_XCR0,
             area: hw.fpu,
@@ -344,6 +345,8 @@ impl VmxVcpu {
             state.ext.tsc_aux,
         ]);
         self.context.halted = state.ext.halted;
+        // Checked above (`CpuState::check`: bits 7:4 reserved), so the write cannot fault.
+        let _ = self.context.cr8.write(u64::from(state.ext.tpr));
         self.context.regs = state.regs;
         self.context.rip = state.rip;
         self.context.pending_in = PendingIn::with_width(state.pending_io_in);
