@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! vCPU state capture and restore with a real guest (`guest_cpustate` in builtin.S), under
+//! vCPU state capture and restore with a real guest (`guest_cpustate` in `vmm/guests/cpustate.S`), under
 //! this CPU's back end: the guest is stopped after each of its exits in turn (32-bit without
 //! paging, under PAE paging, in long mode), its state saved, encoded and decoded, its vCPU
 //! dropped, and a fresh vCPU of the same guest memory loaded with the decoded state; every
@@ -51,7 +51,7 @@ fn code() -> &'static [u8] {
         &raw const guest_cpustate_start,
         &raw const guest_cpustate_end,
     );
-    // SAFETY: both symbols delimit one blob in the kernel's .rodata (builtin.S), immutable for
+    // SAFETY: both symbols delimit one blob in the kernel's .rodata (`vmm/guests/cpustate.S`), immutable for
     // the whole run.
     unsafe { core::slice::from_raw_parts(start, end as usize - start as usize) }
 }

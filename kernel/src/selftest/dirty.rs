@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Dirty-page tracking and write protection with a real guest (`guest_dirty` in builtin.S) on
+//! Dirty-page tracking and write protection with a real guest (`guest_dirty` in `vmm/guests/dirty.S`) on
 //! tracked guest RAM: the pages it writes are exactly the pages harvested from the nested page
 //! table (plus its own page-table pages, which the nested walk counts as written whenever the
 //! processor walks them: EPT with accessed/dirty flags, SDM Vol. 3C, 29.3.5; QEMU's and Bochs'
@@ -98,7 +98,7 @@ impl<B: Backend> DirtyGuest<B> {
     pub fn new(ram: u64) -> Result<Self, String> {
         let mut mem = GuestMemory::<B::Format>::new_tracked(ram)
             .map_err(|e| alloc::format!("guest RAM: {e:?}"))?;
-        // SAFETY: both symbols delimit the guest's code in the kernel's .rodata (builtin.S),
+        // SAFETY: both symbols delimit the guest's code in the kernel's .rodata (`vmm/guests/dirty.S`),
         // immutable for the whole run.
         let code = unsafe {
             let start = &raw const guest_dirty_start;

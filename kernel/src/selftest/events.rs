@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Events whose delivery a nested page fault interrupts, and the guest's CR8, with the 64-bit
-//! built-in guest in events mode (`g64_events` in builtin.S).
+//! built-in guest in events mode (`g64_events` in `vmm/guests/long64_modes.S`).
 //!
 //! The guest executes INT $0x80 and INT3 each with its stack on a page the host has
 //! write-protected, so pushing the interrupt frame stops the guest with a nested page fault in

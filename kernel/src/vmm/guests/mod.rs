@@ -1,11 +1,25 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Built-in test guests (builtin.S) and the loaders that place them in guest RAM.
+//! Built-in test guests (the `.S` files here, assembled as one piece: `common.S` lists them and
+//! holds their shared constants and macros) and the loaders that place them in guest RAM.
 
 use crate::mm::pagetable::Format;
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::vcpu::GuestStart;
 
-core::arch::global_asm!(include_str!("builtin.S"), options(att_syntax));
+core::arch::global_asm!(
+    concat!(
+        include_str!("common.S"),
+        include_str!("long64.S"),
+        include_str!("long64_modes.S"),
+        include_str!("long64_data.S"),
+        include_str!("real.S"),
+        include_str!("triple.S"),
+        include_str!("bench.S"),
+        include_str!("dirty.S"),
+        include_str!("cpustate.S"),
+    ),
+    options(att_syntax)
+);
 
 unsafe extern "C" {
     static guest_long64_start: u8;
@@ -18,16 +32,16 @@ unsafe extern "C" {
     static guest_bench_end: u8;
 }
 
-/// Where guests store results for the host (builtin.S): the bench guest its CPUID, VMCALL and
+/// Where guests store results for the host (`bench.S`, `long64_modes.S`): the bench guest its CPUID, VMCALL and
 /// OUT totals (TSC ticks) and round count; the hostile guest its four counts.
 pub const RESULTS: u64 = 0x9_0000;
 
 /// The two stack pages (guest frame numbers) on which the events guest delivers its INT $0x80
-/// and its INT3 (builtin.S, `g64_events`).
+/// and its INT3 (`long64_modes.S`, `g64_events`).
 pub const EVENT_STACKS: [u64; 2] = [0x94, 0x95];
 
 fn bytes(start: *const u8, end: *const u8) -> &'static [u8] {
-    // SAFETY: both symbols delimit one blob in the kernel's .rodata (builtin.S), which is
+    // SAFETY: both symbols delimit one blob in the kernel's .rodata (these `.S` files), which is
     // immutable and lives for the whole run.
     unsafe { core::slice::from_raw_parts(start, end as usize - start as usize) }
 }
@@ -51,7 +65,7 @@ pub enum Builtin {
     Real,
     /// Triple faults on purpose.
     TripleFault,
-    /// Times exits from inside, then loops on VMCALL (see builtin.S).
+    /// Times exits from inside, then loops on VMCALL (see `bench.S`).
     Bench,
 }
 
