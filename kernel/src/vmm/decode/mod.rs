@@ -18,6 +18,7 @@
 //! [`GuestMemory`](crate::vmm::guest_mem::GuestMemory).
 
 pub mod length;
+mod prefixes;
 #[cfg(test)]
 mod tests;
 pub mod walk;
