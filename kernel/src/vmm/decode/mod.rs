@@ -12,12 +12,15 @@
 //! - [`length`]: decoding of the intercepted instructions ([`decode`]): their length and, for
 //!   MOV CR/DR, LMSW, SMSW and INVLPG, their operands.
 //! - [`fetch_and_decode`] puts the two together; [`fetch_bytes`] only reads the bytes.
+//! - [`mmio`]: decoding and emulation of the instructions that access MMIO pages, whose
+//!   exits (EPT violation, nested page fault) give only the guest-physical address.
 //!
 //! Everything here is pure: it works on any [`GuestRead`], so it is unit tested on the host
 //! against a `Vec`-backed memory. In the kernel, [`GuestRead`] is implemented for
 //! [`GuestMemory`](crate::vmm::guest_mem::GuestMemory).
 
 pub mod length;
+pub mod mmio;
 mod prefixes;
 #[cfg(test)]
 mod tests;

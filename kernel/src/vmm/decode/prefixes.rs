@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Instruction prefixes and the byte cursor, shared by the decoder of intercepted instructions
-//! ([`super::length`]) and the decoder of MMIO accesses.
+//! ([`super::length`]) and the decoder of MMIO accesses ([`super::mmio`]).
 //!
 //! Encoding references: Intel SDM Vol. 2A, 2.1.1 "Instruction Prefixes" and 2.2.1 "REX
 //! Prefixes"; AMD APM Vol. 3, 1.2 "Instruction Prefixes" and 1.2.7 "REX Prefixes".
