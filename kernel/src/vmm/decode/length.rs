@@ -30,6 +30,8 @@
 //!
 //! Never panics: every byte sequence gives an instruction or an error.
 
+use super::prefixes::{Cursor, Prefixes};
+
 /// Longest instruction the CPU executes (SDM Vol. 2A, 2.1; APM Vol. 3, 1.1).
 pub const MAX_INSTRUCTION_LEN: usize = 15;
 
@@ -328,98 +330,13 @@ pub struct Decoded {
     pub segment_override: Option<Segment>,
 }
 
-/// Legacy and REX prefixes seen before the opcode.
-#[derive(Default)]
-struct Prefixes {
-    opsize: bool,
-    addrsize: bool,
-    lock: bool,
-    /// The last of F2/F3.
-    rep: Option<u8>,
-    segment: Option<Segment>,
-    /// The REX byte immediately before the opcode (64-bit mode only), else 0.
-    rex: u8,
-}
-
-impl Prefixes {
-    fn rex_w(&self) -> bool {
-        self.rex & 8 != 0
-    }
-    fn rex_r(&self) -> u8 {
-        (self.rex >> 2 & 1) << 3
-    }
-    fn rex_x(&self) -> u8 {
-        (self.rex >> 1 & 1) << 3
-    }
-    fn rex_b(&self) -> u8 {
-        (self.rex & 1) << 3
-    }
-}
-
-/// Reads instruction bytes, enforcing the 15-byte limit before running out of input.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl Cursor<'_> {
-    fn next(&mut self) -> Result<u8, DecodeError> {
-        if self.pos >= MAX_INSTRUCTION_LEN {
-            return Err(DecodeError::TooLong);
-        }
-        let b = *self.bytes.get(self.pos).ok_or(DecodeError::Truncated {
-            have: self.bytes.len(),
-        })?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let mut out = [0; N];
-        for b in &mut out {
-            *b = self.next()?;
-        }
-        Ok(out)
-    }
-}
-
 /// Decodes the instruction at the start of `bytes` (the guest's bytes at its RIP; more than 15
 /// are ignored) executed in `mode`.
 pub fn decode(bytes: &[u8], mode: CodeMode) -> Result<Decoded, DecodeError> {
-    let mut c = Cursor { bytes, pos: 0 };
-    let mut p = Prefixes::default();
-    let opcode = loop {
-        let b = c.next()?;
-        match b {
-            0x66 => p.opsize = true,
-            0x67 => p.addrsize = true,
-            0xF0 => p.lock = true,
-            0xF2 | 0xF3 => p.rep = Some(b),
-            0x26 => p.segment = Some(Segment::Es),
-            0x2E => p.segment = Some(Segment::Cs),
-            0x36 => p.segment = Some(Segment::Ss),
-            0x3E => p.segment = Some(Segment::Ds),
-            0x64 => p.segment = Some(Segment::Fs),
-            0x65 => p.segment = Some(Segment::Gs),
-            0x40..=0x4F if mode == CodeMode::Bits64 => {
-                p.rex = b;
-                continue;
-            }
-            _ => break b,
-        }
-        // A legacy prefix after a REX makes the REX ignored.
-        p.rex = 0;
-    };
-    let address_size = match (mode, p.addrsize) {
-        (CodeMode::Bits16, false) | (CodeMode::Bits32, true) => 2,
-        (CodeMode::Bits16, true) | (CodeMode::Bits32, false) | (CodeMode::Bits64, true) => 4,
-        (CodeMode::Bits64, false) => 8,
-    };
-    let operand_size = match (mode, p.opsize) {
-        (CodeMode::Bits64, _) if p.rex_w() => 8,
-        (CodeMode::Bits16, false) | (CodeMode::Bits32 | CodeMode::Bits64, true) => 2,
-        _ => 4,
-    };
+    let mut c = Cursor::new(bytes);
+    let (p, opcode) = Prefixes::read(&mut c, mode)?;
+    let address_size = p.address_size(mode);
+    let operand_size = p.operand_size(mode);
     let (instruction, op, lock_ok) = match opcode {
         0xF4 => (Instruction::Hlt, Opcode::OneByte(opcode), false),
         0x90 if p.rep == Some(0xF3) && p.rex_b() == 0 => {
@@ -433,7 +350,7 @@ pub fn decode(bytes: &[u8], mode: CodeMode) -> Result<Decoded, DecodeError> {
     }
     Ok(Decoded {
         instruction,
-        len: c.pos,
+        len: c.pos(),
         operand_size,
         address_size,
         segment_override: p.segment,
@@ -541,7 +458,7 @@ fn group7(
 
 /// Decodes the memory operand of `modrm` (mod ≠ 11): SIB and displacement bytes follow in `c`
 /// (SDM Vol. 2A, Tables 2-1 to 2-3 and 2.2.1.6; APM Vol. 3, 1.4 and 1.7).
-fn memory(
+pub(super) fn memory(
     c: &mut Cursor<'_>,
     p: &Prefixes,
     mode: CodeMode,

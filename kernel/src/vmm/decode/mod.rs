@@ -11,13 +11,17 @@
 //!   guest linear memory ([`read_linear`]).
 //! - [`length`]: decoding of the intercepted instructions ([`decode`]): their length and, for
 //!   MOV CR/DR, LMSW, SMSW and INVLPG, their operands.
-//! - [`fetch_and_decode`] puts the two together.
+//! - [`fetch_and_decode`] puts the two together; [`fetch_bytes`] only reads the bytes.
+//! - [`mmio`]: decoding and emulation of the instructions that access MMIO pages, whose
+//!   exits (EPT violation, nested page fault) give only the guest-physical address.
 //!
 //! Everything here is pure: it works on any [`GuestRead`], so it is unit tested on the host
 //! against a `Vec`-backed memory. In the kernel, [`GuestRead`] is implemented for
 //! [`GuestMemory`](crate::vmm::guest_mem::GuestMemory).
 
 pub mod length;
+pub mod mmio;
+mod prefixes;
 #[cfg(test)]
 mod tests;
 pub mod walk;
@@ -65,6 +69,62 @@ impl core::fmt::Display for FetchError {
     }
 }
 
+/// Up to 15 instruction bytes read at a guest linear address ([`fetch_bytes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstructionBytes {
+    buf: [u8; MAX_INSTRUCTION_LEN],
+    have: usize,
+    stopped_by: Option<WalkError>,
+}
+
+impl InstructionBytes {
+    /// The bytes read: 15, or fewer if they ran into a page that could not be read.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.have]
+    }
+
+    /// Why fewer than 15 bytes were read, if so. A decoder that finds the bytes truncated
+    /// reports this instead.
+    pub fn stopped_by(&self) -> Option<WalkError> {
+        self.stopped_by
+    }
+}
+
+/// Reads the instruction bytes at guest linear address `linear` (see [`CodeMode::linear_ip`]).
+///
+/// Up to 15 bytes are read; the bytes up to the end of the first 4 KiB page must read, the rest
+/// are kept up to the first page that cannot be read (its walk error is in
+/// [`InstructionBytes::stopped_by`], to report only if the instruction needs those bytes).
+pub fn fetch_bytes<M: GuestRead + ?Sized>(
+    state: &PagingState,
+    mem: &mut M,
+    linear: u64,
+) -> Result<InstructionBytes, WalkError> {
+    let mut buf = [0u8; MAX_INSTRUCTION_LEN];
+    // Bytes up to the end of the first 4 KiB page (the smallest page size): these must read.
+    let first = usize::try_from(4096 - (linear & 0xFFF))
+        .map_or(MAX_INSTRUCTION_LEN, |n| n.min(MAX_INSTRUCTION_LEN));
+    read_linear(state, mem, linear, &mut buf[..first])?;
+    let mut have = first;
+    let mut stopped_by = None;
+    if first < MAX_INSTRUCTION_LEN {
+        match read_linear(
+            state,
+            mem,
+            linear.wrapping_add(first as u64),
+            &mut buf[first..],
+        ) {
+            Ok(()) => have = MAX_INSTRUCTION_LEN,
+            Err(e) => stopped_by = Some(e),
+        }
+    }
+    Ok(InstructionBytes {
+        buf,
+        have,
+        stopped_by,
+    })
+}
+
 /// Reads the instruction at guest linear address `linear` (see [`CodeMode::linear_ip`]) and
 /// decodes it for `mode`.
 ///
@@ -76,25 +136,8 @@ pub fn fetch_and_decode<M: GuestRead + ?Sized>(
     linear: u64,
     mode: CodeMode,
 ) -> Result<Decoded, FetchError> {
-    let mut buf = [0u8; MAX_INSTRUCTION_LEN];
-    // Bytes up to the end of the first 4 KiB page (the smallest page size): these must read.
-    let first = usize::try_from(4096 - (linear & 0xFFF))
-        .map_or(MAX_INSTRUCTION_LEN, |n| n.min(MAX_INSTRUCTION_LEN));
-    read_linear(state, mem, linear, &mut buf[..first]).map_err(FetchError::Walk)?;
-    let mut have = first;
-    let mut rest_error = None;
-    if first < MAX_INSTRUCTION_LEN {
-        match read_linear(
-            state,
-            mem,
-            linear.wrapping_add(first as u64),
-            &mut buf[first..],
-        ) {
-            Ok(()) => have = MAX_INSTRUCTION_LEN,
-            Err(e) => rest_error = Some(e),
-        }
-    }
-    match (decode(&buf[..have], mode), rest_error) {
+    let fetched = fetch_bytes(state, mem, linear).map_err(FetchError::Walk)?;
+    match (decode(fetched.bytes(), mode), fetched.stopped_by()) {
         (Err(DecodeError::Truncated { .. }), Some(e)) => Err(FetchError::Walk(e)),
         (r, _) => r.map_err(FetchError::Decode),
     }

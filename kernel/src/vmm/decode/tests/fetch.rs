@@ -88,3 +88,29 @@ fn real_mode_fetch() {
     let d = fetch_and_decode(&state, &mut ram, 0xF_FFFE, mode).unwrap();
     assert_eq!(d.instruction, Instruction::Rdtsc);
 }
+
+#[test]
+fn raw_bytes_stop_at_an_unreadable_page() {
+    let (mut ram, state) = setup();
+    ram.put(0x9FF0, &[0x11; 16]);
+    ram.put(0x5000, &[0x22; 16]);
+    let across = fetch_bytes(&state, &mut ram, 0x1FFC).unwrap();
+    assert_eq!(
+        across.bytes(),
+        &[
+            0x11, 0x11, 0x11, 0x11, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
+            0x22
+        ]
+    );
+    assert_eq!(across.stopped_by(), None);
+    let short = fetch_bytes(&state, &mut ram, 0x2FFE).unwrap();
+    assert_eq!(short.bytes().len(), 2);
+    assert_eq!(
+        short.stopped_by(),
+        Some(WalkError::NotPresent {
+            linear: 0x3000,
+            level: 1
+        })
+    );
+    assert!(fetch_bytes(&state, &mut ram, 0x3000).is_err());
+}
