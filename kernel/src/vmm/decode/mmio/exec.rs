@@ -24,26 +24,12 @@ pub struct Registers<'a> {
 }
 
 impl Registers<'_> {
-    /// The storage of register `number` (0 = RAX … 15 = R15, SDM Vol. 2A, Table 2-2).
+    /// The storage of register `number` (0 = RAX … 15 = R15, SDM Vol. 2A, Table 2-2): RSP is
+    /// ours, the rest [`GuestRegs::by_number_mut`]'s.
     fn slot(&mut self, number: u8) -> &mut u64 {
-        let g = &mut *self.gprs;
-        match number & 0xF {
-            0 => &mut g.rax,
-            1 => &mut g.rcx,
-            2 => &mut g.rdx,
-            3 => &mut g.rbx,
-            4 => &mut *self.rsp,
-            5 => &mut g.rbp,
-            6 => &mut g.rsi,
-            7 => &mut g.rdi,
-            8 => &mut g.r8,
-            9 => &mut g.r9,
-            10 => &mut g.r10,
-            11 => &mut g.r11,
-            12 => &mut g.r12,
-            13 => &mut g.r13,
-            14 => &mut g.r14,
-            _ => &mut g.r15,
+        match self.gprs.by_number_mut(number) {
+            Some(slot) => slot,
+            None => &mut *self.rsp,
         }
     }
 
