@@ -10,8 +10,11 @@
 //!   previous guest's translations under the same tag: its first VMRUN flushes ([`new_guest`]).
 //! - After reducing rights in, or clearing accessed/dirty bits of, the nested page table, stale
 //!   translations would keep the old rights or not set the bits again: the next VMRUN flushes
-//!   ([`after_npt_change`]). Raising rights needs no flush: a nested page fault on a stale
-//!   entry re-walks. `GuestMemory` raises a flush request for each such change (write
+//!   ([`after_npt_change`]). Raising rights needs no flush of its own: a write through a
+//!   stale read-only entry takes a nested page fault, which the primary recognises as
+//!   spurious and resumes; since the APM (15.25.10) does not promise that the fault drops the
+//!   stale entry, a page that faults spuriously twice before a flush gets one
+//!   (`castor_ft::pair::primary::StaleTranslations`). `GuestMemory` raises a flush request for each such change (write
 //!   protection, dirty-page harvests) and `Vcpu::flush_nested_tlb` turns it into this request.
 //! - A flush is requested through the VMCB's TLB_CONTROL field, applied by the next VMRUN and
 //!   cleared by the back end afterwards ([`done`]): 3 (this guest's ASID) when the CPU offers
