@@ -10,6 +10,7 @@ pub mod blob;
 pub mod clock;
 pub mod debug_exit;
 pub mod irq;
+pub mod lapic;
 pub mod pic;
 pub mod pit;
 pub mod rtc;
