@@ -9,7 +9,9 @@
 pub mod blob;
 pub mod clock;
 pub mod debug_exit;
+pub mod ioapic;
 pub mod irq;
+pub mod lapic;
 pub mod pic;
 pub mod pit;
 pub mod rtc;

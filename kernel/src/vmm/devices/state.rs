@@ -153,18 +153,32 @@ pub fn ensure(ok: bool, field: &'static str, value: u64) -> Result<(), StateErro
     }
 }
 
-/// The stable identity of a port device's saved state: its kind and base port. A backup
-/// restores a state only into a device with the same id.
+/// The stable identity of a device's saved state: its kind and base port (for the APICs, their
+/// ID). A backup restores a state only into a device with the same id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DeviceId(u32);
 
 /// [`DeviceId`] kind of a 16550 UART.
 const KIND_UART16550: u32 = 1;
+/// [`DeviceId`] kind of a local APIC.
+const KIND_LAPIC: u32 = 2;
+/// [`DeviceId`] kind of an IOAPIC.
+const KIND_IOAPIC: u32 = 3;
 
 impl DeviceId {
     /// A 16550 UART at `base`.
     pub const fn uart16550(base: u16) -> Self {
         Self(KIND_UART16550 << 16 | base as u32)
+    }
+
+    /// The local APIC with ID `apic_id`.
+    pub const fn lapic(apic_id: u8) -> Self {
+        Self(KIND_LAPIC << 16 | apic_id as u32)
+    }
+
+    /// The IOAPIC with ID `ioapic_id`.
+    pub const fn ioapic(ioapic_id: u8) -> Self {
+        Self(KIND_IOAPIC << 16 | ioapic_id as u32)
     }
 
     /// The id as stored.
@@ -183,6 +197,8 @@ impl fmt::Display for DeviceId {
         let base = self.0 & 0xFFFF;
         match self.0 >> 16 {
             KIND_UART16550 => write!(f, "16550 UART at port {base:#x}"),
+            KIND_LAPIC => write!(f, "local APIC {base}"),
+            KIND_IOAPIC => write!(f, "IOAPIC {base}"),
             _ => write!(f, "device {:#010x}", self.0),
         }
     }
