@@ -12,6 +12,7 @@ pub mod debug_exit;
 pub mod irq;
 pub mod pic;
 pub mod pit;
+pub mod pm;
 pub mod rtc;
 pub mod serial;
 pub mod state;

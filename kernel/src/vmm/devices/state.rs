@@ -160,11 +160,18 @@ pub struct DeviceId(u32);
 
 /// [`DeviceId`] kind of a 16550 UART.
 const KIND_UART16550: u32 = 1;
+/// [`DeviceId`] kind of an ACPI power-management register block.
+const KIND_ACPI_PM: u32 = 2;
 
 impl DeviceId {
     /// A 16550 UART at `base`.
     pub const fn uart16550(base: u16) -> Self {
         Self(KIND_UART16550 << 16 | base as u32)
+    }
+
+    /// An ACPI power-management register block at `base`.
+    pub const fn acpi_pm(base: u16) -> Self {
+        Self(KIND_ACPI_PM << 16 | base as u32)
     }
 
     /// The id as stored.
@@ -183,6 +190,7 @@ impl fmt::Display for DeviceId {
         let base = self.0 & 0xFFFF;
         match self.0 >> 16 {
             KIND_UART16550 => write!(f, "16550 UART at port {base:#x}"),
+            KIND_ACPI_PM => write!(f, "ACPI PM registers at port {base:#x}"),
             _ => write!(f, "device {:#010x}", self.0),
         }
     }
