@@ -104,7 +104,7 @@ pub fn xsdt(tables: &[u64]) -> Vec<u8> {
 }
 
 /// The FACS (5.2.10), version 2: no waking vector, no S4BIOS, no 64-bit wake; its global lock
-/// is unused (the PM1 GBL_EN bit does not stick).
+/// starts free, and no firmware ever takes it.
 pub fn facs() -> Vec<u8> {
     let mut b = Vec::with_capacity(FACS_LEN);
     b.extend_from_slice(b"FACS");

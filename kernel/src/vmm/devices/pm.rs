@@ -17,8 +17,10 @@
 //! - PM1 status bits are write-1-to-clear. TMR_STS is set each time bit 31 of the timer changes;
 //!   PWRBTN_STS by [`Pm::press_power_button`]. The SCI ([`Pm::sci_level`], ISA IRQ 9, level,
 //!   active low) is asserted while a status bit is set whose enable bit is set (4.8.2.1).
-//! - PM1 enable: TMR_EN and PWRBTN_EN are implemented. GBL_EN does not stick, which tells the
-//!   OS there is no global lock (ACPI 6.5, 5.2.10; ACPICA treats it so).
+//! - PM1 enable: every defined enable bit sticks (TMR_EN, GBL_EN, PWRBTN_EN, SLPBTN_EN,
+//!   RTC_EN, PCIEXP_WAKE_DIS), so an OS that enables an event reads back what it wrote (ACPICA
+//!   reports an error otherwise); only TMR and PWRBTN ever set their status bits. No firmware
+//!   contends for the FACS global lock, so GBL_STS is never set and GBL_RLS does nothing.
 //! - PM1 control: SCI_EN reads 1 (the platform is always in ACPI mode, the FADT has no SMI
 //!   command port); BM_RLD and SLP_TYP are kept; SLP_EN and GBL_RLS are write-only and read 0.
 //!   Writing SLP_EN with SLP_TYP = [`S5_SLP_TYP`] (the `\_S5` value the DSDT reports) powers the
@@ -69,10 +71,16 @@ pub const SCI_IRQ: u8 = 9;
 
 /// PM1_STS / PM1_EN: timer carry (bit 31 of the timer changed).
 pub const TMR: u16 = 1 << 0;
-/// PM1_EN: global lock release enable (never sticks: no global lock).
+/// PM1_EN: global lock release enable.
 pub const GBL_EN: u16 = 1 << 5;
 /// PM1_STS / PM1_EN: power button.
 pub const PWRBTN: u16 = 1 << 8;
+/// PM1_EN: sleep button enable.
+pub const SLPBTN_EN: u16 = 1 << 9;
+/// PM1_EN: RTC alarm enable.
+pub const RTC_EN: u16 = 1 << 10;
+/// PM1_EN: PCI Express wake disable.
+pub const PCIEXP_WAKE_DIS: u16 = 1 << 14;
 /// PM1_CNT: the SCI, not an SMI, signals power-management events.
 pub const SCI_EN: u16 = 1 << 0;
 /// PM1_CNT: bus-master requests take the CPU out of C3.
@@ -84,8 +92,8 @@ pub const SLP_TYP_SHIFT: u16 = 10;
 /// PM1_CNT: enter the sleep state in SLP_TYP (write-only).
 pub const SLP_EN: u16 = 1 << 13;
 
-/// PM1_EN bits that stick.
-const EN_WRITABLE: u16 = TMR | PWRBTN;
+/// PM1_EN bits that stick: every defined one (4.8.3.1.2, Table 4.17).
+const EN_WRITABLE: u16 = TMR | GBL_EN | PWRBTN | SLPBTN_EN | RTC_EN | PCIEXP_WAKE_DIS;
 /// PM1_STS bits held in state (TMR_STS is computed from time).
 const STS_STORED: u16 = PWRBTN;
 /// PM1_CNT bits held in state (SCI_EN is constant).

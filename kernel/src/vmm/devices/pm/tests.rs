@@ -117,15 +117,20 @@ fn power_button_status_enable_and_write_one_to_clear() {
 }
 
 #[test]
-fn only_implemented_enable_and_control_bits_stick() {
+fn only_defined_enable_and_stored_control_bits_stick() {
     let mut pm = Pm::new();
     pm.io_write(PM1A_EVT + 2, 2, 0xFFFF);
     assert_eq!(
         pm.enable(),
-        TMR | PWRBTN,
-        "GBL_EN does not stick: no global lock"
+        0x4721,
+        "the defined enable bits, no reserved ones"
     );
-    assert_eq!(pm.enable() & GBL_EN, 0);
+    assert_eq!(
+        pm.enable(),
+        TMR | GBL_EN | PWRBTN | SLPBTN_EN | RTC_EN | PCIEXP_WAKE_DIS
+    );
+    assert_eq!(pm.status(), 0, "enabling sets no status");
+    assert!(!pm.sci_level());
     pm.io_write(PM1A_CNT, 2, 0xFFFF & !u32::from(SLP_EN));
     assert_eq!(
         pm.io_read(PM1A_CNT, 2),
@@ -309,7 +314,8 @@ fn state_round_trips_through_the_bus_and_impossible_states_are_refused() {
         "ACPI PM1 status",
         "TMR_STS is not stored"
     );
-    assert_eq!(refused(10, &[0x20, 0]), "ACPI PM1 enable", "GBL_EN");
+    assert_eq!(refused(10, &[0x02, 0]), "ACPI PM1 enable", "reserved bit 1");
+    assert_eq!(refused(11, &[0x80]), "ACPI PM1 enable", "reserved bit 15");
     assert_eq!(
         refused(12, &[0x01, 0]),
         "ACPI PM1 control",
