@@ -182,6 +182,10 @@ pub fn step<F: Format>(vcpu: &mut dyn Vcpu, guest: &mut Guest<F>, out: &mut Vec<
         }
         Exit::IoOut { port, width, value } => match guest.port_out(port, width, value) {
             Effect::Exit(status) => Step::End(GuestEnd::Exited(u64::from(status))),
+            // Powered off: ended, with nothing wrong.
+            Effect::PowerOff => Step::End(GuestEnd::Exited(0)),
+            // No reboot yet: a reset ends the guest as a triple fault (a reset on a PC) does.
+            Effect::Reset => Step::End(GuestEnd::Shutdown),
             Effect::None => Step::Continue,
         },
         Exit::Hypercall => {

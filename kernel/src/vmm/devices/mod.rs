@@ -14,6 +14,7 @@ pub mod irq;
 pub mod lapic;
 pub mod pic;
 pub mod pit;
+pub mod pm;
 pub mod rtc;
 pub mod serial;
 pub mod state;
@@ -33,6 +34,10 @@ pub enum Effect {
     None,
     /// The guest asked to end with this status (debug-exit port).
     Exit(u32),
+    /// The guest entered the soft-off state S5 (ACPI power management, `pm`): it is off.
+    PowerOff,
+    /// The guest asked for a system reset (the ACPI reset register, `pm`).
+    Reset,
 }
 
 /// A device on the I/O port bus.

@@ -164,6 +164,8 @@ const KIND_UART16550: u32 = 1;
 const KIND_LAPIC: u32 = 2;
 /// [`DeviceId`] kind of an IOAPIC.
 const KIND_IOAPIC: u32 = 3;
+/// [`DeviceId`] kind of an ACPI power-management register block.
+const KIND_ACPI_PM: u32 = 4;
 
 impl DeviceId {
     /// A 16550 UART at `base`.
@@ -179,6 +181,11 @@ impl DeviceId {
     /// The IOAPIC with ID `ioapic_id`.
     pub const fn ioapic(ioapic_id: u8) -> Self {
         Self(KIND_IOAPIC << 16 | ioapic_id as u32)
+    }
+
+    /// An ACPI power-management register block at `base`.
+    pub const fn acpi_pm(base: u16) -> Self {
+        Self(KIND_ACPI_PM << 16 | base as u32)
     }
 
     /// The id as stored.
@@ -199,6 +206,7 @@ impl fmt::Display for DeviceId {
             KIND_UART16550 => write!(f, "16550 UART at port {base:#x}"),
             KIND_LAPIC => write!(f, "local APIC {base}"),
             KIND_IOAPIC => write!(f, "IOAPIC {base}"),
+            KIND_ACPI_PM => write!(f, "ACPI PM registers at port {base:#x}"),
             _ => write!(f, "device {:#010x}", self.0),
         }
     }
