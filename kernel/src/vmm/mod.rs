@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The virtual-machine monitor: hardware virtualization back ends and what they share.
 
+pub mod acpi;
 #[cfg(target_os = "none")]
 pub mod backend;
 #[cfg(target_os = "none")]
 pub mod chipset;
-pub mod acpi;
 pub mod cpu_state;
 pub mod cpuid;
 pub mod decode;
