@@ -55,7 +55,8 @@ const REG_REDIRECTION: u8 = 0x10;
 const DEST_LOGICAL: u64 = 1 << 11;
 const REMOTE_IRR: u64 = 1 << 14;
 const LEVEL: u64 = 1 << 15;
-const MASKED: u64 = 1 << 16;
+/// Redirection entry bit 16: the pin is masked.
+pub const MASKED: u64 = 1 << 16;
 /// Bits software may write: vector, delivery mode, destination mode, polarity, trigger mode,
 /// mask and destination. Delivery status (12) and remote IRR (14) are read-only.
 const WRITABLE: u64 = 0xFF00_0000_0001_AFFF;

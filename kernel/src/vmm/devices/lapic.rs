@@ -177,6 +177,11 @@ impl Lapic {
         self.id
     }
 
+    /// Guest time up to which timer expiries are accounted (the latest time it was given).
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
     /// The timer's input clock in Hz.
     pub fn timer_hz(&self) -> u64 {
         self.timer.hz

@@ -9,6 +9,7 @@
 pub mod blob;
 pub mod clock;
 pub mod debug_exit;
+pub mod interrupts;
 pub mod ioapic;
 pub mod irq;
 pub mod lapic;
