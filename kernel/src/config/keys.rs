@@ -157,7 +157,8 @@ pub static KEYS: [Key; 20] = [
         name: "guest_ram",
         value: Value::Number {
             min: 2,
-            max: 4096,
+            // Below the 32-bit PCI hole (`vmm::ram_layout::MAX_RAM`): the APIC pages stay free.
+            max: 3072,
             unit: "MiB",
             set: |c, n| c.guest_ram_mib = n,
         },

@@ -11,6 +11,12 @@ use crate::mm::pagetable::{Attrs, Format, MapError, PageTable, TableMemory, leve
 /// Size of a guest page.
 const PAGE: u64 = 4096;
 
+/// Most guest RAM: everything below the 32-bit PCI hole at 3 GiB, so RAM never reaches the
+/// device pages above it (the I/O APIC at 0xFEC00000, the local APIC at 0xFEE00000), which the
+/// nested page table leaves unmapped so that accesses exit and are emulated. (RAM above 4 GiB
+/// is not offered.)
+pub const MAX_RAM: u64 = 0xC000_0000;
+
 /// Guest RAM: read, write and execute for the guest, write-back.
 const GUEST_RAM: Attrs = Attrs {
     write: true,
@@ -39,13 +45,18 @@ impl RamLayout {
 
     /// Maps exactly [`RamLayout::size`] bytes at guest-physical 0 onto host memory at
     /// `host_base` (2 MiB aligned), with leaves no larger than `leaf_level` (1: 4 KiB pages
-    /// throughout; 2: 2 MiB pages, and 4 KiB pages for a tail that is not a whole 2 MiB).
+    /// throughout; 2: 2 MiB pages, and 4 KiB pages for a tail that is not a whole 2 MiB). A size above
+    /// [`MAX_RAM`] is refused ([`MapError::AlreadyMapped`] at [`MAX_RAM`]: device pages lie
+    /// beyond it).
     pub fn map<F: Format, M: TableMemory>(
         &self,
         table: &mut PageTable<F, M>,
         host_base: u64,
         leaf_level: u8,
     ) -> Result<(), MapError> {
+        if self.size > MAX_RAM {
+            return Err(MapError::AlreadyMapped(MAX_RAM));
+        }
         table.map_range(0, host_base, self.size, GUEST_RAM, leaf_level)
     }
 }
@@ -92,5 +103,16 @@ mod tests {
         check::<NptFormat>(2);
         assert_eq!(RamLayout::new(64 * MIB).allocated, 64 * MIB);
         assert_eq!(RamLayout::new(2 * MIB + 1).size, 2 * MIB + PAGE);
+    }
+
+    #[test]
+    fn ram_never_reaches_the_apic_pages() {
+        let mut t = PageTable::<EptFormat, _>::new(FakeMemory::default()).unwrap();
+        assert_eq!(
+            RamLayout::new(MAX_RAM + PAGE).map(&mut t, 0x4000_0000, 2),
+            Err(MapError::AlreadyMapped(MAX_RAM))
+        );
+        assert!(MAX_RAM <= crate::vmm::devices::ioapic::BASE);
+        assert!(MAX_RAM >> 20 >= 3072, "guest_ram's largest value fits");
     }
 }

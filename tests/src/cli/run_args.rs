@@ -71,7 +71,7 @@ pub struct GuestArgs {
 /// Name of the guest kernel's boot module (`/boot/guest` on the ISO).
 pub const GUEST_MODULE: &str = "guest";
 /// Smallest and largest `--guest-ram` (Castor's `guest_ram=` range).
-pub const GUEST_RAM_MIB: std::ops::RangeInclusive<u32> = 2..=4096;
+pub const GUEST_RAM_MIB: std::ops::RangeInclusive<u32> = 2..=3072;
 /// Smallest and largest `--peer-timeout` (Castor's `peer_timeout=` range).
 pub const PEER_TIMEOUT_MS: std::ops::RangeInclusive<u32> = 100..=600_000;
 /// Machine memory `castor-run` gives Castor (MiB), unless the guest needs more.

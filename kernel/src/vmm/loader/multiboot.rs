@@ -91,8 +91,10 @@ pub const BOOT_LOADER_NAME: &str = "Castor";
 
 /// End of conventional memory reported as available (the EBDA follows).
 pub const RESERVED_LOW_START: u64 = 0x9_FC00;
-/// Start of the BIOS area reported as reserved.
-pub const BIOS_START: u64 = 0xF_0000;
+/// Start of the BIOS area reported as reserved: from 0xE0000, where Castor writes the ACPI
+/// tables (`vmm::acpi::DEFAULT_BASE`; ACPI 6.5, 5.2.5.1), to 1 MiB.
+pub const BIOS_START: u64 = 0xE_0000;
+const _: () = assert!(BIOS_START <= crate::vmm::acpi::DEFAULT_BASE);
 /// Start of memory above 1 MiB.
 pub const HIGH_MEMORY: u64 = 0x10_0000;
 /// Highest address (exclusive) a 32-bit guest entered without paging can reach.

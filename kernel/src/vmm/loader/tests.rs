@@ -436,7 +436,7 @@ fn boot_information_fields_read_back() {
         [
             (0, 0x9_FC00, 1),
             (0x9_FC00, 0x400, 2),
-            (0xF_0000, 0x1_0000, 2),
+            (0xE_0000, 0x2_0000, 2),
             (0x10_0000, ram_size - MIB, 1),
         ]
     );

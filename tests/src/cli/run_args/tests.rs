@@ -205,16 +205,16 @@ fn single_guest_options() {
 
     let a = args(&[
         "--single",
-        "--guest-ram=4096",
+        "--guest-ram=3072",
         "--guest",
         &file,
         "--append",
         " cpus=1  ",
     ]);
     let guest = a.guest.clone().unwrap();
-    assert_eq!((guest.args.as_str(), guest.ram_mib), ("", Some(4096)));
-    assert_eq!(a.cmdline(), "guest=module guest_ram=4096 cpus=1");
-    assert_eq!(a.memory_mib(), 4096 + HOST_RESERVE_MIB);
+    assert_eq!((guest.args.as_str(), guest.ram_mib), ("", Some(3072)));
+    assert_eq!(a.cmdline(), "guest=module guest_ram=3072 cpus=1");
+    assert_eq!(a.memory_mib(), 3072 + HOST_RESERVE_MIB);
     let a = args(&["--single", "--guest", &file, "--guest-ram", "2"]);
     assert_eq!(a.memory_mib(), 256);
     // guest_ram= in --append is fine on its own.
@@ -235,9 +235,9 @@ fn guest_options_are_checked_in_both_modes() {
         (&["--guest", "/"], "no such file"),
         (
             &["--guest", &file, "--guest-ram", "1"],
-            "expected MiB from 2 to 4096",
+            "expected MiB from 2 to 3072",
         ),
-        (&["--guest", &file, "--guest-ram", "4097"], "expected MiB"),
+        (&["--guest", &file, "--guest-ram", "3073"], "expected MiB"),
         (&["--guest", &file, "--guest-ram", "lots"], "expected MiB"),
         (&["--guest", &file, "--guest-args", "it's"], "single quotes"),
         (
