@@ -377,6 +377,12 @@ fn extended<B: Backend>(k: u64) -> Result<(), String> {
     second
         .restore_state(&state)
         .map_err(|e| alloc::format!("extended state does not load: {e}"))?;
+    // CR8 is the local APIC's TPR: device state, which a failover restores with the chipset.
+    guest
+        .chipset
+        .interrupts
+        .lapic
+        .set_cr8(u64::from(state.ext.tpr));
     let ran = run::run(&mut second, &mut guest, PREFIX, 3);
     ensure!(
         ran.end == GuestEnd::TooManyExits,

@@ -65,28 +65,20 @@ mod bits {
 /// The guest's answer for `leaf`/`subleaf`, given the host's answer and the vCPU's APIC id.
 ///
 /// Hidden: VMX/SVM (no nested virtualization), XSAVE and everything needing it (AVX and later:
-/// guests then never execute XSETBV), MONITOR/MWAIT, x2APIC and the TSC-deadline timer (not
-/// virtualized), power and thermal management, performance monitoring, INVPCID (needs a VMX
-/// control Castor does not set), TSX and MPX. Shown: the hypervisor bit and Castor's leaves.
+/// guests then never execute XSETBV), MONITOR/MWAIT, x2APIC (the local APIC model is xAPIC
+/// only), power and thermal management, performance monitoring, INVPCID (needs a VMX
+/// control Castor does not set), TSX and MPX. Shown: the hypervisor bit, the TSC-deadline timer
+/// (`devices::lapic` has it, whatever the host) and Castor's leaves.
 pub fn filter(leaf: u32, subleaf: u32, host: Regs, apic_id: u8) -> Regs {
     use bits::*;
     let mut r = host;
     match leaf {
         0x1 => {
             r.ebx = (r.ebx & 0x00FF_FFFF) | (u32::from(apic_id) << 24);
-            r.ecx &= !(MONITOR
-                | VMX
-                | SMX
-                | EST
-                | TM2
-                | PDCM
-                | X2APIC
-                | TSC_DEADLINE
-                | XSAVE
-                | OSXSAVE
-                | AVX
-                | F16C);
-            r.ecx |= HYPERVISOR;
+            r.ecx &=
+                !(MONITOR | VMX | SMX | EST | TM2 | PDCM | X2APIC | XSAVE | OSXSAVE | AVX | F16C);
+            // The local APIC model has the TSC-deadline timer whatever the host's.
+            r.ecx |= HYPERVISOR | TSC_DEADLINE;
             r.edx &= !(ACPI | TM | PBE);
         }
         0x5 | 0x6 | 0xA | 0xD => r = Regs::default(),
@@ -150,6 +142,27 @@ mod tests {
             0
         );
         assert_ne!(g.ecx & bits::HYPERVISOR, 0);
+    }
+
+    #[test]
+    fn tsc_deadline_is_offered_and_x2apic_is_not() {
+        let g = filter(
+            1,
+            0,
+            Regs {
+                ecx: u32::MAX,
+                ..Regs::default()
+            },
+            0,
+        );
+        assert_ne!(g.ecx & bits::TSC_DEADLINE, 0);
+        let g = filter(1, 0, Regs::default(), 0);
+        assert_ne!(
+            g.ecx & bits::TSC_DEADLINE,
+            0,
+            "even where the host lacks it"
+        );
+        assert_eq!(g.ecx & bits::X2APIC, 0);
     }
 
     #[test]

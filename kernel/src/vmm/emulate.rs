@@ -6,9 +6,9 @@
 
 use core::fmt;
 
-use super::cpuid;
 use super::msr::VirtualMsrs;
-use super::vcpu::{Exit, GuestRegs, Width};
+use super::vcpu::{Exit, GuestRegs, InterruptSource, Width};
+use super::{cpuid, cpuid_clocks};
 
 /// An exception to inject into the guest, with its error code if the vector pushes one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,9 +45,10 @@ pub enum Emulated {
 }
 
 /// CPUID: the host's answer for leaf EAX, subleaf ECX, filtered by [`cpuid::filter`] for vCPU
-/// `vcpu_index` (its APIC id), into EAX, EBX, ECX, EDX (upper halves zeroed, SDM Vol. 2A,
-/// CPUID).
-pub fn cpuid(regs: &mut GuestRegs, vcpu_index: u32) -> Emulated {
+/// `vcpu_index` (its APIC id), or the guest's clock rates (its TSC runs at `tsc_hz`) for leaves 0x15 and 0x16 where the
+/// host has them ([`cpuid_clocks::clock_leaf`]), into EAX, EBX, ECX, EDX (upper halves zeroed,
+/// SDM Vol. 2A, CPUID).
+pub fn cpuid(regs: &mut GuestRegs, vcpu_index: u32, tsc_hz: u64) -> Emulated {
     let (leaf, subleaf) = (regs.rax as u32, regs.rcx as u32);
     let host = core::arch::x86_64::__cpuid_count(leaf, subleaf);
     let host = cpuid::Regs {
@@ -56,19 +57,38 @@ pub fn cpuid(regs: &mut GuestRegs, vcpu_index: u32) -> Emulated {
         ecx: host.ecx,
         edx: host.edx,
     };
-    regs.set_cpuid(cpuid::filter(leaf, subleaf, host, vcpu_index as u8));
+    let clocks = cpuid_clocks::Clocks {
+        tsc_hz,
+        lapic_hz: cpuid_clocks::LAPIC_TIMER_HZ,
+    };
+    let max_basic = core::arch::x86_64::__cpuid(0).eax;
+    let answer = cpuid_clocks::clock_leaf(leaf, clocks)
+        .filter(|_| leaf <= max_basic)
+        .unwrap_or_else(|| cpuid::filter(leaf, subleaf, host, vcpu_index as u8));
+    regs.set_cpuid(answer);
     Emulated::Done
 }
 
-/// RDMSR (`write` false) or WRMSR of the MSR in ECX through the virtual MSR file; `tsc` is the
-/// guest's current TSC. An MSR the file does not know, or a value it refuses, raises #GP(0) as
+/// RDMSR (`write` false) or WRMSR of the MSR in ECX: the interrupt controller's own (the local
+/// APIC's IA32_APIC_BASE and IA32_TSC_DEADLINE) go to `irq`, the rest to the virtual MSR file;
+/// `tsc` is the guest's current TSC. An MSR the file does not know, or a value it refuses, raises #GP(0) as
 /// on a CPU without it (SDM Vol. 2B, RDMSR/WRMSR).
-pub fn msr(regs: &mut GuestRegs, msrs: &mut VirtualMsrs, write: bool, tsc: u64) -> Emulated {
+pub fn msr(
+    regs: &mut GuestRegs,
+    msrs: &mut VirtualMsrs,
+    irq: &mut dyn InterruptSource,
+    write: bool,
+    tsc: u64,
+) -> Emulated {
     let msr = regs.msr_index();
     let ok = if write {
-        msrs.write(msr, regs.msr_value()).is_ok()
+        match irq.write_msr(msr, regs.msr_value(), tsc) {
+            Some(result) => result.is_ok(),
+            None => msrs.write(msr, regs.msr_value()).is_ok(),
+        }
     } else {
-        msrs.read(msr, tsc)
+        irq.read_msr(msr)
+            .or_else(|| msrs.read(msr, tsc))
             .map(|value| regs.set_msr_value(value))
             .is_some()
     };
@@ -248,6 +268,7 @@ impl GuestRegs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vmm::devices::lapic::MsrFault;
     use crate::vmm::msr::PAT;
     use std::string::String;
 
@@ -264,6 +285,97 @@ mod tests {
         assert_eq!(regs.by_number(4, 0x1234), 0x1234);
     }
 
+    /// An interrupt controller without MSRs.
+    struct NoApic;
+
+    impl InterruptSource for NoApic {
+        fn pending(&mut self) -> Option<u8> {
+            None
+        }
+        fn acknowledge(&mut self) -> Option<u8> {
+            None
+        }
+        fn read_msr(&mut self, _index: u32) -> Option<u64> {
+            None
+        }
+        fn write_msr(&mut self, _: u32, _: u64, _: u64) -> Option<Result<(), MsrFault>> {
+            None
+        }
+        fn cr8(&self) -> u64 {
+            0
+        }
+        fn set_cr8(&mut self, _value: u64) {}
+    }
+
+    #[test]
+    fn the_local_apics_msrs_go_to_the_interrupt_controller() {
+        use crate::vmm::devices::interrupts::Interrupts;
+        use crate::vmm::devices::lapic::{DEFAULT_BASE, LapicConfig};
+        use crate::vmm::msr::{APIC_BASE, TSC_DEADLINE};
+
+        /// The fabric at guest time 0 with a 1 GHz TSC.
+        struct Fabric(Interrupts);
+        impl InterruptSource for Fabric {
+            fn pending(&mut self) -> Option<u8> {
+                self.0.pending(0)
+            }
+            fn acknowledge(&mut self) -> Option<u8> {
+                self.0.acknowledge(0)
+            }
+            fn read_msr(&mut self, index: u32) -> Option<u64> {
+                match index {
+                    APIC_BASE => Some(self.0.lapic.apic_base_msr()),
+                    TSC_DEADLINE => Some(self.0.lapic.tsc_deadline()),
+                    _ => None,
+                }
+            }
+            fn write_msr(&mut self, index: u32, v: u64, _: u64) -> Option<Result<(), MsrFault>> {
+                (index == APIC_BASE).then(|| self.0.lapic.write_apic_base_msr(v, 0))
+            }
+            fn cr8(&self) -> u64 {
+                self.0.lapic.cr8()
+            }
+            fn set_cr8(&mut self, value: u64) {
+                self.0.lapic.set_cr8(value);
+            }
+        }
+        let mut irq = Fabric(Interrupts::new(LapicConfig {
+            apic_id: 0,
+            timer_hz: 1,
+            tsc_hz: 1,
+        }));
+        let mut msrs = VirtualMsrs::new(0);
+        let mut regs = GuestRegs {
+            rcx: u64::from(APIC_BASE),
+            ..GuestRegs::default()
+        };
+        assert_eq!(
+            msr(&mut regs, &mut msrs, &mut irq, false, 0),
+            Emulated::Done
+        );
+        assert_eq!((regs.rdx, regs.rax), (0, DEFAULT_BASE | 0x900));
+        // Global disable, which the virtual MSR file alone would refuse.
+        regs.rax = DEFAULT_BASE | 0x100;
+        assert_eq!(msr(&mut regs, &mut msrs, &mut irq, true, 0), Emulated::Done);
+        assert_eq!(irq.0.lapic.mmio_base(), None);
+        regs.rax = 0xFEC0_0900;
+        assert_eq!(
+            msr(&mut regs, &mut msrs, &mut irq, true, 0),
+            Emulated::Fault(Exception::GP0),
+            "the local APIC's refusal is a #GP"
+        );
+        regs.rcx = u64::from(TSC_DEADLINE);
+        assert_eq!(
+            msr(&mut regs, &mut msrs, &mut irq, false, 0),
+            Emulated::Done
+        );
+        assert_eq!(
+            msr(&mut regs, &mut msrs, &mut NoApic, false, 0),
+            Emulated::Fault(Exception::GP0),
+            "the MSR file has no TSC deadline"
+        );
+    }
+
     #[test]
     fn rdmsr_splits_into_edx_eax_and_wrmsr_joins_them() {
         let mut msrs = VirtualMsrs::new(0);
@@ -274,11 +386,17 @@ mod tests {
             ..GuestRegs::default()
         };
         // WRMSR takes EAX and EDX only (the upper half of RAX is ignored).
-        assert_eq!(msr(&mut regs, &mut msrs, true, 0), Emulated::Done);
+        assert_eq!(
+            msr(&mut regs, &mut msrs, &mut NoApic, true, 0),
+            Emulated::Done
+        );
         assert_eq!(msrs.read(PAT, 0), Some(0x0000_0006_0000_0006));
         regs.rax = u64::MAX;
         regs.rdx = u64::MAX;
-        assert_eq!(msr(&mut regs, &mut msrs, false, 0), Emulated::Done);
+        assert_eq!(
+            msr(&mut regs, &mut msrs, &mut NoApic, false, 0),
+            Emulated::Done
+        );
         assert_eq!((regs.rax, regs.rdx), (6, 6), "upper halves zeroed");
     }
 
@@ -294,7 +412,7 @@ mod tests {
         let before = regs;
         for write in [false, true] {
             assert_eq!(
-                msr(&mut regs, &mut msrs, write, 0),
+                msr(&mut regs, &mut msrs, &mut NoApic, write, 0),
                 Emulated::Fault(Exception::GP0)
             );
             assert_eq!(regs, before);
@@ -302,7 +420,7 @@ mod tests {
         // The TSC reads the caller's value.
         regs.rcx = u64::from(crate::vmm::msr::TSC);
         assert_eq!(
-            msr(&mut regs, &mut msrs, false, 0x1_2345_6789),
+            msr(&mut regs, &mut msrs, &mut NoApic, false, 0x1_2345_6789),
             Emulated::Done
         );
         assert_eq!((regs.rdx, regs.rax), (1, 0x2345_6789));
@@ -315,7 +433,7 @@ mod tests {
             rcx: 0,
             ..GuestRegs::default()
         };
-        assert_eq!(cpuid(&mut regs, 0), Emulated::Done);
+        assert_eq!(cpuid(&mut regs, 0, 0), Emulated::Done);
         let mut signature = [0u8; 12];
         for (i, r) in [regs.rbx, regs.rcx, regs.rdx].into_iter().enumerate() {
             signature[4 * i..4 * i + 4].copy_from_slice(&(r as u32).to_le_bytes());

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod chipset;
 pub mod cpu_state;
 pub mod cpuid;
+pub mod cpuid_clocks;
 pub mod decode;
 pub mod devices;
 pub mod emulate;

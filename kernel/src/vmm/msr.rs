@@ -14,6 +14,8 @@ pub const APIC_BASE: u32 = 0x1B;
 pub const FEATURE_CONTROL: u32 = 0x3A;
 /// IA32_BIOS_SIGN_ID (microcode revision).
 pub const BIOS_SIGN_ID: u32 = 0x8B;
+/// IA32_TSC_DEADLINE (the local APIC timer's deadline, `devices::lapic`).
+pub const TSC_DEADLINE: u32 = 0x6E0;
 /// IA32_MTRRCAP.
 pub const MTRRCAP: u32 = 0xFE;
 /// IA32_MISC_ENABLE.

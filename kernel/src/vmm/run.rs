@@ -6,7 +6,9 @@ use alloc::vec::Vec;
 
 use alloc::boxed::Box;
 
+use super::acpi;
 use super::chipset::Chipset;
+use super::decode::mmio::{self, MmioError};
 use super::devices::{Effect, PortBus, debug_exit::DebugExit, serial::Serial};
 use super::guest_mem::GuestMemory;
 use super::hypercall::{self, Call};
@@ -38,6 +40,14 @@ pub enum GuestEnd {
         /// It was a write.
         write: bool,
     },
+    /// An access to a device page by an instruction Castor does not emulate (or whose bytes it
+    /// could not read).
+    BadMmio {
+        /// Guest-physical address.
+        gpa: u64,
+        /// What went wrong.
+        error: MmioError,
+    },
     /// The exit budget ran out.
     TooManyExits,
 }
@@ -46,7 +56,7 @@ pub enum GuestEnd {
 pub struct Guest<F: Format> {
     /// RAM and nested page tables.
     pub mem: GuestMemory<F>,
-    /// PIC, PIT and RTC.
+    /// Interrupt controllers, timers and PM registers.
     pub chipset: Chipset,
     /// Other port devices.
     pub bus: PortBus,
@@ -54,12 +64,21 @@ pub struct Guest<F: Format> {
 
 impl<F: Format> Guest<F> {
     /// A guest with `mem` as its RAM and the standard devices: the chipset, COM1, the
-    /// debug-exit port.
-    pub fn new(mem: GuestMemory<F>) -> Self {
+    /// debug-exit port; the ACPI tables that describe them are written to RAM at
+    /// [`acpi::DEFAULT_BASE`] (in the BIOS area every loader reports as reserved) if RAM
+    /// reaches that far.
+    pub fn new(mut mem: GuestMemory<F>) -> Self {
         let mut bus = PortBus::default();
         bus.attach(Box::new(Serial::default()));
         bus.attach(Box::new(DebugExit));
         let chipset = Chipset::new(mem.size());
+        match acpi::build(&acpi::Platform::pc(mem.size()), acpi::DEFAULT_BASE) {
+            Ok(tables) => {
+                let _written = mem.write(tables.base, &tables.bytes);
+                debug_assert!(_written, "build checked that the tables fit in RAM");
+            }
+            Err(e) => log::info!("guest without ACPI tables: {e}"),
+        }
         Self { mem, chipset, bus }
     }
 
@@ -108,10 +127,35 @@ impl<F: Format> Guest<F> {
 
     fn port_out(&mut self, port: u16, width: Width, value: u32) -> Effect {
         let now = self.chipset.now_ns();
-        if self.chipset.write(port, width, value, now) {
-            Effect::None
-        } else {
-            self.bus.write(port, width, value)
+        match self.chipset.write(port, width, value, now) {
+            Some(effect) => effect,
+            None => self.bus.write(port, width, value),
+        }
+    }
+
+    /// Emulates the instruction that accessed the device page at `gpa` (`decode::mmio`) and
+    /// moves the vCPU past it.
+    fn emulate_mmio(&mut self, vcpu: &mut dyn Vcpu, gpa: u64) -> Step {
+        let bad = |error| Step::End(GuestEnd::BadMmio { gpa, error });
+        let Ok(ctx) = vcpu.instruction_context() else {
+            return Step::End(GuestEnd::BadAccess { gpa, write: false });
+        };
+        let insn = match mmio::fetch(&ctx.paging, &mut self.mem, ctx.linear_ip, ctx.mode) {
+            Ok(insn) => insn,
+            Err(e) => return bad(e),
+        };
+        let (mut rsp, mut rflags) = (ctx.rsp, ctx.rflags);
+        let mut regs = mmio::Registers {
+            gprs: vcpu.regs(),
+            rsp: &mut rsp,
+            rflags: &mut rflags,
+        };
+        match insn.execute(gpa, &mut regs, &mut self.chipset) {
+            Ok(done) => match vcpu.complete_instruction(rsp, rflags, done.advance) {
+                Ok(()) => Step::Continue,
+                Err(_) => Step::End(GuestEnd::BadAccess { gpa, write: true }),
+            },
+            Err(e) => bad(e),
         }
     }
 }
@@ -202,6 +246,12 @@ pub fn step<F: Format>(vcpu: &mut dyn Vcpu, guest: &mut Guest<F>, out: &mut Vec<
         Exit::NestedPageFault { gpa, write, .. } if write && gpa < guest.mem.size() => {
             Step::WriteFault { gpa }
         }
+        Exit::NestedPageFault {
+            gpa,
+            exec: false,
+            paging_structure: false,
+            ..
+        } if guest.chipset.decodes_mmio(gpa) => guest.emulate_mmio(vcpu, gpa),
         Exit::NestedPageFault { gpa, write, .. } => Step::End(GuestEnd::BadAccess { gpa, write }),
         Exit::Halt => Step::Halt,
         Exit::Shutdown => Step::End(GuestEnd::Shutdown),

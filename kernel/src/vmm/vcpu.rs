@@ -10,7 +10,8 @@
 use core::fmt;
 
 use super::cpu_state::CpuState;
-use super::decode::GuestRead;
+use super::decode::{CodeMode, GuestRead, PagingState};
+use super::devices::lapic::MsrFault;
 
 /// Guest general-purpose registers kept by the hypervisor across VM exits (RSP and RIP live in
 /// the VMCS/VMCB). The entry assembly of each back end takes its field offsets from here
@@ -227,6 +228,11 @@ pub enum Exit {
         write: bool,
         /// The access was an instruction fetch.
         exec: bool,
+        /// The processor's own access to a guest paging-structure entry during a page walk
+        /// (VT-x: exit qualification bit 7 or 8 clear, SDM Vol. 3C, Table 28-7; AMD-V:
+        /// EXITINFO1 bit 33, APM Vol. 2, 15.25.6), not the access of the instruction: never a
+        /// device access.
+        paging_structure: bool,
     },
     /// HLT with interrupts enabled: sleep until an interrupt is due.
     Halt,
@@ -282,12 +288,41 @@ impl fmt::Display for VcpuError {
 }
 
 /// The guest's interrupt controller as a vCPU sees it: the back end asks before each entry
-/// whether an interrupt is pending and acknowledges it when the guest can take it.
+/// whether an interrupt is pending and acknowledges it when the guest can take it. The
+/// controller includes the vCPU's local APIC, whose MSRs and task priority (CR8) the back end
+/// reaches through it.
 pub trait InterruptSource {
     /// The vector that would be delivered now, after bringing timers up to date.
     fn pending(&mut self) -> Option<u8>;
     /// The interrupt-acknowledge cycle: the controller hands over its highest-priority request.
     fn acknowledge(&mut self) -> Option<u8>;
+    /// RDMSR of an MSR the controller implements (IA32_APIC_BASE, IA32_TSC_DEADLINE); `None`
+    /// if `index` is not one of them.
+    fn read_msr(&mut self, index: u32) -> Option<u64>;
+    /// WRMSR of `value` to an MSR the controller implements, the guest's TSC reading
+    /// `guest_tsc`; `None` if `index` is not one of them, `Some(Err)` for #GP(0).
+    fn write_msr(&mut self, index: u32, value: u64, guest_tsc: u64)
+    -> Option<Result<(), MsrFault>>;
+    /// CR8 as the guest reads it: the local APIC's TPR bits 7:4 (SDM Vol. 3A, 11.8.6).
+    fn cr8(&self) -> u64;
+    /// MOV to CR8 of `value` (bits 3:0, already checked for reserved bits): sets TPR bits 7:4.
+    fn set_cr8(&mut self, value: u64);
+}
+
+/// What the monitor needs to emulate the instruction at the guest's RIP
+/// ([`crate::vmm::decode::mmio::fetch`]) and its effect on RSP and RFLAGS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstructionContext {
+    /// The registers that select the guest's paging mode.
+    pub paging: PagingState,
+    /// The code size CS selects.
+    pub mode: CodeMode,
+    /// Linear address of the instruction (CS base + RIP, [`CodeMode::linear_ip`]).
+    pub linear_ip: u64,
+    /// RSP.
+    pub rsp: u64,
+    /// RFLAGS.
+    pub rflags: u64,
 }
 
 /// A virtual CPU of some vendor.
@@ -303,6 +338,25 @@ pub trait Vcpu {
     fn rip(&self) -> u64;
     /// Completes an [`Exit::IoIn`] with the value read.
     fn complete_io_in(&mut self, value: u32);
+    /// The paging state, code size, instruction address, RSP and RFLAGS of the guest, for
+    /// emulating the instruction that caused an [`Exit::NestedPageFault`].
+    ///
+    /// # Errors
+    /// The back end could not read its control structure.
+    fn instruction_context(&mut self) -> Result<InstructionContext, VcpuError>;
+    /// Completes an emulated instruction: RSP and RFLAGS take these values (the general
+    /// registers were changed through [`Vcpu::regs`]) and RIP moves `advance` bytes (0: it runs
+    /// again, as a REP STOS with iterations left), wrapping as [`CodeMode::next_ip`] does; a
+    /// move ends any STI or MOV SS interrupt shadow.
+    ///
+    /// # Errors
+    /// The back end could not write its control structure.
+    fn complete_instruction(
+        &mut self,
+        rsp: u64,
+        rflags: u64,
+        advance: usize,
+    ) -> Result<(), VcpuError>;
     /// Bounds how long the guest may run without exiting, in the back end's timer ticks (the
     /// VMX-preemption timer); false if the back end has no such timer.
     fn set_time_slice(&mut self, ticks: u32) -> bool;

@@ -6,14 +6,19 @@
 //!
 //! ```text
 //! blob    = magic "CSDV", version u16, chipset section, bus section
-//! chipset = guest RAM bytes u64, guest time ns u64, PIC, PIT, RTC   (ChipsetState)
+//! chipset = guest RAM bytes u64, guest time ns u64,
+//!           PIC, PIT, RTC, I/O APIC, local APIC, PM registers          (ChipsetState)
 //! bus     = { device id u32, device section }*                       (PortBus)
 //! ```
 //!
 //! Guest time in the chipset section is the time at which the state was saved: the backup's
 //! clock resumes from it ([`super::clock::GuestClock::resume`]), and the PIT and PIC continue
 //! from their saved backlog and requests, so every timer tick reaches the guest exactly once
-//! across a failover. Restores are all or nothing: on any error the guest's devices are as
+//! across a failover; the local APIC keeps its timer as absolute guest times, so its countdown
+//! continues exactly too.
+//!
+//! Version history: 1 had the PIC, PIT and RTC only; 2 added the I/O APIC, the local APIC and
+//! the ACPI PM registers. A blob of another version is refused, naming both versions. Restores are all or nothing: on any error the guest's devices are as
 //! they were.
 
 #[cfg(test)]
@@ -22,16 +27,20 @@ mod tests;
 use alloc::vec::Vec;
 
 use super::PortBus;
+use super::interrupts::Interrupts;
+use super::ioapic::IoApic;
+use super::lapic::Lapic;
 use super::pic::Pic;
 use super::pit::Pit;
+use super::pm::Pm;
 use super::rtc::Rtc;
 use super::state::{DeviceId, DeviceState, StateError, StateReader, StateWriter, ensure};
 
 /// First bytes of every device state blob ("Castor device state").
 pub const MAGIC: [u8; 4] = *b"CSDV";
 /// The format version this build writes and reads.
-pub const VERSION: u16 = 1;
-/// The longest blob (or section) accepted; what this build writes is far shorter (about 700
+pub const VERSION: u16 = 2;
+/// The longest blob (or section) accepted; what this build writes is far shorter (about 1100
 /// bytes at most, see the tests).
 pub const MAX_LEN: usize = 4096;
 
@@ -52,12 +61,14 @@ fn bounded(bytes: &[u8]) -> Result<StateReader<'_>, StateError> {
 /// The chipset's devices and the guest time at which they were saved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChipsetState {
-    /// The interrupt controllers.
-    pub pic: Pic,
+    /// The interrupt controllers: PIC, I/O APIC, local APIC.
+    pub interrupts: Interrupts,
     /// The interval timer.
     pub pit: Pit,
     /// The real-time clock and CMOS memory.
     pub rtc: Rtc,
+    /// The ACPI power-management registers.
+    pub pm: Pm,
     /// Guest RAM in bytes (what the CMOS describes).
     pub ram: u64,
     /// Guest time when saved, in ns; never before the PIT's time.
@@ -70,9 +81,12 @@ impl ChipsetState {
         let mut w = StateWriter::new();
         w.u64(self.ram);
         w.u64(self.guest_ns);
-        self.pic.save_state(&mut w);
+        self.interrupts.pic.save_state(&mut w);
         self.pit.save_state(&mut w);
         self.rtc.save_state(&mut w);
+        self.interrupts.ioapic.save_state(&mut w);
+        self.interrupts.lapic.save_state(&mut w);
+        self.pm.save_state(&mut w);
         w.into_bytes()
     }
 
@@ -85,19 +99,31 @@ impl ChipsetState {
             return Err(StateError::RamSize { saved, here: ram });
         }
         let guest_ns = r.u64()?;
+        let pic = Pic::restore_state(&mut r)?;
+        let pit = Pit::restore_state(&mut r)?;
+        let rtc = Rtc::restore_state(&mut r)?;
+        let ioapic = IoApic::restore_state(&mut r)?;
+        let lapic = Lapic::restore_state(&mut r)?;
+        let pm = Pm::restore_state(&mut r)?;
+        r.finish()?;
         let state = Self {
-            pic: Pic::restore_state(&mut r)?,
-            pit: Pit::restore_state(&mut r)?,
-            rtc: Rtc::restore_state(&mut r)?,
+            interrupts: Interrupts { pic, ioapic, lapic },
+            pit,
+            rtc,
+            pm,
             ram,
             guest_ns,
         };
-        r.finish()?;
-        ensure(
-            state.pit.now() <= guest_ns,
-            "PIT time after guest time",
-            state.pit.now(),
-        )?;
+        for (time, field) in [
+            (state.pit.now(), "PIT time after guest time"),
+            (
+                state.interrupts.lapic.now(),
+                "local APIC time after guest time",
+            ),
+            (state.pm.now(), "PM time after guest time"),
+        ] {
+            ensure(time <= guest_ns, field, time)?;
+        }
         Ok(state)
     }
 }

@@ -21,16 +21,20 @@ use super::vmcb::{
 use crate::arch::x86_64::{instr, msr};
 use crate::mm::OwnedFrames;
 use crate::vmm::cpu_state::{self, CpuState, Unswitched};
-use crate::vmm::decode::{self, CodeMode, GuestRead, Instruction, PagingState};
+use crate::vmm::decode::{self, GuestRead, Instruction};
 use crate::vmm::emulate::{self, Emulated, Exception, PendingIn};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::msr::{self as vmsr, VirtualMsrs};
-use crate::vmm::vcpu::{BareLoop, Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
+use crate::vmm::vcpu::{
+    BareLoop, Exit, GuestRegs, GuestStart, InstructionContext, InterruptSource, Vcpu, VcpuError,
+};
 
 crate::vmm::vcpu::entry_asm!("entry.S");
 
 /// Saving and restoring [`CpuState`]s.
 mod checkpoint;
+/// The instruction context and completion of emulated MMIO accesses.
+mod instruction;
 
 unsafe extern "C" {
     fn svm_enter(regs: *mut GuestRegs, guest_vmcb: u64, host_vmcb: u64) -> u64;
@@ -207,25 +211,10 @@ impl SvmVcpu {
     /// The instruction at the guest's CS:RIP, read through its page tables, and the RIP after
     /// it.
     fn decode_at_rip(&mut self, mem: &mut dyn GuestRead) -> Option<(Instruction, u64)> {
-        let v = self.vmcb();
-        let s = &v.save;
-        let paging = PagingState {
-            cr0: s.cr0,
-            cr3: s.cr3,
-            cr4: s.cr4,
-            efer: s.efer,
-        };
-        let mode = CodeMode::from_state(
-            s.cr0 & 1 != 0,
-            s.rflags & (1 << 17) != 0,
-            s.efer & (1 << 10) != 0,
-            s.cs.attrib & (1 << 9) != 0,
-            s.cs.attrib & (1 << 10) != 0,
-        );
-        let rip = s.rip;
-        let linear = mode.linear_ip(s.cs.base, rip);
-        let decoded = decode::fetch_and_decode(&paging, mem, linear, mode).ok()?;
-        Some((decoded.instruction, mode.next_ip(rip, decoded.len)))
+        let c = self.context();
+        let rip = self.vmcb().save.rip;
+        let decoded = decode::fetch_and_decode(&c.paging, mem, c.linear_ip, c.mode).ok()?;
+        Some((decoded.instruction, c.mode.next_ip(rip, decoded.len)))
     }
 
     /// Moves the guest past the intercepted instruction (ending any interrupt shadow); false if
@@ -304,8 +293,9 @@ impl SvmVcpu {
     }
 
     /// RDMSR/WRMSR: EFER is this back end's (the guest's copy keeps SVME hidden and set, see
-    /// the module doc); every other MSR goes to the shared emulation.
-    fn emulate_msr(&mut self, write: bool) -> Emulated {
+    /// the module doc); every other MSR goes to the shared emulation (the local APIC's to
+    /// `irq`).
+    fn emulate_msr(&mut self, write: bool, irq: &mut dyn InterruptSource) -> Emulated {
         let host_tsc = instr::rdtsc();
         if write && self.regs.msr_index() == vmsr::TSC {
             // The guest sets its TSC: from now on it reads on from this value.
@@ -316,7 +306,7 @@ impl SvmVcpu {
         let tsc = cpu_state::guest_tsc(host_tsc, self.vmcb().control.tsc_offset);
         let regs = &mut self.regs;
         if regs.msr_index() != msr::IA32_EFER {
-            return emulate::msr(regs, &mut self.msrs, write, tsc);
+            return emulate::msr(regs, &mut self.msrs, irq, write, tsc);
         }
         let value = regs.msr_value();
         if !write {
@@ -332,9 +322,18 @@ impl SvmVcpu {
 
     /// One VMRUN, with a pending interrupt delivered first, and the handling of its exit.
     /// `None`: absorbed, run again.
+    ///
+    /// The guest's CR8 is V_TPR (with V_INTR_MASKING, APM Vol. 2, 15.21.1): loaded from the
+    /// local APIC's TPR before the VMRUN and, if the guest changed it, written back after.
     fn step(&mut self, irq: &mut dyn InterruptSource, mem: &mut dyn GuestRead) -> Option<Exit> {
+        let cr8 = irq.cr8() as u8;
+        self.vmcb().control.set_v_tpr(cr8);
         self.deliver_interrupt(irq);
         self.enter();
+        let tpr = self.vmcb().control.v_tpr();
+        if tpr != cr8 {
+            irq.set_cr8(u64::from(tpr));
+        }
         let v = self.vmcb();
         let (code, info1, info2) = (
             v.control.exit_code,
@@ -359,7 +358,11 @@ impl SvmVcpu {
                 None
             }
             ExitCode::CPUID => {
-                let emulated = emulate::cpuid(&mut self.regs, self.index);
+                let emulated = emulate::cpuid(
+                    &mut self.regs,
+                    self.index,
+                    crate::arch::x86_64::time::tsc_hz(),
+                );
                 (!self.finish(emulated, mem)).then_some(undecodable)
             }
             ExitCode::HLT => {
@@ -389,7 +392,7 @@ impl SvmVcpu {
                 Some(emulate::port_io(regs, pending, io.port, io.size, io.input))
             }
             ExitCode::MSR => {
-                let emulated = self.emulate_msr(info1 & MSR_EXIT_WRITE != 0);
+                let emulated = self.emulate_msr(info1 & MSR_EXIT_WRITE != 0, irq);
                 (!self.finish(emulated, mem)).then_some(undecodable)
             }
             ExitCode::RDTSCP => {
@@ -428,6 +431,7 @@ impl SvmVcpu {
                         gpa: info2,
                         write: fault.contains(NpfInfo::WRITE),
                         exec: fault.contains(NpfInfo::FETCH),
+                        paging_structure: fault.contains(NpfInfo::GUEST_PAGE_TABLE),
                     })
                 }
             }
@@ -480,6 +484,20 @@ impl Vcpu for SvmVcpu {
 
     fn complete_io_in(&mut self, value: u32) {
         self.pending_in.complete(&mut self.regs, value);
+    }
+
+    fn instruction_context(&mut self) -> Result<InstructionContext, VcpuError> {
+        Ok(self.context())
+    }
+
+    fn complete_instruction(
+        &mut self,
+        rsp: u64,
+        rflags: u64,
+        advance: usize,
+    ) -> Result<(), VcpuError> {
+        self.complete(rsp, rflags, advance);
+        Ok(())
     }
 
     fn set_time_slice(&mut self, _ticks: u32) -> bool {

@@ -71,10 +71,10 @@ impl CrAccess {
 /// Without "CR8-load exiting" and "CR8-store exiting" (and without "use TPR shadow") a guest's
 /// MOV to and from CR8 reaches the host's own TPR (SDM Vol. 3C, 26.3 "Changes to Instruction
 /// Behavior in VMX Non-Root Operation"): a guest could mask the host's interrupts. Castor
-/// sets both controls (25.6.2) and emulates CR8 here. Castor's guests get their interrupts
-/// from a virtual 8259 PIC, as ExtINT, which the task priority does not mask (SDM Vol. 3A,
-/// 11.8.3.1), so the value only has to read back as written; AMD-V does the same with
-/// V_INTR_MASKING and V_TPR (AMD64 APM Vol. 2, 15.21.1), the interrupt window ignoring V_TPR.
+/// sets both controls (25.6.2) and emulates CR8 against the guest's local APIC (`vmx::vcpu::
+/// control_regs`); this type checks the written value and mirrors the APIC's TPR for
+/// checkpoints. AMD-V does the same with V_INTR_MASKING and V_TPR (AMD64 APM Vol. 2, 15.21.1),
+/// synchronised with the local APIC around each VMRUN.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cr8(u8);
 
@@ -93,6 +93,12 @@ impl Cr8 {
     /// MOV from CR8: the priority class in bits 3:0, the rest 0.
     pub const fn read(self) -> u64 {
         self.0 as u64
+    }
+
+    /// The value of a CR8 that reads `cr8` (the local APIC's, always below 16; higher bits are
+    /// dropped).
+    pub const fn of_tpr(cr8: u64) -> Self {
+        Self((cr8 & 0xF) as u8)
     }
 }
 

@@ -25,7 +25,9 @@ use crate::vmm::decode::GuestRead;
 use crate::vmm::emulate::{self, Emulated, Exception, PendingIn};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::msr::{self, VirtualMsrs};
-use crate::vmm::vcpu::{BareLoop, Exit, GuestRegs, GuestStart, InterruptSource, Vcpu, VcpuError};
+use crate::vmm::vcpu::{
+    BareLoop, Exit, GuestRegs, GuestStart, InstructionContext, InterruptSource, Vcpu, VcpuError,
+};
 
 crate::vmm::vcpu::entry_asm!("entry.S");
 
@@ -33,6 +35,8 @@ crate::vmm::vcpu::entry_asm!("entry.S");
 mod checkpoint;
 /// Control-register access exits.
 mod control_regs;
+/// The instruction context and completion of emulated MMIO accesses.
+mod instruction;
 
 unsafe extern "C" {
     fn vmx_enter(regs: *mut GuestRegs, launched: u64) -> u64;
@@ -177,8 +181,10 @@ impl VmxVcpu {
             self.context.flush_pending = false;
         }
         let mut v = self.vmcs.load()?;
+        // The mirror of the local APIC's task priority a checkpoint records (`control_regs`).
+        self.context.cr8 = Cr8::of_tpr(irq.cr8());
         self.context.deliver_interrupt(&mut v, irq)?;
-        self.context.step(&mut v)
+        self.context.step(&mut v, irq)
     }
 }
 
@@ -262,13 +268,22 @@ impl Context {
         let len = v.read(ReadOnly32::ExitInstructionLength)?;
         let rip = v.read(GuestN::Rip)?;
         v.write(GuestN::Rip, rip + u64::from(len))?;
-        // Skipping an instruction ends STI / MOV SS blocking (SDM Vol. 3C, 25.4.2).
+        Self::end_interrupt_shadow(v)
+    }
+
+    /// Skipping an instruction ends STI / MOV SS blocking (SDM Vol. 3C, 25.4.2).
+    fn end_interrupt_shadow(v: &mut LoadedVmcs<'_>) -> Result<(), VmFail> {
         let state = v.read(Guest32::InterruptibilityState)?;
         v.write(Guest32::InterruptibilityState, state & !0b11)
     }
 
-    /// Enters the guest through the loaded VMCS and handles the exit.
-    fn step(&mut self, v: &mut LoadedVmcs<'_>) -> Result<Option<Exit>, VmFail> {
+    /// Enters the guest through the loaded VMCS and handles the exit; the local APIC's MSRs
+    /// and CR8 go to `irq`.
+    fn step(
+        &mut self,
+        v: &mut LoadedVmcs<'_>,
+        irq: &mut dyn InterruptSource,
+    ) -> Result<Option<Exit>, VmFail> {
         let v = &mut *v;
         self.unswitched.load_staged();
         // SAFETY: the VMCS is current (`v`), fully initialized by `new`, its host state is this
@@ -320,7 +335,14 @@ impl Context {
                 None
             }
             reason::CPUID => {
-                Self::finish(v, emulate::cpuid(&mut self.regs, self.index))?;
+                Self::finish(
+                    v,
+                    emulate::cpuid(
+                        &mut self.regs,
+                        self.index,
+                        crate::arch::x86_64::time::tsc_hz(),
+                    ),
+                )?;
                 None
             }
             reason::HLT => {
@@ -337,7 +359,7 @@ impl Context {
                 Self::advance(v)?;
                 Some(Exit::Hypercall)
             }
-            reason::CR_ACCESS => self.handle_cr(v, q)?,
+            reason::CR_ACCESS => self.handle_cr(v, q, irq)?,
             reason::IO => {
                 let width = ((q & 7) + 1) as u8;
                 let input = q & (1 << 3) != 0;
@@ -365,7 +387,8 @@ impl Context {
                     Self::advance(v)?;
                 } else {
                     let tsc = cpu_state::guest_tsc(host_tsc, offset);
-                    Self::finish(v, emulate::msr(&mut self.regs, &mut self.msrs, write, tsc))?;
+                    let emulated = emulate::msr(&mut self.regs, &mut self.msrs, irq, write, tsc);
+                    Self::finish(v, emulated)?;
                 }
                 None
             }
@@ -373,6 +396,9 @@ impl Context {
                 gpa: v.read(ReadOnly64::GuestPhysicalAddress)?,
                 write: q & (1 << 1) != 0,
                 exec: q & (1 << 2) != 0,
+                // Bit 7: a linear address is known; bit 8: the access was to its translation
+                // rather than to a paging-structure entry (SDM Vol. 3C, Table 28-7).
+                paging_structure: q & (1 << 7) == 0 || q & (1 << 8) == 0,
             }),
             reason::EPT_MISCONFIG => Some(Exit::Unhandled {
                 code: u64::from(basic),
@@ -444,6 +470,21 @@ impl Vcpu for VmxVcpu {
         self.context
             .pending_in
             .complete(&mut self.context.regs, value);
+    }
+
+    fn instruction_context(&mut self) -> Result<InstructionContext, VcpuError> {
+        self.try_instruction_context()
+            .map_err(|e| VcpuError::Hardware("VMREAD", e as u64))
+    }
+
+    fn complete_instruction(
+        &mut self,
+        rsp: u64,
+        rflags: u64,
+        advance: usize,
+    ) -> Result<(), VcpuError> {
+        self.try_complete_instruction(rsp, rflags, advance)
+            .map_err(|e| VcpuError::Hardware("VMWRITE", e as u64))
     }
 
     /// Ticks of the VMX-preemption timer (TSC >> IA32_VMX_MISC[4:0]), from now and after each

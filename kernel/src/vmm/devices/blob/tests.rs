@@ -12,6 +12,7 @@ use super::*;
 use crate::testutil::Rng;
 use crate::vmm::devices::clock::GuestClock;
 use crate::vmm::devices::debug_exit::DebugExit;
+use crate::vmm::devices::lapic::{LapicConfig, regs};
 use crate::vmm::devices::serial::{COM1, Serial};
 use crate::vmm::devices::{Effect, PortDevice};
 use crate::vmm::vcpu::Width;
@@ -30,7 +31,11 @@ fn pit_clock(ns: u64) -> u64 {
 /// A chipset as Linux sets it up: PIC bases 0x20/0x28 with nothing masked, the PIT at 1000 Hz
 /// from guest time 0, RTC update interrupts on.
 fn linux_chipset() -> ChipsetState {
-    let mut pic = Pic::new();
+    let mut interrupts = Interrupts::new(LapicConfig {
+        apic_id: 0,
+        timer_hz: 25_000_000,
+        tsc_hz: 2_000_000_000,
+    });
     for (port, v) in [
         (0x20, 0x11),
         (0x21, 0x20),
@@ -43,7 +48,7 @@ fn linux_chipset() -> ChipsetState {
         (0x21, 0x00),
         (0xA1, 0x00),
     ] {
-        pic.io_write(port, 1, v);
+        interrupts.pic.io_write(port, 1, v);
     }
     let mut pit = Pit::new();
     pit.io_write(0x43, 1, 0x34);
@@ -53,9 +58,10 @@ fn linux_chipset() -> ChipsetState {
     rtc.io_write(0x70, 1, 0x0B);
     rtc.io_write(0x71, 1, 0x12); // 24-hour BCD, update-ended interrupt
     ChipsetState {
-        pic,
+        interrupts,
         pit,
         rtc,
+        pm: Pm::new(),
         ram: RAM,
         guest_ns: 0,
     }
@@ -65,19 +71,19 @@ fn linux_chipset() -> ChipsetState {
 fn update(c: &mut ChipsetState, now: u64) {
     c.pit.advance(now);
     c.rtc.set_time(UNIX_BASE + now / 1_000_000_000);
-    c.rtc.deliver(&mut c.pic);
-    c.pit.deliver(&mut c.pic);
+    c.rtc.deliver(&mut c.interrupts.pic);
+    c.pit.deliver(&mut c.interrupts.pic);
     c.guest_ns = now;
 }
 
 /// The guest's handlers return: non-specific EOIs until nothing is in service.
 fn end_of_interrupts(c: &mut ChipsetState) {
     for _ in 0..16 {
-        if c.pic.isr() & 0xFF00 != 0 {
-            c.pic.io_write(0xA0, 1, 0x20);
+        if c.interrupts.pic.isr() & 0xFF00 != 0 {
+            c.interrupts.pic.io_write(0xA0, 1, 0x20);
         }
-        if c.pic.isr() & 0xFF != 0 {
-            c.pic.io_write(0x20, 1, 0x20);
+        if c.interrupts.pic.isr() & 0xFF != 0 {
+            c.interrupts.pic.io_write(0x20, 1, 0x20);
         }
     }
 }
@@ -88,22 +94,22 @@ fn guest_handles(c: &mut ChipsetState, budget: u64, hold: bool) -> Vec<u8> {
     let mut taken = Vec::new();
     for n in 0..budget {
         end_of_interrupts(c);
-        c.pit.deliver(&mut c.pic);
-        let Some(v) = c.pic.pending_vector() else {
+        c.pit.deliver(&mut c.interrupts.pic);
+        let Some(v) = c.interrupts.pic.pending_vector() else {
             break;
         };
-        assert_eq!(c.pic.acknowledge(), Some(v));
+        assert_eq!(c.interrupts.pic.acknowledge(), Some(v));
         if v == 0x28 {
             c.rtc.io_write(0x70, 1, 0x0C); // the RTC handler reads register C
             c.rtc.io_read(0x71, 1);
-            c.rtc.deliver(&mut c.pic);
+            c.rtc.deliver(&mut c.interrupts.pic);
         }
         taken.push(v);
         if !(hold && n + 1 == budget) {
             end_of_interrupts(c);
         }
     }
-    c.pit.deliver(&mut c.pic);
+    c.pit.deliver(&mut c.interrupts.pic);
     taken
 }
 
@@ -147,7 +153,7 @@ fn restored_pit_and_pic_deliver_the_same_future_interrupts() {
     update(&mut a, now);
     guest_handles(&mut a, 1, true);
     assert!(a.pit.pending_ticks() > 0);
-    assert_eq!((a.pic.isr(), a.pic.irr() & 1), (1, 1));
+    assert_eq!((a.interrupts.pic.isr(), a.interrupts.pic.irr() & 1), (1, 1));
     let mut b = round_trip(&a);
     let seed = 0x0F1E_2D3C_4B5A_6978;
     let ea = drive(&mut a, seed, 10_000);
@@ -260,8 +266,8 @@ fn out(bus: &mut PortBus, text: &[u8]) {
 fn busy_guest() -> (ChipsetState, PortBus) {
     let mut c = linux_chipset();
     drive(&mut c, 77, 500);
-    c.pic.io_write(0xA0, 1, 0x11);
-    c.pic.io_write(0xA1, 1, 0x30);
+    c.interrupts.pic.io_write(0xA0, 1, 0x11);
+    c.interrupts.pic.io_write(0xA1, 1, 0x30);
     c.pit.io_write(0x43, 1, 0x74); // channel 1, mode 2
     c.pit.io_write(0x41, 1, 18);
     c.pit.io_write(0x41, 1, 0);
@@ -275,6 +281,21 @@ fn busy_guest() -> (ChipsetState, PortBus) {
     c.pit.io_read(0x40, 1);
     c.pit.io_write(0x43, 1, 0xE8);
     c.rtc.io_write(0x70, 1, 0x80 | 0x32);
+    // The APICs in use: the local APIC enabled with its timer counting in periodic mode and a
+    // request waiting, the PIT routed through I/O APIC pin 2 with the index register set; the
+    // PM timer's SCI enabled.
+    let now = c.guest_ns;
+    let i = &mut c.interrupts;
+    let _ = i.lapic.write(regs::SVR, 4, 0x1FF, now);
+    let _ = i.lapic.write(regs::TIMER_DIVIDE, 4, 0xB, now);
+    let _ = i.lapic.write(regs::LVT_TIMER, 4, 0x2_0040, now);
+    let _ = i.lapic.write(regs::TIMER_INITIAL, 4, 1_000_000, now);
+    let _ = i.lapic.write(regs::ICR_LOW, 4, 0x4_0050, now);
+    i.ioapic.write(0, 4, 0x14, &mut i.lapic);
+    i.ioapic.write(0x10, 4, 0x31, &mut i.lapic);
+    i.ioapic.write(0, 4, 0x12, &mut i.lapic);
+    c.pm.advance(now);
+    c.pm.io_write(0x602, 2, 1);
     c.guest_ns += 999;
     let mut bus = bus();
     out(&mut bus, b"booted\nhalf a li");
@@ -301,7 +322,7 @@ fn whole_guest_state_round_trips() {
     let (c, mut bus) = busy_guest();
     assert!(c.rtc.nmi_masked());
     let blob = blob_of(&c, &bus);
-    assert_eq!(&blob[..6], b"CSDV\x01\x00");
+    assert_eq!(&blob[..6], b"CSDV\x02\x00");
     let mut other = self::bus();
     out(&mut other, b"something else");
     let restored = load(&blob, &mut other).unwrap();
@@ -342,9 +363,9 @@ fn largest_state_is_far_below_the_stream_limit() {
     }
     let blob = blob_of(&c, &bus);
     assert_eq!(load(&blob, &mut self::bus()).unwrap(), c);
-    assert_eq!(blob.len(), 660, "the largest state this build writes");
+    assert_eq!(blob.len(), 1097, "the largest state this build writes");
     assert!(
-        blob.len() * 4 <= MAX_LEN,
+        blob.len() * 3 <= MAX_LEN,
         "and MAX_LEN is 1/16 of the stream's bound"
     );
 }
@@ -470,7 +491,7 @@ fn run_random_traffic(c: &mut ChipsetState, bus: &mut PortBus, rng: &mut Rng) {
             }
             1 => _ = guest_handles(c, 2, false),
             2 => _ = bus.read(port, 1),
-            _ if Pic::decodes(port) => c.pic.io_write(port, 1, (r >> 16) as u32),
+            _ if Pic::decodes(port) => c.interrupts.pic.io_write(port, 1, (r >> 16) as u32),
             _ if Pit::decodes(port) => c.pit.io_write(port, 1, (r >> 16) as u32),
             _ if Rtc::decodes(port) => c.rtc.io_write(port, 1, (r >> 16) as u32),
             _ => _ = bus.write(port, 1, (r >> 16) as u32),
@@ -486,18 +507,19 @@ fn wrong_header_device_set_or_ram_are_refused_by_name() {
     let serial = &com1[8..];
 
     let mut b = blob_of(&c, &bus);
-    b[4] = 2;
+    b[4] = 1;
     let e = load(&b, &mut self::bus()).unwrap_err();
     assert_eq!(
         e,
         StateError::Version {
-            found: 2,
-            supported: 1
+            found: 1,
+            supported: 2
         }
     );
     assert_eq!(
         e.to_string(),
-        "device state version 2 is not supported (this build reads 1)"
+        "device state version 1 is not supported (this build reads 2)",
+        "a blob from before the APICs and PM registers is refused"
     );
     b[..4].copy_from_slice(b"QEVM");
     assert!(

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Control-register access exits of a VT-x vCPU (SDM Vol. 3C, Table 28-3): MOV to CR0/CR4
-//! that touched the bits VMX owns, and MOV to and from CR8, emulated against the guest's own
-//! task priority ([`crate::vmm::vmx::exit_info::Cr8`]) so that it never reaches the host's
-//! local APIC.
+//! that touched the bits VMX owns, and MOV to and from CR8, emulated against the task priority
+//! of the guest's own local APIC (CR8[3:0] = TPR[7:4], SDM Vol. 3A, 11.8.6) so that it never
+//! reaches the host's. The vCPU keeps a mirror ([`crate::vmm::vmx::exit_info::Cr8`]) for its
+//! checkpoints, refreshed before each entry.
 
 use super::{Context, reason};
 use crate::arch::x86_64::instr::vmx::VmFail;
-use crate::vmm::vcpu::Exit;
+use crate::vmm::vcpu::{Exit, InterruptSource};
 use crate::vmm::vmx::caps::VmxCaps;
 use crate::vmm::vmx::exit_info::CrAccess;
 use crate::vmm::vmx::fields::{ControlN, GuestN};
@@ -21,6 +22,7 @@ impl Context {
         &mut self,
         v: &mut LoadedVmcs<'_>,
         qualification: u64,
+        irq: &mut dyn InterruptSource,
     ) -> Result<Option<Exit>, VmFail> {
         match CrAccess::decode(qualification) {
             CrAccess::MovTo {
@@ -33,12 +35,15 @@ impl Context {
             CrAccess::MovTo { cr: 8, reg } => {
                 let value = self.regs.by_number(reg, v.read(GuestN::Rsp)?);
                 match self.cr8.write(value) {
-                    Ok(()) => Self::advance(v)?,
+                    Ok(()) => {
+                        irq.set_cr8(value);
+                        Self::advance(v)?;
+                    }
                     Err(e) => Self::inject_exception(v, e)?,
                 }
             }
             CrAccess::MovFrom { cr: 8, reg } => {
-                let value = self.cr8.read();
+                let value = irq.cr8();
                 match self.regs.by_number_mut(reg) {
                     Some(r) => *r = value,
                     None => v.write(GuestN::Rsp, value)?,
