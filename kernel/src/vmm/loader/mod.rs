@@ -13,6 +13,8 @@
 pub mod elf32;
 pub mod multiboot;
 #[cfg(test)]
+mod test_ram;
+#[cfg(test)]
 mod tests;
 
 pub use multiboot::{LoadError, MultibootEntry, load};

@@ -9,75 +9,10 @@ use alloc::vec::Vec;
 use super::GuestPhys;
 use super::elf32::ElfError;
 use super::multiboot::*;
+use super::test_ram::{POISON, Ram};
 use crate::testutil::Rng;
 
 const MIB: u64 = 1 << 20;
-/// What fresh fake RAM holds, so that loads can be seen to write (and zero) bytes.
-const POISON: u8 = 0xAA;
-
-/// Guest RAM backed by a `Vec`.
-struct Ram(Vec<u8>);
-
-impl Ram {
-    fn new(size: u64) -> Self {
-        Self(vec![POISON; size as usize])
-    }
-
-    fn range(&self, gpa: u64, len: u64) -> Option<core::ops::Range<usize>> {
-        let end = gpa.checked_add(len)?;
-        (end <= self.0.len() as u64).then_some(gpa as usize..end as usize)
-    }
-
-    fn u32(&self, gpa: u64) -> u32 {
-        let g = gpa as usize;
-        u32::from_le_bytes(self.0[g..g + 4].try_into().unwrap())
-    }
-
-    fn u64(&self, gpa: u64) -> u64 {
-        let g = gpa as usize;
-        u64::from_le_bytes(self.0[g..g + 8].try_into().unwrap())
-    }
-
-    fn bytes(&self, gpa: u64, len: usize) -> &[u8] {
-        &self.0[gpa as usize..gpa as usize + len]
-    }
-
-    fn cstr(&self, gpa: u64) -> &str {
-        let s = &self.0[gpa as usize..];
-        let n = s.iter().position(|&b| b == 0).expect("NUL terminated");
-        core::str::from_utf8(&s[..n]).unwrap()
-    }
-
-    fn untouched(&self) -> bool {
-        self.0.iter().all(|&b| b == POISON)
-    }
-}
-
-impl GuestPhys for Ram {
-    fn size(&self) -> u64 {
-        self.0.len() as u64
-    }
-
-    fn write(&mut self, gpa: u64, data: &[u8]) -> bool {
-        match self.range(gpa, data.len() as u64) {
-            Some(r) => {
-                self.0[r].copy_from_slice(data);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn fill(&mut self, gpa: u64, len: u64, byte: u8) -> bool {
-        match self.range(gpa, len) {
-            Some(r) => {
-                self.0[r].fill(byte);
-                true
-            }
-            None => false,
-        }
-    }
-}
 
 fn put32(v: &mut Vec<u8>, x: u32) {
     v.extend_from_slice(&x.to_le_bytes());
