@@ -9,8 +9,11 @@
 //! - [`multiboot`]: Multiboot 1 kernels, as `qemu -kernel` and GRUB's `multiboot` command boot
 //!   them (a.out-kludge flat images and 32-bit ELF executables).
 //! - [`elf32`]: the small ELF32 reader the Multiboot loader uses.
+//! - [`linux`]: Linux bzImages, by the 32-bit Linux/x86 boot protocol (as `qemu -kernel` boots
+//!   them), with an initrd.
 
 pub mod elf32;
+pub mod linux;
 pub mod multiboot;
 #[cfg(test)]
 mod test_ram;
@@ -32,6 +35,35 @@ pub trait GuestPhys {
     /// Sets `[gpa, gpa + len)` to `byte`; false (and nothing written) if that range is not all
     /// guest RAM.
     fn fill(&mut self, gpa: u64, len: u64, byte: u8) -> bool;
+}
+
+/// A write that guest memory refused although the range is inside its RAM (a bug in the
+/// [`GuestPhys`] implementation, not in the image; every loader checks its ranges first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteFailed {
+    /// Guest-physical address.
+    pub gpa: u64,
+    /// Bytes.
+    pub len: u64,
+}
+
+/// Copies `data` to `gpa` (nothing to do for no data).
+pub fn write(mem: &mut impl GuestPhys, gpa: u64, data: &[u8]) -> Result<(), WriteFailed> {
+    match data.is_empty() || mem.write(gpa, data) {
+        true => Ok(()),
+        false => Err(WriteFailed {
+            gpa,
+            len: data.len() as u64,
+        }),
+    }
+}
+
+/// Zeroes `len` bytes at `gpa` (nothing to do for none).
+pub fn zero(mem: &mut impl GuestPhys, gpa: u64, len: u64) -> Result<(), WriteFailed> {
+    match len == 0 || mem.fill(gpa, len, 0) {
+        true => Ok(()),
+        false => Err(WriteFailed { gpa, len }),
+    }
 }
 
 #[cfg(target_os = "none")]

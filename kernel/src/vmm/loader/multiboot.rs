@@ -268,22 +268,11 @@ impl Placement<'_> {
 }
 
 fn write(mem: &mut impl GuestPhys, gpa: u64, data: &[u8]) -> Result<(), LoadError> {
-    if data.is_empty() || mem.write(gpa, data) {
-        Ok(())
-    } else {
-        Err(LoadError::GuestWriteFailed {
-            gpa,
-            len: data.len() as u64,
-        })
-    }
+    Ok(super::write(mem, gpa, data)?)
 }
 
 fn fill(mem: &mut impl GuestPhys, gpa: u64, len: u64) -> Result<(), LoadError> {
-    if len == 0 || mem.fill(gpa, len, 0) {
-        Ok(())
-    } else {
-        Err(LoadError::GuestWriteFailed { gpa, len })
-    }
+    Ok(super::zero(mem, gpa, len)?)
 }
 
 /// Works out where an a.out-kludge image goes (QEMU's rules, plus bounds on the file).

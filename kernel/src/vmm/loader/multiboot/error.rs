@@ -4,6 +4,7 @@
 
 use core::fmt;
 
+use super::super::WriteFailed;
 use super::super::elf32::ElfError;
 use super::{CMDLINE_MAX, HEADER_MAGIC, SEARCH_LIMIT};
 
@@ -151,6 +152,12 @@ pub enum LoadError {
         /// Bytes.
         len: u64,
     },
+}
+
+impl From<WriteFailed> for LoadError {
+    fn from(WriteFailed { gpa, len }: WriteFailed) -> Self {
+        Self::GuestWriteFailed { gpa, len }
+    }
 }
 
 impl From<ElfError> for LoadError {
