@@ -92,7 +92,7 @@ pub fn boot_guest<B: Backend>(
     cmdline: &str,
     who: &str,
 ) -> Option<(B::Vcpu, Guest<B::Format>)> {
-    let entry = match loader::load(image, cmdline, &mut mem) {
+    let entry = match loader::load(image, cmdline, &[], &mut mem) {
         Ok(entry) => entry,
         Err(e) => {
             kprintln!("{who}: cannot load '{cmdline}': {e}");

@@ -25,6 +25,16 @@ pub use multiboot::{LoadError, MultibootEntry, load};
 #[cfg(target_os = "none")]
 use crate::vmm::guest_mem::GuestMemory;
 
+/// A file handed to the guest besides its kernel: a Multiboot boot module, or a part of a
+/// Linux initrd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestModule<'a> {
+    /// Its bytes.
+    pub data: &'a [u8],
+    /// Its string (a Multiboot module's command line; unused for an initrd).
+    pub args: &'a str,
+}
+
 /// Guest-physical memory as a loader sees it: a flat run of RAM from guest-physical 0.
 pub trait GuestPhys {
     /// Bytes of guest RAM, starting at guest-physical 0.

@@ -12,6 +12,8 @@ use super::multiboot::*;
 use super::test_ram::{POISON, Ram};
 use crate::testutil::Rng;
 
+mod modules;
+
 const MIB: u64 = 1 << 20;
 
 fn put32(v: &mut Vec<u8>, x: u32) {
@@ -189,7 +191,7 @@ fn two_segment_elf() -> Elf {
 }
 
 fn load_kludge(k: &Kludge, ram: &mut Ram) -> Result<MultibootEntry, LoadError> {
-    load(&k.build(), "", ram)
+    load(&k.build(), "", &[], ram)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,7 +202,7 @@ fn kludge_image_is_copied_flat_and_bss_zeroed() {
     let k = Kludge::default();
     let image = k.build();
     let mut ram = Ram::new(4 * MIB);
-    let e = load(&image, "", &mut ram).unwrap();
+    let e = load(&image, "", &[], &mut ram).unwrap();
     assert_eq!(
         e,
         MultibootEntry {
@@ -232,7 +234,7 @@ fn kludge_load_starts_before_the_header_in_the_file() {
     };
     let image = k.build();
     let mut ram = Ram::new(2 * MIB);
-    load(&image, "", &mut ram).unwrap();
+    load(&image, "", &[], &mut ram).unwrap();
     assert_eq!(ram.bytes(0x10_0000, 0x100), &image[0x20..0x120]);
     assert_eq!(
         ram.0[0x10_0100], POISON,
@@ -249,7 +251,7 @@ fn kludge_load_end_zero_loads_the_rest_of_the_file() {
     };
     let image = k.build();
     let mut ram = Ram::new(2 * MIB);
-    load(&image, "", &mut ram).unwrap();
+    load(&image, "", &[], &mut ram).unwrap();
     assert_eq!(ram.bytes(0x10_0000, image.len()), &image[..]);
     assert_eq!(ram.0[0x10_0000 + image.len()], POISON);
 }
@@ -272,7 +274,7 @@ fn kludge_image_may_load_in_low_memory() {
 fn elf_segments_are_loaded_at_paddr_and_zero_filled() {
     let elf = two_segment_elf();
     let mut ram = Ram::new(4 * MIB);
-    let e = load(&elf.build(), "", &mut ram).unwrap();
+    let e = load(&elf.build(), "", &[], &mut ram).unwrap();
     assert_eq!(e.eip, 0x10_0010);
     assert_eq!(e.eax, 0x2BAD_B002);
     assert_eq!(e.ebx, 0x9000);
@@ -291,7 +293,7 @@ fn elf_ignores_non_load_and_empty_segments() {
     elf.segs.push(note);
     elf.segs.push(seg(0x7000_0000, Vec::new(), 0)); // PT_LOAD, no memory
     let mut ram = Ram::new(4 * MIB);
-    load(&elf.build(), "", &mut ram).unwrap();
+    load(&elf.build(), "", &[], &mut ram).unwrap();
     assert_eq!(ram.0[0x30_0000], POISON);
 }
 
@@ -302,7 +304,10 @@ fn elf_virtual_entry_is_translated_to_physical() {
     s.vaddr = 0xC010_0000;
     let elf = Elf::new(0xC010_0020, vec![s]);
     let mut ram = Ram::new(2 * MIB);
-    assert_eq!(load(&elf.build(), "", &mut ram).unwrap().eip, 0x10_0020);
+    assert_eq!(
+        load(&elf.build(), "", &[], &mut ram).unwrap().eip,
+        0x10_0020
+    );
 }
 
 #[test]
@@ -325,7 +330,7 @@ fn header_with_bad_checksum_is_skipped_for_a_later_good_one() {
     .build();
     image[0..4].copy_from_slice(&HEADER_MAGIC.to_le_bytes()); // a stray magic, bad checksum
     let mut ram = Ram::new(2 * MIB);
-    assert_eq!(load(&image, "", &mut ram).unwrap().eip, 0x10_0040);
+    assert_eq!(load(&image, "", &[], &mut ram).unwrap().eip, 0x10_0040);
 }
 
 #[test]
@@ -335,6 +340,7 @@ fn boot_information_fields_read_back() {
     let e = load(
         &Kludge::default().build(),
         "console=ttyS0 status=7",
+        &[],
         &mut ram,
     )
     .unwrap();
@@ -382,10 +388,10 @@ fn boot_information_fields_read_back() {
 #[test]
 fn empty_and_longest_command_lines() {
     let mut ram = Ram::new(2 * MIB);
-    load(&Kludge::default().build(), "", &mut ram).unwrap();
+    load(&Kludge::default().build(), "", &[], &mut ram).unwrap();
     assert_eq!(ram.cstr(CMDLINE_ADDR), "");
     let long = "x".repeat(CMDLINE_MAX);
-    load(&Kludge::default().build(), &long, &mut ram).unwrap();
+    load(&Kludge::default().build(), &long, &[], &mut ram).unwrap();
     assert_eq!(ram.cstr(CMDLINE_ADDR), long);
     assert_eq!(CMDLINE_ADDR + CMDLINE_MAX as u64 + 1, INFO_AREA_END);
 }
@@ -406,7 +412,7 @@ fn mem_upper_is_capped_below_4_gib() {
         }
     }
     let mut ram = Big(Ram::new(4 * MIB));
-    load(&Kludge::default().build(), "", &mut ram).unwrap();
+    load(&Kludge::default().build(), "", &[], &mut ram).unwrap();
     assert_eq!(ram.0.u32(INFO_ADDR + 8), (4 << 20) - 1024);
     assert_eq!(ram.0.u64(MMAP_ADDR + 3 * 24 + 12), (8 << 30) - MIB);
 }
@@ -418,7 +424,7 @@ fn mem_upper_is_capped_below_4_gib() {
 /// the message is non-empty.
 fn refuse(image: &[u8], cmdline: &str) -> LoadError {
     let mut ram = Ram::new(4 * MIB);
-    let err = load(image, cmdline, &mut ram).unwrap_err();
+    let err = load(image, cmdline, &[], &mut ram).unwrap_err();
     assert!(ram.untouched(), "{err:?} but RAM was written");
     assert!(!err.to_string().is_empty());
     err
@@ -751,7 +757,7 @@ fn ram_and_command_line_refusals() {
     let image = Kludge::default().build();
     let mut ram = Ram::new(MIB);
     assert_eq!(
-        load(&image, "", &mut ram),
+        load(&image, "", &[], &mut ram),
         Err(LoadError::RamTooSmall { ram: MIB })
     );
     assert!(ram.untouched());
@@ -780,7 +786,7 @@ fn guest_write_failure_is_reported() {
         }
     }
     assert!(matches!(
-        load(&Kludge::default().build(), "", &mut Broken),
+        load(&Kludge::default().build(), "", &[], &mut Broken),
         Err(LoadError::GuestWriteFailed { gpa: 0x10_0000, .. })
     ));
 }
@@ -914,7 +920,7 @@ fn random_and_mutated_images_never_panic() {
             v
         };
         let cmdline = if rng.below(2) == 0 { "" } else { "status=3" };
-        match load(&image, cmdline, &mut ram) {
+        match load(&image, cmdline, &[], &mut ram) {
             Ok(e) => {
                 ok += 1;
                 assert_eq!(e.eax, BOOTLOADER_MAGIC);
