@@ -12,6 +12,7 @@ use super::multiboot::*;
 use super::test_ram::{POISON, Ram};
 use crate::testutil::Rng;
 
+mod format;
 mod modules;
 
 const MIB: u64 = 1 << 20;

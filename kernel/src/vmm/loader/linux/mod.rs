@@ -29,7 +29,7 @@
 mod error;
 pub mod header;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod zero_page;
 
 pub use error::LoadError;

@@ -14,22 +14,22 @@ const MIB: u64 = 1 << 20;
 
 /// The header fields of a synthetic bzImage.
 #[derive(Clone, Copy)]
-struct BzImage {
-    version: u16,
+pub(crate) struct BzImage {
+    pub(crate) version: u16,
     /// Byte at 0x201: the setup header ends at 0x202 + this.
-    jump: u8,
-    setup_sects: u8,
-    loadflags: u8,
+    pub(crate) jump: u8,
+    pub(crate) setup_sects: u8,
+    pub(crate) loadflags: u8,
     /// Protected-mode bytes in the file.
-    pm_len: usize,
+    pub(crate) pm_len: usize,
     /// `syssize` in paragraphs; `None`: `pm_len / 16` rounded up.
-    syssize: Option<u32>,
-    initrd_addr_max: u32,
-    kernel_alignment: u32,
-    relocatable: bool,
-    cmdline_size: u32,
-    pref_address: u64,
-    init_size: u32,
+    pub(crate) syssize: Option<u32>,
+    pub(crate) initrd_addr_max: u32,
+    pub(crate) kernel_alignment: u32,
+    pub(crate) relocatable: bool,
+    pub(crate) cmdline_size: u32,
+    pub(crate) pref_address: u64,
+    pub(crate) init_size: u32,
 }
 
 impl Default for BzImage {
@@ -60,7 +60,7 @@ impl BzImage {
 
     /// The image: setup sectors holding the header (other bytes `i as u8`), then the
     /// protected-mode code, byte `i` being `i * 3 + 1`.
-    fn build(&self) -> Vec<u8> {
+    pub(crate) fn build(&self) -> Vec<u8> {
         let mut v: Vec<u8> = (0..self.setup_len()).map(|i| i as u8).collect();
         let mut put = |off: usize, bytes: &[u8]| v[off..off + bytes.len()].copy_from_slice(bytes);
         put(0x1F1, &[self.setup_sects]);
