@@ -1,6 +1,7 @@
 //! A stock Linux kernel boots under Castor by the Linux/x86 32-bit boot protocol
 //! (Documentation/arch/x86/boot.rst): Debian's cloud kernel, with an initramfs given as the
-//! second boot module, under QEMU (AMD-V under TCG; the host's own vendor under KVM).
+//! second boot module, under QEMU (AMD-V under TCG; the host's own vendor under KVM) and under
+//! Bochs (VT-x).
 //!
 //! The kernel is not in the repository: `CASTOR_LINUX_BZIMAGE=PATH` names one, otherwise the test
 //! fetches Debian's `linux-image-cloud-amd64` once with `apt-get download` into the target
@@ -128,6 +129,17 @@ fn initramfs() -> PathBuf {
 
 #[test]
 fn qemu_boots_a_stock_linux_kernel_with_an_initrd() {
+    boot_linux(Emulator::qemu(), Duration::from_secs(240));
+}
+
+#[test]
+fn bochs_boots_a_stock_linux_kernel_with_an_initrd_under_vt_x() {
+    boot_linux(Emulator::bochs(), Duration::from_secs(600));
+}
+
+/// Boots the kernel with [`ARGS`] and an initramfs under `emulator` and checks what Linux
+/// prints.
+fn boot_linux(emulator: Emulator, timeout: Duration) {
     let kernel = match bzimage() {
         Ok(kernel) => kernel,
         Err(why) => {
@@ -136,14 +148,14 @@ fn qemu_boots_a_stock_linux_kernel_with_an_initrd() {
         }
     };
     let initrd = initramfs();
-    let outcome = Run::new(Emulator::qemu())
+    let outcome = Run::new(emulator)
         .cmdline(&format!("guest=module guest_ram={GUEST_RAM_MIB}"))
         .memory_mib(GUEST_RAM_MIB as u32 + 128)
         .module("guest", &kernel, ARGS)
         .module("module1", &initrd, "")
-        .timeout(Duration::from_secs(240))
+        .timeout(timeout)
         .start()
-        .expect("starting QEMU")
+        .expect("starting the emulator")
         .wait_exit();
     let why = outcome.summary();
     contract::assert_booted(&outcome, 1);
