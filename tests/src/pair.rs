@@ -3,7 +3,8 @@
 //!
 //! Each host boots Castor with `role=primary|backup key=K peer_timeout=MS`, then
 //! `guest=module guest_ram=MIB` when the pair has a guest (the guest kernel is the first boot
-//! module: QEMU `-initrd "guest ARGS"`, Bochs `module2 /boot/guest ARGS`), then
+//! module: QEMU `-initrd "guest ARGS"`, Bochs `module2 /boot/guest ARGS`; its further modules
+//! follow as `module1`, `module2`, ...), then
 //! `epoch_min=MS epoch_max=MS` when set, then the pair's and the host's extra arguments.
 //! The primary has MAC 52:54:00:00:00:01, the backup 52:54:00:00:00:02. The wire depends on
 //! the emulators:
@@ -138,6 +139,7 @@ pub struct Pair {
     dgram: Option<[(u16, u16); 2]>,
     kernel: Option<PathBuf>,
     guest: Option<Guest>,
+    guest_modules: Vec<Guest>,
     guest_ram_mib: Option<u32>,
     /// Per host: the role its command line claims (a misconfigured pair claims the same) and
     /// its own guest RAM, when they differ from the pair's.
@@ -166,6 +168,7 @@ impl Pair {
             dgram: None,
             kernel: None,
             guest: None,
+            guest_modules: Vec::new(),
             guest_ram_mib: None,
             claims: [None, None],
             ram_for: [None, None],
@@ -218,11 +221,22 @@ impl Pair {
         self
     }
 
-    /// Runs `file`, a Multiboot (v1) kernel, as the pair's guest with command line `args`.
+    /// Runs `file`, a Linux bzImage or a Multiboot (v1) kernel, as the pair's guest with
+    /// command line `args`.
     pub fn guest(mut self, file: impl Into<PathBuf>, args: &str) -> Pair {
         let file = file.into();
         self.guest = Some(Guest {
             file,
+            args: args.into(),
+        });
+        self
+    }
+
+    /// Adds `file` as the guest's next boot module with string `args` (a Linux guest's initrd
+    /// part, a Multiboot guest's module), after the guest kernel and the modules added before.
+    pub fn guest_module(mut self, file: impl Into<PathBuf>, args: &str) -> Pair {
+        self.guest_modules.push(Guest {
+            file: file.into(),
             args: args.into(),
         });
         self
@@ -450,6 +464,9 @@ impl Pair {
         }
         if let Some(guest) = &self.guest {
             run = run.module(crate::cli::GUEST_MODULE, &guest.file, &guest.args);
+            for (i, module) in self.guest_modules.iter().enumerate() {
+                run = run.module(&crate::cli::module_name(i), &module.file, &module.args);
+            }
         }
         if let Some(netns) = &wire.netns {
             run = run.netns(netns);

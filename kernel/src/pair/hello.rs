@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The pair's first exchange: each side sends its guest configuration and checks the
-//! peer's, so a mismatched pair (same role, different guest RAM or image) is refused on both
+//! peer's, so a mismatched pair (same role, different guest RAM, kernel, command line or modules) is refused on both
 //! sides with the reason, before any checkpoint flows.
 
 use alloc::string::{String, ToString};
@@ -12,6 +12,7 @@ use super::MS;
 use crate::arch::x86_64::time;
 use crate::config::Config;
 use crate::link::peer::PeerLink;
+use crate::vmm::launch::GuestFiles;
 
 /// How long to wait for the peer's HELLO once paired.
 const HELLO_WAIT: u64 = 30_000 * MS;
@@ -21,13 +22,20 @@ pub fn exchange(
     link: &mut PeerLink,
     config: &Config,
     ram: u64,
-    image: &[u8],
-    cmdline: &str,
+    files: &GuestFiles<'_>,
 ) -> Result<(), String> {
+    // The kernel, its command line and every module with its string, each length-prefixed.
     let mut hasher = blake3::Hasher::new();
-    hasher.update(image);
-    hasher.update(&[0]);
-    hasher.update(cmdline.as_bytes());
+    let mut add = |bytes: &[u8]| {
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    add(files.image);
+    add(files.cmdline.as_bytes());
+    for m in &files.modules {
+        add(m.data);
+        add(m.args.as_bytes());
+    }
     let ours = Hello {
         version: PAIR_VERSION,
         role: config.role.unwrap_or(Role::Backup),

@@ -33,7 +33,7 @@ use crate::kprintln;
 use crate::link::connect::connect;
 use crate::link::peer::PeerLink;
 use crate::vmm::backend::{self, Backend, WithBackend};
-use crate::vmm::launch::module_image;
+use crate::vmm::launch::{GuestFiles, guest_files};
 
 const MS: u64 = 1_000_000;
 /// How long a host that refused its peer waits for the peer to receive its HELLO.
@@ -42,14 +42,14 @@ const HELLO_LINGER: u64 = 10_000 * MS;
 /// Runs this host's side of the pair until the guest ends (or, on the backup, until the
 /// primary is lost and the guest, taken over, ends).
 pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
-    let Some((image, cmdline)) = module_image(boot, "ft") else {
+    let Some(files) = guest_files(boot, "ft") else {
         return ExitStatus::Failure;
     };
     let Some(mut link) = connect(config, "ft") else {
         return ExitStatus::Failure;
     };
     let ram = u64::from(config.guest_ram_mib) << 20;
-    if let Err(why) = hello::exchange(&mut link, config, ram, image, cmdline) {
+    if let Err(why) = hello::exchange(&mut link, config, ram, &files) {
         kprintln!("ft: pairing refused: {why}");
         // Stay until the peer has our HELLO, so it can say why too.
         let deadline = crate::arch::x86_64::time::now_ns() + HELLO_LINGER;
@@ -61,8 +61,7 @@ pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
     let pair = Pair {
         link,
         config,
-        image,
-        cmdline,
+        files,
         ram,
     };
     match backend::dispatch(pair) {
@@ -78,8 +77,7 @@ pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
 struct Pair<'a> {
     link: PeerLink,
     config: &'a Config,
-    image: &'a [u8],
-    cmdline: &'a str,
+    files: GuestFiles<'a>,
     ram: u64,
 }
 

@@ -75,6 +75,14 @@ fn run_single(args: &RunArgs, elf: PathBuf, timeout: Option<Option<Duration>>) -
             guest.args
         );
         run = run.module(cli::GUEST_MODULE, &guest.file, &guest.args);
+        for (i, module) in guest.modules.iter().enumerate() {
+            eprintln!(
+                "castor-run: boot module {} with string {:?}",
+                module.file.display(),
+                module.args
+            );
+            run = run.module(&cli::module_name(i), &module.file, &module.args);
+        }
     }
     run = match timeout {
         None => run,
@@ -124,8 +132,13 @@ fn run_pair(args: &RunArgs, opts: &PairArgs, elf: PathBuf) -> Result<ExitCode> {
         .no_timeout()
         .fail_markers(&[])
         .live_console(Box::new(std::io::stdout()));
-    if let Some(mib) = args.guest.as_ref().and_then(|g| g.ram_mib) {
-        pair = pair.guest_ram_mib(mib);
+    if let Some(guest) = &args.guest {
+        for module in &guest.modules {
+            pair = pair.guest_module(&module.file, &module.args);
+        }
+        if let Some(mib) = guest.ram_mib {
+            pair = pair.guest_ram_mib(mib);
+        }
     }
     if let Some(ms) = opts.peer_timeout_ms {
         pair = pair.peer_timeout_ms(ms);
