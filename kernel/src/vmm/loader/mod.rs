@@ -72,7 +72,12 @@ impl fmt::Display for Format {
         match *self {
             Self::Multiboot => write!(f, "Multiboot"),
             Self::Linux { version } => {
-                write!(f, "Linux boot protocol {}.{:02}", version >> 8, version & 0xFF)
+                write!(
+                    f,
+                    "Linux boot protocol {}.{:02}",
+                    version >> 8,
+                    version & 0xFF
+                )
             }
         }
     }

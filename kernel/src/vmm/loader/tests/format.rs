@@ -93,7 +93,9 @@ fn anything_else_is_refused_with_the_reason() {
     };
     assert!(matches!(
         loader::load(&bad.build(), "", &[], &mut ram),
-        Err(loader::LoadError::Multiboot(LoadError::UnsupportedFlags { .. }))
+        Err(loader::LoadError::Multiboot(
+            LoadError::UnsupportedFlags { .. }
+        ))
     ));
     assert!(ram.untouched());
 }
