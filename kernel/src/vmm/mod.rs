@@ -5,6 +5,7 @@
 pub mod backend;
 #[cfg(target_os = "none")]
 pub mod chipset;
+pub mod cpu_model;
 pub mod cpu_state;
 pub mod cpuid;
 pub mod decode;
