@@ -21,7 +21,7 @@
 mod codec;
 mod mismatch;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use codec::ENCODED_LEN;
 pub use mismatch::{CpuMismatch, ResumeError};

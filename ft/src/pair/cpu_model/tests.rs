@@ -12,7 +12,7 @@ const AVX2: u32 = 1 << 5;
 const AVX512F: u32 = 1 << 16;
 
 /// A host like an AVX-512 server: x87, SSE, AVX, AVX-512 and PKRU state, standard layout.
-fn server() -> CpuModel {
+pub(crate) fn server() -> CpuModel {
     let mut xsave = [XsaveComponent::default(); XSAVE_DESCRIBED];
     for (i, offset, size) in [
         (2, 576, 256),
@@ -56,7 +56,7 @@ fn server() -> CpuModel {
 }
 
 /// An older host of the same vendor: no AVX-512 or PKU, fewer leaves, narrower addresses.
-fn older() -> CpuModel {
+pub(crate) fn older() -> CpuModel {
     let mut m = server();
     m.max_basic = 0xD;
     m.max_ext = 0x8000_001F;
