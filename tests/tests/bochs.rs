@@ -29,7 +29,11 @@ fn bochs_iso_ryzen_model() {
     // exercise the AMD-V back end's other path. All but `triple`: Bochs 2.7's SVM resets the
     // whole machine on a guest triple fault instead of taking the SHUTDOWN intercept (an
     // emulator limitation; QEMU's SVM and Bochs' VMX report it, and are tested).
-    let tests: Vec<&str> = SELFTESTS.iter().copied().filter(|t| *t != "triple").collect();
+    let tests: Vec<&str> = SELFTESTS
+        .iter()
+        .copied()
+        .filter(|t| *t != "triple")
+        .collect();
     boot_selftests(Emulator::Bochs(Bochs::model("ryzen")), 1, &tests);
 }
 
