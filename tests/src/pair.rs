@@ -150,6 +150,8 @@ pub struct Pair {
     epoch_min_ms: Option<u32>,
     epoch_max_ms: Option<u32>,
     args: [String; 2],
+    /// Per host: a QEMU `-cpu` model instead of the accelerator's.
+    qemu_cpu: [Option<String>; 2],
     cpus: u32,
     memory_mib: Option<u32>,
     timeout: Option<Option<Duration>>,
@@ -177,6 +179,7 @@ impl Pair {
             epoch_min_ms: None,
             epoch_max_ms: None,
             args: [String::new(), String::new()],
+            qemu_cpu: [None, None],
             cpus: 1,
             memory_mib: None,
             timeout: None,
@@ -297,6 +300,13 @@ impl Pair {
     pub fn args_for(mut self, role: Role, args: &str) -> Pair {
         let all = &mut self.args[role.index()];
         all.extend(args.split_whitespace().flat_map(|w| [" ", w]));
+        self
+    }
+
+    /// Gives `role`'s QEMU this `-cpu` model (e.g. `qemu64,+svm,+npt`) instead of the
+    /// accelerator's (`max` under TCG), for a pair of unlike CPUs.
+    pub fn qemu_cpu_for(mut self, role: Role, model: &str) -> Pair {
+        self.qemu_cpu[role.index()] = Some(model.into());
         self
     }
 
@@ -443,7 +453,14 @@ impl Pair {
 
     /// One host's run, not started yet.
     fn host_run(&self, role: Role, wire: &Wire, key: &str, name: &str) -> Result<Run> {
-        let emulator = wire.emulator(role, self.emulators[role.index()], self.nic);
+        let emulator = match (
+            wire.emulator(role, self.emulators[role.index()], self.nic),
+            &self.qemu_cpu[role.index()],
+        ) {
+            // QEMU takes the last `-cpu` given.
+            (Emulator::Qemu(qemu), Some(model)) => Emulator::Qemu(qemu.args(["-cpu", model])),
+            (emulator, _) => emulator,
+        };
         let limit = match emulator {
             Emulator::Qemu(_) => QEMU_HOST_TIMEOUT,
             Emulator::Bochs(_) => BOCHS_HOST_TIMEOUT,

@@ -45,8 +45,8 @@ pub enum Emulated {
 }
 
 /// CPUID: the host's answer for leaf EAX, subleaf ECX, filtered by [`cpuid::filter`] for vCPU
-/// `vcpu_index` (its APIC id), into EAX, EBX, ECX, EDX (upper halves zeroed, SDM Vol. 2A,
-/// CPUID).
+/// `vcpu_index` (its APIC id) and narrowed to the pair's CPU model if there is one
+/// ([`cpuid::filter_with`]), into EAX, EBX, ECX, EDX (upper halves zeroed, SDM Vol. 2A, CPUID).
 pub fn cpuid(regs: &mut GuestRegs, vcpu_index: u32) -> Emulated {
     let (leaf, subleaf) = (regs.rax as u32, regs.rcx as u32);
     let host = core::arch::x86_64::__cpuid_count(leaf, subleaf);
@@ -56,7 +56,14 @@ pub fn cpuid(regs: &mut GuestRegs, vcpu_index: u32) -> Emulated {
         ecx: host.ecx,
         edx: host.edx,
     };
-    regs.set_cpuid(cpuid::filter(leaf, subleaf, host, vcpu_index as u8));
+    let model = super::cpu_model::negotiated();
+    regs.set_cpuid(cpuid::filter_with(
+        model,
+        leaf,
+        subleaf,
+        host,
+        vcpu_index as u8,
+    ));
     Emulated::Done
 }
 
