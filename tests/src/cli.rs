@@ -48,7 +48,7 @@ kernel exits or the timeout passes.
                          Castor: it becomes the first boot module and Castor's command line gets
                          guest=module (Bochs: module2 /boot/guest ARGS; QEMU: -initrd \"guest
                          ARGS\")
-  --guest-args ARGS      the guest's own command line (e.g. \"console=ttyS0 x=1\"), at most 122
+  --guest-args ARGS      the guest's own command line (e.g. \"console=ttyS0 x=1\"), at most 506
                          bytes
   --initrd FILE          a Linux guest's initrd (initramfs): the next boot module
   --guest-module FILE[:ARGS]

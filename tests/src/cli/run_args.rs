@@ -91,7 +91,7 @@ pub fn module_name(index: usize) -> String {
 pub const GUEST_MODULE: &str = "guest";
 /// Longest boot module string Castor keeps (its `bootinfo` module command line, which under
 /// QEMU's `-initrd` holds the module's name, a space and its arguments).
-pub const MODULE_STRING_MAX: usize = 128;
+pub const MODULE_STRING_MAX: usize = 512;
 /// Smallest and largest `--guest-ram` (Castor's `guest_ram=` range).
 pub const GUEST_RAM_MIB: std::ops::RangeInclusive<u32> = 2..=4096;
 /// Smallest and largest `--peer-timeout` (Castor's `peer_timeout=` range).

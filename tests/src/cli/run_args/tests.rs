@@ -337,11 +337,11 @@ fn module_options_are_checked() {
         ),
         (
             &["--guest", &file, "--guest-args", &too_long_guest],
-            "at most 122",
+            "at most 506",
         ),
         (
             &["--guest", &file, "--guest-module", &too_long],
-            "at most 120",
+            "at most 504",
         ),
     ] {
         let err = run(given).unwrap_err().to_string();
