@@ -2,10 +2,12 @@
 //! `scripts/`): usage texts, argument parsing ([`run_args`]), `castor-run`'s verdicts
 //! ([`judge`]) and its watch over a running pair ([`watch_pair`]).
 
+mod input;
 mod judge;
 mod run_args;
 mod watch;
 
+pub use input::{PairInput, Typed, input_target};
 pub use judge::{HostView, Judgement, PairView, RunEnd, TIMED_OUT, guest_ended, judge, judge_pair};
 pub use run_args::{
     EmulatorKind, GUEST_MODULE, GUEST_RAM_MIB, GuestArgs, HOST_RESERVE_MIB, MACHINE_MIB, Mode,
