@@ -35,6 +35,9 @@ random key=. The guest is the demo guest castor-demo unless --guest names anothe
 line is prefixed by its host's role (\"primary | \", \"backup  | \"). The pair runs until Ctrl-C,
 --duration, or the end of the guest or of a host.
 
+Under QEMU, lines typed (or piped) here go to the serial console of the host that runs the
+guest: the primary, after a failover the backup once it has taken over.
+
 With --single it boots one Castor host (QEMU: -kernel; Bochs: a GRUB ISO) and stops when the
 kernel exits or the timeout passes.
 
