@@ -2,10 +2,12 @@
 //! `scripts/`): usage texts, argument parsing ([`run_args`]), `castor-run`'s verdicts
 //! ([`judge`]) and its watch over a running pair ([`watch_pair`]).
 
+mod input;
 mod judge;
 mod run_args;
 mod watch;
 
+pub use input::{PairInput, Typed, input_target};
 pub use judge::{HostView, Judgement, PairView, RunEnd, TIMED_OUT, guest_ended, judge, judge_pair};
 pub use run_args::{
     EmulatorKind, GUEST_MODULE, GUEST_RAM_MIB, GuestArgs, HOST_RESERVE_MIB, MACHINE_MIB,
@@ -34,6 +36,9 @@ namespace), both booting the guest as their boot module, with role=primary|backu
 random key=. The guest is the demo guest castor-demo unless --guest names another. Each console
 line is prefixed by its host's role (\"primary | \", \"backup  | \"). The pair runs until Ctrl-C,
 --duration, or the end of the guest or of a host.
+
+Under QEMU, lines typed (or piped) here go to the serial console of the host that runs the
+guest: the primary, after a failover the backup once it has taken over.
 
 With --single it boots one Castor host (QEMU: -kernel; Bochs: a GRUB ISO) and stops when the
 kernel exits or the timeout passes.

@@ -30,6 +30,7 @@ pub use wire::{Nic, dgram_netdev, free_tcp_port, stream_netdev};
 
 use crate::error::{Context, Error, Result};
 use crate::handle::RunHandle;
+use crate::serial_input::SerialInput;
 use crate::{Emulator, Run, contract};
 use std::fmt;
 use std::io::{Read, Write};
@@ -158,6 +159,7 @@ pub struct Pair {
     fail_markers: Vec<String>,
     name: Option<String>,
     console: Option<Box<dyn Write + Send>>,
+    serial_inputs: Option<[SerialInput; 2]>,
 }
 
 impl Pair {
@@ -186,6 +188,7 @@ impl Pair {
             fail_markers: PAIR_FAIL_MARKERS.iter().map(|m| m.to_string()).collect(),
             name: None,
             console: None,
+            serial_inputs: None,
         }
     }
 
@@ -354,6 +357,13 @@ impl Pair {
         self
     }
 
+    /// Lets `inputs` type into the hosts' serial consoles, the primary's first (QEMU hosts
+    /// only: see [`crate::serial_input`]).
+    pub fn serial_inputs(mut self, inputs: [SerialInput; 2]) -> Pair {
+        self.serial_inputs = Some(inputs);
+        self
+    }
+
     /// The peer timeout the hosts get.
     pub fn effective_peer_timeout_ms(&self) -> u32 {
         let bochs = self.emulators.contains(&HostEmulator::Bochs);
@@ -487,6 +497,9 @@ impl Pair {
         }
         if let Some(netns) = &wire.netns {
             run = run.netns(netns);
+        }
+        if let Some(inputs) = &self.serial_inputs {
+            run = run.serial_input(inputs[role.index()].clone());
         }
         Ok(run)
     }

@@ -163,7 +163,7 @@ fn castor_run_does_not_fail_over_a_guest_that_has_ended() {
     // Due now; the duration is far off.
     let failover_at = pair.started().elapsed();
     let duration = failover_at + Duration::from_secs(600);
-    let verdict = cli::watch_pair(&mut pair, Some(failover_at), Some(duration), "qemu")
+    let verdict = cli::watch_pair(&mut pair, Some(failover_at), Some(duration), "qemu", None)
         .expect("watching the pair");
     let killed = pair.killed_after(Role::Primary);
     let outcome = pair.stop();

@@ -29,8 +29,9 @@ use super::state::{DeviceId, DeviceState, StateError, StateReader, StateWriter, 
 
 /// First bytes of every device state blob ("Castor device state").
 pub const MAGIC: [u8; 4] = *b"CSDV";
-/// The format version this build writes and reads.
-pub const VERSION: u16 = 1;
+/// The format version this build writes and reads (2: the UART gained its receiver and
+/// interrupt state, see `serial/state.rs`).
+pub const VERSION: u16 = 2;
 /// The longest blob (or section) accepted; what this build writes is far shorter (about 700
 /// bytes at most, see the tests).
 pub const MAX_LEN: usize = 4096;

@@ -301,7 +301,7 @@ fn whole_guest_state_round_trips() {
     let (c, mut bus) = busy_guest();
     assert!(c.rtc.nmi_masked());
     let blob = blob_of(&c, &bus);
-    assert_eq!(&blob[..6], b"CSDV\x01\x00");
+    assert_eq!(&blob[..6], b"CSDV\x02\x00");
     let mut other = self::bus();
     out(&mut other, b"something else");
     let restored = load(&blob, &mut other).unwrap();
@@ -486,18 +486,18 @@ fn wrong_header_device_set_or_ram_are_refused_by_name() {
     let serial = &com1[8..];
 
     let mut b = blob_of(&c, &bus);
-    b[4] = 2;
+    b[4] = 1;
     let e = load(&b, &mut self::bus()).unwrap_err();
     assert_eq!(
         e,
         StateError::Version {
-            found: 2,
-            supported: 1
+            found: 1,
+            supported: 2
         }
     );
     assert_eq!(
         e.to_string(),
-        "device state version 2 is not supported (this build reads 1)"
+        "device state version 1 is not supported (this build reads 2)"
     );
     b[..4].copy_from_slice(b"QEVM");
     assert!(
