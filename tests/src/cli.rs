@@ -2,14 +2,17 @@
 //! `scripts/`): usage texts, argument parsing ([`run_args`]), `castor-run`'s verdicts
 //! ([`judge`]) and its watch over a running pair ([`watch_pair`]).
 
+mod input;
 mod judge;
 mod run_args;
 mod watch;
 
+pub use input::{PairInput, Typed, input_target};
 pub use judge::{HostView, Judgement, PairView, RunEnd, TIMED_OUT, guest_ended, judge, judge_pair};
 pub use run_args::{
-    EmulatorKind, GUEST_MODULE, GUEST_RAM_MIB, GuestArgs, HOST_RESERVE_MIB, MACHINE_MIB, Mode,
-    PAIR_CPUS, PEER_TIMEOUT_MS, PairArgs, RunArgs, SINGLE_CPUS, parse_run_args,
+    EmulatorKind, GUEST_MODULE, GUEST_RAM_MIB, GuestArgs, HOST_RESERVE_MIB, MACHINE_MIB,
+    MODULE_STRING_MAX, Mode, ModuleArgs, PAIR_CPUS, PEER_TIMEOUT_MS, PairArgs, RunArgs,
+    SINGLE_CPUS, module_name, parse_run_args,
 };
 pub use watch::watch_pair;
 
@@ -18,11 +21,12 @@ use std::path::PathBuf;
 
 /// Usage text of `scripts/run` (`castor-run`).
 pub const RUN_USAGE: &str = "\
-usage: scripts/run [--emulator qemu|bochs] [--guest FILE [--guest-args ARGS] [--guest-ram MIB]]
-                   [--duration SECONDS] [--failover-at SECONDS] [--nic virtio-net|e1000]
+usage: scripts/run [--emulator qemu|bochs] [--guest FILE [--guest-args ARGS] [--guest-ram MIB]
+                   [--initrd FILE] [--guest-module FILE[:ARGS]]...] [--duration SECONDS] [--failover-at SECONDS] [--nic virtio-net|e1000]
                    [--peer-timeout MS] [--cpus N] [--append ARGS]
        scripts/run --single [--emulator qemu|bochs] [--cpus N] [--append ARGS]
-                   [--timeout SECONDS] [--guest FILE [--guest-args ARGS] [--guest-ram MIB]]
+                   [--timeout SECONDS] [--guest FILE [--guest-args ARGS] [--guest-ram MIB]
+                   [--initrd FILE] [--guest-module FILE[:ARGS]]...]
 
 Builds Castor and runs it headless, streaming the serial console here.
 
@@ -33,6 +37,9 @@ random key=. The guest is the demo guest castor-demo unless --guest names anothe
 line is prefixed by its host's role (\"primary | \", \"backup  | \"). The pair runs until Ctrl-C,
 --duration, or the end of the guest or of a host.
 
+Under QEMU, lines typed (or piped) here go to the serial console of the host that runs the
+guest: the primary, after a failover the backup once it has taken over.
+
 With --single it boots one Castor host (QEMU: -kernel; Bochs: a GRUB ISO) and stops when the
 kernel exits or the timeout passes.
 
@@ -42,10 +49,18 @@ kernel exits or the timeout passes.
   --append ARGS          more of Castor's command line (e.g. \"log=debug\"; with --single e.g.
                          \"selftest=all\"); a pair refuses role=, key=, peer_timeout=, guest=,
                          guest_ram=, selftest= and bench=
-  --guest FILE           run FILE, a Multiboot (v1) kernel, as the guest under Castor: it becomes
-                         the first boot module and Castor's command line gets guest=module
-                         (Bochs: module2 /boot/guest ARGS; QEMU: -initrd \"guest ARGS\")
-  --guest-args ARGS      the guest's own Multiboot command line (e.g. \"console=ttyS0 x=1\")
+  --guest FILE           run FILE, a Linux bzImage or a Multiboot (v1) kernel, as the guest under
+                         Castor: it becomes the first boot module and Castor's command line gets
+                         guest=module (Bochs: module2 /boot/guest ARGS; QEMU: -initrd \"guest
+                         ARGS\")
+  --guest-args ARGS      the guest's own command line (e.g. \"console=ttyS0 x=1\"), at most 506
+                         bytes
+  --initrd FILE          a Linux guest's initrd (initramfs): the next boot module
+  --guest-module FILE[:ARGS]
+                         a boot module for a Multiboot guest, with ARGS as its string (split at
+                         the first ':'): the next boot module. Both may be repeated and are
+                         passed in the order given (module1, module2, ... after the guest); a
+                         Linux guest gets them all concatenated as its initrd
   --guest-ram MIB        guest RAM in MiB, 2 to 4096 (Castor's default: 64); adds guest_ram=MIB
                          to Castor's command line and enlarges the machine to fit
 
@@ -186,6 +201,8 @@ mod tests {
             "--guest",
             "--guest-args",
             "--guest-ram",
+            "--initrd",
+            "--guest-module",
             "--duration",
             "--failover-at",
             "--peer-timeout",

@@ -48,6 +48,7 @@ pub mod run;
 pub mod rundir;
 pub mod scrape;
 pub mod serial;
+pub mod serial_input;
 pub mod sockdir;
 
 pub use emulator::Emulator;

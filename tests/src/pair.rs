@@ -3,7 +3,8 @@
 //!
 //! Each host boots Castor with `role=primary|backup key=K peer_timeout=MS`, then
 //! `guest=module guest_ram=MIB` when the pair has a guest (the guest kernel is the first boot
-//! module: QEMU `-initrd "guest ARGS"`, Bochs `module2 /boot/guest ARGS`), then
+//! module: QEMU `-initrd "guest ARGS"`, Bochs `module2 /boot/guest ARGS`; its further modules
+//! follow as `module1`, `module2`, ...), then
 //! `epoch_min=MS epoch_max=MS` when set, then the pair's and the host's extra arguments.
 //! The primary has MAC 52:54:00:00:00:01, the backup 52:54:00:00:00:02. The wire depends on
 //! the emulators:
@@ -29,6 +30,7 @@ pub use wire::{Nic, dgram_netdev, free_tcp_port, stream_netdev};
 
 use crate::error::{Context, Error, Result};
 use crate::handle::RunHandle;
+use crate::serial_input::SerialInput;
 use crate::{Emulator, Run, contract};
 use std::fmt;
 use std::io::{Read, Write};
@@ -138,6 +140,7 @@ pub struct Pair {
     dgram: Option<[(u16, u16); 2]>,
     kernel: Option<PathBuf>,
     guest: Option<Guest>,
+    guest_modules: Vec<Guest>,
     guest_ram_mib: Option<u32>,
     /// Per host: the role its command line claims (a misconfigured pair claims the same) and
     /// its own guest RAM, when they differ from the pair's.
@@ -148,12 +151,15 @@ pub struct Pair {
     epoch_min_ms: Option<u32>,
     epoch_max_ms: Option<u32>,
     args: [String; 2],
+    /// Per host: a QEMU `-cpu` model instead of the accelerator's.
+    qemu_cpu: [Option<String>; 2],
     cpus: u32,
     memory_mib: Option<u32>,
     timeout: Option<Option<Duration>>,
     fail_markers: Vec<String>,
     name: Option<String>,
     console: Option<Box<dyn Write + Send>>,
+    serial_inputs: Option<[SerialInput; 2]>,
 }
 
 impl Pair {
@@ -166,6 +172,7 @@ impl Pair {
             dgram: None,
             kernel: None,
             guest: None,
+            guest_modules: Vec::new(),
             guest_ram_mib: None,
             claims: [None, None],
             ram_for: [None, None],
@@ -174,12 +181,14 @@ impl Pair {
             epoch_min_ms: None,
             epoch_max_ms: None,
             args: [String::new(), String::new()],
+            qemu_cpu: [None, None],
             cpus: 1,
             memory_mib: None,
             timeout: None,
             fail_markers: PAIR_FAIL_MARKERS.iter().map(|m| m.to_string()).collect(),
             name: None,
             console: None,
+            serial_inputs: None,
         }
     }
 
@@ -218,11 +227,22 @@ impl Pair {
         self
     }
 
-    /// Runs `file`, a Multiboot (v1) kernel, as the pair's guest with command line `args`.
+    /// Runs `file`, a Linux bzImage or a Multiboot (v1) kernel, as the pair's guest with
+    /// command line `args`.
     pub fn guest(mut self, file: impl Into<PathBuf>, args: &str) -> Pair {
         let file = file.into();
         self.guest = Some(Guest {
             file,
+            args: args.into(),
+        });
+        self
+    }
+
+    /// Adds `file` as the guest's next boot module with string `args` (a Linux guest's initrd
+    /// part, a Multiboot guest's module), after the guest kernel and the modules added before.
+    pub fn guest_module(mut self, file: impl Into<PathBuf>, args: &str) -> Pair {
+        self.guest_modules.push(Guest {
+            file: file.into(),
             args: args.into(),
         });
         self
@@ -286,6 +306,13 @@ impl Pair {
         self
     }
 
+    /// Gives `role`'s QEMU this `-cpu` model (e.g. `qemu64,+svm,+npt`) instead of the
+    /// accelerator's (`max` under TCG), for a pair of unlike CPUs.
+    pub fn qemu_cpu_for(mut self, role: Role, model: &str) -> Pair {
+        self.qemu_cpu[role.index()] = Some(model.into());
+        self
+    }
+
     /// CPUs per host.
     pub fn cpus(mut self, cpus: u32) -> Pair {
         self.cpus = cpus;
@@ -327,6 +354,13 @@ impl Pair {
     /// ([`Role::prefix`]), in arrival order.
     pub fn live_console(mut self, sink: Box<dyn Write + Send>) -> Pair {
         self.console = Some(sink);
+        self
+    }
+
+    /// Lets `inputs` type into the hosts' serial consoles, the primary's first (QEMU hosts
+    /// only: see [`crate::serial_input`]).
+    pub fn serial_inputs(mut self, inputs: [SerialInput; 2]) -> Pair {
+        self.serial_inputs = Some(inputs);
         self
     }
 
@@ -429,7 +463,14 @@ impl Pair {
 
     /// One host's run, not started yet.
     fn host_run(&self, role: Role, wire: &Wire, key: &str, name: &str) -> Result<Run> {
-        let emulator = wire.emulator(role, self.emulators[role.index()], self.nic);
+        let emulator = match (
+            wire.emulator(role, self.emulators[role.index()], self.nic),
+            &self.qemu_cpu[role.index()],
+        ) {
+            // QEMU takes the last `-cpu` given.
+            (Emulator::Qemu(qemu), Some(model)) => Emulator::Qemu(qemu.args(["-cpu", model])),
+            (emulator, _) => emulator,
+        };
         let limit = match emulator {
             Emulator::Qemu(_) => QEMU_HOST_TIMEOUT,
             Emulator::Bochs(_) => BOCHS_HOST_TIMEOUT,
@@ -450,9 +491,15 @@ impl Pair {
         }
         if let Some(guest) = &self.guest {
             run = run.module(crate::cli::GUEST_MODULE, &guest.file, &guest.args);
+            for (i, module) in self.guest_modules.iter().enumerate() {
+                run = run.module(&crate::cli::module_name(i), &module.file, &module.args);
+            }
         }
         if let Some(netns) = &wire.netns {
             run = run.netns(netns);
+        }
+        if let Some(inputs) = &self.serial_inputs {
+            run = run.serial_input(inputs[role.index()].clone());
         }
         Ok(run)
     }

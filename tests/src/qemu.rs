@@ -48,6 +48,10 @@ pub struct QemuParams<'a> {
     pub memory_mib: u32,
     /// The file the first serial port writes to.
     pub serial: &'a Path,
+    /// A unix socket the harness listens on for the first serial port's input
+    /// ([`crate::serial_input`]); the port then writes to `serial` through the socket
+    /// character device's log file.
+    pub serial_input: Option<&'a Path>,
     /// The monitor's unix socket.
     pub monitor: &'a Path,
     /// The accelerator to use.
@@ -115,7 +119,7 @@ impl Qemu {
         // `-display none` rather than `-nographic`: the latter turns on SeaBIOS' serial console,
         // which would mix firmware output into the kernel's log.
         args.extend(["-display", "none", "-no-reboot"].map(String::from));
-        args.extend(["-serial".into(), format!("file:{}", p.serial.display())]);
+        args.extend(serial_args(p.serial, p.serial_input));
         args.extend([
             "-monitor".into(),
             format!("unix:{},server,nowait", p.monitor.display()),
@@ -154,6 +158,25 @@ fn initrd_arg(modules: &[BootModule]) -> String {
     modules.iter().map(entry).collect::<Vec<_>>().join(",")
 }
 
+/// QEMU's options for the first serial port: output to the file `log`, and with `input`, a
+/// connection to that socket for the input (QEMU's option syntax doubles commas in values).
+fn serial_args(log: &Path, input: Option<&Path>) -> Vec<String> {
+    let quote = |path: &Path| path.display().to_string().replace(',', ",,");
+    match input {
+        None => vec!["-serial".into(), format!("file:{}", log.display())],
+        Some(socket) => vec![
+            "-chardev".into(),
+            format!(
+                "socket,id=com1,path={},server=off,logfile={}",
+                quote(socket),
+                quote(log)
+            ),
+            "-serial".into(),
+            "chardev:com1".into(),
+        ],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +190,7 @@ mod tests {
             cpus: 4,
             memory_mib: 256,
             serial: Path::new("/r/serial.log"),
+            serial_input: None,
             monitor: Path::new("/r/monitor.sock"),
             accel: Accel::Tcg,
         }
@@ -196,6 +220,18 @@ mod tests {
         assert!(args.contains("-accel kvm -cpu host"));
         assert!(args.ends_with("-cdrom /k/castor -boot d"));
         assert!(!args.contains("-append"));
+    }
+
+    #[test]
+    fn serial_input_connects_the_port_to_the_harness_socket_and_logs_its_output() {
+        let mut p = params(&[]);
+        p.serial_input = Some(Path::new("/s/a,b.sock"));
+        let args = Qemu::kernel().command_args(&p).join(" ");
+        assert!(!args.contains("-serial file:"));
+        assert!(args.contains(
+            " -chardev socket,id=com1,path=/s/a,,b.sock,server=off,logfile=/r/serial.log \
+             -serial chardev:com1 "
+        ));
     }
 
     #[test]

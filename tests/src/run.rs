@@ -8,7 +8,7 @@
 use crate::accel::Accel;
 use crate::bochs::BochsParams;
 use crate::emulator::Emulator;
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use crate::handle::RunHandle;
 use crate::image::{self, BootModule, IsoSpec};
 use crate::netns::NetNamespace;
@@ -17,6 +17,7 @@ use crate::pty::{self, Pty};
 use crate::qemu::{QemuBoot, QemuParams};
 use crate::rundir::RunDir;
 use crate::serial::{self, SerialLog};
+use crate::serial_input::SerialInput;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,7 @@ pub struct Run {
     kernel: Option<PathBuf>,
     echo: Option<Box<dyn Write + Send>>,
     netns: Option<Arc<NetNamespace>>,
+    serial_input: Option<SerialInput>,
 }
 
 impl Run {
@@ -66,6 +68,7 @@ impl Run {
             kernel: None,
             echo: None,
             netns: None,
+            serial_input: None,
         }
     }
 
@@ -152,6 +155,12 @@ impl Run {
         self
     }
 
+    /// Lets `input` type into the serial console (QEMU only: see [`crate::serial_input`]).
+    pub fn serial_input(mut self, input: SerialInput) -> Run {
+        self.serial_input = Some(input);
+        self
+    }
+
     /// Builds what the run needs (kernel, ISO) and starts the emulator.
     pub fn start(self) -> Result<RunHandle> {
         let kernel = match &self.kernel {
@@ -222,6 +231,14 @@ impl Run {
         let qemu = qemu.clone().with_env_defaults();
         let monitor = dir.socket("monitor.sock")?;
         let serial = dir.serial_log();
+        let serial_input = match &self.serial_input {
+            Some(input) => {
+                let socket = dir.socket("serial.sock")?;
+                input.serve(&socket)?;
+                Some(socket)
+            }
+            None => None,
+        };
         let modules = match qemu.boot {
             QemuBoot::Kernel => link_modules(&self.modules, dir.path())?,
             QemuBoot::Cdrom => Vec::new(), // on the ISO
@@ -233,6 +250,7 @@ impl Run {
             cpus: self.cpus,
             memory_mib: self.memory_mib,
             serial: &serial,
+            serial_input: serial_input.as_deref(),
             monitor: &monitor,
             accel,
         };
@@ -251,6 +269,11 @@ impl Run {
         let Emulator::Bochs(bochs) = &self.emulator else {
             unreachable!("called for Bochs only")
         };
+        if self.serial_input.is_some() {
+            return Err(Error::new(
+                "serial input needs QEMU; Bochs' console is a file",
+            ));
+        }
         let serial = dir.serial_log();
         let log = dir.log_file("bochs.log");
         let params = BochsParams {

@@ -1,7 +1,8 @@
 //! Castor runs an unmodified Multiboot (v1) guest kernel from its first boot module
 //! (`guest=module`): the test guest `castor-mbtest` (tests/guests/mbtest/) reports its command
 //! line and memory information on its serial port and exits with the `status=` from its command
-//! line, which Castor reports and passes on. A module that is not a Multiboot kernel is refused.
+//! line, which Castor reports and passes on, and the boot modules it is given after it. A module
+//! that is not a kernel Castor can boot is refused.
 //! `scripts/run --guest` is checked end to end through the `castor-run` binary.
 //!
 //! Under Bochs (Intel model) the guest runs under VT-x; under QEMU's TCG (`-cpu max`: SVM
@@ -301,6 +302,66 @@ fn castor_run_guest(emulator: &str) {
     );
     assert!(
         stderr.contains("castor-run: guest exited with status 5 after "),
+        "{context}"
+    );
+}
+
+/// `scripts/run --single --emulator qemu --guest mbtest --guest-module FILE:ARGS --initrd FILE`:
+/// Castor hands both files to the Multiboot guest as boot modules, in order, each page aligned
+/// above the kernel, with their strings and every byte intact.
+#[test]
+fn castor_run_passes_boot_modules_to_a_multiboot_guest_under_qemu() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let (first, second) = (dir.join("castor-module-a"), dir.join("castor-module-b"));
+    let second_bytes: Vec<u8> = (0..10_000u32).map(|i| (i * 7 + i / 256) as u8).collect();
+    std::fs::write(&first, b"hello").expect("writing a module");
+    std::fs::write(&second, &second_bytes).expect("writing a module");
+    let sum = |bytes: &[u8]| bytes.iter().map(|&b| u32::from(b)).sum::<u32>();
+    let elf = kernel::elf().expect("building the kernel");
+    let out = Command::new(env!("CARGO_BIN_EXE_castor-run"))
+        .args(["--single", "--emulator", "qemu", "--cpus", "1", "--guest"])
+        .arg(mbtest())
+        .args([
+            "--guest-args",
+            "status=6",
+            "--guest-ram",
+            "4",
+            "--guest-module",
+        ])
+        .arg(format!("{}:a=1 b=2", first.display()))
+        .arg("--initrd")
+        .arg(&second)
+        .env(kernel::KERNEL_ENV, elf)
+        .output()
+        .expect("running castor-run");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(out.status.code(), Some(6), "{context}");
+    assert!(
+        stdout.contains("guest: Multiboot kernel with 2 module(s)"),
+        "{context}"
+    );
+    let modules: Vec<(u64, String)> = stdout
+        .lines()
+        .filter_map(|l| l.split_once("[guest] mbtest: module ").map(|(_, m)| m))
+        .map(|m| {
+            let (_, rest) = m.split_once(" at ").expect("an address");
+            let (at, rest) = rest.split_once(' ').expect("a string");
+            (at.parse().expect("a decimal address"), rest.to_string())
+        })
+        .collect();
+    let expected = [
+        format!("'a=1 b=2' 5 bytes, sum {}", sum(b"hello")),
+        format!("'' 10000 bytes, sum {}", sum(&second_bytes)),
+    ];
+    let found: Vec<&str> = modules.iter().map(|(_, m)| m.as_str()).collect();
+    assert_eq!(found, expected, "{context}");
+    let (a, b) = (modules[0].0, modules[1].0);
+    assert!(
+        a >= 1 << 20 && a % 4096 == 0 && b > a && b % 4096 == 0,
         "{context}"
     );
 }

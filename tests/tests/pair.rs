@@ -163,7 +163,7 @@ fn castor_run_does_not_fail_over_a_guest_that_has_ended() {
     // Due now; the duration is far off.
     let failover_at = pair.started().elapsed();
     let duration = failover_at + Duration::from_secs(600);
-    let verdict = cli::watch_pair(&mut pair, Some(failover_at), Some(duration), "qemu")
+    let verdict = cli::watch_pair(&mut pair, Some(failover_at), Some(duration), "qemu", None)
         .expect("watching the pair");
     let killed = pair.killed_after(Role::Primary);
     let outcome = pair.stop();
@@ -214,5 +214,77 @@ fn castor_run_refuses_pair_options_that_do_not_fit() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(why), "{args:?}: {stderr}");
         assert!(stderr.contains("usage: scripts/run"), "{args:?}: {stderr}");
+    }
+}
+
+/// The backup's QEMU CPU in a pair of unlike CPUs: an AMD with SVM and nested paging (what
+/// Castor needs) and little else, where the primary has TCG's `-cpu max`.
+const SMALL_AMD: &str = "qemu64,+svm,+npt";
+
+/// A pair of unlike CPUs of one vendor pairs, both hosts offer the guest the same baseline
+/// (the primary withholds what the backup lacks, the backup withholds nothing), and the guest
+/// runs to its end.
+#[test]
+fn unlike_cpus_pair_and_offer_the_guest_their_baseline() {
+    let mbtest = kernel::mbtest().expect("building castor-mbtest");
+    let pair = Pair::qemu()
+        .guest(mbtest, "status=5")
+        .guest_ram_mib(4)
+        .qemu_cpu_for(Role::Backup, SMALL_AMD);
+    let outcome = pair.start().expect("starting the pair").wait_exit();
+    let context = format!(
+        "primary:\n{}\nbackup:\n{}",
+        outcome.primary.summary(),
+        outcome.backup.summary()
+    );
+    let offered = |role: Role| {
+        let line = outcome
+            .host(role)
+            .line_with("ft: guest CPU: ")
+            .unwrap_or_else(|| panic!("no guest CPU line from the {role}: {context}"));
+        let (model, withheld) = line.rsplit_once(", ").expect("a withheld count");
+        let count = withheld
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse::<u32>().ok());
+        (model.to_string(), count.expect("a withheld count"))
+    };
+    let (primary, backup) = (offered(Role::Primary), offered(Role::Backup));
+    assert_eq!(primary.0, backup.0, "one baseline on both hosts: {context}");
+    assert!(
+        primary.1 > 0,
+        "-cpu max has more than {SMALL_AMD}: {context}"
+    );
+    assert_eq!(backup.1, 0, "{SMALL_AMD} is the baseline: {context}");
+    assert!(
+        outcome
+            .primary
+            .serial
+            .contains("[guest] mbtest: cmdline 'status=5'"),
+        "{context}"
+    );
+    println!("primary: {primary:?}, backup: {backup:?}");
+}
+
+/// A backup whose CPU is another vendor's cannot resume the guest: both hosts refuse to pair,
+/// with the reason, before the guest starts.
+#[test]
+fn a_backup_of_another_vendor_is_refused() {
+    let mbtest = kernel::mbtest().expect("building castor-mbtest");
+    let pair = Pair::qemu()
+        .guest(mbtest, "status=5")
+        .guest_ram_mib(4)
+        .qemu_cpu_for(Role::Backup, "max,vendor=GenuineIntel");
+    let outcome = pair.start().expect("starting the pair").wait_exit();
+    for role in Role::BOTH {
+        let console = &outcome.host(role).serial;
+        assert!(
+            console.contains(
+                "ft: pairing refused: the CPU vendors differ: AuthenticAMD on the primary, \
+                 GenuineIntel on the backup"
+            ),
+            "the {role}: {console}"
+        );
+        assert!(!console.contains("[guest]"), "a refused pair ran the guest");
     }
 }

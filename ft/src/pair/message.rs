@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! 1 HELLO     version u16, role u8 (1 primary, 2 backup), 0 u8, epoch_min_ms u32,
-//!             epoch_max_ms u32, guest_ram u64, guest_image [u8; 32]      (52 bytes)
+//!             epoch_max_ms u32, guest_ram u64, guest_image [u8; 32],
+//!             cpu: the CPU model the sender offers guests (see `cpu_model`)   (308 bytes)
 //! 2 STREAM    checkpoint stream bytes (the first STREAM is the 48-byte stream header)
 //! 3 ACK       epoch u64: the backup applied this epoch
 //! 4 RELEASED  epoch u64: the primary released the output of every epoch up to this one
@@ -11,22 +12,25 @@
 //!             final output was released: the backup stands down
 //! ```
 //!
-//! Integers are little-endian. Decoding is strict: wrong lengths, unknown tags and nonzero
-//! padding are errors, never panics.
+//! Integers are little-endian. Decoding is strict: wrong lengths, unknown tags, nonzero
+//! padding and CPU models no CPU could report are errors, never panics.
 
+use alloc::boxed::Box;
 use core::fmt;
 
+use super::cpu_model::{self, CpuMismatch, CpuModel};
 use crate::link::Role;
 
-/// Version of the pair protocol carried in `HELLO`.
-pub const PAIR_VERSION: u16 = 1;
+/// Version of the pair protocol carried in `HELLO` (2: with the sender's CPU model).
+pub const PAIR_VERSION: u16 = 2;
 
 const TAG_HELLO: u8 = 1;
 const TAG_STREAM: u8 = 2;
 const TAG_ACK: u8 = 3;
 const TAG_RELEASED: u8 = 4;
 const TAG_ENDED: u8 = 5;
-const HELLO_BODY_LEN: usize = 52;
+const HELLO_FIXED_LEN: usize = 52;
+const HELLO_BODY_LEN: usize = HELLO_FIXED_LEN + cpu_model::ENCODED_LEN;
 
 /// One side's guest configuration, exchanged right after the link pairs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,13 +47,15 @@ pub struct Hello {
     pub guest_ram: u64,
     /// BLAKE3 of the guest image and its command line.
     pub guest_image: [u8; 32],
+    /// The CPU the sender offers guests.
+    pub cpu: CpuModel,
 }
 
 /// A decoded message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message<'a> {
     /// The sender's configuration.
-    Hello(Hello),
+    Hello(Box<Hello>),
     /// Checkpoint stream bytes.
     Stream(&'a [u8]),
     /// The backup applied this epoch.
@@ -74,7 +80,9 @@ pub enum MessageError {
         /// Body bytes received.
         len: usize,
     },
-    /// A role byte other than 1 or 2, or nonzero padding.
+    /// A `HELLO` of another pair protocol version (whose layout this host cannot know).
+    Version(u16),
+    /// A role byte other than 1 or 2, nonzero padding, or a CPU model field no CPU reports.
     BadField(&'static str),
 }
 
@@ -86,6 +94,10 @@ impl fmt::Display for MessageError {
             Self::BadLength { tag, len } => {
                 write!(f, "pair message tag {tag} with a {len}-byte body")
             }
+            Self::Version(v) => write!(
+                f,
+                "the peer speaks pair protocol version {v}, this host {PAIR_VERSION}"
+            ),
             Self::BadField(what) => write!(f, "pair message with a bad {what}"),
         }
     }
@@ -117,6 +129,8 @@ pub enum PairError {
         /// The peer's.
         theirs: [u8; 32],
     },
+    /// The hosts cannot offer the guest a CPU both can run it on.
+    Cpu(CpuMismatch),
 }
 
 fn hex8(bytes: &[u8; 32], f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -143,16 +157,25 @@ impl fmt::Display for PairError {
                 hex8(theirs, f)?;
                 f.write_str(" on the peer")
             }
+            Self::Cpu(why) => why.fmt(f),
         }
     }
 }
 
+/// Where a guest's physical address space ends, given its RAM: its RAM from 0, and the MMIO
+/// window below 4 GiB (local and I/O APIC) that every guest has.
+fn guest_span(guest_ram: u64) -> u64 {
+    guest_ram.max(1 << 32)
+}
+
 impl Hello {
-    /// Whether this host (`self`) can pair with a peer that sent `peer`.
+    /// Whether this host (`self`) can pair with a peer that sent `peer`, and if so the CPU
+    /// model the guest is offered on both: the baseline of the primary's and the backup's
+    /// ([`CpuModel::baseline`]), which both hosts compute alike.
     ///
     /// # Errors
-    /// The first mismatch, in the order role, version, RAM, image.
-    pub fn check(&self, peer: &Hello) -> Result<(), PairError> {
+    /// The first mismatch, in the order role, version, RAM, image, CPU.
+    pub fn check(&self, peer: &Hello) -> Result<CpuModel, PairError> {
         if self.role == peer.role {
             return Err(PairError::RoleConflict(self.role));
         }
@@ -174,7 +197,11 @@ impl Hello {
                 theirs: peer.guest_image,
             });
         }
-        Ok(())
+        let (primary, backup) = match self.role {
+            Role::Primary => (&self.cpu, &peer.cpu),
+            Role::Backup => (&peer.cpu, &self.cpu),
+        };
+        CpuModel::baseline(primary, backup, guest_span(self.guest_ram)).map_err(PairError::Cpu)
     }
 }
 
@@ -196,6 +223,7 @@ impl Message<'_> {
                 out.extend_from_slice(&h.epoch_max_ms.to_le_bytes());
                 out.extend_from_slice(&h.guest_ram.to_le_bytes());
                 out.extend_from_slice(&h.guest_image);
+                h.cpu.encode_into(&mut out);
             }
             Self::Stream(bytes) => {
                 out.reserve(1 + bytes.len());
@@ -230,6 +258,12 @@ impl Message<'_> {
         };
         match tag {
             TAG_HELLO => {
+                if let [lo, hi, ..] = *body {
+                    let version = u16::from_le_bytes([lo, hi]);
+                    if version != PAIR_VERSION {
+                        return Err(MessageError::Version(version));
+                    }
+                }
                 let b: &[u8; HELLO_BODY_LEN] = body.try_into().map_err(|_| bad_len)?;
                 let role = match b[2] {
                     1 => Role::Primary,
@@ -244,15 +278,20 @@ impl Message<'_> {
                 let mut ram = [0u8; 8];
                 ram.copy_from_slice(&b[12..20]);
                 let mut image = [0u8; 32];
-                image.copy_from_slice(&b[20..52]);
-                Ok(Message::Hello(Hello {
+                image.copy_from_slice(&b[20..HELLO_FIXED_LEN]);
+                let cpu = b[HELLO_FIXED_LEN..]
+                    .try_into()
+                    .map_err(|_| bad_len)
+                    .and_then(|cpu| CpuModel::decode(cpu).map_err(MessageError::BadField))?;
+                Ok(Message::Hello(Box::new(Hello {
                     version: u16::from_le_bytes([b[0], b[1]]),
                     role,
                     epoch_min_ms: u32_at(4),
                     epoch_max_ms: u32_at(8),
                     guest_ram: u64::from_le_bytes(ram),
                     guest_image: image,
-                }))
+                    cpu,
+                })))
             }
             TAG_STREAM if !body.is_empty() => Ok(Message::Stream(body)),
             TAG_ACK | TAG_RELEASED | TAG_ENDED => {

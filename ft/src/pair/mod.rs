@@ -12,6 +12,7 @@
 //! - [`backup`]: stages each epoch, applies it only when complete and verified, acknowledges
 //!   it, and on takeover hands back the state to resume from and the output the primary may
 //!   not have released.
+//! - [`cpu_model`]: the CPU a guest is offered, and the baseline two hosts agree on.
 //! - [`digest`]: a whole-memory digest both sides compute, so a takeover can be checked
 //!   against the primary's last completed epoch.
 //!
@@ -19,6 +20,7 @@
 //! [`primary::GuestRam`], and the backup's memory through [`crate::stream::PageStore`].
 
 pub mod backup;
+pub mod cpu_model;
 pub mod digest;
 pub mod message;
 pub mod primary;

@@ -9,8 +9,10 @@ use alloc::string::ToString;
 use alloc::vec::Vec;
 
 use super::backup::Backup;
+use super::cpu_model::tests::{older, server};
+use super::cpu_model::{CpuMismatch, CpuModel};
 use super::digest::memory_digest;
-use super::message::{Hello, Message, PAIR_VERSION, PairError};
+use super::message::{Hello, Message, MessageError, PAIR_VERSION, PairError};
 use super::primary::{FaultOutcome, GuestRam, Primary, PrimaryConfig, PrimaryError};
 use crate::link::Role;
 use crate::stream::{PAGE_SIZE, PageBuf, PageStore};
@@ -543,13 +545,21 @@ fn hello_mismatches_are_refused_with_their_reason() {
         epoch_max_ms: 100,
         guest_ram: 64 << 20,
         guest_image: [1; 32],
+        cpu: server(),
     };
     let backup = Hello {
         role: Role::Backup,
+        cpu: older(),
         ..primary
     };
-    assert_eq!(primary.check(&backup), Ok(()));
-    assert_eq!(backup.check(&primary), Ok(()));
+    let baseline = CpuModel::intersect(&server(), &older()).unwrap();
+    assert_eq!(primary.check(&backup), Ok(baseline));
+    assert_eq!(
+        backup.check(&primary),
+        Ok(baseline),
+        "both hosts agree on the baseline"
+    );
+    assert_ne!(baseline, server());
     assert_eq!(
         primary.check(&primary),
         Err(PairError::RoleConflict(Role::Primary))
@@ -570,42 +580,87 @@ fn hello_mismatches_are_refused_with_their_reason() {
         primary.check(&other),
         Err(PairError::GuestImage { .. })
     ));
+    let mut intel = backup;
+    intel.cpu.vendor = *b"GenuineIntel";
+    for (ours, theirs) in [(&primary, &intel), (&intel, &primary)] {
+        assert_eq!(
+            ours.check(theirs).unwrap_err().to_string(),
+            "the CPU vendors differ: AuthenticAMD on the primary, GenuineIntel on the backup \
+             (a guest cannot fail over to another vendor's CPU)",
+            "both sides give the same reason"
+        );
+    }
+    let huge = Hello {
+        guest_ram: 1 << 44,
+        ..backup
+    };
+    let wide = Hello {
+        guest_ram: 1 << 44,
+        ..primary
+    };
+    assert_eq!(
+        wide.check(&huge),
+        Err(PairError::Cpu(CpuMismatch::AddressWidth {
+            bits: 43,
+            needed: 44
+        }))
+    );
     for m in [
-        Message::Hello(primary),
+        Message::Hello(alloc::boxed::Box::new(primary)),
         Message::Ack(9),
         Message::Released(u64::MAX),
         Message::Ended(3),
         Message::Stream(b"abc"),
     ] {
-        assert_eq!(Message::decode(&m.encode()), Ok(m));
+        assert_eq!(Message::decode(&m.encode()).as_ref(), Ok(&m));
     }
 }
 
 #[test]
 fn messages_decode_strictly_and_never_panic() {
-    let hello = Message::Hello(Hello {
-        version: 1,
+    let hello = Message::Hello(alloc::boxed::Box::new(Hello {
+        version: PAIR_VERSION,
         role: Role::Backup,
         epoch_min_ms: 1,
         epoch_max_ms: 2,
         guest_ram: 3,
         guest_image: [4; 32],
-    })
+        cpu: server(),
+    }))
     .encode();
+    assert!(Message::decode(&hello).is_ok());
     for len in 0..hello.len() {
         assert!(
             Message::decode(&hello[..len]).is_err(),
             "truncated to {len}"
         );
     }
+    let mut long = hello.clone();
+    long.push(0);
+    assert_eq!(
+        Message::decode(&long),
+        Err(MessageError::BadLength { tag: 1, len: 309 })
+    );
     let mut bad_role = hello.clone();
     bad_role[3] = 3;
     assert!(Message::decode(&bad_role).is_err());
+    let mut old = hello.clone();
+    old[1] = 1;
+    assert_eq!(
+        Message::decode(&old[..53]).unwrap_err().to_string(),
+        "the peer speaks pair protocol version 1, this host 2"
+    );
+    let mut bad_cpu = hello.clone();
+    bad_cpu[53 + 222] = 9;
+    assert_eq!(
+        Message::decode(&bad_cpu),
+        Err(MessageError::BadField("TSC policy"))
+    );
     assert!(Message::decode(&[2]).is_err(), "empty stream chunk");
     assert!(Message::decode(&[9, 0]).is_err());
     let mut rng = Rng::new(5);
     for _ in 0..100_000 {
-        let len = rng.below(80);
+        let len = rng.below(320);
         let bytes = rng.bytes(len);
         let _ = Message::decode(&bytes);
     }

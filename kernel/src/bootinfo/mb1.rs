@@ -80,7 +80,11 @@ pub fn parse(mem: &impl PhysReader, info: u64) -> Result<BootInfo, BootInfoError
             if end < start {
                 return Err(BootInfoError::Malformed("module ends before it starts"));
             }
-            out.push_module(start, end, c_string(mem, u64::from(u32_at(m, 8)?), 128));
+            out.push_module(
+                start,
+                end,
+                c_string(mem, u64::from(u32_at(m, 8)?), super::MAX_MODULE_CMDLINE),
+            );
         }
     }
     if flags & FLAG_MMAP != 0 {

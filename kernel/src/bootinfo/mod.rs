@@ -19,7 +19,8 @@ pub const MAX_AREAS: usize = 128;
 pub const MAX_MODULES: usize = 16;
 /// Longest command line kept (bytes).
 pub const MAX_CMDLINE: usize = 1024;
-const MAX_MODULE_CMDLINE: usize = 128;
+/// Longest boot module string kept (bytes): room for a Linux guest's command line.
+pub const MAX_MODULE_CMDLINE: usize = 512;
 
 /// Kind of a memory-map entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +77,7 @@ pub struct Module {
 }
 
 impl Module {
-    /// The module's command line (truncated to 128 bytes).
+    /// The module's command line (truncated to `MAX_MODULE_CMDLINE` bytes).
     pub fn cmdline(&self) -> &str {
         core::str::from_utf8(&self.cmdline[..self.cmdline_len]).unwrap_or("")
     }

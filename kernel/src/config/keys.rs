@@ -149,8 +149,10 @@ pub static KEYS: [Key; 20] = [
         name: "guest",
         value: Value::Words(&[("module", |c| c.guest_module = true)]),
         unset: Unset::Means("none"),
-        help: "run the first boot module as a Multiboot guest kernel, with the module's \
-               arguments as its command line",
+        help: "run the first boot module as the guest kernel (a Linux bzImage or a Multiboot \
+               kernel), with the module's arguments as its command line; the further boot \
+               modules are its initrd (Linux: concatenated) or its Multiboot modules (each with \
+               its arguments)",
         needs: &[],
     },
     Key {

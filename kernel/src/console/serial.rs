@@ -65,6 +65,17 @@ pub fn emergency(args: fmt::Arguments<'_>) {
     }
 }
 
+/// Reads bytes typed on the host's COM1 into `buf` without waiting: while the UART has data
+/// (LSR bit 0, data ready) and `buf` has room, takes the next byte from the receiver buffer
+/// register. Returns how many bytes it read; 0 when nothing was typed, when the console is not
+/// initialised, or when another CPU is writing to it (the caller polls again later).
+pub fn poll_input(buf: &mut [u8]) -> usize {
+    match PORT.try_lock() {
+        Some(mut guard) => guard.as_mut().map_or(0, |port| port.0.receive_bytes(buf)),
+        None => 0,
+    }
+}
+
 /// Waits until every byte written so far has left the UART (LSR.TEMT), so nothing is lost when
 /// the machine stops right after. Bounded, in case the UART is absent or stuck.
 pub fn flush() {

@@ -46,10 +46,11 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
     let Pair {
         mut link,
         config,
-        cmdline,
+        files,
         ram,
         ..
     } = pair;
+    let cmdline = files.cmdline;
     let Some(mut mem) = guest_memory::<B>(ram, false, "ft") else {
         return ExitStatus::Failure;
     };

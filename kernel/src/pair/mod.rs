@@ -7,6 +7,8 @@
 //! Console contract (integration tests and `scripts/run` rely on it):
 //! - `ft: <role> on <nic> over ...`, `ft: paired with session ...` (see `link::connect`);
 //! - `ft: pairing refused: <reason>` for a mismatched peer (both sides print it);
+//! - `ft: guest CPU: <vendor> <signature>, <phys>-bit addresses, XSAVE <bytes> bytes, <N>
+//!   features of this host withheld` once paired: the baseline both hosts offer the guest;
 //! - primary: `ft: primary: protecting '<cmdline>' (<MiB> MiB RAM) under <back end>, epochs
 //!   <min>-<max> ms, dirty pages from <source>`, released guest output as `[guest] <line>`,
 //!   with `digests=on` `ft: epoch <N> sent: <pages> pages, <bytes> bytes, memory digest
@@ -25,6 +27,7 @@ mod primary;
 mod stats;
 
 use castor_ft::link::Role;
+use castor_ft::pair::cpu_model::CpuModel;
 
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::bootinfo::BootInfo;
@@ -33,7 +36,8 @@ use crate::kprintln;
 use crate::link::connect::connect;
 use crate::link::peer::PeerLink;
 use crate::vmm::backend::{self, Backend, WithBackend};
-use crate::vmm::launch::module_image;
+use crate::vmm::cpu_model;
+use crate::vmm::launch::{GuestFiles, guest_files};
 
 const MS: u64 = 1_000_000;
 /// How long a host that refused its peer waits for the peer to receive its HELLO.
@@ -42,27 +46,29 @@ const HELLO_LINGER: u64 = 10_000 * MS;
 /// Runs this host's side of the pair until the guest ends (or, on the backup, until the
 /// primary is lost and the guest, taken over, ends).
 pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
-    let Some((image, cmdline)) = module_image(boot, "ft") else {
+    let Some(files) = guest_files(boot, "ft") else {
         return ExitStatus::Failure;
     };
     let Some(mut link) = connect(config, "ft") else {
         return ExitStatus::Failure;
     };
     let ram = u64::from(config.guest_ram_mib) << 20;
-    if let Err(why) = hello::exchange(&mut link, config, ram, image, cmdline) {
-        kprintln!("ft: pairing refused: {why}");
-        // Stay until the peer has our HELLO, so it can say why too.
-        let deadline = crate::arch::x86_64::time::now_ns() + HELLO_LINGER;
-        while !link.link().all_acked() && crate::arch::x86_64::time::now_ns() < deadline {
-            link.pump();
+    match hello::exchange(&mut link, config, ram, &files) {
+        Ok(model) => offer_guest(model),
+        Err(why) => {
+            kprintln!("ft: pairing refused: {why}");
+            // Stay until the peer has our HELLO, so it can say why too.
+            let deadline = crate::arch::x86_64::time::now_ns() + HELLO_LINGER;
+            while !link.link().all_acked() && crate::arch::x86_64::time::now_ns() < deadline {
+                link.pump();
+            }
+            return ExitStatus::Failure;
         }
-        return ExitStatus::Failure;
     }
     let pair = Pair {
         link,
         config,
-        image,
-        cmdline,
+        files,
         ram,
     };
     match backend::dispatch(pair) {
@@ -74,12 +80,34 @@ pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
     }
 }
 
+/// Makes the pair's baseline the CPU this host's guest is offered (before it starts), and says
+/// what it is.
+fn offer_guest(model: CpuModel) {
+    if !cpu_model::set_negotiated(model) {
+        log::warn!("ft: a guest CPU model was already set; the pair's is not in force");
+    }
+    let vendor = model
+        .vendor
+        .map(|b| if b.is_ascii_graphic() { b } else { b'?' });
+    kprintln!(
+        "ft: guest CPU: {} {:#x}, {}-bit addresses, XSAVE {} bytes, {} features of this host \
+         withheld",
+        core::str::from_utf8(&vendor).unwrap_or("?"),
+        model.signature,
+        model.phys_bits,
+        model.xsave_size(model.xcr0),
+        cpu_model::withheld(
+            &model,
+            &cpu_model::this_host(crate::arch::x86_64::time::tsc_hz())
+        )
+    );
+}
+
 /// One side of a paired link, with the guest it protects.
 struct Pair<'a> {
     link: PeerLink,
     config: &'a Config,
-    image: &'a [u8],
-    cmdline: &'a str,
+    files: GuestFiles<'a>,
     ram: u64,
 }
 

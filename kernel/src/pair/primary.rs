@@ -47,14 +47,13 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
     let Pair {
         link,
         config,
-        image,
-        cmdline,
+        files,
         ram,
     } = pair;
     let Some(mem) = guest_memory::<B>(ram, true, "ft") else {
         return ExitStatus::Failure;
     };
-    let Some((mut vcpu, guest)) = boot_guest::<B>(mem, image, cmdline, "ft") else {
+    let Some((mut vcpu, guest)) = boot_guest::<B>(mem, &files, "ft") else {
         return ExitStatus::Failure;
     };
     let log = vcpu.enable_dirty_log();
@@ -84,8 +83,9 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         }
     };
     kprintln!(
-        "ft: primary: protecting '{cmdline}' ({} MiB RAM) under {}, epochs {}-{} ms, dirty \
+        "ft: primary: protecting '{}' ({} MiB RAM) under {}, epochs {}-{} ms, dirty \
          pages from {}",
+        files.cmdline,
         ram >> 20,
         B::NAME,
         config.epoch_min_ms,

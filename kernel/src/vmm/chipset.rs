@@ -3,7 +3,7 @@
 //! (`devices::interrupts`), 8254 PIT, CMOS RTC and the ACPI PM registers, driven by guest time.
 //!
 //! Device lines go to the PIC and the I/O APIC as on a PC: PIT on IRQ0, RTC on IRQ8, the SCI
-//! on IRQ9. (The UART model raises no interrupt.) The APICs' pages are MMIO
+//! on IRQ9; the UART's IRQ4 comes from the port bus (`run::Guest`). The APICs' pages are MMIO
 //! ([`Chipset::mmio_read`], [`Chipset::mmio_write`]); the vCPU reaches the local APIC's MSRs
 //! and its CR8 through the [`InterruptSource`] methods.
 //!

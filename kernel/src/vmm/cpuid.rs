@@ -121,6 +121,19 @@ pub fn filter(leaf: u32, subleaf: u32, host: Regs, apic_id: u8) -> Regs {
     r
 }
 
+/// [`filter`], then narrowed to `model` when the guest belongs to a pair that agreed on one
+/// ([`super::cpu_model::offer`]): what a paired guest sees is the same on either host.
+pub fn filter_with(
+    model: Option<&castor_ft::pair::cpu_model::CpuModel>,
+    leaf: u32,
+    subleaf: u32,
+    host: Regs,
+    apic_id: u8,
+) -> Regs {
+    let r = filter(leaf, subleaf, host, apic_id);
+    model.map_or(r, |m| super::cpu_model::offer(m, leaf, subleaf, r))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,9 +45,10 @@ pub enum Emulated {
 }
 
 /// CPUID: the host's answer for leaf EAX, subleaf ECX, filtered by [`cpuid::filter`] for vCPU
-/// `vcpu_index` (its APIC id), or the guest's clock rates (its TSC runs at `tsc_hz`) for leaves 0x15 and 0x16 where the
-/// host has them ([`cpuid_clocks::clock_leaf`]), into EAX, EBX, ECX, EDX (upper halves zeroed,
-/// SDM Vol. 2A, CPUID).
+/// `vcpu_index` (its APIC id) and narrowed to the pair's CPU model if there is one
+/// ([`cpuid::filter_with`]), or the guest's clock rates (its TSC runs at `tsc_hz`) for leaves
+/// 0x15 and 0x16 where the host has them ([`cpuid_clocks::clock_leaf`]), into EAX, EBX, ECX,
+/// EDX (upper halves zeroed, SDM Vol. 2A, CPUID).
 pub fn cpuid(regs: &mut GuestRegs, vcpu_index: u32, tsc_hz: u64) -> Emulated {
     let (leaf, subleaf) = (regs.rax as u32, regs.rcx as u32);
     let host = core::arch::x86_64::__cpuid_count(leaf, subleaf);
@@ -62,9 +63,10 @@ pub fn cpuid(regs: &mut GuestRegs, vcpu_index: u32, tsc_hz: u64) -> Emulated {
         lapic_hz: cpuid_clocks::LAPIC_TIMER_HZ,
     };
     let max_basic = core::arch::x86_64::__cpuid(0).eax;
+    let model = super::cpu_model::negotiated();
     let answer = cpuid_clocks::clock_leaf(leaf, clocks)
         .filter(|_| leaf <= max_basic)
-        .unwrap_or_else(|| cpuid::filter(leaf, subleaf, host, vcpu_index as u8));
+        .unwrap_or_else(|| cpuid::filter_with(model, leaf, subleaf, host, vcpu_index as u8));
     regs.set_cpuid(answer);
     Emulated::Done
 }

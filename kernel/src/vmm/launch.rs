@@ -1,8 +1,14 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Running an unmodified Multiboot guest kernel given as a boot module (`guest=module`).
+//! Running an unmodified guest kernel given as a boot module (`guest=module`): the first boot
+//! module is the kernel, a Linux bzImage or a Multiboot kernel ([`loader::load`] tells them
+//! apart), its module string the kernel's command line; every further boot module is handed to
+//! the guest in order: to a Linux kernel as its initrd (several are concatenated, as GRUB's
+//! `initrd a b` does), to a Multiboot kernel as its boot modules, each with its module string.
 //!
 //! Console contract (the test harness and `scripts/run --guest` rely on it):
-//! `guest: starting '<cmdline>' (<bytes> bytes, <N> MiB RAM) under <back end>`, the guest's serial
+//! `guest: <format> kernel with <N> module(s)` (format: `Multiboot` or `Linux boot protocol
+//! <x.yy>`), `guest: starting '<cmdline>' (<bytes> bytes, <N> MiB RAM) under <back end>`, the
+//! guest's serial
 //! output prefixed with `[guest] `, then `guest exited with status <N>` (the value written to
 //! port 0xF4 or passed to the EXIT hypercall) — or `guest stopped: <reason>` with a register
 //! dump, `guest: cannot load '<cmdline>': <reason>`, or `guest: cannot run guests: <why>`.
@@ -10,43 +16,68 @@
 
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::arch::x86_64::{apic, time};
-use crate::bootinfo::BootInfo;
+use alloc::vec::Vec;
+
+use crate::bootinfo::{BootInfo, Module};
 use crate::config::Config;
 use crate::kprintln;
 use crate::vmm::backend::{self, Backend, WithBackend};
 use crate::vmm::guest_mem::GuestMemory;
-use crate::vmm::loader;
+use crate::vmm::loader::{self, GuestModule};
 use crate::vmm::run::{self, Guest, GuestEnd};
-use crate::vmm::vcpu::{GuestStart, Vcpu};
+use crate::vmm::vcpu::Vcpu;
 
-/// The first boot module (the guest image) and its command line; `None` after saying so
-/// under `who` if there is none.
-pub fn module_image<'a>(boot: &'a BootInfo, who: &str) -> Option<(&'a [u8], &'a str)> {
-    let Some(module) = boot.modules().first() else {
+/// The guest's files, from the boot modules: the kernel image and its command line, then the
+/// modules it is given (a Linux initrd's parts, or Multiboot boot modules).
+pub struct GuestFiles<'a> {
+    /// The kernel image (the first boot module).
+    pub image: &'a [u8],
+    /// Its command line (the first boot module's string).
+    pub cmdline: &'a str,
+    /// The following boot modules, in order, with their strings.
+    pub modules: Vec<GuestModule<'a>>,
+}
+
+/// The guest's files from the boot modules ([`GuestFiles`]); `None` after saying so under
+/// `who` if there is no boot module.
+pub fn guest_files<'a>(boot: &'a BootInfo, who: &str) -> Option<GuestFiles<'a>> {
+    let Some((first, rest)) = boot.modules().split_first() else {
         kprintln!(
             "{who}: cannot load '': guest=module needs a boot module (GRUB module2, QEMU -initrd)"
         );
         return None;
     };
-    // SAFETY: the loader placed the module there; its frames are reserved from the allocator
-    // and identity mapped; nothing writes them while this shared view exists.
-    let image = unsafe {
-        core::slice::from_raw_parts(
-            module.region.start as *const u8,
-            module.region.len() as usize,
-        )
+    let bytes = |module: &Module| {
+        // SAFETY: the loader placed the module there; its frames are reserved from the
+        // allocator and identity mapped; nothing writes them while this shared view exists.
+        unsafe {
+            core::slice::from_raw_parts(
+                module.region.start as *const u8,
+                module.region.len() as usize,
+            )
+        }
     };
-    Some((image, boot.module_args(module)))
+    let modules = rest
+        .iter()
+        .map(|m| GuestModule {
+            data: bytes(m),
+            args: boot.module_args(m),
+        })
+        .collect();
+    Some(GuestFiles {
+        image: bytes(first),
+        cmdline: boot.module_args(first),
+        modules,
+    })
 }
 
-/// Loads the first boot module as a Multiboot guest and runs it to the end.
+/// Loads the guest from the boot modules and runs it to the end.
 pub fn run_module_guest(boot: &BootInfo, config: &Config) -> ExitStatus {
-    let Some((image, cmdline)) = module_image(boot, "guest") else {
+    let Some(files) = guest_files(boot, "guest") else {
         return ExitStatus::Failure;
     };
     let launch = Launch {
-        image,
-        cmdline,
+        files,
         ram_mib: config.guest_ram_mib,
     };
     match backend::dispatch(launch) {
@@ -58,10 +89,9 @@ pub fn run_module_guest(boot: &BootInfo, config: &Config) -> ExitStatus {
     }
 }
 
-/// A Multiboot guest to load and run.
+/// A guest to load and run.
 struct Launch<'a> {
-    image: &'a [u8],
-    cmdline: &'a str,
+    files: GuestFiles<'a>,
     ram_mib: u32,
 }
 
@@ -69,30 +99,30 @@ impl WithBackend for Launch<'_> {
     type Output = ExitStatus;
 
     fn run<B: Backend>(self) -> ExitStatus {
-        let Launch {
-            image,
-            cmdline,
-            ram_mib,
-        } = self;
+        let Launch { files, ram_mib } = self;
         let Some(mem) = guest_memory::<B>(u64::from(ram_mib) << 20, false, "guest") else {
             return ExitStatus::Failure;
         };
-        let Some((mut vcpu, mut guest)) = boot_guest::<B>(mem, image, cmdline, "guest") else {
+        let Some((mut vcpu, mut guest)) = boot_guest::<B>(mem, &files, "guest") else {
             return ExitStatus::Failure;
         };
         run_to_end::<B>(&mut vcpu, &mut guest)
     }
 }
 
-/// Loads the Multiboot kernel `image` with `cmdline` into `mem` and makes its vCPU, as
-/// `qemu -kernel` would start it; says why not under `who` on failure.
+/// Loads the guest kernel of `files` into `mem` and makes its vCPU, as `qemu -kernel` would
+/// start it; says why not under `who` on failure.
 pub fn boot_guest<B: Backend>(
     mut mem: GuestMemory<B::Format>,
-    image: &[u8],
-    cmdline: &str,
+    files: &GuestFiles<'_>,
     who: &str,
 ) -> Option<(B::Vcpu, Guest<B::Format>)> {
-    let entry = match loader::load(image, cmdline, &mut mem) {
+    let GuestFiles {
+        image,
+        cmdline,
+        ref modules,
+    } = *files;
+    let entry = match loader::load(image, cmdline, modules, &mut mem) {
         Ok(entry) => entry,
         Err(e) => {
             kprintln!("{who}: cannot load '{cmdline}': {e}");
@@ -103,20 +133,27 @@ pub fn boot_guest<B: Backend>(
         log::warn!("guest asked for a video mode; Castor offers none (serial only)");
     }
     kprintln!(
+        "{who}: {} kernel with {} module(s)",
+        entry.format,
+        modules.len()
+    );
+    kprintln!(
         "{who}: starting '{cmdline}' ({} bytes, {} MiB RAM) under {}",
         image.len(),
         mem.size() >> 20,
         B::NAME
     );
-    let mut vcpu = match B::new_vcpu(0, &mem, GuestStart::Protected32 { eip: entry.eip }) {
+    let mut vcpu = match B::new_vcpu(0, &mem, entry.start) {
         Ok(vcpu) => vcpu,
         Err(e) => {
             kprintln!("{who}: cannot run guests: {e}");
             return None;
         }
     };
-    vcpu.regs().rax = u64::from(entry.eax);
-    vcpu.regs().rbx = u64::from(entry.ebx);
+    let regs = vcpu.regs();
+    regs.rax = u64::from(entry.eax);
+    regs.rbx = u64::from(entry.ebx);
+    regs.rsi = u64::from(entry.esi);
     Some((vcpu, Guest::new(mem)))
 }
 

@@ -6,6 +6,7 @@ pub mod acpi;
 pub mod backend;
 #[cfg(target_os = "none")]
 pub mod chipset;
+pub mod cpu_model;
 pub mod cpu_state;
 pub mod cpuid;
 pub mod cpuid_clocks;

@@ -13,7 +13,9 @@ use super::devices::{Effect, PortBus, debug_exit::DebugExit, serial::Serial};
 use super::guest_mem::GuestMemory;
 use super::hypercall::{self, Call};
 use super::vcpu::{Exit, InterruptSource, Vcpu, Width};
+use crate::arch::x86_64::time;
 use crate::mm::pagetable::Format;
+use crate::vmm::devices::irq::IrqSink;
 
 /// How a guest run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +62,16 @@ pub struct Guest<F: Format> {
     pub chipset: Chipset,
     /// Other port devices.
     pub bus: PortBus,
+    /// Bytes typed at the host's console that the guest's UART has no room for yet.
+    console_in: Vec<u8>,
+    /// Host time of the last look at the host's console.
+    console_polled_ns: u64,
 }
+
+/// How often, at most, the host's console is polled for input (each poll is a port access).
+const CONSOLE_POLL_NS: u64 = 1_000_000;
+/// Most typed bytes held for the guest while its UART is full.
+const CONSOLE_HELD: usize = 4096;
 
 impl<F: Format> Guest<F> {
     /// A guest with `mem` as its RAM and the standard devices: the chipset, COM1, the
@@ -79,7 +90,42 @@ impl<F: Format> Guest<F> {
             }
             Err(e) => log::info!("guest without ACPI tables: {e}"),
         }
-        Self { mem, chipset, bus }
+        Self {
+            mem,
+            chipset,
+            bus,
+            console_in: Vec::new(),
+            console_polled_ns: 0,
+        }
+    }
+
+    /// Drives the interrupt lines of the bus devices (the UART's IRQ4) to their levels now.
+    fn drive_bus_lines(&mut self) {
+        for (line, level) in self.bus.irq_lines() {
+            self.chipset.interrupts.set_level(line, level);
+        }
+    }
+
+    /// Hands what was typed at the host's console to the guest's UART (at most every
+    /// [`CONSOLE_POLL_NS`]); what it has no room for waits, bounded by [`CONSOLE_HELD`] (the
+    /// host UART holds the rest). On a pair this runs on the host that runs the guest only, and
+    /// input becomes part of the UART state the next checkpoint carries.
+    fn feed_console(&mut self) {
+        let now = time::now_ns();
+        if now < self.console_polled_ns + CONSOLE_POLL_NS {
+            return;
+        }
+        self.console_polled_ns = now;
+        let mut buf = [0u8; 64];
+        if self.console_in.len() < CONSOLE_HELD {
+            let n = crate::console::poll_input(&mut buf);
+            self.console_in.extend_from_slice(&buf[..n]);
+        }
+        if !self.console_in.is_empty() {
+            let taken = self.bus.push_input(&self.console_in);
+            self.console_in.drain(..taken);
+            self.drive_bus_lines();
+        }
     }
 
     /// The state of every device, the chipset's guest time included, as one versioned blob
@@ -98,6 +144,7 @@ impl<F: Format> Guest<F> {
         let chipset = Chipset::restore_state(sections.chipset, self.mem.size())?;
         self.bus.restore_state(sections.bus)?;
         self.chipset = chipset;
+        self.drive_bus_lines();
         Ok(())
     }
 
@@ -112,6 +159,10 @@ impl<F: Format> Guest<F> {
                 return false;
             };
             while self.chipset.now_ns() < deadline {
+                self.feed_console();
+                if self.chipset.pending().is_some() {
+                    return true;
+                }
                 core::hint::spin_loop();
             }
         }
@@ -121,7 +172,11 @@ impl<F: Format> Guest<F> {
         let now = self.chipset.now_ns();
         match self.chipset.read(port, width, now) {
             Some(value) => value,
-            None => self.bus.read(port, width),
+            None => {
+                let value = self.bus.read(port, width);
+                self.drive_bus_lines();
+                value
+            }
         }
     }
 
@@ -129,7 +184,11 @@ impl<F: Format> Guest<F> {
         let now = self.chipset.now_ns();
         match self.chipset.write(port, width, value, now) {
             Some(effect) => effect,
-            None => self.bus.write(port, width, value),
+            None => {
+                let effect = self.bus.write(port, width, value);
+                self.drive_bus_lines();
+                effect
+            }
         }
     }
 
@@ -217,6 +276,7 @@ pub enum Step {
 /// Runs `vcpu` to its next exit and handles it; console lines the guest completed are
 /// appended to `out` (not printed).
 pub fn step<F: Format>(vcpu: &mut dyn Vcpu, guest: &mut Guest<F>, out: &mut Vec<String>) -> Step {
+    guest.feed_console();
     let exit = vcpu.run(&mut guest.chipset, &mut guest.mem);
     let step = match exit {
         Exit::IoIn { port, width } => {

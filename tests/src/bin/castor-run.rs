@@ -4,9 +4,12 @@
 //! optionally killing the primary (`--failover-at`); with `--single` one host until the kernel
 //! exits or the timeout passes.
 
-use castor_tests::cli::{self, EmulatorKind, Mode, PairArgs, Parsed, RunArgs, RunEnd};
+use castor_tests::cli::{
+    self, EmulatorKind, Mode, PairArgs, PairInput, Parsed, RunArgs, RunEnd, Typed,
+};
 use castor_tests::kernel::{self, BuildOutput};
 use castor_tests::pair::{HostEmulator, Pair, Role};
+use castor_tests::serial_input::SerialInput;
 use castor_tests::{Emulator, Result, Run, process};
 use std::io::Write;
 use std::path::PathBuf;
@@ -75,12 +78,25 @@ fn run_single(args: &RunArgs, elf: PathBuf, timeout: Option<Option<Duration>>) -
             guest.args
         );
         run = run.module(cli::GUEST_MODULE, &guest.file, &guest.args);
+        for (i, module) in guest.modules.iter().enumerate() {
+            eprintln!(
+                "castor-run: boot module {} with string {:?}",
+                module.file.display(),
+                module.args
+            );
+            run = run.module(&cli::module_name(i), &module.file, &module.args);
+        }
     }
     run = match timeout {
         None => run,
         Some(None) => run.no_timeout(),
         Some(Some(limit)) => run.timeout(limit),
     };
+    if let Some(typed) = typed_input(args.emulator) {
+        let input = SerialInput::new();
+        run = run.serial_input(input.clone());
+        typed.forward(input);
+    }
     let mut outcome = run.start()?.wait_exit();
     let end = RunEnd {
         emulator: outcome.emulator,
@@ -104,6 +120,14 @@ fn run_single(args: &RunArgs, elf: PathBuf, timeout: Option<Option<Duration>>) -
     Ok(ExitCode::from(verdict.code))
 }
 
+/// What the user types, for the serial console (see `cli::input`): QEMU hosts only.
+fn typed_input(emulator: EmulatorKind) -> Option<Typed> {
+    match emulator {
+        EmulatorKind::Qemu => Typed::stdin(),
+        EmulatorKind::Bochs => None,
+    }
+}
+
 fn run_pair(args: &RunArgs, opts: &PairArgs, elf: PathBuf) -> Result<ExitCode> {
     let (file, guest_args) = match &args.guest {
         Some(guest) => (guest.file.clone(), guest.args.clone()),
@@ -124,8 +148,13 @@ fn run_pair(args: &RunArgs, opts: &PairArgs, elf: PathBuf) -> Result<ExitCode> {
         .no_timeout()
         .fail_markers(&[])
         .live_console(Box::new(std::io::stdout()));
-    if let Some(mib) = args.guest.as_ref().and_then(|g| g.ram_mib) {
-        pair = pair.guest_ram_mib(mib);
+    if let Some(guest) = &args.guest {
+        for module in &guest.modules {
+            pair = pair.guest_module(&module.file, &module.args);
+        }
+        if let Some(mib) = guest.ram_mib {
+            pair = pair.guest_ram_mib(mib);
+        }
     }
     if let Some(ms) = opts.peer_timeout_ms {
         pair = pair.peer_timeout_ms(ms);
@@ -143,8 +172,20 @@ fn run_pair(args: &RunArgs, opts: &PairArgs, elf: PathBuf) -> Result<ExitCode> {
             (None, None) => "; Ctrl-C stops both".into(),
         }
     );
+    let mut input = None;
+    if let Some(typed) = typed_input(args.emulator) {
+        let lines = [SerialInput::new(), SerialInput::new()];
+        pair = pair.serial_inputs(lines.clone());
+        input = Some(PairInput::new(typed, lines));
+    }
     let mut handle = pair.start()?;
-    let verdict = cli::watch_pair(&mut handle, opts.failover_at, opts.duration, name)?;
+    let verdict = cli::watch_pair(
+        &mut handle,
+        opts.failover_at,
+        opts.duration,
+        name,
+        input.as_mut(),
+    )?;
     let mut outcome = handle.stop();
     if verdict.failed {
         let mut logs = String::new();

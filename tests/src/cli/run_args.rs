@@ -57,19 +57,41 @@ pub struct PairArgs {
     pub nic: Nic,
 }
 
-/// `castor-run --guest FILE [--guest-args ARGS] [--guest-ram MIB]`.
+/// `castor-run --guest FILE [--guest-args ARGS] [--guest-ram MIB] [--initrd FILE]
+/// [--guest-module FILE[:ARGS]]...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestArgs {
-    /// The guest kernel file (a Multiboot 1 image), checked to exist.
+    /// The guest kernel file (a Linux bzImage or a Multiboot 1 image), checked to exist.
     pub file: PathBuf,
     /// The guest's command line.
     pub args: String,
     /// Guest RAM in MiB; `None`: Castor's default.
     pub ram_mib: Option<u32>,
+    /// `--initrd` and `--guest-module` files in the order given: the boot modules after the
+    /// kernel (a Linux guest's initrd, concatenated; a Multiboot guest's modules).
+    pub modules: Vec<ModuleArgs>,
+}
+
+/// A boot module after the guest kernel: `--initrd FILE` or `--guest-module FILE[:ARGS]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleArgs {
+    /// The file, checked to exist.
+    pub file: PathBuf,
+    /// Its string (a Multiboot module's arguments).
+    pub args: String,
+}
+
+/// The boot module name of the guest's `index`th module after the kernel (`/boot/module1` on
+/// the ISO for the first).
+pub fn module_name(index: usize) -> String {
+    format!("module{}", index + 1)
 }
 
 /// Name of the guest kernel's boot module (`/boot/guest` on the ISO).
 pub const GUEST_MODULE: &str = "guest";
+/// Longest boot module string Castor keeps (its `bootinfo` module command line, which under
+/// QEMU's `-initrd` holds the module's name, a space and its arguments).
+pub const MODULE_STRING_MAX: usize = 512;
 /// Smallest and largest `--guest-ram` (Castor's `guest_ram=` range).
 pub const GUEST_RAM_MIB: std::ops::RangeInclusive<u32> = 2..=3072;
 /// Smallest and largest `--peer-timeout` (Castor's `peer_timeout=` range).
@@ -119,6 +141,7 @@ struct Given {
     guest_file: Option<PathBuf>,
     guest_args: Option<String>,
     guest_ram: Option<u32>,
+    modules: Vec<(&'static str, PathBuf, String)>,
     duration: Option<Duration>,
     failover_at: Option<Duration>,
     peer_timeout_ms: Option<u32>,
@@ -126,7 +149,7 @@ struct Given {
 }
 
 /// The options that take a value.
-const VALUED: [&str; 11] = [
+const VALUED: [&str; 13] = [
     "--emulator",
     "--cpus",
     "--append",
@@ -134,6 +157,8 @@ const VALUED: [&str; 11] = [
     "--guest",
     "--guest-args",
     "--guest-ram",
+    "--initrd",
+    "--guest-module",
     "--duration",
     "--failover-at",
     "--peer-timeout",
@@ -166,6 +191,14 @@ pub fn parse_run_args(args: impl IntoIterator<Item = String>) -> Result<Parsed<R
             }
             "--guest" => given.guest_file = Some(PathBuf::from(value)),
             "--guest-args" => given.guest_args = Some(value),
+            "--initrd" => given
+                .modules
+                .push(("--initrd", PathBuf::from(value), String::new())),
+            "--guest-module" => {
+                let (file, args) = value.split_once(':').unwrap_or((&value, ""));
+                let module = ("--guest-module", PathBuf::from(file), args.to_string());
+                given.modules.push(module);
+            }
             "--guest-ram" => {
                 let mib = value.parse().ok().filter(|n| GUEST_RAM_MIB.contains(n));
                 let range = format!(
@@ -219,6 +252,7 @@ impl Given {
             self.guest_file,
             self.guest_args,
             self.guest_ram,
+            self.modules,
             &self.append,
         )?;
         let cpus = match mode {
@@ -303,17 +337,45 @@ fn check_pair_append(append: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks the `--guest*` options together.
+/// Checks a boot module's file and string (`option` names it in the error): the file exists,
+/// the string has no single quote (GRUB's script syntax, the ISO's grub.cfg, has no way to
+/// write one) and fits the [`MODULE_STRING_MAX`] bytes Castor keeps after the module's `name`.
+fn check_module(option: &str, file: &std::path::Path, name: &str, args: &str) -> Result<()> {
+    if !file.is_file() {
+        return Err(Error::new(format!(
+            "{option} {}: no such file",
+            file.display()
+        )));
+    }
+    if args.contains('\'') {
+        return Err(Error::new(format!(
+            "{option} {args:?}: single quotes cannot be passed"
+        )));
+    }
+    let room = MODULE_STRING_MAX - name.len() - 1;
+    if args.len() > room {
+        return Err(Error::new(format!(
+            "{option} {args:?}: {} bytes, but Castor keeps at most {room} of a module's \
+             arguments",
+            args.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the `--guest*`, `--initrd` and `--guest-module` options together.
 fn guest_options(
     file: Option<PathBuf>,
     args: Option<String>,
     ram_mib: Option<u32>,
+    modules: Vec<(&'static str, PathBuf, String)>,
     append: &str,
 ) -> Result<Option<GuestArgs>> {
     let Some(file) = file else {
-        return match (args.is_some(), ram_mib.is_some()) {
-            (true, _) => Err(Error::new("--guest-args needs --guest FILE")),
-            (_, true) => Err(Error::new("--guest-ram needs --guest FILE")),
+        return match (args.is_some(), ram_mib.is_some(), modules.first()) {
+            (true, _, _) => Err(Error::new("--guest-args needs --guest FILE")),
+            (_, true, _) => Err(Error::new("--guest-ram needs --guest FILE")),
+            (_, _, Some((option, _, _))) => Err(Error::new(format!("{option} needs --guest FILE"))),
             _ => Ok(None),
         };
     };
@@ -324,11 +386,11 @@ fn guest_options(
         )));
     }
     let args = args.unwrap_or_default();
-    // GRUB's script syntax (the ISO's grub.cfg) has no way to write a single quote.
-    if args.contains('\'') {
-        return Err(Error::new(format!(
-            "--guest-args {args:?}: single quotes cannot be passed"
-        )));
+    check_module("--guest-args", &file, GUEST_MODULE, &args)?;
+    let mut checked = Vec::new();
+    for (i, (option, file, args)) in modules.into_iter().enumerate() {
+        check_module(option, &file, &module_name(i), &args)?;
+        checked.push(ModuleArgs { file, args });
     }
     for word in append.split_whitespace() {
         let clash = match word.split_once('=').map(|(key, _)| key) {
@@ -344,6 +406,7 @@ fn guest_options(
         file,
         args,
         ram_mib,
+        modules: checked,
     }))
 }
 

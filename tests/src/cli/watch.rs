@@ -1,6 +1,7 @@
 //! `castor-run`'s pair mode at work: watching a running pair, failing it over at
 //! `--failover-at`, and ending with [`judge_pair`]'s verdict.
 
+use super::input::PairInput;
 use super::judge::{HostView, Judgement, PairView, guest_ended, judge_pair};
 use crate::error::Result;
 use crate::pair::{HostState, PairHandle, Role};
@@ -10,13 +11,14 @@ use std::time::Duration;
 const POLL: Duration = Duration::from_millis(50);
 
 /// Watches a running pair, kills the primary when `--failover-at` comes (unless the guest has
-/// ended by then: [`guest_ended`]), and returns the verdict once [`judge_pair`] has
-/// one.
+/// ended by then: [`guest_ended`]), sends what the user types to the host running the guest
+/// (`input`), and returns the verdict once [`judge_pair`] has one.
 pub fn watch_pair(
     pair: &mut PairHandle,
     failover_at: Option<Duration>,
     duration: Option<Duration>,
     emulator: &str,
+    mut input: Option<&mut PairInput>,
 ) -> Result<Judgement> {
     let start = pair.started();
     let mut failover = None;
@@ -26,6 +28,9 @@ pub fn watch_pair(
         let elapsed = start.elapsed();
         let due = !failover_settled && failover_at.is_some_and(|at| elapsed >= at);
         let mut states = [pair.state(Role::Primary)?, pair.state(Role::Backup)?];
+        if let Some(input) = input.as_deref_mut() {
+            input.pump(pair, states)?;
+        }
         let duration_over = duration.is_some_and(|d| elapsed >= d);
         let exited = states.iter().any(|s| matches!(s, HostState::Exited(_)));
         if due || duration_over || exited {

@@ -17,9 +17,10 @@
 //! across a failover; the local APIC keeps its timer as absolute guest times, so its countdown
 //! continues exactly too.
 //!
-//! Version history: 1 had the PIC, PIT and RTC only; 2 added the I/O APIC, the local APIC and
-//! the ACPI PM registers. A blob of another version is refused, naming both versions. Restores are all or nothing: on any error the guest's devices are as
-//! they were.
+//! Version history: 1 had the PIC, PIT and RTC only; 2 gave the UART its receiver and interrupt
+//! state (`serial/state.rs`); 3 added the I/O APIC, the local APIC and the ACPI PM registers. A
+//! blob of another version is refused, naming both versions. Restores are all or nothing: on
+//! any error the guest's devices are as they were.
 
 #[cfg(test)]
 mod tests;
@@ -38,8 +39,8 @@ use super::state::{DeviceId, DeviceState, StateError, StateReader, StateWriter, 
 
 /// First bytes of every device state blob ("Castor device state").
 pub const MAGIC: [u8; 4] = *b"CSDV";
-/// The format version this build writes and reads.
-pub const VERSION: u16 = 2;
+/// The format version this build writes and reads (see the version history above).
+pub const VERSION: u16 = 3;
 /// The longest blob (or section) accepted; what this build writes is far shorter (about 1100
 /// bytes at most, see the tests).
 pub const MAX_LEN: usize = 4096;

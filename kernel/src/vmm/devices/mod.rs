@@ -54,6 +54,16 @@ pub trait PortDevice {
     fn take_output(&mut self, _end: bool) -> Vec<String> {
         Vec::new()
     }
+    /// The ISA interrupt line the device drives and its level now; `None` (the default) for a
+    /// device without one. The monitor samples it after every access and input.
+    fn irq(&self) -> Option<(irq::IrqLine, bool)> {
+        None
+    }
+    /// Hands the device bytes typed at the host's console, for its receiver; returns how many
+    /// it took (the default takes none: a device without input).
+    fn push_input(&mut self, _input: &[u8]) -> usize {
+        0
+    }
     /// The stable identity under which the device's state is saved; `None` (the default) for a
     /// device without state, which the saved device state leaves out.
     fn state_id(&self) -> Option<DeviceId> {
@@ -106,6 +116,20 @@ impl PortBus {
             .iter_mut()
             .flat_map(|d| d.take_output(end))
             .collect()
+    }
+
+    /// The interrupt lines the devices drive, with their levels (see [`PortDevice::irq`]).
+    pub fn irq_lines(&self) -> impl Iterator<Item = (irq::IrqLine, bool)> + '_ {
+        self.devices.iter().filter_map(|d| d.irq())
+    }
+
+    /// Offers console input to the devices in turn; returns how many bytes were taken.
+    pub fn push_input(&mut self, input: &[u8]) -> usize {
+        let mut taken = 0;
+        for d in &mut self.devices {
+            taken += d.push_input(&input[taken..]);
+        }
+        taken
     }
 
     /// Routes an `out`.

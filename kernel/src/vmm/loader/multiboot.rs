@@ -27,15 +27,18 @@
 //! point must lie in bytes loaded from the file. All checks happen before anything is written.
 //!
 //! The boot information (section 3.3) is placed at [`INFO_ADDR`] with flags 0 (`mem_lower` = 640,
-//! `mem_upper` = KiB above 1 MiB), 2 (command line), 6 (memory map) and 9 (boot loader name).
-//! Unlike QEMU, the command line is passed exactly as given (QEMU prepends the kernel's file
-//! name).
+//! `mem_upper` = KiB above 1 MiB), 2 (command line), 6 (memory map) and 9 (boot loader name),
+//! and 3 (modules) when there are boot modules ([`modules`]: each one page aligned above the
+//! image, then the module table and the modules' strings, all below the end of RAM and 4 GiB,
+//! as QEMU's `-initrd "a args,b"` places them). Unlike QEMU, the command line and the module
+//! strings are passed exactly as given (QEMU prepends the file names).
 
-use super::GuestPhys;
 use super::elf32::{self, Elf32};
+use super::{GuestModule, GuestPhys};
 
 mod error;
 mod info;
+pub mod modules;
 
 pub use error::{LoadError, Part};
 use info::write_info;
@@ -62,6 +65,8 @@ const SUPPORTED_REQUIRED: u32 = FLAG_PAGE_ALIGN | FLAG_MEMORY_INFO | FLAG_VIDEO_
 
 /// Boot information flag: `mem_lower` and `mem_upper` are valid.
 pub const INFO_MEMORY: u32 = 1 << 0;
+/// Boot information flag: `mods_count` and `mods_addr` are valid.
+pub const INFO_MODS: u32 = 1 << 3;
 /// Boot information flag: `cmdline` is valid.
 pub const INFO_CMDLINE: u32 = 1 << 2;
 /// Boot information flag: `mmap_length` and `mmap_addr` are valid.
@@ -98,7 +103,7 @@ const _: () = assert!(BIOS_START <= crate::vmm::acpi::DEFAULT_BASE);
 /// Start of memory above 1 MiB.
 pub const HIGH_MEMORY: u64 = 0x10_0000;
 /// Highest address (exclusive) a 32-bit guest entered without paging can reach.
-const LIMIT_4G: u64 = 1 << 32;
+pub const LIMIT_4G: u64 = 1 << 32;
 
 /// Memory map entry type: available RAM.
 pub const MMAP_AVAILABLE: u32 = 1;
@@ -270,22 +275,11 @@ impl Placement<'_> {
 }
 
 fn write(mem: &mut impl GuestPhys, gpa: u64, data: &[u8]) -> Result<(), LoadError> {
-    if data.is_empty() || mem.write(gpa, data) {
-        Ok(())
-    } else {
-        Err(LoadError::GuestWriteFailed {
-            gpa,
-            len: data.len() as u64,
-        })
-    }
+    Ok(super::write(mem, gpa, data)?)
 }
 
 fn fill(mem: &mut impl GuestPhys, gpa: u64, len: u64) -> Result<(), LoadError> {
-    if len == 0 || mem.fill(gpa, len, 0) {
-        Ok(())
-    } else {
-        Err(LoadError::GuestWriteFailed { gpa, len })
-    }
+    Ok(super::zero(mem, gpa, len)?)
 }
 
 /// Works out where an a.out-kludge image goes (QEMU's rules, plus bounds on the file).
@@ -360,13 +354,22 @@ fn elf_placement<'a>(elf: &Elf32<'a>, s: &elf32::Segment) -> Placement<'a> {
     }
 }
 
-/// Loads the Multiboot 1 kernel `image` into `mem`, builds its boot information with command
-/// line `cmdline`, and returns how to enter it.
+/// What is loaded from the image, checked.
+enum Image<'a> {
+    /// An a.out-kludge image: one flat placement.
+    Kludge(Placement<'a>),
+    /// An ELF executable: its `PT_LOAD` segments.
+    Elf(Elf32<'a>),
+}
+
+/// Loads the Multiboot 1 kernel `image` into `mem` with its boot `modules`, builds its boot
+/// information with command line `cmdline`, and returns how to enter it.
 ///
-/// Nothing is written to `mem` unless the image and command line pass every check.
+/// Nothing is written to `mem` unless the image, command line and modules pass every check.
 pub fn load(
     image: &[u8],
     cmdline: &str,
+    modules: &[GuestModule<'_>],
     mem: &mut impl GuestPhys,
 ) -> Result<MultibootEntry, LoadError> {
     let ram = mem.size();
@@ -380,7 +383,7 @@ pub fn load(
         return Err(LoadError::CmdlineTooLong { len: cmdline.len() });
     }
     let header = find_header(image)?;
-    let eip = match &header.kludge {
+    let (loaded, eip, image_end) = match &header.kludge {
         Some(k) => {
             let p = kludge_placement(image, header.offset, k)?;
             p.check(ram)?;
@@ -389,19 +392,26 @@ pub fn load(
                     entry: k.entry_addr,
                 });
             }
-            p.write(mem)?;
-            k.entry_addr
+            let end = p.end;
+            (Image::Kludge(p), k.entry_addr, end)
         }
         None => {
             let elf = Elf32::parse(image)?;
-            let entry = elf_entry(&elf, ram)?;
+            let (entry, end) = elf_entry(&elf, ram)?;
+            (Image::Elf(elf), entry, end)
+        }
+    };
+    let mods = modules::Layout::new(modules, image_end, ram)?;
+    match loaded {
+        Image::Kludge(p) => p.write(mem)?,
+        Image::Elf(elf) => {
             for s in elf.load_segments() {
                 elf_placement(&elf, &s?).write(mem)?;
             }
-            entry
         }
-    };
-    write_info(mem, cmdline, ram)?;
+    }
+    let table = mods.write(mem, modules)?;
+    write_info(mem, cmdline, table, ram)?;
     Ok(MultibootEntry {
         eip,
         eax: BOOTLOADER_MAGIC,
@@ -410,15 +420,18 @@ pub fn load(
     })
 }
 
-/// Checks every loadable segment of `elf` and returns the physical entry point.
-fn elf_entry(elf: &Elf32<'_>, ram: u64) -> Result<u32, LoadError> {
+/// Checks every loadable segment of `elf` and returns the physical entry point and the end of
+/// the highest segment.
+fn elf_entry(elf: &Elf32<'_>, ram: u64) -> Result<(u32, u64), LoadError> {
     let mut any = false;
     let mut entry = None;
+    let mut end = 0;
     for s in elf.load_segments() {
         let s = s?;
         let p = elf_placement(elf, &s);
         p.check(ram)?;
         any = true;
+        end = end.max(p.end);
         // The entry is virtual: translate it through the segment whose virtual range holds it.
         let offset = elf.entry.wrapping_sub(s.vaddr);
         if entry.is_none() && elf.entry >= s.vaddr && offset < s.memsz {
@@ -431,5 +444,6 @@ fn elf_entry(elf: &Elf32<'_>, ram: u64) -> Result<u32, LoadError> {
     if !any {
         return Err(LoadError::NoLoadableSegments);
     }
-    entry.ok_or(LoadError::EntryOutsideImage { entry: elf.entry })
+    let entry = entry.ok_or(LoadError::EntryOutsideImage { entry: elf.entry })?;
+    Ok((entry, end))
 }

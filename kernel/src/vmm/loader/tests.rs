@@ -9,75 +9,13 @@ use alloc::vec::Vec;
 use super::GuestPhys;
 use super::elf32::ElfError;
 use super::multiboot::*;
+use super::test_ram::{POISON, Ram};
 use crate::testutil::Rng;
 
+mod format;
+mod modules;
+
 const MIB: u64 = 1 << 20;
-/// What fresh fake RAM holds, so that loads can be seen to write (and zero) bytes.
-const POISON: u8 = 0xAA;
-
-/// Guest RAM backed by a `Vec`.
-struct Ram(Vec<u8>);
-
-impl Ram {
-    fn new(size: u64) -> Self {
-        Self(vec![POISON; size as usize])
-    }
-
-    fn range(&self, gpa: u64, len: u64) -> Option<core::ops::Range<usize>> {
-        let end = gpa.checked_add(len)?;
-        (end <= self.0.len() as u64).then_some(gpa as usize..end as usize)
-    }
-
-    fn u32(&self, gpa: u64) -> u32 {
-        let g = gpa as usize;
-        u32::from_le_bytes(self.0[g..g + 4].try_into().unwrap())
-    }
-
-    fn u64(&self, gpa: u64) -> u64 {
-        let g = gpa as usize;
-        u64::from_le_bytes(self.0[g..g + 8].try_into().unwrap())
-    }
-
-    fn bytes(&self, gpa: u64, len: usize) -> &[u8] {
-        &self.0[gpa as usize..gpa as usize + len]
-    }
-
-    fn cstr(&self, gpa: u64) -> &str {
-        let s = &self.0[gpa as usize..];
-        let n = s.iter().position(|&b| b == 0).expect("NUL terminated");
-        core::str::from_utf8(&s[..n]).unwrap()
-    }
-
-    fn untouched(&self) -> bool {
-        self.0.iter().all(|&b| b == POISON)
-    }
-}
-
-impl GuestPhys for Ram {
-    fn size(&self) -> u64 {
-        self.0.len() as u64
-    }
-
-    fn write(&mut self, gpa: u64, data: &[u8]) -> bool {
-        match self.range(gpa, data.len() as u64) {
-            Some(r) => {
-                self.0[r].copy_from_slice(data);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn fill(&mut self, gpa: u64, len: u64, byte: u8) -> bool {
-        match self.range(gpa, len) {
-            Some(r) => {
-                self.0[r].fill(byte);
-                true
-            }
-            None => false,
-        }
-    }
-}
 
 fn put32(v: &mut Vec<u8>, x: u32) {
     v.extend_from_slice(&x.to_le_bytes());
@@ -254,7 +192,7 @@ fn two_segment_elf() -> Elf {
 }
 
 fn load_kludge(k: &Kludge, ram: &mut Ram) -> Result<MultibootEntry, LoadError> {
-    load(&k.build(), "", ram)
+    load(&k.build(), "", &[], ram)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -265,7 +203,7 @@ fn kludge_image_is_copied_flat_and_bss_zeroed() {
     let k = Kludge::default();
     let image = k.build();
     let mut ram = Ram::new(4 * MIB);
-    let e = load(&image, "", &mut ram).unwrap();
+    let e = load(&image, "", &[], &mut ram).unwrap();
     assert_eq!(
         e,
         MultibootEntry {
@@ -297,7 +235,7 @@ fn kludge_load_starts_before_the_header_in_the_file() {
     };
     let image = k.build();
     let mut ram = Ram::new(2 * MIB);
-    load(&image, "", &mut ram).unwrap();
+    load(&image, "", &[], &mut ram).unwrap();
     assert_eq!(ram.bytes(0x10_0000, 0x100), &image[0x20..0x120]);
     assert_eq!(
         ram.0[0x10_0100], POISON,
@@ -314,7 +252,7 @@ fn kludge_load_end_zero_loads_the_rest_of_the_file() {
     };
     let image = k.build();
     let mut ram = Ram::new(2 * MIB);
-    load(&image, "", &mut ram).unwrap();
+    load(&image, "", &[], &mut ram).unwrap();
     assert_eq!(ram.bytes(0x10_0000, image.len()), &image[..]);
     assert_eq!(ram.0[0x10_0000 + image.len()], POISON);
 }
@@ -337,7 +275,7 @@ fn kludge_image_may_load_in_low_memory() {
 fn elf_segments_are_loaded_at_paddr_and_zero_filled() {
     let elf = two_segment_elf();
     let mut ram = Ram::new(4 * MIB);
-    let e = load(&elf.build(), "", &mut ram).unwrap();
+    let e = load(&elf.build(), "", &[], &mut ram).unwrap();
     assert_eq!(e.eip, 0x10_0010);
     assert_eq!(e.eax, 0x2BAD_B002);
     assert_eq!(e.ebx, 0x9000);
@@ -356,7 +294,7 @@ fn elf_ignores_non_load_and_empty_segments() {
     elf.segs.push(note);
     elf.segs.push(seg(0x7000_0000, Vec::new(), 0)); // PT_LOAD, no memory
     let mut ram = Ram::new(4 * MIB);
-    load(&elf.build(), "", &mut ram).unwrap();
+    load(&elf.build(), "", &[], &mut ram).unwrap();
     assert_eq!(ram.0[0x30_0000], POISON);
 }
 
@@ -367,7 +305,10 @@ fn elf_virtual_entry_is_translated_to_physical() {
     s.vaddr = 0xC010_0000;
     let elf = Elf::new(0xC010_0020, vec![s]);
     let mut ram = Ram::new(2 * MIB);
-    assert_eq!(load(&elf.build(), "", &mut ram).unwrap().eip, 0x10_0020);
+    assert_eq!(
+        load(&elf.build(), "", &[], &mut ram).unwrap().eip,
+        0x10_0020
+    );
 }
 
 #[test]
@@ -390,7 +331,7 @@ fn header_with_bad_checksum_is_skipped_for_a_later_good_one() {
     .build();
     image[0..4].copy_from_slice(&HEADER_MAGIC.to_le_bytes()); // a stray magic, bad checksum
     let mut ram = Ram::new(2 * MIB);
-    assert_eq!(load(&image, "", &mut ram).unwrap().eip, 0x10_0040);
+    assert_eq!(load(&image, "", &[], &mut ram).unwrap().eip, 0x10_0040);
 }
 
 #[test]
@@ -400,6 +341,7 @@ fn boot_information_fields_read_back() {
     let e = load(
         &Kludge::default().build(),
         "console=ttyS0 status=7",
+        &[],
         &mut ram,
     )
     .unwrap();
@@ -447,10 +389,10 @@ fn boot_information_fields_read_back() {
 #[test]
 fn empty_and_longest_command_lines() {
     let mut ram = Ram::new(2 * MIB);
-    load(&Kludge::default().build(), "", &mut ram).unwrap();
+    load(&Kludge::default().build(), "", &[], &mut ram).unwrap();
     assert_eq!(ram.cstr(CMDLINE_ADDR), "");
     let long = "x".repeat(CMDLINE_MAX);
-    load(&Kludge::default().build(), &long, &mut ram).unwrap();
+    load(&Kludge::default().build(), &long, &[], &mut ram).unwrap();
     assert_eq!(ram.cstr(CMDLINE_ADDR), long);
     assert_eq!(CMDLINE_ADDR + CMDLINE_MAX as u64 + 1, INFO_AREA_END);
 }
@@ -471,7 +413,7 @@ fn mem_upper_is_capped_below_4_gib() {
         }
     }
     let mut ram = Big(Ram::new(4 * MIB));
-    load(&Kludge::default().build(), "", &mut ram).unwrap();
+    load(&Kludge::default().build(), "", &[], &mut ram).unwrap();
     assert_eq!(ram.0.u32(INFO_ADDR + 8), (4 << 20) - 1024);
     assert_eq!(ram.0.u64(MMAP_ADDR + 3 * 24 + 12), (8 << 30) - MIB);
 }
@@ -483,7 +425,7 @@ fn mem_upper_is_capped_below_4_gib() {
 /// the message is non-empty.
 fn refuse(image: &[u8], cmdline: &str) -> LoadError {
     let mut ram = Ram::new(4 * MIB);
-    let err = load(image, cmdline, &mut ram).unwrap_err();
+    let err = load(image, cmdline, &[], &mut ram).unwrap_err();
     assert!(ram.untouched(), "{err:?} but RAM was written");
     assert!(!err.to_string().is_empty());
     err
@@ -816,7 +758,7 @@ fn ram_and_command_line_refusals() {
     let image = Kludge::default().build();
     let mut ram = Ram::new(MIB);
     assert_eq!(
-        load(&image, "", &mut ram),
+        load(&image, "", &[], &mut ram),
         Err(LoadError::RamTooSmall { ram: MIB })
     );
     assert!(ram.untouched());
@@ -845,7 +787,7 @@ fn guest_write_failure_is_reported() {
         }
     }
     assert!(matches!(
-        load(&Kludge::default().build(), "", &mut Broken),
+        load(&Kludge::default().build(), "", &[], &mut Broken),
         Err(LoadError::GuestWriteFailed { gpa: 0x10_0000, .. })
     ));
 }
@@ -979,7 +921,7 @@ fn random_and_mutated_images_never_panic() {
             v
         };
         let cmdline = if rng.below(2) == 0 { "" } else { "status=3" };
-        match load(&image, cmdline, &mut ram) {
+        match load(&image, cmdline, &[], &mut ram) {
             Ok(e) => {
                 ok += 1;
                 assert_eq!(e.eax, BOOTLOADER_MAGIC);

@@ -10,6 +10,10 @@
  *   mbtest: cmdline '<cmdline>'                   ('' without info flag 2)
  *   mbtest: mem_upper <N> KiB                      (0 without info flag 0)
  *   mbtest: mmap <N> entries, <M> KiB available    (type 1 entries; 0, 0 without info flag 6)
+ *   mbtest: module <I> at <A> '<string>' <L> bytes, sum <S>
+ *                                                  (one per boot module with info flag 3: its
+ *                                                  address, string, length and byte sum, all
+ *                                                  decimal; none without modules)
  *   mbtest: exit status <S>
  *
  * and then writes S, the decimal value of the first word `status=<S>` in the command line
@@ -142,8 +146,58 @@ _start:
     mov $msg_available, %esi
     call puts
 
+    /* Boot modules (info flag 3: mods_count at 20, mods_addr at 24). Each entry is
+     * (u32 mod_start, u32 mod_end, u32 string, u32 reserved). */
+    testl $(1 << 3), (%ebp)
+    jz 14f
+    mov 20(%ebp), %ecx                      /* modules */
+    mov 24(%ebp), %ebx                      /* the current entry */
+    xor %edi, %edi                          /* its index */
+10: cmp %ecx, %edi
+    jae 14f
+    mov $msg_module, %esi
+    call puts
+    mov %edi, %eax
+    call put_dec
+    mov $msg_at, %esi
+    call puts
+    mov (%ebx), %eax
+    call put_dec
+    mov $msg_space_quote, %esi
+    call puts
+    mov 8(%ebx), %esi
+    test %esi, %esi
+    jz 11f
+    call puts
+11: mov $msg_quote_space, %esi
+    call puts
+    mov 4(%ebx), %eax
+    sub (%ebx), %eax
+    call put_dec
+    mov $msg_bytes_sum, %esi
+    call puts
+    push %ecx
+    push %edx
+    mov (%ebx), %esi
+    mov 4(%ebx), %edx                       /* end of the module */
+    xor %eax, %eax                          /* the byte sum */
+12: cmp %edx, %esi
+    jae 13f
+    movzbl (%esi), %ecx
+    add %ecx, %eax
+    inc %esi
+    jmp 12b
+13: pop %edx
+    pop %ecx
+    call put_dec
+    mov $msg_nl, %esi
+    call puts
+    add $16, %ebx
+    inc %edi
+    jmp 10b
+
     /* Exit status from the command line. */
-    mov cmdline, %esi
+14: mov cmdline, %esi
     call parse_status
     push %eax
     mov $msg_exit, %esi
@@ -252,6 +306,11 @@ msg_kib_nl:     .asciz " KiB\n"
 msg_mmap:       .asciz "mbtest: mmap "
 msg_entries:    .asciz " entries, "
 msg_available:  .asciz " KiB available\n"
+msg_module:     .asciz "mbtest: module "
+msg_at:         .asciz " at "
+msg_space_quote: .asciz " '"
+msg_quote_space: .asciz "' "
+msg_bytes_sum:  .asciz " bytes, sum "
 msg_exit:       .asciz "mbtest: exit status "
 msg_nl:         .asciz "\n"
 str_status:     .asciz "status="

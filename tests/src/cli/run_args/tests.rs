@@ -268,3 +268,83 @@ fn guest_options_are_checked_in_both_modes() {
     }
     assert!(run(&["--guest"]).is_err(), "--guest needs a value");
 }
+
+#[test]
+fn initrd_and_guest_modules_follow_the_guest_in_order() {
+    let file = some_file();
+    let lib = concat!(env!("CARGO_MANIFEST_DIR"), "/src/lib.rs");
+    let a = args(&[
+        "--single",
+        "--guest-module",
+        &format!("{lib}:a=1 b:c"),
+        "--guest",
+        &file,
+        "--initrd",
+        &file,
+        "--guest-module",
+        lib,
+    ]);
+    let module = |file: &str, args: &str| ModuleArgs {
+        file: PathBuf::from(file),
+        args: args.into(),
+    };
+    assert_eq!(
+        a.guest.unwrap().modules,
+        [module(lib, "a=1 b:c"), module(&file, ""), module(lib, "")]
+    );
+    assert_eq!(
+        (module_name(0), module_name(2)),
+        ("module1".into(), "module3".into())
+    );
+    assert!(args(&["--guest", &file]).guest.unwrap().modules.is_empty());
+}
+
+#[test]
+fn module_options_are_checked() {
+    let file = some_file();
+    let longest = "x".repeat(MODULE_STRING_MAX - "guest ".len());
+    let a = args(&["--guest", &file, "--guest-args", &longest]);
+    assert_eq!(a.guest.unwrap().args, longest);
+    let room = MODULE_STRING_MAX - "module1 ".len();
+    let fits = format!("{file}:{}", "y".repeat(room));
+    assert_eq!(
+        args(&["--guest", &file, "--guest-module", &fits])
+            .guest
+            .unwrap()
+            .modules
+            .len(),
+        1
+    );
+    let too_long_guest = format!("{longest}x");
+    let too_long = format!("{fits}y");
+    for (given, expected) in [
+        (&["--initrd", &file][..], "--initrd needs --guest FILE"),
+        (
+            &["--guest-module", &file],
+            "--guest-module needs --guest FILE",
+        ),
+        (
+            &["--guest", &file, "--initrd", "/nonexistent"],
+            "--initrd /nonexistent: no such file",
+        ),
+        (
+            &["--guest", &file, "--guest-module", "/nonexistent:x"],
+            "no such file",
+        ),
+        (
+            &["--guest", &file, "--guest-module", &format!("{file}:it's")],
+            "single quotes",
+        ),
+        (
+            &["--guest", &file, "--guest-args", &too_long_guest],
+            "at most 506",
+        ),
+        (
+            &["--guest", &file, "--guest-module", &too_long],
+            "at most 504",
+        ),
+    ] {
+        let err = run(given).unwrap_err().to_string();
+        assert!(err.contains(expected), "{given:?}: {err}");
+    }
+}

@@ -201,8 +201,8 @@ impl MmioInstruction {
         let mut d = Decoder {
             operand_size: p.operand_size(mode),
             address_size: p.address_size(mode),
-            c,
-            p,
+            cursor: c,
+            prefixes: p,
             mode,
         };
         let (op, width, memory, code) = if opcode == 0x0F {
@@ -211,20 +211,20 @@ impl MmioInstruction {
             let (op, width, memory) = d.one_byte(opcode)?;
             (op, width, memory, Opcode::OneByte(opcode))
         };
-        if d.p.lock && !lock_allowed(op) {
+        if d.prefixes.lock && !lock_allowed(op) {
             return Err(DecodeError::Lock(code).into());
         }
-        if let Some(rep) = d.p.rep
-            && !rep_allowed(op, rep, d.p.lock, opcode)
+        if let Some(rep) = d.prefixes.rep
+            && !rep_allowed(op, rep, d.prefixes.lock, opcode)
         {
             return Err(DecodeError::Unsupported(code).into());
         }
         Ok(Self {
             op,
             width,
-            len: d.c.pos(),
+            len: d.cursor.pos(),
             memory,
-            lock: d.p.lock,
+            lock: d.prefixes.lock,
         })
     }
 }
@@ -252,8 +252,8 @@ fn rep_allowed(op: Op, rep: u8, lock: bool, opcode: u8) -> bool {
 
 /// Decoding state after the prefixes.
 struct Decoder<'a> {
-    c: Cursor<'a>,
-    p: Prefixes,
+    cursor: Cursor<'a>,
+    prefixes: Prefixes,
     mode: CodeMode,
     operand_size: u8,
     address_size: u8,
@@ -275,8 +275,8 @@ impl Decoder<'_> {
             return Err(MmioError::RegisterOperand(code));
         }
         Ok(memory(
-            &mut self.c,
-            &self.p,
+            &mut self.cursor,
+            &self.prefixes,
             self.mode,
             modrm,
             self.address_size,
@@ -286,14 +286,14 @@ impl Decoder<'_> {
     /// The register named by ModRM.reg for an operand of `width` bytes.
     fn reg(&self, modrm: u8, width: Width) -> Reg {
         let field = (modrm >> 3) & 7;
-        if width == 1 && self.p.rex == 0 && field >= 4 {
+        if width == 1 && self.prefixes.rex == 0 && field >= 4 {
             Reg {
                 number: field - 4,
                 high_byte: true,
             }
         } else {
             Reg {
-                number: field | self.p.rex_r(),
+                number: field | self.prefixes.rex_r(),
                 high_byte: false,
             }
         }
@@ -302,15 +302,15 @@ impl Decoder<'_> {
     /// An immediate of `size` bytes (1, 2 or 4), sign-extended to 64 bits.
     fn imm(&mut self, size: Width) -> Result<u64, DecodeError> {
         Ok(match size {
-            1 => i64::from(self.c.next()? as i8) as u64,
-            2 => i64::from(i16::from_le_bytes(self.c.take()?)) as u64,
-            _ => i64::from(i32::from_le_bytes(self.c.take()?)) as u64,
+            1 => i64::from(self.cursor.next()? as i8) as u64,
+            2 => i64::from(i16::from_le_bytes(self.cursor.take()?)) as u64,
+            _ => i64::from(i32::from_le_bytes(self.cursor.take()?)) as u64,
         })
     }
 
     /// ModRM, memory operand and register operand of an `op r/m, reg` form.
     fn modrm_reg(&mut self, width: Width, code: Opcode) -> Result<(Reg, MemOperand), MmioError> {
-        let modrm = self.c.next()?;
+        let modrm = self.cursor.next()?;
         let memory = self.memory(modrm, code)?;
         Ok((self.reg(modrm, width), memory))
     }
@@ -343,7 +343,7 @@ impl Decoder<'_> {
             }
             // Group 1: r/m8,imm8 / r/m,imm16/32 / r/m,imm8 sign-extended.
             0x80 | 0x81 | 0x83 => {
-                let modrm = self.c.next()?;
+                let modrm = self.cursor.next()?;
                 let memory = self.memory(modrm, code)?;
                 let imm = self.imm(if opcode == 0x81 { width.min(4) } else { 1 })?;
                 let op = AluOp::from_number(modrm >> 3);
@@ -387,12 +387,12 @@ impl Decoder<'_> {
                     displacement: 0,
                     address_size: self.address_size,
                 };
-                let rep = self.p.rep == Some(0xF3);
+                let rep = self.prefixes.rep == Some(0xF3);
                 (Op::Stos { rep }, width, memory)
             }
             // Group 11 /0: MOV r/m,imm; group 3 /0: TEST r/m,imm.
             0xC6 | 0xC7 | 0xF6 | 0xF7 => {
-                let modrm = self.c.next()?;
+                let modrm = self.cursor.next()?;
                 if (modrm >> 3) & 7 != 0 {
                     return Err(DecodeError::Unsupported(code).into());
                 }
@@ -415,12 +415,12 @@ impl Decoder<'_> {
     /// size (SDM Vol. 2A, "MOV", note on moffs).
     fn moffs(&mut self, opcode: u8, width: Width) -> Result<(Op, Width, MemOperand), MmioError> {
         let offset = match self.address_size {
-            2 => u64::from(u16::from_le_bytes(self.c.take()?)),
-            4 => u64::from(u32::from_le_bytes(self.c.take()?)),
-            _ => u64::from_le_bytes(self.c.take()?),
+            2 => u64::from(u16::from_le_bytes(self.cursor.take()?)),
+            4 => u64::from(u32::from_le_bytes(self.cursor.take()?)),
+            _ => u64::from_le_bytes(self.cursor.take()?),
         };
         let memory = MemOperand {
-            segment: self.p.segment.unwrap_or(Segment::Ds),
+            segment: self.prefixes.segment.unwrap_or(Segment::Ds),
             base: None,
             index: None,
             scale: 1,
@@ -446,7 +446,7 @@ impl Decoder<'_> {
 
     /// Decodes after the `0F` escape: MOVZX, MOVSX and group 8 with an immediate.
     fn two_byte(&mut self) -> Result<(Op, Width, MemOperand, Opcode), MmioError> {
-        let b = self.c.next()?;
+        let b = self.cursor.next()?;
         let code = Opcode::TwoByte(b);
         let (op, width, memory) = match b {
             0xB6 | 0xB7 | 0xBE | 0xBF => {
@@ -457,7 +457,7 @@ impl Decoder<'_> {
                 (Op::Load { dst, size, extend }, width, memory)
             }
             0xBA => {
-                let modrm = self.c.next()?;
+                let modrm = self.cursor.next()?;
                 let op = match (modrm >> 3) & 7 {
                     4 => BitOp::Bt,
                     5 => BitOp::Bts,
@@ -466,7 +466,7 @@ impl Decoder<'_> {
                     _ => return Err(DecodeError::Unsupported(code).into()),
                 };
                 let memory = self.memory(modrm, code)?;
-                let bit = self.c.next()?;
+                let bit = self.cursor.next()?;
                 (Op::Bit { op, bit }, self.operand_size, memory)
             }
             _ => return Err(DecodeError::Unsupported(code).into()),

@@ -322,7 +322,7 @@ fn whole_guest_state_round_trips() {
     let (c, mut bus) = busy_guest();
     assert!(c.rtc.nmi_masked());
     let blob = blob_of(&c, &bus);
-    assert_eq!(&blob[..6], b"CSDV\x02\x00");
+    assert_eq!(&blob[..6], b"CSDV\x03\x00");
     let mut other = self::bus();
     out(&mut other, b"something else");
     let restored = load(&blob, &mut other).unwrap();
@@ -513,13 +513,13 @@ fn wrong_header_device_set_or_ram_are_refused_by_name() {
         e,
         StateError::Version {
             found: 1,
-            supported: 2
+            supported: 3
         }
     );
     assert_eq!(
         e.to_string(),
-        "device state version 1 is not supported (this build reads 2)",
-        "a blob from before the APICs and PM registers is refused"
+        "device state version 1 is not supported (this build reads 3)",
+        "a blob from before the UART's receiver, the APICs and PM registers is refused"
     );
     b[..4].copy_from_slice(b"QEVM");
     assert!(

@@ -4,6 +4,7 @@
 
 use core::fmt;
 
+use super::super::WriteFailed;
 use super::super::elf32::ElfError;
 use super::{CMDLINE_MAX, HEADER_MAGIC, SEARCH_LIMIT};
 
@@ -143,6 +144,21 @@ pub enum LoadError {
     },
     /// The command line contains a NUL byte, which would cut it short.
     CmdlineContainsNul,
+    /// The boot modules, their table and strings do not fit between the image and the end of
+    /// guest RAM (or 4 GiB).
+    ModulesBeyondRam {
+        /// How many modules.
+        count: usize,
+        /// Where they would end.
+        end: u64,
+        /// Where usable guest RAM ends.
+        limit: u64,
+    },
+    /// A module's string contains a NUL byte, which would cut it short.
+    ModuleArgsContainNul {
+        /// Which module (0: the first after the kernel).
+        index: usize,
+    },
     /// The guest memory refused a write inside the range it reported as RAM (a bug in the
     /// [`GuestPhys`](crate::vmm::loader::GuestPhys) implementation, not in the image).
     GuestWriteFailed {
@@ -151,6 +167,12 @@ pub enum LoadError {
         /// Bytes.
         len: u64,
     },
+}
+
+impl From<WriteFailed> for LoadError {
+    fn from(WriteFailed { gpa, len }: WriteFailed) -> Self {
+        Self::GuestWriteFailed { gpa, len }
+    }
 }
 
 impl From<ElfError> for LoadError {
@@ -275,6 +297,15 @@ impl fmt::Display for LoadError {
             ),
             Self::CmdlineContainsNul => {
                 write!(f, "guest command line contains a NUL byte")
+            }
+            Self::ModulesBeyondRam { count, end, limit } => write!(
+                f,
+                "{count} boot module(s) with their table and strings would end at {end:#x}, \
+                 beyond guest RAM, which ends at {limit:#x} for this guest (give the guest \
+                 more RAM)"
+            ),
+            Self::ModuleArgsContainNul { index } => {
+                write!(f, "boot module {index}'s string contains a NUL byte")
             }
             Self::GuestWriteFailed { gpa, len } => write!(
                 f,

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The Multiboot information structure (Multiboot Specification 0.6.96, section 3.3) Castor
 //! gives a guest: flags 0 (`mem_lower`/`mem_upper`), 2 (command line), 6 (memory map) and 9
-//! (boot loader name), in the information area below 64 KiB.
+//! (boot loader name), and 3 (modules) when there are any, in the information area below 64 KiB.
 
 use super::super::GuestPhys;
 use super::{
     BIOS_START, BOOT_LOADER_NAME, BOOT_LOADER_NAME_ADDR, CMDLINE_ADDR, HIGH_MEMORY, INFO_ADDR,
     INFO_AREA_END, INFO_AREA_START, INFO_BOOT_LOADER_NAME, INFO_CMDLINE, INFO_MEMORY, INFO_MMAP,
-    INFO_SIZE, LIMIT_4G, LoadError, MMAP_ADDR, MMAP_AVAILABLE, MMAP_RESERVED, RESERVED_LOW_START,
-    fill, write,
+    INFO_MODS, INFO_SIZE, LIMIT_4G, LoadError, MMAP_ADDR, MMAP_AVAILABLE, MMAP_RESERVED,
+    RESERVED_LOW_START, fill, write,
 };
 
 /// Bytes of one memory map entry including its `size` field.
@@ -33,10 +33,11 @@ const _: () = assert!(BOOT_LOADER_NAME_ADDR + (BOOT_LOADER_NAME.len() as u64) < 
 
 /// Writes the boot information, memory map and strings into the (zeroed) information area.
 /// `ram` > 1 MiB and `cmdline` fits [`CMDLINE_MAX`](super::CMDLINE_MAX) without NULs (checked by
-/// [`load`](super::load)).
+/// [`load`](super::load)). `mods` is `(mods_count, mods_addr)` of the module table, if any.
 pub(super) fn write_info(
     mem: &mut impl GuestPhys,
     cmdline: &str,
+    mods: Option<(u32, u32)>,
     ram: u64,
 ) -> Result<(), LoadError> {
     fill(mem, INFO_AREA_START, INFO_AREA_END - INFO_AREA_START)?;
@@ -58,6 +59,14 @@ pub(super) fn write_info(
         0,
         INFO_MEMORY | INFO_CMDLINE | INFO_MMAP | INFO_BOOT_LOADER_NAME,
     );
+    if let Some((count, addr)) = mods {
+        put(
+            0,
+            INFO_MODS | INFO_MEMORY | INFO_CMDLINE | INFO_MMAP | INFO_BOOT_LOADER_NAME,
+        );
+        put(20, count);
+        put(24, addr);
+    }
     put(4, 640); // mem_lower, KiB
     put(8, mem_upper as u32); // < 4 Gi / 1024
     put(16, CMDLINE_ADDR as u32);
