@@ -24,7 +24,8 @@ pub enum GuestEnd {
     Exited(u64),
     /// Triple fault, or HLT with interrupts off: the guest cannot continue.
     Shutdown,
-    /// HLT with interrupts enabled but no timer armed and nothing pending: nothing can wake it.
+    /// HLT with interrupts enabled but no timer armed, nothing pending and no UART that input
+    /// could make interrupt: nothing can wake it.
     Halted,
     /// The hardware refused to enter the guest.
     EntryFailed(u64),
@@ -149,13 +150,23 @@ impl<F: Format> Guest<F> {
     }
 
     /// The guest executed HLT with interrupts enabled: waits (spinning on guest time) until
-    /// an interrupt is pending. False if none can ever come (no timer armed).
+    /// an interrupt is pending. False if none can ever come: no timer armed, and no UART whose
+    /// interrupt typed input would raise ([`PortBus::wakes_on_input`](super::devices::PortBus::wakes_on_input);
+    /// with one, it waits for input as long as it takes).
     fn wait_for_interrupt(&mut self) -> bool {
         loop {
             if self.chipset.pending().is_some() {
                 return true;
             }
             let Some(deadline) = self.chipset.next_deadline() else {
+                // No timer: only typed input can wake the guest, if its UART would interrupt.
+                while self.bus.wakes_on_input() {
+                    self.feed_console();
+                    if self.chipset.pending().is_some() {
+                        return true;
+                    }
+                    core::hint::spin_loop();
+                }
                 return false;
             };
             while self.chipset.now_ns() < deadline {

@@ -44,7 +44,10 @@ use super::message::Message;
 use super::{DEVICES, OUTPUT_DEVICE};
 use crate::epoch::lazy::{History, LazyEpoch, LazyStats};
 use crate::epoch::output::{OutputBuffer, OutputError};
-use crate::stream::{EpochWriter, MAX_DIRTY_GFNS_PER_RECORD, PageBuf, StreamHeader, WriteError};
+use crate::stream::{
+    EpochWriter, MAX_DEVICE_STATE_LEN, MAX_DIRTY_GFNS_PER_RECORD, MAX_VCPU_STATE_LEN, PageBuf,
+    StreamHeader, WriteError,
+};
 
 /// Checkpoint stream bytes per peer-link message.
 pub const CHUNK_BYTES: usize = 32 * 1024;
@@ -92,7 +95,8 @@ pub struct PrimaryConfig {
 pub enum PrimaryError {
     /// Guest RAM too large for the stream format, or no memory for the pools.
     Setup(&'static str),
-    /// The checkpoint writer refused a record (a bug or a bound exceeded).
+    /// The checkpoint writer refused a record: a bug, since every bound a caller can exceed is
+    /// checked first ([`PrimaryError::StateTooLarge`]).
     Stream(WriteError<Infallible>),
     /// The caller named a page beyond guest RAM.
     NoSuchPage(u64),
@@ -111,6 +115,14 @@ pub enum PrimaryError {
     /// A stun was given no vCPU state (the capture failed): an epoch the backup could not
     /// resume from is never sent. Its dirty pages wait for the next stun.
     NoVcpuState,
+    /// A state too large for its checkpoint record (`what`, `len` bytes): refused before
+    /// anything changes, so its dirty pages wait for the next stun.
+    StateTooLarge {
+        /// Which state.
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
 }
 
 impl fmt::Display for PrimaryError {
@@ -126,6 +138,9 @@ impl fmt::Display for PrimaryError {
             Self::Output(e) => write!(f, "{e}"),
             Self::SenderBusy => f.write_str("the previous epoch is still being sent"),
             Self::NoVcpuState => f.write_str("the vCPU state could not be captured"),
+            Self::StateTooLarge { what, len } => {
+                write!(f, "the {what} ({len} bytes) is too large for a checkpoint")
+            }
         }
     }
 }
@@ -333,10 +348,23 @@ impl Primary {
         };
         dirty.sort_unstable();
         dirty.dedup();
+        let mut output_len = 0;
+        self.output.held_for(self.output.current_epoch(), |bytes| {
+            output_len += bytes.len()
+        });
+        let too_large = [
+            ("vCPU state", vcpu.len(), MAX_VCPU_STATE_LEN),
+            ("device state", devices.len(), MAX_DEVICE_STATE_LEN),
+            ("held output", output_len, MAX_DEVICE_STATE_LEN),
+        ]
+        .into_iter()
+        .find(|&(_, len, max)| len > max);
         let refusal = if self.sending.is_some() {
             Some(PrimaryError::SenderBusy)
         } else if vcpu.is_empty() {
             Some(PrimaryError::NoVcpuState)
+        } else if let Some((what, len, _)) = too_large {
+            Some(PrimaryError::StateTooLarge { what, len })
         } else {
             dirty
                 .iter()

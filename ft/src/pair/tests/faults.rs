@@ -138,6 +138,16 @@ fn refused_stuns_lose_no_dirty_page() {
         p.sender_idle() && ram.protected.is_empty(),
         "nothing changed"
     );
+    // A device state too large for its record: refused before anything changes.
+    let huge = alloc::vec![0u8; crate::stream::MAX_DEVICE_STATE_LEN + 1];
+    assert_eq!(
+        p.stun(&mut ram, &[], 1, b"v", &huge),
+        Err(PrimaryError::StateTooLarge {
+            what: "device state",
+            len: huge.len()
+        })
+    );
+    assert_eq!(p.current_epoch(), 1, "nothing checkpointed");
     guest_write(&mut p, &mut ram, 9, 90);
     let dirty = ram.harvest();
     // A page beyond guest RAM is refused; the rest waits too.

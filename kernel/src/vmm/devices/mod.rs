@@ -59,6 +59,12 @@ pub trait PortDevice {
     fn irq(&self) -> Option<(irq::IrqLine, bool)> {
         None
     }
+    /// Whether input pushed now could raise the device's interrupt line (its receive interrupt
+    /// is enabled and its line driver on): a guest halted with no timer armed can still be
+    /// woken by typing. The default: no.
+    fn wakes_on_input(&self) -> bool {
+        false
+    }
     /// Hands the device bytes typed at the host's console, for its receiver; returns how many
     /// it took (the default takes none: a device without input).
     fn push_input(&mut self, _input: &[u8]) -> usize {
@@ -121,6 +127,12 @@ impl PortBus {
     /// The interrupt lines the devices drive, with their levels (see [`PortDevice::irq`]).
     pub fn irq_lines(&self) -> impl Iterator<Item = (irq::IrqLine, bool)> + '_ {
         self.devices.iter().filter_map(|d| d.irq())
+    }
+
+    /// Whether some device's interrupt could be raised by console input
+    /// ([`PortDevice::wakes_on_input`]).
+    pub fn wakes_on_input(&self) -> bool {
+        self.devices.iter().any(|d| d.wakes_on_input())
     }
 
     /// Offers console input to the devices in turn; returns how many bytes were taken.

@@ -246,6 +246,10 @@ impl PortDevice for Serial {
         Some((IrqLine::COM1, self.irq_level()))
     }
 
+    fn wakes_on_input(&self) -> bool {
+        self.ier & iir::IER_RX != 0 && self.mcr & (MCR_OUT2 | MCR_LOOP) == MCR_OUT2
+    }
+
     fn push_input(&mut self, input: &[u8]) -> usize {
         Serial::push_input(self, input)
     }

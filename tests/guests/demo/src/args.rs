@@ -8,6 +8,7 @@
 //! | `hz` | steps per second | `1`..=`1000` | 20 |
 //! | `steps` | steps before exiting with status 0; `0` runs forever | any | 0 |
 //! | `work` | work mode: run steps back to back for this many seconds, then exit with status 0 | `1`..=`86400` | off |
+//! | `echo` | `1`: echo mode, print each line typed on COM1 (interrupt driven, IRQ4) until `quit`; the step keys are checked but unused | `0`..=`1` | 0 |
 //!
 //! `work` replaces pacing (`hz`) and the step count (`steps`), so it is refused together with
 //! either of them.
@@ -34,6 +35,8 @@ pub struct Params {
     pub steps: u64,
     /// Work mode: seconds to run steps back to back (`None`: paced steps).
     pub work: Option<u64>,
+    /// Echo mode: print the lines typed on COM1 instead of running steps.
+    pub echo: bool,
 }
 
 impl Default for Params {
@@ -44,6 +47,7 @@ impl Default for Params {
             hz: 20,
             steps: 0,
             work: None,
+            echo: false,
         }
     }
 }
@@ -97,7 +101,7 @@ impl fmt::Display for ArgError<'_> {
             ArgError::NotKeyValue(w) => write!(f, "bad argument '{w}': expected key=value"),
             ArgError::UnknownKey(w) => write!(
                 f,
-                "bad argument '{w}': unknown key (known: pages, span, hz, steps, work)"
+                "bad argument '{w}': unknown key (known: pages, span, hz, steps, work, echo)"
             ),
             ArgError::Repeated(w) => write!(f, "bad argument '{w}': key given twice"),
             ArgError::NotANumber(w) => {
@@ -129,8 +133,9 @@ impl fmt::Display for ArgError<'_> {
 /// Parses `cmdline` (see the module documentation).
 pub fn parse(cmdline: &str) -> Result<Params, ArgError<'_>> {
     let mut params = Params::default();
-    let mut seen = [false; 5];
+    let mut seen = [false; 6];
     let mut work = 0;
+    let mut echo = 0;
     // The first `hz` or `steps` word, which `work` excludes.
     let mut paced = None;
     for (index, word) in cmdline.split_ascii_whitespace().enumerate() {
@@ -146,6 +151,7 @@ pub fn parse(cmdline: &str) -> Result<Params, ArgError<'_>> {
             "hz" => (2, &mut params.hz, 1, MAX_HZ, "must be 1..=1000"),
             "steps" => (3, &mut params.steps, 0, u64::MAX, ""),
             "work" => (4, &mut work, 1, MAX_WORK_SECS, "must be 1..=86400"),
+            "echo" => (5, &mut echo, 0, 1, "must be 0 or 1"),
             _ => return Err(ArgError::UnknownKey(word)),
         };
         if core::mem::replace(&mut seen[slot], true) {
@@ -166,6 +172,7 @@ pub fn parse(cmdline: &str) -> Result<Params, ArgError<'_>> {
         }
         params.work = Some(work);
     }
+    params.echo = echo == 1;
     if params.pages > params.span {
         return Err(ArgError::PagesAboveSpan {
             pages: params.pages,
@@ -218,6 +225,7 @@ mod tests {
                 hz: 50,
                 steps: 40,
                 work: None,
+                echo: false,
             }
         );
         assert_eq!(parse("  pages=1\tspan=1  ").unwrap().pages, 1);
@@ -335,6 +343,34 @@ mod tests {
         assert_eq!(
             text,
             "bad argument 'hz=7': work runs steps back to back for a time, without hz or steps"
+        );
+    }
+
+    #[test]
+    fn echo_mode_is_off_unless_asked() {
+        assert!(!parse("").unwrap().echo);
+        assert!(!parse("echo=0").unwrap().echo);
+        let p = parse("castor-demo echo=1").unwrap();
+        assert_eq!(
+            p,
+            Params {
+                echo: true,
+                ..Params::default()
+            }
+        );
+        assert_eq!(
+            parse("echo=2"),
+            Err(ArgError::OutOfRange {
+                word: "echo=2",
+                rule: "must be 0 or 1",
+            })
+        );
+        assert_eq!(parse("echo=yes"), Err(ArgError::NotANumber("echo=yes")));
+        assert_eq!(parse("echo=1 echo=1"), Err(ArgError::Repeated("echo=1")));
+        let text = format!("{}", parse("colour=red").unwrap_err());
+        assert!(
+            text.ends_with("(known: pages, span, hz, steps, work, echo)"),
+            "{text}"
         );
     }
 

@@ -114,7 +114,18 @@ castor_demo_irq0:
     pop %rax
     iretq
 
-/* Every other 8259A vector: all lines but IRQ0 are masked, so only a spurious IRQ7 or IRQ15
+/* IRQ4 (COM1, echo mode): count the interrupt and acknowledge it at the master 8259A. The
+ * main loop drains the receiver, which lowers the line; the next byte raises it again. */
+    .global castor_demo_irq4
+castor_demo_irq4:
+    push %rax
+    lock incq {irq4s}(%rip)
+    mov $PIC_EOI, %al
+    out %al, $PIC_MASTER
+    pop %rax
+    iretq
+
+/* Every other 8259A vector: all lines but IRQ0 (and IRQ4 in echo mode) are masked, so only a spurious IRQ7 or IRQ15
  * arrives here, and a spurious interrupt must not be acknowledged (8259A datasheet,
  * "Interrupt Sequence"). */
     .global castor_demo_ignore_irq

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The demo's IDT: exceptions 0-31 report and stop the demo, vector 0x20 (IRQ0, the PIT) counts
-//! a tick, vectors 0x21-0x2F (the other 8259A lines, all masked) are ignored. The entry stubs
+//! a tick, vector 0x24 (IRQ4, COM1, unmasked in echo mode) counts the UART's interrupt, vectors
+//! 0x21-0x2F (the other 8259A lines, all masked) are ignored. The entry stubs
 //! are in boot.S.
 
 use crate::{EXIT_EXCEPTION, console::say, exit, instr};
@@ -20,6 +21,8 @@ unsafe extern "C" {
     static castor_demo_exception_stubs: [u64; 32];
     /// boot.S: IRQ0's entry.
     fn castor_demo_irq0();
+    /// boot.S: IRQ4's entry.
+    fn castor_demo_irq4();
     /// boot.S: the entry that ignores an interrupt.
     fn castor_demo_ignore_irq();
 }
@@ -68,6 +71,7 @@ pub fn install() {
     for (n, gate) in table[usize::from(PIC_VECTOR_BASE)..].iter_mut().enumerate() {
         let entry: unsafe extern "C" fn() = match n {
             0 => castor_demo_irq0,
+            4 => castor_demo_irq4,
             _ => castor_demo_ignore_irq,
         };
         *gate = Gate::interrupt(entry as *const () as u64);

@@ -32,6 +32,10 @@
 //! so the lines are few. The steps per PIT second are the work rate on the guest's own clock;
 //! the TSC cycles time the same steps on a clock that no lost timer tick can slow.
 //!
+//! Echo mode (`echo=1`) replaces 3-5: it prints `demo: echo ready`, then one line `demo: got
+//! '<line>' (irq4 <N>)` per line typed on COM1, taken through IRQ4, and exits with status 0
+//! after `quit` ([`echo`]).
+//!
 //! Exiting writes the status to the debug-exit port 0xF4 with a 32-bit OUT (QEMU's
 //! `isa-debug-exit` ends with exit code `(status << 1) | 1`; Castor reports `guest exited with
 //! status <status>`), then halts with interrupts masked. A CPU exception prints `demo: error:
@@ -52,6 +56,8 @@ mod work;
 
 #[cfg(target_os = "none")]
 mod console;
+#[cfg(target_os = "none")]
+mod echo;
 #[cfg(target_os = "none")]
 mod instr;
 #[cfg(target_os = "none")]
@@ -78,6 +84,7 @@ core::arch::global_asm!(
     main = sym demo_main,
     exception = sym interrupts::exception,
     ticks = sym timer::TICKS,
+    irq4s = sym echo::IRQ4S,
     options(att_syntax)
 );
 
@@ -139,6 +146,9 @@ extern "C" fn demo_main(magic: u32, info: u32) -> ! {
     console::init();
     interrupts::install();
     let params = configure(magic, info);
+    if params.echo {
+        echo::run()
+    }
     match params.work {
         Some(secs) => say!("pages={} span={} work={secs}", params.pages, params.span),
         None => say!(

@@ -21,12 +21,13 @@ pub struct Pacer {
     last: u64,
 }
 
-/// Programs the interrupt controllers and the timer for `pace` and unmasks interrupts.
-pub fn start(pace: Pace) -> Pacer {
+/// Programs the 8259A pair with every line masked but those clear in `master_mask` (the
+/// slave's lines all masked).
+pub fn program_pics(master_mask: u8) {
     // 8259A datasheet, "Initialization Command Words": ICW1 edge triggered, cascade, ICW4
     // follows; ICW2 vector base; ICW3 slave on IR2 / slave identity 2; ICW4 8086 mode. Then
-    // OCW1: mask everything but IRQ0.
-    const PIC: [(u16, u8); 10] = [
+    // OCW1: the masks.
+    let pic: [(u16, u8); 10] = [
         (PIC_MASTER, 0x11),
         (PIC_SLAVE, 0x11),
         (PIC_MASTER + 1, PIC_VECTOR_BASE),
@@ -35,13 +36,19 @@ pub fn start(pace: Pace) -> Pacer {
         (PIC_SLAVE + 1, 0x02),
         (PIC_MASTER + 1, 0x01),
         (PIC_SLAVE + 1, 0x01),
-        (PIC_MASTER + 1, 0xFE),
+        (PIC_MASTER + 1, master_mask),
         (PIC_SLAVE + 1, 0xFF),
     ];
-    for (port, value) in PIC {
+    for (port, value) in pic {
         // SAFETY: the 8259A pair's ports; the IDT covers the vectors programmed here.
         unsafe { instr::outb(port, value) };
     }
+}
+
+/// Programs the interrupt controllers and the timer for `pace` and unmasks interrupts.
+pub fn start(pace: Pace) -> Pacer {
+    // Only IRQ0, the PIT.
+    program_pics(0xFE);
     // 8254 datasheet, "Control Word Format": channel 0, LSB then MSB, mode 2 (rate
     // generator), binary. A count of 65536 is written as 0.
     let [lsb, msb, ..] = pace.divisor.to_le_bytes();

@@ -262,6 +262,21 @@ fn thre_is_raised_by_enabling_and_by_writes_and_cleared_by_the_iir_read_reportin
 }
 
 #[test]
+fn input_wakes_a_halted_guest_only_with_the_receive_interrupt_and_out2_on() {
+    let mut s = uart(0, 0);
+    s.write(MCR, 1, 0x0B); // DTR, RTS, OUT2
+    assert!(!s.wakes_on_input(), "receive interrupt off");
+    s.write(IER, 1, 2);
+    assert!(!s.wakes_on_input(), "only THRE enabled");
+    s.write(IER, 1, 1);
+    assert!(s.wakes_on_input());
+    s.write(MCR, 1, 0x03);
+    assert!(!s.wakes_on_input(), "OUT2 off: the line driver is off");
+    s.write(MCR, 1, 0x1B);
+    assert!(!s.wakes_on_input(), "loopback: no external input");
+}
+
+#[test]
 fn out2_gates_the_interrupt_line_and_loopback_forces_it_low() {
     let mut s = uart(0, 1);
     s.push_input(b"k");
