@@ -94,9 +94,10 @@ fn check_all<B: Backend>() -> Verdict {
     );
     let timers = check_timers::<B>()?;
     let events = super::events::check::<B>()?;
+    let apic = super::apic::check::<B>()?;
     Ok(alloc::format!(
         "{}: 64-bit guest exited 0x31 after {exits64} exits, real-mode guest 0x32; {timers}; \
-         {events}",
+         {events}; {apic}",
         B::NAME
     ))
 }

@@ -5,6 +5,7 @@
 //! summary line and `CASTOR-SELFTEST-PASS` or `CASTOR-SELFTEST-FAIL`, which the emulator
 //! harness in tests/ waits for (and it fails on any missing result).
 
+mod apic;
 mod cpustate;
 pub(crate) mod dirty;
 mod events;

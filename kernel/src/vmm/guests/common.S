@@ -9,7 +9,8 @@
  *                 XSAVE), CR4.VMXE hidden, CR0.NE writes shadowed; exits 0x31, or 0x30 + n at the first failed check n. With RDI = 1
  *                 it is hostile (see g64_hostile); with RDI = 2 it tests the virtual timers
  *                 and interrupt controller (see g64_timer); with RDI = 3 it tests events whose
- *                 delivery the host interrupts, and CR8 (see g64_events).
+ *                 delivery the host interrupts, and CR8 (see g64_events); with RDI = 4 it uses the
+ *                 APICs, PM registers and ACPI tables, then powers off (see g64_apic, apic.S).
  *   guest_real:   16-bit real mode (unrestricted guest); prints, exits 0x32.
  *   guest_triple: 64-bit; loads an empty IDT and executes UD2: #UD cannot be delivered, nor the
  *                 #DF that follows, so the CPU shuts down (triple fault).

@@ -8,7 +8,7 @@ guest_long64_start:
     mov $0x80000, %rsp
     /* Own GDT and an IDT whose #UD and #GP handlers note the vector in r9 and skip r10 bytes. */
     lgdt g64_gdt_ptr(%rip)
-    mov %rdi, %r15                  /* mode: 0 = checks, 1 = hostile sweep, 2 = timers */
+    mov %rdi, %r15                  /* mode: 0 checks, 1 hostile, 2 timers, 3 events, 4 APIC */
     lea g64_idt(%rip), %rdi
     lea g64_ud_handler(%rip), %rax
     mov $6, %ecx
@@ -23,6 +23,8 @@ guest_long64_start:
     je g64_timer
     cmp $3, %r15
     je g64_events
+    cmp $4, %r15
+    je g64_apic
     lea g64_hello(%rip), %rsi
     call g64_puts
     mov $0x40000000, %eax

@@ -11,6 +11,7 @@ core::arch::global_asm!(
         include_str!("common.S"),
         include_str!("long64.S"),
         include_str!("long64_modes.S"),
+        include_str!("apic.S"),
         include_str!("long64_data.S"),
         include_str!("real.S"),
         include_str!("triple.S"),
@@ -35,6 +36,9 @@ unsafe extern "C" {
 /// Where guests store results for the host (`bench.S`, `long64_modes.S`): the bench guest its CPUID, VMCALL and
 /// OUT totals (TSC ticks) and round count; the hostile guest its four counts.
 pub const RESULTS: u64 = 0x9_0000;
+
+/// Result slots (8 bytes each, from [`RESULTS`]) the APIC guest fills (`apic.S`).
+pub const APIC_SLOTS: usize = 17;
 
 /// The two stack pages (guest frame numbers) on which the events guest delivers its INT $0x80
 /// and its INT3 (`long64_modes.S`, `g64_events`).
@@ -61,6 +65,9 @@ pub enum Builtin {
     /// writing and reading CR8; exits 0x35 (0x36: CR8 read back wrong) with its counts at
     /// [`RESULTS`].
     Events,
+    /// The same 64-bit guest using the local APIC, the IOAPIC, the PM registers and the ACPI
+    /// tables (`apic.S`); stores [`APIC_SLOTS`] results at [`RESULTS`] and powers off.
+    Apic,
     /// Real-mode hello; exits 0x32.
     Real,
     /// Triple faults on purpose.
@@ -101,9 +108,11 @@ impl Builtin {
     /// The guest's code.
     pub fn code(self) -> &'static [u8] {
         match self {
-            Builtin::Long64 | Builtin::Hostile | Builtin::Timers | Builtin::Events => {
-                bytes(&raw const guest_long64_start, &raw const guest_long64_end)
-            }
+            Builtin::Long64
+            | Builtin::Hostile
+            | Builtin::Timers
+            | Builtin::Events
+            | Builtin::Apic => bytes(&raw const guest_long64_start, &raw const guest_long64_end),
             Builtin::Real => bytes(&raw const guest_real_start, &raw const guest_real_end),
             Builtin::Bench => bytes(&raw const guest_bench_start, &raw const guest_bench_end),
             Builtin::TripleFault => {
@@ -112,12 +121,13 @@ impl Builtin {
         }
     }
 
-    /// RDI at entry: the 64-bit guest's mode (0 checks, 1 hostile, 2 timers, 3 events).
+    /// RDI at entry: the 64-bit guest's mode (0 checks, 1 hostile, 2 timers, 3 events, 4 APIC).
     pub fn initial_rdi(self) -> u64 {
         match self {
             Builtin::Hostile => 1,
             Builtin::Timers => 2,
             Builtin::Events => 3,
+            Builtin::Apic => 4,
             _ => 0,
         }
     }
@@ -138,6 +148,7 @@ impl Builtin {
             | Builtin::Hostile
             | Builtin::Timers
             | Builtin::Events
+            | Builtin::Apic
             | Builtin::TripleFault
             | Builtin::Bench => {
                 build_identity_paging(mem)?;
