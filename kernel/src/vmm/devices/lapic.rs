@@ -122,38 +122,24 @@ fn all_ones(width: Width) -> u64 {
 impl Lapic {
     /// The APIC as firmware leaves it (see the module documentation), at guest time 0.
     pub fn new(config: LapicConfig) -> Self {
-        let mut l = Self {
-            id: config.apic_id,
-            apic_base: DEFAULT_BASE | APIC_BASE_BSP | APIC_BASE_ENABLE,
-            tpr: 0,
-            ldr: 0,
-            dfr: 0,
-            svr: 0,
-            isr: Vectors::default(),
-            tmr: Vectors::default(),
-            irr: Vectors::default(),
-            esr: 0,
-            esr_pending: 0,
-            error_armed: true,
-            icr_low: 0,
-            icr_high: 0,
-            lvt: [0; LVT_COUNT],
-            timer: Timer::new(config.timer_hz, config.tsc_hz),
-            now: 0,
-        };
-        l.reset();
+        let mut l = Self::power_up(
+            config.apic_id,
+            DEFAULT_BASE | APIC_BASE_BSP | APIC_BASE_ENABLE,
+            Timer::new(config.timer_hz, config.tsc_hz),
+            0,
+        );
         l.svr = SVR_ENABLE | 0xFF;
         l.lvt[LINT0] = 0x8700; // ExtINT, level
         l.lvt[LINT1] = 0x8400; // NMI, level
         l
     }
 
-    /// The power-up state of the registers (SDM Vol. 3A, 11.4.7.1), which a global disable
-    /// also returns to (11.4.3); the ID, IA32_APIC_BASE and the rates stay.
-    fn reset(&mut self) {
-        *self = Self {
-            id: self.id,
-            apic_base: self.apic_base,
+    /// The power-up state of the registers (SDM Vol. 3A, 11.4.7.1), with this ID,
+    /// IA32_APIC_BASE, (idle) timer and guest time.
+    fn power_up(id: u8, apic_base: u64, timer: Timer, now: u64) -> Self {
+        Self {
+            id,
+            apic_base,
             tpr: 0,
             ldr: 0,
             dfr: u32::MAX,
@@ -167,9 +153,20 @@ impl Lapic {
             icr_low: 0,
             icr_high: 0,
             lvt: [LVT_MASKED; LVT_COUNT],
-            timer: Timer::new(self.timer.hz, self.timer.tsc_hz),
-            now: self.now,
-        };
+            timer,
+            now,
+        }
+    }
+
+    /// The power-up state of the registers, which a global disable also returns to (11.4.3);
+    /// the ID, IA32_APIC_BASE, the rates and guest time stay.
+    fn reset(&mut self) {
+        *self = Self::power_up(
+            self.id,
+            self.apic_base,
+            Timer::new(self.timer.hz, self.timer.tsc_hz),
+            self.now,
+        );
     }
 
     /// The APIC ID.
