@@ -17,9 +17,8 @@ use super::{Outcome, Verdict};
 use crate::ensure;
 use crate::mm::pagetable::Format;
 use crate::vmm::backend::{self, Backend, WithBackend};
-use crate::vmm::devices::lapic::MsrFault;
 use crate::vmm::guest_mem::{GuestMemory, PAGE_SIZE};
-use crate::vmm::vcpu::{Exit, GuestStart, InterruptSource, Vcpu};
+use crate::vmm::vcpu::{Exit, GuestStart, NoInterrupts, Vcpu};
 
 unsafe extern "C" {
     static guest_dirty_start: u8;
@@ -41,35 +40,6 @@ const CODE: u64 = 0x10_0000;
 pub(crate) const FIRST_FREE: u64 = 0x20_0000;
 /// Exits one round may take (host interrupts, preemption-timer expiries, the hypercall).
 const MAX_EXITS: u32 = 10_000;
-
-/// No interrupt controller: the guest takes no interrupts.
-struct NoInterrupts;
-
-impl InterruptSource for NoInterrupts {
-    fn pending(&mut self) -> Option<u8> {
-        None
-    }
-    fn acknowledge(&mut self) -> Option<u8> {
-        None
-    }
-    /// No local APIC: its MSRs are left to the virtual MSR file.
-    fn read_msr(&mut self, _index: u32) -> Option<u64> {
-        None
-    }
-    fn write_msr(
-        &mut self,
-        _index: u32,
-        _value: u64,
-        _guest_tsc: u64,
-    ) -> Option<Result<(), MsrFault>> {
-        None
-    }
-    /// The guest never uses CR8: it reads 0 and writes are dropped.
-    fn cr8(&self) -> u64 {
-        0
-    }
-    fn set_cr8(&mut self, _value: u64) {}
-}
 
 /// How a round ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -272,6 +272,7 @@ mod tests {
     use super::*;
     use crate::vmm::devices::lapic::MsrFault;
     use crate::vmm::msr::PAT;
+    use crate::vmm::vcpu::NoInterrupts;
     use std::string::String;
 
     #[test]
@@ -285,28 +286,6 @@ mod tests {
         }
         assert!(regs.by_number_mut(4).is_none(), "RSP is the back end's");
         assert_eq!(regs.by_number(4, 0x1234), 0x1234);
-    }
-
-    /// An interrupt controller without MSRs.
-    struct NoApic;
-
-    impl InterruptSource for NoApic {
-        fn pending(&mut self) -> Option<u8> {
-            None
-        }
-        fn acknowledge(&mut self) -> Option<u8> {
-            None
-        }
-        fn read_msr(&mut self, _index: u32) -> Option<u64> {
-            None
-        }
-        fn write_msr(&mut self, _: u32, _: u64, _: u64) -> Option<Result<(), MsrFault>> {
-            None
-        }
-        fn cr8(&self) -> u64 {
-            0
-        }
-        fn set_cr8(&mut self, _value: u64) {}
     }
 
     #[test]
@@ -372,7 +351,7 @@ mod tests {
             Emulated::Done
         );
         assert_eq!(
-            msr(&mut regs, &mut msrs, &mut NoApic, false, 0),
+            msr(&mut regs, &mut msrs, &mut NoInterrupts, false, 0),
             Emulated::Fault(Exception::GP0),
             "the MSR file has no TSC deadline"
         );
@@ -389,14 +368,14 @@ mod tests {
         };
         // WRMSR takes EAX and EDX only (the upper half of RAX is ignored).
         assert_eq!(
-            msr(&mut regs, &mut msrs, &mut NoApic, true, 0),
+            msr(&mut regs, &mut msrs, &mut NoInterrupts, true, 0),
             Emulated::Done
         );
         assert_eq!(msrs.read(PAT, 0), Some(0x0000_0006_0000_0006));
         regs.rax = u64::MAX;
         regs.rdx = u64::MAX;
         assert_eq!(
-            msr(&mut regs, &mut msrs, &mut NoApic, false, 0),
+            msr(&mut regs, &mut msrs, &mut NoInterrupts, false, 0),
             Emulated::Done
         );
         assert_eq!((regs.rax, regs.rdx), (6, 6), "upper halves zeroed");
@@ -414,7 +393,7 @@ mod tests {
         let before = regs;
         for write in [false, true] {
             assert_eq!(
-                msr(&mut regs, &mut msrs, &mut NoApic, write, 0),
+                msr(&mut regs, &mut msrs, &mut NoInterrupts, write, 0),
                 Emulated::Fault(Exception::GP0)
             );
             assert_eq!(regs, before);
@@ -422,7 +401,13 @@ mod tests {
         // The TSC reads the caller's value.
         regs.rcx = u64::from(crate::vmm::msr::TSC);
         assert_eq!(
-            msr(&mut regs, &mut msrs, &mut NoApic, false, 0x1_2345_6789),
+            msr(
+                &mut regs,
+                &mut msrs,
+                &mut NoInterrupts,
+                false,
+                0x1_2345_6789
+            ),
             Emulated::Done
         );
         assert_eq!((regs.rdx, regs.rax), (1, 0x2345_6789));

@@ -309,6 +309,35 @@ pub trait InterruptSource {
     fn set_cr8(&mut self, value: u64);
 }
 
+/// No interrupt controller at all: nothing is ever pending, no MSR is the controller's (the
+/// virtual MSR file answers them), CR8 reads 0 and writes are dropped. For guests that take no
+/// interrupts (self tests, unit tests of the emulation layer).
+pub struct NoInterrupts;
+
+impl InterruptSource for NoInterrupts {
+    fn pending(&mut self) -> Option<u8> {
+        None
+    }
+    fn acknowledge(&mut self) -> Option<u8> {
+        None
+    }
+    fn read_msr(&mut self, _index: u32) -> Option<u64> {
+        None
+    }
+    fn write_msr(
+        &mut self,
+        _index: u32,
+        _value: u64,
+        _guest_tsc: u64,
+    ) -> Option<Result<(), MsrFault>> {
+        None
+    }
+    fn cr8(&self) -> u64 {
+        0
+    }
+    fn set_cr8(&mut self, _value: u64) {}
+}
+
 /// What the monitor needs to emulate the instruction at the guest's RIP
 /// ([`crate::vmm::decode::mmio::fetch`]) and its effect on RSP and RFLAGS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
