@@ -62,10 +62,11 @@ pub fn cpuid(regs: &mut GuestRegs, vcpu_index: u32, tsc_hz: u64) -> Emulated {
         tsc_hz,
         lapic_hz: cpuid_clocks::LAPIC_TIMER_HZ,
     };
-    let max_basic = core::arch::x86_64::__cpuid(0).eax;
     let model = super::cpu_model::negotiated();
+    // The host's highest basic leaf is asked only for the clock leaves (a host CPUID is itself
+    // an exit when Castor runs nested).
     let answer = cpuid_clocks::clock_leaf(leaf, clocks)
-        .filter(|_| leaf <= max_basic)
+        .filter(|_| leaf <= core::arch::x86_64::__cpuid(0).eax)
         .unwrap_or_else(|| cpuid::filter_with(model, leaf, subleaf, host, vcpu_index as u8));
     regs.set_cpuid(answer);
     Emulated::Done
