@@ -39,8 +39,15 @@ fn output(cmd: &mut Command) -> Result<String, String> {
 }
 
 /// A Linux bzImage: `CASTOR_LINUX_BZIMAGE`, or Debian's cloud kernel fetched (once) into the
-/// target directory.
+/// target directory. The tests of this file run in parallel: the first to ask fetches, the
+/// others wait for its result instead of racing it on the same directory.
 fn bzimage() -> Result<PathBuf, String> {
+    static KERNEL: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    KERNEL.get_or_init(fetch_bzimage).clone()
+}
+
+/// [`bzimage`]'s work, done once per test binary.
+fn fetch_bzimage() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("CASTOR_LINUX_BZIMAGE") {
         return Ok(PathBuf::from(path));
     }
