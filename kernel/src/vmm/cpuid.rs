@@ -45,6 +45,11 @@ mod bits {
     pub const TM: u32 = 1 << 29;
     pub const PBE: u32 = 1 << 31;
     // Leaf 7.0 EBX.
+    pub const TSC_ADJUST: u32 = 1 << 1;
+    pub const SGX: u32 = 1 << 2;
+    pub const RDT_M: u32 = 1 << 12;
+    pub const RDT_A: u32 = 1 << 15;
+    pub const INTEL_PT: u32 = 1 << 25;
     pub const HLE: u32 = 1 << 4;
     pub const AVX2: u32 = 1 << 5;
     pub const INVPCID: u32 = 1 << 10;
@@ -67,7 +72,8 @@ mod bits {
 /// Hidden: VMX/SVM (no nested virtualization), XSAVE and everything needing it (AVX and later:
 /// guests then never execute XSETBV), MONITOR/MWAIT, x2APIC (the local APIC model is xAPIC
 /// only), power and thermal management, performance monitoring, INVPCID (needs a VMX
-/// control Castor does not set), TSX and MPX. Shown: the hypervisor bit, the TSC-deadline timer
+/// control Castor does not set), TSX and MPX, and what needs MSRs Castor does not emulate:
+/// IA32_TSC_ADJUST, SGX, resource director technology, processor trace. Shown: the hypervisor bit, the TSC-deadline timer
 /// (`devices::lapic` has it, whatever the host) and Castor's leaves.
 pub fn filter(leaf: u32, subleaf: u32, host: Regs, apic_id: u8) -> Regs {
     use bits::*;
@@ -85,7 +91,17 @@ pub fn filter(leaf: u32, subleaf: u32, host: Regs, apic_id: u8) -> Regs {
         0x7 => {
             if subleaf == 0 {
                 r.eax = 0;
-                r.ebx &= !(HLE | AVX2 | INVPCID | RTM | MPX | AVX512);
+                r.ebx &= !(TSC_ADJUST
+                    | SGX
+                    | HLE
+                    | AVX2
+                    | INVPCID
+                    | RTM
+                    | RDT_M
+                    | MPX
+                    | RDT_A
+                    | AVX512
+                    | INTEL_PT);
                 r.ecx = 0;
                 r.edx = 0;
             } else {
@@ -223,6 +239,7 @@ mod tests {
             0,
         );
         assert_eq!(g.ebx & (bits::AVX2 | bits::INVPCID), 0);
+        assert_eq!(g.ebx & bits::TSC_ADJUST, 0, "IA32_TSC_ADJUST is not emulated");
         assert_eq!(
             (
                 g.ecx,

@@ -63,13 +63,33 @@ pub fn cpuid(regs: &mut GuestRegs, vcpu_index: u32, tsc_hz: u64) -> Emulated {
         lapic_hz: cpuid_clocks::LAPIC_TIMER_HZ,
     };
     let model = super::cpu_model::negotiated();
-    // The host's highest basic leaf is asked only for the clock leaves (a host CPUID is itself
-    // an exit when Castor runs nested).
-    let answer = cpuid_clocks::clock_leaf(leaf, clocks)
-        .filter(|_| leaf <= core::arch::x86_64::__cpuid(0).eax)
-        .unwrap_or_else(|| cpuid::filter_with(model, leaf, subleaf, host, vcpu_index as u8));
+    let filtered = |leaf, host| cpuid::filter_with(model, leaf, subleaf, host, vcpu_index as u8);
+    // A pair's negotiated model decides every leaf; a single host adds its clock leaves.
+    let answer = match model {
+        Some(_) => None,
+        None => {
+            let host0 = cpuid_clocks::HostLeaf0::new(host_leaf0());
+            let plain = if leaf == 0 { filtered(0, host) } else { host };
+            cpuid_clocks::single_host_leaf(leaf, host0, clocks, plain)
+        }
+    }
+    .unwrap_or_else(|| filtered(leaf, host));
     regs.set_cpuid(answer);
     Emulated::Done
+}
+
+/// The host's leaf 0, read once (a host CPUID is itself an exit when Castor runs nested).
+fn host_leaf0() -> cpuid::Regs {
+    static LEAF0: spin::Once<cpuid::Regs> = spin::Once::new();
+    *LEAF0.call_once(|| {
+        let r = core::arch::x86_64::__cpuid(0);
+        cpuid::Regs {
+            eax: r.eax,
+            ebx: r.ebx,
+            ecx: r.ecx,
+            edx: r.edx,
+        }
+    })
 }
 
 /// RDMSR (`write` false) or WRMSR of the MSR in ECX: the interrupt controller's own (the local

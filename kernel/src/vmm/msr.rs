@@ -28,6 +28,10 @@ pub const MTRR_DEF_TYPE: u32 = 0x2FF;
 /// (`vmx::msr_switch`); AMD-V has no slot for it, so its guests' lives here and RDTSCP is
 /// emulated.
 pub const TSC_AUX: u32 = 0xC000_0103;
+/// AMD's interrupt pending message register (MSR C001_0055, BKDG for family 0Fh/10h): Linux
+/// reads it on family 0Fh and 10h parts to learn whether C1E is on (`amd_e400_c1e_bug`).
+/// Reads 0 (C1E off; vCPUs have no C1E), writes are refused.
+pub const INT_PENDING_MSG: u32 = 0xC001_0055;
 
 /// The architectural power-on PAT value (SDM Vol. 3A, 13.12.4).
 const PAT_DEFAULT: u64 = 0x0007_0406_0007_0406;
@@ -70,6 +74,7 @@ impl VirtualMsrs {
             PAT => self.pat,
             MTRR_DEF_TYPE => self.mtrr_def_type,
             TSC_AUX => self.tsc_aux,
+            INT_PENDING_MSG => 0,
             _ => return None,
         })
     }
@@ -125,6 +130,7 @@ mod tests {
         assert_eq!(VirtualMsrs::new(1).read(APIC_BASE, 0), Some(0xFEE0_0800));
         assert_eq!(m.read(PAT, 0), Some(PAT_DEFAULT));
         assert_eq!(m.read(TSC_AUX, 0), Some(0), "TSC_AUX starts at 0");
+        assert_eq!(m.read(INT_PENDING_MSG, 0), Some(0), "no C1E");
         assert_eq!(m.read(0x1234_5678, 0), None);
     }
 
