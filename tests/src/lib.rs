@@ -35,6 +35,7 @@ pub mod error;
 pub mod handle;
 pub mod image;
 pub mod kernel;
+pub mod linux;
 pub mod monitor;
 pub mod netns;
 pub mod outcome;
