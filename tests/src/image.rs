@@ -1,7 +1,9 @@
 //! Bootable BIOS GRUB ISOs (for Bochs, QEMU `-cdrom` and bare metal) made with `grub-mkrescue`.
 //!
 //! The layout is fixed: the kernel is `/boot/castor`, extra Multiboot2 modules are
-//! `/boot/<name>`, and `/boot/grub/grub.cfg` boots the single menu entry at once.
+//! `/boot/<name>`, and `/boot/grub/grub.cfg` boots the single menu entry at once. The same ISO
+//! can boot a Linux kernel natively instead ([`Loader::Linux`]: GRUB's `linux` and `initrd`
+//! commands), which tests use to compare a guest with the same kernel on the bare emulator.
 
 use crate::error::{Context, Error, Result};
 use std::fs;
@@ -19,6 +21,17 @@ pub struct BootModule {
     pub args: String,
 }
 
+/// How GRUB loads the ISO's kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Loader {
+    /// `multiboot2` with each module as `module2` (Castor).
+    #[default]
+    Multiboot2,
+    /// `linux` (a bzImage by the Linux boot protocol) with the modules, concatenated, as its
+    /// `initrd`; module arguments are not used.
+    Linux,
+}
+
 /// What goes on an ISO: the kernel, its command line and any boot modules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IsoSpec {
@@ -28,6 +41,8 @@ pub struct IsoSpec {
     pub cmdline: String,
     /// Extra boot modules, in load order.
     pub modules: Vec<BootModule>,
+    /// How GRUB loads the kernel.
+    pub loader: Loader,
 }
 
 impl IsoSpec {
@@ -37,23 +52,37 @@ impl IsoSpec {
             kernel: kernel.into(),
             cmdline: cmdline.into(),
             modules: Vec::new(),
+            loader: Loader::Multiboot2,
         }
     }
 
     /// The `grub.cfg` for this ISO.
     pub fn grub_cfg(&self) -> Result<String> {
         let mut cfg = String::from("set timeout=0\nset default=0\n\nmenuentry \"Castor\" {\n");
-        cfg += &format!(
-            "    multiboot2 /boot/castor{}\n",
-            grub_words(&self.cmdline)?
-        );
+        let command = match self.loader {
+            Loader::Multiboot2 => "multiboot2",
+            Loader::Linux => "linux",
+        };
+        cfg += &format!("    {command} /boot/castor{}\n", grub_words(&self.cmdline)?);
         for module in &self.modules {
             check_module_name(&module.name)?;
-            cfg += &format!(
-                "    module2 /boot/{}{}\n",
-                module.name,
-                grub_words(&module.args)?
-            );
+        }
+        match self.loader {
+            Loader::Multiboot2 => {
+                for module in &self.modules {
+                    cfg += &format!(
+                        "    module2 /boot/{}{}\n",
+                        module.name,
+                        grub_words(&module.args)?
+                    );
+                }
+            }
+            Loader::Linux if !self.modules.is_empty() => {
+                let files: Vec<String> =
+                    self.modules.iter().map(|m| format!(" /boot/{}", m.name)).collect();
+                cfg += &format!("    initrd{}\n", files.concat());
+            }
+            Loader::Linux => {}
         }
         cfg += "    boot\n}\n";
         Ok(cfg)
@@ -164,6 +193,13 @@ mod tests {
         let cfg = spec.grub_cfg().unwrap();
         assert!(cfg.contains("    multiboot2 /boot/castor\n    module2 /boot/guest.elf a=1\n"));
         assert!(cfg.contains("    module2 /boot/initrd\n    boot\n"));
+        spec.loader = Loader::Linux;
+        spec.cmdline = "console=ttyS0".into();
+        let cfg = spec.grub_cfg().unwrap();
+        assert!(
+            cfg.contains("    linux /boot/castor console=ttyS0\n    initrd /boot/guest.elf /boot/initrd\n    boot\n"),
+            "{cfg}"
+        );
     }
 
     #[test]

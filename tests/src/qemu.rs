@@ -24,7 +24,7 @@ pub struct Qemu {
     pub accel: Option<Accel>,
     /// `-icount shift=VALUE,sleep=off` (e.g. `"3"` or `"auto"`): emulated time follows the
     /// instruction count instead of the host clock; `None` leaves it off unless
-    /// `$CASTOR_QEMU_ICOUNT` is set. See [`Qemu::icount`].
+    /// `$CASTOR_QEMU_ICOUNT` is set, empty keeps it off. See [`Qemu::icount`].
     pub icount: Option<String>,
     /// Extra arguments appended as-is (NICs, netdevs, ...).
     pub extra_args: Vec<String>,
@@ -79,6 +79,14 @@ impl Qemu {
         self
     }
 
+    /// Emulated time follows the host clock whatever `$CASTOR_QEMU_ICOUNT` says: for runs
+    /// that compare a guest's timers with the host's (with icount and `sleep=off` an idle
+    /// guest's sleep takes no host time at all).
+    pub fn host_clock(mut self) -> Self {
+        self.icount = Some(String::new());
+        self
+    }
+
     /// Applies `$CASTOR_QEMU_ICOUNT` if this setup did not choose an icount itself.
     pub fn with_env_defaults(mut self) -> Self {
         if self.icount.is_none() {
@@ -125,7 +133,8 @@ impl Qemu {
             format!("unix:{},server,nowait", p.monitor.display()),
         ]);
         args.extend(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"].map(String::from));
-        if let Some(shift) = self.icount.as_ref().filter(|_| p.accel == Accel::Tcg) {
+        let icount = self.icount.as_ref().filter(|s| !s.is_empty());
+        if let Some(shift) = icount.filter(|_| p.accel == Accel::Tcg) {
             args.extend(["-icount".into(), format!("shift={shift},sleep=off")]);
         }
         match self.boot {
@@ -241,6 +250,8 @@ mod tests {
             .command_args(&params(&[]))
             .join(" ");
         assert!(args.contains(" -icount shift=auto,sleep=off "));
+        let args = Qemu::kernel().host_clock().with_env_defaults();
+        assert!(!args.command_args(&params(&[])).join(" ").contains("-icount"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::bochs::BochsParams;
 use crate::emulator::Emulator;
 use crate::error::{Context, Error, Result};
 use crate::handle::RunHandle;
-use crate::image::{self, BootModule, IsoSpec};
+use crate::image::{self, BootModule, IsoSpec, Loader};
 use crate::netns::NetNamespace;
 use crate::process::Process;
 use crate::pty::{self, Pty};
@@ -44,6 +44,7 @@ pub struct Run {
     fail_markers: Vec<String>,
     modules: Vec<BootModule>,
     kernel: Option<PathBuf>,
+    loader: Loader,
     echo: Option<Box<dyn Write + Send>>,
     netns: Option<Arc<NetNamespace>>,
     serial_input: Option<SerialInput>,
@@ -66,6 +67,7 @@ impl Run {
                 .collect(),
             modules: Vec::new(),
             kernel: None,
+            loader: Loader::Multiboot2,
             echo: None,
             netns: None,
             serial_input: None,
@@ -134,6 +136,16 @@ impl Run {
         self
     }
 
+    /// Boots the Linux bzImage `kernel` on the bare emulator instead of Castor, with the
+    /// command line as its own and the modules as its initrd (QEMU's `-kernel`/`-initrd`;
+    /// GRUB's `linux`/`initrd` on an ISO): the native run a guest under Castor is compared
+    /// with.
+    pub fn linux(mut self, kernel: impl Into<PathBuf>) -> Run {
+        self.kernel = Some(kernel.into());
+        self.loader = Loader::Linux;
+        self
+    }
+
     /// Runs the emulator inside the private network namespace `netns` (shared with the other
     /// runs it should reach; see [`NetNamespace`]).
     pub fn netns(mut self, netns: &Arc<NetNamespace>) -> Run {
@@ -186,6 +198,7 @@ impl Run {
                     kernel,
                     cmdline: self.cmdline.clone(),
                     modules: self.modules.clone(),
+                    loader: self.loader,
                 };
                 spec.build(&iso, dir.path())?;
                 iso

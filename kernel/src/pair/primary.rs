@@ -340,7 +340,10 @@ impl<B: Backend> Host<B> {
         let state = self.vcpu.save_state();
         let cpu = match state.check() {
             Ok(()) => state.to_bytes(),
-            Err(_) => Vec::new(),
+            Err(e) => {
+                log::warn!("ft: primary: the vCPU state cannot be checkpointed: {e}");
+                Vec::new()
+            }
         };
         let devices = self.guest.save_devices();
         self.freeze_at(FreezePhase::Stun, self.primary.current_epoch());

@@ -88,9 +88,27 @@ pub fn frames(ctx: &Context<'_>) -> Verdict {
     ))
 }
 
-/// Large and many small allocations keep their contents and are given back.
+/// Large and many small allocations keep their contents and are given back; page-sized
+/// blocks come from the frame allocator and go back to it.
 pub fn heap() -> Verdict {
     let (used_before, _) = mm::heap::usage();
+    let frames_before = mm::frames_free();
+    {
+        let pages: Vec<Box<[u8; 4096]>> = (0..64u8).map(|i| Box::new([i; 4096])).collect();
+        ensure!(
+            mm::frames_free() + 64 <= frames_before,
+            "page-sized blocks did not come from the frame allocator"
+        );
+        ensure!(
+            pages.iter().enumerate().all(|(i, p)| p.iter().all(|&b| b == i as u8)),
+            "page-sized blocks corrupted"
+        );
+    }
+    ensure!(
+        mm::frames_free() == frames_before,
+        "page-sized blocks not given back: {} frames missing",
+        frames_before - mm::frames_free()
+    );
     {
         let big: Vec<u64> = (0..200_000u64)
             .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))

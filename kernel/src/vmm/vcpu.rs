@@ -115,6 +115,23 @@ pub struct Segment {
     pub rights: u32,
 }
 
+impl Segment {
+    /// This segment as TR after LTR loaded it: LTR marks the TSS busy (SDM Vol. 2A, LTR; APM
+    /// Vol. 3, LTR), so a present TR holds a busy TSS (type 11, or 3 for a 16-bit TSS), as a
+    /// VT-x entry requires (SDM Vol. 3C, 27.3.1.2). AMD-V does not check the type VMRUN
+    /// loads, and QEMU's SVM stores TR's cached type from before LTR set the busy bit (9 for a
+    /// Linux guest): the checkpoint records the architectural value.
+    pub fn as_loaded_tr(mut self) -> Self {
+        const TSS_AVAILABLE_32_64: u32 = 9;
+        const TSS_AVAILABLE_16: u32 = 1;
+        const BUSY: u32 = 2;
+        if matches!(self.rights & 0x1F, TSS_AVAILABLE_32_64 | TSS_AVAILABLE_16) {
+            self.rights |= BUSY;
+        }
+        self
+    }
+}
+
 /// The register state a guest starts with (both back ends load it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InitialState {
@@ -427,4 +444,25 @@ pub trait BareLoop {
     /// `n` entries of a guest looping on the hypercall instruction, with nothing in between but
     /// what every monitor must do. TSC ticks taken, or `None` if some other exit came.
     fn bare_hypercall_loop(&mut self, n: u64) -> Option<u64>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Segment;
+
+    /// QEMU's SVM leaves TR's cached type at 9 after LTR; a checkpoint records the busy TSS
+    /// the architecture defines, which the state check (and a VT-x entry) requires.
+    #[test]
+    fn tr_is_recorded_busy() {
+        let tr = |rights| Segment {
+            selector: 0x40,
+            base: 0xFFFF_FE00_0000_3000,
+            limit: 0x4087,
+            rights,
+        };
+        assert_eq!(tr(0x89).as_loaded_tr().rights, 0x8B, "available 64-bit TSS");
+        assert_eq!(tr(0x8B).as_loaded_tr().rights, 0x8B, "already busy");
+        assert_eq!(tr(0x81).as_loaded_tr().rights, 0x83, "16-bit TSS");
+        assert_eq!(tr(0x93).as_loaded_tr().rights, 0x93, "a data segment is left alone");
+    }
 }

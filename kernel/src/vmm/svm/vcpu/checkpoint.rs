@@ -141,7 +141,8 @@ impl SvmVcpu {
             fs: neutral(&s.fs),
             gs: neutral(&s.gs),
             ss,
-            tr: neutral(&s.tr),
+            // QEMU's SVM keeps TR's cached type as it was before LTR set the busy bit.
+            tr: neutral(&s.tr).as_loaded_tr(),
             ldtr: neutral(&s.ldtr),
             gdtr: table(&s.gdtr)?,
             idtr: table(&s.idtr)?,
@@ -267,3 +268,4 @@ impl SvmVcpu {
         Ok(())
     }
 }
+
