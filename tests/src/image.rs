@@ -78,8 +78,11 @@ impl IsoSpec {
                 }
             }
             Loader::Linux if !self.modules.is_empty() => {
-                let files: Vec<String> =
-                    self.modules.iter().map(|m| format!(" /boot/{}", m.name)).collect();
+                let files: Vec<String> = self
+                    .modules
+                    .iter()
+                    .map(|m| format!(" /boot/{}", m.name))
+                    .collect();
                 cfg += &format!("    initrd{}\n", files.concat());
             }
             Loader::Linux => {}

@@ -63,12 +63,7 @@ fn fetch_file(cache: &Path, package: &str, inner: &str, name: &str) -> Result<Pa
         .ok_or_else(|| Error::new(format!("apt-get download {package} left no .deb")))?;
     let unpacked = scratch.join("root");
     fs::create_dir_all(&unpacked).context("creating the unpack folder")?;
-    output(
-        Command::new("dpkg-deb")
-            .arg("-x")
-            .arg(&deb)
-            .arg(&unpacked),
-    )?;
+    output(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked))?;
     let (dir, file) = inner.rsplit_once('/').unwrap_or((".", inner));
     let found = match file.strip_suffix('*') {
         Some(prefix) => fs::read_dir(unpacked.join(dir))

@@ -22,6 +22,7 @@
 
 mod console;
 mod handle;
+pub mod released;
 mod wire;
 
 pub use console::{LinePrefixer, LiveConsole, SharedBuffer};

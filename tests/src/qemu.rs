@@ -167,19 +167,16 @@ fn initrd_arg(modules: &[BootModule]) -> String {
     modules.iter().map(entry).collect::<Vec<_>>().join(",")
 }
 
-/// QEMU's options for the first serial port: output to the file `log`, and with `input`, a
-/// connection to that socket for the input (QEMU's option syntax doubles commas in values).
+/// QEMU's options for the first serial port: output to the file `log`, or with `input`, both
+/// ways through that socket, whose other end writes the log ([`crate::serial_input`]; QEMU's
+/// option syntax doubles commas in values).
 fn serial_args(log: &Path, input: Option<&Path>) -> Vec<String> {
     let quote = |path: &Path| path.display().to_string().replace(',', ",,");
     match input {
         None => vec!["-serial".into(), format!("file:{}", log.display())],
         Some(socket) => vec![
             "-chardev".into(),
-            format!(
-                "socket,id=com1,path={},server=off,logfile={}",
-                quote(socket),
-                quote(log)
-            ),
+            format!("socket,id=com1,path={},server=off", quote(socket)),
             "-serial".into(),
             "chardev:com1".into(),
         ],
@@ -238,7 +235,7 @@ mod tests {
         let args = Qemu::kernel().command_args(&p).join(" ");
         assert!(!args.contains("-serial file:"));
         assert!(args.contains(
-            " -chardev socket,id=com1,path=/s/a,,b.sock,server=off,logfile=/r/serial.log \
+            " -chardev socket,id=com1,path=/s/a,,b.sock,server=off \
              -serial chardev:com1 "
         ));
     }
@@ -251,7 +248,12 @@ mod tests {
             .join(" ");
         assert!(args.contains(" -icount shift=auto,sleep=off "));
         let args = Qemu::kernel().host_clock().with_env_defaults();
-        assert!(!args.command_args(&params(&[])).join(" ").contains("-icount"));
+        assert!(
+            !args
+                .command_args(&params(&[]))
+                .join(" ")
+                .contains("-icount")
+        );
     }
 
     #[test]

@@ -247,7 +247,7 @@ impl Run {
         let serial_input = match &self.serial_input {
             Some(input) => {
                 let socket = dir.socket("serial.sock")?;
-                input.serve(&socket)?;
+                input.serve(&socket, &serial)?;
                 Some(socket)
             }
             None => None,

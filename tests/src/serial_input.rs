@@ -1,13 +1,18 @@
 //! Typing into a QEMU host's serial line ([`SerialInput`]).
 //!
 //! A run given a [`SerialInput`] ([`crate::Run::serial_input`]) connects QEMU's first serial
-//! port to a unix socket the harness listens on, `-chardev socket,server=off,logfile=...`:
-//! QEMU itself still writes everything the port sends to `serial.log` (the console the
-//! harness reads, exactly as with `-serial file:`), and the harness writes what it types into
-//! the socket. A thread drains what QEMU sends on the socket (it is in the log already) so the
-//! port never stalls, and marks the input closed when QEMU goes.
+//! port to a unix socket the harness listens on, `-chardev socket,server=off`, and the harness
+//! writes what it types into the socket. A thread drains what QEMU sends on the socket into
+//! `serial.log` (the console the harness reads, exactly as with `-serial file:`), so the port
+//! never stalls, and marks the input closed when QEMU goes.
+//!
+//! The harness writes the log itself rather than leaving it to QEMU's `logfile=`: QEMU logs a
+//! byte its socket refused for the moment (EAGAIN, a full socket buffer: one skb per byte the
+//! UART sends) and logs it again when the UART retries it, so a busy host's log gained
+//! doubled characters.
 
 use crate::error::{Context, Result};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -86,22 +91,23 @@ impl SerialInput {
     }
 
     /// Listens on `path` for QEMU's connection (call before starting QEMU) and serves it on a
-    /// thread: accepts one connection, opens the line, drains it until QEMU closes it, then
-    /// closes the line.
-    pub(crate) fn serve(&self, path: &Path) -> Result<()> {
+    /// thread: accepts one connection, opens the line, drains what QEMU sends into `log`
+    /// (created empty now) until QEMU closes it, then closes the line.
+    pub(crate) fn serve(&self, path: &Path, log: &Path) -> Result<()> {
         let listener = UnixListener::bind(path).context(format!("binding {}", path.display()))?;
         listener
             .set_nonblocking(true)
             .context("serial input socket")?;
+        let log = File::create(log).context(format!("creating {}", log.display()))?;
         let line = self.clone();
         thread::Builder::new()
             .name("serial-input".into())
-            .spawn(move || line.accept_and_drain(&listener))
+            .spawn(move || line.accept_and_drain(&listener, log))
             .context("starting the serial input thread")?;
         Ok(())
     }
 
-    fn accept_and_drain(&self, listener: &UnixListener) {
+    fn accept_and_drain(&self, listener: &UnixListener, mut log: File) {
         let deadline = Instant::now() + CONNECT_TIMEOUT;
         let stream = loop {
             match listener.accept() {
@@ -117,8 +123,13 @@ impl SerialInput {
             return self.set(Line::Closed);
         }
         self.set(Line::Open(Arc::clone(&stream)));
-        let mut sink = [0u8; 4096];
-        while matches!((&*stream).read(&mut sink), Ok(n) if n > 0) {}
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = (&*stream).read(&mut buf) {
+            // The console is what the harness judges: a write error ends the line.
+            if log.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
         self.set(Line::Closed);
     }
 }
@@ -132,9 +143,10 @@ mod tests {
     fn bytes_reach_the_connected_peer_and_the_line_closes_with_it() {
         let dir = SocketDir::create().unwrap();
         let path = dir.socket("serial.sock").unwrap();
+        let log = dir.socket("serial.log").unwrap();
         let input = SerialInput::new();
         assert_eq!(input.send(b"early"), Sent::NotYet);
-        input.serve(&path).unwrap();
+        input.serve(&path, &log).unwrap();
         let mut qemu = UnixStream::connect(&path).unwrap();
         qemu.write_all(b"console output, drained").unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -151,5 +163,6 @@ mod tests {
             thread::sleep(ACCEPT_POLL);
         }
         assert_eq!(input.send(b"late"), Sent::Closed);
+        assert_eq!(std::fs::read(&log).unwrap(), b"console output, drained");
     }
 }

@@ -18,16 +18,13 @@
 //! mostly mid-epoch (few dirty pages: the sender is idle most of the time) or mid-transfer
 //! (many dirty pages: the sender is busy most of the time), and sometimes mid-stun.
 
-use castor_tests::contract::{
-    APPLIED_EPOCH_MARKER, BACKUP_LOST_MARKER, RELEASING_MARKER, TAKEOVER_MARKER,
-};
+use castor_tests::contract::{APPLIED_EPOCH_MARKER, BACKUP_LOST_MARKER, TAKEOVER_MARKER};
 use castor_tests::demo::{DemoParams, check_released};
 use castor_tests::kernel;
-use castor_tests::outcome::Outcome;
+use castor_tests::pair::released::{check_takeover_digest, guest_lines, without_announced_repeats};
 use castor_tests::pair::{Nic, Pair, PairHandle, Role, random_key};
 use castor_tests::random::Random;
-use castor_tests::scrape::{number_after, word_after};
-use castor_tests::serial;
+use castor_tests::scrape::number_after;
 use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -50,37 +47,6 @@ fn qemu_pair(params: &DemoParams, args: &str) -> Pair {
         .guest_ram_mib(32)
         .peer_timeout_ms(QEMU_PEER_TIMEOUT_MS)
         .args(&format!("digests=on {args}"))
-}
-
-/// The guest's released lines in a console, without the `[guest] ` prefix. A last line cut
-/// short by the kill (the UART was mid-line) counts as not released.
-fn guest_lines(outcome: &Outcome) -> Vec<&str> {
-    serial::lines(&outcome.serial, false)
-        .filter_map(|l| l.strip_prefix("[guest] "))
-        .collect()
-}
-
-/// The backup's released lines without those it announced may repeat the primary's last ones
-/// (`ft: backup: releasing K lines the primary may have released as it died`): of its first
-/// K lines, the longest run that equals the end of the primary's output is dropped. Anything
-/// else repeated stays, for the checker to catch.
-fn without_announced_repeats<'a>(
-    primary: &[&str],
-    backup: Vec<&'a str>,
-    outcome: &Outcome,
-) -> Vec<&'a str> {
-    let announced = outcome
-        .line_with(RELEASING_MARKER)
-        .map_or(0, |l| number_after(l, "releasing") as usize)
-        .min(backup.len());
-    let overlap = (0..=announced)
-        .rev()
-        .find(|&k| primary.ends_with(&backup[..k]))
-        .unwrap_or(0);
-    if overlap > 0 {
-        println!("ft failover: {overlap} of {announced} announced lines repeated the primary's");
-    }
-    backup[overlap..].to_vec()
 }
 
 /// What a failover run measured.
@@ -133,16 +99,7 @@ fn fail_over(pair: Pair, params: &DemoParams, kill: Kill) -> Failover {
     let outcome = h.stop();
     let (primary, backup) = (&outcome.primary, &outcome.backup);
     if took.contains("memory digest") {
-        let digest = word_after(&took, "memory digest");
-        let sent = format!("ft: epoch {epoch} sent:");
-        let sent = primary
-            .line_with(&sent)
-            .unwrap_or_else(|| panic!("the primary never finished sending epoch {epoch}"));
-        assert_eq!(
-            word_after(sent, "memory digest"),
-            digest,
-            "the backup's memory at takeover differs from the primary's at epoch {epoch}"
-        );
+        check_takeover_digest(&outcome).unwrap_or_else(|e| panic!("{e}"));
     }
     let before = guest_lines(primary);
     let after = without_announced_repeats(&before, guest_lines(backup), backup);

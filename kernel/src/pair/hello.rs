@@ -22,15 +22,11 @@ use crate::vmm::launch::GuestFiles;
 /// How long to wait for the peer's HELLO once paired.
 const HELLO_WAIT: u64 = 30_000 * MS;
 
-/// Sends our HELLO, waits for the peer's and checks it; returns the CPU model the pair's guest
-/// is offered.
-pub fn exchange(
-    link: &mut PeerLink,
-    config: &Config,
-    ram: u64,
-    files: &GuestFiles<'_>,
-) -> Result<CpuModel, String> {
-    // The kernel, its command line and every module with its string, each length-prefixed.
+/// The digest of the guest a HELLO names: the kernel, its command line and every module with
+/// its string, each length-prefixed. Computed before pairing: hashing tens of MiB (a Linux
+/// kernel and initramfs) takes long enough, on an emulated host, for a peer waiting on the
+/// HELLO to count this side as lost.
+pub fn guest_digest(files: &GuestFiles<'_>) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
     let mut add = |bytes: &[u8]| {
         hasher.update(&(bytes.len() as u64).to_le_bytes());
@@ -42,13 +38,24 @@ pub fn exchange(
         add(m.data);
         add(m.args.as_bytes());
     }
+    hasher.finalize().into()
+}
+
+/// Sends our HELLO (naming the guest by [`guest_digest`]), waits for the peer's and checks
+/// it; returns the CPU model the pair's guest is offered.
+pub fn exchange(
+    link: &mut PeerLink,
+    config: &Config,
+    ram: u64,
+    guest_image: [u8; 32],
+) -> Result<CpuModel, String> {
     let ours = Hello {
         version: PAIR_VERSION,
         role: config.role.unwrap_or(Role::Backup),
         epoch_min_ms: config.epoch_min_ms,
         epoch_max_ms: config.epoch_max_ms,
         guest_ram: ram,
-        guest_image: hasher.finalize().into(),
+        guest_image,
         cpu: cpu_model::this_host(time::tsc_hz()),
     };
     link.link()

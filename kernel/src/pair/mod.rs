@@ -49,11 +49,12 @@ pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
     let Some(files) = guest_files(boot, "ft") else {
         return ExitStatus::Failure;
     };
+    let digest = hello::guest_digest(&files);
     let Some(mut link) = connect(config, "ft") else {
         return ExitStatus::Failure;
     };
     let ram = u64::from(config.guest_ram_mib) << 20;
-    match hello::exchange(&mut link, config, ram, &files) {
+    match hello::exchange(&mut link, config, ram, digest) {
         Ok(model) => offer_guest(model),
         Err(why) => {
             kprintln!("ft: pairing refused: {why}");

@@ -100,7 +100,10 @@ pub fn heap() -> Verdict {
             "page-sized blocks did not come from the frame allocator"
         );
         ensure!(
-            pages.iter().enumerate().all(|(i, p)| p.iter().all(|&b| b == i as u8)),
+            pages
+                .iter()
+                .enumerate()
+                .all(|(i, p)| p.iter().all(|&b| b == i as u8)),
             "page-sized blocks corrupted"
         );
     }

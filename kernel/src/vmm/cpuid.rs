@@ -239,7 +239,11 @@ mod tests {
             0,
         );
         assert_eq!(g.ebx & (bits::AVX2 | bits::INVPCID), 0);
-        assert_eq!(g.ebx & bits::TSC_ADJUST, 0, "IA32_TSC_ADJUST is not emulated");
+        assert_eq!(
+            g.ebx & bits::TSC_ADJUST,
+            0,
+            "IA32_TSC_ADJUST is not emulated"
+        );
         assert_eq!(
             (
                 g.ecx,

@@ -51,7 +51,12 @@ impl HostLeaf0 {
 /// the host's highest and 0x16 read as zeros rather than repeating the host's highest leaf
 /// as an Intel CPU does (SDM Vol. 2A, CPUID, "If a value entered for CPUID.EAX is higher than
 /// the maximum input value ..."). `filtered0` is the filtered answer for leaf 0.
-pub fn single_host_leaf(leaf: u32, host: HostLeaf0, clocks: Clocks, filtered0: Regs) -> Option<Regs> {
+pub fn single_host_leaf(
+    leaf: u32,
+    host: HostLeaf0,
+    clocks: Clocks,
+    filtered0: Regs,
+) -> Option<Regs> {
     let offered = host.intel && clocks.tsc_hz != 0 && clocks.lapic_hz != 0;
     match leaf {
         0 if offered => Some(Regs {
@@ -161,7 +166,13 @@ mod tests {
     /// crystal (Bochs' calibrated 20.000133 MHz) once gave a guest 71 kHz.
     #[test]
     fn linux_reads_the_tsc_rate_without_overflow() {
-        for tsc_hz in [20_000_133, 2_893_299_000, 3_000_000_000, 999_999_999, 5_123_456_789] {
+        for tsc_hz in [
+            20_000_133,
+            2_893_299_000,
+            3_000_000_000,
+            999_999_999,
+            5_123_456_789,
+        ] {
             let l15 = clock_leaf(
                 0x15,
                 Clocks {
@@ -205,8 +216,15 @@ mod tests {
             20_000,
             "Linux's native_calibrate_tsc: crystal kHz * EBX / EAX"
         );
-        assert_eq!(single_host_leaf(0x10, host, clocks, INTEL0), Some(Regs::default()));
-        assert_eq!(single_host_leaf(0xB, host, clocks, INTEL0), None, "the host has it");
+        assert_eq!(
+            single_host_leaf(0x10, host, clocks, INTEL0),
+            Some(Regs::default())
+        );
+        assert_eq!(
+            single_host_leaf(0xB, host, clocks, INTEL0),
+            None,
+            "the host has it"
+        );
         assert_eq!(single_host_leaf(0x17, host, clocks, INTEL0), None);
     }
 
@@ -227,7 +245,10 @@ mod tests {
         for leaf in [0, 0x15, 0x16] {
             assert_eq!(single_host_leaf(leaf, amd, clocks, amd0), None);
         }
-        let unknown = Clocks { tsc_hz: 0, ..clocks };
+        let unknown = Clocks {
+            tsc_hz: 0,
+            ..clocks
+        };
         let intel = HostLeaf0::new(INTEL0);
         assert_eq!(single_host_leaf(0x15, intel, unknown, INTEL0), None);
         assert_eq!(single_host_leaf(0, intel, unknown, INTEL0), None);

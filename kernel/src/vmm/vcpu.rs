@@ -463,6 +463,10 @@ mod tests {
         assert_eq!(tr(0x89).as_loaded_tr().rights, 0x8B, "available 64-bit TSS");
         assert_eq!(tr(0x8B).as_loaded_tr().rights, 0x8B, "already busy");
         assert_eq!(tr(0x81).as_loaded_tr().rights, 0x83, "16-bit TSS");
-        assert_eq!(tr(0x93).as_loaded_tr().rights, 0x93, "a data segment is left alone");
+        assert_eq!(
+            tr(0x93).as_loaded_tr().rights,
+            0x93,
+            "a data segment is left alone"
+        );
     }
 }

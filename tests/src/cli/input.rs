@@ -220,7 +220,8 @@ mod tests {
         let dir = SocketDir::create().unwrap();
         let path = dir.socket("serial.sock").unwrap();
         let line = SerialInput::new();
-        line.serve(&path).unwrap();
+        line.serve(&path, &dir.socket("serial.log").unwrap())
+            .unwrap();
         let mut qemu = UnixStream::connect(&path).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while !typed.pending().is_empty() {

@@ -23,8 +23,29 @@ pub struct Calibration {
     pub lapic_timer_hz: u64,
 }
 
-/// Measures the TSC and local APIC timer rates over one PIT window on this CPU.
+/// Windows measured; the median is kept.
+const WINDOWS: usize = 3;
+
+/// Measures the TSC and local APIC timer rates on this CPU: the median of [`WINDOWS`] PIT
+/// windows. One window can be off by percents on an emulated or busy host (the first pass
+/// through the loop is translated by QEMU's TCG, the emulator's thread is preempted), and two
+/// hosts of a pair must agree on the TSC rate to within `TSC_TOLERANCE_PPM`.
 pub fn calibrate() -> Calibration {
+    let mut windows: [Calibration; WINDOWS] = core::array::from_fn(|_| measure_window());
+    windows.sort_unstable_by_key(|c| c.tsc_hz);
+    let cal = windows[WINDOWS / 2];
+    TSC_HZ.store(cal.tsc_hz, Ordering::Relaxed);
+    LAPIC_TIMER_HZ.store(cal.lapic_timer_hz, Ordering::Relaxed);
+    BOOT_UNIX.store(
+        super::cmos::read_unix_time().unwrap_or(0),
+        Ordering::Relaxed,
+    );
+    BOOT_TSC.store(instr::rdtsc(), Ordering::Relaxed);
+    cal
+}
+
+/// The rates over one PIT window.
+fn measure_window() -> Calibration {
     let mut tsc_start = 0;
     let (tsc_end, lapic_end) = pit::measure(
         WINDOW_TICKS,
@@ -37,18 +58,10 @@ pub fn calibrate() -> Calibration {
     apic::timer_stop();
     let window_ns = u64::from(WINDOW_TICKS) * 1_000_000_000 / pit::FREQUENCY_HZ;
     let per_second = |delta: u64| delta.saturating_mul(1_000_000_000) / window_ns.max(1);
-    let cal = Calibration {
+    Calibration {
         tsc_hz: per_second(tsc_end.wrapping_sub(tsc_start)),
         lapic_timer_hz: per_second(u64::from(u32::MAX - lapic_end)),
-    };
-    TSC_HZ.store(cal.tsc_hz, Ordering::Relaxed);
-    LAPIC_TIMER_HZ.store(cal.lapic_timer_hz, Ordering::Relaxed);
-    BOOT_UNIX.store(
-        super::cmos::read_unix_time().unwrap_or(0),
-        Ordering::Relaxed,
-    );
-    BOOT_TSC.store(instr::rdtsc(), Ordering::Relaxed);
-    cal
+    }
 }
 
 /// Wall-clock Unix time: the RTC's reading at boot plus the TSC-measured time since (0-based if

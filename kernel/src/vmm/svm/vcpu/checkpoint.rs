@@ -268,4 +268,3 @@ impl SvmVcpu {
         Ok(())
     }
 }
-
