@@ -45,7 +45,7 @@ fn in_heap(ptr: *mut u8) -> bool {
 unsafe impl GlobalAlloc for KernelAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if is_page(layout)
-            && let Some(frame) = super::setup::alloc_frames_aligned(1, FRAME_SIZE)
+            && let Some(frame) = super::setup::alloc_frame()
         {
             return frame as *mut u8;
         }

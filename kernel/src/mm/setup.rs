@@ -104,6 +104,12 @@ pub fn alloc_frames_below(count: u64, limit: u64) -> Option<u64> {
         .alloc_contiguous(count, FRAME_SIZE, limit)
 }
 
+/// Allocates one frame anywhere in RAM (the allocator's next-fit search: a word of 64 frames
+/// at a time from where the last one was found).
+pub fn alloc_frame() -> Option<u64> {
+    FRAMES.lock().as_mut()?.alloc()
+}
+
 /// Allocates `count` contiguous frames aligned to `align` bytes, anywhere in RAM.
 pub fn alloc_frames_aligned(count: u64, align: u64) -> Option<u64> {
     FRAMES

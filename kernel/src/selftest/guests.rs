@@ -190,13 +190,14 @@ fn check_timers<B: Backend>() -> Verdict {
     ))
 }
 
-/// MSRs in the swept ranges that Castor lets a guest read: 9 emulated (TSC, APIC_BASE,
-/// FEATURE_CONTROL, BIOS_SIGN_ID, MTRRCAP, MISC_ENABLE, PAT, MTRR_DEF_TYPE, TSC_DEADLINE) and
-/// 12 that the hardware switches or the back end keeps per guest (SYSENTER_CS/ESP/EIP, EFER,
-/// FS_BASE, GS_BASE, STAR, LSTAR, CSTAR, FMASK, KERNEL_GS_BASE, TSC_AUX).
-const READABLE_MSRS: u64 = 21;
-/// Of those, the ones that accept their own value back (all but MTRRCAP; a TSC write sets the
-/// guest's TSC offset).
+/// MSRs in the swept ranges that Castor lets a guest read: 10 emulated (TSC, APIC_BASE,
+/// FEATURE_CONTROL, BIOS_SIGN_ID, MTRRCAP, MISC_ENABLE, PAT, MTRR_DEF_TYPE, TSC_DEADLINE, AMD's
+/// C001_0055) and 12 that the hardware switches or the back end keeps per guest
+/// (SYSENTER_CS/ESP/EIP, EFER, FS_BASE, GS_BASE, STAR, LSTAR, CSTAR, FMASK, KERNEL_GS_BASE,
+/// TSC_AUX).
+const READABLE_MSRS: u64 = 22;
+/// Of those, the ones that accept their own value back (all but MTRRCAP and C001_0055; a TSC
+/// write sets the guest's TSC offset).
 const WRITABLE_MSRS: u64 = 20;
 
 /// Bytes the hostile guest must not find in its RAM: the host fills frames with them before the
