@@ -49,13 +49,7 @@ fn reg_mut(r: &mut Regs, which: Reg) -> &mut u32 {
 /// What a guest of this host sees for `leaf`/`subleaf` without a model: [`cpuid::filter`] of
 /// the host's answer.
 fn guest_view(leaf: u32, subleaf: u32) -> Regs {
-    let host = core::arch::x86_64::__cpuid_count(leaf, subleaf);
-    let host = Regs {
-        eax: host.eax,
-        ebx: host.ebx,
-        ecx: host.ecx,
-        edx: host.edx,
-    };
+    let host = core::arch::x86_64::__cpuid_count(leaf, subleaf).into();
     cpuid::filter(leaf, subleaf, host, 0)
 }
 

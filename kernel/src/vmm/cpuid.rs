@@ -25,6 +25,17 @@ pub struct Regs {
     pub edx: u32,
 }
 
+impl From<core::arch::x86_64::CpuidResult> for Regs {
+    fn from(r: core::arch::x86_64::CpuidResult) -> Self {
+        Self {
+            eax: r.eax,
+            ebx: r.ebx,
+            ecx: r.ecx,
+            edx: r.edx,
+        }
+    }
+}
+
 mod bits {
     // Leaf 1 ECX.
     pub const MONITOR: u32 = 1 << 3;

@@ -51,13 +51,7 @@ pub enum Emulated {
 /// EDX (upper halves zeroed, SDM Vol. 2A, CPUID).
 pub fn cpuid(regs: &mut GuestRegs, vcpu_index: u32, tsc_hz: u64) -> Emulated {
     let (leaf, subleaf) = (regs.rax as u32, regs.rcx as u32);
-    let host = core::arch::x86_64::__cpuid_count(leaf, subleaf);
-    let host = cpuid::Regs {
-        eax: host.eax,
-        ebx: host.ebx,
-        ecx: host.ecx,
-        edx: host.edx,
-    };
+    let host: cpuid::Regs = core::arch::x86_64::__cpuid_count(leaf, subleaf).into();
     let clocks = cpuid_clocks::Clocks {
         tsc_hz,
         lapic_hz: cpuid_clocks::LAPIC_TIMER_HZ,
@@ -81,15 +75,7 @@ pub fn cpuid(regs: &mut GuestRegs, vcpu_index: u32, tsc_hz: u64) -> Emulated {
 /// The host's leaf 0, read once (a host CPUID is itself an exit when Castor runs nested).
 fn host_leaf0() -> cpuid::Regs {
     static LEAF0: spin::Once<cpuid::Regs> = spin::Once::new();
-    *LEAF0.call_once(|| {
-        let r = core::arch::x86_64::__cpuid(0);
-        cpuid::Regs {
-            eax: r.eax,
-            ebx: r.ebx,
-            ecx: r.ecx,
-            edx: r.edx,
-        }
-    })
+    *LEAF0.call_once(|| core::arch::x86_64::__cpuid(0).into())
 }
 
 /// RDMSR (`write` false) or WRMSR of the MSR in ECX: the interrupt controller's own (the local
