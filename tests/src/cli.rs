@@ -61,8 +61,9 @@ kernel exits or the timeout passes.
                          the first ':'): the next boot module. Both may be repeated and are
                          passed in the order given (module1, module2, ... after the guest); a
                          Linux guest gets them all concatenated as its initrd
-  --guest-ram MIB        guest RAM in MiB, 2 to 4096 (Castor's default: 64); adds guest_ram=MIB
-                         to Castor's command line and enlarges the machine to fit
+  --guest-ram MIB        guest RAM in MiB, 2 to 3072 (default: 128 for a Linux bzImage, else
+                         Castor's own, 64); adds guest_ram=MIB to Castor's command line and
+                         enlarges the machine to fit
 
 Pair:
   --duration SECONDS     stop both hosts after this long (default: run until Ctrl-C)

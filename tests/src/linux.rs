@@ -7,6 +7,7 @@ use crate::error::{Context, Error, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 /// Debian's metapackage for its cloud kernel (virtio and Xen drivers, no hardware drivers:
 /// the smallest stock image).
@@ -206,6 +207,57 @@ setsid cttyhack sh -l
 poweroff -f
 "
     )
+}
+
+/// Every guest line the tests' `/init` scripts print starts with this.
+pub const SAY: &str = "castor-linux: ";
+
+/// The Debian kernel and busybox a test binary runs, and the folder that caches them.
+#[derive(Debug)]
+pub struct DebianGuest {
+    /// Debian's cloud kernel (a bzImage).
+    pub kernel: PathBuf,
+    /// Debian's static busybox.
+    pub busybox: PathBuf,
+    cache: PathBuf,
+}
+
+impl DebianGuest {
+    /// The kernel and busybox, fetched once per test binary into `cache` (tests running in
+    /// parallel: the first to ask fetches, the others wait for its result). `None` after
+    /// saying `SKIPPED` and why if they cannot be had; under CI (`CI` set, as `.ci/run` runs)
+    /// that is a failure instead.
+    pub fn for_tests(cache: &Path) -> Option<&'static DebianGuest> {
+        static FILES: OnceLock<std::result::Result<DebianGuest, String>> = OnceLock::new();
+        let files = FILES.get_or_init(|| {
+            fs::create_dir_all(cache).map_err(|e| e.to_string())?;
+            Ok(DebianGuest {
+                kernel: kernel(cache).map_err(|e| e.to_string())?,
+                busybox: busybox(cache).map_err(|e| e.to_string())?,
+                cache: cache.to_path_buf(),
+            })
+        });
+        match files {
+            Ok(files) => Some(files),
+            Err(why) if std::env::var_os("CI").is_some() => {
+                panic!("no Linux guest under CI (Debian's archive should be reachable): {why}")
+            }
+            Err(why) => {
+                eprintln!(
+                    "SKIPPED: no Linux guest (Debian's packages could not be fetched): {why}"
+                );
+                None
+            }
+        }
+    }
+
+    /// A busybox initramfs ([`busybox_initramfs`]) with `init`, written to the cache as `name`.
+    pub fn initramfs(&self, name: &str, init: &str) -> PathBuf {
+        let path = self.cache.join(name);
+        let cpio = busybox_initramfs(&self.busybox, init).expect("building the initramfs");
+        fs::write(&path, cpio).expect("writing the initramfs");
+        path
+    }
 }
 
 /// The kernel command line for a guest whose console is Castor's 16550 (COM1): early

@@ -21,7 +21,7 @@
 use castor_tests::contract::{APPLIED_EPOCH_MARKER, BACKUP_LOST_MARKER, TAKEOVER_MARKER};
 use castor_tests::demo::{DemoParams, check_released};
 use castor_tests::kernel;
-use castor_tests::pair::released::{check_takeover_digest, guest_lines, without_announced_repeats};
+use castor_tests::pair::released::{check_takeover_digest, guest_lines, released};
 use castor_tests::pair::{Nic, Pair, PairHandle, Role, random_key};
 use castor_tests::random::Random;
 use castor_tests::scrape::number_after;
@@ -101,17 +101,14 @@ fn fail_over(pair: Pair, params: &DemoParams, kill: Kill) -> Failover {
     if took.contains("memory digest") {
         check_takeover_digest(&outcome).unwrap_or_else(|e| panic!("{e}"));
     }
-    let before = guest_lines(primary);
-    let after = without_announced_repeats(&before, guest_lines(backup), backup);
-    let released = before.iter().chain(after.iter()).copied();
-    let summary = check_released(params, released).unwrap_or_else(|v| {
+    let summary = check_released(params, released(&outcome)).unwrap_or_else(|v| {
         panic!(
             "released output is wrong: {v}\n--- primary ---\n{}\n--- backup ---\n{}",
             primary.summary(),
             backup.summary()
         )
     });
-    let last_before = before
+    let last_before = guest_lines(primary)
         .iter()
         .rev()
         .find_map(|l| castor_tests::demo::parse_line(l))

@@ -9,18 +9,16 @@
 //! kernel must be had and its absence fails.
 
 use castor_tests::contract::{self, GuestEnd, QEMU_EXIT_PASS};
-use castor_tests::linux::{self, INIT_PROLOGUE};
+use castor_tests::linux::{self, DebianGuest, INIT_PROLOGUE, SAY};
 use castor_tests::qemu::Qemu;
 use castor_tests::{Emulator, Outcome, Run, RunHandle};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Guest RAM (MiB): Debian's kernel needs about 68 MiB from 16 MiB up before it reads its
 /// memory map; the workload needs room for its files and sort.
 const GUEST_RAM_MIB: u32 = 128;
-/// Every guest line the workload prints starts with this.
-const SAY: &str = "castor-linux: ";
 /// How long the workload sleeps, in seconds.
 const SLEEP_S: u64 = 4;
 
@@ -52,39 +50,9 @@ poweroff -f
     )
 }
 
-/// The cache for the Debian files.
-fn cache() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("linux-guest")
-}
-
-/// The kernel and busybox, fetched once per test binary (the tests of this file run in
-/// parallel: the first to ask fetches, the others wait for its result).
-fn debian() -> Option<&'static (PathBuf, PathBuf)> {
-    static FILES: OnceLock<Result<(PathBuf, PathBuf), String>> = OnceLock::new();
-    let files = FILES.get_or_init(|| {
-        std::fs::create_dir_all(cache()).map_err(|e| e.to_string())?;
-        let kernel = linux::kernel(&cache()).map_err(|e| e.to_string())?;
-        let busybox = linux::busybox(&cache()).map_err(|e| e.to_string())?;
-        Ok((kernel, busybox))
-    });
-    match files {
-        Ok(files) => Some(files),
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("no Linux guest under CI (Debian's archive should be reachable): {why}")
-        }
-        Err(why) => {
-            eprintln!("SKIPPED: no Linux guest (Debian's packages could not be fetched): {why}");
-            None
-        }
-    }
-}
-
-/// An initramfs with busybox and `init`, written under `name`.
-fn initramfs(busybox: &Path, name: &str, init: &str) -> PathBuf {
-    let path = cache().join(name);
-    let cpio = linux::busybox_initramfs(busybox, init).expect("building the initramfs");
-    std::fs::write(&path, cpio).expect("writing the initramfs");
-    path
+/// The Debian kernel and busybox, fetched once into the target directory.
+fn debian() -> Option<&'static DebianGuest> {
+    DebianGuest::for_tests(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("linux-guest"))
 }
 
 /// Where a Linux run happens: natively on the emulator or as Castor's guest.
@@ -157,9 +125,9 @@ fn said(outcome: &Outcome) -> Vec<&str> {
 }
 
 /// Runs the workload on `host`.
-fn run_workload(host: Host, kernel: &Path, busybox: &Path, timeout: Duration) -> Report {
-    let initrd = initramfs(busybox, "workload.cpio", &workload_init());
-    let mut run = host.start(kernel, &initrd, timeout);
+fn run_workload(host: Host, debian: &DebianGuest, timeout: Duration) -> Report {
+    let initrd = debian.initramfs("workload.cpio", &workload_init());
+    let mut run = host.start(&debian.kernel, &initrd, timeout);
     let started = Instant::now();
     let wait = |run: &mut RunHandle, what: &str| {
         run.wait_for(&format!("{SAY}{what}"))
@@ -217,21 +185,17 @@ fn run_workload(host: Host, kernel: &Path, busybox: &Path, timeout: Duration) ->
 /// The workload run natively in plain QEMU, once per test binary.
 fn native() -> Option<&'static Report> {
     static NATIVE: OnceLock<Report> = OnceLock::new();
-    let (kernel, busybox) = debian()?;
-    Some(
-        NATIVE.get_or_init(|| {
-            run_workload(Host::NativeQemu, kernel, busybox, Duration::from_secs(300))
-        }),
-    )
+    let debian = debian()?;
+    Some(NATIVE.get_or_init(|| run_workload(Host::NativeQemu, debian, Duration::from_secs(300))))
 }
 
 /// Checks one run under Castor against the native one.
 fn check_against_native(host: Host, timeout: Duration) {
-    let Some((kernel, busybox)) = debian() else {
+    let Some(debian) = debian() else {
         return;
     };
     let Some(native) = native() else { return };
-    let report = run_workload(host, kernel, busybox, timeout);
+    let report = run_workload(host, debian, timeout);
     let outcome = &report.outcome;
     let why = outcome.summary();
     contract::assert_booted(outcome, 1);
@@ -321,10 +285,10 @@ fn seconds_to_init(host: Host, kernel: &Path, initrd: &Path) -> f64 {
 /// natively boots the kernel itself, Bochs through GRUB).
 #[test]
 fn bench_linux_boot_to_init_under_castor_over_native() {
-    let Some((kernel, busybox)) = debian() else {
+    let Some(debian) = debian() else {
         return;
     };
-    let initrd = initramfs(busybox, "boot.cpio", &boot_init());
+    let (kernel, initrd) = (&debian.kernel, debian.initramfs("boot.cpio", &boot_init()));
     for (native, castor) in [
         (Host::NativeQemu, Host::CastorQemu),
         (Host::NativeBochs, Host::CastorBochs),

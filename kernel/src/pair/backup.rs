@@ -212,10 +212,12 @@ fn take_over<B: Backend>(
         kprintln!("ft: backup: cannot load the checkpoint's vCPU state: {e}");
         return ExitStatus::Failure;
     }
-    let mut guest = Guest::new(mem);
-    if let Err(e) = guest.restore_devices(&t.devices) {
-        kprintln!("ft: backup: cannot restore the checkpoint's devices: {e:?}");
-        return ExitStatus::Failure;
-    }
+    let mut guest = match Guest::resumed(mem, &t.devices) {
+        Ok(guest) => guest,
+        Err(e) => {
+            kprintln!("ft: backup: cannot restore the checkpoint's devices: {e:?}");
+            return ExitStatus::Failure;
+        }
+    };
     run_to_end::<B>(&mut vcpu, &mut guest)
 }

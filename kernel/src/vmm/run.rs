@@ -79,21 +79,38 @@ impl<F: Format> Guest<F> {
     /// debug-exit port; the ACPI tables that describe them are written to RAM at
     /// [`acpi::DEFAULT_BASE`] (in the BIOS area every loader reports as reserved) if RAM
     /// reaches that far.
-    pub fn new(mut mem: GuestMemory<F>) -> Self {
-        let mut bus = PortBus::default();
-        bus.attach(Box::new(Serial::default()));
-        bus.attach(Box::new(DebugExit));
-        let chipset = Chipset::new(mem.size());
-        match acpi::build(&acpi::Platform::pc(mem.size()), acpi::DEFAULT_BASE) {
+    pub fn new(mem: GuestMemory<F>) -> Self {
+        let mut guest = Self::with_devices(mem);
+        match acpi::build(&acpi::Platform::pc(guest.mem.size()), acpi::DEFAULT_BASE) {
             Ok(tables) => {
-                let _written = mem.write(tables.base, &tables.bytes);
+                let _written = guest.mem.write(tables.base, &tables.bytes);
                 debug_assert!(_written, "build checked that the tables fit in RAM");
             }
             Err(e) => log::info!("guest without ACPI tables: {e}"),
         }
+        guest
+    }
+
+    /// A guest resumed from a checkpoint: `mem` holds its RAM as it was (ACPI tables
+    /// included, which are not written again), `devices` the device state
+    /// [`save_devices`](Self::save_devices) captured.
+    pub fn resumed(
+        mem: GuestMemory<F>,
+        devices: &[u8],
+    ) -> Result<Self, super::devices::state::StateError> {
+        let mut guest = Self::with_devices(mem);
+        guest.restore_devices(devices)?;
+        Ok(guest)
+    }
+
+    /// `mem` with the standard devices as firmware leaves them.
+    fn with_devices(mem: GuestMemory<F>) -> Self {
+        let mut bus = PortBus::default();
+        bus.attach(Box::new(Serial::default()));
+        bus.attach(Box::new(DebugExit));
         Self {
+            chipset: Chipset::new(mem.size()),
             mem,
-            chipset,
             bus,
             console_in: Vec::new(),
             console_polled_ns: 0,
@@ -137,10 +154,7 @@ impl<F: Format> Guest<F> {
 
     /// Loads a blob [`save_devices`](Self::save_devices) wrote, possibly on another host; guest
     /// time resumes from the saved value. All or nothing: on error no device changed.
-    pub fn restore_devices(
-        &mut self,
-        bytes: &[u8],
-    ) -> Result<(), super::devices::state::StateError> {
+    fn restore_devices(&mut self, bytes: &[u8]) -> Result<(), super::devices::state::StateError> {
         let sections = super::devices::blob::decode(bytes)?;
         let chipset = Chipset::restore_state(sections.chipset, self.mem.size())?;
         self.bus.restore_state(sections.bus)?;

@@ -4,7 +4,7 @@
 use super::{Parsed, options};
 use crate::error::{Error, Result};
 use crate::pair::Nic;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Which emulator `castor-run` uses.
@@ -92,6 +92,10 @@ pub const GUEST_MODULE: &str = "guest";
 /// Longest boot module string Castor keeps (its `bootinfo` module command line, which under
 /// QEMU's `-initrd` holds the module's name, a space and its arguments).
 pub const MODULE_STRING_MAX: usize = 512;
+/// Guest RAM (MiB) for a Linux guest when neither `--guest-ram` nor `guest_ram=` says:
+/// Debian's kernel needs about 68 MiB from 16 MiB up before it reads its memory map, more than
+/// Castor's own default of 64 MiB.
+pub const LINUX_GUEST_RAM_MIB: u32 = 128;
 /// Smallest and largest `--guest-ram` (Castor's `guest_ram=` range).
 pub const GUEST_RAM_MIB: std::ops::RangeInclusive<u32> = 2..=3072;
 /// Smallest and largest `--peer-timeout` (Castor's `peer_timeout=` range).
@@ -402,12 +406,29 @@ fn guest_options(
             return Err(Error::new(format!("--append {word:?}: {why}")));
         }
     }
+    let ram_unset = ram_mib.is_none()
+        && !append
+            .split_whitespace()
+            .any(|w| w.starts_with("guest_ram="));
+    let ram_mib = match ram_unset && is_bzimage(&file) {
+        true => Some(LINUX_GUEST_RAM_MIB),
+        false => ram_mib,
+    };
     Ok(Some(GuestArgs {
         file,
         args,
         ram_mib,
         modules: checked,
     }))
+}
+
+/// Whether `file` is a Linux bzImage: the setup header's magic `HdrS` at offset 0x202 (the
+/// Linux/x86 boot protocol), as QEMU's `-kernel` tells one.
+fn is_bzimage(file: &Path) -> bool {
+    let mut head = [0u8; 0x206];
+    std::fs::File::open(file)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok_and(|()| &head[0x202..] == b"HdrS")
 }
 
 #[cfg(test)]

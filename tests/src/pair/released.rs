@@ -38,6 +38,14 @@ pub fn without_announced_repeats<'a>(
     backup[overlap..].to_vec()
 }
 
+/// The guest output `pair` released as one sequence: the primary's lines, then the backup's
+/// without the announced repeats.
+pub fn released(pair: &PairOutcome) -> Vec<&str> {
+    let before = guest_lines(&pair.primary);
+    let after = without_announced_repeats(&before, guest_lines(&pair.backup), &pair.backup);
+    before.into_iter().chain(after).collect()
+}
+
 /// With `digests=on`: the backup's memory when it took over at epoch N equals the primary's
 /// at epoch N (the digests both print). Returns the epoch; an error says what differs.
 pub fn check_takeover_digest(pair: &PairOutcome) -> Result<u64, String> {

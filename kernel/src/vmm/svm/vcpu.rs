@@ -3,7 +3,8 @@
 //! 15). Exit codes: APM Vol. 2, appendix C.
 //!
 //! Like the VT-x back end it absorbs CPUID, MSR accesses, XSETBV and interrupt windows (SVM's
-//! virtual-interrupt intercept) and returns everything else as an [`Exit`]. Both hypercall
+//! virtual-interrupt intercept) and returns everything else as an [`Exit`]. External
+//! interrupts are delivered as virtual interrupts, not through EVENTINJ (see `interrupt`). Both hypercall
 //! instructions work: VMMCALL, and Intel's VMCALL, which raises #UD on AMD and is recognised
 //! by decoding the instruction at the #UD. Unlike VT-x, SVM
 //! forces no control-register bits, so CR0/CR4 are not intercepted; EFER is, because the guest's
@@ -35,6 +36,8 @@ crate::vmm::vcpu::entry_asm!("entry.S");
 mod checkpoint;
 /// The instruction context and completion of emulated MMIO accesses.
 mod instruction;
+/// External interrupts through V_IRQ.
+mod interrupt;
 
 unsafe extern "C" {
     fn svm_enter(regs: *mut GuestRegs, guest_vmcb: u64, host_vmcb: u64) -> u64;
@@ -76,6 +79,9 @@ pub struct SvmVcpu {
     unswitched: Unswitched,
     /// In HLT, waiting for an interrupt (`cpu_state::ExtendedState::halted`).
     halted: bool,
+    /// The external interrupt the local APIC model acknowledged and the guest has not taken
+    /// yet: it waits in V_IRQ (`interrupt`).
+    in_flight: Option<u8>,
 }
 
 fn alloc_filled(frames: usize, byte: u8) -> Result<OwnedFrames, VcpuError> {
@@ -117,6 +123,7 @@ impl SvmVcpu {
             index,
             unswitched: Unswitched::new(),
             halted: false,
+            in_flight: None,
         };
         let root = mem.table_root();
         let (iopm, msrpm) = (vcpu.iopm.phys(), vcpu.msrpm.phys());
@@ -245,10 +252,11 @@ impl SvmVcpu {
         }
     }
 
-    /// Injects the controller's pending interrupt if the guest can take it now, else requests a
-    /// virtual interrupt so the CPU exits (VINTR) as soon as the guest can (APM Vol. 2, 15.21).
+    /// Hands the controller's pending interrupt to the guest as a virtual interrupt if it can
+    /// take it now (`interrupt`), else requests one with the VINTR intercept so the CPU exits
+    /// as soon as the guest can (APM Vol. 2, 15.21). Nothing while an interrupt is in flight.
     fn deliver_interrupt(&mut self, irq: &mut dyn InterruptSource) {
-        if irq.pending().is_none() {
+        if self.in_flight.is_some() || irq.pending().is_none() {
             return;
         }
         let v = self.vmcb();
@@ -259,11 +267,12 @@ impl SvmVcpu {
                 .contains(InterruptState::INTERRUPT_SHADOW)
             && !v.control.event_inj.valid();
         if can {
-            if let Some(vector) = irq.acknowledge() {
-                v.control.event_inj = EventInfo::external(vector);
+            match irq.acknowledge() {
+                Some(vector) => v.control.request_virtual_interrupt(vector, 0xF, true),
+                None => v.control.clear_virtual_interrupt(),
             }
-            v.control.clear_virtual_interrupt();
             v.control.intercept_misc1.remove(InterceptMisc1::VINTR);
+            self.in_flight = v.control.v_irq().then(|| v.control.v_intr_vector());
         } else {
             v.control.request_virtual_interrupt(0, 0xF, true);
             v.control.intercept_misc1.insert(InterceptMisc1::VINTR);
@@ -282,14 +291,19 @@ impl SvmVcpu {
         unsafe { svm_enter(&mut self.regs, vmcb, host) };
         let rax = self.vmcb().save.rax;
         self.regs.rax = rax;
+        let in_flight = self.in_flight;
         let v = self.vmcb();
         invalidate::done(v);
-        // An event whose delivery the exit interrupted is injected again, or, for INTn, INT3
-        // and INTO, raised again by executing the instruction once more (APM Vol. 2, 15.7.2;
+        // An event whose delivery the exit interrupted is delivered again: an external
+        // interrupt through V_IRQ, an exception or NMI injected, INTn, INT3 and INTO raised
+        // again by executing the instruction once more (APM Vol. 2, 15.7.2;
         // `EventInfo::reinjection`).
-        if v.control.exit_int_info.valid() {
-            v.control.event_inj = v.control.exit_int_info.reinjection();
+        let after = interrupt::after_exit(in_flight, v.control.exit_int_info, v.control.v_irq());
+        v.control.event_inj = after.reinject;
+        if let Some(vector) = after.in_flight {
+            v.control.request_virtual_interrupt(vector, 0xF, true);
         }
+        self.in_flight = after.in_flight;
     }
 
     /// RDMSR/WRMSR: EFER is this back end's (the guest's copy keeps SVME hidden and set, see
@@ -461,7 +475,7 @@ impl Vcpu for SvmVcpu {
         if self.halted {
             // Still in HLT until an interrupt is pending (restored halted, or called again
             // without one).
-            if irq.pending().is_none() {
+            if irq.pending().is_none() && self.in_flight.is_none() {
                 return Exit::Halt;
             }
             self.halted = false;

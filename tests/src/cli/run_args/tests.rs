@@ -348,3 +348,34 @@ fn module_options_are_checked() {
         assert!(err.contains(expected), "{given:?}: {err}");
     }
 }
+
+#[test]
+fn a_linux_guest_gets_enough_ram_unless_told() {
+    let dir = std::env::temp_dir().join(format!("castor-run-args-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kernel = dir.join("bzImage");
+    let mut image = vec![0u8; 0x400];
+    image[0x202..0x206].copy_from_slice(b"HdrS");
+    std::fs::write(&kernel, &image).unwrap();
+    let kernel = kernel.to_str().unwrap();
+    let a = args(&["--guest", kernel]);
+    assert_eq!(a.guest.as_ref().unwrap().ram_mib, Some(LINUX_GUEST_RAM_MIB));
+    assert_eq!(a.memory_mib(), LINUX_GUEST_RAM_MIB + HOST_RESERVE_MIB);
+    let a = args(&["--single", "--guest", kernel]);
+    assert_eq!(
+        a.cmdline(),
+        format!("guest=module guest_ram={LINUX_GUEST_RAM_MIB}")
+    );
+    // What the user says wins.
+    let a = args(&["--guest", kernel, "--guest-ram", "96"]);
+    assert_eq!(a.guest.unwrap().ram_mib, Some(96));
+    let a = args(&["--single", "--guest", kernel, "--append", "guest_ram=200"]);
+    assert_eq!(a.cmdline(), "guest=module guest_ram=200");
+    // Not a bzImage (a Multiboot kernel, or too short to tell): Castor's default.
+    let a = args(&["--guest", &some_file()]);
+    assert_eq!(a.guest.unwrap().ram_mib, None);
+    std::fs::write(dir.join("short"), b"HdrS").unwrap();
+    let a = args(&["--guest", dir.join("short").to_str().unwrap()]);
+    assert_eq!(a.guest.unwrap().ram_mib, None);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

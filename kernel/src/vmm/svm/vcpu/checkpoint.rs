@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! An AMD-V vCPU's state as a vendor-neutral [`CpuState`]
 //! ([`crate::vmm::vcpu::Vcpu::save_state`] and `restore_state`): the VMCB state save area (AMD64
-//! APM Vol. 2, Table B-2; RAX and CR2 there, the other general registers in software), EVENTINJ
-//! (15.20 "Event Injection"), the interrupt shadow (Table B-1, offset 0x068), the virtual
-//! interrupt this back end requests as its interrupt window (V_IRQ with the VINTR intercept,
-//! 15.21.4), and what it keeps in software (emulated MSRs, a pending `IN`).
+//! APM Vol. 2, Table B-2; RAX and CR2 there, the other general registers in software), the
+//! event to deliver (an exception or NMI in EVENTINJ, 15.20 "Event Injection", or the external
+//! interrupt in flight in V_IRQ, see `interrupt`; one at a time), the interrupt shadow (Table
+//! B-1, offset 0x068), the virtual interrupt this back end requests as its interrupt window
+//! (V_IRQ with the VINTR intercept, 15.21.4), and what it keeps in software (emulated MSRs, a
+//! pending `IN`).
 //!
 //! Conversions to the neutral form: access rights in the VMX layout
 //! (`vmcb::Segment::access_rights` / `attrib_exact`, lossless both ways); EFER without SVME;
@@ -116,6 +118,7 @@ impl SvmVcpu {
         let tsc_aux = self.msrs.read(TSC_AUX, 0).unwrap_or(0);
         let hw = self.unswitched.read();
         let halted = self.halted;
+        let in_flight = self.in_flight;
         let v = self.vmcb();
         let (s, c) = (&v.save, &v.control);
         regs.cr2 = s.cr2;
@@ -159,7 +162,20 @@ impl SvmVcpu {
             pdpte: [0; 4],
             sti_blocking: shadow && interrupts_on,
             mov_ss_blocking: shadow && !interrupts_on,
-            event: event(c.event_inj)?,
+            event: match (event(c.event_inj)?, in_flight) {
+                (event, None) => event,
+                (None, Some(vector)) => Some(Event {
+                    kind: EventKind::External,
+                    vector,
+                    error_code: None,
+                    instruction_len: 0,
+                }),
+                (Some(_), Some(_)) => {
+                    return Err(VcpuError::InvalidState(
+                        "an event to inject while an interrupt is in flight",
+                    ));
+                }
+            },
             interrupt_window: c.v_irq() && c.intercept_misc1.contains(InterceptMisc1::VINTR),
             pending_io_in,
             ext: ExtendedState {
@@ -185,9 +201,10 @@ impl SvmVcpu {
     /// touched.
     pub(super) fn try_restore_state(&mut self, state: &CpuState) -> Result<(), VcpuError> {
         state.check()?;
-        let event_inj = match &state.event {
-            Some(e) => event_info(e)?,
-            None => EventInfo::NONE,
+        let (event_inj, in_flight) = match &state.event {
+            Some(e) if e.kind == EventKind::External => (EventInfo::NONE, Some(e.vector)),
+            Some(e) => (event_info(e)?, None),
+            None => (EventInfo::NONE, None),
         };
         let mut msrs = state
             .msrs
@@ -252,8 +269,12 @@ impl SvmVcpu {
             state.sti_blocking || state.mov_ss_blocking,
         );
         c.event_inj = event_inj;
-        // As `deliver_interrupt` asks for (and withdraws) the window.
-        if state.interrupt_window {
+        // As `deliver_interrupt` hands over an interrupt, or asks for (and withdraws) the
+        // window.
+        if let Some(vector) = in_flight {
+            c.request_virtual_interrupt(vector, 0xF, true);
+            c.intercept_misc1.remove(InterceptMisc1::VINTR);
+        } else if state.interrupt_window {
             c.request_virtual_interrupt(0, 0xF, true);
             c.intercept_misc1.insert(InterceptMisc1::VINTR);
         } else {
@@ -264,6 +285,7 @@ impl SvmVcpu {
         self.pending_in = PendingIn::with_width(state.pending_io_in);
         self.msrs = msrs;
         self.halted = state.ext.halted;
+        self.in_flight = in_flight;
         self.vmcb().control.set_v_tpr(state.ext.tpr);
         Ok(())
     }
