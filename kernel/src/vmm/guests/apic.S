@@ -21,7 +21,11 @@
  *   12, 13 the PM timer (port 0x608) before and after a 50 ms PIT channel 2 delay;
  *   14    where "RSD PTR " was found scanning 0xE0000-0xFFFFF (0: nowhere);
  *   15    spurious interrupts taken (vector 0x7F);
- *   16    see 6-8.
+ *   16    see 6-8;
+ *   17, 18 runs of a self-IPI (vector 0x68, sent 4 times) whose handler spins about a million
+ *         instructions before its EOI, and of those how many began while another was still
+ *         running: an interrupt delivered twice, or with IF clear (4, 0; slot 19 is the
+ *         handler's busy flag).
  * Then powers off through PM1a_CNT (SLP_TYP 5, SLP_EN): the run ends with status 0. If that
  * returns, exits 0x37.
  */
@@ -48,6 +52,9 @@ g64_apic:
     lea g64_apic_spurious_handler(%rip), %rax
     mov $0x7F, %ecx
     call g64_set_gate
+    lea g64_apic_long_handler(%rip), %rax
+    mov $0x68, %ecx
+    call g64_set_gate
     /* Map the APIC pages. */
     mov $APIC_PD, %edi
     xor %eax, %eax
@@ -62,7 +69,7 @@ g64_apic:
     mov %cr3, %rax
     mov %rax, %cr3
     xor %eax, %eax
-    mov $17, %ecx
+    mov $20, %ecx
     mov $RESULTS, %edi
     rep stosq
     mov $LAPIC, %ebx
@@ -162,6 +169,15 @@ g64_apic:
 3:  pause
     loop 3b
     mov %r14, RESULTS + 88
+    /* Four self-IPIs whose handler runs long with IF clear. */
+    mov $4, %edx
+6:  mov $0x40068, %eax
+    mov %eax, 0x300(%rbx)
+    mov $100, %ecx
+7:  pause
+    loop 7b
+    dec %edx
+    jnz 6b
     /* The PM timer around 50 ms of PIT channel 2. */
     cli
     mov $0x608, %dx
@@ -235,6 +251,23 @@ g64_apic_tpr_handler:
     iretq
 g64_apic_ipi_handler:
     inc %r14
+    push %rax
+    mov $LAPIC, %eax
+    movl $0, 0xB0(%rax)
+    pop %rax
+    iretq
+g64_apic_long_handler:
+    incq RESULTS + 136
+    cmpq $0, RESULTS + 152
+    je 1f
+    incq RESULTS + 144
+1:  movq $1, RESULTS + 152
+    push %rcx
+    mov $1000000, %ecx
+2:  dec %ecx                          /* no PAUSE: under QEMU it ends the turn of the CPU loop */
+    jnz 2b
+    pop %rcx
+    movq $0, RESULTS + 152
     push %rax
     mov $LAPIC, %eax
     movl $0, 0xB0(%rax)

@@ -38,7 +38,7 @@ unsafe extern "C" {
 pub const RESULTS: u64 = 0x9_0000;
 
 /// Result slots (8 bytes each, from [`RESULTS`]) the APIC guest fills (`apic.S`).
-pub const APIC_SLOTS: usize = 17;
+pub const APIC_SLOTS: usize = 20;
 
 /// The two stack pages (guest frame numbers) on which the events guest delivers its INT $0x80
 /// and its INT3 (`long64_modes.S`, `g64_events`).

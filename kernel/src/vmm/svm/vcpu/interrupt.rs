@@ -3,11 +3,13 @@
 //! V_INTR_VECTOR, AMD64 APM Vol. 2, 15.21.4), not through EVENTINJ.
 //!
 //! Why not EVENTINJ: QEMU's TCG (7.2, this project's test bed) delivers an injected INTR
-//! inside VMRUN but leaves its vector as the CPU's pending exception number. The next time its
-//! CPU loop stops for I/O or the end of an icount slice, it delivers that vector a second
-//! time, as an exception, whatever the guest's RFLAGS.IF. A Linux guest took a second timer
-//! interrupt in its entry code with interrupts off, before SWAPGS, and died on a GS base of
-//! 0, or deadlocked on a spinlock its interrupted code held. QEMU's virtual-interrupt path
+//! inside VMRUN but leaves its vector as the CPU's pending exception number. If its CPU loop
+//! stops (I/O, the end of an icount slice) before anything else resets that number (an exit,
+//! another interrupt, a PAUSE), it delivers the vector a second time, as an exception, whatever
+//! the guest's RFLAGS.IF. The APIC self test's long handler shows it: 4 self-IPIs ran 8 times,
+//! 4 of them inside the first run. A Linux guest took a second timer interrupt in its entry
+//! code with interrupts off, before SWAPGS, and died on a GS base of 0, or deadlocked on a
+//! spinlock its interrupted code held. QEMU's virtual-interrupt path
 //! does not leave that behind, and on hardware the two are equivalent: the monitor asks for the
 //! interrupt only when the guest can take it (RFLAGS.IF set, no interrupt shadow, no event
 //! being injected), so the CPU takes it at the first instruction boundary after VMRUN, as it
