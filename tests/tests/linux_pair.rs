@@ -15,6 +15,7 @@ use castor_tests::random::Random;
 use castor_tests::scrape::number_after;
 use castor_tests::serial_input::{Sent, SerialInput};
 use std::path::Path;
+use std::sync::Mutex;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -75,6 +76,9 @@ fn check_steps(released: &[&str]) -> Result<u32, String> {
     }
     Ok(next)
 }
+
+/// One pair at a time: a pair keeps both of the suite's two CPUs busy.
+static ONE_PAIR: Mutex<()> = Mutex::new(());
 
 /// A QEMU pair running the workload with digests on; `primary_args` go to the primary only.
 fn start_pair(debian: &DebianGuest, primary_args: &str, backup_input: SerialInput) -> PairHandle {
@@ -146,6 +150,7 @@ fn qemu_pair_linux_guest_survives_the_primary_killed_mid_workload() {
     let Some(debian) = debian() else {
         return;
     };
+    let _one = ONE_PAIR.lock().unwrap_or_else(|e| e.into_inner());
     let input = SerialInput::new();
     let mut h = start_pair(debian, "", input.clone());
     let step = Random::from_clock("linux pair kill").between(3, u64::from(STEPS / 3));
@@ -166,6 +171,7 @@ fn qemu_pair_linux_guest_survives_the_primary_lost_during_boot() {
     let Some(debian) = debian() else {
         return;
     };
+    let _one = ONE_PAIR.lock().unwrap_or_else(|e| e.into_inner());
     let freeze = Random::from_clock("linux pair freeze").between(1, 40);
     let input = SerialInput::new();
     let mut h = start_pair(debian, &format!("ft_freeze=run@{freeze}"), input.clone());

@@ -90,7 +90,9 @@ pub fn check<B: Backend>() -> Verdict {
     );
     // Lowering CR8 should let the held vector in at once (SDM Vol. 3A, 11.8.3.1); the AMD-V
     // back end requests no virtual interrupt for a vector the TPR holds, so with V_TPR written
-    // without an exit it arrives at the next exit instead. Pinned: delivered once by then;
+    // without an exit it arrives at the next exit instead. (A V_IRQ window at the held
+    // vector's priority would end the guest's run at the CR8 write, but QEMU 7.2 aborts then:
+    // `tcg_handle_interrupt` asserts the I/O thread lock its CR8 path does not hold.) Pinned: delivered once by then;
     // reported: whether it came without an exit.
     ensure!(
         s[16] == 1 && s[8] <= 1,
