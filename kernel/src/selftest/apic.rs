@@ -128,7 +128,7 @@ pub fn check<B: Backend>() -> Verdict {
     ensure!(s[15] == 0, "{} spurious interrupts", s[15]);
     // QEMU's SVM delivers an interrupt injected through EVENTINJ a second time, with IF clear,
     // when its CPU loop stops inside the handler: 8 runs, 4 nested, before AMD-V guests got
-    // their interrupts through V_IRQ (`vmm::svm::vcpu::interrupt`).
+    // their interrupts through V_IRQ (`vmm::svm::virq`).
     ensure!(
         s[17] == 4 && s[18] == 0,
         "self-IPI with a long handler: {} runs for 4 sent, {} of them inside another run",

@@ -4,21 +4,22 @@
 //!
 //! Like the VT-x back end it absorbs CPUID, MSR accesses, XSETBV and interrupt windows (SVM's
 //! virtual-interrupt intercept) and returns everything else as an [`Exit`]. External
-//! interrupts are delivered as virtual interrupts, not through EVENTINJ (see `interrupt`). Both hypercall
+//! interrupts are delivered as virtual interrupts, not through EVENTINJ (see `svm::virq`). Both hypercall
 //! instructions work: VMMCALL, and Intel's VMCALL, which raises #UD on AMD and is recognised
 //! by decoding the instruction at the #UD. Unlike VT-x, SVM
 //! forces no control-register bits, so CR0/CR4 are not intercepted; EFER is, because the guest's
 //! copy must keep SVME set (APM Vol. 2, 15.5.1) while the guest must not see it.
 
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::caps::SvmCaps;
-use super::invalidate;
 use super::npt::{NptFormat, ncr3};
 use super::vmcb::{
     EventInfo, ExitCode, IOPM_SIZE, InterceptMisc1, InterceptMisc2, InterruptState, IoioInfo,
     MSR_EXIT_WRITE, MSRPM_SIZE, NestedControl, NpfInfo, Segment, Vmcb, int_ctl, msrpm_position,
 };
+use super::{invalidate, virq};
 use crate::arch::x86_64::{instr, msr};
 use crate::mm::OwnedFrames;
 use crate::vmm::cpu_state::{self, CpuState, Unswitched};
@@ -36,8 +37,6 @@ crate::vmm::vcpu::entry_asm!("entry.S");
 mod checkpoint;
 /// The instruction context and completion of emulated MMIO accesses.
 mod instruction;
-/// External interrupts through V_IRQ.
-mod interrupt;
 
 unsafe extern "C" {
     fn svm_enter(regs: *mut GuestRegs, guest_vmcb: u64, host_vmcb: u64) -> u64;
@@ -63,6 +62,10 @@ const PASS_THROUGH_MSRS: [u32; 10] = [
     0xC000_0102,
 ];
 
+/// Set once a vCPU found that this machine's CPU runs guests past pending virtual interrupts
+/// (`svm::virq`): later vCPUs inject external interrupts through EVENTINJ from the start.
+static VIRQ_IGNORED: AtomicBool = AtomicBool::new(false);
+
 /// An AMD-V vCPU: its VMCB, the host save page for VMSAVE/VMLOAD, the permission maps.
 pub struct SvmVcpu {
     vmcb: OwnedFrames,
@@ -80,8 +83,11 @@ pub struct SvmVcpu {
     /// In HLT, waiting for an interrupt (`cpu_state::ExtendedState::halted`).
     halted: bool,
     /// The external interrupt the local APIC model acknowledged and the guest has not taken
-    /// yet: it waits in V_IRQ (`interrupt`).
+    /// yet: it waits in V_IRQ (`svm::virq`), or for the guest to take an EVENTINJ.
     in_flight: Option<u8>,
+    /// External interrupts go through EVENTINJ: the CPU ran this or an earlier guest past a
+    /// pending virtual interrupt (Bochs 2.7, `svm::virq`).
+    eventinj_interrupts: bool,
 }
 
 fn alloc_filled(frames: usize, byte: u8) -> Result<OwnedFrames, VcpuError> {
@@ -124,6 +130,7 @@ impl SvmVcpu {
             unswitched: Unswitched::new(),
             halted: false,
             in_flight: None,
+            eventinj_interrupts: VIRQ_IGNORED.load(Ordering::Relaxed),
         };
         let root = mem.table_root();
         let (iopm, msrpm) = (vcpu.iopm.phys(), vcpu.msrpm.phys());
@@ -252,13 +259,19 @@ impl SvmVcpu {
         }
     }
 
-    /// Hands the controller's pending interrupt to the guest as a virtual interrupt if it can
-    /// take it now (`interrupt`), else requests one with the VINTR intercept so the CPU exits
-    /// as soon as the guest can (APM Vol. 2, 15.21). Nothing while an interrupt is in flight.
+    /// Hands the controller's pending interrupt to the guest if it can take it now: as a
+    /// virtual interrupt (`svm::virq`), or through EVENTINJ on a CPU that ignores those at
+    /// VMRUN. Otherwise requests a virtual interrupt with the VINTR intercept, so the CPU
+    /// exits as soon as the guest can (APM Vol. 2, 15.21). An interrupt in flight goes first:
+    /// it waits in V_IRQ, or for the guest to be able to take an injected one.
     fn deliver_interrupt(&mut self, irq: &mut dyn InterruptSource) {
-        if self.in_flight.is_some() || irq.pending().is_none() {
-            return;
-        }
+        let eventinj = self.eventinj_interrupts;
+        let vector = match self.in_flight {
+            Some(_) if !eventinj => return,
+            Some(vector) => Some(vector),
+            None if irq.pending().is_none() => return,
+            None => None,
+        };
         let v = self.vmcb();
         let can = v.save.rflags & (1 << 9) != 0
             && !v
@@ -266,17 +279,26 @@ impl SvmVcpu {
                 .int_state
                 .contains(InterruptState::INTERRUPT_SHADOW)
             && !v.control.event_inj.valid();
-        if can {
-            match irq.acknowledge() {
-                Some(vector) => v.control.request_virtual_interrupt(vector, 0xF, true),
-                None => v.control.clear_virtual_interrupt(),
-            }
-            v.control.intercept_misc1.remove(InterceptMisc1::VINTR);
-            self.in_flight = v.control.v_irq().then(|| v.control.v_intr_vector());
-        } else {
+        if !can {
             v.control.request_virtual_interrupt(0, 0xF, true);
             v.control.intercept_misc1.insert(InterceptMisc1::VINTR);
+            return;
         }
+        v.control.intercept_misc1.remove(InterceptMisc1::VINTR);
+        v.control.clear_virtual_interrupt();
+        self.in_flight = match vector.or_else(|| irq.acknowledge()) {
+            Some(vector) if eventinj => {
+                self.vmcb().control.event_inj = EventInfo::external(vector);
+                None
+            }
+            Some(vector) => {
+                self.vmcb()
+                    .control
+                    .request_virtual_interrupt(vector, 0xF, true);
+                Some(vector)
+            }
+            None => None,
+        };
     }
 
     fn enter(&mut self) {
@@ -291,19 +313,52 @@ impl SvmVcpu {
         unsafe { svm_enter(&mut self.regs, vmcb, host) };
         let rax = self.vmcb().save.rax;
         self.regs.rax = rax;
-        let in_flight = self.in_flight;
+        let (in_flight, eventinj) = (self.in_flight, self.eventinj_interrupts);
         let v = self.vmcb();
         invalidate::done(v);
         // An event whose delivery the exit interrupted is delivered again: an external
         // interrupt through V_IRQ, an exception or NMI injected, INTn, INT3 and INTO raised
         // again by executing the instruction once more (APM Vol. 2, 15.7.2;
-        // `EventInfo::reinjection`).
-        let after = interrupt::after_exit(in_flight, v.control.exit_int_info, v.control.v_irq());
+        // `EventInfo::reinjection`). With EVENTINJ, an interrupt in flight waits for
+        // `deliver_interrupt` to inject it whatever V_IRQ (then only a window request) says,
+        // and there is nothing left to detect.
+        let (v_irq, host_interrupt) = match eventinj {
+            true => (true, true),
+            false => (
+                v.control.v_irq(),
+                matches!(v.control.exit_code, ExitCode::INTR | ExitCode::NMI),
+            ),
+        };
+        let after = virq::after_exit(in_flight, v.control.exit_int_info, v_irq, host_interrupt);
         v.control.event_inj = after.reinject;
-        if let Some(vector) = after.in_flight {
-            v.control.request_virtual_interrupt(vector, 0xF, true);
+        if after.ignored && !self.eventinj_interrupts {
+            log::info!(
+                "vcpu {}: the CPU ran the guest past a pending virtual interrupt; external \
+                 interrupts go through EVENTINJ",
+                self.index
+            );
+            self.eventinj_interrupts = true;
+            VIRQ_IGNORED.store(true, Ordering::Relaxed);
         }
-        self.in_flight = after.in_flight;
+        let eventinj = self.eventinj_interrupts;
+        let v = self.vmcb();
+        self.in_flight = match after.in_flight {
+            // Its delivery began: injected again at once, as any interrupted event.
+            Some(vector) if eventinj && after.redeliver => {
+                v.control.event_inj = EventInfo::external(vector);
+                None
+            }
+            // Injected at the next VMRUN the guest can take it (`deliver_interrupt`).
+            Some(vector) if eventinj => {
+                v.control.clear_virtual_interrupt();
+                Some(vector)
+            }
+            Some(vector) => {
+                v.control.request_virtual_interrupt(vector, 0xF, true);
+                Some(vector)
+            }
+            None => None,
+        };
     }
 
     /// RDMSR/WRMSR: EFER is this back end's (the guest's copy keeps SVME hidden and set, see

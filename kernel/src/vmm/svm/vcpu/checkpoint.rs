@@ -3,7 +3,7 @@
 //! ([`crate::vmm::vcpu::Vcpu::save_state`] and `restore_state`): the VMCB state save area (AMD64
 //! APM Vol. 2, Table B-2; RAX and CR2 there, the other general registers in software), the
 //! event to deliver (an exception or NMI in EVENTINJ, 15.20 "Event Injection", or the external
-//! interrupt in flight in V_IRQ, see `interrupt`; one at a time), the interrupt shadow (Table
+//! interrupt in flight in V_IRQ, see `svm::virq`; one at a time), the interrupt shadow (Table
 //! B-1, offset 0x068), the virtual interrupt this back end requests as its interrupt window
 //! (V_IRQ with the VINTR intercept, 15.21.4), and what it keeps in software (emulated MSRs, a
 //! pending `IN`).
