@@ -83,6 +83,11 @@ pub trait Format {
     /// The dirty flag of a leaf entry, which the processor sets when it writes through the leaf
     /// (host paging: SDM Vol. 3A, 5.8; EPT: Vol. 3C, 29.3.5; NPT: APM Vol. 2, 15.25.x).
     const DIRTY_BIT: u64;
+    /// The accessed flag of an entry, which the processor sets in every entry a walk uses
+    /// (host paging: SDM Vol. 3A, 5.8; EPT with accessed and dirty flags enabled: Vol. 3C,
+    /// 29.3.5; NPT, like host paging: APM Vol. 2, 15.25.5). [`PageTable::take_dirty`] skips
+    /// tables below an entry whose flag stayed clear.
+    const ACCESSED_BIT: u64;
 }
 
 /// Access to the physical memory holding the tables.
@@ -301,30 +306,48 @@ impl<F: Format, M: TableMemory> PageTable<F, M> {
 
     /// Calls `visit(address, level)` for every leaf whose dirty flag is set, in address order,
     /// and clears that flag. Addresses are bits 47:0 as the table indexes them (not
-    /// sign-extended: for nested tables they are guest-physical). Reads every entry of every
-    /// table, so it costs in proportion to what the table maps. The caller must invalidate the
-    /// TLB if anything was visited; same precondition as [`PageTable::set_writable`].
-    pub fn take_dirty(&mut self, mut visit: impl FnMut(u64, u8)) {
-        if self.root != 0 {
-            self.take_dirty_in(self.root, 4, 0, &mut visit);
-        }
+    /// sign-extended: for nested tables they are guest-physical).
+    ///
+    /// A table below an entry whose accessed flag is clear is not read: no walk used the entry
+    /// since the last harvest cleared that flag, so nothing below was written since then (the
+    /// processor sets the flags of every entry of a walk before it sets a leaf's dirty flag, and
+    /// a table starts with every flag clear). The flags of the entries it goes through are
+    /// cleared, so the cost follows the tables the guest used since, not what the table maps.
+    ///
+    /// Returns whether it cleared any flag: then the caller must invalidate the TLB, and the
+    /// cached paging structures with it, before the table is used again, or the processor could
+    /// write through a cached walk without setting the flags this relies on (SDM Vol. 3A,
+    /// 4.10.4; APM Vol. 2, 15.16). Same precondition as [`PageTable::set_writable`].
+    pub fn take_dirty(&mut self, mut visit: impl FnMut(u64, u8)) -> bool {
+        self.root != 0 && self.take_dirty_in(self.root, 4, 0, &mut visit)
     }
 
-    fn take_dirty_in(&mut self, table: u64, level: u8, base: u64, visit: &mut impl FnMut(u64, u8)) {
+    fn take_dirty_in(
+        &mut self,
+        table: u64,
+        level: u8,
+        base: u64,
+        visit: &mut impl FnMut(u64, u8),
+    ) -> bool {
+        let mut cleared = false;
         for i in 0..ENTRIES {
             let entry = self.mem.read(table, i);
             let addr = base + i as u64 * level_size(level);
             match F::decode(entry, level) {
-                Decoded::Table(next, _) if level > 1 => {
-                    self.take_dirty_in(next, level - 1, addr, visit)
+                Decoded::Table(next, _) if level > 1 && entry & F::ACCESSED_BIT != 0 => {
+                    self.mem.write(table, i, entry & !F::ACCESSED_BIT);
+                    self.take_dirty_in(next, level - 1, addr, visit);
+                    cleared = true;
                 }
                 Decoded::Leaf(..) if entry & F::DIRTY_BIT != 0 => {
                     self.mem.write(table, i, entry & !F::DIRTY_BIT);
                     visit(addr, level);
+                    cleared = true;
                 }
                 _ => {}
             }
         }
+        cleared
     }
 
     /// Frees every table frame (not the mapped pages) and leaves the table empty and unusable.
@@ -461,6 +484,8 @@ impl Format for HostFormat {
     const WRITE_BIT: u64 = Self::WRITE;
     /// Bit 6 of a leaf (SDM Vol. 3A, 5.8 "Accessed and Dirty Flags").
     const DIRTY_BIT: u64 = 1 << 6;
+    /// Bit 5 of every entry (SDM Vol. 3A, 5.8).
+    const ACCESSED_BIT: u64 = 1 << 5;
 
     fn table_entry(table_phys: u64) -> u64 {
         (table_phys & Self::ADDR) | Self::PRESENT | Self::WRITE

@@ -115,7 +115,8 @@ impl Chipset {
     /// guest with `ram` bytes of RAM. Guest time resumes at the saved value now, on this host's
     /// TSC: restore right before the guest runs again.
     pub fn restore_state(bytes: &[u8], ram: u64) -> Result<Self, StateError> {
-        let s = ChipsetState::restore_state(bytes, ram)?;
+        let mut s = ChipsetState::restore_state(bytes, ram)?;
+        s.interrupts.lapic.resume_on_host(time::tsc_hz());
         Ok(Self {
             interrupts: s.interrupts,
             pit: s.pit,

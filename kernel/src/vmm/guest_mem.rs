@@ -91,16 +91,17 @@ impl<F: Format> GuestMemory<F> {
 
     /// Appends to `out`, in ascending order, the frame number of every guest page written since
     /// its dirty flag was last cleared, and clears those flags. With 2 MiB mappings a written
-    /// 2 MiB page yields all of its 512 frames. Walks the whole nested table: the cost follows
-    /// the size of guest RAM, not the number of dirty pages (a hardware log,
-    /// [`Vcpu::drain_dirty_log`], followed by [`GuestMemory::clear_dirty`], costs what is dirty).
+    /// 2 MiB page yields all of its 512 frames. Walks only the tables under entries the guest
+    /// used since the last harvest ([`PageTable::take_dirty`](crate::mm::pagetable::PageTable::take_dirty)):
+    /// the cost follows the 2 MiB regions the guest touched, not the size of guest RAM (a
+    /// hardware log, [`Vcpu::drain_dirty_log`], followed by [`GuestMemory::clear_dirty`], costs
+    /// what is dirty).
     ///
-    /// Raises a flush request if any flag was cleared. No vCPU of the guest may be running.
+    /// Raises a flush request if any flag was cleared (accessed flags too: the next walks must
+    /// set them again). No vCPU of the guest may be running.
     pub fn harvest_dirty(&mut self, out: &mut Vec<u64>) {
-        let mut cleared = false;
         let size = self.size;
-        self.table.take_dirty(|gpa, level| {
-            cleared = true;
+        let cleared = self.table.take_dirty(|gpa, level| {
             let end = (gpa + level_size(level)).min(size);
             out.extend((gpa / PAGE_SIZE)..(end / PAGE_SIZE));
         });

@@ -165,11 +165,31 @@ fn release_frees_every_table_once() {
     t.release();
 }
 
-/// Sets the dirty flag in the leaf mapping `virt`, as the processor does on a write.
+/// A walk to `virt` as the processor makes one: the accessed flag set in every entry it uses,
+/// and for a write the dirty flag in the leaf.
+pub fn hardware_access<F: Format, M: TableMemory>(t: &mut PageTable<F, M>, virt: u64, write: bool) {
+    let mut table = t.root;
+    for level in (1..=4).rev() {
+        let i = index(virt, level);
+        let e = t.mem.read(table, i);
+        match F::decode(e, level) {
+            Decoded::Table(next, _) if level > 1 => {
+                t.mem.write(table, i, e | F::ACCESSED_BIT);
+                table = next;
+            }
+            Decoded::Leaf(..) => {
+                let dirty = if write { F::DIRTY_BIT } else { 0 };
+                t.mem.write(table, i, e | F::ACCESSED_BIT | dirty);
+                return;
+            }
+            _ => panic!("{virt:#x} not mapped"),
+        }
+    }
+}
+
+/// A write to `virt` (see [`hardware_access`]).
 fn hardware_write<F: Format>(t: &mut PageTable<F, FakeMemory>, virt: u64) {
-    let (table, i, _) = t.find_leaf(virt).expect("mapped");
-    let e = t.mem.read(table, i);
-    t.mem.write(table, i, e | F::DIRTY_BIT);
+    hardware_access(t, virt, true);
 }
 
 #[test]
@@ -193,7 +213,10 @@ fn take_dirty_visits_dirty_leaves_in_order_and_clears_them() {
         ]
     );
     let mut again = Vec::new();
-    t.take_dirty(|v, level| again.push((v, level)));
+    assert!(
+        !t.take_dirty(|v, level| again.push((v, level))),
+        "nothing left to clear"
+    );
     assert!(again.is_empty(), "flags cleared: {again:?}");
     // Only the flag changed: address and rights are as mapped.
     let tr = t.translate(0x3f_f123).unwrap();
@@ -266,4 +289,103 @@ fn effective_rights_combine_levels() {
         .write(root, 0, (e & !HostFormat::WRITE) | HostFormat::NX);
     assert_eq!(t.translate(0x1000).unwrap().attrs, Attrs::READ);
     assert_eq!(audit_wx(&t).violations, 0);
+}
+
+/// Counts the entries read, to tell which tables a harvest looked at.
+struct CountingMemory {
+    inner: FakeMemory,
+    reads: std::cell::Cell<usize>,
+}
+
+impl TableMemory for CountingMemory {
+    fn alloc_table(&mut self) -> Option<u64> {
+        self.inner.alloc_table()
+    }
+    fn read(&self, table: u64, i: usize) -> u64 {
+        self.reads.set(self.reads.get() + 1);
+        self.inner.read(table, i)
+    }
+    fn write(&mut self, table: u64, i: usize, e: u64) {
+        self.inner.write(table, i, e)
+    }
+    fn free_table(&mut self, table: u64) {
+        self.inner.free_table(table)
+    }
+}
+
+/// A harvest reads the tables the guest walked through since the last one, not all of them:
+/// 64 MiB mapped with 4 KiB pages (32 last-level tables), writes in 2 MiB regions 0 and 17.
+#[test]
+fn take_dirty_reads_only_tables_walked_since_the_last_harvest() {
+    let mem = CountingMemory {
+        inner: FakeMemory::default(),
+        reads: std::cell::Cell::new(0),
+    };
+    let mut t = PageTable::<HostFormat, _>::new(mem).unwrap();
+    t.map_range(0, 0x1000_0000, 64 << 20, Attrs::READ_WRITE, 1)
+        .unwrap();
+    let walk = |t: &mut PageTable<HostFormat, CountingMemory>, virt: u64, write: bool| {
+        let mut table = t.root;
+        for level in (1..=4).rev() {
+            let i = index(virt, level);
+            let e = t.mem.inner.read(table, i);
+            let flags = if level == 1 && write {
+                HostFormat::ACCESSED_BIT | HostFormat::DIRTY_BIT
+            } else {
+                HostFormat::ACCESSED_BIT
+            };
+            t.mem.inner.write(table, i, e | flags);
+            if let Decoded::Table(next, _) = HostFormat::decode(e, level) {
+                table = next;
+            }
+        }
+    };
+    // The first harvest after mapping has nothing to do: no entry was used.
+    t.mem.reads.set(0);
+    let mut seen = Vec::new();
+    assert!(!t.take_dirty(|v, _| seen.push(v)));
+    assert_eq!(t.mem.reads.get(), 512, "the root only");
+    for virt in [0x1000, 0x22_3000, 0x22_4000] {
+        walk(&mut t, virt, true);
+    }
+    walk(&mut t, 0x40_0000, false);
+    t.mem.reads.set(0);
+    assert!(t.take_dirty(|v, _| seen.push(v)), "flags cleared: flush");
+    assert_eq!(seen, [0x1000, 0x22_3000, 0x22_4000]);
+    // Root, PDPT, PD, and the three last-level tables walked (one only read).
+    assert_eq!(t.mem.reads.get(), 6 * 512);
+    // Nothing walked since: only the root is read, and no flush is asked for.
+    t.mem.reads.set(0);
+    seen.clear();
+    assert!(!t.take_dirty(|v, _| seen.push(v)));
+    assert!(seen.is_empty());
+    assert_eq!(t.mem.reads.get(), 512);
+    // A read walk clears flags (a flush) but reports nothing.
+    walk(&mut t, 0x3F_F000, false);
+    assert!(t.take_dirty(|v, _| seen.push(v)));
+    assert!(seen.is_empty());
+}
+
+/// Why the flush matters: a write through a translation cached before the harvest sets no
+/// accessed flag, and the harvest after it cannot see it. With the TLB flushed, the write
+/// walks again and is seen.
+#[test]
+fn a_write_without_a_walk_is_invisible_so_harvests_ask_for_a_flush() {
+    let mut t = Host::new(FakeMemory::default()).unwrap();
+    t.map_range(0, 0x100_0000, 0x40_0000, Attrs::READ_WRITE, 1)
+        .unwrap();
+    hardware_write(&mut t, 0x5000);
+    let mut seen = Vec::new();
+    assert!(t.take_dirty(|v, _| seen.push(v)), "the caller must flush");
+    // A stale TLB entry: the processor sets the leaf's dirty flag without walking.
+    let (table, i, _) = t.find_leaf(0x5000).unwrap();
+    let e = t.mem.read(table, i);
+    t.mem.write(table, i, e | HostFormat::DIRTY_BIT);
+    seen.clear();
+    t.take_dirty(|v, _| seen.push(v));
+    assert!(seen.is_empty(), "missed: what the flush prevents");
+    // After the flush the write walks.
+    hardware_write(&mut t, 0x5000);
+    t.take_dirty(|v, _| seen.push(v));
+    assert_eq!(seen, [0x5000]);
 }

@@ -33,7 +33,8 @@
 //!   interrupt whose EOI the guest just wrote: pass it to `IoApic::eoi`.
 //! - MSRs: IA32_APIC_BASE ([`Lapic::apic_base_msr`], [`Lapic::write_apic_base_msr`]) and
 //!   IA32_TSC_DEADLINE ([`Lapic::tsc_deadline`], [`Lapic::write_tsc_deadline`], with the guest
-//!   TSC, which must advance at the `tsc_hz` given to [`Lapic::new`] in step with guest time).
+//!   TSC, which must advance at the `tsc_hz` given to [`Lapic::new`], or to
+//!   [`Lapic::resume_on_host`] after a restore, in step with guest time).
 //!   CR8 is TPR bits 7:4 ([`Lapic::cr8`], [`Lapic::set_cr8`]).
 //! - Interrupt injection: the chipset's `InterruptSource` (which knows guest time; this model
 //!   cannot implement that trait itself, its methods take no time) answers `pending` with the
@@ -182,6 +183,14 @@ impl Lapic {
     /// The timer's input clock in Hz.
     pub fn timer_hz(&self) -> u64 {
         self.timer.hz
+    }
+
+    /// Resumed on a host whose TSC runs at `tsc_hz`: the guest's TSC is that host's plus an
+    /// offset, so TSC deadlines the guest writes from now on are converted at that rate (one
+    /// already armed keeps its guest time). Guest time itself resumes at the saved value
+    /// (`devices::clock`).
+    pub fn resume_on_host(&mut self, tsc_hz: u64) {
+        self.timer.tsc_hz = tsc_hz.max(1);
     }
 
     fn hw_enabled(&self) -> bool {

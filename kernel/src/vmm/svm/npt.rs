@@ -42,6 +42,7 @@ pub struct NptFormat;
 impl Format for NptFormat {
     const WRITE_BIT: u64 = WRITE;
     const DIRTY_BIT: u64 = DIRTY;
+    const ACCESSED_BIT: u64 = ACCESSED;
 
     fn table_entry(table_phys: u64) -> u64 {
         (table_phys & ADDR) | PRESENT | WRITE | USER

@@ -29,6 +29,7 @@ impl Format for EptFormat {
     /// Bit 9 of a leaf (SDM Vol. 3C, 29.3.5), set by the processor only while the EPTP enables
     /// accessed and dirty flags ([`eptp`]).
     const DIRTY_BIT: u64 = DIRTY;
+    const ACCESSED_BIT: u64 = ACCESSED;
 
     fn table_entry(table_phys: u64) -> u64 {
         (table_phys & ADDR) | READ | WRITE | EXEC
@@ -93,7 +94,7 @@ pub const fn eptp(root: u64, ad: bool) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mm::pagetable::tests::FakeMemory;
+    use crate::mm::pagetable::tests::{FakeMemory, hardware_access};
     use crate::mm::pagetable::{PageTable, audit_wx};
 
     #[test]
@@ -169,7 +170,7 @@ mod tests {
             0x800_1000 | READ | WRITE | EXEC | (6 << 3) | IGNORE_PAT
         );
         // The guest writes the page: the processor sets A and D (29.3.5).
-        assert!(t.set_raw_leaf(0x1000, 1, fresh | ACCESSED | DIRTY));
+        hardware_access(&mut t, 0x1000, true);
         assert_eq!(t.set_writable(0x1000, 1, false), Some(true));
         let protected = t.leaf_entry(0x1000).unwrap().0;
         assert_eq!(protected, (fresh | ACCESSED | DIRTY) & !WRITE);

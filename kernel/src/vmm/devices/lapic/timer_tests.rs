@@ -267,3 +267,29 @@ fn countdowns_continue_exactly_after_a_restore() {
         assert_eq!(copy, original);
     }
 }
+
+/// Restored on a host whose TSC runs at another rate: a deadline armed before keeps its guest
+/// time; one written afterwards counts this host's ticks (the guest TSC is this host's plus
+/// an offset).
+#[test]
+fn tsc_deadlines_after_a_restore_count_the_new_hosts_ticks() {
+    let mut original = timer(TSC_DEADLINE);
+    original.write_tsc_deadline(1_000_000, 0, 0);
+    let armed = original.next_deadline();
+    let mut copy = round_trip(&original);
+    copy.resume_on_host(TSC_HZ / 2);
+    assert_eq!(
+        copy.next_deadline(),
+        armed,
+        "an armed deadline keeps its guest time"
+    );
+    assert!(fired(&mut copy, armed.unwrap()));
+    // At half the rate, 1000 ticks are twice as many nanoseconds.
+    copy.write_tsc_deadline(5_000_000 + 1000, 5_000_000, 10_000_000);
+    original.write_tsc_deadline(5_000_000 + 1000, 5_000_000, 10_000_000);
+    let (fast, slow) = (
+        original.next_deadline().unwrap(),
+        copy.next_deadline().unwrap(),
+    );
+    assert_eq!(slow - 10_000_000, 2 * (fast - 10_000_000));
+}

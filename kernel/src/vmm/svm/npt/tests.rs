@@ -2,7 +2,7 @@
 //! Tests of the nested page table format and its use through `PageTable`.
 
 use super::*;
-use crate::mm::pagetable::tests::FakeMemory;
+use crate::mm::pagetable::tests::{FakeMemory, hardware_access};
 use crate::mm::pagetable::{PageTable, TableMemory, audit_wx};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -141,7 +141,7 @@ fn write_protect_and_harvest_keep_the_rest_of_the_entry() {
         .unwrap()
         .0;
     // The guest writes the page: the processor sets A and D in the nested leaf.
-    mem.clone().write(pt, 2, fresh | ACCESSED | DIRTY);
+    hardware_access(&mut t, 0x2000, true);
     assert_eq!(t.set_writable(0x2000, 1, false), Some(true));
     assert_eq!(mem.read(pt, 2), (fresh & !WRITE) | ACCESSED | DIRTY);
     assert_eq!(t.translate(0x2000).unwrap().attrs, Attrs::READ_EXEC);
