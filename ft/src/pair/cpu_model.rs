@@ -158,6 +158,10 @@ pub struct CpuModel {
 const XCR0_SSE: u64 = 1 << 1;
 const XCR0_AVX: u64 = 1 << 2;
 const XCR0_AVX512: u64 = 0b111 << 5;
+/// Leaf 7.0 EBX: the AVX-512 family (AVX512F, DQ, IFMA, PF, ER, CD, BW, VL), whose state is
+/// XCR0's opmask and upper ZMM components.
+pub const LEAF7_EBX_AVX512: u32 =
+    (1 << 16) | (1 << 17) | (1 << 21) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 30) | (1 << 31);
 const XCR0_PKRU: u64 = 1 << 9;
 const XCR0_AMX: u64 = 0b11 << 17;
 
@@ -171,18 +175,7 @@ const NEEDS_XCR0: [(usize, u32, u64); 8] = [
         XCR0_SSE | XCR0_AVX,
     ),
     (L7_EBX, 1 << 5, XCR0_SSE | XCR0_AVX),
-    (
-        L7_EBX,
-        (1 << 16)
-            | (1 << 17)
-            | (1 << 21)
-            | (1 << 26)
-            | (1 << 27)
-            | (1 << 28)
-            | (1 << 30)
-            | (1 << 31),
-        XCR0_AVX512,
-    ),
+    (L7_EBX, LEAF7_EBX_AVX512, XCR0_AVX512),
     (L7_ECX, 1 << 3, XCR0_PKRU),
     (
         L7_ECX,

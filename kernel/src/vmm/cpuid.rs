@@ -66,14 +66,7 @@ mod bits {
     pub const INVPCID: u32 = 1 << 10;
     pub const RTM: u32 = 1 << 11;
     pub const MPX: u32 = 1 << 14;
-    pub const AVX512: u32 = (1 << 16)
-        | (1 << 17)
-        | (1 << 21)
-        | (1 << 26)
-        | (1 << 27)
-        | (1 << 28)
-        | (1 << 30)
-        | (1 << 31);
+    pub const AVX512: u32 = castor_ft::pair::cpu_model::LEAF7_EBX_AVX512;
     // Leaf 0x8000_0001 ECX.
     pub const SVM: u32 = 1 << 2;
 }
