@@ -134,6 +134,7 @@ fn config(stun_buffers: usize) -> PrimaryConfig {
         digests: true,
         session: 7,
         track_writes: false,
+        clock: || 0,
     }
 }
 
@@ -667,3 +668,4 @@ fn messages_decode_strictly_and_never_panic() {
 }
 
 mod faults;
+mod stun_parts;

@@ -20,7 +20,7 @@ use castor_ft::pair::primary::{
 use castor_ft::stream::{MAX_DEVICE_STATE_LEN, PAGE_SIZE};
 
 use super::memory::PrimaryRam;
-use super::stats::Stats;
+use super::stats::{Stats, StunTimes};
 use super::{MS, Pair};
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::arch::x86_64::{apic, instr, time};
@@ -75,6 +75,7 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         digests: config.digests,
         session: u128::from(instr::rdtsc()),
         track_writes: dirty_source.tracks_writes(),
+        clock: time::now_ns,
     }) {
         Ok(p) => p,
         Err(e) => {
@@ -346,21 +347,27 @@ impl<B: Backend> Host<B> {
             }
         };
         let devices = self.guest.save_devices();
+        let captured = time::now_ns();
         self.freeze_at(FreezePhase::Stun, self.primary.current_epoch());
         let guest_time = self.guest.chipset.now_ns();
         let mut ram = PrimaryRam(&mut self.guest.mem);
         let report = self
             .primary
             .stun(&mut ram, &self.dirty, guest_time, &cpu, &devices);
+        let flush = time::now_ns();
         self.sync_tlb();
         let resumed = time::now_ns();
         match report {
             Ok(report) => {
                 self.stats.stunned(
                     &report,
-                    waited.then(|| sent_at - start),
-                    harvested - sent_at,
-                    resumed - sent_at,
+                    &StunTimes {
+                        wait: waited.then(|| sent_at - start),
+                        harvest: harvested - sent_at,
+                        state: captured - harvested,
+                        flush: resumed - flush,
+                        total: resumed - sent_at,
+                    },
                 );
                 let observed = EpochObservation {
                     length_ns: start.saturating_sub(self.epoch_start),

@@ -5,7 +5,13 @@
 //! (<M> max, harvest <H> us), copy of the same pages <C> us: stun/copy <X>, waited for the
 //! sender <W> times, lazy: <a> copied at stun, <b> copy-on-write, <c> sent on fault,
 //! <d> sent from guest memory, <s> spurious faults, <t> writes tracked; wire <B> bytes/page
-//! (<r> of 4096), link <K> KiB/s`
+//! (<r> of 4096), link <K> KiB/s; stun parts (us avg): harvest <H>, state <S>, copy <C>,
+//! protect <P>, flush <F>, plan <L>, other <O>`
+//!
+//! The stun's parts: the dirty-set harvest, the vCPU and device state capture, the copy of hot
+//! pages into stun buffers, the write protection of cold ones, the nested TLB flush, the
+//! checkpoint's planning (merging and sorting the dirty set, the hot/cold plan, encoding the
+//! state records: `StunReport::other_ns`), and the rest.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -35,6 +41,30 @@ pub struct Faults {
     pub tracked: u64,
 }
 
+/// What one stun took, in nanoseconds.
+pub struct StunTimes {
+    /// Waiting for the sender to finish the previous epoch (`None`: it was idle).
+    pub wait: Option<u64>,
+    /// The harvest of the dirty set.
+    pub harvest: u64,
+    /// Capturing vCPU and device state.
+    pub state: u64,
+    /// The nested TLB flush after it.
+    pub flush: u64,
+    /// From after the wait to the guest's resumption.
+    pub total: u64,
+}
+
+/// Sums of the stun's parts (ns).
+#[derive(Default)]
+struct Parts {
+    state: u64,
+    copy: u64,
+    protect: u64,
+    flush: u64,
+    plan: u64,
+}
+
 /// The primary's counters.
 pub struct Stats {
     started: u64,
@@ -45,6 +75,7 @@ pub struct Stats {
     /// Longest the guest was held stopped by a stun, waiting for the sender included.
     pub longest_stop_ns: u64,
     harvest_ns: u64,
+    parts: Parts,
     waited: u64,
     dirty: u64,
     copy_ns: u64,
@@ -70,6 +101,7 @@ impl Stats {
             stun_max_ns: 0,
             longest_stop_ns: 0,
             harvest_ns: 0,
+            parts: Parts::default(),
             waited: 0,
             dirty: 0,
             copy_ns: 0,
@@ -83,15 +115,8 @@ impl Stats {
         }
     }
 
-    /// A stun happened: it waited `wait_ns` for the sender (`None`: the sender was idle),
-    /// harvested in `harvest_ns`, and stopped the guest for `stun_ns` in all after that.
-    pub fn stunned(
-        &mut self,
-        report: &StunReport,
-        wait_ns: Option<u64>,
-        harvest_ns: u64,
-        stun_ns: u64,
-    ) {
+    /// A stun happened, taking `t` (the copy and protection times are in `report`).
+    pub fn stunned(&mut self, report: &StunReport, t: &StunTimes) {
         if report.epoch == 0 {
             // The initial full copy is not an epoch of the workload: rates count from here.
             self.started = crate::arch::x86_64::time::now_ns();
@@ -99,11 +124,16 @@ impl Stats {
             return;
         }
         self.epochs += 1;
-        self.longest_stop_ns = self.longest_stop_ns.max(wait_ns.unwrap_or(0) + stun_ns);
-        self.stun_ns += stun_ns;
-        self.stun_max_ns = self.stun_max_ns.max(stun_ns);
-        self.harvest_ns += harvest_ns;
-        self.waited += u64::from(wait_ns.is_some());
+        self.longest_stop_ns = self.longest_stop_ns.max(t.wait.unwrap_or(0) + t.total);
+        self.stun_ns += t.total;
+        self.stun_max_ns = self.stun_max_ns.max(t.total);
+        self.harvest_ns += t.harvest;
+        self.parts.state += t.state;
+        self.parts.copy += report.copy_ns;
+        self.parts.protect += report.protect_ns;
+        self.parts.flush += t.flush;
+        self.parts.plan += report.other_ns;
+        self.waited += u64::from(t.wait.is_some());
         self.dirty += report.dirty;
         self.stunned_pages += report.dirty;
     }
@@ -162,17 +192,23 @@ impl Stats {
         let (stun_us, copy_us) = (stun_ns / 1000, copy_ns / 1000);
         let per_page = self.acked_bytes / self.acked_pages.max(1);
         let l = &self.lazy;
+        let p = &self.parts;
+        let harvest_us = self.harvest_ns / epochs / 1000;
+        let other = self
+            .stun_ns
+            .saturating_sub(self.harvest_ns + p.state + p.copy + p.protect + p.flush + p.plan);
         kprintln!(
             "ft: primary: {} epochs ({}/s), dirty {} pages/epoch, stun {stun_us} us avg ({} max, \
              harvest {} us), copy of the same pages {copy_us} us: stun/copy {}.{:02}, waited \
              for the sender {} times, lazy: {} copied at stun, {} copy-on-write, {} sent on \
              fault, {} sent from guest memory, {} spurious faults, {} writes tracked; wire \
-             {per_page} bytes/page ({}.{:03} of 4096), link {} KiB/s",
+             {per_page} bytes/page ({}.{:03} of 4096), link {} KiB/s; stun parts (us avg): \
+             harvest {}, state {}, copy {}, protect {}, flush {}, plan {}, other {}",
             self.epochs,
             self.epochs * 100 / secs_x100,
             self.dirty / epochs,
             self.stun_max_ns / 1000,
-            self.harvest_ns / epochs / 1000,
+            harvest_us,
             ratio_x100 / 100,
             ratio_x100 % 100,
             self.waited,
@@ -185,7 +221,14 @@ impl Stats {
             self.faults.tracked,
             per_page / 4096,
             per_page * 1000 / 4096 % 1000,
-            self.link_bytes_per_sec() / 1024
+            self.link_bytes_per_sec() / 1024,
+            harvest_us,
+            p.state / epochs / 1000,
+            p.copy / epochs / 1000,
+            p.protect / epochs / 1000,
+            p.flush / epochs / 1000,
+            p.plan / epochs / 1000,
+            other / epochs / 1000,
         );
     }
 }

@@ -70,7 +70,7 @@ pub trait GuestRam {
 }
 
 /// Sizes of the primary's pools.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct PrimaryConfig {
     /// Guest RAM pages.
     pub ram_pages: u64,
@@ -88,6 +88,9 @@ pub struct PrimaryConfig {
     /// nested dirty flags): every page is write-protected at each stun, and the first write
     /// to one faults ([`FaultOutcome::Tracked`]), marking it dirty and writable again.
     pub track_writes: bool,
+    /// A clock in nanoseconds for [`StunReport`]'s parts (any monotonic source; one that
+    /// always reads 0 reports zeros).
+    pub clock: fn() -> u64,
 }
 
 /// Why the primary refused something. None of these lose guest state or output.
@@ -177,6 +180,13 @@ pub struct StunReport {
     pub protected: u64,
     /// Output bytes the epoch produced (held until acknowledged).
     pub output: u64,
+    /// Time spent copying hot pages into stun buffers ([`PrimaryConfig::clock`]).
+    pub copy_ns: u64,
+    /// Time spent write-protecting pages.
+    pub protect_ns: u64,
+    /// The rest of the stun's work here: merging and sorting the dirty set, planning,
+    /// encoding the state records.
+    pub other_ns: u64,
 }
 
 /// An epoch completely sent, waiting for its acknowledgement.
@@ -234,6 +244,8 @@ pub struct Primary {
     carried: Vec<u64>,
     /// With [`PrimaryConfig::track_writes`]: the pages written (faulted) since the last stun.
     tracked: Option<Vec<u64>>,
+    /// [`PrimaryConfig::clock`].
+    clock: fn() -> u64,
 }
 
 impl fmt::Debug for Primary {
@@ -278,6 +290,7 @@ impl Primary {
             ram_pages: config.ram_pages,
             carried: Vec::new(),
             tracked: config.track_writes.then(Vec::new),
+            clock: config.clock,
         })
     }
 
@@ -333,6 +346,7 @@ impl Primary {
         vcpu: &[u8],
         devices: &[u8],
     ) -> Result<StunReport, PrimaryError> {
+        let started = (self.clock)();
         let mut dirty: Vec<u64> = if self.next_epoch == 0 {
             (0..self.ram_pages).collect()
         } else {
@@ -403,9 +417,11 @@ impl Primary {
             self.history.record(&dirty);
         }
         let (lazy, plan) = LazyEpoch::plan(&dirty, &self.history, &mut self.pages.pool);
+        let copy_start = (self.clock)();
         for &(gfn, n) in &plan.copy {
             self.pages.copy_in(ram, gfn, n)?;
         }
+        let protect_start = (self.clock)();
         for &gfn in &plan.protect {
             ram.set_protected(gfn, true);
         }
@@ -415,6 +431,7 @@ impl Primary {
                 ram.set_protected(gfn, true);
             }
         }
+        let protect_end = (self.clock)();
         self.next_epoch += 1;
         self.sending = Some(Sending {
             writer,
@@ -424,12 +441,20 @@ impl Primary {
         if dirty.is_empty() {
             self.pump_sender(ram, 0)?;
         }
+        let done = (self.clock)();
+        let copy_ns = protect_start.saturating_sub(copy_start);
+        let protect_ns = protect_end.saturating_sub(protect_start);
         Ok(StunReport {
             epoch,
             dirty: dirty.len() as u64,
             copied: plan.copy.len() as u64,
             protected: plan.protect.len() as u64,
             output: output.len() as u64,
+            copy_ns,
+            protect_ns,
+            other_ns: done
+                .saturating_sub(started)
+                .saturating_sub(copy_ns + protect_ns),
         })
     }
 
