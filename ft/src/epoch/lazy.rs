@@ -39,11 +39,20 @@ pub enum WriteVerdict {
     SendNow,
 }
 
-/// Per-page modification history: bit `i` set if the page was dirty `i` epochs ago (bit 0:
-/// the latest harvested epoch).
+/// Per-page modification history over the last 8 recorded epochs: bit `i` set if the page
+/// was dirty `i` epochs ago (bit 0: the latest harvested epoch).
+///
+/// Each page keeps its bits as of the epoch it was last dirtied in, with that epoch's number;
+/// they age (shift) when read or recorded again. Recording costs what is dirty, not what guest
+/// RAM holds: shifting every page's bits each epoch cost 0.4 ms per stun of a 16 MiB guest
+/// under emulation, most of a 6-page stun.
 #[derive(Clone, Debug)]
 pub struct History {
     bits: Vec<u8>,
+    /// The epoch (of [`History::epoch`]'s count) each page's bits were last recorded in.
+    stamps: Vec<u32>,
+    /// Epochs recorded so far (wrapping resets the history).
+    epoch: u32,
     /// A page dirtied in at least this many of the last 8 epochs is hot.
     hot_threshold: u32,
 }
@@ -54,19 +63,33 @@ impl History {
     pub fn new(pages: usize, hot_threshold: u32) -> Self {
         Self {
             bits: alloc::vec![0; pages],
+            stamps: alloc::vec![0; pages],
+            epoch: 0,
             hot_threshold: hot_threshold.clamp(1, 8),
         }
     }
 
+    /// Page `i`'s bits as of the latest recorded epoch.
+    fn aged(&self, i: usize) -> u8 {
+        let age = self.epoch.wrapping_sub(self.stamps[i]);
+        self.bits[i].checked_shl(age).unwrap_or(0)
+    }
+
     /// Records a harvested epoch's dirty set (pages beyond guest RAM are ignored).
     pub fn record(&mut self, dirty: &[Pfn]) {
-        for b in &mut self.bits {
-            *b <<= 1;
+        if self.epoch == u32::MAX {
+            // Once in 2^32 epochs: forget everything rather than misread old stamps.
+            self.bits.fill(0);
+            self.stamps.fill(0);
+            self.epoch = 0;
         }
+        self.epoch += 1;
         for &p in dirty {
-            if let Some(b) = usize::try_from(p).ok().and_then(|i| self.bits.get_mut(i)) {
-                *b |= 1;
-            }
+            let Some(i) = usize::try_from(p).ok().filter(|&i| i < self.bits.len()) else {
+                continue;
+            };
+            self.bits[i] = self.aged(i) | 1;
+            self.stamps[i] = self.epoch;
         }
     }
 
@@ -75,8 +98,8 @@ impl History {
     pub fn is_hot(&self, pfn: Pfn) -> bool {
         usize::try_from(pfn)
             .ok()
-            .and_then(|i| self.bits.get(i))
-            .is_some_and(|b| b.count_ones() >= self.hot_threshold)
+            .filter(|&i| i < self.bits.len())
+            .is_some_and(|i| self.aged(i).count_ones() >= self.hot_threshold)
     }
 }
 

@@ -160,6 +160,42 @@ fn hot_pages_are_those_dirtied_in_most_recent_epochs() {
     assert!(!h.is_hot(99));
 }
 
+/// The history matches a model that shifts every page's bits each epoch, over random dirty
+/// sets (pages dirtied twice in one epoch, beyond RAM, or idle for long included).
+#[test]
+fn history_matches_shifting_every_page_each_epoch() {
+    const N: usize = 16;
+    let mut rng = Rng::new(0x4157);
+    for threshold in 1..=8 {
+        let mut h = History::new(N, threshold);
+        let mut model = [0u8; N];
+        for _ in 0..400 {
+            let k = rng.below(6);
+            let dirty: Vec<Pfn> = (0..k).map(|_| rng.below(N + 2) as Pfn).collect();
+            // Now and then a long quiet stretch.
+            let quiet = if rng.below(20) == 0 { 9 } else { 0 };
+            for _ in 0..quiet {
+                h.record(&[]);
+                model.iter_mut().for_each(|b| *b <<= 1);
+            }
+            h.record(&dirty);
+            model.iter_mut().for_each(|b| *b <<= 1);
+            for &p in &dirty {
+                if let Some(b) = model.get_mut(p as usize) {
+                    *b |= 1;
+                }
+            }
+            for (pfn, b) in model.iter().enumerate() {
+                assert_eq!(
+                    h.is_hot(pfn as Pfn),
+                    b.count_ones() >= threshold,
+                    "page {pfn}, threshold {threshold}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn plan_splits_hot_and_cold_and_counts_duplicates_once() {
     let mut h = History::new(8, 1);
