@@ -4,10 +4,10 @@
 //!
 //! Like the VT-x back end it absorbs CPUID, MSR accesses, XSETBV and interrupt windows (SVM's
 //! virtual-interrupt intercept) and returns everything else as an [`Exit`]. External
-//! interrupts are delivered as virtual interrupts, not through EVENTINJ (see `svm::virq`). Both hypercall
-//! instructions work: VMMCALL, and Intel's VMCALL, which raises #UD on AMD and is recognised
-//! by decoding the instruction at the #UD. Unlike VT-x, SVM
-//! forces no control-register bits, so CR0/CR4 are not intercepted; EFER is, because the guest's
+//! interrupts are delivered as virtual interrupts, not through EVENTINJ (see `svm::virq`).
+//! Both hypercall instructions work: VMMCALL, and Intel's VMCALL, which raises #UD on AMD and
+//! is recognised by decoding the instruction at the #UD. Unlike VT-x, SVM forces no
+//! control-register bits, so CR0/CR4 are not intercepted; EFER is, because the guest's
 //! copy must keep SVME set (APM Vol. 2, 15.5.1) while the guest must not see it.
 
 use core::fmt;
@@ -280,21 +280,17 @@ impl SvmVcpu {
                 .contains(InterruptState::INTERRUPT_SHADOW)
             && !v.control.event_inj.valid();
         if !can {
-            v.control.request_virtual_interrupt(0, 0xF, true);
-            v.control.intercept_misc1.insert(InterceptMisc1::VINTR);
+            v.control.request_interrupt_window();
             return;
         }
-        v.control.intercept_misc1.remove(InterceptMisc1::VINTR);
-        v.control.clear_virtual_interrupt();
+        v.control.clear_interrupt_window();
         self.in_flight = match vector.or_else(|| irq.acknowledge()) {
             Some(vector) if eventinj => {
                 self.vmcb().control.event_inj = EventInfo::external(vector);
                 None
             }
             Some(vector) => {
-                self.vmcb()
-                    .control
-                    .request_virtual_interrupt(vector, 0xF, true);
+                self.vmcb().control.hand_over_interrupt(vector);
                 Some(vector)
             }
             None => None,
@@ -354,7 +350,7 @@ impl SvmVcpu {
                 Some(vector)
             }
             Some(vector) => {
-                v.control.request_virtual_interrupt(vector, 0xF, true);
+                v.control.hand_over_interrupt(vector);
                 Some(vector)
             }
             None => None,
@@ -422,8 +418,7 @@ impl SvmVcpu {
                 Some(Exit::HostInterrupt)
             }
             ExitCode::VINTR => {
-                v.control.clear_virtual_interrupt();
-                v.control.intercept_misc1.remove(InterceptMisc1::VINTR);
+                v.control.clear_interrupt_window();
                 None
             }
             ExitCode::CPUID => {

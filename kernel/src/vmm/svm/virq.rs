@@ -9,11 +9,11 @@
 //! the guest's RFLAGS.IF. The APIC self test's long handler shows it: 4 self-IPIs ran 8 times,
 //! 4 of them inside the first run. A Linux guest took a second timer interrupt in its entry
 //! code with interrupts off, before SWAPGS, and died on a GS base of 0, or deadlocked on a
-//! spinlock its interrupted code held. QEMU's virtual-interrupt path
-//! does not leave that behind, and on hardware the two are equivalent: the monitor asks for the
-//! interrupt only when the guest can take it (RFLAGS.IF set, no interrupt shadow, no event
-//! being injected), so the CPU takes it at the first instruction boundary after VMRUN, as it
-//! would an injected one. V_IGN_TPR is set: the local APIC model has already checked the
+//! spinlock its interrupted code held. QEMU's virtual-interrupt path does not leave that
+//! behind, and on hardware the two are equivalent: the monitor asks for the interrupt only
+//! when the guest can take it (RFLAGS.IF set, no interrupt shadow, no event being injected),
+//! so the CPU takes it at the first instruction boundary after VMRUN, as it would an injected
+//! one. V_IGN_TPR is set: the local APIC model has already checked the
 //! vector against the task priority.
 //!
 //! Between the local APIC model's acknowledgement (the vector moved to in-service) and the

@@ -271,15 +271,10 @@ impl SvmVcpu {
         c.event_inj = event_inj;
         // As `deliver_interrupt` hands over an interrupt, or asks for (and withdraws) the
         // window.
-        if let Some(vector) = in_flight {
-            c.request_virtual_interrupt(vector, 0xF, true);
-            c.intercept_misc1.remove(InterceptMisc1::VINTR);
-        } else if state.interrupt_window {
-            c.request_virtual_interrupt(0, 0xF, true);
-            c.intercept_misc1.insert(InterceptMisc1::VINTR);
-        } else {
-            c.clear_virtual_interrupt();
-            c.intercept_misc1.remove(InterceptMisc1::VINTR);
+        match in_flight {
+            Some(vector) => c.hand_over_interrupt(vector),
+            None if state.interrupt_window => c.request_interrupt_window(),
+            None => c.clear_interrupt_window(),
         }
         self.regs = state.regs;
         self.pending_in = PendingIn::with_width(state.pending_io_in);

@@ -248,6 +248,26 @@ impl ControlArea {
         self.int_ctl &= !int_ctl::V_IRQ;
     }
 
+    /// Asks for the interrupt window: a virtual interrupt (vector 0, V_TPR ignored) with the
+    /// VINTR intercept, so the CPU exits as soon as the guest could take an interrupt.
+    pub fn request_interrupt_window(&mut self) {
+        self.request_virtual_interrupt(0, 0xF, true);
+        self.intercept_misc1.insert(InterceptMisc1::VINTR);
+    }
+
+    /// Hands `vector` to the guest as a virtual interrupt it takes as soon as it can, V_TPR
+    /// ignored (the interrupt controller checked the priority), without the VINTR intercept.
+    pub fn hand_over_interrupt(&mut self, vector: u8) {
+        self.request_virtual_interrupt(vector, 0xF, true);
+        self.intercept_misc1.remove(InterceptMisc1::VINTR);
+    }
+
+    /// No virtual interrupt and no window: clears V_IRQ and the VINTR intercept.
+    pub fn clear_interrupt_window(&mut self) {
+        self.clear_virtual_interrupt();
+        self.intercept_misc1.remove(InterceptMisc1::VINTR);
+    }
+
     /// The pending virtual interrupt's vector (V_INTR_VECTOR).
     pub const fn v_intr_vector(&self) -> u8 {
         (self.int_ctl >> int_ctl::V_INTR_VECTOR_SHIFT) as u8
