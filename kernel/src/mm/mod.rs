@@ -21,6 +21,6 @@ pub use owned::OwnedFrames;
 
 #[cfg(target_os = "none")]
 pub use setup::{
-    MemoryStats, alloc_frame, alloc_frames_aligned, alloc_frames_below, frames_free, free_frames,
-    init, is_allocated,
+    MemoryStats, alloc_frames_aligned, alloc_frames_below, frames_free, free_frames, init,
+    is_allocated,
 };

@@ -111,7 +111,7 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         stats: Stats::new(),
         stale: StaleTranslations::default(),
     };
-    apic::timer_start_periodic((time::lapic_timer_hz() / 1000) as u32);
+    apic::start_host_tick();
     let status = host.run();
     apic::timer_stop();
     status

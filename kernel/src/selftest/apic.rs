@@ -11,7 +11,7 @@
 //! tick.
 
 use super::Verdict;
-use crate::arch::x86_64::{apic, time};
+use crate::arch::x86_64::apic;
 use crate::ensure;
 use crate::vmm::backend::Backend;
 use crate::vmm::devices::lapic::regs::VERSION_VALUE;
@@ -37,7 +37,7 @@ pub fn check<B: Backend>() -> Verdict {
     let mut guest = Guest::new(mem);
     // The host's timer runs as under `launch::run_to_end`: QEMU's icount slices end at its
     // deadlines, which is when QEMU repeated an injected interrupt (slots 17, 18).
-    apic::timer_start_periodic((time::lapic_timer_hz() / 1000) as u32);
+    apic::start_host_tick();
     let r = run::run(&mut vcpu, &mut guest, "[guest] ", MAX_EXITS);
     apic::timer_stop();
     let s: [u64; APIC_SLOTS] = core::array::from_fn(|i| {

@@ -141,7 +141,7 @@ fn bcd(v: u64) -> i64 {
 fn check_timers<B: Backend>() -> Verdict {
     let host_ticks = &percpu::current().timer_ticks;
     let before = host_ticks.load(Ordering::Relaxed);
-    apic::timer_start_periodic((time::lapic_timer_hz() / 1000) as u32);
+    apic::start_host_tick();
     let run = run_builtin::<B>(Builtin::Timers, 200_000, Some(2_000));
     apic::timer_stop();
     let (r, [window, wakeups, hlt_ticks, date]) = run?;

@@ -14,8 +14,8 @@
 //! dump, `guest: cannot load '<cmdline>': <reason>`, or `guest: cannot run guests: <why>`.
 //! The back end is this CPU's ([`backend::dispatch`]): "VT-x" or "AMD-V" in the first line.
 
+use crate::arch::x86_64::apic;
 use crate::arch::x86_64::machine::ExitStatus;
-use crate::arch::x86_64::{apic, time};
 use alloc::vec::Vec;
 
 use crate::bootinfo::{BootInfo, Module};
@@ -162,7 +162,7 @@ pub fn boot_guest<B: Backend>(
 /// timer interrupts it every millisecond, so a guest that only computes (no exits of its own)
 /// still gets its timer interrupts: the chipset is brought up to date at every exit.
 pub fn run_to_end<B: Backend>(vcpu: &mut B::Vcpu, guest: &mut Guest<B::Format>) -> ExitStatus {
-    apic::timer_start_periodic((time::lapic_timer_hz() / 1000) as u32);
+    apic::start_host_tick();
     let report = run::run(vcpu, guest, "[guest] ", u64::MAX);
     apic::timer_stop();
     match report.end {

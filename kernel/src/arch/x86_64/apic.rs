@@ -107,6 +107,12 @@ pub fn timer_start_periodic(count: u32) {
     write(REG_TIMER_INITIAL, count.max(1));
 }
 
+/// The host's tick while guests run: the periodic timer at 1 kHz of the calibrated rate
+/// ([`super::time::lapic_timer_hz`]), so a guest exits at least every millisecond.
+pub fn start_host_tick() {
+    timer_start_periodic((super::time::lapic_timer_hz() / 1000) as u32);
+}
+
 /// Stops the timer.
 pub fn timer_stop() {
     write(REG_LVT_TIMER, LVT_MASKED);
