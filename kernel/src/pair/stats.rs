@@ -11,7 +11,7 @@
 //! The stun's parts: the dirty-set harvest, the vCPU and device state capture, the copy of hot
 //! pages into stun buffers, the write protection of cold ones, the nested TLB flush, the
 //! checkpoint's planning (merging and sorting the dirty set, the hot/cold plan, encoding the
-//! state records: `StunReport::other_ns`), and the rest.
+//! state records: `StunReport::plan_ns`), and the rest.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -58,6 +58,7 @@ pub struct StunTimes {
 /// Sums of the stun's parts (ns).
 #[derive(Default)]
 struct Parts {
+    harvest: u64,
     state: u64,
     copy: u64,
     protect: u64,
@@ -74,7 +75,6 @@ pub struct Stats {
     stun_max_ns: u64,
     /// Longest the guest was held stopped by a stun, waiting for the sender included.
     pub longest_stop_ns: u64,
-    harvest_ns: u64,
     parts: Parts,
     waited: u64,
     dirty: u64,
@@ -100,7 +100,6 @@ impl Stats {
             stun_ns: 0,
             stun_max_ns: 0,
             longest_stop_ns: 0,
-            harvest_ns: 0,
             parts: Parts::default(),
             waited: 0,
             dirty: 0,
@@ -127,12 +126,12 @@ impl Stats {
         self.longest_stop_ns = self.longest_stop_ns.max(t.wait.unwrap_or(0) + t.total);
         self.stun_ns += t.total;
         self.stun_max_ns = self.stun_max_ns.max(t.total);
-        self.harvest_ns += t.harvest;
+        self.parts.harvest += t.harvest;
         self.parts.state += t.state;
         self.parts.copy += report.copy_ns;
         self.parts.protect += report.protect_ns;
         self.parts.flush += t.flush;
-        self.parts.plan += report.other_ns;
+        self.parts.plan += report.plan_ns;
         self.waited += u64::from(t.wait.is_some());
         self.dirty += report.dirty;
         self.stunned_pages += report.dirty;
@@ -193,10 +192,10 @@ impl Stats {
         let per_page = self.acked_bytes / self.acked_pages.max(1);
         let l = &self.lazy;
         let p = &self.parts;
-        let harvest_us = self.harvest_ns / epochs / 1000;
+        let harvest_us = p.harvest / epochs / 1000;
         let other = self
             .stun_ns
-            .saturating_sub(self.harvest_ns + p.state + p.copy + p.protect + p.flush + p.plan);
+            .saturating_sub(p.harvest + p.state + p.copy + p.protect + p.flush + p.plan);
         kprintln!(
             "ft: primary: {} epochs ({}/s), dirty {} pages/epoch, stun {stun_us} us avg ({} max, \
              harvest {} us), copy of the same pages {copy_us} us: stun/copy {}.{:02}, waited \

@@ -184,9 +184,9 @@ pub struct StunReport {
     pub copy_ns: u64,
     /// Time spent write-protecting pages.
     pub protect_ns: u64,
-    /// The rest of the stun's work here: merging and sorting the dirty set, planning,
-    /// encoding the state records.
-    pub other_ns: u64,
+    /// The rest of the stun's work here, its planning: merging and sorting the dirty set, the
+    /// hot/cold plan, encoding the state records.
+    pub plan_ns: u64,
 }
 
 /// An epoch completely sent, waiting for its acknowledgement.
@@ -452,7 +452,7 @@ impl Primary {
             output: output.len() as u64,
             copy_ns,
             protect_ns,
-            other_ns: done
+            plan_ns: done
                 .saturating_sub(started)
                 .saturating_sub(copy_ns + protect_ns),
         })

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The parts of a stun that [`StunReport`] times on the primary's clock: the copy of hot pages
-//! into stun buffers, the write protection of cold ones, and the rest.
+//! into stun buffers, the write protection of cold ones, and the planning (the rest).
 
 use core::cell::Cell;
 
@@ -73,7 +73,7 @@ fn the_stun_report_times_the_copy_and_the_protection_apart() {
     assert_eq!((r.copied, r.protected), (1, 3));
     assert_eq!(r.copy_ns, READ_NS, "one page read to copy it");
     assert_eq!(r.protect_ns, 3 * PROTECT_NS);
-    assert_eq!(r.other_ns, 0, "nothing else touched guest memory");
+    assert_eq!(r.plan_ns, 0, "nothing else touched guest memory");
 }
 
 #[test]
@@ -82,5 +82,5 @@ fn a_clock_that_reads_zero_reports_zeros() {
     let mut ram = TimedRam(SimRam::new());
     stun_and_send(&mut p, &mut ram, &[]);
     let r = stun_and_send(&mut p, &mut ram, &[1, 2, 3]);
-    assert_eq!((r.copy_ns, r.protect_ns, r.other_ns), (0, 0, 0));
+    assert_eq!((r.copy_ns, r.protect_ns, r.plan_ns), (0, 0, 0));
 }
