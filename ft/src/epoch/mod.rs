@@ -7,7 +7,9 @@
 //!   write-protected and streamed from guest memory, copy-on-write stun buffers (US20170177441).
 //! - [`output`]: the output-commit buffer: guest output produced during epoch N is held until
 //!   the backup acknowledges epoch N, then released in order.
+//! - [`items`]: what that buffer holds: console lines and network frames, each tagged.
 
+pub mod items;
 pub mod lazy;
 pub mod output;
 pub mod policy;

@@ -158,6 +158,12 @@ impl OutputBuffer {
         self.held
     }
 
+    /// Bytes [`hold`](Self::hold) still takes.
+    #[must_use]
+    pub fn room(&self) -> usize {
+        self.capacity - self.held
+    }
+
     /// The epoch output is being produced in.
     #[must_use]
     pub fn current_epoch(&self) -> u64 {
@@ -194,6 +200,7 @@ mod tests {
         let mut b = OutputBuffer::new(0, 1024);
         b.hold(b"one ").unwrap();
         b.hold(b"two ").unwrap();
+        assert_eq!(b.room(), 1024 - 8);
         assert_eq!(b.end_epoch(), 0);
         b.hold(b"three ").unwrap();
         assert_eq!(b.end_epoch(), 1);

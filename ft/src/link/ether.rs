@@ -44,6 +44,21 @@ impl MacAddr {
     pub fn is_valid_unicast(&self) -> bool {
         !self.is_multicast() && *self != Self::ZERO
     }
+
+    /// Parses six colon-separated pairs of hexadecimal digits, e.g. `52:54:00:12:34:56`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut mac = [0u8; 6];
+        let mut parts = s.split(':');
+        for byte in &mut mac {
+            let part = parts.next()?;
+            if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            *byte = u8::from_str_radix(part, 16).ok()?;
+        }
+        parts.next().is_none().then_some(Self(mac))
+    }
 }
 
 impl fmt::Display for MacAddr {
@@ -156,5 +171,24 @@ mod tests {
         );
         assert!(MacAddr([1, 0, 0, 0, 0, 0]).is_multicast());
         assert!(!MacAddr::ZERO.is_valid_unicast());
+    }
+
+    #[test]
+    fn mac_addresses_parse_strictly() {
+        assert_eq!(
+            MacAddr::parse("52:54:00:Ab:cd:0f"),
+            Some(MacAddr([0x52, 0x54, 0, 0xab, 0xcd, 0x0f]))
+        );
+        for bad in [
+            "",
+            "52:54:00:ab:cd",
+            "52:54:00:ab:cd:0f:00",
+            "5:54:00:ab:cd:0f",
+            "52-54-00-ab-cd-0f",
+            "52:54:00:ab:cd:g0",
+            "+1:54:00:ab:cd:0f",
+        ] {
+            assert_eq!(MacAddr::parse(bad), None, "{bad}");
+        }
     }
 }

@@ -15,6 +15,7 @@
 //! The entry point is [`Link`] (in [`endpoint`]); see its module docs for the calling
 //! convention.
 
+pub mod announce;
 pub mod arp;
 pub mod checksum;
 pub mod config;

@@ -5,6 +5,7 @@
 
 use core::fmt::{self, Write};
 
+use castor_ft::link::ether::MacAddr;
 use castor_ft::link::ipv4::Ipv4Addr;
 use castor_ft::link::route::{self, Ipv4Cidr};
 use castor_ft::link::{PreSharedKey, Role};
@@ -101,7 +102,7 @@ const UDP: &[Need] = &[Need {
 }];
 
 /// Every key, in the order error messages list them.
-pub static KEYS: [Key; 20] = [
+pub static KEYS: [Key; 22] = [
     Key {
         name: "log",
         value: Value::Words(&[
@@ -169,6 +170,40 @@ pub static KEYS: [Key; 20] = [
         needs: &[Need {
             any_of: &["guest"],
             why: "it sizes the guest that guest=module runs",
+        }],
+    },
+    Key {
+        name: "guest_net",
+        value: Value::Words(&[
+            ("off", |c| c.guest_net = false),
+            ("nic", |c| c.guest_net = true),
+        ]),
+        unset: Unset::Value("off"),
+        help: "`nic`: the guest gets a virtio-net card (virtio-mmio, described in its ACPI \
+               tables), bridged to this host's first NIC the peer link does not use; on a pair \
+               its frames are sent only once the backup has the epoch that produced them",
+        needs: &[Need {
+            any_of: &["guest"],
+            why: "it gives the guest of guest=module a network card",
+        }],
+    },
+    Key {
+        name: "guest_mac",
+        value: Value::Text {
+            expected: "a unicast MAC address, e.g. 52:54:00:ca:57:01",
+            set: |c, v| match MacAddr::parse(v) {
+                Some(mac) if mac.is_valid_unicast() => {
+                    c.guest_mac = mac.0;
+                    true
+                }
+                _ => false,
+            },
+        },
+        unset: Unset::Value("52:54:00:ca:57:01"),
+        help: "the MAC address of the guest's network card (the same on both hosts of a pair)",
+        needs: &[Need {
+            any_of: &["guest_net"],
+            why: "it names the card guest_net=nic gives the guest",
         }],
     },
     Key {

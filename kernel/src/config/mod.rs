@@ -73,6 +73,10 @@ pub struct Config {
     pub digests: bool,
     /// `stun_buffers=`: pages of copy-on-write stun buffers the primary keeps.
     pub stun_buffers: u32,
+    /// `guest_net=nic`: the guest gets a network card bridged to a host NIC.
+    pub guest_net: bool,
+    /// `guest_mac=`: the MAC address of the guest's network card.
+    pub guest_mac: [u8; 6],
     /// `ft_freeze=PHASE@EPOCH` (tests): the primary stops dead in that phase of that epoch (or
     /// of the first later epoch that has the phase), so a test can kill it in a chosen phase.
     pub ft_freeze: Option<FreezePoint>,
@@ -150,9 +154,14 @@ impl Default for Config {
             digests: false,
             ft_freeze: None,
             stun_buffers: DEFAULT_STUN_BUFFERS,
+            guest_net: false,
+            guest_mac: DEFAULT_GUEST_MAC,
         }
     }
 }
+
+/// `guest_mac=`'s default: a locally chosen address in QEMU's 52:54:00 block.
+pub const DEFAULT_GUEST_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0xca, 0x57, 0x01];
 
 /// What a boot does once the machine is up: exactly one thing, chosen by the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,8 +9,8 @@
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
-use alloc::vec::Vec;
 
+use castor_ft::link::ether::MacAddr;
 use castor_ft::link::{Event, MsgId};
 use castor_ft::pair::backup::{Backup, BackupError};
 use castor_ft::pair::digest::memory_digest;
@@ -18,6 +18,7 @@ use castor_ft::pair::message::Message;
 use castor_ft::stream::PAGE_SIZE;
 
 use super::memory::BackupRam;
+use super::output;
 use super::{MS, Pair};
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::arch::x86_64::time;
@@ -28,6 +29,7 @@ use crate::vmm::cpu_state::CpuState;
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::launch::{guest_memory, run_to_end};
 use crate::vmm::run::Guest;
+use crate::vmm::uplink::Uplink;
 use crate::vmm::vcpu::{GuestStart, Vcpu};
 
 /// How often the backup says which epoch it holds.
@@ -48,7 +50,7 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         config,
         files,
         ram,
-        ..
+        uplink,
     } = pair;
     let cmdline = files.cmdline;
     let Some(mut mem) = guest_memory::<B>(ram, false, "ft") else {
@@ -73,7 +75,7 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         }
         Standby::PrimaryLost => {
             let silent = link.link().peer_silent_for(time::now_ns()).unwrap_or(0);
-            take_over::<B>(backup, mem, silent, config.digests)
+            take_over::<B>(backup, mem, silent, config.digests, uplink)
         }
     }
 }
@@ -158,6 +160,7 @@ fn take_over<B: Backend>(
     mem: GuestMemory<B::Format>,
     silent_ns: u64,
     digests: bool,
+    mut uplink: Option<Uplink>,
 ) -> ExitStatus {
     let Some(t) = backup.takeover() else {
         kprintln!(
@@ -180,20 +183,29 @@ fn take_over<B: Backend>(
     // Output of applied epochs the primary is not known to have released. It may have printed
     // some of it in the instant before it died (after printing, before its link confirmed the
     // acknowledgement): say so, so whoever reads the console can tell such lines from repeats.
-    let pending: Vec<&[u8]> = t
-        .unreleased_output
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
-    if !pending.is_empty() {
+    // Frames go out after the guest's MAC is announced here, so the network delivers what
+    // answers them to this host; a repeated frame is harmless, a lost one is not.
+    let pending = output::count(&t.unreleased_output);
+    if pending.lines > 0 {
         kprintln!(
             "ft: backup: releasing {} lines the primary may have released as it died",
-            pending.len()
+            pending.lines
         );
     }
-    for line in pending {
-        kprintln!("[guest] {}", String::from_utf8_lossy(line));
+    if let Some(uplink) = uplink.as_mut() {
+        // Three times: on a lossy network one may not arrive (the guest's own frames teach
+        // the bridges too, later).
+        for _ in 0..3 {
+            uplink.announce();
+        }
+        kprintln!(
+            "ft: backup: announced {} on {}; releasing {} frames the primary may have sent",
+            MacAddr(uplink.guest_mac()),
+            uplink.nic_name(),
+            pending.frames
+        );
     }
+    output::release(&t.unreleased_output, uplink.as_mut());
     let state = match CpuState::from_bytes(&t.vcpu) {
         Ok(s) => s,
         Err(e) => {
@@ -219,5 +231,5 @@ fn take_over<B: Backend>(
             return ExitStatus::Failure;
         }
     };
-    run_to_end::<B>(&mut vcpu, &mut guest)
+    run_to_end::<B>(&mut vcpu, &mut guest, uplink.as_mut())
 }

@@ -18,11 +18,15 @@
 //!   takeover `ft: backup took over at epoch <N> after <ms> ms of silence (memory digest
 //!   <32 hex>)`, then `ft: backup: releasing <K> lines the primary may have released as it
 //!   died` when there are such lines (the first K guest lines that follow may repeat the
-//!   primary's last ones), then the guest's output as `[guest] <line>`.
+//!   primary's last ones), then the guest's output as `[guest] <line>`;
+//! - with `guest_net=nic`: `ft: guest network card <mac> bridged to <nic>` on both, the
+//!   primary's summary counts frames held back, and the backup says `ft: backup: announced
+//!   <mac> on <nic>; releasing <F> frames the primary may have sent` on takeover.
 
 mod backup;
 mod hello;
 mod memory;
+mod output;
 mod primary;
 mod stats;
 
@@ -37,7 +41,8 @@ use crate::link::connect::connect;
 use crate::link::peer::PeerLink;
 use crate::vmm::backend::{self, Backend, WithBackend};
 use crate::vmm::cpu_model;
-use crate::vmm::launch::{GuestFiles, guest_files};
+use crate::vmm::launch::{GuestFiles, guest_files, guest_uplink};
+use crate::vmm::uplink::Uplink;
 
 const MS: u64 = 1_000_000;
 /// How long a host that refused its peer waits for the peer to receive its HELLO.
@@ -66,11 +71,19 @@ pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
             return ExitStatus::Failure;
         }
     }
+    let uplink = match config.guest_net {
+        true => match guest_uplink(config.guest_mac, "ft") {
+            Some(uplink) => Some(uplink),
+            None => return ExitStatus::Failure,
+        },
+        false => None,
+    };
     let pair = Pair {
         link,
         config,
         files,
         ram,
+        uplink,
     };
     match backend::dispatch(pair) {
         Ok(status) => status,
@@ -110,6 +123,8 @@ struct Pair<'a> {
     config: &'a Config,
     files: GuestFiles<'a>,
     ram: u64,
+    /// The host NIC of the guest's network card (`guest_net=nic`).
+    uplink: Option<Uplink>,
 }
 
 impl WithBackend for Pair<'_> {

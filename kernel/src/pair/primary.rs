@@ -11,6 +11,7 @@
 
 use alloc::vec::Vec;
 
+use castor_ft::epoch::items::{Channel, MAX_ITEM_LEN, item};
 use castor_ft::epoch::policy::{EpochObservation, EpochPolicy};
 use castor_ft::link::Event;
 use castor_ft::pair::message::Message;
@@ -20,6 +21,7 @@ use castor_ft::pair::primary::{
 use castor_ft::stream::{MAX_DEVICE_STATE_LEN, PAGE_SIZE};
 
 use super::memory::PrimaryRam;
+use super::output;
 use super::stats::{Stats, StunTimes};
 use super::{MS, Pair};
 use crate::arch::x86_64::machine::ExitStatus;
@@ -27,9 +29,13 @@ use crate::arch::x86_64::{apic, instr, time};
 use crate::config::{FreezePhase, FreezePoint};
 use crate::kprintln;
 use crate::link::peer::PeerLink;
+use crate::mm::pagetable::Format;
 use crate::vmm::backend::Backend;
+use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::launch::{boot_guest, guest_memory};
+use crate::vmm::nic_io::NetHost;
 use crate::vmm::run::{self, Guest, GuestEnd, Step};
+use crate::vmm::uplink::Uplink;
 use crate::vmm::vcpu::{InterruptSource, Vcpu};
 
 /// Pages the lazy sender streams at each turn between guest exits.
@@ -49,11 +55,13 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         config,
         files,
         ram,
+        uplink,
     } = pair;
     let Some(mem) = guest_memory::<B>(ram, true, "ft") else {
         return ExitStatus::Failure;
     };
-    let Some((mut vcpu, guest)) = boot_guest::<B>(mem, &files, "ft") else {
+    let nic = uplink.as_ref().map(Uplink::guest_mac);
+    let Some((mut vcpu, guest)) = boot_guest::<B>(mem, &files, nic, "ft") else {
         return ExitStatus::Failure;
     };
     let log = vcpu.enable_dirty_log();
@@ -110,6 +118,10 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         freeze: config.ft_freeze,
         stats: Stats::new(),
         stale: StaleTranslations::default(),
+        uplink,
+        dma_dirty: Vec::new(),
+        frames_waiting: false,
+        epoch_min: min,
     };
     apic::start_host_tick();
     let status = host.run();
@@ -141,12 +153,50 @@ struct Host<B: Backend> {
     stats: Stats,
     /// Pages that faulted spuriously since the last nested TLB flush.
     stale: StaleTranslations,
+    /// The host NIC of the guest's network card, if it has one.
+    uplink: Option<Uplink>,
+    /// Guest pages the card wrote since the last stun (host writes leave no dirty flag).
+    dma_dirty: Vec<u64>,
+    /// The guest sent frames during the running epoch (they wait for its checkpoint).
+    frames_waiting: bool,
+    /// `epoch_min=` in ns.
+    epoch_min: u64,
 }
 
-/// Prints released guest output, a line at a time.
-fn release(bytes: &[u8]) {
-    for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        kprintln!("[guest] {}", alloc::string::String::from_utf8_lossy(line));
+/// The card of a protected guest: its frames are held as output of the epoch that sent them
+/// (released with the epoch's acknowledgement), and its writes to guest RAM are handled as
+/// guest writes are: a page the lazy sender still needs is copied aside or sent first, and
+/// every written page joins the epoch's dirty set.
+struct PrimaryNet<'a> {
+    primary: &'a mut Primary,
+    uplink: &'a mut Uplink,
+    dma_dirty: &'a mut Vec<u64>,
+}
+
+impl<F: Format> NetHost<F> for PrimaryNet<'_> {
+    fn room(&self) -> usize {
+        self.primary.output_room()
+    }
+
+    fn send(&mut self, frame: &[u8]) {
+        let held = item(Channel::Net, frame).map(|i| self.primary.hold_output(&i));
+        if !matches!(held, Some(Ok(()))) {
+            // room() counted this frame in: a bug, never guest behaviour.
+            log::error!("ft: primary: a guest frame did not fit the room it was given");
+        }
+    }
+
+    fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
+        self.uplink.receive(buf)
+    }
+
+    fn before_write(&mut self, mem: &mut GuestMemory<F>, gfn: u64) {
+        if mem.is_write_protected(gfn)
+            && let Err(e) = self.primary.on_write_fault(&mut PrimaryRam(mem), gfn)
+        {
+            kprintln!("ft: primary: {e}");
+        }
+        self.dma_dirty.push(gfn);
     }
 }
 
@@ -191,6 +241,7 @@ impl<B: Backend> Host<B> {
             }
             let step = run::step(&mut self.vcpu, &mut self.guest, &mut self.out);
             self.hold_output();
+            self.service_nic();
             match step {
                 Step::Continue | Step::HostInterrupt | Step::Preempted => {}
                 Step::Halt => {
@@ -260,7 +311,10 @@ impl<B: Backend> Host<B> {
     }
 
     fn on_ack(&mut self, epoch: u64) {
-        match self.primary.on_ack(epoch, release) {
+        let uplink = &mut self.uplink;
+        match self.primary.on_ack(epoch, |b| {
+            output::release(b, uplink.as_mut());
+        }) {
             Ok(Some(sent)) => {
                 self.stats.acked(&sent);
                 // Released means out of the UART, not in its FIFO (a slow or emulated UART
@@ -269,6 +323,8 @@ impl<B: Backend> Host<B> {
                 // window for a repeated line is until the backup knows.
                 crate::console::flush();
                 self.link.link().acknowledge_now();
+                // Room for frames the guest's card was holding back.
+                self.service_nic();
             }
             Ok(None) => {}
             Err(e) => kprintln!("ft: primary: {e}"),
@@ -308,8 +364,16 @@ impl<B: Backend> Host<B> {
     /// Stuns if the epoch is over and the previous one is all sent. While the sender is still
     /// busy the guest runs on (the epoch grows with the transfer, as the policy's swamped-link
     /// rule says) instead of waiting for it: a slow or dead backup never stops the guest.
+    ///
+    /// Frames held for the running epoch end it as soon as it has run `epoch_min` (the
+    /// output-commit latency is the epoch's remaining length plus the checkpoint's transfer,
+    /// US20170262299): a guest answering a client is not kept waiting a whole long epoch.
     fn stun_if_due(&mut self) {
-        if time::now_ns() >= self.epoch_start + self.epoch_len && self.primary.sender_idle() {
+        let len = match self.frames_waiting {
+            true => self.epoch_len.min(self.epoch_min),
+            false => self.epoch_len,
+        };
+        if time::now_ns() >= self.epoch_start + len && self.primary.sender_idle() {
             self.stun();
         }
     }
@@ -335,6 +399,7 @@ impl<B: Backend> Host<B> {
             // The primary learns the dirty set from write faults.
             DirtySource::Protection => {}
         }
+        self.dirty.append(&mut self.dma_dirty);
         let harvested = time::now_ns();
         // A failed capture (logged by the back end) is no checkpoint: the primary refuses an
         // empty state and keeps the epoch's dirty pages for the next stun.
@@ -384,6 +449,7 @@ impl<B: Backend> Host<B> {
             ),
         }
         self.epoch_start = resumed;
+        self.frames_waiting = false;
         self.stats
             .maybe_report(resumed, &mut self.guest.mem, &self.dirty);
     }
@@ -391,10 +457,14 @@ impl<B: Backend> Host<B> {
     /// Holds (or, unprotected, prints) the guest's new console lines.
     fn hold_output(&mut self) {
         for line in core::mem::take(&mut self.out) {
-            let mut bytes = line.into_bytes();
-            bytes.push(b'\n');
+            let mut text = line.into_bytes();
+            text.push(b'\n');
+            text.truncate(MAX_ITEM_LEN);
+            let Some(bytes) = item(Channel::Console, &text) else {
+                continue;
+            };
             if !self.protected {
-                release(&bytes);
+                output::release(&bytes, None);
                 continue;
             }
             loop {
@@ -405,13 +475,34 @@ impl<B: Backend> Host<B> {
                         self.stun();
                         self.service_link();
                         if !self.protected {
-                            release(&bytes);
+                            output::release(&bytes, None);
                             break;
                         }
                     }
                 }
             }
         }
+    }
+
+    /// One round of the guest card's I/O (`vmm::nic_io`): while protected its frames are held
+    /// as output ([`PrimaryNet`]), once unprotected they go straight out.
+    fn service_nic(&mut self) {
+        let Some(uplink) = self.uplink.as_mut() else {
+            return;
+        };
+        let activity = if self.protected {
+            let mut net = PrimaryNet {
+                primary: &mut self.primary,
+                uplink,
+                dma_dirty: &mut self.dma_dirty,
+            };
+            self.guest.service_nic(&mut net)
+        } else {
+            self.guest.service_nic(uplink)
+        };
+        self.stats.net.add(&activity);
+        self.frames_waiting |= self.protected && activity.sent > 0;
+        self.sync_tlb();
     }
 
     /// HLT: waits for the guest's next interrupt while keeping the pair going.
@@ -424,6 +515,10 @@ impl<B: Backend> Host<B> {
                 return false;
             };
             while self.guest.chipset.now_ns() < deadline {
+                self.service_nic();
+                if self.guest.chipset.pending().is_some() {
+                    return true;
+                }
                 if self.protected {
                     self.service_link();
                     self.pump_sender(PAGES_PER_EXIT);
@@ -468,7 +563,10 @@ impl<B: Backend> Host<B> {
             .peer_silent_for(time::now_ns())
             .unwrap_or(0);
         let mut ram = PrimaryRam(&mut self.guest.mem);
-        self.primary.abandon(&mut ram, release);
+        let uplink = &mut self.uplink;
+        self.primary.abandon(&mut ram, |b| {
+            output::release(b, uplink.as_mut());
+        });
         self.sync_tlb();
         self.protected = false;
         kprintln!(
@@ -500,7 +598,10 @@ impl<B: Backend> Host<B> {
         };
         if self.protected {
             let mut ram = PrimaryRam(&mut self.guest.mem);
-            self.primary.abandon(&mut ram, release);
+            let uplink = &mut self.uplink;
+            self.primary.abandon(&mut ram, |b| {
+                output::release(b, uplink.as_mut());
+            });
             // u64::MAX: the guest did not exit by itself (it stopped).
             let msg = Message::Ended(status.unwrap_or(u64::MAX)).encode();
             if self.link.link().send(&msg).is_ok() {

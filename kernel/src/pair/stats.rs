@@ -11,7 +11,9 @@
 //! The stun's parts: the dirty-set harvest, the vCPU and device state capture, the copy of hot
 //! pages into stun buffers, the write protection of cold ones, the nested TLB flush, the
 //! checkpoint's planning (merging and sorting the dirty set, the hot/cold plan, encoding the
-//! state records: `StunReport::plan_ns`), and the rest.
+//! state records: `StunReport::plan_ns`), and the rest. With a guest network card a second
+//! line follows: `ft: primary: guest network: <S> frames out (...), <D> in, transmit held
+//! back <B> times (output buffer full)`.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -39,6 +41,29 @@ pub struct Faults {
     pub spurious: u64,
     /// First writes since the stun, when protection tracks the dirty set.
     pub tracked: u64,
+}
+
+/// The guest network card's traffic through the primary.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NetCounts {
+    /// Whether the guest has a card (else nothing is reported).
+    pub present: bool,
+    /// Frames the guest sent (held for their epoch while protected).
+    pub sent: u64,
+    /// Frames handed to the guest.
+    pub delivered: u64,
+    /// Rounds in which the guest's transmit ring was held back: the output buffer was full.
+    pub held_back: u64,
+}
+
+impl NetCounts {
+    /// Adds one round of the card's I/O.
+    pub fn add(&mut self, a: &crate::vmm::nic_io::NicActivity) {
+        self.present = true;
+        self.sent += a.sent as u64;
+        self.delivered += a.delivered as u64;
+        self.held_back += u64::from(a.blocked);
+    }
 }
 
 /// What one stun took, in nanoseconds.
@@ -83,6 +108,8 @@ pub struct Stats {
     stunned_pages: u64,
     /// Write faults.
     pub faults: Faults,
+    /// The guest's network traffic.
+    pub net: NetCounts,
     lazy: LazyStats,
     acked_pages: u64,
     acked_bytes: u64,
@@ -107,6 +134,7 @@ impl Stats {
             copy_pages: 0,
             stunned_pages: 0,
             faults: Faults::default(),
+            net: NetCounts::default(),
             lazy: LazyStats::default(),
             acked_pages: 0,
             acked_bytes: 0,
@@ -229,5 +257,15 @@ impl Stats {
             p.plan / epochs / 1000,
             other / epochs / 1000,
         );
+        let n = &self.net;
+        if n.present {
+            kprintln!(
+                "ft: primary: guest network: {} frames out (each held until its epoch was \
+                 acknowledged), {} in, transmit held back {} times (output buffer full)",
+                n.sent,
+                n.delivered,
+                n.held_back
+            );
+        }
     }
 }

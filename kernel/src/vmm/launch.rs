@@ -20,11 +20,14 @@ use alloc::vec::Vec;
 
 use crate::bootinfo::{BootInfo, Module};
 use crate::config::Config;
+use crate::drivers::net::NICS;
 use crate::kprintln;
 use crate::vmm::backend::{self, Backend, WithBackend};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::loader::{self, GuestModule};
+use crate::vmm::nic_io::NetHost;
 use crate::vmm::run::{self, Guest, GuestEnd};
+use crate::vmm::uplink::Uplink;
 use crate::vmm::vcpu::Vcpu;
 
 /// The guest's files, from the boot modules: the kernel image and its command line, then the
@@ -76,9 +79,17 @@ pub fn run_module_guest(boot: &BootInfo, config: &Config) -> ExitStatus {
     let Some(files) = guest_files(boot, "guest") else {
         return ExitStatus::Failure;
     };
+    let uplink = match config.guest_net {
+        true => match guest_uplink(config.guest_mac, "guest") {
+            Some(uplink) => Some(uplink),
+            None => return ExitStatus::Failure,
+        },
+        false => None,
+    };
     let launch = Launch {
         files,
         ram_mib: config.guest_ram_mib,
+        uplink,
     };
     match backend::dispatch(launch) {
         Ok(status) => status,
@@ -93,28 +104,58 @@ pub fn run_module_guest(boot: &BootInfo, config: &Config) -> ExitStatus {
 struct Launch<'a> {
     files: GuestFiles<'a>,
     ram_mib: u32,
+    /// The host NIC of the guest's network card, if it has one.
+    uplink: Option<Uplink>,
+}
+
+/// The first NIC nothing else took, carrying the traffic of a guest card with MAC `mac`
+/// (`guest_net=nic`); `None` after saying why under `who` if there is none.
+pub fn guest_uplink(mac: [u8; 6], who: &str) -> Option<Uplink> {
+    let nic = {
+        let mut nics = NICS.lock();
+        (!nics.is_empty()).then(|| nics.remove(0))
+    };
+    let Some(nic) = nic else {
+        kprintln!(
+            "{who}: guest_net=nic needs a NIC of its own (virtio-net or e1000); none is left"
+        );
+        return None;
+    };
+    let uplink = Uplink::new(nic, mac);
+    kprintln!(
+        "{who}: guest network card {} bridged to {}",
+        castor_ft::link::ether::MacAddr(mac),
+        uplink.nic_name()
+    );
+    Some(uplink)
 }
 
 impl WithBackend for Launch<'_> {
     type Output = ExitStatus;
 
     fn run<B: Backend>(self) -> ExitStatus {
-        let Launch { files, ram_mib } = self;
+        let Launch {
+            files,
+            ram_mib,
+            mut uplink,
+        } = self;
+        let nic = uplink.as_ref().map(|u| u.guest_mac());
         let Some(mem) = guest_memory::<B>(u64::from(ram_mib) << 20, false, "guest") else {
             return ExitStatus::Failure;
         };
-        let Some((mut vcpu, mut guest)) = boot_guest::<B>(mem, &files, "guest") else {
+        let Some((mut vcpu, mut guest)) = boot_guest::<B>(mem, &files, nic, "guest") else {
             return ExitStatus::Failure;
         };
-        run_to_end::<B>(&mut vcpu, &mut guest)
+        run_to_end::<B>(&mut vcpu, &mut guest, uplink.as_mut())
     }
 }
 
 /// Loads the guest kernel of `files` into `mem` and makes its vCPU, as `qemu -kernel` would
-/// start it; says why not under `who` on failure.
+/// start it, with a network card of MAC `nic` if given; says why not under `who` on failure.
 pub fn boot_guest<B: Backend>(
     mut mem: GuestMemory<B::Format>,
     files: &GuestFiles<'_>,
+    nic: Option<[u8; 6]>,
     who: &str,
 ) -> Option<(B::Vcpu, Guest<B::Format>)> {
     let GuestFiles {
@@ -154,16 +195,26 @@ pub fn boot_guest<B: Backend>(
     regs.rax = u64::from(entry.eax);
     regs.rbx = u64::from(entry.ebx);
     regs.rsi = u64::from(entry.esi);
-    Some((vcpu, Guest::new(mem)))
+    let guest = match nic {
+        Some(mac) => Guest::with_nic(mem, mac),
+        None => Guest::new(mem),
+    };
+    Some((vcpu, guest))
 }
 
 /// Runs a loaded guest until it ends, printing its output as `[guest] ...` and then
 /// `guest exited with status <N>` (success) or why it stopped (failure). The host's LAPIC
 /// timer interrupts it every millisecond, so a guest that only computes (no exits of its own)
-/// still gets its timer interrupts: the chipset is brought up to date at every exit.
-pub fn run_to_end<B: Backend>(vcpu: &mut B::Vcpu, guest: &mut Guest<B::Format>) -> ExitStatus {
+/// still gets its timer interrupts: the chipset is brought up to date at every exit. The
+/// guest's network card, if any, is bridged to `uplink`.
+pub fn run_to_end<B: Backend>(
+    vcpu: &mut B::Vcpu,
+    guest: &mut Guest<B::Format>,
+    uplink: Option<&mut Uplink>,
+) -> ExitStatus {
     apic::start_host_tick();
-    let report = run::run(vcpu, guest, "[guest] ", u64::MAX);
+    let net = uplink.map(|u| u as &mut dyn NetHost<B::Format>);
+    let report = run::run_with_nic(vcpu, guest, "[guest] ", u64::MAX, net);
     apic::timer_stop();
     match report.end {
         GuestEnd::Exited(status) => {

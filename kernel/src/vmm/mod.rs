@@ -13,6 +13,7 @@ pub mod cpuid_clocks;
 pub mod decode;
 pub mod devices;
 pub mod emulate;
+pub mod guest_nic;
 pub mod hypercall;
 pub mod loader;
 pub mod msr;
@@ -27,5 +28,9 @@ pub mod guests;
 #[cfg(target_os = "none")]
 pub mod launch;
 #[cfg(target_os = "none")]
+pub mod nic_io;
+#[cfg(target_os = "none")]
 pub mod run;
+#[cfg(target_os = "none")]
+pub mod uplink;
 pub mod vcpu;

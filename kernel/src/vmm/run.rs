@@ -8,10 +8,13 @@ use alloc::boxed::Box;
 
 use super::acpi;
 use super::chipset::Chipset;
-use super::decode::mmio::{self, MmioError};
+use super::decode::mmio::{self, MmioDevice, MmioError};
+use super::devices::virtio::VirtioNet;
 use super::devices::{Effect, PortBus, debug_exit::DebugExit, serial::Serial};
 use super::guest_mem::GuestMemory;
+use super::guest_nic;
 use super::hypercall::{self, Call};
+use super::nic_io::NetHost;
 use super::vcpu::{Exit, InterruptSource, Vcpu, Width};
 use crate::arch::x86_64::time;
 use crate::mm::pagetable::Format;
@@ -63,6 +66,9 @@ pub struct Guest<F: Format> {
     pub chipset: Chipset,
     /// Other port devices.
     pub bus: PortBus,
+    /// The network card, if the guest has one (`guest_nic`; the monitor moves its frames with
+    /// [`service_nic`](Self::service_nic)).
+    pub nic: Option<VirtioNet>,
     /// Bytes typed at the host's console that the guest's UART has no room for yet.
     console_in: Vec<u8>,
     /// Host time of the last look at the host's console.
@@ -80,8 +86,23 @@ impl<F: Format> Guest<F> {
     /// [`acpi::DEFAULT_BASE`] (in the BIOS area every loader reports as reserved) if RAM
     /// reaches that far.
     pub fn new(mem: GuestMemory<F>) -> Self {
+        Self::booted(mem, None)
+    }
+
+    /// As [`new`](Self::new), with a network card of MAC address `mac` (`guest_nic`), which
+    /// the ACPI tables describe.
+    pub fn with_nic(mem: GuestMemory<F>, mac: [u8; 6]) -> Self {
+        Self::booted(mem, Some(VirtioNet::new(mac)))
+    }
+
+    fn booted(mem: GuestMemory<F>, nic: Option<VirtioNet>) -> Self {
         let mut guest = Self::with_devices(mem);
-        match acpi::build(&acpi::Platform::pc(guest.mem.size()), acpi::DEFAULT_BASE) {
+        let mut platform = acpi::Platform::pc(guest.mem.size());
+        if nic.is_some() {
+            platform.devices.push(guest_nic::acpi_device());
+        }
+        guest.nic = nic;
+        match acpi::build(&platform, acpi::DEFAULT_BASE) {
             Ok(tables) => {
                 let _written = guest.mem.write(tables.base, &tables.bytes);
                 debug_assert!(_written, "build checked that the tables fit in RAM");
@@ -112,6 +133,7 @@ impl<F: Format> Guest<F> {
             chipset: Chipset::new(mem.size()),
             mem,
             bus,
+            nic: None,
             console_in: Vec::new(),
             console_polled_ns: 0,
         }
@@ -149,7 +171,12 @@ impl<F: Format> Guest<F> {
     /// The state of every device, the chipset's guest time included, as one versioned blob
     /// (`devices::blob`). Call while the guest is stopped.
     pub fn save_devices(&self) -> Vec<u8> {
-        super::devices::blob::encode(&self.chipset.save_state(), &self.bus.save_state())
+        use super::devices::blob;
+        blob::encode_with_nic(
+            &self.chipset.save_state(),
+            &self.bus.save_state(),
+            &blob::nic_section(self.nic.as_ref()),
+        )
     }
 
     /// Loads a blob [`save_devices`](Self::save_devices) wrote, possibly on another host; guest
@@ -157,9 +184,12 @@ impl<F: Format> Guest<F> {
     fn restore_devices(&mut self, bytes: &[u8]) -> Result<(), super::devices::state::StateError> {
         let sections = super::devices::blob::decode(bytes)?;
         let chipset = Chipset::restore_state(sections.chipset, self.mem.size())?;
+        let nic = super::devices::blob::restore_nic(sections.nic)?;
         self.bus.restore_state(sections.bus)?;
         self.chipset = chipset;
+        self.nic = nic;
         self.drive_bus_lines();
+        self.drive_nic_line();
         Ok(())
     }
 
@@ -167,16 +197,24 @@ impl<F: Format> Guest<F> {
     /// an interrupt is pending. False if none can ever come: no timer armed, and no UART whose
     /// interrupt typed input would raise ([`PortBus::wakes_on_input`](super::devices::PortBus::wakes_on_input);
     /// with one, it waits for input as long as it takes).
-    fn wait_for_interrupt(&mut self) -> bool {
+    fn wait_for_interrupt<'n>(&mut self, mut net: Option<&mut (dyn NetHost<F> + 'n)>) -> bool {
+        let frames_can_wake = net.is_some() && self.nic.is_some();
+        let mut idle = |guest: &mut Self| {
+            guest.feed_console();
+            if let Some(host) = net.as_deref_mut() {
+                guest.service_nic(host);
+            }
+            guest.chipset.pending().is_some()
+        };
         loop {
             if self.chipset.pending().is_some() {
                 return true;
             }
             let Some(deadline) = self.chipset.next_deadline() else {
-                // No timer: only typed input can wake the guest, if its UART would interrupt.
-                while self.bus.wakes_on_input() {
-                    self.feed_console();
-                    if self.chipset.pending().is_some() {
+                // No timer: only typed input (or a frame) can wake the guest, if its UART (or
+                // its card) would interrupt.
+                while self.bus.wakes_on_input() || frames_can_wake {
+                    if idle(self) {
                         return true;
                     }
                     core::hint::spin_loop();
@@ -184,8 +222,7 @@ impl<F: Format> Guest<F> {
                 return false;
             };
             while self.chipset.now_ns() < deadline {
-                self.feed_console();
-                if self.chipset.pending().is_some() {
+                if idle(self) {
                     return true;
                 }
                 core::hint::spin_loop();
@@ -234,12 +271,46 @@ impl<F: Format> Guest<F> {
             rsp: &mut rsp,
             rflags: &mut rflags,
         };
-        match insn.execute(gpa, &mut regs, &mut self.chipset) {
+        let mut devices = GuestMmio {
+            chipset: &mut self.chipset,
+            nic: self.nic.as_mut(),
+        };
+        let step = match insn.execute(gpa, &mut regs, &mut devices) {
             Ok(done) => match vcpu.complete_instruction(rsp, rflags, done.advance) {
                 Ok(()) => Step::Continue,
                 Err(_) => Step::End(GuestEnd::BadAccess { gpa, write: true }),
             },
             Err(e) => bad(e),
+        };
+        self.drive_nic_line();
+        step
+    }
+
+    /// Whether guest-physical `gpa` is a device register page (the APICs', the card's).
+    fn decodes_mmio(&self, gpa: u64) -> bool {
+        self.chipset.decodes_mmio(gpa) || (self.nic.is_some() && guest_nic::offset(gpa).is_some())
+    }
+}
+
+/// The device pages an MMIO access can reach: the chipset's APIC pages and the network card's
+/// register window.
+struct GuestMmio<'a> {
+    chipset: &'a mut Chipset,
+    nic: Option<&'a mut VirtioNet>,
+}
+
+impl MmioDevice for GuestMmio<'_> {
+    fn read(&mut self, gpa: u64, width: Width) -> u64 {
+        match (self.nic.as_deref_mut(), guest_nic::offset(gpa)) {
+            (Some(nic), Some(offset)) => nic.mmio_read(offset, width),
+            _ => MmioDevice::read(&mut *self.chipset, gpa, width),
+        }
+    }
+
+    fn write(&mut self, gpa: u64, width: Width, value: u64) {
+        match (self.nic.as_deref_mut(), guest_nic::offset(gpa)) {
+            (Some(nic), Some(offset)) => nic.mmio_write(offset, width, value),
+            _ => MmioDevice::write(&mut *self.chipset, gpa, width, value),
         }
     }
 }
@@ -336,7 +407,7 @@ pub fn step<F: Format>(vcpu: &mut dyn Vcpu, guest: &mut Guest<F>, out: &mut Vec<
             exec: false,
             paging_structure: false,
             ..
-        } if guest.chipset.decodes_mmio(gpa) => guest.emulate_mmio(vcpu, gpa),
+        } if guest.decodes_mmio(gpa) => guest.emulate_mmio(vcpu, gpa),
         Exit::NestedPageFault { gpa, write, .. } => Step::End(GuestEnd::BadAccess { gpa, write }),
         Exit::Halt => Step::Halt,
         Exit::Shutdown => Step::End(GuestEnd::Shutdown),
@@ -371,6 +442,18 @@ pub fn run<F: Format>(
     prefix: &str,
     max_exits: u64,
 ) -> RunReport {
+    run_with_nic(vcpu, guest, prefix, max_exits, None)
+}
+
+/// As [`run`], moving the frames of the guest's network card to and from `net` after every
+/// exit and while the guest waits in HLT (a received frame can wake it).
+pub fn run_with_nic<'n, F: Format>(
+    vcpu: &mut dyn Vcpu,
+    guest: &mut Guest<F>,
+    prefix: &str,
+    max_exits: u64,
+    mut net: Option<&mut (dyn NetHost<F> + 'n)>,
+) -> RunReport {
     let mut output = Vec::new();
     let (mut exits, mut host_interrupts, mut preemptions) = (0, 0, 0);
     let end = loop {
@@ -383,12 +466,15 @@ pub fn run<F: Format>(
         for line in &output[printed..] {
             crate::kprintln!("{prefix}{line}");
         }
+        if let Some(host) = net.as_deref_mut() {
+            guest.service_nic(host);
+        }
         match step {
             Step::Continue => {}
             Step::HostInterrupt => host_interrupts += 1,
             Step::Preempted => preemptions += 1,
             Step::Halt => {
-                if !guest.wait_for_interrupt() {
+                if !guest.wait_for_interrupt(net.as_deref_mut()) {
                     break GuestEnd::Halted;
                 }
             }

@@ -318,6 +318,12 @@ impl Primary {
         self.output.waiting()
     }
 
+    /// Bytes of output [`hold_output`](Self::hold_output) still takes.
+    #[must_use]
+    pub fn output_room(&self) -> usize {
+        self.output.room()
+    }
+
     /// Holds guest output produced in the current epoch.
     ///
     /// # Errors

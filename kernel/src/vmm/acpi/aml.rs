@@ -282,6 +282,20 @@ pub enum Resource {
         /// Shared with other devices.
         shared: bool,
     },
+    /// `Interrupt (ResourceConsumer, Level or Edge, ActiveHigh or ActiveLow, Exclusive or
+    /// Shared) { gsi }`: one global system interrupt (6.4.3.6), e.g. an I/O APIC pin above the
+    /// ISA range, whose trigger mode the OS takes from here (for GSIs 0-15 Linux prefers the
+    /// MADT's ISA defaults).
+    Interrupt {
+        /// The global system interrupt.
+        gsi: u32,
+        /// Level triggered (else edge).
+        level: bool,
+        /// Active low (else high).
+        active_low: bool,
+        /// Shared with other devices.
+        shared: bool,
+    },
     /// `Memory32Fixed (ReadWrite or ReadOnly, base, len)` (6.4.3.4).
     Memory32Fixed {
         /// Writable.
@@ -328,6 +342,19 @@ impl Resource {
                 out.push(0x23); // small item 4, 3 bytes
                 out.extend_from_slice(&irq_mask(irq));
                 out.push(u8::from(!level) | u8::from(active_low) << 3 | u8::from(shared) << 4);
+            }
+            Self::Interrupt {
+                gsi,
+                level,
+                active_low,
+                shared,
+            } => {
+                // Large item 9, 6 bytes: flags (bit 0 consumer, 1 edge, 2 active low,
+                // 3 shared), one table entry.
+                let flags =
+                    1 | u8::from(!level) << 1 | u8::from(active_low) << 2 | u8::from(shared) << 3;
+                out.extend_from_slice(&[0x89, 6, 0, flags, 1]);
+                out.extend_from_slice(&gsi.to_le_bytes());
             }
             Self::Memory32Fixed {
                 writable,

@@ -5,10 +5,11 @@
 //! Layout (little endian, sections are a `u32` length and that many bytes):
 //!
 //! ```text
-//! blob    = magic "CSDV", version u16, chipset section, bus section
+//! blob    = magic "CSDV", version u16, chipset section, bus section, nic section
 //! chipset = guest RAM bytes u64, guest time ns u64,
 //!           PIC, PIT, RTC, I/O APIC, local APIC, PM registers          (ChipsetState)
 //! bus     = { device id u32, device section }*                       (PortBus)
+//! nic     = empty (no network card), or device id u32, device section  (virtio::VirtioNet)
 //! ```
 //!
 //! Guest time in the chipset section is the time at which the state was saved: the backup's
@@ -18,7 +19,8 @@
 //! continues exactly too.
 //!
 //! Version history: 1 had the PIC, PIT and RTC only; 2 gave the UART its receiver and interrupt
-//! state (`serial/state.rs`); 3 added the I/O APIC, the local APIC and the ACPI PM registers. A
+//! state (`serial/state.rs`); 3 added the I/O APIC, the local APIC and the ACPI PM registers;
+//! 4 added the network card's section. A
 //! blob of another version is refused, naming both versions. Restores are all or nothing: on
 //! any error the guest's devices are as they were.
 
@@ -36,11 +38,12 @@ use super::pit::Pit;
 use super::pm::Pm;
 use super::rtc::Rtc;
 use super::state::{DeviceId, DeviceState, StateError, StateReader, StateWriter, ensure};
+use super::virtio::VirtioNet;
 
 /// First bytes of every device state blob ("Castor device state").
 pub const MAGIC: [u8; 4] = *b"CSDV";
 /// The format version this build writes and reads (see the version history above).
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 /// The longest blob (or section) accepted; what this build writes is far shorter (about 1100
 /// bytes at most, see the tests).
 pub const MAX_LEN: usize = 4096;
@@ -194,23 +197,58 @@ impl PortBus {
     }
 }
 
-/// The two sections of a device state blob.
+/// The sections of a device state blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sections<'a> {
     /// The chipset section ([`ChipsetState`]).
     pub chipset: &'a [u8],
     /// The bus section ([`PortBus::save_state`]).
     pub bus: &'a [u8],
+    /// The network card's section ([`nic_section`]); empty for a guest without one.
+    pub nic: &'a [u8],
 }
 
-/// A device state blob of a chipset and a bus section.
+/// A device state blob of a chipset and a bus section, for a guest without a network card.
 pub fn encode(chipset: &[u8], bus: &[u8]) -> Vec<u8> {
+    encode_with_nic(chipset, bus, &[])
+}
+
+/// A device state blob of a chipset, a bus and a network card section ([`nic_section`]).
+pub fn encode_with_nic(chipset: &[u8], bus: &[u8], nic: &[u8]) -> Vec<u8> {
     let mut w = StateWriter::new();
     w.bytes(&MAGIC);
     w.u16(VERSION);
     w.section(|w| w.bytes(chipset));
     w.section(|w| w.bytes(bus));
+    w.section(|w| w.bytes(nic));
     w.into_bytes()
+}
+
+/// The network card's section: empty without a card, else its id and its state.
+pub fn nic_section(nic: Option<&VirtioNet>) -> Vec<u8> {
+    let mut w = StateWriter::new();
+    if let Some(nic) = nic {
+        w.u32(DeviceId::virtio_mmio(0).raw());
+        w.section(|w| nic.save_state(w));
+    }
+    w.into_bytes()
+}
+
+/// The network card a [`nic_section`] describes (`None`: the guest has none).
+pub fn restore_nic(bytes: &[u8]) -> Result<Option<VirtioNet>, StateError> {
+    let mut r = bounded(bytes)?;
+    if r.remaining() == 0 {
+        return Ok(None);
+    }
+    let id = DeviceId::from_raw(r.u32()?);
+    if id != DeviceId::virtio_mmio(0) {
+        return Err(StateError::UnknownDevice(id));
+    }
+    let mut section = r.section()?;
+    let nic = VirtioNet::restore_state(&mut section)?;
+    section.finish()?;
+    r.finish()?;
+    Ok(Some(nic))
 }
 
 /// The sections of a blob written by [`encode`]; refuses other magic numbers and versions.
@@ -230,9 +268,11 @@ pub fn decode(bytes: &[u8]) -> Result<Sections<'_>, StateError> {
     }
     let mut chipset = r.section()?;
     let mut bus = r.section()?;
+    let mut nic = r.section()?;
     r.finish()?;
     Ok(Sections {
         chipset: chipset.take(chipset.remaining())?,
         bus: bus.take(bus.remaining())?,
+        nic: nic.take(nic.remaining())?,
     })
 }

@@ -126,6 +126,14 @@ impl Interrupts {
     }
 }
 
+impl Interrupts {
+    /// Drives I/O APIC pin `pin` alone: a line beyond the ISA range (as a PCI or virtio-mmio
+    /// device's), which the PIC does not see.
+    pub fn set_pin_level(&mut self, pin: u8, high: bool) {
+        self.ioapic.set_irq(pin, high, &mut self.lapic);
+    }
+}
+
 impl IrqSink for Interrupts {
     /// Drives `line` on the PIC and on its I/O APIC pin.
     fn set_level(&mut self, line: IrqLine, high: bool) {

@@ -19,6 +19,7 @@ pub mod pm;
 pub mod rtc;
 pub mod serial;
 pub mod state;
+pub mod virtio;
 
 use alloc::boxed::Box;
 use alloc::string::String;

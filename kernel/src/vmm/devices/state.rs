@@ -166,6 +166,8 @@ const KIND_LAPIC: u32 = 2;
 const KIND_IOAPIC: u32 = 3;
 /// [`DeviceId`] kind of an ACPI power-management register block.
 const KIND_ACPI_PM: u32 = 4;
+/// [`DeviceId`] kind of a virtio-mmio device.
+const KIND_VIRTIO_MMIO: u32 = 5;
 
 impl DeviceId {
     /// A 16550 UART at `base`.
@@ -188,6 +190,11 @@ impl DeviceId {
         Self(KIND_ACPI_PM << 16 | base as u32)
     }
 
+    /// The virtio-mmio device with index `index` (its slot in the guest's device list).
+    pub const fn virtio_mmio(index: u8) -> Self {
+        Self(KIND_VIRTIO_MMIO << 16 | index as u32)
+    }
+
     /// The id as stored.
     pub const fn raw(self) -> u32 {
         self.0
@@ -207,6 +214,7 @@ impl fmt::Display for DeviceId {
             KIND_LAPIC => write!(f, "local APIC {base}"),
             KIND_IOAPIC => write!(f, "IOAPIC {base}"),
             KIND_ACPI_PM => write!(f, "ACPI PM registers at port {base:#x}"),
+            KIND_VIRTIO_MMIO => write!(f, "virtio-mmio device {base}"),
             _ => write!(f, "device {:#010x}", self.0),
         }
     }

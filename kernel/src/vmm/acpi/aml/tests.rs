@@ -215,6 +215,26 @@ fn irq_descriptors_with_flags() {
 }
 
 #[test]
+fn extended_interrupt_descriptors() {
+    let t = |level, active_low, shared| {
+        resource_template(&[Resource::Interrupt {
+            gsi: 16,
+            level,
+            active_low,
+            shared,
+        }])[4..13]
+            .to_vec()
+    };
+    // Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) {16}, as iasl emits it.
+    assert_eq!(
+        t(true, false, false),
+        [0x89, 0x06, 0x00, 0x01, 0x01, 0x10, 0x00, 0x00, 0x00]
+    );
+    // Interrupt (ResourceConsumer, Edge, ActiveLow, Shared) {16}
+    assert_eq!(t(false, true, true)[3], 0x0F);
+}
+
+#[test]
 #[should_panic(expected = "ISA IRQ 16 out of range")]
 fn an_irq_above_15_is_refused() {
     let _ = resource_template(&[Resource::IrqNoFlags(16)]);

@@ -322,7 +322,7 @@ fn whole_guest_state_round_trips() {
     let (c, mut bus) = busy_guest();
     assert!(c.rtc.nmi_masked());
     let blob = blob_of(&c, &bus);
-    assert_eq!(&blob[..6], b"CSDV\x03\x00");
+    assert_eq!(&blob[..6], b"CSDV\x04\x00");
     let mut other = self::bus();
     out(&mut other, b"something else");
     let restored = load(&blob, &mut other).unwrap();
@@ -363,7 +363,7 @@ fn largest_state_is_far_below_the_stream_limit() {
     }
     let blob = blob_of(&c, &bus);
     assert_eq!(load(&blob, &mut self::bus()).unwrap(), c);
-    assert_eq!(blob.len(), 1097, "the largest state this build writes");
+    assert_eq!(blob.len(), 1101, "the largest state this build writes");
     assert!(
         blob.len() * 3 <= MAX_LEN,
         "and MAX_LEN is 1/16 of the stream's bound"
@@ -513,12 +513,12 @@ fn wrong_header_device_set_or_ram_are_refused_by_name() {
         e,
         StateError::Version {
             found: 1,
-            supported: 3
+            supported: 4
         }
     );
     assert_eq!(
         e.to_string(),
-        "device state version 1 is not supported (this build reads 3)",
+        "device state version 1 is not supported (this build reads 4)",
         "a blob from before the UART's receiver, the APICs and PM registers is refused"
     );
     b[..4].copy_from_slice(b"QEVM");
@@ -614,4 +614,34 @@ fn failed_bus_restore_leaves_every_device_as_it_was() {
     backup.restore_state(&good).unwrap();
     assert_eq!(backup.save_state(), good);
     assert_eq!(backup.read(MAILBOX, 1), 42);
+}
+
+/// The network card's section: absent for a guest without one, the card's exact state for a
+/// guest with one, refused under another device's id or with bytes left over.
+#[test]
+fn the_network_card_travels_in_its_own_section() {
+    use crate::vmm::devices::virtio::VirtioNet;
+    let (c, bus) = busy_guest();
+    let plain = blob_of(&c, &bus);
+    assert_eq!(restore_nic(decode(&plain).unwrap().nic), Ok(None));
+
+    let mut nic = VirtioNet::new([0x52, 0x54, 0, 0xca, 0x57, 1]);
+    nic.mmio_write(0x70, 4, 1); // status: ACKNOWLEDGE
+    let blob = encode_with_nic(&c.save_state(), &bus.save_state(), &nic_section(Some(&nic)));
+    let s = decode(&blob).unwrap();
+    assert_eq!(restore_nic(s.nic), Ok(Some(nic.clone())));
+    assert_eq!(ChipsetState::restore_state(s.chipset, RAM).unwrap(), c);
+
+    let mut other = nic_section(Some(&nic));
+    other[..4].copy_from_slice(&DeviceId::virtio_mmio(1).raw().to_le_bytes());
+    assert_eq!(
+        restore_nic(&other),
+        Err(StateError::UnknownDevice(DeviceId::virtio_mmio(1)))
+    );
+    let mut long = nic_section(Some(&nic));
+    long.push(0);
+    assert!(matches!(
+        restore_nic(&long),
+        Err(StateError::Trailing { .. })
+    ));
 }
