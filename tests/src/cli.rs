@@ -2,6 +2,7 @@
 //! `scripts/`): usage texts, argument parsing ([`run_args`]), `castor-run`'s verdicts
 //! ([`judge`]) and its watch over a running pair ([`watch_pair`]).
 
+pub mod bridge;
 mod input;
 mod judge;
 mod run_args;
@@ -23,7 +24,7 @@ use std::path::PathBuf;
 pub const RUN_USAGE: &str = "\
 usage: scripts/run [--emulator qemu|bochs] [--guest FILE [--guest-args ARGS] [--guest-ram MIB]
                    [--initrd FILE] [--guest-module FILE[:ARGS]]...] [--duration SECONDS] [--failover-at SECONDS] [--nic virtio-net|e1000]
-                   [--peer-timeout MS] [--cpus N] [--append ARGS]
+                   [--guest-net CIDR] [--peer-timeout MS] [--cpus N] [--append ARGS]
        scripts/run --single [--emulator qemu|bochs] [--cpus N] [--append ARGS]
                    [--timeout SECONDS] [--guest FILE [--guest-args ARGS] [--guest-ram MIB]
                    [--initrd FILE] [--guest-module FILE[:ARGS]]...]
@@ -71,6 +72,11 @@ Pair:
                          backup take over the guest (fractions allowed, e.g. 7.5); if the guest
                          has ended by then, nothing is killed and the run ends with its status
   --nic virtio-net|e1000 the QEMU hosts' NIC (default: virtio-net; Bochs hosts have an e1000)
+  --guest-net CIDR       give the guest a network card (guest_net=nic) reachable from this
+                         machine: a bridge castorbr<pid> with address CIDR (e.g. 10.0.2.1/24)
+                         and a tap per QEMU host, deleted at the end (needs root); the guest
+                         configures its own address in that subnet (scripts/linux-guest --net:
+                         10.0.2.15, a record service on TCP port 7000)
   --peer-timeout MS      silence after which a host counts its peer as lost, 100 to 600000
                          (default: 3000 under QEMU, 10000 under Bochs)
 

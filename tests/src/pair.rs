@@ -31,11 +31,13 @@ pub use wire::{Nic, dgram_netdev, free_tcp_port, stream_netdev};
 
 use crate::error::{Context, Error, Result};
 use crate::handle::RunHandle;
+use crate::netns::NetNamespace;
 use crate::serial_input::SerialInput;
 use crate::{Emulator, Run, contract};
 use std::fmt;
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use wire::Wire;
 
@@ -161,6 +163,37 @@ pub struct Pair {
     name: Option<String>,
     console: Option<Box<dyn Write + Send>>,
     serial_inputs: Option<[SerialInput; 2]>,
+    guest_net: Option<GuestNetwork>,
+}
+
+/// Where the guest's network card of a QEMU pair is bridged: each host gets a second NIC (a
+/// `virtio-net-pci` on a tap device), and both hosts run inside the namespace that holds the
+/// taps (see `crate::guestnet`), or in the machine's own for taps there (`castor-run
+/// --guest-net`).
+#[derive(Clone)]
+pub struct GuestNetwork {
+    /// The private namespace of the taps (and of whatever else is on their bridge); `None`:
+    /// the machine's own.
+    pub netns: Option<Arc<NetNamespace>>,
+    /// The tap of each host, by [`Role::index`].
+    pub taps: [String; 2],
+}
+
+impl GuestNetwork {
+    /// QEMU arguments for `role`'s guest-traffic NIC on its tap: after the peer link's NIC,
+    /// so Castor finds it second.
+    fn qemu_args(&self, role: Role) -> [String; 4] {
+        let mac = format!("52:54:00:00:01:{:02x}", role.index() + 1);
+        [
+            "-netdev".into(),
+            format!(
+                "tap,id=g0,ifname={},script=no,downscript=no",
+                self.taps[role.index()]
+            ),
+            "-device".into(),
+            format!("virtio-net-pci,netdev=g0,mac={mac}"),
+        ]
+    }
 }
 
 impl Pair {
@@ -190,7 +223,15 @@ impl Pair {
             name: None,
             console: None,
             serial_inputs: None,
+            guest_net: None,
         }
+    }
+
+    /// Gives the guest a network card (`guest_net=nic`) bridged on both QEMU hosts to their
+    /// taps in `net`; the hosts run inside its namespace.
+    pub fn guest_network(mut self, net: GuestNetwork) -> Pair {
+        self.guest_net = Some(net);
+        self
     }
 
     /// Two QEMU hosts.
@@ -385,6 +426,9 @@ impl Pair {
             words.push("guest=module".into());
             let ram = self.guest_ram(role);
             words.push(format!("guest_ram={ram}"));
+            if self.guest_net.is_some() {
+                words.push("guest_net=nic".into());
+            }
         }
         if let Some(ms) = self.epoch_min_ms {
             words.push(format!("epoch_min={ms}"));
@@ -472,6 +516,10 @@ impl Pair {
             (Emulator::Qemu(qemu), Some(model)) => Emulator::Qemu(qemu.args(["-cpu", model])),
             (emulator, _) => emulator,
         };
+        let emulator = match (emulator, &self.guest_net) {
+            (Emulator::Qemu(qemu), Some(net)) => Emulator::Qemu(qemu.args(net.qemu_args(role))),
+            (emulator, _) => emulator,
+        };
         let limit = match emulator {
             Emulator::Qemu(_) => QEMU_HOST_TIMEOUT,
             Emulator::Bochs(_) => BOCHS_HOST_TIMEOUT,
@@ -496,8 +544,15 @@ impl Pair {
                 run = run.module(&crate::cli::module_name(i), &module.file, &module.args);
             }
         }
-        if let Some(netns) = &wire.netns {
-            run = run.netns(netns);
+        match (&self.guest_net, &wire.netns) {
+            (
+                Some(GuestNetwork {
+                    netns: Some(ns), ..
+                }),
+                _,
+            )
+            | (None, Some(ns)) => run = run.netns(ns),
+            _ => {}
         }
         if let Some(inputs) = &self.serial_inputs {
             run = run.serial_input(inputs[role.index()].clone());

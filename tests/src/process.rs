@@ -85,6 +85,11 @@ impl Process {
         self.child.stdout.take()
     }
 
+    /// The pipe to the process's standard input, if it was spawned with one (once).
+    pub fn take_stdin(&mut self) -> Option<std::process::ChildStdin> {
+        self.child.stdin.take()
+    }
+
     /// The exit status if the process has ended (then its group has been killed and reaped).
     pub fn try_exit(&mut self) -> io::Result<Option<ExitStatus>> {
         if self.status.is_none() && self.has_exited()? {

@@ -44,7 +44,12 @@ fn main() -> ExitCode {
 
 fn build(dir: &std::path::Path) -> castor_tests::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir).context(dir.display())?;
-    let kernel = linux::kernel(dir)?;
+    // The kernel lives in a folder named after its package version; DIR/vmlinuz points there.
+    let versioned = linux::kernel(dir)?;
+    let kernel = dir.join("vmlinuz");
+    let target = versioned.strip_prefix(dir).unwrap_or(&versioned);
+    let _ = std::fs::remove_file(&kernel);
+    std::os::unix::fs::symlink(target, &kernel).context(kernel.display())?;
     let busybox = linux::busybox(dir)?;
     let initrd = dir.join("initramfs.cpio");
     let cpio = linux::busybox_initramfs(&busybox, &linux::shell_init())?;

@@ -4,6 +4,7 @@
 //! optionally killing the primary (`--failover-at`); with `--single` one host until the kernel
 //! exits or the timeout passes.
 
+use castor_tests::cli::bridge::HostBridge;
 use castor_tests::cli::{
     self, EmulatorKind, Mode, PairArgs, PairInput, Parsed, RunArgs, RunEnd, Typed,
 };
@@ -159,6 +160,19 @@ fn run_pair(args: &RunArgs, opts: &PairArgs, elf: PathBuf) -> Result<ExitCode> {
     if let Some(ms) = opts.peer_timeout_ms {
         pair = pair.peer_timeout_ms(ms);
     }
+    let bridge = match &opts.guest_net {
+        Some(cidr) => {
+            let bridge = HostBridge::new(cidr)?;
+            eprintln!(
+                "castor-run: guest network on bridge {} ({cidr}); the guest's card is \
+                 reachable at the address it takes in that subnet",
+                bridge.name()
+            );
+            pair = pair.guest_network(bridge.guest_network());
+            Some(bridge)
+        }
+        None => None,
+    };
     eprintln!(
         "castor-run: pairing two hosts under {name} ({} CPU(s) each, peer_timeout={} ms) \
          running {} with command line {:?}{}",
@@ -187,6 +201,7 @@ fn run_pair(args: &RunArgs, opts: &PairArgs, elf: PathBuf) -> Result<ExitCode> {
         input.as_mut(),
     )?;
     let mut outcome = handle.stop();
+    drop(bridge);
     if verdict.failed {
         let mut logs = String::new();
         for role in Role::BOTH {

@@ -55,6 +55,9 @@ pub struct PairArgs {
     pub peer_timeout_ms: Option<u32>,
     /// `--nic`: the QEMU hosts' NIC.
     pub nic: Nic,
+    /// `--guest-net`: the address (with prefix) of a bridge on this machine for the guest's
+    /// network card.
+    pub guest_net: Option<String>,
 }
 
 /// `castor-run --guest FILE [--guest-args ARGS] [--guest-ram MIB] [--initrd FILE]
@@ -150,10 +153,11 @@ struct Given {
     failover_at: Option<Duration>,
     peer_timeout_ms: Option<u32>,
     nic: Option<Nic>,
+    guest_net: Option<String>,
 }
 
 /// The options that take a value.
-const VALUED: [&str; 13] = [
+const VALUED: [&str; 14] = [
     "--emulator",
     "--cpus",
     "--append",
@@ -167,6 +171,7 @@ const VALUED: [&str; 13] = [
     "--failover-at",
     "--peer-timeout",
     "--nic",
+    "--guest-net",
 ];
 
 /// Parses `castor-run`'s arguments (without the program name).
@@ -232,6 +237,12 @@ pub fn parse_run_args(args: impl IntoIterator<Item = String>) -> Result<Parsed<R
                     _ => return Err(bad("virtio-net or e1000")),
                 })
             }
+            "--guest-net" => {
+                if !super::bridge::is_cidr(&value) {
+                    return Err(bad("an IPv4 address and prefix, e.g. 10.0.2.1/24"));
+                }
+                given.guest_net = Some(value)
+            }
             _ => return Err(Error::new(format!("unknown option {name}"))),
         }
     }
@@ -278,6 +289,7 @@ impl Given {
             ("--failover-at", self.failover_at.is_some()),
             ("--peer-timeout", self.peer_timeout_ms.is_some()),
             ("--nic", self.nic.is_some()),
+            ("--guest-net", self.guest_net.is_some()),
         ];
         if let Some((name, _)) = pair_only.iter().find(|(_, given)| *given) {
             return Err(Error::new(format!(
@@ -311,6 +323,11 @@ impl Given {
                  --emulator qemu)",
             ));
         }
+        if emulator == EmulatorKind::Bochs && self.guest_net.is_some() {
+            return Err(Error::new(
+                "--guest-net: only QEMU hosts get a guest network card (use --emulator qemu)",
+            ));
+        }
         check_pair_append(&self.append)?;
         Ok(Mode::Pair(PairArgs {
             duration: self.duration,
@@ -320,6 +337,7 @@ impl Given {
                 EmulatorKind::Qemu => Nic::VirtioNet,
                 EmulatorKind::Bochs => Nic::E1000,
             }),
+            guest_net: self.guest_net.clone(),
         }))
     }
 }
@@ -333,6 +351,7 @@ fn check_pair_append(append: &str) -> Result<()> {
             "peer_timeout" => "use --peer-timeout MS",
             "guest" => "a pair always runs a guest (--guest FILE; default: the demo guest)",
             "guest_ram" => "use --guest-ram MIB",
+            "guest_net" => "use --guest-net CIDR",
             "selftest" | "bench" => "that runs one host: add --single",
             _ => continue,
         };

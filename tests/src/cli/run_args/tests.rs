@@ -37,6 +37,7 @@ fn no_arguments_run_a_qemu_pair_with_the_demo_guest_until_stopped() {
         failover_at: None,
         peer_timeout_ms: None,
         nic: Nic::VirtioNet,
+        guest_net: None,
     };
     assert_eq!(a.mode, Mode::Pair(expected));
     assert_eq!(run(&["--cpus", "2", "-h"]).unwrap(), Parsed::Help);
@@ -56,6 +57,23 @@ fn pair_options() {
     assert_eq!(p.duration, Some(Duration::from_secs(20)));
     assert_eq!(p.failover_at, Some(Duration::from_millis(7500)));
     assert_eq!((p.peer_timeout_ms, p.nic), (Some(1500), Nic::E1000));
+    let p = pair_args(&["--guest-net", "10.0.2.1/24"]);
+    assert_eq!(p.guest_net.as_deref(), Some("10.0.2.1/24"));
+    for (bad, says) in [
+        (
+            &["--guest-net", "10.0.2.1"][..],
+            "an IPv4 address and prefix",
+        ),
+        (&["--single", "--guest-net", "10.0.2.1/24"], "is for a pair"),
+        (
+            &["--emulator", "bochs", "--guest-net", "10.0.2.1/24"],
+            "only QEMU hosts",
+        ),
+        (&["--append", "guest_net=nic"], "use --guest-net"),
+    ] {
+        let e = run(bad).unwrap_err().to_string();
+        assert!(e.contains(says), "{bad:?}: {e}");
+    }
     // Kill without an end: the run goes on until Ctrl-C.
     let p = pair_args(&["--failover-at", "3"]);
     assert_eq!(

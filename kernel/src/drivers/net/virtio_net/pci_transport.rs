@@ -36,21 +36,8 @@ mod common {
     pub const LEN: u32 = 0x38;
 }
 
-/// Device status bits (2.1).
-pub mod status {
-    /// The guest OS has noticed the device.
-    pub const ACKNOWLEDGE: u8 = 1;
-    /// The guest OS knows how to drive it.
-    pub const DRIVER: u8 = 2;
-    /// The driver is ready.
-    pub const DRIVER_OK: u8 = 4;
-    /// Feature negotiation is complete.
-    pub const FEATURES_OK: u8 = 8;
-    /// The device has hit an error and must be reset.
-    pub const DEVICE_NEEDS_RESET: u8 = 64;
-    /// The driver has given up on the device.
-    pub const FAILED: u8 = 128;
-}
+/// Device status bits (2.1): the spec's, shared with the guest's virtio device model.
+pub use crate::vmm::devices::virtio::mmio::status;
 
 /// "No MSI-X vector" (4.1.5.1.2).
 pub const NO_VECTOR: u16 = 0xFFFF;

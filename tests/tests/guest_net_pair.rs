@@ -1,0 +1,202 @@
+//! A Linux guest serving TCP through Castor's guest network card (`guest_net=nic`): under one
+//! Castor host, and protected by a QEMU pair whose primary is SIGKILLed while a client talks to
+//! the guest over one TCP connection. The connection must survive (no reset, no reconnect)
+//! and every record the guest acknowledged before the kill must still be there afterwards —
+//! output commit at work: the guest's acknowledgement reaches the client only once the backup
+//! holds the state that produced it.
+//!
+//! The network: a private namespace ([`GuestNet`]) with a bridge, the client's address
+//! [`CLIENT_IP`] and one tap per Castor host (a second `virtio-net-pci`, which Castor drives and
+//! bridges to the guest's virtio-mmio card). The guest is Debian's cloud kernel with the
+//! record-service initramfs of [`castor_tests::linux::net`].
+
+use castor_tests::contract::TAKEOVER_MARKER;
+use castor_tests::guestnet::{CLIENT_IP, GuestNet, NetClient, Tap};
+use castor_tests::linux::DebianGuest;
+use castor_tests::linux::net::{self, SERVING};
+use castor_tests::netclient::parse_acked;
+use castor_tests::pair::{GuestNetwork, Pair, PairHandle, Role};
+use castor_tests::qemu::Qemu;
+use castor_tests::random::Random;
+use castor_tests::{Emulator, Run};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Guest RAM (MiB), as in `linux.rs`.
+const GUEST_RAM_MIB: u32 = 128;
+/// The pair's peer timeout (as in `linux_pair.rs`: the first whole-memory checkpoint takes
+/// the backup a while to verify and apply).
+const PEER_TIMEOUT_MS: u32 = 10_000;
+/// From the hosts' start to the guest's service listening.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
+/// How long the client keeps storing records after the takeover.
+const AFTER_TAKEOVER: Duration = Duration::from_secs(8);
+
+/// One Linux guest at a time: each keeps both of the suite's CPUs busy.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The Debian kernel, its modules and busybox, fetched once into the target directory.
+fn debian() -> Option<&'static DebianGuest> {
+    DebianGuest::for_tests(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("linux-guest"))
+}
+
+/// The namespace with the client's address and `taps` taps, each dropping `loss` % of frames.
+fn network(taps: usize, loss: f64) -> (GuestNet, Vec<Tap>) {
+    let net = GuestNet::new().expect("a private network namespace");
+    net.set_address(CLIENT_IP).expect("the client's address");
+    let taps: Vec<Tap> = (0..taps).map(|_| net.add_tap().expect("a tap")).collect();
+    if loss > 0.0 {
+        for tap in &taps {
+            net.set_loss(tap, loss).expect("frame loss on the tap");
+        }
+    }
+    (net, taps)
+}
+
+/// Starts the record client against the guest.
+fn client(net: &GuestNet, extra: &[&str]) -> NetClient {
+    let mut args = vec!["--get-every", "4"];
+    args.extend_from_slice(extra);
+    NetClient::start(
+        net,
+        Path::new(env!("CARGO_BIN_EXE_castor-netclient")),
+        &args,
+    )
+    .expect("starting castor-netclient")
+}
+
+/// The number of the last `client: acked N` line so far.
+fn last_acked(client: &mut NetClient) -> u64 {
+    client
+        .lines()
+        .iter()
+        .rev()
+        .find_map(|l| parse_acked(l))
+        .unwrap_or(0)
+}
+
+/// One Castor host (QEMU, AMD-V) runs the guest with its card on a tap; the client stores
+/// records for a while and reads every one back. Also the no-FT figure for comparison.
+#[test]
+fn castor_linux_guest_serves_tcp_over_its_network_card() {
+    let Some(debian) = debian() else { return };
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (net, taps) = network(1, 0.0);
+    let initrd = debian.net_initramfs("net-castor.cpio");
+    let qemu = Qemu::kernel().host_clock().args(taps[0].qemu_args(
+        "g0",
+        "virtio-net-pci",
+        "52:54:00:00:01:09",
+    ));
+    let mut run = Run::new(Emulator::Qemu(qemu))
+        .cmdline(&format!(
+            "guest=module guest_ram={GUEST_RAM_MIB} guest_net=nic"
+        ))
+        .memory_mib(GUEST_RAM_MIB + 128)
+        .module("guest", &debian.kernel, &net::net_cmdline(net::DEFAULT_IP))
+        .module("module1", &initrd, "")
+        .netns(net.netns())
+        .timeout(BOOT_TIMEOUT + Duration::from_secs(60))
+        .start()
+        .expect("starting Castor");
+    run.wait_for(SERVING)
+        .unwrap_or_else(|e| panic!("the guest's service did not start: {e}"));
+    let c = client(&net, &["--duration", "10"]);
+    let end = c.finish(Instant::now() + Duration::from_secs(90));
+    let console = run.serial().unwrap_or_default();
+    drop(run);
+    assert!(end.success(), "{}\n{console}", end.summary());
+    let verified = end.report.verified.map_or(0, |v| v.records);
+    assert!(verified >= 20, "{}", end.summary());
+    eprintln!("castor, no pair: {}", end.summary());
+}
+
+/// A QEMU pair protecting the guest on `net` (`taps`: the primary's, the backup's).
+fn start_pair(debian: &DebianGuest, net: &GuestNet, taps: &[Tap]) -> PairHandle {
+    let initrd = debian.net_initramfs("net-pair.cpio");
+    Pair::qemu()
+        .guest(&debian.kernel, &net::net_cmdline(net::DEFAULT_IP))
+        .guest_module(&initrd, "")
+        .guest_ram_mib(GUEST_RAM_MIB)
+        .memory_mib(GUEST_RAM_MIB + 128)
+        .peer_timeout_ms(PEER_TIMEOUT_MS)
+        .guest_network(GuestNetwork {
+            netns: Some(Arc::clone(net.netns())),
+            taps: [taps[0].name().to_string(), taps[1].name().to_string()],
+        })
+        .timeout(Duration::from_secs(600))
+        .start()
+        .expect("starting the pair")
+}
+
+/// The guest serves the client through the pair; the primary is SIGKILLed once the client has
+/// `kill_after` records acknowledged; the backup takes over, and the same connection goes on
+/// storing records; at the end every acknowledged record reads back.
+fn survives_the_primary_killed(kill_after: u64, loss: f64) {
+    let Some(debian) = debian() else { return };
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (net, taps) = network(2, loss);
+    let mut h = start_pair(debian, &net, &taps);
+    h.wait_for(Role::Primary, SERVING)
+        .unwrap_or_else(|e| panic!("the guest's service did not start: {e}"));
+    let mut c = client(&net, &[]);
+    let deadline = Instant::now() + BOOT_TIMEOUT;
+    while last_acked(&mut c) < kill_after {
+        assert!(
+            Instant::now() < deadline,
+            "only {} records acknowledged: {:?}",
+            last_acked(&mut c),
+            c.lines().last()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.kill_primary().expect("killing the primary");
+    let acked_before = last_acked(&mut c);
+    h.wait_for(Role::Backup, TAKEOVER_MARKER)
+        .expect("the backup takes over");
+    let resumed = Instant::now() + Duration::from_secs(120);
+    while last_acked(&mut c) <= acked_before {
+        let lost = c.lines().iter().any(|l| l.contains("connection lost"));
+        assert!(
+            !lost && Instant::now() < resumed,
+            "no record acknowledged after the takeover: {:?}",
+            c.lines().last()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(AFTER_TAKEOVER);
+    c.stop().expect("stopping the client");
+    let end = c.finish(Instant::now() + Duration::from_secs(120));
+    let backup = h.console(Role::Backup).unwrap_or_default();
+    h.stop();
+    assert!(
+        end.success(),
+        "the connection or a record was lost: {}\n--- backup ---\n{backup}",
+        end.summary()
+    );
+    let verified = end.report.verified.map_or(0, |v| v.records);
+    assert!(
+        verified > acked_before,
+        "{verified} records verified, {acked_before} acknowledged before the kill"
+    );
+    eprintln!(
+        "killed after record {acked_before} (loss {loss}%): {}",
+        end.summary()
+    );
+}
+
+#[test]
+fn qemu_pair_guest_tcp_connection_survives_the_primary_killed() {
+    let mut random = Random::from_clock("kill points");
+    // Early (the connection barely started) and later in the same run.
+    for range in [3..15, 40..90] {
+        survives_the_primary_killed(random.between(range.start, range.end), 0.0);
+    }
+}
+
+#[test]
+fn qemu_pair_guest_tcp_connection_survives_the_primary_killed_with_frame_loss() {
+    let mut random = Random::from_clock("kill point");
+    survives_the_primary_killed(random.between(5, 40), 5.0);
+}
