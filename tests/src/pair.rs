@@ -164,6 +164,7 @@ pub struct Pair {
     console: Option<Box<dyn Write + Send>>,
     serial_inputs: Option<[SerialInput; 2]>,
     guest_net: Option<GuestNetwork>,
+    host_clock: bool,
 }
 
 /// Where the guest's network card of a QEMU pair is bridged: each host gets a second NIC (a
@@ -224,7 +225,16 @@ impl Pair {
             console: None,
             serial_inputs: None,
             guest_net: None,
+            host_clock: false,
         }
+    }
+
+    /// QEMU hosts keep emulated time on the host clock whatever `$CASTOR_QEMU_ICOUNT` says
+    /// ([`Qemu::host_clock`](crate::qemu::Qemu::host_clock)): for figures taken in wall time,
+    /// such as a client's round trips.
+    pub fn host_clock(mut self) -> Pair {
+        self.host_clock = true;
+        self
     }
 
     /// Gives the guest a network card (`guest_net=nic`) bridged on both QEMU hosts to their
@@ -519,6 +529,10 @@ impl Pair {
         let emulator = match (emulator, &self.guest_net) {
             (Emulator::Qemu(qemu), Some(net)) => Emulator::Qemu(qemu.args(net.qemu_args(role))),
             (emulator, _) => emulator,
+        };
+        let emulator = match emulator {
+            Emulator::Qemu(qemu) if self.host_clock => Emulator::Qemu(qemu.host_clock()),
+            emulator => emulator,
         };
         let limit = match emulator {
             Emulator::Qemu(_) => QEMU_HOST_TIMEOUT,

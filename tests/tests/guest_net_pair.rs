@@ -14,11 +14,11 @@ use castor_tests::contract::TAKEOVER_MARKER;
 use castor_tests::guestnet::{CLIENT_IP, GuestNet, NetClient, Tap};
 use castor_tests::linux::DebianGuest;
 use castor_tests::linux::net::{self, SERVING};
-use castor_tests::netclient::parse_acked;
+use castor_tests::netclient::{RttSummary, parse_acked};
 use castor_tests::pair::{GuestNetwork, Pair, PairHandle, Role};
 use castor_tests::qemu::Qemu;
 use castor_tests::random::Random;
-use castor_tests::{Emulator, Run};
+use castor_tests::{Emulator, Run, RunHandle};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -76,20 +76,15 @@ fn last_acked(client: &mut NetClient) -> u64 {
         .unwrap_or(0)
 }
 
-/// One Castor host (QEMU, AMD-V) runs the guest with its card on a tap; the client stores
-/// records for a while and reads every one back. Also the no-FT figure for comparison.
-#[test]
-fn castor_linux_guest_serves_tcp_over_its_network_card() {
-    let Some(debian) = debian() else { return };
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let (net, taps) = network(1, 0.0);
+/// One Castor host (QEMU, AMD-V, `host_clock`: figures in wall time) running the guest with
+/// its card on the only tap of `net`.
+fn start_single(debian: &DebianGuest, net: &GuestNet, tap: &Tap, host_clock: bool) -> RunHandle {
     let initrd = debian.net_initramfs("net-castor.cpio");
-    let qemu = Qemu::kernel().host_clock().args(taps[0].qemu_args(
-        "g0",
-        "virtio-net-pci",
-        "52:54:00:00:01:09",
-    ));
-    let mut run = Run::new(Emulator::Qemu(qemu))
+    let mut qemu = Qemu::kernel().args(tap.qemu_args("g0", "virtio-net-pci", "52:54:00:00:01:09"));
+    if host_clock {
+        qemu = qemu.host_clock();
+    }
+    Run::new(Emulator::Qemu(qemu))
         .cmdline(&format!(
             "guest=module guest_ram={GUEST_RAM_MIB} guest_net=nic"
         ))
@@ -99,23 +94,44 @@ fn castor_linux_guest_serves_tcp_over_its_network_card() {
         .netns(net.netns())
         .timeout(BOOT_TIMEOUT + Duration::from_secs(60))
         .start()
-        .expect("starting Castor");
-    run.wait_for(SERVING)
-        .unwrap_or_else(|e| panic!("the guest's service did not start: {e}"));
-    let c = client(&net, &["--duration", "10"]);
-    let end = c.finish(Instant::now() + Duration::from_secs(90));
-    let console = run.serial().unwrap_or_default();
-    drop(run);
-    assert!(end.success(), "{}\n{console}", end.summary());
-    let verified = end.report.verified.map_or(0, |v| v.records);
-    assert!(verified >= 20, "{}", end.summary());
-    eprintln!("castor, no pair: {}", end.summary());
+        .expect("starting Castor")
 }
 
-/// A QEMU pair protecting the guest on `net` (`taps`: the primary's, the backup's).
-fn start_pair(debian: &DebianGuest, net: &GuestNet, taps: &[Tap]) -> PairHandle {
+/// The client stores records for `secs` seconds against the serving guest and reads them all
+/// back; panics with `console` unless every one is there. Its round trips.
+fn serve_for(net: &GuestNet, secs: u64, console: impl FnOnce() -> String) -> RttSummary {
+    let c = client(net, &["--duration", &secs.to_string()]);
+    let end = c.finish(Instant::now() + Duration::from_secs(secs + 90));
+    assert!(end.success(), "{}\n{}", end.summary(), console());
+    let verified = end.report.verified.map_or(0, |v| v.records);
+    assert!(verified >= 20, "{}", end.summary());
+    end.report.rtt.expect("the client's round trips")
+}
+
+/// One Castor host (QEMU, AMD-V) runs the guest with its card on a tap; the client stores
+/// records for a while and reads every one back.
+#[test]
+fn castor_linux_guest_serves_tcp_over_its_network_card() {
+    let Some(debian) = debian() else { return };
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (net, taps) = network(1, 0.0);
+    let mut run = start_single(debian, &net, &taps[0], false);
+    run.wait_for(SERVING)
+        .unwrap_or_else(|e| panic!("the guest's service did not start: {e}"));
+    let rtt = serve_for(&net, 10, || run.serial().unwrap_or_default());
+    eprintln!("castor, no pair: {rtt:?}");
+}
+
+/// A QEMU pair protecting the guest on `net` (`taps`: the primary's, the backup's), with the
+/// pair's default epochs unless `tune` changes them.
+fn start_pair(
+    debian: &DebianGuest,
+    net: &GuestNet,
+    taps: &[Tap],
+    tune: impl FnOnce(Pair) -> Pair,
+) -> PairHandle {
     let initrd = debian.net_initramfs("net-pair.cpio");
-    Pair::qemu()
+    let pair = Pair::qemu()
         .guest(&debian.kernel, &net::net_cmdline(net::DEFAULT_IP))
         .guest_module(&initrd, "")
         .guest_ram_mib(GUEST_RAM_MIB)
@@ -125,9 +141,8 @@ fn start_pair(debian: &DebianGuest, net: &GuestNet, taps: &[Tap]) -> PairHandle 
             netns: Some(Arc::clone(net.netns())),
             taps: [taps[0].name().to_string(), taps[1].name().to_string()],
         })
-        .timeout(Duration::from_secs(600))
-        .start()
-        .expect("starting the pair")
+        .timeout(Duration::from_secs(600));
+    tune(pair).start().expect("starting the pair")
 }
 
 /// The guest serves the client through the pair; the primary is SIGKILLed once the client has
@@ -137,7 +152,7 @@ fn survives_the_primary_killed(kill_after: u64, loss: f64) {
     let Some(debian) = debian() else { return };
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (net, taps) = network(2, loss);
-    let mut h = start_pair(debian, &net, &taps);
+    let mut h = start_pair(debian, &net, &taps, |p| p);
     h.wait_for(Role::Primary, SERVING)
         .unwrap_or_else(|e| panic!("the guest's service did not start: {e}"));
     let mut c = client(&net, &[]);
@@ -199,4 +214,57 @@ fn qemu_pair_guest_tcp_connection_survives_the_primary_killed() {
 fn qemu_pair_guest_tcp_connection_survives_the_primary_killed_with_frame_loss() {
     let mut random = Random::from_clock("kill point");
     survives_the_primary_killed(random.between(5, 40), 5.0);
+}
+
+/// The record service's round trips (wall time, emulated time on the host clock): (a) under
+/// one Castor host without fault tolerance, (b) protected by a pair with fixed 25 ms epochs,
+/// (c) by a pair whose epochs end as soon as frames wait (`epoch_min=2`, at most 25 ms). What
+/// the pair adds to a round trip is the wait for the checkpoint that releases the answer;
+/// the target is (c)'s addition at most a quarter of (b)'s.
+#[test]
+fn bench_guest_net_round_trips() {
+    const SECS: u64 = 10;
+    let Some(debian) = debian() else { return };
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let single = {
+        let (net, taps) = network(1, 0.0);
+        let mut run = start_single(debian, &net, &taps[0], true);
+        run.wait_for(SERVING)
+            .unwrap_or_else(|e| panic!("the guest's service did not start: {e}"));
+        serve_for(&net, SECS, || run.serial().unwrap_or_default())
+    };
+    let pair = |epochs: &str| {
+        let (net, taps) = network(2, 0.0);
+        let mut h = start_pair(debian, &net, &taps, |p| p.host_clock().args(epochs));
+        h.wait_for(Role::Primary, SERVING)
+            .unwrap_or_else(|e| panic!("the guest's service did not start: {e}"));
+        let rtt = serve_for(&net, SECS, || h.console(Role::Primary).unwrap_or_default());
+        h.stop();
+        rtt
+    };
+    let fixed = pair("epoch_min=25 epoch_max=25");
+    let adaptive = pair("epoch_min=2 epoch_max=25");
+    let ms = |us: u64| us as f64 / 1000.0;
+    for (name, r) in [
+        ("(a) no FT", &single),
+        ("(b) pair, 25 ms epochs", &fixed),
+        ("(c) pair, adaptive", &adaptive),
+    ] {
+        println!(
+            "bench guest net: {name}: round trip mean {:.2} ms, p50 {:.2} ms, p99 {:.2} ms; {:.0} \
+             requests/s",
+            ms(r.mean_us),
+            ms(r.p50_us),
+            ms(r.p99_us),
+            r.per_s
+        );
+    }
+    let added = |r: &RttSummary| r.mean_us.saturating_sub(single.mean_us);
+    println!(
+        "bench guest net: added round trip (mean): (b) {:.2} ms, (c) {:.2} ms; (c)/(b) {:.3} \
+         (target <= 0.25)",
+        ms(added(&fixed)),
+        ms(added(&adaptive)),
+        added(&adaptive) as f64 / added(&fixed).max(1) as f64
+    );
 }

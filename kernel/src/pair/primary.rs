@@ -121,6 +121,7 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         uplink,
         dma_dirty: Vec::new(),
         frames_waiting: false,
+        commit_waits: false,
         epoch_min: min,
     };
     apic::start_host_tick();
@@ -159,6 +160,8 @@ struct Host<B: Backend> {
     dma_dirty: Vec<u64>,
     /// The guest sent frames during the running epoch (they wait for its checkpoint).
     frames_waiting: bool,
+    /// The epoch being sent holds frames: a client waits for its acknowledgement.
+    commit_waits: bool,
     /// `epoch_min=` in ns.
     epoch_min: u64,
 }
@@ -230,10 +233,13 @@ impl<B: Backend> Host<B> {
             // this often): a guest taking many exits, e.g. a backlog of timer interrupts, must
             // not find each exit slowed by link and sender work.
             let now = time::now_ns();
-            if self.protected && now >= serviced + SERVICE_EVERY {
+            // Frames wait for the epoch being sent: its pages go out at every exit and as
+            // fast as the link takes them, since a client waits on them.
+            let urgent = self.commit_waits && !self.primary.sender_idle();
+            if self.protected && (urgent || now >= serviced + SERVICE_EVERY) {
                 serviced = now;
                 self.service_link();
-                self.pump_sender(PAGES_PER_EXIT);
+                self.pump_sender(self.pages_per_turn());
                 self.stun_if_due();
                 if now >= self.epoch_start + self.epoch_len / 2 && self.primary.sender_idle() {
                     self.freeze_at(FreezePhase::Run, self.primary.current_epoch());
@@ -449,6 +455,7 @@ impl<B: Backend> Host<B> {
             ),
         }
         self.epoch_start = resumed;
+        self.commit_waits = self.frames_waiting;
         self.frames_waiting = false;
         self.stats
             .maybe_report(resumed, &mut self.guest.mem, &self.dirty);
@@ -481,6 +488,15 @@ impl<B: Backend> Host<B> {
                     }
                 }
             }
+        }
+    }
+
+    /// Pages the lazy sender streams at a turn: a few, or all the link takes while frames
+    /// wait for the epoch being sent.
+    fn pages_per_turn(&self) -> usize {
+        match self.commit_waits {
+            true => usize::MAX,
+            false => PAGES_PER_EXIT,
         }
     }
 
@@ -521,7 +537,7 @@ impl<B: Backend> Host<B> {
                 }
                 if self.protected {
                     self.service_link();
-                    self.pump_sender(PAGES_PER_EXIT);
+                    self.pump_sender(self.pages_per_turn());
                     self.stun_if_due();
                 } else {
                     core::hint::spin_loop();

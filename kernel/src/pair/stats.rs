@@ -13,7 +13,8 @@
 //! checkpoint's planning (merging and sorting the dirty set, the hot/cold plan, encoding the
 //! state records: `StunReport::plan_ns`), and the rest. With a guest network card a second
 //! line follows: `ft: primary: guest network: <S> frames out (...), <D> in, transmit held
-//! back <B> times (output buffer full)`.
+//! back <B> times (output buffer full); stun to acknowledgement <T> us avg: encode <E>,
+//! transfer and apply <A>` (the output-commit delay an epoch's frames wait).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -113,6 +114,11 @@ pub struct Stats {
     lazy: LazyStats,
     acked_pages: u64,
     acked_bytes: u64,
+    /// Sums over acknowledged epochs (ns): stun to last record encoded, then to the
+    /// acknowledgement (link transfer, the backup's check and apply, the ACK's way back).
+    encode_ns: u64,
+    ack_ns: u64,
+    acked_epochs: u64,
     scratch: Vec<u8>,
 }
 
@@ -138,6 +144,9 @@ impl Stats {
             lazy: LazyStats::default(),
             acked_pages: 0,
             acked_bytes: 0,
+            encode_ns: 0,
+            ack_ns: 0,
+            acked_epochs: 0,
             scratch: vec![0; 64 * PAGE_SIZE],
         }
     }
@@ -165,11 +174,15 @@ impl Stats {
         self.stunned_pages += report.dirty;
     }
 
-    /// The backup acknowledged `sent`.
+    /// The backup acknowledged `sent`, now.
     pub fn acked(&mut self, sent: &SentEpoch) {
         if sent.epoch == 0 {
             return;
         }
+        let now = crate::arch::x86_64::time::now_ns();
+        self.encode_ns += sent.encoded_ns.saturating_sub(sent.stunned_ns);
+        self.ack_ns += now.saturating_sub(sent.encoded_ns);
+        self.acked_epochs += 1;
         self.acked_pages += sent.pages;
         self.acked_bytes += sent.bytes;
         let l = &sent.lazy;
@@ -259,12 +272,17 @@ impl Stats {
         );
         let n = &self.net;
         if n.present {
+            let acked = self.acked_epochs.max(1);
             kprintln!(
                 "ft: primary: guest network: {} frames out (each held until its epoch was \
-                 acknowledged), {} in, transmit held back {} times (output buffer full)",
+                 acknowledged), {} in, transmit held back {} times (output buffer full); \
+                 stun to acknowledgement {} us avg: encode {}, transfer and apply {}",
                 n.sent,
                 n.delivered,
-                n.held_back
+                n.held_back,
+                (self.encode_ns + self.ack_ns) / acked / 1000,
+                self.encode_ns / acked / 1000,
+                self.ack_ns / acked / 1000,
             );
         }
     }

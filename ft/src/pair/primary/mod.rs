@@ -165,6 +165,8 @@ struct Sending {
     writer: EpochWriter<Chunks>,
     lazy: LazyEpoch,
     pages: u64,
+    /// The clock at its stun.
+    stunned_ns: u64,
 }
 
 /// What a stun did.
@@ -202,6 +204,10 @@ pub struct SentEpoch {
     pub bytes: u64,
     /// How its pages went.
     pub lazy: LazyStats,
+    /// The clock ([`PrimaryConfig::clock`]) at its stun.
+    pub stunned_ns: u64,
+    /// The clock when its last record was encoded (queued for the link, not yet sent).
+    pub encoded_ns: u64,
 }
 
 /// How [`Primary::on_write_fault`] dealt with a write to a protected page.
@@ -443,6 +449,7 @@ impl Primary {
             writer,
             lazy,
             pages: 0,
+            stunned_ns: started,
         });
         if dirty.is_empty() {
             self.pump_sender(ram, 0)?;
@@ -507,6 +514,8 @@ impl Primary {
             pages: sending.pages,
             bytes: summary.bytes,
             lazy: sending.lazy.stats,
+            stunned_ns: sending.stunned_ns,
+            encoded_ns: (self.clock)(),
         };
         if self.completed.len() >= MAX_COMPLETED {
             self.completed.pop_front();
