@@ -32,6 +32,7 @@ pub use wire::{Nic, dgram_netdev, free_tcp_port, stream_netdev};
 use crate::error::{Context, Error, Result};
 use crate::handle::RunHandle;
 use crate::netns::NetNamespace;
+use crate::qemu::Qemu;
 use crate::serial_input::SerialInput;
 use crate::{Emulator, Run, contract};
 use std::fmt;
@@ -178,13 +179,21 @@ pub struct GuestNetwork {
     pub netns: Option<Arc<NetNamespace>>,
     /// The tap of each host, by [`Role::index`].
     pub taps: [String; 2],
+    /// The model of the hosts' guest-traffic NIC.
+    pub nic: Nic,
+    /// The taps carry the peer link too (`guest_net=shared`): each host has that one NIC and
+    /// no other wire.
+    pub shared: bool,
 }
 
 impl GuestNetwork {
     /// QEMU arguments for `role`'s guest-traffic NIC on its tap: after the peer link's NIC,
     /// so Castor finds it second.
     fn qemu_args(&self, role: Role) -> [String; 4] {
-        let mac = format!("52:54:00:00:01:{:02x}", role.index() + 1);
+        let mac = match self.shared {
+            true => role.mac().to_string(),
+            false => format!("52:54:00:00:01:{:02x}", role.index() + 1),
+        };
         [
             "-netdev".into(),
             format!(
@@ -192,7 +201,7 @@ impl GuestNetwork {
                 self.taps[role.index()]
             ),
             "-device".into(),
-            format!("virtio-net-pci,netdev=g0,mac={mac}"),
+            format!("{},netdev=g0,mac={mac}", self.nic.qemu_device()),
         ]
     }
 }
@@ -436,8 +445,10 @@ impl Pair {
             words.push("guest=module".into());
             let ram = self.guest_ram(role);
             words.push(format!("guest_ram={ram}"));
-            if self.guest_net.is_some() {
-                words.push("guest_net=nic".into());
+            match &self.guest_net {
+                Some(net) if net.shared => words.push("guest_net=shared".into()),
+                Some(_) => words.push("guest_net=nic".into()),
+                None => {}
             }
         }
         if let Some(ms) = self.epoch_min_ms {
@@ -518,10 +529,12 @@ impl Pair {
 
     /// One host's run, not started yet.
     fn host_run(&self, role: Role, wire: &Wire, key: &str, name: &str) -> Result<Run> {
-        let emulator = match (
-            wire.emulator(role, self.emulators[role.index()], self.nic),
-            &self.qemu_cpu[role.index()],
-        ) {
+        let wired = match &self.guest_net {
+            // The tap is the host's only NIC.
+            Some(net) if net.shared => Emulator::Qemu(Qemu::kernel()),
+            _ => wire.emulator(role, self.emulators[role.index()], self.nic),
+        };
+        let emulator = match (wired, &self.qemu_cpu[role.index()]) {
             // QEMU takes the last `-cpu` given.
             (Emulator::Qemu(qemu), Some(model)) => Emulator::Qemu(qemu.args(["-cpu", model])),
             (emulator, _) => emulator,

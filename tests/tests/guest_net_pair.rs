@@ -15,7 +15,7 @@ use castor_tests::guestnet::{CLIENT_IP, GuestNet, NetClient, Tap};
 use castor_tests::linux::DebianGuest;
 use castor_tests::linux::net::{self, SERVING};
 use castor_tests::netclient::{RttSummary, parse_acked};
-use castor_tests::pair::{GuestNetwork, Pair, PairHandle, Role};
+use castor_tests::pair::{GuestNetwork, Nic, Pair, PairHandle, Role};
 use castor_tests::qemu::Qemu;
 use castor_tests::random::Random;
 use castor_tests::{Emulator, Run, RunHandle};
@@ -122,12 +122,28 @@ fn castor_linux_guest_serves_tcp_over_its_network_card() {
     eprintln!("castor, no pair: {rtt:?}");
 }
 
+/// How the hosts reach the guest network.
+#[derive(Debug, Clone, Copy)]
+struct Wiring {
+    /// The model of their NIC on it.
+    nic: Nic,
+    /// That NIC carries the peer link too (`guest_net=shared`).
+    shared: bool,
+}
+
+/// A second virtio-net NIC for the guest beside the peer link's.
+const OWN_VIRTIO: Wiring = Wiring {
+    nic: Nic::VirtioNet,
+    shared: false,
+};
+
 /// A QEMU pair protecting the guest on `net` (`taps`: the primary's, the backup's), with the
 /// pair's default epochs unless `tune` changes them.
 fn start_pair(
     debian: &DebianGuest,
     net: &GuestNet,
     taps: &[Tap],
+    wiring: Wiring,
     tune: impl FnOnce(Pair) -> Pair,
 ) -> PairHandle {
     let initrd = debian.net_initramfs("net-pair.cpio");
@@ -140,19 +156,21 @@ fn start_pair(
         .guest_network(GuestNetwork {
             netns: Some(Arc::clone(net.netns())),
             taps: [taps[0].name().to_string(), taps[1].name().to_string()],
+            nic: wiring.nic,
+            shared: wiring.shared,
         })
         .timeout(Duration::from_secs(600));
     tune(pair).start().expect("starting the pair")
 }
 
-/// The guest serves the client through the pair; the primary is SIGKILLed once the client has
-/// `kill_after` records acknowledged; the backup takes over, and the same connection goes on
+/// The guest serves the client through the pair (its hosts' guest-traffic NICs of model
+/// `nic`); the primary is SIGKILLed once the client has `kill_after` records acknowledged; the backup takes over, and the same connection goes on
 /// storing records; at the end every acknowledged record reads back.
-fn survives_the_primary_killed(kill_after: u64, loss: f64) {
+fn survives_the_primary_killed(kill_after: u64, loss: f64, wiring: Wiring) {
     let Some(debian) = debian() else { return };
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (net, taps) = network(2, loss);
-    let mut h = start_pair(debian, &net, &taps, |p| p);
+    let mut h = start_pair(debian, &net, &taps, wiring, |p| p);
     h.wait_for(Role::Primary, SERVING)
         .unwrap_or_else(|e| panic!("the guest's service did not start: {e}"));
     let mut c = client(&net, &[]);
@@ -206,14 +224,31 @@ fn qemu_pair_guest_tcp_connection_survives_the_primary_killed() {
     let mut random = Random::from_clock("kill points");
     // Early (the connection barely started) and later in the same run.
     for range in [3..15, 40..90] {
-        survives_the_primary_killed(random.between(range.start, range.end), 0.0);
+        survives_the_primary_killed(random.between(range.start, range.end), 0.0, OWN_VIRTIO);
     }
 }
 
 #[test]
-fn qemu_pair_guest_tcp_connection_survives_the_primary_killed_with_frame_loss() {
+fn qemu_pair_guest_tcp_connection_survives_the_primary_killed_with_frame_loss_over_e1000() {
     let mut random = Random::from_clock("kill point");
-    survives_the_primary_killed(random.between(5, 40), 5.0);
+    // The hosts bridge the guest through e1000s here (virtio-net above).
+    let wiring = Wiring {
+        nic: Nic::E1000,
+        shared: false,
+    };
+    survives_the_primary_killed(random.between(5, 40), 5.0, wiring);
+}
+
+/// Each host has one NIC, on the guest network, carrying the peer link (raw Ethernet over the
+/// bridge) and the guest's frames (`guest_net=shared`).
+#[test]
+fn qemu_pair_guest_tcp_connection_survives_the_primary_killed_on_a_shared_nic() {
+    let mut random = Random::from_clock("kill point");
+    let wiring = Wiring {
+        nic: Nic::VirtioNet,
+        shared: true,
+    };
+    survives_the_primary_killed(random.between(5, 60), 0.0, wiring);
 }
 
 /// The record service's round trips (wall time, emulated time on the host clock): (a) under
@@ -235,7 +270,9 @@ fn bench_guest_net_round_trips() {
     };
     let pair = |epochs: &str| {
         let (net, taps) = network(2, 0.0);
-        let mut h = start_pair(debian, &net, &taps, |p| p.host_clock().args(epochs));
+        let mut h = start_pair(debian, &net, &taps, OWN_VIRTIO, |p| {
+            p.host_clock().args(epochs)
+        });
         h.wait_for(Role::Primary, SERVING)
             .unwrap_or_else(|e| panic!("the guest's service did not start: {e}"));
         let rtt = serve_for(&net, SECS, || h.console(Role::Primary).unwrap_or_default());

@@ -12,7 +12,7 @@ use castor_ft::link::{PreSharedKey, Role};
 use log::LevelFilter;
 
 use super::selftests::{Selection, SelfTest, SelfTests};
-use super::{Bench, Config, FreezePoint};
+use super::{Bench, Config, FreezePoint, GuestNet};
 
 /// A command-line key.
 pub struct Key {
@@ -175,13 +175,15 @@ pub static KEYS: [Key; 22] = [
     Key {
         name: "guest_net",
         value: Value::Words(&[
-            ("off", |c| c.guest_net = false),
-            ("nic", |c| c.guest_net = true),
+            ("off", |c| c.guest_net = GuestNet::Off),
+            ("nic", |c| c.guest_net = GuestNet::OwnNic),
+            ("shared", |c| c.guest_net = GuestNet::Shared),
         ]),
         unset: Unset::Value("off"),
-        help: "`nic`: the guest gets a virtio-net card (virtio-mmio, described in its ACPI \
-               tables), bridged to this host's first NIC the peer link does not use; on a pair \
-               its frames are sent only once the backup has the epoch that produced them",
+        help: "the guest gets a virtio-net card (virtio-mmio, described in its ACPI tables) \
+               bridged to a host NIC: `nic`: the first NIC the peer link does not use, \
+               `shared`: the peer link's own (without a pair: the first); on a pair its frames \
+               are sent only once the backup has the epoch that produced them",
         needs: &[Need {
             any_of: &["guest"],
             why: "it gives the guest of guest=module a network card",
@@ -203,7 +205,7 @@ pub static KEYS: [Key; 22] = [
         help: "the MAC address of the guest's network card (the same on both hosts of a pair)",
         needs: &[Need {
             any_of: &["guest_net"],
-            why: "it names the card guest_net=nic gives the guest",
+            why: "it names the card guest_net= gives the guest",
         }],
     },
     Key {

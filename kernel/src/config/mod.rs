@@ -73,8 +73,8 @@ pub struct Config {
     pub digests: bool,
     /// `stun_buffers=`: pages of copy-on-write stun buffers the primary keeps.
     pub stun_buffers: u32,
-    /// `guest_net=nic`: the guest gets a network card bridged to a host NIC.
-    pub guest_net: bool,
+    /// `guest_net=`: whether the guest gets a network card, and which host NIC carries it.
+    pub guest_net: GuestNet,
     /// `guest_mac=`: the MAC address of the guest's network card.
     pub guest_mac: [u8; 6],
     /// `ft_freeze=PHASE@EPOCH` (tests): the primary stops dead in that phase of that epoch (or
@@ -154,10 +154,21 @@ impl Default for Config {
             digests: false,
             ft_freeze: None,
             stun_buffers: DEFAULT_STUN_BUFFERS,
-            guest_net: false,
+            guest_net: GuestNet::Off,
             guest_mac: DEFAULT_GUEST_MAC,
         }
     }
+}
+
+/// `guest_net=`: the guest's network card and the host NIC its frames use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestNet {
+    /// No card (`off`).
+    Off,
+    /// A card bridged to a NIC of its own: the first the peer link does not use (`nic`).
+    OwnNic,
+    /// A card bridged to the peer link's NIC, which carries both (`shared`).
+    Shared,
 }
 
 /// `guest_mac=`'s default: a locally chosen address in QEMU's 52:54:00 block.

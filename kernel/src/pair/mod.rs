@@ -19,7 +19,8 @@
 //!   <32 hex>)`, then `ft: backup: releasing <K> lines the primary may have released as it
 //!   died` when there are such lines (the first K guest lines that follow may repeat the
 //!   primary's last ones), then the guest's output as `[guest] <line>`;
-//! - with `guest_net=nic`: `ft: guest network card <mac> bridged to <nic>` on both, the
+//! - with `guest_net=nic`: `ft: guest network card <mac> bridged to <nic>` on both (with
+//!   `shared`: `..., shared with the peer link`), the
 //!   primary's summary counts frames held back, and the backup says `ft: backup: announced
 //!   <mac> on <nic>; releasing <F> frames the primary may have sent` on takeover.
 
@@ -35,7 +36,8 @@ use castor_ft::pair::cpu_model::CpuModel;
 
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::bootinfo::BootInfo;
-use crate::config::Config;
+use crate::config::{Config, GuestNet};
+use crate::drivers::net::{NICS, split};
 use crate::kprintln;
 use crate::link::connect::connect;
 use crate::link::peer::PeerLink;
@@ -55,6 +57,13 @@ pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
         return ExitStatus::Failure;
     };
     let digest = hello::guest_digest(&files);
+    let shared = match config.guest_net {
+        GuestNet::Shared => match share_link_nic(config.guest_mac) {
+            Some(half) => Some(half),
+            None => return ExitStatus::Failure,
+        },
+        _ => None,
+    };
     let Some(mut link) = connect(config, "ft") else {
         return ExitStatus::Failure;
     };
@@ -71,12 +80,21 @@ pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
             return ExitStatus::Failure;
         }
     }
-    let uplink = match config.guest_net {
-        true => match guest_uplink(config.guest_mac, "ft") {
+    let uplink = match (config.guest_net, shared) {
+        (GuestNet::OwnNic, _) => match guest_uplink(config.guest_mac, "ft") {
             Some(uplink) => Some(uplink),
             None => return ExitStatus::Failure,
         },
-        false => None,
+        (_, Some(half)) => {
+            let uplink = Uplink::new(half, config.guest_mac);
+            kprintln!(
+                "ft: guest network card {} bridged to {}, shared with the peer link",
+                castor_ft::link::ether::MacAddr(config.guest_mac),
+                uplink.nic_name()
+            );
+            Some(uplink)
+        }
+        _ => None,
     };
     let pair = Pair {
         link,
@@ -92,6 +110,20 @@ pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
             ExitStatus::Failure
         }
     }
+}
+
+/// `guest_net=shared`: splits the NIC the peer link will use (the first) into the link's half,
+/// put back in its place, and the guest's half, returned; `None` after saying so if there is
+/// no NIC.
+fn share_link_nic(guest_mac: [u8; 6]) -> Option<alloc::boxed::Box<dyn crate::drivers::net::Nic>> {
+    let mut nics = NICS.lock();
+    if nics.is_empty() {
+        kprintln!("ft: no usable NIC (virtio-net or e1000) found");
+        return None;
+    }
+    let (link, guest) = split::split(nics.remove(0), guest_mac);
+    nics.insert(0, link);
+    Some(guest)
 }
 
 /// Makes the pair's baseline the CPU this host's guest is offered (before it starts), and says

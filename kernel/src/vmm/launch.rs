@@ -19,7 +19,7 @@ use crate::arch::x86_64::machine::ExitStatus;
 use alloc::vec::Vec;
 
 use crate::bootinfo::{BootInfo, Module};
-use crate::config::Config;
+use crate::config::{Config, GuestNet};
 use crate::drivers::net::NICS;
 use crate::kprintln;
 use crate::vmm::backend::{self, Backend, WithBackend};
@@ -79,12 +79,13 @@ pub fn run_module_guest(boot: &BootInfo, config: &Config) -> ExitStatus {
     let Some(files) = guest_files(boot, "guest") else {
         return ExitStatus::Failure;
     };
+    // Without a peer link every NIC is free: `shared` takes the first as `nic` does.
     let uplink = match config.guest_net {
-        true => match guest_uplink(config.guest_mac, "guest") {
+        GuestNet::OwnNic | GuestNet::Shared => match guest_uplink(config.guest_mac, "guest") {
             Some(uplink) => Some(uplink),
             None => return ExitStatus::Failure,
         },
-        false => None,
+        GuestNet::Off => None,
     };
     let launch = Launch {
         files,

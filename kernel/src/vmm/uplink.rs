@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The guest's network card bridged to a host NIC (`guest_net=nic`): frames for the guest's
 //! MAC, broadcast and multicast go from the NIC to the card; the card's frames go out on the
-//! NIC. The NIC receives every frame on its wire (QEMU's virtio-net starts promiscuous; a
-//! bridge floods frames for a MAC it has not learnt), and [`announce::is_for`] picks the
-//! guest's.
+//! NIC. The NIC is told to receive the guest's MAC too (`Nic::accept_unicast`: the e1000's
+//! second receive address; QEMU's virtio-net filters nothing), and [`announce::is_for`] picks
+//! the guest's frames among what arrives.
 //!
 //! Frames the NIC's transmit ring has no room for wait here, in order, up to [`QUEUE_FRAMES`]
 //! (a primary releases a whole epoch's frames at once); [`Uplink::room`] tells the card how
@@ -47,8 +47,11 @@ pub struct Uplink {
 }
 
 impl Uplink {
-    /// The guest with MAC address `guest` on `nic`.
-    pub fn new(nic: Box<dyn Nic>, guest: [u8; 6]) -> Self {
+    /// The guest with MAC address `guest` on `nic`, which is told to receive frames for it.
+    pub fn new(mut nic: Box<dyn Nic>, guest: [u8; 6]) -> Self {
+        if !nic.accept_unicast(guest) {
+            log::warn!("net: {} cannot receive for the guest's MAC", nic.name());
+        }
         Self {
             nic,
             guest: MacAddr(guest),

@@ -168,7 +168,7 @@ fn run_pair(args: &RunArgs, opts: &PairArgs, elf: PathBuf) -> Result<ExitCode> {
                  reachable at the address it takes in that subnet",
                 bridge.name()
             );
-            pair = pair.guest_network(bridge.guest_network());
+            pair = pair.guest_network(bridge.guest_network(opts.nic));
             Some(bridge)
         }
         None => None,

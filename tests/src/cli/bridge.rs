@@ -5,7 +5,7 @@
 //! the [`HostBridge`] is dropped.
 
 use crate::error::{Context, Error, Result};
-use crate::pair::GuestNetwork;
+use crate::pair::{GuestNetwork, Nic};
 use std::process::Command;
 
 /// A bridge and two taps made for one run.
@@ -71,11 +71,13 @@ impl HostBridge {
         &self.bridge
     }
 
-    /// The pair's guest network on these taps.
-    pub fn guest_network(&self) -> GuestNetwork {
+    /// The pair's guest network on these taps, through QEMU NICs of model `nic`.
+    pub fn guest_network(&self, nic: Nic) -> GuestNetwork {
         GuestNetwork {
             netns: None,
             taps: self.taps.clone(),
+            nic,
+            shared: false,
         }
     }
 }

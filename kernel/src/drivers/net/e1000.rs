@@ -534,6 +534,15 @@ impl Nic for E1000 {
         Ok(())
     }
 
+    /// Receive address 1 (SDM 13.5.3: low then high, the high word's Address Valid bit last);
+    /// the receiver needs no RCTL write for it.
+    fn accept_unicast(&mut self, mac: [u8; 6]) -> bool {
+        let (ral, rah) = ring::receive_address(&mac);
+        self.regs.write(regs::RAL0 + 8, ral);
+        self.regs.write(regs::RAH0 + 8, rah);
+        true
+    }
+
     fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
         let max = buf.len().min(MAX_FRAME);
         // Dropped frames are skipped; at most one ring's worth per call.

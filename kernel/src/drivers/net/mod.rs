@@ -11,6 +11,7 @@ use core::fmt;
 use super::pci::{ConfigSpace, Device};
 
 pub mod e1000;
+pub mod split;
 pub mod virtio_net;
 
 /// Why a frame could not be queued.
@@ -70,6 +71,12 @@ pub trait Nic: Send {
     fn poll(&mut self);
     /// Counters.
     fn stats(&self) -> NicStats;
+    /// Also receives unicast frames for `mac` (a guest's station address bridged through this
+    /// NIC); false if the NIC cannot. The default: true, for a NIC that filters nothing (QEMU's
+    /// virtio-net without the control queue delivers every frame on its wire).
+    fn accept_unicast(&mut self, _mac: [u8; 6]) -> bool {
+        true
+    }
     /// The interrupt mode ("MSI-X", "MSI", "INTx") and interrupts delivered so far; `None`
     /// when the NIC has no interrupt connected.
     fn interrupts(&self) -> Option<(&'static str, u64)> {
