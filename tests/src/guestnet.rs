@@ -375,6 +375,37 @@ impl ClientEnd {
     }
 }
 
+/// Why this machine cannot give the tests tap devices, if it cannot: `/dev/net/tun` is missing
+/// or does not open for this user (only root may open it on most machines). That is a
+/// property of the machine, not of Castor: tests that need taps say `SKIPPED` then.
+pub fn taps_unavailable() -> Option<String> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+        .err()
+        .map(|e| format!("/dev/net/tun: {e}"))
+}
+
+/// A private network with `CLIENT_IP` on its bridge and `taps` taps, each dropping `loss` % of
+/// frames; `None` after saying `SKIPPED` and why if this machine has no taps to give
+/// ([`taps_unavailable`]). Where it has, any failure to build the network panics.
+pub fn network_or_skip(taps: usize, loss: f64) -> Option<(GuestNet, Vec<Tap>)> {
+    if let Some(why) = taps_unavailable() {
+        eprintln!("SKIPPED: this machine gives no tap devices ({why})");
+        return None;
+    }
+    let net = GuestNet::new().expect("a private network namespace");
+    net.set_address(CLIENT_IP).expect("the client's address");
+    let taps: Vec<Tap> = (0..taps).map(|_| net.add_tap().expect("a tap")).collect();
+    if loss > 0.0 {
+        for tap in &taps {
+            net.set_loss(tap, loss).expect("frame loss on the tap");
+        }
+    }
+    Some((net, taps))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 //! [`CLIENT_SECONDS`], then reads every acknowledged record back. Offline (no Debian packages)
 //! the tests say `SKIPPED` and pass, except under CI.
 
-use castor_tests::guestnet::{CLIENT_IP, GuestNet, NetClient, Tap};
+use castor_tests::guestnet::{GuestNet, NetClient, Tap, network_or_skip};
 use castor_tests::linux::DebianGuest;
 use castor_tests::linux::net::{self, CONNECTION_ENDED, NO_ETH0, NO_NIC_STATUS, SERVING};
 use castor_tests::qemu::Qemu;
@@ -55,22 +55,11 @@ fn start_native(
 }
 
 /// A private network with the client's address on its bridge and a tap for the guest; `None`
-/// after saying `SKIPPED` and why if this machine cannot make one (no root and a `/dev/net/tun`
-/// only root may open, say), except under CI (`CI` set), where that fails the test.
+/// (after `SKIPPED`) on a machine without taps ([`network_or_skip`]).
 fn network() -> Option<(GuestNet, Tap)> {
-    let made = GuestNet::new().and_then(|net| {
-        net.set_address(CLIENT_IP)?;
-        let tap = net.add_tap()?;
-        Ok((net, tap))
-    });
-    match made {
-        Ok(made) => Some(made),
-        Err(why) if std::env::var_os("CI").is_some() => panic!("no private network: {why}"),
-        Err(why) => {
-            eprintln!("SKIPPED: no private network with a tap here: {why}");
-            None
-        }
-    }
+    let (net, mut taps) = network_or_skip(1, 0.0)?;
+    let tap = taps.pop()?;
+    Some((net, tap))
 }
 
 /// Waits until `marker` has been on the console `count` times or `timeout` has passed; the
