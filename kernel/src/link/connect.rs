@@ -16,7 +16,7 @@ use castor_ft::link::{Event, LinkConfig};
 use super::peer::PeerLink;
 use crate::arch::x86_64::time;
 use crate::config::Config;
-use crate::drivers::net::NICS;
+use crate::drivers::net;
 use crate::kprintln;
 
 const MS: u64 = 1_000_000;
@@ -41,11 +41,7 @@ pub fn connect(config: &Config, who: &str) -> Option<PeerLink> {
         kprintln!("{who}: needs role= and key=");
         return None;
     };
-    let nic = {
-        let mut nics = NICS.lock();
-        (!nics.is_empty()).then(|| nics.remove(0))
-    };
-    let Some(nic) = nic else {
+    let Some(nic) = net::take_first() else {
         kprintln!("{who}: no usable NIC (virtio-net or e1000) found");
         return None;
     };

@@ -37,13 +37,13 @@ use castor_ft::pair::cpu_model::CpuModel;
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::bootinfo::BootInfo;
 use crate::config::{Config, GuestNet};
-use crate::drivers::net::{NICS, split};
+use crate::drivers::net::{self, split};
 use crate::kprintln;
 use crate::link::connect::connect;
 use crate::link::peer::PeerLink;
 use crate::vmm::backend::{self, Backend, WithBackend};
 use crate::vmm::cpu_model;
-use crate::vmm::launch::{GuestFiles, guest_files, guest_uplink};
+use crate::vmm::launch::{GuestFiles, bridge, guest_files, guest_uplink};
 use crate::vmm::uplink::Uplink;
 
 const MS: u64 = 1_000_000;
@@ -85,15 +85,12 @@ pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
             Some(uplink) => Some(uplink),
             None => return ExitStatus::Failure,
         },
-        (_, Some(half)) => {
-            let uplink = Uplink::new(half, config.guest_mac);
-            kprintln!(
-                "ft: guest network card {} bridged to {}, shared with the peer link",
-                castor_ft::link::ether::MacAddr(config.guest_mac),
-                uplink.nic_name()
-            );
-            Some(uplink)
-        }
+        (_, Some(half)) => Some(bridge(
+            half,
+            config.guest_mac,
+            "ft",
+            ", shared with the peer link",
+        )),
         _ => None,
     };
     let pair = Pair {
@@ -115,14 +112,13 @@ pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
 /// `guest_net=shared`: splits the NIC the peer link will use (the first) into the link's half,
 /// put back in its place, and the guest's half, returned; `None` after saying so if there is
 /// no NIC.
-fn share_link_nic(guest_mac: [u8; 6]) -> Option<alloc::boxed::Box<dyn crate::drivers::net::Nic>> {
-    let mut nics = NICS.lock();
-    if nics.is_empty() {
+fn share_link_nic(guest_mac: [u8; 6]) -> Option<alloc::boxed::Box<dyn net::Nic>> {
+    let Some(nic) = net::take_first() else {
         kprintln!("ft: no usable NIC (virtio-net or e1000) found");
         return None;
-    }
-    let (link, guest) = split::split(nics.remove(0), guest_mac);
-    nics.insert(0, link);
+    };
+    let (link, guest) = split::split(nic, guest_mac);
+    net::put_first(link);
     Some(guest)
 }
 

@@ -8,6 +8,11 @@ use castor_ft::epoch::items::{self, Channel};
 use crate::kprintln;
 use crate::vmm::uplink::Uplink;
 
+/// The non-empty lines of console output.
+fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    text.split(|&b| b == b'\n').filter(|l| !l.is_empty())
+}
+
 /// What a release let out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Released {
@@ -25,7 +30,7 @@ pub fn release(bytes: &[u8], mut uplink: Option<&mut Uplink>) -> Released {
     for item in items::items(bytes) {
         match item {
             Ok((Channel::Console, text)) => {
-                for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                for line in lines(text) {
                     kprintln!("[guest] {}", alloc::string::String::from_utf8_lossy(line));
                     done.lines += 1;
                 }
@@ -47,12 +52,7 @@ pub fn count(bytes: &[u8]) -> Released {
     let mut n = Released::default();
     for (channel, body) in items::items(bytes).map_while(Result::ok) {
         match channel {
-            Channel::Console => {
-                n.lines += body
-                    .split(|&b| b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .count();
-            }
+            Channel::Console => n.lines += lines(body).count(),
             Channel::Net => n.frames += 1,
         }
     }

@@ -20,7 +20,9 @@ use alloc::vec::Vec;
 
 use crate::bootinfo::{BootInfo, Module};
 use crate::config::{Config, GuestNet};
-use crate::drivers::net::NICS;
+use alloc::boxed::Box;
+
+use crate::drivers::net::{self, Nic};
 use crate::kprintln;
 use crate::vmm::backend::{self, Backend, WithBackend};
 use crate::vmm::guest_mem::GuestMemory;
@@ -112,23 +114,25 @@ struct Launch<'a> {
 /// The first NIC nothing else took, carrying the traffic of a guest card with MAC `mac`
 /// (`guest_net=nic`); `None` after saying why under `who` if there is none.
 pub fn guest_uplink(mac: [u8; 6], who: &str) -> Option<Uplink> {
-    let nic = {
-        let mut nics = NICS.lock();
-        (!nics.is_empty()).then(|| nics.remove(0))
-    };
-    let Some(nic) = nic else {
+    let Some(nic) = net::take_first() else {
         kprintln!(
             "{who}: guest_net=nic needs a NIC of its own (virtio-net or e1000); none is left"
         );
         return None;
     };
+    Some(bridge(nic, mac, who, ""))
+}
+
+/// The guest card with MAC `mac` bridged to `nic`, said under `who` (`how`: more words for
+/// the line).
+pub fn bridge(nic: Box<dyn Nic>, mac: [u8; 6], who: &str, how: &str) -> Uplink {
     let uplink = Uplink::new(nic, mac);
     kprintln!(
-        "{who}: guest network card {} bridged to {}",
+        "{who}: guest network card {} bridged to {}{how}",
         castor_ft::link::ether::MacAddr(mac),
         uplink.nic_name()
     );
-    Some(uplink)
+    uplink
 }
 
 impl WithBackend for Launch<'_> {

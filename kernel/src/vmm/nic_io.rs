@@ -12,7 +12,7 @@
 use alloc::vec::Vec;
 
 use super::devices::virtio::{GuestDma, RxOutcome, TxReport};
-use super::guest_mem::GuestMemory;
+use super::guest_mem::{GuestMemory, PAGE_SIZE};
 use super::guest_nic::GSI;
 use super::run::Guest;
 use crate::drivers::net::MAX_FRAME;
@@ -57,7 +57,7 @@ impl<F: Format> GuestDma for Dma<'_, F> {
         if data.is_empty() || end > self.mem.size() {
             return data.is_empty();
         }
-        for gfn in gpa / 4096..=(end - 1) / 4096 {
+        for gfn in gpa / PAGE_SIZE..=(end - 1) / PAGE_SIZE {
             self.host.before_write(self.mem, gfn);
         }
         self.mem.write(gpa, data)

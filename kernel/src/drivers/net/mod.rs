@@ -56,6 +56,18 @@ pub const MIN_FRAME: usize = 14;
 /// The NICs found at boot, for whoever uses them (the peer link, the `net` self test).
 pub static NICS: spin::Mutex<Vec<Box<dyn Nic>>> = spin::Mutex::new(Vec::new());
 
+/// Takes the first NIC nothing has taken yet (the peer link takes the first, a guest's
+/// card the next), if any is left.
+pub fn take_first() -> Option<Box<dyn Nic>> {
+    let mut nics = NICS.lock();
+    (!nics.is_empty()).then(|| nics.remove(0))
+}
+
+/// Puts `nic` back as the first free NIC (see [`take_first`]).
+pub fn put_first(nic: Box<dyn Nic>) {
+    NICS.lock().insert(0, nic);
+}
+
 /// A network interface, polled.
 pub trait Nic: Send {
     /// Driver name, e.g. "virtio-net" or "e1000".

@@ -54,10 +54,11 @@ impl Shared {
             };
             let frame = &buf[..len];
             let group = frame.first().is_some_and(|b| b & 1 != 0);
-            if announce::is_for(frame, self.guest) {
+            let for_guest = announce::is_for(frame, self.guest);
+            if for_guest {
                 self.queue(Side::Guest, frame);
             }
-            if group || !announce::is_for(frame, self.guest) {
+            if group || !for_guest {
                 self.queue(Side::Link, frame);
             }
         }
@@ -73,11 +74,8 @@ struct Half {
 }
 
 /// Splits `nic` into the peer link's half and the half of the guest whose card has MAC
-/// `guest`; the NIC is told to receive that MAC too.
-pub fn split(mut nic: Box<dyn Nic>, guest: [u8; 6]) -> (Box<dyn Nic>, Box<dyn Nic>) {
-    if !nic.accept_unicast(guest) {
-        log::warn!("net: {} cannot receive for the guest's MAC", nic.name());
-    }
+/// `guest` (whose uplink tells the NIC to receive that MAC, `Nic::accept_unicast`).
+pub fn split(nic: Box<dyn Nic>, guest: [u8; 6]) -> (Box<dyn Nic>, Box<dyn Nic>) {
     let (name, mac) = (nic.name(), nic.mac());
     let shared = Arc::new(spin::Mutex::new(Shared {
         nic,
