@@ -271,6 +271,15 @@ fn bench_guest_net_round_trips() {
         h.wait_for(Role::Primary, SERVING)
             .unwrap_or_else(|e| panic!("the guest's service did not start: {e}"));
         let rtt = serve_for(&net, SECS, || h.console(Role::Primary).unwrap_or_default());
+        // Where the added time goes: the primary's last figures (kernel/src/pair/stats.rs).
+        let console = h.console(Role::Primary).unwrap_or_default();
+        let figures: Vec<&str> = console
+            .lines()
+            .filter(|l| l.starts_with("ft: primary: ") && !l.contains("protecting"))
+            .collect();
+        for line in figures.iter().skip(figures.len().saturating_sub(2)) {
+            println!("bench guest net: {epochs}: {line}");
+        }
         h.stop();
         rtt
     };

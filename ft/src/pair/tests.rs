@@ -129,6 +129,7 @@ fn config(stun_buffers: usize) -> PrimaryConfig {
     PrimaryConfig {
         ram_pages: PAGES,
         stun_buffers,
+        delta_cache: 16,
         hot_threshold: 3,
         output_capacity: 1 << 20,
         digests: true,
@@ -160,6 +161,8 @@ struct Outcome {
     sent_first: u64,
     spurious: u64,
     tracked: u64,
+    /// Pages sent as deltas.
+    deltas: u64,
 }
 
 /// Runs the pair for `steps` steps, then kills the primary (everything it had not yet
@@ -178,6 +181,8 @@ fn run_pair(
     ram.dirty_flags = dirty_flags;
     let mut primary = Primary::new(&PrimaryConfig {
         track_writes: !dirty_flags,
+        // No cache, one that must evict, one that holds all of memory.
+        delta_cache: [0, 8, 128][(seed % 7 % 3) as usize],
         ..config(stun_buffers)
     })
     .expect("primary");
@@ -339,6 +344,7 @@ fn run_pair(
         sent_first,
         spurious,
         tracked,
+        deltas: primary.copy_stats().0.deltas,
     }
 }
 
@@ -371,7 +377,7 @@ struct FaultCounts {
 /// Runs [`run_pair`] with 160 seeds (every pool size, clean and abrupt deaths) and checks that
 /// the released output continues with no gap.
 fn run_pairs(dirty_flags: bool) -> FaultCounts {
-    let (mut cow, mut first, mut takeovers, mut repeats) = (0, 0, 0, 0);
+    let (mut cow, mut first, mut takeovers, mut repeats, mut deltas) = (0, 0, 0, 0, 0);
     let mut counts = FaultCounts::default();
     for seed in 1..=160u64 {
         let stun_buffers = [0, 2, 16][seed as usize % 3];
@@ -385,6 +391,7 @@ fn run_pairs(dirty_flags: bool) -> FaultCounts {
         );
         cow += o.copied_on_write;
         first += o.sent_first;
+        deltas += o.deltas;
         counts.spurious += o.spurious;
         counts.tracked += o.tracked;
         let Some(m) = o.takeover_epoch else {
@@ -424,6 +431,9 @@ fn run_pairs(dirty_flags: bool) -> FaultCounts {
         cow > 0 && first > 0,
         "{cow} copy-on-write faults, {first} sent first"
     );
+    // Memory and output above were checked with pages sent as deltas against the copy the
+    // backup held, acknowledged or not.
+    assert!(deltas > 1000, "only {deltas} pages went as deltas");
     counts
 }
 

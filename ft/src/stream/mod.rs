@@ -27,8 +27,10 @@
 //! skip. Unlike Xen, each epoch carries its own record count and digest, and pages may travel as
 //! deltas against the copy the backup already holds. All integers are little-endian.
 //!
-//! Delta pages are made against the copy the backup holds, which is the copy in the last epoch
-//! the backup acknowledged: the sender must not make deltas against an unacknowledged epoch.
+//! Delta pages are made against the copy the backup holds when it applies the epoch: the copy
+//! last sent on this stream. That holds because epochs are applied whole, in stream order, and
+//! none after one that failed (`pair::backup`); the primary keeps those copies in a bounded
+//! cache (`pair::primary`, `copies.rs`).
 
 mod assemble;
 mod decode;

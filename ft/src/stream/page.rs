@@ -184,10 +184,9 @@ impl<'a> EncodedPage<'a> {
 /// Scratch space needed by `lz4_flex::block::compress_into` for one page.
 const LZ4_SCRATCH_LEN: usize = lz4_flex::block::get_maximum_output_size(PAGE_SIZE);
 
-/// No LZ4 block of a whole page is this small or smaller: the last five bytes of a block are
-/// literals and each match-length byte covers at most 255 bytes, so a page needs well over 20
-/// bytes. A delta this small therefore cannot be beaten, and LZ4 is not tried.
-const LZ4_MIN_PAGE_OUTPUT: usize = 16;
+/// A delta at most this long is sent without trying LZ4: a page changed in so few bytes
+/// rarely compresses smaller whole, and compressing it costs far more than the delta did.
+const DELTA_GOOD_ENOUGH: usize = PAGE_SIZE / 8;
 
 /// Chooses the smallest encoding for each page. Holds its scratch buffers (about 8.5 KiB), so
 /// encoding never allocates; keep one per sending thread.
@@ -220,7 +219,8 @@ impl PageEncoder {
 
     /// The smallest encoding of `page`, given `prev`, the copy the backup holds (if any; a delta
     /// is only considered with one). Preference on equal size: zero, delta, LZ4, full. Delta and
-    /// LZ4 are used only when smaller than a full page.
+    /// LZ4 are used only when smaller than a full page. A delta of at most an eighth of a page
+    /// is taken without trying LZ4 ([`DELTA_GOOD_ENOUGH`]).
     pub fn encode<'a>(&'a mut self, page: &'a PageBuf, prev: Option<&PageBuf>) -> EncodedPage<'a> {
         if is_zero_page(page) {
             return EncodedPage::zero();
@@ -230,7 +230,7 @@ impl PageEncoder {
             None => None,
         };
         if let Some(len) = delta_len
-            && len <= LZ4_MIN_PAGE_OUTPUT
+            && len <= DELTA_GOOD_ENOUGH
         {
             return delta_payload(&self.delta, len);
         }

@@ -102,7 +102,7 @@ const UDP: &[Need] = &[Need {
 }];
 
 /// Every key, in the order error messages list them.
-pub static KEYS: [Key; 22] = [
+pub static KEYS: [Key; 23] = [
     Key {
         name: "log",
         value: Value::Words(&[
@@ -399,6 +399,19 @@ pub static KEYS: [Key; 22] = [
         unset: Unset::Value("512"),
         help: "copy-on-write stun buffers on the primary (with none, a write to a page not yet \
                sent sends it first)",
+        needs: PAIR,
+    },
+    Key {
+        name: "delta_cache",
+        value: Value::Number {
+            min: 0,
+            max: 262_144,
+            unit: "pages",
+            set: |c, n| c.delta_cache = n,
+        },
+        unset: Unset::Value("2048"),
+        help: "copies of sent pages the primary keeps, so a page sent again travels as the \
+               bytes that changed (0: never deltas)",
         needs: PAIR,
     },
 ];

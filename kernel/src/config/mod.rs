@@ -73,6 +73,8 @@ pub struct Config {
     pub digests: bool,
     /// `stun_buffers=`: pages of copy-on-write stun buffers the primary keeps.
     pub stun_buffers: u32,
+    /// `delta_cache=`: copies of sent pages the primary keeps to make deltas against.
+    pub delta_cache: u32,
     /// `guest_net=`: whether the guest gets a network card, and which host NIC carries it.
     pub guest_net: GuestNet,
     /// `guest_mac=`: the MAC address of the guest's network card.
@@ -122,6 +124,8 @@ pub const DEFAULT_PEER_TIMEOUT_MS: u32 = 3000;
 
 /// Default stun-buffer pool: 2 MiB of page copies.
 pub const DEFAULT_STUN_BUFFERS: u32 = 512;
+/// Default number of sent page copies kept for deltas (8 MiB).
+pub const DEFAULT_DELTA_CACHE: u32 = 2048;
 
 /// Default shortest epoch (ms).
 pub const DEFAULT_EPOCH_MIN_MS: u32 = 10;
@@ -154,6 +158,7 @@ impl Default for Config {
             digests: false,
             ft_freeze: None,
             stun_buffers: DEFAULT_STUN_BUFFERS,
+            delta_cache: DEFAULT_DELTA_CACHE,
             guest_net: GuestNet::Off,
             guest_mac: DEFAULT_GUEST_MAC,
         }

@@ -78,6 +78,7 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
     let primary = match Primary::new(&PrimaryConfig {
         ram_pages: ram / PAGE_SIZE as u64,
         stun_buffers: config.stun_buffers as usize,
+        delta_cache: config.delta_cache as usize,
         hot_threshold: 3,
         output_capacity: MAX_DEVICE_STATE_LEN,
         digests: config.digests,
@@ -457,6 +458,7 @@ impl<B: Backend> Host<B> {
         self.epoch_start = resumed;
         self.commit_waits = self.frames_waiting;
         self.frames_waiting = false;
+        self.stats.copies = self.primary.copy_stats();
         self.stats
             .maybe_report(resumed, &mut self.guest.mem, &self.dirty);
     }
@@ -628,6 +630,7 @@ impl<B: Backend> Host<B> {
                 }
             }
         }
+        self.stats.copies = self.primary.copy_stats();
         self.stats.report(time::now_ns());
         match status {
             Some(status) => {

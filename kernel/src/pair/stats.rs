@@ -5,7 +5,8 @@
 //! (<M> max, harvest <H> us), copy of the same pages <C> us: stun/copy <X>, waited for the
 //! sender <W> times, lazy: <a> copied at stun, <b> copy-on-write, <c> sent on fault,
 //! <d> sent from guest memory, <s> spurious faults, <t> writes tracked; wire <B> bytes/page
-//! (<r> of 4096), link <K> KiB/s; stun parts (us avg): harvest <H>, state <S>, copy <C>,
+//! (<r> of 4096; deltas <D> of <P> pages sent, copy cache <c> copies, <h>% hits), link <K>
+//! KiB/s; stun parts (us avg): harvest <H>, state <S>, copy <C>,
 //! protect <P>, flush <F>, plan <L>, other <O>`
 //!
 //! The stun's parts: the dirty-set harvest, the vCPU and device state capture, the copy of hot
@@ -20,7 +21,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use castor_ft::epoch::lazy::LazyStats;
-use castor_ft::pair::primary::{SentEpoch, StunReport};
+use castor_ft::pair::primary::{CopyStats, SentEpoch, StunReport};
 use castor_ft::stream::PAGE_SIZE;
 
 use super::MS;
@@ -119,6 +120,9 @@ pub struct Stats {
     encode_ns: u64,
     ack_ns: u64,
     acked_epochs: u64,
+    /// The primary's cache of sent copies: how it served, and the copies it holds (set by
+    /// the caller before a report).
+    pub copies: (CopyStats, usize),
     scratch: Vec<u8>,
 }
 
@@ -147,6 +151,7 @@ impl Stats {
             encode_ns: 0,
             ack_ns: 0,
             acked_epochs: 0,
+            copies: (CopyStats::default(), 0),
             scratch: vec![0; 64 * PAGE_SIZE],
         }
     }
@@ -242,7 +247,8 @@ impl Stats {
              harvest {} us), copy of the same pages {copy_us} us: stun/copy {}.{:02}, waited \
              for the sender {} times, lazy: {} copied at stun, {} copy-on-write, {} sent on \
              fault, {} sent from guest memory, {} spurious faults, {} writes tracked; wire \
-             {per_page} bytes/page ({}.{:03} of 4096), link {} KiB/s; stun parts (us avg): \
+             {per_page} bytes/page ({}.{:03} of 4096; deltas {} of {} pages sent, copy cache {} \
+             copies, {}.{}% hits), link {} KiB/s; stun parts (us avg): \
              harvest {}, state {}, copy {}, protect {}, flush {}, plan {}, other {}",
             self.epochs,
             self.epochs * 100 / secs_x100,
@@ -261,6 +267,11 @@ impl Stats {
             self.faults.tracked,
             per_page / 4096,
             per_page * 1000 / 4096 % 1000,
+            self.copies.0.deltas,
+            self.copies.0.lookups,
+            self.copies.1,
+            self.copies.0.hit_permille() / 10,
+            self.copies.0.hit_permille() % 10,
             self.link_bytes_per_sec() / 1024,
             harvest_us,
             p.state / epochs / 1000,

@@ -24,11 +24,13 @@
 //! lifted without a flush) are told apart by [`GuestRam::is_protected`]: see [`faults`].
 
 mod chunks;
+mod copies;
 mod faults;
 mod pages;
 mod stale;
 mod tracking;
 
+pub use self::copies::CopyStats;
 pub use self::stale::StaleTranslations;
 pub use self::tracking::DirtySource;
 
@@ -76,6 +78,8 @@ pub struct PrimaryConfig {
     pub ram_pages: u64,
     /// Stun buffers (pages).
     pub stun_buffers: usize,
+    /// Sent page copies kept to make deltas against (pages; 0: no deltas).
+    pub delta_cache: usize,
     /// A page dirtied in at least this many of the last 8 epochs is copied at the stun.
     pub hot_threshold: u32,
     /// Output held at most (bytes); more ends the epoch early.
@@ -162,6 +166,8 @@ impl From<OutputError> for PrimaryError {
 
 /// The epoch whose pages are being streamed.
 struct Sending {
+    /// Its number.
+    epoch: u64,
     writer: EpochWriter<Chunks>,
     lazy: LazyEpoch,
     pages: u64,
@@ -281,7 +287,9 @@ impl Primary {
             history: History::new(pages, config.hot_threshold),
             pages: Pages::new(
                 config.stun_buffers,
-                config.digests.then_some(pages),
+                pages,
+                config.delta_cache,
+                config.digests,
                 config.track_writes,
             )?,
             sending: None,
@@ -310,6 +318,13 @@ impl Primary {
     #[must_use]
     pub fn acked(&self) -> Option<u64> {
         self.acked
+    }
+
+    /// How the cache of sent copies (the bases of deltas) served so far, and the copies it
+    /// holds now.
+    #[must_use]
+    pub fn copy_stats(&self) -> (CopyStats, usize) {
+        self.pages.copy_stats()
     }
 
     /// Whether the previous epoch's pages are all on the stream.
@@ -446,6 +461,7 @@ impl Primary {
         let protect_end = (self.clock)();
         self.next_epoch += 1;
         self.sending = Some(Sending {
+            epoch,
             writer,
             lazy,
             pages: 0,

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! What the primary puts pages on the stream with: the copy-on-write stun buffers and their
-//! pool, the page encoder, and the whole-memory digest.
+//! pool, the page encoder, the cache of sent copies deltas are made against, and the
+//! whole-memory digest.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
+use super::copies::{CopyStats, SentCopies};
 use super::{GuestRam, PrimaryError, Sending};
 use crate::epoch::lazy::{Source, StunPool};
 use crate::pair::digest::TrackedDigest;
@@ -17,6 +19,8 @@ pub(super) struct Pages {
     /// Which stun buffers are free.
     pub(super) pool: StunPool,
     encoder: PageEncoder,
+    /// The copies the backup holds of recently sent pages.
+    copies: Option<SentCopies>,
     /// Whole-memory digest, when digests are on.
     pub(super) digest: Option<TrackedDigest>,
     /// Pages stay protected once sent: protection tracks writes ([`super::PrimaryConfig`]).
@@ -24,14 +28,17 @@ pub(super) struct Pages {
 }
 
 impl Pages {
-    /// `stun_buffers` buffers, and a digest over `digest_pages` pages if given; with
-    /// `track_writes`, sent pages keep their protection.
+    /// `stun_buffers` buffers, a cache of up to `delta_cache` sent copies for a guest of
+    /// `ram_pages` pages, and a digest over them if `digests`; with `track_writes`, sent pages
+    /// keep their protection.
     ///
     /// # Errors
     /// [`PrimaryError::Setup`] if the buffers cannot be allocated.
     pub(super) fn new(
         stun_buffers: usize,
-        digest_pages: Option<usize>,
+        ram_pages: usize,
+        delta_cache: usize,
+        digests: bool,
         track_writes: bool,
     ) -> Result<Self, PrimaryError> {
         let buffers = (0..stun_buffers)
@@ -42,7 +49,8 @@ impl Pages {
             buffers,
             pool: StunPool::new(stun_buffers),
             encoder: PageEncoder::new(),
-            digest: digest_pages.map(TrackedDigest::new),
+            copies: SentCopies::new(ram_pages, delta_cache),
+            digest: digests.then(|| TrackedDigest::new(ram_pages)),
             track_writes,
         })
     }
@@ -82,9 +90,23 @@ impl Pages {
             Source::Guest => ram.page(gfn),
         }
         .ok_or(PrimaryError::NoSuchPage(gfn))?;
-        let encoding = sending
-            .writer
-            .encode_page(&mut self.encoder, gfn, page, None)?;
+        // The first epoch sends every page once: nothing to make deltas against, and caching
+        // it would only churn the cache.
+        let copies = self.copies.as_mut().filter(|_| sending.epoch > 0);
+        let encoding = match copies {
+            Some(copies) => {
+                let encoding =
+                    sending
+                        .writer
+                        .encode_page(&mut self.encoder, gfn, page, copies.base(gfn))?;
+                copies.stats.deltas += u64::from(encoding == PageEncoding::Delta);
+                copies.remember(gfn, page);
+                encoding
+            }
+            None => sending
+                .writer
+                .encode_page(&mut self.encoder, gfn, page, None)?,
+        };
         if let Some(d) = &mut self.digest {
             d.update(gfn, page);
         }
@@ -94,10 +116,17 @@ impl Pages {
         }
         Ok(encoding)
     }
+
+    /// How the cache of sent copies served so far, and the copies it holds.
+    pub(super) fn copy_stats(&self) -> (CopyStats, usize) {
+        self.copies
+            .as_ref()
+            .map_or((CopyStats::default(), 0), |c| (c.stats, c.len()))
+    }
 }
 
 /// A zeroed page, or `None` when memory is short (no panic in the kernel).
-fn zeroed_page() -> Option<Box<PageBuf>> {
+pub(super) fn zeroed_page() -> Option<Box<PageBuf>> {
     let mut v = Vec::new();
     v.try_reserve_exact(PAGE_SIZE).ok()?;
     v.resize(PAGE_SIZE, 0u8);
