@@ -39,16 +39,26 @@ use std::time::Duration;
 /// Seconds of work per run: long enough that the primary's summary (every 5 s) has timed a
 /// plain copy of a dirty set.
 const WORK_SECS: u64 = 8;
-/// The workloads: the demo's default working set, and one page.
-const WORKLOADS: [WorkParams; 2] = [
+/// The workloads: the demo's default working set, one page, and the default working set with
+/// an eighth of each page rewritten per step (the rest keeps its contents, so a page sent
+/// before can travel as the bytes that changed).
+const WORKLOADS: [WorkParams; 3] = [
     WorkParams {
         pages: 64,
         span: 1024,
+        words: 512,
         secs: WORK_SECS,
     },
     WorkParams {
         pages: 1,
         span: 1,
+        words: 512,
+        secs: WORK_SECS,
+    },
+    WorkParams {
+        pages: 64,
+        span: 1024,
+        words: 64,
         secs: WORK_SECS,
     },
 ];
@@ -138,6 +148,9 @@ struct Summary {
     stun_per_copy: f64,
     wire_bytes: f64,
     wire_ratio: f64,
+    /// Pages sent as deltas, and the copy cache's hit rate (%).
+    deltas: f64,
+    cache_hits: f64,
     link_kib: f64,
 }
 
@@ -154,6 +167,8 @@ impl Summary {
             stun_per_copy: after("stun/copy"),
             wire_bytes: after("wire"),
             wire_ratio: after("bytes/page ("),
+            deltas: after("deltas"),
+            cache_hits: after("copies,"),
             link_kib: after("link"),
         }
     }
@@ -258,10 +273,13 @@ fn work_rates(work: &WorkParams) {
     let alone = work_without_ft(work);
     let (with_ft, summary) = work_with_ft(work);
     let (a, b) = (with_ft.tsc_rate(), alone.tsc_rate());
-    let WorkParams { pages, span, .. } = work;
+    let WorkParams {
+        pages, span, words, ..
+    } = work;
     println!(
         "ft bench: work rate with FT at 40 epochs/s / without FT = {:.3} ({a:.1} vs {b:.1} \
-         steps/s on the host TSC; pages={pages} span={span}: {:.0} vs {:.0} pages/s)",
+         steps/s on the host TSC; pages={pages} span={span} words={words}: {:.0} vs {:.0} \
+         pages/s)",
         a / b,
         a * *pages as f64,
         b * *pages as f64,
@@ -294,8 +312,13 @@ fn work_rates(work: &WorkParams) {
         summary.stun_per_copy, summary.stun_us, summary.copy_us, summary.harvest_us
     );
     println!(
-        "ft bench: wire bytes per dirty page / 4096 = {:.3} ({} bytes/page, link {} KiB/s)",
-        summary.wire_ratio, summary.wire_bytes, summary.link_kib
+        "ft bench: wire bytes per dirty page / 4096 = {:.3} ({} bytes/page, {} pages sent as \
+         deltas, copy cache hits {}%, link {} KiB/s)",
+        summary.wire_ratio,
+        summary.wire_bytes,
+        summary.deltas,
+        summary.cache_hits,
+        summary.link_kib
     );
 }
 

@@ -1,6 +1,6 @@
 //! The demo guest's work mode (`work=<seconds>`, for benchmarks): steps run back to back, with
 //! no step lines, and the guest reports its rate on its own PIT clock. It prints
-//! `demo: pages=<N> span=<M> work=<seconds>`, then about once per second of PIT time
+//! `demo: pages=<N> span=<M> words=<W> work=<seconds>`, then about once per second of PIT time
 //! `demo: work <steps> steps in <ms> ms (<cycles> TSC cycles)` (the steps, PIT time and
 //! time-stamp counter cycles since the previous such line), and once its time is up
 //! `demo: work total <steps> steps in <ms> ms (<cycles> TSC cycles)` before it exits with
@@ -18,6 +18,8 @@ pub struct WorkParams {
     pub pages: u64,
     /// Working-set pages (`span=`).
     pub span: u64,
+    /// Words (of 512) of each page a step rewrites (`words=`).
+    pub words: u64,
     /// Seconds of PIT time to run (`work=`).
     pub secs: u64,
 }
@@ -25,14 +27,24 @@ pub struct WorkParams {
 impl WorkParams {
     /// The guest's command line.
     pub fn args(&self) -> String {
-        let WorkParams { pages, span, secs } = self;
-        format!("work={secs} pages={pages} span={span}")
+        let WorkParams {
+            pages,
+            span,
+            words,
+            secs,
+        } = self;
+        format!("work={secs} pages={pages} span={span} words={words}")
     }
 
     /// The guest's first line, without console prefixes.
     pub fn header(&self) -> String {
-        let WorkParams { pages, span, secs } = self;
-        format!("demo: pages={pages} span={span} work={secs}")
+        let WorkParams {
+            pages,
+            span,
+            words,
+            secs,
+        } = self;
+        format!("demo: pages={pages} span={span} words={words} work={secs}")
     }
 }
 
@@ -242,13 +254,14 @@ mod tests {
     const PARAMS: WorkParams = WorkParams {
         pages: 64,
         span: 1024,
+        words: 512,
         secs: 3,
     };
 
     /// What the guest printed under Castor (`scripts/run --single --guest castor-demo
     /// --guest-args work=3`).
     const BARE: [&str; 5] = [
-        "demo: pages=64 span=1024 work=3",
+        "demo: pages=64 span=1024 words=512 work=3",
         "demo: work 208 steps in 1000 ms (1002165616 TSC cycles)",
         "demo: work 207 steps in 1000 ms (998038520 TSC cycles)",
         "demo: work 208 steps in 1000 ms (1002835752 TSC cycles)",
@@ -285,7 +298,7 @@ mod tests {
         );
         assert_eq!(run.total.tsc_secs(1e9), 3.003_039_888);
         assert_eq!(PARAMS.header(), BARE[0]);
-        assert_eq!(PARAMS.args(), "work=3 pages=64 span=1024");
+        assert_eq!(PARAMS.args(), "work=3 pages=64 span=1024 words=512");
     }
 
     #[test]
@@ -367,7 +380,7 @@ mod tests {
             );
         }
         let too_short = [
-            "demo: pages=64 span=1024 work=3",
+            "demo: pages=64 span=1024 words=512 work=3",
             "demo: work 208 steps in 1000 ms (1000000000 TSC cycles)",
             "demo: work 207 steps in 1000 ms (1000000000 TSC cycles)",
             "demo: work total 623 steps in 2990 ms (3000000000 TSC cycles)",

@@ -8,6 +8,7 @@
 //! | `hz` | steps per second | `1`..=`1000` | 20 |
 //! | `steps` | steps before exiting with status 0; `0` runs forever | any | 0 |
 //! | `work` | work mode: run steps back to back for this many seconds, then exit with status 0 | `1`..=`86400` | off |
+//! | `words` | work mode only: words (of 512) of each page a step rewrites, a window that moves with each step; the rest keeps its contents | `1`..=`512` | 512 |
 //! | `echo` | `1`: echo mode, print each line typed on COM1 (interrupt driven, IRQ4) until `quit`; the step keys are checked but unused | `0`..=`1` | 0 |
 //!
 //! `work` replaces pacing (`hz`) and the step count (`steps`), so it is refused together with
@@ -37,6 +38,8 @@ pub struct Params {
     pub work: Option<u64>,
     /// Echo mode: print the lines typed on COM1 instead of running steps.
     pub echo: bool,
+    /// Words of each page a step rewrites (work mode; 512 elsewhere).
+    pub words: u64,
 }
 
 impl Default for Params {
@@ -48,10 +51,13 @@ impl Default for Params {
             steps: 0,
             work: None,
             echo: false,
+            words: PAGE_WORDS,
         }
     }
 }
 
+/// 64-bit words per page.
+pub const PAGE_WORDS: u64 = PAGE_BYTES / 8;
 /// Highest accepted `hz`.
 pub const MAX_HZ: u64 = 1000;
 /// Longest accepted `work` time in seconds (a day).
@@ -70,6 +76,8 @@ pub enum ArgError<'a> {
     NotANumber(&'a str),
     /// `hz` or `steps` (the word) together with `work`, which replaces both.
     NotWithWork(&'a str),
+    /// `words` (the word) without `work`: paced steps rewrite whole pages.
+    OnlyWithWork(&'a str),
     /// A number outside the key's range.
     OutOfRange {
         /// The word.
@@ -101,7 +109,7 @@ impl fmt::Display for ArgError<'_> {
             ArgError::NotKeyValue(w) => write!(f, "bad argument '{w}': expected key=value"),
             ArgError::UnknownKey(w) => write!(
                 f,
-                "bad argument '{w}': unknown key (known: pages, span, hz, steps, work, echo)"
+                "bad argument '{w}': unknown key (known: pages, span, hz, steps, work, echo, words)"
             ),
             ArgError::Repeated(w) => write!(f, "bad argument '{w}': key given twice"),
             ArgError::NotANumber(w) => {
@@ -111,6 +119,10 @@ impl fmt::Display for ArgError<'_> {
                 f,
                 "bad argument '{w}': work runs steps back to back for a time, without hz or \
                  steps"
+            ),
+            ArgError::OnlyWithWork(w) => write!(
+                f,
+                "bad argument '{w}': only work mode rewrites parts of pages; add work=<seconds>"
             ),
             ArgError::OutOfRange { word, rule } => write!(f, "bad argument '{word}': {rule}"),
             ArgError::PagesAboveSpan { pages, span } => write!(
@@ -133,11 +145,12 @@ impl fmt::Display for ArgError<'_> {
 /// Parses `cmdline` (see the module documentation).
 pub fn parse(cmdline: &str) -> Result<Params, ArgError<'_>> {
     let mut params = Params::default();
-    let mut seen = [false; 6];
+    let mut seen = [false; 7];
     let mut work = 0;
     let mut echo = 0;
     // The first `hz` or `steps` word, which `work` excludes.
     let mut paced = None;
+    let mut words_word = None;
     for (index, word) in cmdline.split_ascii_whitespace().enumerate() {
         let Some((key, value)) = word.split_once('=') else {
             match index {
@@ -152,6 +165,7 @@ pub fn parse(cmdline: &str) -> Result<Params, ArgError<'_>> {
             "steps" => (3, &mut params.steps, 0, u64::MAX, ""),
             "work" => (4, &mut work, 1, MAX_WORK_SECS, "must be 1..=86400"),
             "echo" => (5, &mut echo, 0, 1, "must be 0 or 1"),
+            "words" => (6, &mut params.words, 1, PAGE_WORDS, "must be 1..=512"),
             _ => return Err(ArgError::UnknownKey(word)),
         };
         if core::mem::replace(&mut seen[slot], true) {
@@ -165,12 +179,17 @@ pub fn parse(cmdline: &str) -> Result<Params, ArgError<'_>> {
         if slot == 2 || slot == 3 {
             paced = paced.or(Some(word));
         }
+        if slot == 6 {
+            words_word = Some(word);
+        }
     }
     if seen[4] {
         if let Some(word) = paced {
             return Err(ArgError::NotWithWork(word));
         }
         params.work = Some(work);
+    } else if let Some(word) = words_word {
+        return Err(ArgError::OnlyWithWork(word));
     }
     params.echo = echo == 1;
     if params.pages > params.span {
@@ -226,6 +245,7 @@ mod tests {
                 steps: 40,
                 work: None,
                 echo: false,
+                words: 512,
             }
         );
         assert_eq!(parse("  pages=1\tspan=1  ").unwrap().pages, 1);
@@ -311,6 +331,8 @@ mod tests {
             Some(86_400)
         );
         assert_eq!(parse("pages=2").unwrap().work, None, "paced unless asked");
+        assert_eq!(parse("work=3 words=64").unwrap().words, 64);
+        assert_eq!(parse("work=3 words=512").unwrap().words, 512);
         let cases = [
             (
                 "work=0",
@@ -331,6 +353,22 @@ mod tests {
             ("work=5 hz=20", ArgError::NotWithWork("hz=20")),
             ("steps=0 work=5", ArgError::NotWithWork("steps=0")),
             ("steps=9 hz=5 work=5", ArgError::NotWithWork("steps=9")),
+            ("words=64", ArgError::OnlyWithWork("words=64")),
+            ("steps=9 words=8", ArgError::OnlyWithWork("words=8")),
+            (
+                "work=5 words=0",
+                ArgError::OutOfRange {
+                    word: "words=0",
+                    rule: "must be 1..=512",
+                },
+            ),
+            (
+                "work=5 words=513",
+                ArgError::OutOfRange {
+                    word: "words=513",
+                    rule: "must be 1..=512",
+                },
+            ),
             (
                 "work=5 pages=9 span=8",
                 ArgError::PagesAboveSpan { pages: 9, span: 8 },
@@ -369,7 +407,7 @@ mod tests {
         assert_eq!(parse("echo=1 echo=1"), Err(ArgError::Repeated("echo=1")));
         let text = format!("{}", parse("colour=red").unwrap_err());
         assert!(
-            text.ends_with("(known: pages, span, hz, steps, work, echo)"),
+            text.ends_with("(known: pages, span, hz, steps, work, echo, words)"),
             "{text}"
         );
     }

@@ -22,8 +22,9 @@
 //! 5. after `steps` steps (if nonzero) exits with status 0.
 //!
 //! Work mode (`work=<seconds>`, for benchmarks) replaces 3-5: it prints `demo: pages=<N>
-//! span=<M> work=<seconds>`, zeroes the working set, starts the PIT at [`WORK_TICK_HZ`], then
-//! runs the same steps back to back without printing them. About every 64 pages of work it
+//! span=<M> words=<W> work=<seconds>`, zeroes the working set, starts the PIT at
+//! [`WORK_TICK_HZ`], then runs the same steps back to back without printing them (rewriting
+//! `words=` words of each page, 512 unless asked: [`work`]). About every 64 pages of work it
 //! reads port 0x61 (so a hypervisor gets an exit on which to deliver due timer ticks) and the
 //! tick count; about once per second of PIT time it prints `demo: work <steps> steps in <ms>
 //! ms (<cycles> TSC cycles)` (the steps, PIT time and TSC cycles since the previous such line),
@@ -150,7 +151,12 @@ extern "C" fn demo_main(magic: u32, info: u32) -> ! {
         echo::run()
     }
     match params.work {
-        Some(secs) => say!("pages={} span={} work={secs}", params.pages, params.span),
+        Some(secs) => say!(
+            "pages={} span={} words={} work={secs}",
+            params.pages,
+            params.span,
+            params.words
+        ),
         None => say!(
             "pages={} span={} hz={}",
             params.pages,
@@ -163,7 +169,7 @@ extern "C" fn demo_main(magic: u32, info: u32) -> ! {
     // mapped; they start after the image, stack and page tables, and nothing else uses them
     // (the loader's command line, if it was there, is no longer referenced).
     let mem = unsafe { core::slice::from_raw_parts_mut(base, params.span as usize) };
-    let mut work = work::Work::new(mem, params.pages);
+    let mut work = work::Work::new(mem, params.pages, params.words);
     if let Some(secs) = params.work {
         work_mode(&mut work, params.pages, secs)
     }

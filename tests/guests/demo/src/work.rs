@@ -19,6 +19,12 @@
 //!        `s = s + 0x9e37_79b9_7f4a_7c15` and `mem[p][j] = mix(s)`;
 //!   3. the step's chain value is `h`.
 //!
+//! Work mode may rewrite only `words = W < 512` words of each page (`words=`, for benchmarks
+//! of partly rewritten pages): step 2's write then covers `j` in `o..o + W` with
+//! `o = (k * W) mod (512 - W + 1)`, taking `s` through the same `W` values, and the page's
+//! other words keep their contents. Work mode prints no chain values, so only the guest
+//! computes this variant.
+//!
 //! Every word of a page written at step `k` is read again `span / N` steps later (rounded up),
 //! so a page whose contents change behind the guest's back changes the chain within that many
 //! steps.
@@ -51,6 +57,8 @@ fn mix(mut z: u64) -> u64 {
 pub struct Work<'m> {
     mem: &'m mut [Page],
     pages_per_step: u64,
+    /// Words of each page a step rewrites.
+    words: usize,
     chain: u64,
     next_step: u64,
     /// `(next_step * pages_per_step) mod span`: the next page to visit.
@@ -59,12 +67,13 @@ pub struct Work<'m> {
 
 impl<'m> Work<'m> {
     /// Zeroes `mem` (the working set, at least one page) and starts the chain before step 0,
-    /// dirtying `pages_per_step` pages per step.
-    pub fn new(mem: &'m mut [Page], pages_per_step: u64) -> Self {
+    /// dirtying `pages_per_step` pages per step, `words` (1..=512, more counts as 512) of each.
+    pub fn new(mem: &'m mut [Page], pages_per_step: u64, words: u64) -> Self {
         mem.iter_mut().for_each(|page| page.fill(0));
         Work {
             mem,
             pages_per_step,
+            words: (words.clamp(1, PAGE_WORDS as u64)) as usize,
             chain: CHAIN_START,
             next_step: 0,
             cursor: 0,
@@ -80,11 +89,15 @@ impl<'m> Work<'m> {
     pub fn step(&mut self) -> (u64, u64) {
         let k = self.next_step;
         let mut h = absorb(self.chain, k);
+        let w = self.words;
+        // (k * W) mod m without overflow; W = 512 gives m = 1 and the whole page.
+        let m = (PAGE_WORDS - w + 1) as u64;
+        let start = ((k % m) * w as u64 % m) as usize;
         for i in 0..self.pages_per_step {
             let page = &mut self.mem[self.cursor];
             h = page.iter().fold(h, |h, &word| absorb(h, word));
             let mut s = absorb(absorb(h, k), i);
-            for word in page.iter_mut() {
+            for word in &mut page[start..start + w] {
                 s = s.wrapping_add(GOLDEN);
                 *word = mix(s);
             }
@@ -102,7 +115,7 @@ mod tests {
 
     fn run(span: usize, pages: u64, steps: usize) -> (Vec<u64>, Vec<Page>) {
         let mut mem = vec![[0xAAu64; PAGE_WORDS]; span];
-        let mut work = Work::new(&mut mem, pages);
+        let mut work = Work::new(&mut mem, pages, PAGE_WORDS as u64);
         let chains = (0..steps)
             .map(|n| {
                 let (k, chain) = work.step();
@@ -145,5 +158,33 @@ mod tests {
         assert_ne!(a, run(9, 2, 12).0);
         let distinct: std::collections::BTreeSet<_> = a.iter().collect();
         assert_eq!(distinct.len(), a.len());
+    }
+
+    #[test]
+    fn a_partial_step_rewrites_a_moving_window_of_words() {
+        let mut mem = vec![[0u64; PAGE_WORDS]; 1];
+        let mut work = Work::new(&mut mem, 1, 64);
+        let mut before = [0u64; PAGE_WORDS];
+        let mut starts = Vec::new();
+        for k in 0..20u64 {
+            work.step();
+            let after = work.mem[0];
+            let changed: Vec<usize> = (0..PAGE_WORDS).filter(|&j| after[j] != before[j]).collect();
+            // 64 consecutive words at (k * 64) mod 449, the rest as they were.
+            let start = (k * 64 % 449) as usize;
+            assert_eq!(changed, (start..start + 64).collect::<Vec<_>>(), "step {k}");
+            starts.push(start);
+            before = after;
+        }
+        assert!(
+            starts.iter().any(|&s| s % 64 != 0),
+            "the window also moves off 64-word lines"
+        );
+        // All 512 words is the paced demo's step.
+        let (whole, _) = run(1, 1, 3);
+        let mut mem = vec![[0u64; PAGE_WORDS]; 1];
+        let mut work = Work::new(&mut mem, 1, 512);
+        let chains: Vec<u64> = (0..3).map(|_| work.step().1).collect();
+        assert_eq!(chains, whole);
     }
 }
