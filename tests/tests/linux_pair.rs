@@ -12,7 +12,7 @@ use castor_tests::linux::{self, DebianGuest, INIT_PROLOGUE, SAY};
 use castor_tests::pair::released::{check_takeover_digest, released};
 use castor_tests::pair::{Pair, PairHandle, Role};
 use castor_tests::random::Random;
-use castor_tests::scrape::number_after;
+use castor_tests::scrape::{decimal_after, number_after};
 use castor_tests::serial_input::{Sent, SerialInput};
 use std::path::Path;
 use std::sync::Mutex;
@@ -188,5 +188,82 @@ fn qemu_pair_linux_guest_survives_the_primary_lost_during_boot() {
     println!(
         "linux pair: primary stopped in epoch {frozen} (asked: {freeze}), backup took over at \
          epoch {epoch}; {STEPS} steps released in order"
+    );
+}
+
+/// Directories and files per directory the file-tree workload creates.
+const TREE_DIRS: u32 = 12;
+const TREE_FILES: u32 = 25;
+
+/// `/init` for the file-tree benchmark: builds a tree of small files in tmpfs, one directory
+/// per step (`tree <i> <files so far>`), then powers off.
+fn tree_init() -> String {
+    format!(
+        r#"{INIT_PROLOGUE}say() {{ echo "{SAY}$*"; }}
+i=0
+while [ $i -lt {TREE_DIRS} ]; do
+  d=/tmp/tree/d$((i % 4))/s$i
+  mkdir -p $d
+  j=0
+  while [ $j -lt {TREE_FILES} ]; do echo "record $i $j" > $d/f$j; j=$((j+1)); done
+  say tree $i $(find /tmp/tree -type f | wc -l)
+  i=$((i+1))
+done
+say tree-done
+poweroff -f
+"#
+    )
+}
+
+/// Wire bytes per dirty page of a Linux guest booting and building a file tree on a QEMU pair
+/// at 40 epochs/s (from the primary's final summary), with the pages sent as deltas and the
+/// copy cache's hit rate. Asserts only that the workload ran whole: every directory released
+/// once, in order, with its files.
+#[test]
+fn bench_linux_file_tree_wire_bytes() {
+    let Some(debian) = debian() else {
+        return;
+    };
+    let _one = ONE_PAIR.lock().unwrap_or_else(|e| e.into_inner());
+    let initrd = debian.initramfs("tree.cpio", &tree_init());
+    let h = Pair::qemu()
+        .guest(&debian.kernel, linux::CONSOLE_ARGS)
+        .guest_module(&initrd, "")
+        .guest_ram_mib(GUEST_RAM_MIB)
+        .memory_mib(GUEST_RAM_MIB + 128)
+        .peer_timeout_ms(PEER_TIMEOUT_MS)
+        .epoch_ms(25, 25)
+        .timeout(Duration::from_secs(900))
+        .start()
+        .expect("starting the pair");
+    let outcome = h.wait_exit();
+    let primary = &outcome.primary;
+    primary.expect_no_timeout();
+    let why = primary.summary();
+    let released = released(&outcome);
+    let trees: Vec<(u32, u32)> = released
+        .iter()
+        .filter_map(|l| l.strip_prefix(SAY)?.strip_prefix("tree "))
+        .filter_map(|rest| {
+            let (i, n) = rest.split_once(' ')?;
+            Some((i.parse().ok()?, n.trim().parse().ok()?))
+        })
+        .collect();
+    let expected: Vec<(u32, u32)> = (0..TREE_DIRS).map(|i| (i, (i + 1) * TREE_FILES)).collect();
+    assert_eq!(trees, expected, "the file tree's steps ({why})");
+    let line = primary
+        .lines()
+        .filter(|l| l.starts_with("ft: primary: ") && l.contains(" epochs ("))
+        .last()
+        .unwrap_or_else(|| panic!("no summary ({why})"));
+    println!("linux file tree: {line}");
+    println!(
+        "linux file tree: wire bytes per dirty page / 4096 = {:.3} ({} bytes/page, dirty {} \
+         pages/epoch, {} pages sent as deltas, copy cache hits {}%)",
+        decimal_after(line, "bytes/page ("),
+        decimal_after(line, "wire"),
+        decimal_after(line, "dirty"),
+        decimal_after(line, "deltas"),
+        decimal_after(line, "copies,"),
     );
 }
