@@ -102,3 +102,11 @@ fn the_same_seed_gives_the_same_sequence() {
     assert!(!(0..100).any(|_| a.chance(0.0)));
     assert!((0..100).all(|_| a.chance(1.0)));
 }
+
+/// The bytes written as hexadecimal digit pairs in `s` (test vectors).
+pub(crate) fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}

@@ -3,6 +3,7 @@
 
 use core::fmt;
 
+use super::chacha::{ChaCha20, Keystream};
 use super::error::ConfigError;
 use super::frame;
 
@@ -99,7 +100,7 @@ const MS: u64 = 1_000_000;
 
 /// Sizes and timers of a [`super::Link`]. Start from [`LinkConfig::default`] (Ethernet) or
 /// [`LinkConfig::for_udp`] and adjust.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct LinkConfig {
     /// Largest peer-link frame produced by `poll_transmit` (header + ciphertext + tag): the
     /// Ethernet payload budget (1500) or the UDP payload budget (1472).
@@ -142,6 +143,9 @@ pub struct LinkConfig {
     pub pairing_timeout: Option<u64>,
     /// Guest-configuration fingerprint that must match the peer's.
     pub fingerprint: Fingerprint,
+    /// How the AEAD makes its ChaCha20 keystream: [`ChaCha20::apply_portable`] unless a
+    /// faster one that gives the same bytes is supplied (the kernel's, on SSE2).
+    pub keystream: Keystream,
 }
 
 impl Default for LinkConfig {
@@ -166,6 +170,7 @@ impl Default for LinkConfig {
             max_bad_hellos: 5,
             pairing_timeout: None,
             fingerprint: Fingerprint::EMPTY,
+            keystream: ChaCha20::apply_portable,
         }
     }
 }

@@ -7,6 +7,7 @@
 //!   (RFC 1071), [`arp`] (RFC 826, with a resolution cache) and [`encap`] (wrapping and
 //!   classifying frames for either transport).
 //! - Security: [`crypto`] (pre-shared key, per-direction ChaCha20-Poly1305 keys, RFC 8439),
+//!   [`chacha`] (the cipher, and the seam for a faster keystream such as the kernel's SSE2 one),
 //!   a replay window over frame counters, and the pairing handshake
 //!   ([`endpoint`]'s `pairing`).
 //! - Transport: [`frame`] (the wire format), sliding send/receive windows with SACK, RTT
@@ -17,6 +18,7 @@
 
 pub mod announce;
 pub mod arp;
+pub mod chacha;
 pub mod checksum;
 pub mod config;
 pub mod crypto;
@@ -41,6 +43,7 @@ mod window;
 #[cfg(test)]
 mod tests;
 
+pub use chacha::{ChaCha20, Keystream};
 pub use config::{Fingerprint, LinkConfig, Role};
 pub use crypto::{PreSharedKey, RandomSource};
 pub use endpoint::{Event, Inbound, Link, LinkState, MsgId};

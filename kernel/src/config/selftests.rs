@@ -12,6 +12,8 @@ pub enum SelfTest {
     Alloc,
     /// The kernel heap.
     Heap,
+    /// The peer link's SSE2 cipher, and lending the vector registers without disturbing them.
+    Cipher,
     /// The kernel page tables' layout.
     Paging,
     /// No mapping both writable and executable.
@@ -55,10 +57,11 @@ pub enum Selection {
 
 impl SelfTest {
     /// Every self test, in the order they run.
-    pub const ALL: [SelfTest; 17] = [
+    pub const ALL: [SelfTest; 18] = [
         SelfTest::Config,
         SelfTest::Alloc,
         SelfTest::Heap,
+        SelfTest::Cipher,
         SelfTest::Paging,
         SelfTest::Wx,
         SelfTest::Timer,
@@ -81,6 +84,7 @@ impl SelfTest {
             SelfTest::Config => "config",
             SelfTest::Alloc => "alloc",
             SelfTest::Heap => "heap",
+            SelfTest::Cipher => "cipher",
             SelfTest::Paging => "paging",
             SelfTest::Wx => "wx",
             SelfTest::Timer => "timer",

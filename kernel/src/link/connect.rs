@@ -54,6 +54,7 @@ pub fn connect(config: &Config, who: &str) -> Option<PeerLink> {
     };
     let link_config = LinkConfig {
         peer_timeout: u64::from(config.peer_timeout_ms) * MS,
+        keystream: super::chacha::for_links(),
         ..match route {
             Some(_) => LinkConfig::for_udp(),
             None => LinkConfig::default(),

@@ -6,6 +6,7 @@
 //! harness in tests/ waits for (and it fails on any missing result).
 
 mod apic;
+mod cipher;
 mod cpustate;
 pub(crate) mod dirty;
 mod events;
@@ -79,6 +80,7 @@ fn run_one(test: SelfTest, ctx: &Context<'_>) -> Outcome {
         SelfTest::Config => config_test(ctx).into(),
         SelfTest::Alloc => memory::frames(ctx).into(),
         SelfTest::Heap => memory::heap().into(),
+        SelfTest::Cipher => cipher::sse2_and_lending().into(),
         SelfTest::Paging => paging::layout().into(),
         SelfTest::Wx => paging::wx().into(),
         SelfTest::Timer => timer::lapic_against_pit().into(),

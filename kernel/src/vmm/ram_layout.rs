@@ -112,7 +112,7 @@ mod tests {
             RamLayout::new(MAX_RAM + PAGE).map(&mut t, 0x4000_0000, 2),
             Err(MapError::AlreadyMapped(MAX_RAM))
         );
-        assert!(MAX_RAM <= crate::vmm::devices::ioapic::BASE);
-        assert!(MAX_RAM >> 20 >= 3072, "guest_ram's largest value fits");
+        const { assert!(MAX_RAM <= crate::vmm::devices::ioapic::BASE) };
+        const { assert!(MAX_RAM >> 20 >= 3072, "guest_ram's largest value fits") };
     }
 }

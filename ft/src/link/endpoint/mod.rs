@@ -181,7 +181,7 @@ impl Link {
             local_sid,
             state: LinkState::Handshaking,
             started: None,
-            hello: Handshake::new(key, local_sid),
+            hello: Handshake::new(key, local_sid, cfg.keystream),
             session: None,
             send: SendWindow::new(),
             recv: RecvWindow::new(cfg.recv_window_packets),

@@ -5,6 +5,7 @@
 
 use super::session::Session;
 use super::{Event, Link, LinkState, Queued};
+use crate::link::chacha::Keystream;
 use crate::link::config::MIN_MTU;
 use crate::link::crypto::{Aead, Direction, PreSharedKey, TAG_LEN, nonce};
 use crate::link::error::{DropReason, PairingError};
@@ -32,10 +33,11 @@ pub(super) struct Handshake {
 }
 
 impl Handshake {
-    /// The state before any HELLO, for the link with session id `local_sid`.
-    pub(super) fn new(psk: &PreSharedKey, local_sid: u64) -> Self {
+    /// The state before any HELLO, for the link with session id `local_sid` whose cipher
+    /// runs on `keystream`.
+    pub(super) fn new(psk: &PreSharedKey, local_sid: u64, keystream: Keystream) -> Self {
         Self {
-            key: psk.hello_key(local_sid),
+            key: psk.hello_key(local_sid, keystream),
             counter: 0,
             next_at: 0,
             reply_due: false,
@@ -145,7 +147,7 @@ impl Link {
         {
             return Err(DropReason::StaleSession);
         }
-        let key = self.psk.hello_key(h.sender);
+        let key = self.psk.hello_key(h.sender, self.cfg.keystream);
         self.scratch.clear();
         self.scratch.extend_from_slice(raw.body);
         if key
@@ -190,8 +192,13 @@ impl Link {
                     return Ok(());
                 }
                 if self.session.as_ref().is_none_or(|s| s.peer != h.sender) {
-                    self.session =
-                        Some(Session::new(&self.psk, self.role, self.local_sid, h.sender));
+                    self.session = Some(Session::new(
+                        &self.psk,
+                        self.role,
+                        self.local_sid,
+                        h.sender,
+                        self.cfg.keystream,
+                    ));
                 }
                 self.hello.peer = Some(body);
                 if h.receiver == self.local_sid {

@@ -8,6 +8,7 @@
 use alloc::vec::Vec;
 
 use super::{Link, LinkState, Queued};
+use crate::link::chacha::Keystream;
 use crate::link::config::Role;
 use crate::link::crypto::{Aead, Direction, PreSharedKey, TAG_LEN, nonce};
 use crate::link::error::{DropReason, ParseError};
@@ -37,9 +38,15 @@ pub(super) struct Session {
 
 impl Session {
     /// The session between us (`role`, session id `local_sid`) and the peer `peer`, with
-    /// keys derived from the pre-shared key and both session ids.
-    pub(super) fn new(psk: &PreSharedKey, role: Role, local_sid: u64, peer: u64) -> Self {
-        let (tx, rx) = psk.session_keys(role, local_sid, peer);
+    /// keys derived from the pre-shared key and both session ids, their cipher on `keystream`.
+    pub(super) fn new(
+        psk: &PreSharedKey,
+        role: Role,
+        local_sid: u64,
+        peer: u64,
+        keystream: Keystream,
+    ) -> Self {
+        let (tx, rx) = psk.session_keys(role, local_sid, peer, keystream);
         Self {
             peer,
             tx,

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 
 use super::sim::{MS, NetConfig, Sim, key};
 use super::transfer::message;
+use crate::link::chacha::ChaCha20;
 use crate::link::config::Fingerprint;
 use crate::link::crypto::{Direction, TAG_LEN, nonce};
 use crate::link::frame::{
@@ -156,7 +157,7 @@ fn hello_frame(psk: &PreSharedKey, sid: u64, receiver: u64, body: &HelloBody) ->
     .encode();
     buf[..HEADER_LEN].copy_from_slice(&header);
     let tag = psk
-        .hello_key(sid)
+        .hello_key(sid, ChaCha20::apply_portable)
         .seal(
             &nonce(Direction::Hello, 1),
             &header,
@@ -450,7 +451,7 @@ fn session_frame(
     kind: Kind,
     body: &[u8],
 ) -> Vec<u8> {
-    let (tx, _) = psk.session_keys(Role::Primary, p_sid, b_sid);
+    let (tx, _) = psk.session_keys(Role::Primary, p_sid, b_sid, ChaCha20::apply_portable);
     let header = Header {
         kind,
         body_len: body.len() as u16,

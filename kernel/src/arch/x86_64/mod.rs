@@ -18,3 +18,4 @@ pub mod pit;
 pub mod smp;
 pub mod time;
 pub mod trap;
+pub mod vector;

@@ -2,9 +2,11 @@
 //! Guest registers that neither the VMCS nor the VMCB switch, kept live in the hardware while
 //! the vCPU is the one running on its CPU: x87/SSE state, DR0-DR3 and DR6.
 //!
-//! Why they stay the guest's across exits: the host kernel never touches them. It is built for
-//! `x86_64-unknown-none`, which has no SSE or x87 code generation (soft float; the crypto crates
-//! take their portable "soft" back ends, `.cargo/config.toml`), and it has no debugger. A VM exit
+//! Why they stay the guest's across exits: the host kernel never touches them unless it saved
+//! them first. It is built for `x86_64-unknown-none`, which has no SSE or x87 code generation
+//! (soft float; the crypto crates take their portable "soft" back ends, `.cargo/config.toml`);
+//! its one SSE user, the peer link's cipher, runs inside `arch::x86_64::vector::lend`, which
+//! saves and restores the x87/SSE state around it; and it has no debugger. A VM exit
 //! loads DR7 with 0x400 and leaves DR0-DR3 and DR6 alone (Intel SDM Vol. 3C, 28.5.1, 28.3.1);
 //! VMRUN and #VMEXIT switch DR6 and DR7 through the VMCB and leave DR0-DR3 alone (AMD APM
 //! Vol. 2, 15.5.1, 15.6). So saving reads the registers, and restoring stages the values,
@@ -16,13 +18,7 @@ use alloc::boxed::Box;
 use core::arch::asm;
 
 use super::extended::{FxArea, mxcsr_loadable};
-use crate::arch::x86_64::instr;
-
-/// CR0.EM and CR0.TS: FXSAVE/FXRSTOR raise #NM with either set (SDM Vol. 2A, FXSAVE).
-const CR0_EM_TS: u64 = (1 << 2) | (1 << 3);
-/// CR4.OSFXSR: without it FXSAVE/FXRSTOR may skip the XMM registers and MXCSR (SDM Vol. 2A,
-/// FXSAVE; APM Vol. 5, FXSAVE), so it is set while they run.
-const CR4_OSFXSR: u64 = 1 << 9;
+use crate::arch::x86_64::vector;
 
 /// The unswitched registers of one guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,51 +36,19 @@ pub struct Unswitched {
     staged: Option<Box<Registers>>,
 }
 
-/// Runs `f` with FXSAVE/FXRSTOR usable: CR4.OSFXSR set, CR0.EM and CR0.TS clear, then puts
-/// CR0 and CR4 back (neither bit affects paging, so no TLB flush).
-fn with_fx<R>(f: impl FnOnce() -> R) -> R {
-    let (cr0, cr4) = (instr::read_cr0(), instr::read_cr4());
-    let (fx_cr0, fx_cr4) = (cr0 & !CR0_EM_TS, cr4 | CR4_OSFXSR);
-    // SAFETY: EM, TS and OSFXSR only govern x87/SSE instructions, which the host never runs;
-    // none is fixed in VMX operation (SDM Vol. 3D, A.7, A.8). Restored below.
-    unsafe {
-        if fx_cr0 != cr0 {
-            instr::write_cr0(fx_cr0);
-        }
-        if fx_cr4 != cr4 {
-            instr::write_cr4(fx_cr4);
-        }
-    }
-    let r = f();
-    // SAFETY: the values read above.
-    unsafe {
-        if fx_cr4 != cr4 {
-            instr::write_cr4(cr4);
-        }
-        if fx_cr0 != cr0 {
-            instr::write_cr0(cr0);
-        }
-    }
-    r
-}
-
 /// The hardware's x87/SSE state.
 fn fxsave() -> FxArea {
-    let mut area = FxArea([0; super::extended::FX_AREA_LEN]);
-    with_fx(|| {
-        // SAFETY: `area` is 512 bytes, 16-byte aligned and writable; FXSAVE is usable here.
-        unsafe { asm!("fxsave64 [{}]", in(reg) &raw mut area, options(nostack, preserves_flags)) }
-    });
-    area
+    let mut image = vector::FxImage([0; vector::FX_LEN]);
+    vector::with_fx(|| vector::fxsave(&mut image));
+    FxArea(image.0)
 }
 
 /// Loads `area` into the hardware; its MXCSR was checked against this CPU's mask.
 fn fxrstor(area: &FxArea) {
-    with_fx(|| {
-        // SAFETY: `area` is an aligned 512-byte image whose MXCSR this CPU accepts
-        // (`Unswitched::stage`), so FXRSTOR cannot fault.
-        unsafe { asm!("fxrstor64 [{}]", in(reg) area, options(nostack, preserves_flags)) }
-    });
+    let image = vector::FxImage(area.0);
+    // SAFETY: `area`'s MXCSR passed `mxcsr_loadable` against this CPU's mask
+    // (`Unswitched::stage`), so FXRSTOR cannot fault.
+    vector::with_fx(|| unsafe { vector::fxrstor(&image) });
 }
 
 macro_rules! debug_registers {

@@ -8,7 +8,7 @@
 //! | `hz` | steps per second | `1`..=`1000` | 20 |
 //! | `steps` | steps before exiting with status 0; `0` runs forever | any | 0 |
 //! | `work` | work mode: run steps back to back for this many seconds, then exit with status 0 | `1`..=`86400` | off |
-//! | `words` | work mode only: words (of 512) of each page a step rewrites, a window that moves with each step; the rest keeps its contents | `1`..=`512` | 512 |
+//! | `words` | work mode only: words (of 512) of each page a step rewrites, a window of its own in each page; the rest keeps its contents | `1`..=`512` | 512 |
 //! | `echo` | `1`: echo mode, print each line typed on COM1 (interrupt driven, IRQ4) until `quit`; the step keys are checked but unused | `0`..=`1` | 0 |
 //!
 //! `work` replaces pacing (`hz`) and the step count (`steps`), so it is refused together with

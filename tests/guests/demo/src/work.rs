@@ -20,10 +20,10 @@
 //!   3. the step's chain value is `h`.
 //!
 //! Work mode may rewrite only `words = W < 512` words of each page (`words=`, for benchmarks
-//! of partly rewritten pages): step 2's write then covers `j` in `o..o + W` with
-//! `o = (k * W) mod (512 - W + 1)`, taking `s` through the same `W` values, and the page's
-//! other words keep their contents. Work mode prints no chain values, so only the guest
-//! computes this variant.
+//! of partly rewritten pages): step 2's write then covers `j` in `o..o + W`, a window of its
+//! own for each page, `o = (p * W) mod (512 - W + 1)`, taking `s` through the same `W` values,
+//! and the page's other words keep their contents. Work mode prints no chain values, so only
+//! the guest computes this variant.
 //!
 //! Every word of a page written at step `k` is read again `span / N` steps later (rounded up),
 //! so a page whose contents change behind the guest's back changes the chain within that many
@@ -90,10 +90,10 @@ impl<'m> Work<'m> {
         let k = self.next_step;
         let mut h = absorb(self.chain, k);
         let w = self.words;
-        // (k * W) mod m without overflow; W = 512 gives m = 1 and the whole page.
-        let m = (PAGE_WORDS - w + 1) as u64;
-        let start = ((k % m) * w as u64 % m) as usize;
+        // W = 512 gives m = 1 and the whole page.
+        let m = PAGE_WORDS - w + 1;
         for i in 0..self.pages_per_step {
+            let start = self.cursor % m * w % m;
             let page = &mut self.mem[self.cursor];
             h = page.iter().fold(h, |h, &word| absorb(h, word));
             let mut s = absorb(absorb(h, k), i);
@@ -161,24 +161,33 @@ mod tests {
     }
 
     #[test]
-    fn a_partial_step_rewrites_a_moving_window_of_words() {
-        let mut mem = vec![[0u64; PAGE_WORDS]; 1];
-        let mut work = Work::new(&mut mem, 1, 64);
-        let mut before = [0u64; PAGE_WORDS];
+    fn a_partial_step_rewrites_each_pages_own_window_of_words() {
+        let mut mem = vec![[0u64; PAGE_WORDS]; 12];
+        let mut work = Work::new(&mut mem, 5, 64);
+        let mut before = vec![[0u64; PAGE_WORDS]; 12];
         let mut starts = Vec::new();
-        for k in 0..20u64 {
+        for k in 0..20usize {
             work.step();
-            let after = work.mem[0];
-            let changed: Vec<usize> = (0..PAGE_WORDS).filter(|&j| after[j] != before[j]).collect();
-            // 64 consecutive words at (k * 64) mod 449, the rest as they were.
-            let start = (k * 64 % 449) as usize;
-            assert_eq!(changed, (start..start + 64).collect::<Vec<_>>(), "step {k}");
-            starts.push(start);
-            before = after;
+            for i in 0..5 {
+                let p = (k * 5 + i) % 12;
+                let after = work.mem[p];
+                let changed: Vec<usize> = (0..PAGE_WORDS)
+                    .filter(|&j| after[j] != before[p][j])
+                    .collect();
+                // 64 consecutive words at (p * 64) mod 449, the rest as they were.
+                let start = p * 64 % 449;
+                assert_eq!(
+                    changed,
+                    (start..start + 64).collect::<Vec<_>>(),
+                    "step {k} page {p}"
+                );
+                starts.push(start);
+                before[p] = after;
+            }
         }
         assert!(
             starts.iter().any(|&s| s % 64 != 0),
-            "the window also moves off 64-word lines"
+            "windows also fall off 64-word lines"
         );
         // All 512 words is the paced demo's step.
         let (whole, _) = run(1, 1, 3);
