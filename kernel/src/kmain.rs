@@ -8,7 +8,7 @@ use log::LevelFilter;
 
 use crate::arch::x86_64::machine::{self, ExitStatus};
 use crate::arch::x86_64::percpu::{self, CHECK_OK, PerCpu};
-use crate::arch::x86_64::{apic, cpu::CpuFeatures, gdt, instr, pic, smp, time, trap};
+use crate::arch::x86_64::{apic, cpu::CpuFeatures, gdt, instr, pic, smp, time, trap, vector};
 use crate::bootinfo::{BootInfo, Protocol};
 use crate::config::{Config, ConfigError, Mode};
 use crate::drivers::{net, pci};
@@ -32,6 +32,7 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
     percpu::install(0);
     console::init();
     trap::init();
+    vector::enable();
     console::init_logger(LevelFilter::Info);
     kprintln!("Castor v{VERSION} booting");
 
@@ -291,6 +292,7 @@ fn ap_self_check(cpu: &PerCpu) -> u32 {
 /// Where each application processor goes once its descriptor tables, page tables and local
 /// APIC are set up (see `smp::ap_entry`).
 pub fn ap_main(cpu: &'static PerCpu) -> ! {
+    vector::enable();
     let check = ap_self_check(cpu);
     cpu.self_check.store(check, Ordering::Release);
     if check != CHECK_OK {

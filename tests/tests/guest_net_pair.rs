@@ -300,12 +300,21 @@ fn bench_guest_net_round_trips() {
             r.per_s
         );
     }
-    let added = |r: &RttSummary| r.mean_us.saturating_sub(single.mean_us);
-    println!(
-        "bench guest net: added round trip (mean): (b) {:.2} ms, (c) {:.2} ms; (c)/(b) {:.3} \
-         (target <= 0.25)",
-        ms(added(&fixed)),
-        ms(added(&adaptive)),
-        added(&adaptive) as f64 / added(&fixed).max(1) as f64
-    );
+    // The mean follows every outlier of a wall-clock run; the median shows the usual request.
+    for (what, pick) in [
+        (
+            "mean",
+            (|r: &RttSummary| r.mean_us) as fn(&RttSummary) -> u64,
+        ),
+        ("p50", |r: &RttSummary| r.p50_us),
+    ] {
+        let added = |r: &RttSummary| pick(r).saturating_sub(pick(&single));
+        println!(
+            "bench guest net: added round trip ({what}): (b) {:.2} ms, (c) {:.2} ms; (c)/(b) \
+             {:.3} (target <= 0.25)",
+            ms(added(&fixed)),
+            ms(added(&adaptive)),
+            added(&adaptive) as f64 / added(&fixed).max(1) as f64
+        );
+    }
 }

@@ -130,8 +130,9 @@ impl<'a> Iterator for Runs<'a> {
     }
 }
 
-/// Index of the first byte at or after `from` where `a` and `b` differ. Compares eight bytes at
-/// a time once aligned.
+/// Index of the first byte at or after `from` where `a` and `b` differ. Once aligned, compares
+/// 64 bytes per step (eight words XORed and ORed, one branch), then finds the word and byte;
+/// most of a page that changed a little is skipped this way.
 fn next_difference(a: &PageBuf, b: &PageBuf, from: usize) -> Option<usize> {
     let mut i = from;
     while i < PAGE_SIZE && !i.is_multiple_of(8) {
@@ -140,15 +141,30 @@ fn next_difference(a: &PageBuf, b: &PageBuf, from: usize) -> Option<usize> {
         }
         i += 1;
     }
-    let (wa, _) = a.as_chunks::<8>();
-    let (wb, _) = b.as_chunks::<8>();
-    let first = i / 8;
-    let pairs = wa.get(first..)?.iter().zip(wb.get(first..)?);
-    for (w, (x, y)) in pairs.enumerate() {
-        let diff = u64::from_le_bytes(*x) ^ u64::from_le_bytes(*y);
-        if diff != 0 {
-            return Some((first + w) * 8 + (diff.trailing_zeros() / 8) as usize);
+    let word = |p: &PageBuf, at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&p[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    let diff_at = |at: usize| word(a, at) ^ word(b, at);
+    while i < PAGE_SIZE {
+        if i.is_multiple_of(64) && i + 64 <= PAGE_SIZE {
+            let (ba, bb) = (&a[i..i + 64], &b[i..i + 64]);
+            let (wa, _) = ba.as_chunks::<8>();
+            let (wb, _) = bb.as_chunks::<8>();
+            let any = wa.iter().zip(wb).fold(0u64, |acc, (x, y)| {
+                acc | (u64::from_le_bytes(*x) ^ u64::from_le_bytes(*y))
+            });
+            if any == 0 {
+                i += 64;
+                continue;
+            }
         }
+        let diff = diff_at(i);
+        if diff != 0 {
+            return Some(i + (diff.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
     }
     None
 }
@@ -189,4 +205,42 @@ pub(crate) fn encode_delta(prev: &PageBuf, new: &PageBuf, out: &mut [u8]) -> Opt
         from = end;
     }
     Some(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::Rng;
+
+    /// The block-wise scan finds what a byte-by-byte scan finds: differences at every offset
+    /// (block and word edges included), from every start, one or several per page.
+    #[test]
+    fn next_difference_matches_a_byte_scan() {
+        let naive =
+            |a: &PageBuf, b: &PageBuf, from: usize| (from..PAGE_SIZE).find(|&i| a[i] != b[i]);
+        let a = [0x5au8; PAGE_SIZE];
+        for at in (0..PAGE_SIZE)
+            .step_by(7)
+            .chain([63, 64, 65, 4031, 4032, 4088, 4095])
+        {
+            let mut b = a;
+            b[at] ^= 1;
+            for from in [0, 1, 8, at.saturating_sub(1), at, at + 1, 4095] {
+                assert_eq!(
+                    next_difference(&a, &b, from),
+                    naive(&a, &b, from),
+                    "at {at} from {from}"
+                );
+            }
+        }
+        let mut rng = Rng::new(99);
+        for _ in 0..200 {
+            let mut b = a;
+            for _ in 0..rng.below(6) {
+                b[rng.below(PAGE_SIZE)] ^= 0x80;
+            }
+            let from = rng.below(PAGE_SIZE);
+            assert_eq!(next_difference(&a, &b, from), naive(&a, &b, from));
+        }
+    }
 }

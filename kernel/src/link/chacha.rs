@@ -2,11 +2,13 @@
 //! The ChaCha20 keystream of every peer link the kernel makes (`LinkConfig::keystream`):
 //! [`crate::cipher`]'s SSE2 one, four blocks at a time. The x87/SSE registers hold the guest's
 //! state between exits, so it runs inside [`vector::lend`], which saves and restores them.
+//! Links use it where it is correct and faster than the portable keystream ([`for_links`]).
 
 use castor_ft::link::{ChaCha20, Keystream};
 
-use crate::arch::x86_64::vector;
+use crate::arch::x86_64::{instr, vector};
 use crate::cipher;
+use crate::kprintln;
 
 /// The keystream the kernel's peer links use ([`castor_ft::link::Keystream`]): the SSE2 one,
 /// with the x87/SSE registers lent by [`vector::lend`] (the guest's saved around it).
@@ -20,22 +22,51 @@ pub fn keystream(c: &ChaCha20, counter: u32, data: &mut [u8], key_block: bool) -
     key
 }
 
-/// The keystream links are made with: [`keystream`] if it gives the portable bytes on this
-/// machine, checked once ([`cipher::sse2_matches_portable`]); else the portable one, saying so.
+/// The keystream links are made with, chosen once: [`keystream`] if it gives the portable bytes
+/// here ([`cipher::sse2_matches_portable`]) and runs faster than the portable one on this
+/// machine, timed on the TSC (as Linux times its RAID checksum routines at boot): on hardware
+/// SSE2 wins, but an emulator may run scalar code faster than its emulated SSE (QEMU's TCG in
+/// wall time does). Says what it measured and chose.
 pub fn for_links() -> Keystream {
-    static CHECKED: spin::Once<bool> = spin::Once::new();
-    let fast = *CHECKED.call_once(|| {
-        let mut ok = false;
+    static CHOSEN: spin::Once<bool> = spin::Once::new();
+    let fast = *CHOSEN.call_once(|| {
+        let mut correct = false;
         // SAFETY: `lend` made SSE usable with the guest's registers saved.
-        vector::lend(&mut || ok = unsafe { cipher::sse2_matches_portable() });
-        if !ok {
-            log::warn!("link: the SSE2 ChaCha20 differs from the portable one; using the portable");
+        vector::lend(&mut || correct = unsafe { cipher::sse2_matches_portable() });
+        if !correct {
+            kprintln!("link: the SSE2 ChaCha20 differs from the portable one; using the portable");
+            return false;
         }
-        ok
+        let (sse2, portable) = (
+            cycles_per_kib(keystream),
+            cycles_per_kib(ChaCha20::apply_portable),
+        );
+        let faster = sse2 < portable;
+        kprintln!(
+            "link: ChaCha20 {sse2} TSC cycles/KiB on SSE2, {portable} portable; using {}",
+            if faster { "SSE2" } else { "the portable code" }
+        );
+        faster
     });
     if fast {
         keystream
     } else {
         ChaCha20::apply_portable
     }
+}
+
+/// TSC cycles per KiB of `k` (the best of a few runs over 4 KiB).
+fn cycles_per_kib(k: Keystream) -> u64 {
+    const LEN: usize = 4096;
+    let c = ChaCha20::new(&[0x3c; 32], &[0xc3; 12]);
+    let mut data = [0u8; LEN];
+    (0..4)
+        .map(|_| {
+            let start = instr::rdtsc();
+            k(&c, 0, &mut data, true);
+            instr::rdtsc().wrapping_sub(start)
+        })
+        .min()
+        .unwrap_or(0)
+        / (LEN as u64 / 1024)
 }

@@ -40,6 +40,8 @@ use crate::vmm::vcpu::{InterruptSource, Vcpu};
 
 /// Pages the lazy sender streams at each turn between guest exits.
 const PAGES_PER_EXIT: usize = 8;
+/// Pages encoded before they are put on the wire while frames wait for the epoch.
+const PAGES_PER_BATCH: usize = 16;
 /// How often, at most, the pair's work runs between guest exits.
 const SERVICE_EVERY: u64 = 500_000;
 /// Checkpoint bytes the link may hold unsent: at the link rates seen under emulation this
@@ -234,13 +236,16 @@ impl<B: Backend> Host<B> {
             // this often): a guest taking many exits, e.g. a backlog of timer interrupts, must
             // not find each exit slowed by link and sender work.
             let now = time::now_ns();
-            // Frames wait for the epoch being sent: its pages go out at every exit and as
-            // fast as the link takes them, since a client waits on them.
-            let urgent = self.commit_waits && !self.primary.sender_idle();
+            // Frames wait for the epoch being sent, or for the running one, whose stun waits
+            // for the sender: the pages go out at every exit and as fast as the link takes
+            // them, and the acknowledgement is looked for at every exit, since a client waits
+            // on them.
+            let urgent = self.frames_wait()
+                && (!self.primary.sender_idle() || self.primary.output_waiting());
             if self.protected && (urgent || now >= serviced + SERVICE_EVERY) {
                 serviced = now;
                 self.service_link();
-                self.pump_sender(self.pages_per_turn());
+                self.pump_turn();
                 self.stun_if_due();
                 if now >= self.epoch_start + self.epoch_len / 2 && self.primary.sender_idle() {
                     self.freeze_at(FreezePhase::Run, self.primary.current_epoch());
@@ -493,12 +498,29 @@ impl<B: Backend> Host<B> {
         }
     }
 
-    /// Pages the lazy sender streams at a turn: a few, or all the link takes while frames
-    /// wait for the epoch being sent.
-    fn pages_per_turn(&self) -> usize {
-        match self.commit_waits {
-            true => usize::MAX,
-            false => PAGES_PER_EXIT,
+    /// Whether guest frames wait for the epoch being sent or for the running one (which
+    /// cannot be checkpointed before the one being sent is out).
+    fn frames_wait(&self) -> bool {
+        self.commit_waits || self.frames_waiting
+    }
+
+    /// The lazy sender's turn: a few pages; or, while frames wait ([`Self::frames_wait`]),
+    /// all the link takes, in batches each put on the wire at once, so that the backup checks
+    /// and applies the first while the later ones are encoded (the two hosts' CPUs work side
+    /// by side instead of one after the other).
+    fn pump_turn(&mut self) {
+        if !self.frames_wait() {
+            self.pump_sender(PAGES_PER_EXIT);
+            return;
+        }
+        while !self.primary.sender_idle() {
+            let queued = self.link.link().send_buffered();
+            self.pump_sender(PAGES_PER_BATCH);
+            self.send_pending();
+            if self.link.link().send_buffered() <= queued {
+                // Nothing more went to the link: it is full, or the sender is waiting.
+                break;
+            }
         }
     }
 
@@ -539,7 +561,7 @@ impl<B: Backend> Host<B> {
                 }
                 if self.protected {
                     self.service_link();
-                    self.pump_sender(self.pages_per_turn());
+                    self.pump_turn();
                     self.stun_if_due();
                 } else {
                     core::hint::spin_loop();

@@ -27,8 +27,23 @@ pub const FX_LEN: usize = 512;
 #[repr(C, align(16))]
 pub struct FxImage(pub [u8; FX_LEN]);
 
+/// Makes the x87/SSE unit usable on this CPU for good (CR4.OSFXSR set, CR0.EM and CR0.TS
+/// clear), so that [`with_fx`] and [`lend`] write no control register: under emulation every
+/// CR4 write flushes the emulator's TLB, which cost the link more than its cipher saved. The
+/// compiler still emits no SSE code, so the registers stay the guest's outside [`lend`]. Call
+/// early on each CPU, before its VMCS or VMCB takes the host's CR0 and CR4.
+pub fn enable() {
+    let (cr0, cr4) = (instr::read_cr0(), instr::read_cr4());
+    // SAFETY: as in `with_fx`; nothing else depends on these bits.
+    unsafe {
+        instr::write_cr0(cr0 & !CR0_EM_TS);
+        instr::write_cr4(cr4 | CR4_OSFXSR);
+    }
+}
+
 /// Runs `f` with the x87/SSE unit usable: CR4.OSFXSR set, CR0.EM and CR0.TS clear, then puts
-/// CR0 and CR4 back (neither bit affects paging, so no TLB flush).
+/// CR0 and CR4 back (neither bit affects paging, so no TLB flush). After [`enable`] it writes
+/// nothing.
 pub fn with_fx<R>(f: impl FnOnce() -> R) -> R {
     let (cr0, cr4) = (instr::read_cr0(), instr::read_cr4());
     let (fx_cr0, fx_cr4) = (cr0 & !CR0_EM_TS, cr4 | CR4_OSFXSR);
