@@ -27,24 +27,20 @@ pub struct WorkParams {
 impl WorkParams {
     /// The guest's command line.
     pub fn args(&self) -> String {
-        let WorkParams {
-            pages,
-            span,
-            words,
-            secs,
-        } = self;
-        format!("work={secs} pages={pages} span={span} words={words}")
+        let w = self;
+        format!(
+            "work={} pages={} span={} words={}",
+            w.secs, w.pages, w.span, w.words
+        )
     }
 
     /// The guest's first line, without console prefixes.
     pub fn header(&self) -> String {
-        let WorkParams {
-            pages,
-            span,
-            words,
-            secs,
-        } = self;
-        format!("demo: pages={pages} span={span} words={words} work={secs}")
+        let w = self;
+        format!(
+            "demo: pages={} span={} words={} work={}",
+            w.pages, w.span, w.words, w.secs
+        )
     }
 }
 

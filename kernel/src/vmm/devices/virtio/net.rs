@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! A virtio-net device (virtio 1.2 §5.1) on the virtio-mmio transport: receiveq1 (queue 0)
-//! and transmitq1 (queue 1), a MAC address and a link status, nothing else.
+//! and transmitq1 (queue 1), a MAC address, a link status and its MTU, nothing else.
 //!
-//! Offered features: VIRTIO_F_VERSION_1, VIRTIO_NET_F_MAC and VIRTIO_NET_F_STATUS. Without
+//! Offered features: VIRTIO_F_VERSION_1, VIRTIO_NET_F_MAC, VIRTIO_NET_F_STATUS and
+//! VIRTIO_NET_F_MTU (1500: a driver that negotiates it must not send more, §5.1.4.1, and Linux
+//! then refuses a larger MTU asked of the interface instead of sending frames this device
+//! refuses). Without
 //! offloads, VIRTIO_NET_F_MRG_RXBUF or indirect descriptors every packet is a 12-byte
 //! `virtio_net_hdr` (§5.1.6, VERSION_1 layout) followed by one whole Ethernet frame without
 //! FCS, in one descriptor chain.
 //!
 //! - Transmit ([`VirtioNet::transmit`]): a TX chain must be device-readable only and
-//!   12 + 14..=1514 bytes long ([`MAX_FRAME`]: the 1500-byte MTU Linux uses without
-//!   VIRTIO_NET_F_MTU); anything else breaks the device. The header is ignored: with no
+//!   12 + 14..=1514 bytes long ([`MAX_FRAME`]: the 1500-byte MTU offered); anything else
+//!   breaks the device. The header is ignored: with no
 //!   offloads negotiated it carries nothing the device must act on (§5.1.6.2.1).
 //! - Receive ([`VirtioNet::receive`]): an RX chain must be device-writable only (§5.1.6.3).
 //!   A frame shorter than an Ethernet header or longer than [`MAX_RX_FRAME`] is dropped
@@ -31,16 +34,22 @@ pub const DEVICE_ID: u32 = 1;
 pub const VIRTIO_NET_F_MAC: u64 = 1 << 5;
 /// VIRTIO_NET_F_STATUS: the configuration space holds the link status (§5.1.3).
 pub const VIRTIO_NET_F_STATUS: u64 = 1 << 16;
+/// VIRTIO_NET_F_MTU: the configuration space holds the largest MTU the driver may use
+/// (§5.1.3).
+pub const VIRTIO_NET_F_MTU: u64 = 1 << 3;
 /// The features offered.
-pub const FEATURES: u64 = VIRTIO_F_VERSION_1 | VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS;
+pub const FEATURES: u64 =
+    VIRTIO_F_VERSION_1 | VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS | VIRTIO_NET_F_MTU;
+/// The MTU offered: the Ethernet payload of [`MAX_FRAME`].
+pub const MTU: u16 = 1500;
 /// VIRTIO_NET_S_LINK_UP in the configuration's status field (§5.1.4).
 const S_LINK_UP: u16 = 1;
 /// Length of `struct virtio_net_hdr` with VIRTIO_F_VERSION_1 (§5.1.6).
 pub const HDR_LEN: usize = 12;
 /// An Ethernet header: destination, source, EtherType.
 const ETH_HLEN: usize = 14;
-/// The longest frame transmitted: a 1500-byte MTU plus the Ethernet header.
-pub const MAX_FRAME: usize = 1514;
+/// The longest frame transmitted: the [`MTU`] plus the Ethernet header.
+pub const MAX_FRAME: usize = ETH_HLEN + MTU as usize;
 /// The longest frame received: [`MAX_FRAME`] with an 802.1Q tag.
 pub const MAX_RX_FRAME: usize = MAX_FRAME + 4;
 
@@ -159,12 +168,15 @@ impl VirtioNet {
         }
     }
 
-    /// The configuration space (§5.1.4): `mac[6]`, then `status` (u16).
-    fn config(&self) -> [u8; 8] {
+    /// The configuration space (§5.1.4): `mac[6]`, `status`, `max_virtqueue_pairs` (1: no
+    /// VIRTIO_NET_F_MQ) and `mtu`, each u16.
+    fn config(&self) -> [u8; 12] {
         let status = if self.link_up { S_LINK_UP } else { 0 };
         let [m0, m1, m2, m3, m4, m5] = self.mac;
         let [s0, s1] = status.to_le_bytes();
-        [m0, m1, m2, m3, m4, m5, s0, s1]
+        let [q0, q1] = 1u16.to_le_bytes();
+        let [u0, u1] = MTU.to_le_bytes();
+        [m0, m1, m2, m3, m4, m5, s0, s1, q0, q1, u0, u1]
     }
 
     /// A read of `width` (1, 2, 4 or 8) bytes at `offset` in the window; 0 for anything

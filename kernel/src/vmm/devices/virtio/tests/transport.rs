@@ -59,7 +59,17 @@ fn configuration_space_reads_at_any_width() {
         "unaligned: mac[5], status low"
     );
     assert_eq!(g.dev.mmio_read(0x100, 8), 0x0001_5634_1200_5452);
-    assert_eq!(g.dev.mmio_read(0x106, 4), 1, "bytes past the fields read 0");
+    assert_eq!(g.dev.mmio_read(0x108, 2), 1, "max_virtqueue_pairs");
+    assert_eq!(
+        g.dev.mmio_read(0x10A, 2),
+        1500,
+        "the MTU (VIRTIO_NET_F_MTU)"
+    );
+    assert_eq!(
+        g.dev.mmio_read(0x10A, 4),
+        1500,
+        "bytes past the fields read 0"
+    );
     assert_eq!(g.dev.mmio_read(0x1F8, 8), 0);
     g.dev.mmio_write(0x100, 1, 0xFF);
     assert_eq!(g.dev.mac(), MAC, "the MAC is read-only");
