@@ -5,6 +5,7 @@
 //! `/init` loads the modules in dependency order (a PCI one that fails on a machine without
 //! PCI virtio is only reported), waits up to 5 s for `eth0`, gives it the address of the kernel
 //! command line's `castor.ip=ADDR/PREFIX` ([`DEFAULT_IP`] without one), says
+//! `castor-net: mtu 9000 refused` (or `taken`, then sets 1500 back: [`MTU_REFUSED`]),
 //! `castor-net: eth0 up <mac> <addr/prefix>` and starts the service, then says
 //! `castor-net: serving on 7000` once the port listens. Without `eth0` it says
 //! `castor-net: no eth0` and ends the machine with status [`NO_NIC_STATUS`] through the
@@ -46,6 +47,12 @@ pub const SAY: &str = "castor-net: ";
 pub const ETH0_UP: &str = "castor-net: eth0 up ";
 /// `/init`'s line once the service listens.
 pub const SERVING: &str = "castor-net: serving on 7000";
+/// The guest's driver let it raise the card's MTU to 9000 (set back to 1500 then): a card
+/// that offers no MTU (QEMU's virtio-net-pci by default).
+pub const MTU_TAKEN: &str = "castor-net: mtu 9000 taken";
+/// The guest's driver refused an MTU of 9000: the card offers 1500 (Castor's,
+/// VIRTIO_NET_F_MTU).
+pub const MTU_REFUSED: &str = "castor-net: mtu 9000 refused";
 /// `/init`'s line when the kernel found no NIC.
 pub const NO_ETH0: &str = "castor-net: no eth0";
 /// The service's line on the console when a connection has ended.
@@ -111,6 +118,12 @@ if [ ! -e /sys/class/net/eth0 ]; then
     poweroff -f
 fi
 ip link set lo up
+if ip link set eth0 mtu 9000 2>/dev/null; then
+    echo "{mtu_taken}"
+    ip link set eth0 mtu 1500
+else
+    echo "{mtu_refused}"
+fi
 ip addr add $ip dev eth0
 ip link set eth0 up
 read -r mac < /sys/class/net/eth0/address
@@ -122,6 +135,8 @@ say "serving on {port}"
 while true; do sleep 3600; done
 "#,
         prologue = super::INIT_PROLOGUE,
+        mtu_taken = MTU_TAKEN,
+        mtu_refused = MTU_REFUSED,
     )
 }
 
