@@ -22,14 +22,14 @@ const MXCSR: core::ops::Range<usize> = 24..28;
 /// See the [module docs](self).
 pub fn sse2_and_lending() -> Verdict {
     let mut before = FxImage([0; FX_LEN]);
-    vector::with_fx(|| vector::fxsave(&mut before));
+    vector::fxsave(&mut before);
     for (i, b) in before.0[XMM].iter_mut().enumerate() {
         *b = (i as u8).wrapping_mul(37) ^ 0x5c;
     }
     // Rounding toward zero, all exceptions masked: not the power-on 0x1F80.
     before.0[MXCSR].copy_from_slice(&0x7F80u32.to_le_bytes());
     // SAFETY: this CPU's own image with MXCSR bits every SSE CPU has.
-    vector::with_fx(|| unsafe { vector::fxrstor(&before) });
+    unsafe { vector::fxrstor(&before) };
 
     let c = ChaCha20::new(&[0x42; 32], &[0x24; 12]);
     let (mut fast, mut slow) = (vec![0x11u8; 1452], vec![0x11u8; 1452]);
@@ -37,7 +37,7 @@ pub fn sse2_and_lending() -> Verdict {
     let k_slow = c.apply_portable(0, &mut slow, true);
 
     let mut after = FxImage([0; FX_LEN]);
-    vector::with_fx(|| vector::fxsave(&mut after));
+    vector::fxsave(&mut after);
     ensure!(
         k_fast == k_slow && fast == slow,
         "the SSE2 keystream differs from the portable one"

@@ -28,55 +28,29 @@ pub const FX_LEN: usize = 512;
 pub struct FxImage(pub [u8; FX_LEN]);
 
 /// Makes the x87/SSE unit usable on this CPU for good (CR4.OSFXSR set, CR0.EM and CR0.TS
-/// clear), so that [`with_fx`] and [`lend`] write no control register: under emulation every
-/// CR4 write flushes the emulator's TLB, which cost the link more than its cipher saved. The
-/// compiler still emits no SSE code, so the registers stay the guest's outside [`lend`]. Call
-/// early on each CPU, before its VMCS or VMCB takes the host's CR0 and CR4.
+/// clear), so that [`fxsave`], [`fxrstor`] and [`lend`] need no control-register writes around
+/// them: under emulation every CR4 write flushes the emulator's TLB, which cost the link more
+/// than its cipher saved. The compiler still emits no SSE code, so the registers stay the
+/// guest's outside [`lend`]. Called first thing on each CPU (`kmain`), before its VMCS or VMCB
+/// takes the host's CR0 and CR4, which keep these bits from then on.
 pub fn enable() {
     let (cr0, cr4) = (instr::read_cr0(), instr::read_cr4());
-    // SAFETY: as in `with_fx`; nothing else depends on these bits.
+    // SAFETY: EM, TS and OSFXSR only govern x87/SSE instructions; none is fixed in VMX
+    // operation (SDM Vol. 3D, A.7, A.8), and nothing else depends on them.
     unsafe {
         instr::write_cr0(cr0 & !CR0_EM_TS);
         instr::write_cr4(cr4 | CR4_OSFXSR);
     }
 }
 
-/// Runs `f` with the x87/SSE unit usable: CR4.OSFXSR set, CR0.EM and CR0.TS clear, then puts
-/// CR0 and CR4 back (neither bit affects paging, so no TLB flush). After [`enable`] it writes
-/// nothing.
-pub fn with_fx<R>(f: impl FnOnce() -> R) -> R {
-    let (cr0, cr4) = (instr::read_cr0(), instr::read_cr4());
-    let (fx_cr0, fx_cr4) = (cr0 & !CR0_EM_TS, cr4 | CR4_OSFXSR);
-    // SAFETY: EM, TS and OSFXSR only govern x87/SSE instructions; none is fixed in VMX
-    // operation (SDM Vol. 3D, A.7, A.8). Restored below.
-    unsafe {
-        if fx_cr0 != cr0 {
-            instr::write_cr0(fx_cr0);
-        }
-        if fx_cr4 != cr4 {
-            instr::write_cr4(fx_cr4);
-        }
-    }
-    let r = f();
-    // SAFETY: the values read above.
-    unsafe {
-        if fx_cr4 != cr4 {
-            instr::write_cr4(cr4);
-        }
-        if fx_cr0 != cr0 {
-            instr::write_cr0(cr0);
-        }
-    }
-    r
-}
-
-/// FXSAVE into `image`. Call inside [`with_fx`].
+/// FXSAVE into `image` (this CPU ran [`enable`]).
 pub fn fxsave(image: &mut FxImage) {
-    // SAFETY: `image` is 512 writable bytes, 16-byte aligned; the caller made FXSAVE usable.
+    // SAFETY: `image` is 512 writable bytes, 16-byte aligned; `enable` made FXSAVE usable and
+    // save the XMM registers.
     unsafe { asm!("fxsave64 [{}]", in(reg) &raw mut image.0, options(nostack, preserves_flags)) }
 }
 
-/// FXRSTOR from `image`. Call inside [`with_fx`].
+/// FXRSTOR from `image` (this CPU ran [`enable`]).
 ///
 /// # Safety
 /// `image` must be one this CPU accepts: an FXSAVE of this CPU, or one whose MXCSR was
@@ -86,15 +60,13 @@ pub unsafe fn fxrstor(image: &FxImage) {
     unsafe { asm!("fxrstor64 [{}]", in(reg) &raw const image.0, options(nostack, preserves_flags)) }
 }
 
-/// Lends the x87/SSE registers to `f`: saves them (the guest's), runs `f` with SSE usable,
-/// restores them. `f` may leave anything in them. Interrupt handlers do not use them, so one
-/// arriving meanwhile changes nothing.
+/// Lends the x87/SSE registers to `f`: saves them (the guest's), runs `f` (SSE is usable since
+/// [`enable`]), restores them. `f` may leave anything in them. Interrupt handlers do not use
+/// them, so one arriving meanwhile changes nothing.
 pub fn lend(f: &mut dyn FnMut()) {
-    with_fx(|| {
-        let mut saved = FxImage([0; FX_LEN]);
-        fxsave(&mut saved);
-        f();
-        // SAFETY: this CPU's own FXSAVE image, taken just now.
-        unsafe { fxrstor(&saved) };
-    });
+    let mut saved = FxImage([0; FX_LEN]);
+    fxsave(&mut saved);
+    f();
+    // SAFETY: this CPU's own FXSAVE image, taken just now.
+    unsafe { fxrstor(&saved) };
 }

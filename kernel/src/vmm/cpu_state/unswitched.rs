@@ -39,7 +39,7 @@ pub struct Unswitched {
 /// The hardware's x87/SSE state.
 fn fxsave() -> FxArea {
     let mut image = vector::FxImage([0; vector::FX_LEN]);
-    vector::with_fx(|| vector::fxsave(&mut image));
+    vector::fxsave(&mut image);
     FxArea(image.0)
 }
 
@@ -48,7 +48,7 @@ fn fxrstor(area: &FxArea) {
     let image = vector::FxImage(area.0);
     // SAFETY: `area`'s MXCSR passed `mxcsr_loadable` against this CPU's mask
     // (`Unswitched::stage`), so FXRSTOR cannot fault.
-    vector::with_fx(|| unsafe { vector::fxrstor(&image) });
+    unsafe { vector::fxrstor(&image) };
 }
 
 macro_rules! debug_registers {
