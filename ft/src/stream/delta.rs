@@ -141,30 +141,24 @@ fn next_difference(a: &PageBuf, b: &PageBuf, from: usize) -> Option<usize> {
         }
         i += 1;
     }
-    let word = |p: &PageBuf, at: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&p[at..at + 8]);
-        u64::from_le_bytes(w)
+    let (wa, _) = a.as_chunks::<8>();
+    let (wb, _) = b.as_chunks::<8>();
+    let diff = |w: usize| match (wa.get(w), wb.get(w)) {
+        (Some(x), Some(y)) => u64::from_le_bytes(*x) ^ u64::from_le_bytes(*y),
+        _ => 0,
     };
-    let diff_at = |at: usize| word(a, at) ^ word(b, at);
-    while i < PAGE_SIZE {
-        if i.is_multiple_of(64) && i + 64 <= PAGE_SIZE {
-            let (ba, bb) = (&a[i..i + 64], &b[i..i + 64]);
-            let (wa, _) = ba.as_chunks::<8>();
-            let (wb, _) = bb.as_chunks::<8>();
-            let any = wa.iter().zip(wb).fold(0u64, |acc, (x, y)| {
-                acc | (u64::from_le_bytes(*x) ^ u64::from_le_bytes(*y))
-            });
-            if any == 0 {
-                i += 64;
-                continue;
-            }
+    let mut w = i / 8;
+    while w < wa.len() {
+        // A whole 64-byte block equal: one branch for eight words.
+        if w.is_multiple_of(8) && (w..w + 8).fold(0, |acc, k| acc | diff(k)) == 0 {
+            w += 8;
+            continue;
         }
-        let diff = diff_at(i);
-        if diff != 0 {
-            return Some(i + (diff.trailing_zeros() / 8) as usize);
+        let d = diff(w);
+        if d != 0 {
+            return Some(w * 8 + (d.trailing_zeros() / 8) as usize);
         }
-        i += 8;
+        w += 1;
     }
     None
 }
