@@ -26,6 +26,9 @@ pub enum Source {
     Buffer(usize),
     /// Guest memory, still write-protected and unchanged since the stun.
     Guest,
+    /// Guest memory as it is when sent, not protected: a pre-copy round, whose pages the guest
+    /// may change after they are read (its dirty log has them for the next round).
+    Live,
 }
 
 /// What to do with a guest write fault on a page.
@@ -245,7 +248,17 @@ impl LazyEpoch {
                 false
             }
             Some(Source::Guest) => true,
-            None => false,
+            Some(Source::Live) | None => false,
+        }
+    }
+
+    /// A pre-copy round of `pages` (ascending or not; duplicates count once), all read live
+    /// from guest memory ([`Source::Live`]): nothing is copied or protected.
+    #[must_use]
+    pub fn live(pages: &[Pfn]) -> Self {
+        Self {
+            pending: pages.iter().map(|&pfn| (pfn, Source::Live)).collect(),
+            stats: LazyStats::default(),
         }
     }
 

@@ -7,6 +7,12 @@
 //! vCPU and device state. Anything else is refused with a reason and changes nothing: the
 //! backup keeps the last epoch it applied, which is what it resumes from.
 //!
+//! The one exception are pre-copy rounds ([`crate::pair::primary`]'s `precopy`): epochs
+//! without any state, sent before the first checkpoint while a guest that already runs is
+//! being protected. Their pages are applied (there is nothing resumable yet that they could
+//! spoil), but they give the backup nothing to resume from; after the first checkpoint a
+//! stateless epoch is refused like any other epoch missing its state.
+//!
 //! Output: each epoch carries the guest output it produced. The primary releases an epoch's
 //! output when the acknowledgement reaches it; the backup learns that either from the
 //! primary's `RELEASED` or, sooner, from the link confirming the primary received the
@@ -68,6 +74,8 @@ pub struct Applied {
     pub epoch: u64,
     /// Pages it carried.
     pub pages: usize,
+    /// A checkpoint the guest can resume from (`false`: a pre-copy round).
+    pub checkpoint: bool,
 }
 
 /// What the backup resumes the guest from.
@@ -91,6 +99,8 @@ pub struct Backup {
     ram_pages: u64,
     assembler: Option<EpochAssembler>,
     last: Option<Takeover>,
+    /// The epoch expected next.
+    expected: u64,
     released_through: Option<u64>,
     /// Output of applied epochs not yet covered by `RELEASED`.
     unreleased: VecDeque<(u64, Vec<u8>)>,
@@ -104,6 +114,7 @@ impl Backup {
             ram_pages,
             assembler: None,
             last: None,
+            expected: 0,
             released_through: None,
             unreleased: VecDeque::new(),
         }
@@ -126,7 +137,7 @@ impl Backup {
         bytes: &[u8],
         ram: &mut dyn PageStore,
     ) -> Result<Vec<Applied>, BackupError> {
-        let Some(assembler) = &mut self.assembler else {
+        if self.assembler.is_none() {
             if bytes.len() != HEADER_LEN {
                 return Err(BackupError::NoHeader);
             }
@@ -137,15 +148,18 @@ impl Backup {
             }
             self.assembler = Some(EpochAssembler::new(&header));
             return Ok(Vec::new());
-        };
+        }
         let mut done = Vec::new();
         let mut input = bytes;
         while !input.is_empty() {
+            let Some(assembler) = self.assembler.as_mut() else {
+                break;
+            };
             let fed = assembler.feed(input);
             input = input.get(fed.consumed..).unwrap_or_default();
             match fed.outcome {
                 Some(Ok(epoch)) => {
-                    let applied = Self::apply(&mut self.last, &mut self.unreleased, epoch, ram)?;
+                    let applied = self.apply(epoch, ram)?;
                     done.push(applied);
                 }
                 Some(Err(e)) => return Err(BackupError::Rejected(e)),
@@ -156,17 +170,21 @@ impl Backup {
         Ok(done)
     }
 
-    fn apply(
-        last: &mut Option<Takeover>,
-        unreleased: &mut VecDeque<(u64, Vec<u8>)>,
-        mut epoch: Epoch,
-        ram: &mut dyn PageStore,
-    ) -> Result<Applied, BackupError> {
-        let expected = last.as_ref().map_or(0, |t| t.epoch + 1);
-        if epoch.number != expected {
+    fn apply(&mut self, mut epoch: Epoch, ram: &mut dyn PageStore) -> Result<Applied, BackupError> {
+        if epoch.number != self.expected {
             return Err(BackupError::OutOfOrder {
                 got: epoch.number,
-                expected,
+                expected: self.expected,
+            });
+        }
+        let precopy = self.last.is_none() && epoch.vcpus.is_empty() && epoch.devices.is_empty();
+        if precopy {
+            epoch.apply_pages(ram).map_err(BackupError::Apply)?;
+            self.expected += 1;
+            return Ok(Applied {
+                epoch: epoch.number,
+                pages: epoch.pages.len(),
+                checkpoint: false,
             });
         }
         let (Some(vcpu), Some(devices)) = (epoch.vcpus.remove(&0), epoch.devices.remove(&DEVICES))
@@ -175,9 +193,10 @@ impl Backup {
         };
         epoch.apply_pages(ram).map_err(BackupError::Apply)?;
         if let Some(output) = epoch.devices.remove(&OUTPUT_DEVICE) {
-            unreleased.push_back((epoch.number, output));
+            self.unreleased.push_back((epoch.number, output));
         }
-        *last = Some(Takeover {
+        self.expected += 1;
+        self.last = Some(Takeover {
             epoch: epoch.number,
             guest_time: epoch.guest_time,
             vcpu,
@@ -187,6 +206,7 @@ impl Backup {
         Ok(Applied {
             epoch: epoch.number,
             pages: epoch.pages.len(),
+            checkpoint: true,
         })
     }
 

@@ -2,7 +2,8 @@
 //! Messages between primary and backup, one per peer-link message: a tag byte, then a body.
 //!
 //! ```text
-//! 1 HELLO     version u16, role u8 (1 primary, 2 backup), 0 u8, epoch_min_ms u32,
+//! 1 HELLO     version u16, role u8 (1 primary, 2 backup), flags u8 (bit 0: a primary whose
+//!             guest runs already, offered `cpu`: a new backup must resume that), epoch_min_ms u32,
 //!             epoch_max_ms u32, guest_ram u64, guest_image [u8; 32],
 //!             cpu: the CPU model the sender offers guests (see `cpu_model`)   (308 bytes)
 //! 2 STREAM    checkpoint stream bytes (the first STREAM is the 48-byte stream header)
@@ -21,8 +22,11 @@ use core::fmt;
 use super::cpu_model::{self, CpuMismatch, CpuModel};
 use crate::link::Role;
 
-/// Version of the pair protocol carried in `HELLO` (2: with the sender's CPU model).
-pub const PAIR_VERSION: u16 = 2;
+/// Version of the pair protocol carried in `HELLO` (2: with the sender's CPU model; 3: with
+/// the running flag, and pre-copy rounds on the stream).
+pub const PAIR_VERSION: u16 = 3;
+/// `HELLO` flag: the sender is a primary whose guest runs already (re-protection).
+const FLAG_RUNNING: u8 = 1;
 
 const TAG_HELLO: u8 = 1;
 const TAG_STREAM: u8 = 2;
@@ -47,8 +51,11 @@ pub struct Hello {
     pub guest_ram: u64,
     /// BLAKE3 of the guest image and its command line.
     pub guest_image: [u8; 32],
-    /// The CPU the sender offers guests.
+    /// The CPU the sender offers guests: with `running`, the one its guest was offered.
     pub cpu: CpuModel,
+    /// A primary whose guest runs already: a backup joins it (re-protection) and must be able
+    /// to resume a guest offered `cpu` exactly.
+    pub running: bool,
 }
 
 /// A decoded message.
@@ -171,7 +178,8 @@ fn guest_span(guest_ram: u64) -> u64 {
 impl Hello {
     /// Whether this host (`self`) can pair with a peer that sent `peer`, and if so the CPU
     /// model the guest is offered on both: the baseline of the primary's and the backup's
-    /// ([`CpuModel::baseline`]), which both hosts compute alike.
+    /// ([`CpuModel::baseline`]), which both hosts compute alike; or, when the primary's guest
+    /// runs already, the model it was offered, which the backup must be able to resume.
     ///
     /// # Errors
     /// The first mismatch, in the order role, version, RAM, image, CPU.
@@ -198,10 +206,22 @@ impl Hello {
             });
         }
         let (primary, backup) = match self.role {
-            Role::Primary => (&self.cpu, &peer.cpu),
-            Role::Backup => (&peer.cpu, &self.cpu),
+            Role::Primary => (self, peer),
+            Role::Backup => (peer, self),
         };
-        CpuModel::baseline(primary, backup, guest_span(self.guest_ram)).map_err(PairError::Cpu)
+        let span = guest_span(self.guest_ram);
+        if !primary.running {
+            return CpuModel::baseline(&primary.cpu, &backup.cpu, span).map_err(PairError::Cpu);
+        }
+        primary
+            .cpu
+            .can_resume(&backup.cpu)
+            .map_err(|why| PairError::Cpu(CpuMismatch::Resume {
+                host: Role::Backup,
+                why,
+            }))?;
+        primary.cpu.check_guest_span(span).map_err(PairError::Cpu)?;
+        Ok(primary.cpu)
     }
 }
 
@@ -218,7 +238,7 @@ impl Message<'_> {
                     Role::Primary => 1,
                     Role::Backup => 2,
                 });
-                out.push(0);
+                out.push(if h.running { FLAG_RUNNING } else { 0 });
                 out.extend_from_slice(&h.epoch_min_ms.to_le_bytes());
                 out.extend_from_slice(&h.epoch_max_ms.to_le_bytes());
                 out.extend_from_slice(&h.guest_ram.to_le_bytes());
@@ -270,9 +290,11 @@ impl Message<'_> {
                     2 => Role::Backup,
                     _ => return Err(MessageError::BadField("role")),
                 };
-                if b[3] != 0 {
-                    return Err(MessageError::BadField("padding"));
-                }
+                let running = match (b[3], role) {
+                    (0, _) => false,
+                    (FLAG_RUNNING, Role::Primary) => true,
+                    _ => return Err(MessageError::BadField("flags")),
+                };
                 let u32_at =
                     |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
                 let mut ram = [0u8; 8];
@@ -291,6 +313,7 @@ impl Message<'_> {
                     guest_ram: u64::from_le_bytes(ram),
                     guest_image: image,
                     cpu,
+                    running,
                 })))
             }
             TAG_STREAM if !body.is_empty() => Ok(Message::Stream(body)),

@@ -168,13 +168,15 @@ struct Outcome {
 /// Runs the pair for `steps` steps, then kills the primary (everything it had not yet
 /// delivered is lost) and takes over on the backup; checks memory, vCPU state and digest
 /// against the primary's snapshot at the takeover epoch. Without `dirty_flags` the CPU sets
-/// none and the primary tracks writes by protection.
+/// none and the primary tracks writes by protection. With `precopy` rounds, the guest ran
+/// unprotected before the pair formed, and keeps writing while the rounds are sent.
 fn run_pair(
     seed: u64,
     steps: u32,
     stun_buffers: usize,
     clean_death: bool,
     dirty_flags: bool,
+    precopy: u32,
 ) -> Outcome {
     let mut rng = Rng::new(seed);
     let mut ram = SimRam::new();
@@ -197,6 +199,31 @@ fn run_pair(
     let mut released_through = None;
     let (mut copied_on_write, mut sent_first, mut spurious, mut tracked) = (0, 0, 0, 0);
     let hot: Vec<u64> = (0..6).collect();
+    if precopy > 0 {
+        for _ in 0..rng.below(200) {
+            guest_write(&mut primary, &mut ram, rng.below_u64(PAGES), rng.next_u64());
+        }
+    }
+    for round in 0..precopy {
+        let dirty = ram.harvest();
+        let r = primary.precopy(&mut ram, &dirty).expect("pre-copy round");
+        assert_eq!((r.full, r.epoch), (round == 0, u64::from(round)));
+        assert!(ram.protected.is_empty(), "pre-copy protects nothing");
+        // The round's epoch holds no output: the guest's output is not held before the first
+        // checkpoint (there is nothing to resume that produced it).
+        produced.push(Vec::new());
+        while !primary.sender_idle() {
+            for _ in 0..rng.below(4) {
+                let gfn = rng.below_u64(PAGES);
+                let outcome = guest_write(&mut primary, &mut ram, gfn, rng.next_u64());
+                assert_eq!(outcome, FaultOutcome::NotOurs, "no fault during pre-copy");
+            }
+            primary.pump_sender(&mut ram, rng.below(8)).expect("pump");
+            while let Some(m) = primary.next_message() {
+                to_backup.push_back(m);
+            }
+        }
+    }
     for step in 0..steps {
         match rng.below(10) {
             0..=4 => {
@@ -258,8 +285,8 @@ fn run_pair(
                             let applied =
                                 backup.on_stream(bytes, &mut backup_ram).expect("applies");
                             // Several epochs may complete in one chunk: memory then holds the
-                            // newest one's stun contents.
-                            if let Some(last) = applied.last() {
+                            // newest one's stun contents (a pre-copy round's has none).
+                            if let Some(last) = applied.last().filter(|a| a.checkpoint) {
                                 let (pages, _) = &snapshots[&last.epoch];
                                 for (gfn, page) in pages.iter().enumerate() {
                                     assert!(
@@ -382,12 +409,17 @@ fn run_pairs(dirty_flags: bool) -> FaultCounts {
     for seed in 1..=160u64 {
         let stun_buffers = [0, 2, 16][seed as usize % 3];
         let clean = seed % 2 == 0;
+        let precopy = match dirty_flags {
+            true => (seed % 5) as u32,
+            false => 0,
+        };
         let o = run_pair(
             seed * 0x9E37_79B9,
             200 + (seed as u32 * 37) % 1200,
             stun_buffers,
             clean,
             dirty_flags,
+            precopy,
         );
         cow += o.copied_on_write;
         first += o.sent_first;
@@ -557,6 +589,7 @@ fn hello_mismatches_are_refused_with_their_reason() {
         guest_ram: 64 << 20,
         guest_image: [1; 32],
         cpu: server(),
+        running: false,
     };
     let backup = Hello {
         role: Role::Backup,
@@ -637,6 +670,7 @@ fn messages_decode_strictly_and_never_panic() {
         guest_ram: 3,
         guest_image: [4; 32],
         cpu: server(),
+        running: false,
     }))
     .encode();
     assert!(Message::decode(&hello).is_ok());
@@ -655,11 +689,18 @@ fn messages_decode_strictly_and_never_panic() {
     let mut bad_role = hello.clone();
     bad_role[3] = 3;
     assert!(Message::decode(&bad_role).is_err());
+    let mut running_backup = hello.clone();
+    running_backup[4] = 1;
+    assert_eq!(
+        Message::decode(&running_backup),
+        Err(MessageError::BadField("flags")),
+        "only a primary runs its guest already"
+    );
     let mut old = hello.clone();
     old[1] = 1;
     assert_eq!(
         Message::decode(&old[..53]).unwrap_err().to_string(),
-        "the peer speaks pair protocol version 1, this host 2"
+        "the peer speaks pair protocol version 1, this host 3"
     );
     let mut bad_cpu = hello.clone();
     bad_cpu[53 + 222] = 9;
@@ -679,3 +720,4 @@ fn messages_decode_strictly_and_never_panic() {
 
 mod faults;
 mod stun_parts;
+mod precopy;

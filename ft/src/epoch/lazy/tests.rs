@@ -70,6 +70,7 @@ impl Sim {
                 );
                 self.guest[pfn as usize].clone()
             }
+            Source::Live => self.guest[pfn as usize].clone(),
         };
         if epoch.sent(pfn, &mut self.pool) {
             self.protected.remove(&pfn);

@@ -27,10 +27,12 @@ mod chunks;
 mod copies;
 mod faults;
 mod pages;
+mod precopy;
 mod stale;
 mod tracking;
 
 pub use self::copies::CopyStats;
+pub use self::precopy::PrecopyRound;
 pub use self::stale::StaleTranslations;
 pub use self::tracking::DirtySource;
 
@@ -116,6 +118,9 @@ pub enum PrimaryError {
     },
     /// Output could not be held or released.
     Output(OutputError),
+    /// A pre-copy round asked for after the first checkpoint, or of a primary that tracks
+    /// writes by protection (it has no dirty log to tell what changed during a round).
+    NoPrecopy(&'static str),
     /// A stun came while the previous epoch's pages were still being sent: keep pumping the
     /// sender (the guest stays stopped) until [`Primary::sender_idle`].
     SenderBusy,
@@ -144,6 +149,7 @@ impl fmt::Display for PrimaryError {
             },
             Self::Output(e) => write!(f, "{e}"),
             Self::SenderBusy => f.write_str("the previous epoch is still being sent"),
+            Self::NoPrecopy(why) => write!(f, "no pre-copy round: {why}"),
             Self::NoVcpuState => f.write_str("the vCPU state could not be captured"),
             Self::StateTooLarge { what, len } => {
                 write!(f, "the {what} ({len} bytes) is too large for a checkpoint")
@@ -166,10 +172,10 @@ impl From<OutputError> for PrimaryError {
 
 /// The epoch whose pages are being streamed.
 struct Sending {
-    /// Its number.
-    epoch: u64,
     writer: EpochWriter<Chunks>,
     lazy: LazyEpoch,
+    /// The full copy (every page): no deltas, and its pages are not cached.
+    full: bool,
     pages: u64,
     /// The clock at its stun.
     stunned_ns: u64,
@@ -258,6 +264,10 @@ pub struct Primary {
     tracked: Option<Vec<u64>>,
     /// [`PrimaryConfig::clock`].
     clock: fn() -> u64,
+    /// The full copy has begun (a pre-copy round or the first checkpoint sent every page).
+    full_copy_begun: bool,
+    /// A checkpoint (an epoch with vCPU and device state) has been taken.
+    checkpointed: bool,
 }
 
 impl fmt::Debug for Primary {
@@ -305,6 +315,8 @@ impl Primary {
             carried: Vec::new(),
             tracked: config.track_writes.then(Vec::new),
             clock: config.clock,
+            full_copy_begun: false,
+            checkpointed: false,
         })
     }
 
@@ -354,8 +366,9 @@ impl Primary {
     }
 
     /// Checkpoints the current epoch: the guest is stopped, `dirty` is the set of pages it wrote
-    /// since the last stun (ignored for epoch 0, which sends every page; joined by the pages of
-    /// refused stuns and, when tracking writes, those that faulted), `vcpu` and `devices` its
+    /// since the last stun (ignored by the full copy, the first checkpoint without pre-copy
+    /// rounds before it, which sends every page; joined by the pages of refused stuns and, when
+    /// tracking writes, those that faulted), `vcpu` and `devices` its
     /// captured state (an empty `vcpu`: the capture failed), `guest_time` its clock. Copies hot
     /// pages and write-protects cold ones (when tracking writes, every dirty page) through
     /// `ram`; the caller then flushes the nested TLB and resumes the guest.
@@ -374,21 +387,7 @@ impl Primary {
         devices: &[u8],
     ) -> Result<StunReport, PrimaryError> {
         let started = (self.clock)();
-        let mut dirty: Vec<u64> = if self.next_epoch == 0 {
-            (0..self.ram_pages).collect()
-        } else {
-            let mut all = core::mem::take(&mut self.carried);
-            all.extend_from_slice(dirty);
-            all.extend(
-                self.tracked
-                    .as_mut()
-                    .map(core::mem::take)
-                    .unwrap_or_default(),
-            );
-            all
-        };
-        dirty.sort_unstable();
-        dirty.dedup();
+        let (full, dirty) = self.gather(dirty);
         let mut output_len = 0;
         self.output.held_for(self.output.current_epoch(), |bytes| {
             output_len += bytes.len()
@@ -413,25 +412,13 @@ impl Primary {
                 .map(|&gfn| PrimaryError::NoSuchPage(gfn))
         };
         if let Some(e) = refusal {
-            if self.next_epoch > 0 {
-                dirty.retain(|&g| g < self.ram_pages);
-                self.carried = dirty;
-            }
+            self.carry(full, dirty);
             return Err(e);
         }
-        let epoch = self.next_epoch;
-        let ended = self.output.end_epoch();
-        debug_assert_eq!(ended, epoch);
+        let (epoch, mut writer) = self.begin_epoch(guest_time)?;
         let mut output = Vec::new();
         self.output
             .held_for(epoch, |bytes| output.extend_from_slice(bytes));
-        let sink = self.idle_sink.take().unwrap_or_default();
-        if !self.header_sent {
-            self.control
-                .push_back(Message::Stream(&self.header.encode()).encode());
-            self.header_sent = true;
-        }
-        let mut writer = EpochWriter::begin(sink, &self.header, epoch, guest_time)?;
         writer.vcpu_state(0, vcpu)?;
         writer.device_state(DEVICES, devices)?;
         if !output.is_empty() {
@@ -440,7 +427,7 @@ impl Primary {
         for part in dirty.chunks(MAX_DIRTY_GFNS_PER_RECORD) {
             writer.dirty_page_list(part)?;
         }
-        if epoch > 0 {
+        if !full {
             self.history.record(&dirty);
         }
         let (lazy, plan) = LazyEpoch::plan(&dirty, &self.history, &mut self.pages.pool);
@@ -459,14 +446,8 @@ impl Primary {
             }
         }
         let protect_end = (self.clock)();
-        self.next_epoch += 1;
-        self.sending = Some(Sending {
-            epoch,
-            writer,
-            lazy,
-            pages: 0,
-            stunned_ns: started,
-        });
+        self.checkpointed = true;
+        self.start_sending(writer, lazy, full, started);
         if dirty.is_empty() {
             self.pump_sender(ram, 0)?;
         }
@@ -485,6 +466,69 @@ impl Primary {
                 .saturating_sub(started)
                 .saturating_sub(copy_ns + protect_ns),
         })
+    }
+
+    /// The pages an epoch sends: every page for the full copy (`true`), otherwise `dirty`
+    /// joined by the pages of refused stuns and, when tracking writes, those that faulted;
+    /// ascending, each once.
+    fn gather(&mut self, dirty: &[u64]) -> (bool, Vec<u64>) {
+        if !self.full_copy_begun {
+            return (true, (0..self.ram_pages).collect());
+        }
+        let mut all = core::mem::take(&mut self.carried);
+        all.extend_from_slice(dirty);
+        all.extend(
+            self.tracked
+                .as_mut()
+                .map(core::mem::take)
+                .unwrap_or_default(),
+        );
+        all.sort_unstable();
+        all.dedup();
+        (false, all)
+    }
+
+    /// A refused epoch's pages (those in guest RAM) wait for the next one (the full copy's
+    /// need not: the next is the full copy again).
+    fn carry(&mut self, full: bool, mut dirty: Vec<u64>) {
+        if !full {
+            dirty.retain(|&g| g < self.ram_pages);
+            self.carried = dirty;
+        }
+    }
+
+    /// Ends the running epoch's output and begins its record on the stream (after the stream
+    /// header, the first time).
+    fn begin_epoch(&mut self, guest_time: u64) -> Result<(u64, EpochWriter<Chunks>), PrimaryError> {
+        let epoch = self.next_epoch;
+        let ended = self.output.end_epoch();
+        debug_assert_eq!(ended, epoch);
+        let sink = self.idle_sink.take().unwrap_or_default();
+        if !self.header_sent {
+            self.control
+                .push_back(Message::Stream(&self.header.encode()).encode());
+            self.header_sent = true;
+        }
+        Ok((epoch, EpochWriter::begin(sink, &self.header, epoch, guest_time)?))
+    }
+
+    /// Hands the begun epoch to the lazy sender; the guest runs in the next.
+    fn start_sending(
+        &mut self,
+        writer: EpochWriter<Chunks>,
+        lazy: LazyEpoch,
+        full: bool,
+        stunned_ns: u64,
+    ) {
+        self.full_copy_begun = true;
+        self.next_epoch += 1;
+        self.sending = Some(Sending {
+            writer,
+            lazy,
+            full,
+            pages: 0,
+            stunned_ns,
+        });
     }
 
     /// Streams up to `max_pages` pending pages (0: only finish an epoch with none left),

@@ -87,12 +87,12 @@ impl Pages {
     ) -> Result<PageEncoding, PrimaryError> {
         let page = match source {
             Source::Buffer(n) => self.buffers.get(n).map(|b| &**b),
-            Source::Guest => ram.page(gfn),
+            Source::Guest | Source::Live => ram.page(gfn),
         }
         .ok_or(PrimaryError::NoSuchPage(gfn))?;
-        // The first epoch sends every page once: nothing to make deltas against, and caching
-        // it would only churn the cache.
-        let copies = self.copies.as_mut().filter(|_| sending.epoch > 0);
+        // The full copy sends every page once: nothing to make deltas against, and caching it
+        // would only churn the cache.
+        let copies = self.copies.as_mut().filter(|_| !sending.full);
         let encoding = match copies {
             Some(copies) => {
                 let encoding =
