@@ -181,6 +181,12 @@ impl RunHandle {
         self.finish(timed_out)
     }
 
+    /// SIGKILLs the emulator (its whole process group) now, as a host dies; its console stays
+    /// readable, and [`RunHandle::stop`] then gives its outcome.
+    pub fn kill(&mut self) -> Result<()> {
+        self.process.kill().map(drop).context("killing the emulator")
+    }
+
     /// Kills the emulator now (for kernels that halt or idle) and returns the outcome.
     pub fn stop(self) -> Outcome {
         self.finish(false)

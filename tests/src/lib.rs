@@ -34,6 +34,7 @@ pub mod emulator;
 pub mod error;
 pub mod guestnet;
 pub mod handle;
+pub mod hub;
 pub mod image;
 pub mod kernel;
 pub mod linux;

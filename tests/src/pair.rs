@@ -166,6 +166,8 @@ pub struct Pair {
     serial_inputs: Option<[SerialInput; 2]>,
     guest_net: Option<GuestNetwork>,
     host_clock: bool,
+    /// Per host: its NIC's MAC instead of the role's.
+    macs: [Option<String>; 2],
 }
 
 /// Where the guest's network card of a QEMU pair is bridged: each host gets a second NIC (a
@@ -235,6 +237,7 @@ impl Pair {
             serial_inputs: None,
             guest_net: None,
             host_clock: false,
+            macs: [None, None],
         }
     }
 
@@ -480,6 +483,24 @@ impl Pair {
         self.memory_mib.unwrap_or(fit)
     }
 
+    /// Gives `role`'s host the MAC `mac` instead of its role's.
+    pub fn mac_for(mut self, role: Role, mac: &str) -> Pair {
+        self.macs[role.index()] = Some(mac.into());
+        self
+    }
+
+    /// Starts only `role`'s host, named `name`, with the key given ([`Pair::key`]; a pair
+    /// with hosts started one by one shares one) on a `dgram` wire ([`Pair::dgram`]): a host
+    /// joining others on a [`crate::hub::Hub`].
+    pub fn start_host(&self, role: Role, name: &str) -> Result<RunHandle> {
+        let (Some(ports), Some(key)) = (self.dgram, &self.keys[role.index()]) else {
+            return Err(Error::new("a host started alone needs dgram ports and a key"));
+        };
+        let wire = Wire::set_up(self.emulators, Some(ports))?;
+        let run = self.host_run(role, &wire, key, name)?.name(name);
+        run.start().context(format!("starting {name}"))
+    }
+
     /// Sets up the wire, starts both hosts (the primary first) and, if asked, the live
     /// console.
     pub fn start(mut self) -> Result<PairHandle> {
@@ -532,7 +553,12 @@ impl Pair {
         let wired = match &self.guest_net {
             // The tap is the host's only NIC.
             Some(net) if net.shared => Emulator::Qemu(Qemu::kernel()),
-            _ => wire.emulator(role, self.emulators[role.index()], self.nic),
+            _ => wire.emulator(
+                role,
+                self.emulators[role.index()],
+                self.nic,
+                self.macs[role.index()].as_deref().unwrap_or(role.mac()),
+            ),
         };
         let emulator = match (wired, &self.qemu_cpu[role.index()]) {
             // QEMU takes the last `-cpu` given.

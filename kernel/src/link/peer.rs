@@ -292,14 +292,30 @@ impl PeerLink {
         log::warn!("link: {why}; sending to broadcast instead of the peer's MAC");
     }
 
-    /// After a failed pairing: keeps announcing this host (fresh HELLOs, results ignored) for
-    /// `duration_ns`, so the peer too sees enough of them to reach the same verdict rather than
-    /// waiting for a host that already gave up.
-    pub fn linger(&mut self, duration_ns: u64) {
+    /// A fresh link on the same NIC, role, key and transport, waiting for a peer to pair (a new
+    /// session: nothing of the old one carries over, the peer's MAC is learned anew).
+    pub fn restart(&mut self) {
+        self.restart_as(self.role);
+    }
+
+    /// [`restart`](Self::restart) as `role` (a backup that took its guest over waits for a new
+    /// backup as a primary).
+    pub fn restart_as(&mut self, role: Role) {
+        self.role = role;
         let mut random = HardwareRandom::new();
         if let Ok(link) = Link::new(self.config, self.role, &self.key, &mut random) {
             self.link = link;
         }
+        self.peer_mac = None;
+        self.flood = false;
+        self.peer_broadcasts = 0;
+    }
+
+    /// After a failed pairing: keeps announcing this host (fresh HELLOs, results ignored) for
+    /// `duration_ns`, so the peer too sees enough of them to reach the same verdict rather than
+    /// waiting for a host that already gave up.
+    pub fn linger(&mut self, duration_ns: u64) {
+        self.restart();
         let deadline = time::now_ns() + duration_ns;
         while time::now_ns() < deadline {
             self.pump();

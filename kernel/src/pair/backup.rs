@@ -5,7 +5,12 @@
 //! Each epoch is staged and applied only when complete and verified
 //! ([`castor_ft::pair::backup::Backup`]), then acknowledged. On takeover the guest resumes on
 //! a fresh vCPU from the last applied epoch's vCPU and device state (guest time continues from
-//! the checkpoint's), after the output the primary may not have released.
+//! the checkpoint's), after the output the primary may not have released, and this host runs
+//! it as a primary that a new backup can join (`primary::run_taken_over`).
+//!
+//! A backup joining a primary whose guest runs already first gets pre-copy rounds (pages
+//! without state, `castor_ft::pair::backup`): it says when it applied the first checkpoint,
+//! from which it could resume, and how long the sync took.
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -27,7 +32,8 @@ use crate::link::peer::PeerLink;
 use crate::vmm::backend::Backend;
 use crate::vmm::cpu_state::CpuState;
 use crate::vmm::guest_mem::GuestMemory;
-use crate::vmm::launch::{guest_memory, run_to_end};
+use crate::config::Config;
+use crate::vmm::launch::guest_memory;
 use crate::vmm::run::Guest;
 use crate::vmm::uplink::Uplink;
 use crate::vmm::vcpu::{GuestStart, Vcpu};
@@ -50,10 +56,12 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         config,
         files,
         ram,
+        image,
         uplink,
     } = pair;
     let cmdline = files.cmdline;
-    let Some(mut mem) = guest_memory::<B>(ram, false, "ft") else {
+    // Mapped page by page: after a takeover this host checkpoints the guest to a new backup.
+    let Some(mut mem) = guest_memory::<B>(ram, true, "ft") else {
         return ExitStatus::Failure;
     };
     kprintln!(
@@ -75,7 +83,7 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         }
         Standby::PrimaryLost => {
             let silent = link.link().peer_silent_for(time::now_ns()).unwrap_or(0);
-            take_over::<B>(backup, mem, silent, config.digests, uplink)
+            take_over::<B>(backup, mem, silent, uplink, (link, config, image))
         }
     }
 }
@@ -88,6 +96,9 @@ fn stand_by<F: crate::mm::pagetable::Format>(
 ) -> Standby {
     let mut last_report = 0;
     let mut refused: Option<String> = None;
+    // When the first stream bytes came (a sync's start), and the pre-copy rounds applied.
+    let mut sync_start: Option<u64> = None;
+    let mut precopied = (0u32, 0usize);
     // Our ACK messages in flight, and whether the primary's link has them. Once it has one
     // and every one before it (it hands messages over in order), the primary has released
     // that epoch's output: it prints before its link confirms the message.
@@ -113,7 +124,28 @@ fn stand_by<F: crate::mm::pagetable::Format>(
         };
         match Message::decode(&msg) {
             Ok(Message::Stream(bytes)) => {
+                let started = *sync_start.get_or_insert_with(time::now_ns);
                 let result = backup.on_stream(bytes, &mut BackupRam(mem));
+                for a in result.iter().flatten() {
+                    if !a.checkpoint {
+                        precopied = (precopied.0 + 1, precopied.1 + a.pages);
+                        kprintln!(
+                            "ft: backup: applied pre-copy round {} ({} pages)",
+                            a.epoch,
+                            a.pages
+                        );
+                    } else if precopied.0 > 0 {
+                        kprintln!(
+                            "ft: backup: protecting the guest from epoch {}: synced in {} ms \
+                             ({} pre-copy rounds, {} pages)",
+                            a.epoch,
+                            (time::now_ns() - started) / MS,
+                            precopied.0,
+                            precopied.1
+                        );
+                        precopied.0 = 0;
+                    }
+                }
                 let applied = result.as_ref().ok().and_then(|a| a.last()).map(|a| a.epoch);
                 if let Some(epoch) = applied {
                     match link.link().send(&Message::Ack(epoch).encode()) {
@@ -121,7 +153,8 @@ fn stand_by<F: crate::mm::pagetable::Format>(
                         Err(e) => kprintln!("ft: backup: cannot acknowledge epoch {epoch}: {e:?}"),
                     }
                     let now = time::now_ns();
-                    if epoch == 0 || now >= last_report + REPORT_EVERY {
+                    let checkpoint = backup.last_applied() == Some(epoch);
+                    if checkpoint && (epoch == 0 || now >= last_report + REPORT_EVERY) {
                         kprintln!("ft: backup: applied epoch {epoch}");
                         last_report = now;
                     }
@@ -154,14 +187,16 @@ fn refuse(last: &mut Option<String>, backup: &Backup, e: &BackupError) {
     }
 }
 
-/// Resumes the guest from the last applied epoch and runs it to its end.
+/// Resumes the guest from the last applied epoch and runs it to its end, as a primary a new
+/// backup can join (over `link`, paired anew).
 fn take_over<B: Backend>(
     backup: Backup,
     mem: GuestMemory<B::Format>,
     silent_ns: u64,
-    digests: bool,
     mut uplink: Option<Uplink>,
+    (link, config, image): (PeerLink, &Config, [u8; 32]),
 ) -> ExitStatus {
+    let digests = config.digests;
     let Some(t) = backup.takeover() else {
         kprintln!(
             "ft: backup: the primary was lost before its first checkpoint: nothing to take over"
@@ -224,12 +259,12 @@ fn take_over<B: Backend>(
         kprintln!("ft: backup: cannot load the checkpoint's vCPU state: {e}");
         return ExitStatus::Failure;
     }
-    let mut guest = match Guest::resumed(mem, &t.devices) {
+    let guest = match Guest::resumed(mem, &t.devices) {
         Ok(guest) => guest,
         Err(e) => {
             kprintln!("ft: backup: cannot restore the checkpoint's devices: {e:?}");
             return ExitStatus::Failure;
         }
     };
-    run_to_end::<B>(&mut vcpu, &mut guest, uplink.as_mut())
+    super::primary::run_taken_over::<B>(link, config, vcpu, guest, uplink, image)
 }

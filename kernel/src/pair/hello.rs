@@ -4,7 +4,9 @@
 //! kernel, command line or modules, CPUs that could not run the same guest) is refused on both sides with the reason,
 //! before any checkpoint flows. Both sides compute the same baseline CPU model from the two
 //! HELLOs; the guest, which starts only after the exchange, is offered that model on either
-//! host (`castor_ft::pair::cpu_model`).
+//! host (`castor_ft::pair::cpu_model`). A primary whose guest runs already (re-protection)
+//! sends the model its guest was offered instead, flagged `running`: a new backup must be able
+//! to resume exactly that.
 
 use alloc::string::{String, ToString};
 
@@ -41,7 +43,45 @@ pub fn guest_digest(files: &GuestFiles<'_>) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// Sends our HELLO (naming the guest by [`guest_digest`]), waits for the peer's and checks
+/// This host's HELLO for a guest of `ram` bytes named by `guest_image` ([`guest_digest`]):
+/// with `running`, this host is a primary whose guest runs already, offered that CPU model.
+pub fn ours(
+    config: &Config,
+    ram: u64,
+    guest_image: [u8; 32],
+    running: Option<CpuModel>,
+) -> Hello {
+    Hello {
+        version: PAIR_VERSION,
+        role: config.role.unwrap_or(Role::Backup),
+        epoch_min_ms: config.epoch_min_ms,
+        epoch_max_ms: config.epoch_max_ms,
+        guest_ram: ram,
+        guest_image,
+        cpu: running.unwrap_or_else(|| cpu_model::this_host(time::tsc_hz())),
+        running: running.is_some(),
+    }
+}
+
+/// Puts `hello` on the link.
+pub fn send(link: &mut PeerLink, hello: &Hello) -> Result<(), String> {
+    link.link()
+        .send(&Message::Hello(alloc::boxed::Box::new(*hello)).encode())
+        .map(|_| ())
+        .map_err(|e| alloc::format!("cannot send HELLO: {e:?}"))
+}
+
+/// Checks the peer's first message, which must be its HELLO, against ours; returns the CPU
+/// model the pair's guest is offered.
+pub fn answer(ours: &Hello, msg: &[u8]) -> Result<CpuModel, String> {
+    match Message::decode(msg) {
+        Ok(Message::Hello(theirs)) => ours.check(&theirs).map_err(|e| e.to_string()),
+        Ok(_) => Err("the peer's first message was not a HELLO".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Sends our HELLO ([`ours`], for a guest not yet running), waits for the peer's and checks
 /// it; returns the CPU model the pair's guest is offered.
 pub fn exchange(
     link: &mut PeerLink,
@@ -49,28 +89,12 @@ pub fn exchange(
     ram: u64,
     guest_image: [u8; 32],
 ) -> Result<CpuModel, String> {
-    let ours = Hello {
-        version: PAIR_VERSION,
-        role: config.role.unwrap_or(Role::Backup),
-        epoch_min_ms: config.epoch_min_ms,
-        epoch_max_ms: config.epoch_max_ms,
-        guest_ram: ram,
-        guest_image,
-        cpu: cpu_model::this_host(time::tsc_hz()),
-    };
-    link.link()
-        .send(&Message::Hello(alloc::boxed::Box::new(ours)).encode())
-        .map_err(|e| alloc::format!("cannot send HELLO: {e:?}"))?;
+    let ours = ours(config, ram, guest_image, None);
+    send(link, &ours)?;
     let deadline = time::now_ns() + HELLO_WAIT;
     loop {
         match link.next_event(deadline) {
-            Some(Event::Delivered(msg)) => {
-                return match Message::decode(&msg) {
-                    Ok(Message::Hello(theirs)) => ours.check(&theirs).map_err(|e| e.to_string()),
-                    Ok(_) => Err("the peer's first message was not a HELLO".into()),
-                    Err(e) => Err(e.to_string()),
-                };
-            }
+            Some(Event::Delivered(msg)) => return answer(&ours, &msg),
             Some(Event::PeerLost | Event::PairingFailed(_)) => {
                 return Err("the peer went away before its HELLO".into());
             }

@@ -98,6 +98,7 @@ pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
         config,
         files,
         ram,
+        image: digest,
         uplink,
     };
     match backend::dispatch(pair) {
@@ -151,6 +152,8 @@ struct Pair<'a> {
     config: &'a Config,
     files: GuestFiles<'a>,
     ram: u64,
+    /// The guest's digest in HELLOs ([`hello::guest_digest`]).
+    image: [u8; 32],
     /// The host NIC of the guest's network card (`guest_net=nic`).
     uplink: Option<Uplink>,
 }

@@ -41,16 +41,33 @@ pub fn without_announced_repeats<'a>(
 /// The guest output `pair` released as one sequence: the primary's lines, then the backup's
 /// without the announced repeats.
 pub fn released(pair: &PairOutcome) -> Vec<&str> {
-    let before = guest_lines(&pair.primary);
-    let after = without_announced_repeats(&before, guest_lines(&pair.backup), &pair.backup);
-    before.into_iter().chain(after).collect()
+    released_by_chain(&[&pair.primary, &pair.backup])
+}
+
+/// The guest output a chain of hosts released, each having taken the guest over from the one
+/// before: every host's lines in turn, without the repeats each takeover announced.
+pub fn released_by_chain<'a>(hosts: &[&'a Outcome]) -> Vec<&'a str> {
+    let mut lines: Vec<&str> = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let own = guest_lines(host);
+        let own = match i {
+            0 => own,
+            _ => without_announced_repeats(&lines, own, host),
+        };
+        lines.extend(own);
+    }
+    lines
 }
 
 /// With `digests=on`: the backup's memory when it took over at epoch N equals the primary's
 /// at epoch N (the digests both print). Returns the epoch; an error says what differs.
 pub fn check_takeover_digest(pair: &PairOutcome) -> Result<u64, String> {
-    let took = pair
-        .backup
+    check_digest_between(&pair.primary, &pair.backup)
+}
+
+/// [`check_takeover_digest`] for a `backup` that took the guest over from `primary`.
+pub fn check_digest_between(primary: &Outcome, backup: &Outcome) -> Result<u64, String> {
+    let took = backup
         .line_with(TAKEOVER_MARKER)
         .ok_or("the backup did not take over")?;
     let epoch = number_after(took, "at epoch");
@@ -58,8 +75,7 @@ pub fn check_takeover_digest(pair: &PairOutcome) -> Result<u64, String> {
         return Err(format!("no memory digest at the takeover: {took}"));
     }
     let sent = format!("ft: epoch {epoch} sent:");
-    let sent = pair
-        .primary
+    let sent = primary
         .line_with(&sent)
         .ok_or(format!("the primary never finished sending epoch {epoch}"))?;
     match word_after(sent, "memory digest") == word_after(took, "memory digest") {

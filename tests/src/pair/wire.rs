@@ -142,9 +142,15 @@ impl Wire {
         matches!(self.link, Link::Stream(_))
     }
 
-    /// The emulator of `role`'s host, running `emulator`, with its NIC on this wire (QEMU
-    /// hosts with `nic`, Bochs hosts with an e1000).
-    pub(super) fn emulator(&self, role: Role, emulator: HostEmulator, nic: Nic) -> Emulator {
+    /// The emulator of `role`'s host, running `emulator`, with its NIC (MAC `mac`) on this
+    /// wire (QEMU hosts with `nic`, Bochs hosts with an e1000).
+    pub(super) fn emulator(
+        &self,
+        role: Role,
+        emulator: HostEmulator,
+        nic: Nic,
+        mac: &str,
+    ) -> Emulator {
         match emulator {
             HostEmulator::Bochs => {
                 let port = match self.link {
@@ -154,8 +160,7 @@ impl Wire {
                 // The port as a bare number: Bochs 2.7 reads the port of a `host:port` form
                 // from freed memory.
                 let e1000 = format!(
-                    "e1000: enabled=1, mac={}, ethmod=socket, ethdev={port}",
-                    role.mac()
+                    "e1000: enabled=1, mac={mac}, ethmod=socket, ethdev={port}"
                 );
                 let slot = "pci: enabled=1, chipset=i440fx, slot1=e1000".to_string();
                 Emulator::Bochs(Bochs::default().config([slot, e1000]))
@@ -170,7 +175,7 @@ impl Wire {
                     // Mixed: the Bochs host is the only other one, at the base port.
                     Link::Namespace { .. } => dgram_netdev(BOCHS_BASE_PORT + 1, BOCHS_BASE_PORT),
                 };
-                Emulator::Qemu(Qemu::kernel().args(nic.qemu_args(&netdev, role.mac())))
+                Emulator::Qemu(Qemu::kernel().args(nic.qemu_args(&netdev, mac)))
             }
         }
     }
@@ -201,7 +206,7 @@ mod tests {
             hub: None,
         };
         let qemu_args =
-            |wire: &Wire, role| match wire.emulator(role, HostEmulator::Qemu, Nic::E1000) {
+            |wire: &Wire, role| match wire.emulator(role, HostEmulator::Qemu, Nic::E1000, role.mac()) {
                 Emulator::Qemu(q) => q.extra_args.join(" "),
                 other => panic!("{other:?}"),
             };
@@ -213,7 +218,7 @@ mod tests {
                 .ends_with("-device e1000,netdev=n0,mac=52:54:00:00:00:02")
         );
         let bochs_rc =
-            |wire: &Wire, role| match wire.emulator(role, HostEmulator::Bochs, Nic::VirtioNet) {
+            |wire: &Wire, role| match wire.emulator(role, HostEmulator::Bochs, Nic::VirtioNet, role.mac()) {
                 Emulator::Bochs(b) => b.extra_config.join("\n"),
                 other => panic!("{other:?}"),
             };

@@ -8,13 +8,18 @@
 //! captures vCPU and device state, and hands them to [`castor_ft::pair::primary::Primary`],
 //! which copies hot pages and write-protects cold ones; after the nested TLB flush the guest
 //! runs on. Guest output is held until the backup acknowledges its epoch.
+//!
+//! Without a backup (it was lost, or this host took the guest over as a backup) the guest runs
+//! unprotected and the host waits for a new backup to join ([`reprotect`]).
+
+mod reprotect;
 
 use alloc::vec::Vec;
 
 use castor_ft::epoch::items::{Channel, MAX_ITEM_LEN, item};
 use castor_ft::epoch::policy::{EpochObservation, EpochPolicy};
-use castor_ft::link::Event;
-use castor_ft::pair::message::Message;
+use castor_ft::link::{Event, Role};
+use castor_ft::pair::message::{Hello, Message};
 use castor_ft::pair::primary::{
     DirtySource, FaultOutcome, Primary, PrimaryConfig, PrimaryError, StaleTranslations,
 };
@@ -23,10 +28,11 @@ use castor_ft::stream::{MAX_DEVICE_STATE_LEN, PAGE_SIZE};
 use super::memory::PrimaryRam;
 use super::output;
 use super::stats::{Stats, StunTimes};
-use super::{MS, Pair};
+use super::{MS, Pair, hello};
+use self::reprotect::Rejoin;
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::arch::x86_64::{apic, instr, time};
-use crate::config::{FreezePhase, FreezePoint};
+use crate::config::{Config, FreezePhase, FreezePoint};
 use crate::kprintln;
 use crate::link::peer::PeerLink;
 use crate::mm::pagetable::Format;
@@ -57,42 +63,18 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         config,
         files,
         ram,
+        image,
         uplink,
     } = pair;
     let Some(mem) = guest_memory::<B>(ram, true, "ft") else {
         return ExitStatus::Failure;
     };
     let nic = uplink.as_ref().map(Uplink::guest_mac);
-    let Some((mut vcpu, guest)) = boot_guest::<B>(mem, &files, nic, "ft") else {
+    let Some((vcpu, guest)) = boot_guest::<B>(mem, &files, nic, "ft") else {
         return ExitStatus::Failure;
     };
-    let log = vcpu.enable_dirty_log();
-    let dirty_source = DirtySource::choose(B::nested_dirty_flags(), log);
-    let min = u64::from(config.epoch_min_ms) * MS;
-    let max = u64::from(config.epoch_max_ms) * MS;
-    let policy = match EpochPolicy::new(min, max) {
-        Ok(p) => p,
-        Err(e) => {
-            kprintln!("ft: {e}");
-            return ExitStatus::Failure;
-        }
-    };
-    let primary = match Primary::new(&PrimaryConfig {
-        ram_pages: ram / PAGE_SIZE as u64,
-        stun_buffers: config.stun_buffers as usize,
-        delta_cache: config.delta_cache as usize,
-        hot_threshold: 3,
-        output_capacity: MAX_DEVICE_STATE_LEN,
-        digests: config.digests,
-        session: u128::from(instr::rdtsc()),
-        track_writes: dirty_source.tracks_writes(),
-        clock: time::now_ns,
-    }) {
-        Ok(p) => p,
-        Err(e) => {
-            kprintln!("ft: {e}");
-            return ExitStatus::Failure;
-        }
+    let Some(host) = Host::<B>::new(link, config, vcpu, guest, uplink, image) else {
+        return ExitStatus::Failure;
     };
     kprintln!(
         "ft: primary: protecting '{}' ({} MiB RAM) under {}, epochs {}-{} ms, dirty \
@@ -102,41 +84,120 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         B::NAME,
         config.epoch_min_ms,
         config.epoch_max_ms,
-        dirty_source.name()
+        host.dirty_source.name()
     );
-    let mut host = Host::<B> {
-        link,
-        primary,
-        vcpu,
-        guest,
-        policy,
-        epoch_len: min,
-        epoch_start: time::now_ns(),
-        dirty: Vec::new(),
-        dirty_source,
-        out: Vec::new(),
-        pending: None,
-        protected: true,
-        digests: config.digests,
-        freeze: config.ft_freeze,
-        stats: Stats::new(),
-        stale: StaleTranslations::default(),
-        uplink,
-        dma_dirty: Vec::new(),
-        frames_waiting: false,
-        commit_waits: false,
-        epoch_min: min,
+    host.run_protected()
+}
+
+/// Runs a guest this host took over as its backup, unprotected, as the primary a new backup
+/// can join ([`reprotect`]).
+pub fn run_taken_over<B: Backend>(
+    mut link: PeerLink,
+    config: &Config,
+    vcpu: B::Vcpu,
+    guest: Guest<B::Format>,
+    uplink: Option<Uplink>,
+    image: [u8; 32],
+) -> ExitStatus {
+    link.restart_as(Role::Primary);
+    let Some(mut host) = Host::<B>::new(link, config, vcpu, guest, uplink, image) else {
+        return ExitStatus::Failure;
     };
-    apic::start_host_tick();
-    let status = host.run();
-    apic::timer_stop();
-    status
+    host.await_backup();
+    host.start()
+}
+
+impl<B: Backend> Host<B> {
+    /// The primary's loop state for a guest ready to run, protected (the caller stuns first)
+    /// or not; `None` after saying why it cannot be. On the heap, as is the [`Primary`] in
+    /// it: together they are larger than a quarter of the kernel's stack.
+    fn new(
+        link: PeerLink,
+        config: &Config,
+        mut vcpu: B::Vcpu,
+        guest: Guest<B::Format>,
+        uplink: Option<Uplink>,
+        image: [u8; 32],
+    ) -> Option<alloc::boxed::Box<Self>> {
+        let ram = guest.mem.size();
+        let log = vcpu.enable_dirty_log();
+        let dirty_source = DirtySource::choose(B::nested_dirty_flags(), log);
+        let min = u64::from(config.epoch_min_ms) * MS;
+        let max = u64::from(config.epoch_max_ms) * MS;
+        let policy = EpochPolicy::new(min, max)
+            .map_err(|e| kprintln!("ft: {e}"))
+            .ok()?;
+        let primary_config = PrimaryConfig {
+            ram_pages: ram / PAGE_SIZE as u64,
+            stun_buffers: config.stun_buffers as usize,
+            delta_cache: config.delta_cache as usize,
+            hot_threshold: 3,
+            output_capacity: MAX_DEVICE_STATE_LEN,
+            digests: config.digests,
+            session: u128::from(instr::rdtsc()),
+            track_writes: dirty_source.tracks_writes(),
+            clock: time::now_ns,
+        };
+        let primary = Primary::new(&primary_config)
+            .map(alloc::boxed::Box::new)
+            .map_err(|e| kprintln!("ft: {e}"))
+            .ok()?;
+        Some(alloc::boxed::Box::new(Self {
+            link,
+            primary,
+            primary_config,
+            hello: hello::ours(config, ram, image, None),
+            rejoin: Rejoin::Off,
+            vcpu,
+            guest,
+            policy,
+            epoch_len: min,
+            epoch_start: time::now_ns(),
+            dirty: Vec::new(),
+            dirty_source,
+            out: Vec::new(),
+            pending: None,
+            protected: false,
+            digests: config.digests,
+            freeze: config.ft_freeze,
+            stats: Stats::new(),
+            stale: StaleTranslations::default(),
+            uplink,
+            dma_dirty: Vec::new(),
+            frames_waiting: false,
+            commit_waits: false,
+            epoch_min: min,
+        }))
+    }
+
+    /// Runs the guest protected from its start: the first checkpoint (the full copy), then
+    /// the loop.
+    fn run_protected(mut self: alloc::boxed::Box<Self>) -> ExitStatus {
+        self.protected = true;
+        self.stun();
+        self.start()
+    }
+
+    /// Runs the guest to its end with the host timer ticking.
+    fn start(mut self: alloc::boxed::Box<Self>) -> ExitStatus {
+        apic::start_host_tick();
+        let status = self.run();
+        apic::timer_stop();
+        status
+    }
 }
 
 /// Everything the primary's loop works on.
 struct Host<B: Backend> {
     link: PeerLink,
-    primary: Primary,
+    primary: alloc::boxed::Box<Primary>,
+    /// What a new [`Primary`] is made with (re-protection; the session id is made anew).
+    primary_config: PrimaryConfig,
+    /// This host's HELLO as a primary of a guest not yet running ([`reprotect`] sends it with
+    /// the running guest's CPU model).
+    hello: Hello,
+    /// Where re-protection stands.
+    rejoin: Rejoin,
     vcpu: B::Vcpu,
     guest: Guest<B::Format>,
     policy: EpochPolicy,
@@ -229,7 +290,6 @@ impl<B: Backend> Host<B> {
     }
 
     fn run(&mut self) -> ExitStatus {
-        self.stun();
         let mut serviced = 0;
         let end = loop {
             // The pair's work between exits is rationed (the host timer makes an exit at least
@@ -250,6 +310,9 @@ impl<B: Backend> Host<B> {
                 if now >= self.epoch_start + self.epoch_len / 2 && self.primary.sender_idle() {
                     self.freeze_at(FreezePhase::Run, self.primary.current_epoch());
                 }
+            } else if !self.protected && now >= serviced + SERVICE_EVERY {
+                serviced = now;
+                self.rejoin_turn();
             }
             let step = run::step(&mut self.vcpu, &mut self.guest, &mut self.out);
             self.hold_output();
@@ -281,7 +344,10 @@ impl<B: Backend> Host<B> {
         while let Some(event) = self.link.link().poll_event() {
             match event {
                 Event::Delivered(msg) => match Message::decode(&msg) {
-                    Ok(Message::Ack(epoch)) => self.on_ack(epoch),
+                    Ok(Message::Ack(epoch)) => {
+                        self.on_ack(epoch);
+                        self.on_protected_again(epoch);
+                    }
                     Ok(_) => kprintln!("ft: primary: ignoring an unexpected message"),
                     Err(e) => kprintln!("ft: primary: ignoring a bad message: {e}"),
                 },
@@ -402,16 +468,7 @@ impl<B: Backend> Host<B> {
             return;
         }
         let sent_at = time::now_ns();
-        self.dirty.clear();
-        match self.dirty_source {
-            DirtySource::Log if self.vcpu.drain_dirty_log(&mut self.dirty) => {
-                self.guest.mem.clear_dirty(&self.dirty);
-            }
-            DirtySource::Log | DirtySource::Walk => self.guest.mem.harvest_dirty(&mut self.dirty),
-            // The primary learns the dirty set from write faults.
-            DirtySource::Protection => {}
-        }
-        self.dirty.append(&mut self.dma_dirty);
+        self.harvest();
         let harvested = time::now_ns();
         // A failed capture (logged by the back end) is no checkpoint: the primary refuses an
         // empty state and keeps the epoch's dirty pages for the next stun.
@@ -466,6 +523,23 @@ impl<B: Backend> Host<B> {
         self.stats.copies = self.primary.copy_stats();
         self.stats
             .maybe_report(resumed, &mut self.guest.mem, &self.dirty);
+    }
+
+    /// Gathers in `dirty` the pages written since the last harvest (by the guest: from the
+    /// hardware log or the nested table walk, whose dirty flags it clears and so re-arms; by
+    /// the guest's card), for a flush before the guest runs on. With write tracking, the
+    /// primary learns the guest's writes from faults instead.
+    fn harvest(&mut self) {
+        self.dirty.clear();
+        match self.dirty_source {
+            DirtySource::Log if self.vcpu.drain_dirty_log(&mut self.dirty) => {
+                self.guest.mem.clear_dirty(&self.dirty);
+            }
+            DirtySource::Log | DirtySource::Walk => self.guest.mem.harvest_dirty(&mut self.dirty),
+            // The primary learns the dirty set from write faults.
+            DirtySource::Protection => {}
+        }
+        self.dirty.append(&mut self.dma_dirty);
     }
 
     /// Holds (or, unprotected, prints) the guest's new console lines.
@@ -527,6 +601,12 @@ impl<B: Backend> Host<B> {
     /// One round of the guest card's I/O (`vmm::nic_io`): while protected its frames are held
     /// as output ([`PrimaryNet`]), once unprotected they go straight out.
     fn service_nic(&mut self) {
+        if self.tracking_dma() {
+            if let Some(activity) = self.service_tracked_nic() {
+                self.stats.net.add(&activity);
+            }
+            return;
+        }
         let Some(uplink) = self.uplink.as_mut() else {
             return;
         };
@@ -564,7 +644,7 @@ impl<B: Backend> Host<B> {
                     self.pump_turn();
                     self.stun_if_due();
                 } else {
-                    core::hint::spin_loop();
+                    self.rejoin_turn();
                 }
             }
         }
@@ -608,13 +688,14 @@ impl<B: Backend> Host<B> {
             output::release(b, uplink.as_mut());
         });
         self.sync_tlb();
-        self.protected = false;
         kprintln!(
-            "ft: backup lost after {} ms of silence; the guest runs unprotected (the longest \
-             it was ever stopped for a checkpoint: {} us)",
+            "ft: backup lost after {} ms of silence (the longest the guest was ever stopped \
+             for a checkpoint: {} us)",
             silent / MS,
             self.stats.longest_stop_ns / 1000
         );
+        self.link.restart();
+        self.await_backup();
     }
 
     /// The guest ended: checkpoint its final state, release its last output once the backup
@@ -636,7 +717,8 @@ impl<B: Backend> Host<B> {
             GuestEnd::Exited(status) => Some(status),
             _ => None,
         };
-        if self.protected {
+        // A backup still in its sync stands down too.
+        if self.protected || matches!(self.rejoin, Rejoin::Syncing(_)) {
             let mut ram = PrimaryRam(&mut self.guest.mem);
             let uplink = &mut self.uplink;
             self.primary.abandon(&mut ram, |b| {

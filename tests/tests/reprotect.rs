@@ -1,0 +1,171 @@
+//! Re-protection: a primary whose guest runs unprotected takes a new backup, which gets the
+//! guest's memory while the guest runs (pre-copy rounds, then a first checkpoint), and the
+//! pair is protected again.
+//!
+//! Hosts meet on a [`Hub`] (a shared Ethernet segment of QEMU `dgram` netdevs on loopback), so
+//! new hosts can join the survivors at any time. What the chain of failovers proves:
+//! - each backup takes over at an epoch whose memory digest equals the one its primary
+//!   computed when it finished sending that epoch (the memory of the takeover is exact);
+//! - a host that took over waits for a new backup, syncs it while the guest runs, and says it
+//!   is protected again (both consoles, with the sync's figures);
+//! - the guest output the four hosts released, in turn, is the demo's step sequence with no
+//!   gap, no repeat and every chain value equal to a host-side model of the guest: identical
+//!   to an unprotected run (except the lines each takeover announces may repeat).
+
+use castor_tests::contract::{APPLIED_EPOCH_MARKER, TAKEOVER_MARKER};
+use castor_tests::demo::{DemoParams, check_released};
+use castor_tests::handle::RunHandle;
+use castor_tests::hub::{Hub, free_udp_port};
+use castor_tests::kernel;
+use castor_tests::outcome::Outcome;
+use castor_tests::pair::released::{check_digest_between, released_by_chain};
+use castor_tests::pair::{Pair, Role, random_key};
+use castor_tests::random::Random;
+use castor_tests::scrape::number_after;
+use std::thread::sleep;
+use std::time::Duration;
+
+/// Peer timeout of the chain's hosts (see `ft.rs`: a loaded machine starves QEMU clocks).
+const PEER_TIMEOUT_MS: u32 = 6000;
+/// What a primary says once a new backup acknowledged its first checkpoint.
+const PROTECTED_AGAIN: &str = "ft: primary: protected again from epoch";
+/// What the new backup says when it applied that checkpoint.
+const BACKUP_PROTECTING: &str = "ft: backup: protecting the guest from epoch";
+/// What a host that runs its guest without a backup says.
+const AWAITING: &str = "ft: primary: the guest runs unprotected; waiting for a new backup";
+
+/// Hosts of one guest on one hub, started one by one, all with the same key.
+struct Segment {
+    hub: Hub,
+    key: String,
+    guest_args: String,
+    args: String,
+    hosts: usize,
+}
+
+impl Segment {
+    fn new(guest_args: &str, args: &str) -> Segment {
+        Segment {
+            hub: Hub::start().expect("the hub"),
+            key: random_key().expect("a key"),
+            guest_args: guest_args.into(),
+            args: format!("digests=on {args}"),
+            hosts: 0,
+        }
+    }
+
+    /// Starts host `name` as `role` on the hub, with a MAC of its own.
+    fn start(&mut self, name: &str, role: Role) -> RunHandle {
+        self.hosts += 1;
+        let qemu = free_udp_port().expect("a UDP port");
+        let (_, hub) = self.hub.add_port(qemu).expect("a hub port");
+        let mac = format!("52:54:00:00:00:{:02x}", 0x10 + self.hosts);
+        Pair::qemu()
+            .guest(kernel::demo().expect("building castor-demo"), &self.guest_args)
+            .guest_ram_mib(32)
+            .peer_timeout_ms(PEER_TIMEOUT_MS)
+            .key(&self.key)
+            .args(&self.args)
+            .dgram((qemu, hub), (qemu, hub))
+            .mac_for(role, &mac)
+            .start_host(role, name)
+            .expect("starting a host")
+    }
+}
+
+/// Waits for `marker` on `host`, panicking with the console if it does not come.
+fn expect(host: &mut RunHandle, name: &str, marker: &str) -> String {
+    host.wait_for(marker).unwrap_or_else(|e| {
+        panic!(
+            "{name}: no {marker:?}: {e}\n--- {name} ---\n{}",
+            host.serial().unwrap_or_default()
+        )
+    })
+}
+
+/// `primary` has a backup it syncs: waits until both say the guest is protected again, and
+/// prints the sync's figures.
+fn await_protection(primary: (&mut RunHandle, &str), backup: (&mut RunHandle, &str)) {
+    let again = expect(primary.0, primary.1, PROTECTED_AGAIN);
+    let synced = expect(backup.0, backup.1, BACKUP_PROTECTING);
+    println!("reprotect: {}: {again}", primary.1);
+    println!("reprotect: {}: {synced}", backup.1);
+}
+
+#[test]
+fn qemu_guest_survives_three_failovers_in_a_row_with_a_new_backup_each_time() {
+    let mut random = Random::from_clock("reprotect chain");
+    let params = DemoParams {
+        pages: 16,
+        span: 512,
+        hz: 20,
+    };
+    let mut seg = Segment::new(&params.args(0), "");
+    let names = ["A", "B", "C", "D"];
+    let mut primary = seg.start(names[0], Role::Primary);
+    let mut backup = seg.start(names[1], Role::Backup);
+    expect(&mut backup, names[1], &format!("{APPLIED_EPOCH_MARKER}0"));
+    expect(&mut primary, names[0], "[guest] demo: step=");
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for round in 1..=3 {
+        let (dying, taking) = (names[round - 1], names[round]);
+        let delay = random.millis(500, 2500);
+        sleep(delay);
+        primary.kill().expect("killing the primary");
+        let took = expect(&mut backup, taking, TAKEOVER_MARKER);
+        println!(
+            "reprotect: {dying} killed {} ms in, {taking} {}",
+            delay.as_millis(),
+            took.trim()
+        );
+        expect(&mut backup, taking, AWAITING);
+        outcomes.push(primary.stop());
+        primary = backup;
+        if round == 3 {
+            break;
+        }
+        let next = names[round + 1];
+        backup = seg.start(next, Role::Backup);
+        await_protection((&mut primary, taking), (&mut backup, next));
+    }
+    // The last host runs the guest on for a while.
+    let before = primary.serial().unwrap_or_default().lines().count();
+    sleep(Duration::from_secs(2));
+    assert!(primary.serial().unwrap_or_default().lines().count() > before);
+    outcomes.push(primary.stop());
+    for (i, pair) in outcomes.windows(2).enumerate() {
+        let epoch = check_digest_between(&pair[0], &pair[1])
+            .unwrap_or_else(|e| panic!("takeover by {}: {e}", names[i + 1]));
+        println!(
+            "reprotect: {}'s memory at its takeover (epoch {epoch}) is {}'s",
+            names[i + 1],
+            names[i]
+        );
+    }
+    let hosts: Vec<&Outcome> = outcomes.iter().collect();
+    let summary = check_released(&params, released_by_chain(&hosts)).unwrap_or_else(|v| {
+        let consoles: Vec<String> = outcomes
+            .iter()
+            .zip(names)
+            .map(|(o, n)| format!("--- {n} ---\n{}", o.summary()))
+            .collect();
+        panic!("released output is wrong: {v}\n{}", consoles.join("\n"))
+    });
+    let per_host: Vec<usize> = outcomes
+        .iter()
+        .map(|o| castor_tests::pair::released::guest_lines(o).len())
+        .collect();
+    println!(
+        "reprotect: steps {}..={} released by A, B, C, D ({per_host:?} lines each)",
+        summary.first, summary.last
+    );
+    assert!(
+        per_host.iter().all(|&n| n > 0),
+        "every host released output: {per_host:?}"
+    );
+    let epochs: Vec<u64> = outcomes[1..]
+        .iter()
+        .filter_map(|o| o.line_with(TAKEOVER_MARKER).map(|l| number_after(l, "at epoch")))
+        .collect();
+    assert_eq!(epochs.len(), 3, "three takeovers");
+}
