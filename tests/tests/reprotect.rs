@@ -12,8 +12,8 @@
 //!   gap, no repeat and every chain value equal to a host-side model of the guest: identical
 //!   to an unprotected run (except the lines each takeover announces may repeat).
 
-use castor_tests::contract::{APPLIED_EPOCH_MARKER, TAKEOVER_MARKER};
-use castor_tests::demo::{DemoParams, check_released};
+use castor_tests::contract::{APPLIED_EPOCH_MARKER, BACKUP_LOST_MARKER, TAKEOVER_MARKER};
+use castor_tests::demo::{DemoParams, WorkLine, WorkParams, check_released, parse_work_line};
 use castor_tests::handle::RunHandle;
 use castor_tests::hub::{Hub, free_udp_port};
 use castor_tests::kernel;
@@ -168,4 +168,77 @@ fn qemu_guest_survives_three_failovers_in_a_row_with_a_new_backup_each_time() {
         .filter_map(|o| o.line_with(TAKEOVER_MARKER).map(|l| number_after(l, "at epoch")))
         .collect();
     assert_eq!(epochs.len(), 3, "three takeovers");
+}
+
+/// The guest's work rate (steps per second of its own clock) over the work lines of a console
+/// between the lines holding `from` and `to` (`None`: to the end): the rate and how many
+/// one-second reports it covers.
+fn work_rate(console: &str, from: &str, to: Option<&str>) -> (f64, usize) {
+    let (mut steps, mut ms, mut reports) = (0, 0, 0);
+    let mut inside = false;
+    for line in console.lines() {
+        if line.contains(from) {
+            inside = true;
+        } else if to.is_some_and(|to| line.contains(to)) {
+            break;
+        } else if let (true, Some(WorkLine::Interval(i))) = (inside, parse_work_line(line)) {
+            steps += i.steps;
+            ms += i.ms;
+            reports += 1;
+        }
+    }
+    (steps as f64 * 1000.0 / ms.max(1) as f64, reports)
+}
+
+/// The original primary loses its backup, runs on unprotected, and takes a new one while the
+/// guest keeps working: prints the guest's work rate before, during and after the sync (a
+/// working set of random pages too large to send in the time of an epoch makes the sync last
+/// seconds).
+#[test]
+fn qemu_primary_that_lost_its_backup_takes_a_new_one_while_the_guest_works() {
+    let work = WorkParams {
+        pages: 16,
+        span: 6144,
+        words: 512,
+        secs: 120,
+    };
+    let mut seg = Segment::new(&work.args(), "");
+    let mut a = seg.start("A", Role::Primary);
+    let mut b = seg.start("B", Role::Backup);
+    expect(&mut b, "B", &format!("{APPLIED_EPOCH_MARKER}0"));
+    expect(&mut a, "A", "[guest] demo: work ");
+    sleep(Duration::from_secs(3));
+    b.kill().expect("killing the backup");
+    expect(&mut a, "A", BACKUP_LOST_MARKER);
+    expect(&mut a, "A", AWAITING);
+    sleep(Duration::from_secs(3));
+    let mut c = seg.start("C", Role::Backup);
+    expect(&mut a, "A", "ft: primary: a new backup joined");
+    await_protection((&mut a, "A"), (&mut c, "C"));
+    sleep(Duration::from_secs(4));
+    let console = a.serial().expect("A's console");
+    let joined = "ft: primary: a new backup joined";
+    let phases = [
+        ("protected by B", "ft: primary: protecting", Some(BACKUP_LOST_MARKER)),
+        ("unprotected", AWAITING, Some(joined)),
+        ("syncing C", joined, Some(PROTECTED_AGAIN)),
+        ("protected by C", PROTECTED_AGAIN, None),
+    ];
+    let rates: Vec<(f64, usize)> = phases
+        .iter()
+        .map(|(_, from, to)| work_rate(&console, from, *to))
+        .collect();
+    for ((name, ..), (rate, reports)) in phases.iter().zip(&rates) {
+        println!("reprotect: guest work rate {name}: {rate:.0} steps/s over {reports} reports");
+    }
+    if rates[1].0 > 0.0 {
+        println!(
+            "reprotect: work rate during the sync / unprotected = {:.2}",
+            rates[2].0 / rates[1].0
+        );
+    }
+    assert!(rates[1].1 > 0 && rates[3].1 > 0, "work reports unprotected and after");
+    assert!(rates.iter().all(|r| r.1 == 0 || r.0 > 0.0), "the guest kept working");
+    drop(c);
+    a.stop();
 }
