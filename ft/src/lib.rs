@@ -6,6 +6,7 @@
 //! - [`link`]: the authenticated, reliable peer-link protocol between primary and backup.
 //! - [`epoch`]: the epoch-length policy, the lazy sender's plan and the output-commit buffer.
 //! - [`pair`]: the pair's messages and the primary's and backup's epoch state machines.
+//! - [`witness`]: the witness that decides, by leases, which side of a pair may run the guest.
 //!
 //! Nothing here needs `unsafe`: the hardware side (page tables, NICs) lives in the kernel.
 #![no_std]
@@ -19,6 +20,7 @@ pub mod epoch;
 pub mod link;
 pub mod pair;
 pub mod stream;
+pub mod witness;
 
 #[cfg(test)]
 mod testutil;

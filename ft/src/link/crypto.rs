@@ -121,6 +121,12 @@ impl PreSharedKey {
         )
     }
 
+    /// The key sealing witness messages sent by `sender` (a host's or a witness's random id),
+    /// its cipher running on `keystream` (`crate::witness`).
+    pub(crate) fn witness_key(&self, sender: u64, keystream: Keystream) -> Aead {
+        self.derive("castor-ft witness v1", &[&sender.to_be_bytes()], keystream)
+    }
+
     /// The two session keys `(tx, rx)` of the host with role `role`, their cipher running on
     /// `keystream`.
     pub(crate) fn session_keys(
