@@ -54,6 +54,7 @@ pub mod scrape;
 pub mod serial;
 pub mod serial_input;
 pub mod sockdir;
+pub mod witness;
 
 pub use emulator::Emulator;
 pub use error::{Error, Result};

@@ -55,6 +55,8 @@ pub struct Witness {
     grace_until_ms: u64,
     leases: Vec<Lease>,
     senders: Vec<Sender>,
+    /// Leases that changed hands since [`Witness::take_changes`]: pair and new holder.
+    changes: Vec<([u8; 16], u64)>,
     /// Counts.
     pub stats: WitnessStats,
 }
@@ -79,6 +81,7 @@ impl Witness {
             grace_until_ms: now_ms + u64::from(lease_ms),
             leases: Vec::new(),
             senders: Vec::new(),
+            changes: Vec::new(),
             stats: WitnessStats::default(),
         }
     }
@@ -90,6 +93,11 @@ impl Witness {
             .iter()
             .find(|l| l.pair == *pair && l.expires_ms > now_ms)
             .map(|l| (l.holder, l.expires_ms - now_ms))
+    }
+
+    /// The leases that changed hands (pair, new holder) since the last call, oldest first.
+    pub fn take_changes(&mut self) -> Vec<([u8; 16], u64)> {
+        core::mem::take(&mut self.changes)
     }
 
     /// Handles one received message; returns the sealed reply to send back to its sender, or
@@ -167,6 +175,9 @@ impl Witness {
             if l.expires_ms > now_ms && l.holder != sender {
                 return Some(false);
             }
+            if l.holder != sender {
+                self.changes.push((*pair, sender));
+            }
             l.holder = sender;
             l.expires_ms = expires_ms;
             return Some(true);
@@ -178,12 +189,13 @@ impl Witness {
         };
         if self.leases.len() < MAX_PAIRS {
             self.leases.push(lease);
-            return Some(true);
+        } else {
+            let slot = (0..self.leases.len())
+                .filter(|&i| self.leases[i].expires_ms <= now_ms)
+                .min_by_key(|&i| self.leases[i].expires_ms)?;
+            self.leases[slot] = lease;
         }
-        let slot = (0..self.leases.len())
-            .filter(|&i| self.leases[i].expires_ms <= now_ms)
-            .min_by_key(|&i| self.leases[i].expires_ms)?;
-        self.leases[slot] = lease;
+        self.changes.push((*pair, sender));
         Some(true)
     }
 }
