@@ -23,6 +23,7 @@
 mod console;
 mod handle;
 pub mod released;
+pub mod segment;
 mod wire;
 
 pub use console::{LinePrefixer, LiveConsole, SharedBuffer};

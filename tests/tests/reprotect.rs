@@ -15,11 +15,10 @@
 use castor_tests::contract::{APPLIED_EPOCH_MARKER, BACKUP_LOST_MARKER, TAKEOVER_MARKER};
 use castor_tests::demo::{DemoParams, WorkLine, WorkParams, check_released, parse_work_line};
 use castor_tests::handle::RunHandle;
-use castor_tests::hub::{Hub, free_udp_port};
-use castor_tests::kernel;
 use castor_tests::outcome::Outcome;
 use castor_tests::pair::released::{check_digest_between, released_by_chain};
-use castor_tests::pair::{Pair, Role, random_key};
+use castor_tests::pair::Role;
+use castor_tests::pair::segment::{Segment, expect};
 use castor_tests::random::Random;
 use castor_tests::scrape::number_after;
 use std::thread::sleep;
@@ -33,55 +32,6 @@ const PROTECTED_AGAIN: &str = "ft: primary: protected again from epoch";
 const BACKUP_PROTECTING: &str = "ft: backup: protecting the guest from epoch";
 /// What a host that runs its guest without a backup says.
 const AWAITING: &str = "ft: primary: the guest runs unprotected; waiting for a new backup";
-
-/// Hosts of one guest on one hub, started one by one, all with the same key.
-struct Segment {
-    hub: Hub,
-    key: String,
-    guest_args: String,
-    args: String,
-    hosts: usize,
-}
-
-impl Segment {
-    fn new(guest_args: &str, args: &str) -> Segment {
-        Segment {
-            hub: Hub::start().expect("the hub"),
-            key: random_key().expect("a key"),
-            guest_args: guest_args.into(),
-            args: format!("digests=on {args}"),
-            hosts: 0,
-        }
-    }
-
-    /// Starts host `name` as `role` on the hub, with a MAC of its own.
-    fn start(&mut self, name: &str, role: Role) -> RunHandle {
-        self.hosts += 1;
-        let qemu = free_udp_port().expect("a UDP port");
-        let (_, hub) = self.hub.add_port(qemu).expect("a hub port");
-        let mac = format!("52:54:00:00:00:{:02x}", 0x10 + self.hosts);
-        Pair::qemu()
-            .guest(kernel::demo().expect("building castor-demo"), &self.guest_args)
-            .guest_ram_mib(32)
-            .peer_timeout_ms(PEER_TIMEOUT_MS)
-            .key(&self.key)
-            .args(&self.args)
-            .dgram((qemu, hub), (qemu, hub))
-            .mac_for(role, &mac)
-            .start_host(role, name)
-            .expect("starting a host")
-    }
-}
-
-/// Waits for `marker` on `host`, panicking with the console if it does not come.
-fn expect(host: &mut RunHandle, name: &str, marker: &str) -> String {
-    host.wait_for(marker).unwrap_or_else(|e| {
-        panic!(
-            "{name}: no {marker:?}: {e}\n--- {name} ---\n{}",
-            host.serial().unwrap_or_default()
-        )
-    })
-}
 
 /// `primary` has a backup it syncs: waits until both say the guest is protected again, and
 /// prints the sync's figures.
@@ -100,10 +50,10 @@ fn qemu_guest_survives_three_failovers_in_a_row_with_a_new_backup_each_time() {
         span: 512,
         hz: 20,
     };
-    let mut seg = Segment::new(&params.args(0), "");
+    let mut seg = Segment::new(&params.args(0), "", PEER_TIMEOUT_MS).expect("a segment");
     let names = ["A", "B", "C", "D"];
-    let mut primary = seg.start(names[0], Role::Primary);
-    let mut backup = seg.start(names[1], Role::Backup);
+    let mut primary = seg.start(names[0], Role::Primary).expect("starting a host").run;
+    let mut backup = seg.start(names[1], Role::Backup).expect("starting a host").run;
     expect(&mut backup, names[1], &format!("{APPLIED_EPOCH_MARKER}0"));
     expect(&mut primary, names[0], "[guest] demo: step=");
     let mut outcomes: Vec<Outcome> = Vec::new();
@@ -125,7 +75,7 @@ fn qemu_guest_survives_three_failovers_in_a_row_with_a_new_backup_each_time() {
             break;
         }
         let next = names[round + 1];
-        backup = seg.start(next, Role::Backup);
+        backup = seg.start(next, Role::Backup).expect("starting a host").run;
         await_protection((&mut primary, taking), (&mut backup, next));
     }
     // The last host runs the guest on for a while.
@@ -202,9 +152,9 @@ fn qemu_primary_that_lost_its_backup_takes_a_new_one_while_the_guest_works() {
         words: 512,
         secs: 120,
     };
-    let mut seg = Segment::new(&work.args(), "");
-    let mut a = seg.start("A", Role::Primary);
-    let mut b = seg.start("B", Role::Backup);
+    let mut seg = Segment::new(&work.args(), "", PEER_TIMEOUT_MS).expect("a segment");
+    let mut a = seg.start("A", Role::Primary).expect("starting a host").run;
+    let mut b = seg.start("B", Role::Backup).expect("starting a host").run;
     expect(&mut b, "B", &format!("{APPLIED_EPOCH_MARKER}0"));
     expect(&mut a, "A", "[guest] demo: work ");
     sleep(Duration::from_secs(3));
@@ -212,7 +162,7 @@ fn qemu_primary_that_lost_its_backup_takes_a_new_one_while_the_guest_works() {
     expect(&mut a, "A", BACKUP_LOST_MARKER);
     expect(&mut a, "A", AWAITING);
     sleep(Duration::from_secs(3));
-    let mut c = seg.start("C", Role::Backup);
+    let mut c = seg.start("C", Role::Backup).expect("starting a host").run;
     expect(&mut a, "A", "ft: primary: a new backup joined");
     await_protection((&mut a, "A"), (&mut c, "C"));
     sleep(Duration::from_secs(4));

@@ -46,6 +46,8 @@ pub struct LeaseClient {
     /// The request awaiting its reply: nonce and when it was sent.
     outstanding: Option<(u64, u64)>,
     last_sent_ms: Option<u64>,
+    /// When the first request went out.
+    first_sent_ms: Option<u64>,
     /// The last time the witness answered (local ms).
     answered_ms: Option<u64>,
     lease_ms: u32,
@@ -71,6 +73,7 @@ impl LeaseClient {
             want,
             outstanding: None,
             last_sent_ms: None,
+            first_sent_ms: None,
             answered_ms: None,
             lease_ms: DEFAULT_LEASE_MS,
             state: LeaseState::Unknown,
@@ -106,6 +109,12 @@ impl LeaseClient {
         self.answered_ms
     }
 
+    /// When the first request went out.
+    #[must_use]
+    pub fn first_sent_ms(&self) -> Option<u64> {
+        self.first_sent_ms
+    }
+
     /// The lease length the witness grants (as it last said).
     #[must_use]
     pub fn lease_ms(&self) -> u32 {
@@ -126,6 +135,7 @@ impl LeaseClient {
         self.counter += 1;
         self.outstanding = Some((nonce, now_ms));
         self.last_sent_ms = Some(now_ms);
+        self.first_sent_ms.get_or_insert(now_ms);
         let request = Request {
             pair: self.pair,
             nonce,

@@ -102,7 +102,7 @@ const UDP: &[Need] = &[Need {
 }];
 
 /// Every key, in the order error messages list them.
-pub static KEYS: [Key; 23] = [
+pub static KEYS: [Key; 24] = [
     Key {
         name: "log",
         value: Value::Words(&[
@@ -412,6 +412,18 @@ pub static KEYS: [Key; 23] = [
         unset: Unset::Value("2048"),
         help: "copies of sent pages the primary keeps, so a page sent again travels as the \
                bytes that changed (0: never deltas)",
+        needs: PAIR,
+    },
+    Key {
+        name: "witness",
+        value: Value::Words(&[
+            ("off", |c| c.witness = false),
+            ("on", |c| c.witness = true),
+        ]),
+        unset: Unset::Value("off"),
+        help: "`on`: the pair runs its guest only on a side that holds a majority of primary, \
+               backup and a witness (`castor-witness`, reached on the peer link's Ethernet \
+               segment): a side without its peer needs the witness's lease",
         needs: PAIR,
     },
 ];

@@ -79,6 +79,8 @@ pub struct Config {
     pub guest_net: GuestNet,
     /// `guest_mac=`: the MAC address of the guest's network card.
     pub guest_mac: [u8; 6],
+    /// `witness=on`: the pair takes a witness's lease for a side to run without its peer.
+    pub witness: bool,
     /// `ft_freeze=PHASE@EPOCH` (tests): the primary stops dead in that phase of that epoch (or
     /// of the first later epoch that has the phase), so a test can kill it in a chosen phase.
     pub ft_freeze: Option<FreezePoint>,
@@ -160,6 +162,7 @@ impl Default for Config {
             stun_buffers: DEFAULT_STUN_BUFFERS,
             delta_cache: DEFAULT_DELTA_CACHE,
             guest_net: GuestNet::Off,
+            witness: false,
             guest_mac: DEFAULT_GUEST_MAC,
         }
     }

@@ -55,6 +55,13 @@ fn conflicts(config: &Config) -> Result<(), ConfigError<'static>> {
             why: "the shortest epoch is longer than the longest",
         });
     }
+    if config.witness && config.ip.is_some() {
+        return Err(ConfigError::Conflict {
+            key: "witness",
+            other: "ip",
+            why: "the witness is reached on raw Ethernet; over UDP/IPv4 it is not supported yet",
+        });
+    }
     if config.ft_freeze.is_some() && config.role == Some(Role::Backup) {
         return Err(ConfigError::Conflict {
             key: "ft_freeze",

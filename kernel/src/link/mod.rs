@@ -7,5 +7,5 @@ pub mod chacha;
 pub mod connect;
 pub mod linktest;
 pub mod peer;
-mod random;
+pub mod random;
 pub mod udp;

@@ -6,6 +6,7 @@
 //! unicast then proves not to reach the peer, frames are flooded to broadcast instead.
 
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -14,6 +15,7 @@ use castor_ft::link::encap::{Encapsulation, Received, classify};
 use castor_ft::link::ether::MacAddr;
 use castor_ft::link::route::Ipv4Route;
 use castor_ft::link::{ConfigError, Event, Inbound, Link, LinkConfig, PreSharedKey, Role};
+use castor_ft::witness::WITNESS_ETHERTYPE;
 
 use super::random::HardwareRandom;
 use super::udp::UdpPath;
@@ -45,7 +47,13 @@ pub struct PeerLink {
     /// Raw benchmark frames received (EtherType [`RAW_ETHERTYPE`]), and when the first and
     /// the last arrived.
     pub raw: RawCount,
+    /// Witness messages received (EtherType [`WITNESS_ETHERTYPE`]), not yet taken.
+    witness_rx: VecDeque<Vec<u8>>,
 }
+
+/// Witness messages kept for [`PeerLink::take_witness`] (the oldest go first): a few seconds'
+/// worth of replies, which come a few per second.
+const WITNESS_QUEUE: usize = 16;
 
 /// Broadcast frames from a peer whose MAC we know after which it counts as flooding (a peer
 /// that has not yet heard from us sends a few, before it learns our MAC).
@@ -93,6 +101,7 @@ impl PeerLink {
             loss_state: 0x9E37_79B9_7F4A_7C15,
             injected_drops: 0,
             raw: RawCount::default(),
+            witness_rx: VecDeque::new(),
         })
     }
 
@@ -160,6 +169,13 @@ impl PeerLink {
                 }
                 self.raw.frames += 1;
                 self.raw.last_ns = now;
+                continue;
+            }
+            if len >= 14 && self.rx[12..14] == WITNESS_ETHERTYPE {
+                if self.witness_rx.len() >= WITNESS_QUEUE {
+                    self.witness_rx.pop_front();
+                }
+                self.witness_rx.push_back(self.rx[14..len].to_vec());
                 continue;
             }
             let udp = self.udp.as_ref().map(UdpPath::local_endpoint);
@@ -235,6 +251,23 @@ impl PeerLink {
             self.send_arp(&request);
         }
         encap
+    }
+
+    /// The next witness message received, oldest first (authenticated by its reader).
+    pub fn take_witness(&mut self) -> Option<Vec<u8>> {
+        self.witness_rx.pop_front()
+    }
+
+    /// Sends a witness message to broadcast on the link's segment (best effort: the witness
+    /// client asks again). Witness messages are few and small, and the witness's MAC is never
+    /// trusted from a frame, so they always go to broadcast.
+    pub fn send_witness(&mut self, payload: &[u8]) {
+        let mut frame = Vec::with_capacity(14 + payload.len());
+        frame.extend_from_slice(&MacAddr::BROADCAST.0);
+        frame.extend_from_slice(&self.mac.0);
+        frame.extend_from_slice(&WITNESS_ETHERTYPE);
+        frame.extend_from_slice(payload);
+        let _ = self.nic.transmit(&frame);
     }
 
     /// Sends one ARP packet (best effort: ARP retries on its own).

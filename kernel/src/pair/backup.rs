@@ -23,6 +23,9 @@ use castor_ft::pair::message::Message;
 use castor_ft::stream::PAGE_SIZE;
 
 use super::memory::BackupRam;
+use super::rejoin::{self, Majority};
+use super::witness::{WitnessId, WitnessLink};
+use castor_ft::witness::Want;
 use super::output;
 use super::{MS, Pair};
 use crate::arch::x86_64::machine::ExitStatus;
@@ -52,7 +55,7 @@ enum Standby {
 /// Stands by as the backup of `pair`, and takes over if the primary is lost.
 pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
     let Pair {
-        mut link,
+        link,
         config,
         files,
         ram,
@@ -61,7 +64,7 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
     } = pair;
     let cmdline = files.cmdline;
     // Mapped page by page: after a takeover this host checkpoints the guest to a new backup.
-    let Some(mut mem) = guest_memory::<B>(ram, true, "ft") else {
+    let Some(mem) = guest_memory::<B>(ram, true, "ft") else {
         return ExitStatus::Failure;
     };
     kprintln!(
@@ -69,22 +72,47 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
         ram >> 20,
         B::NAME
     );
-    let mut backup = Backup::new(ram / PAGE_SIZE as u64);
-    match stand_by(&mut link, &mut backup, &mut mem) {
-        Standby::GuestEnded(u64::MAX) => {
-            kprintln!("ft: backup: the guest ended on the primary (it stopped); standing down");
-            ExitStatus::Success
+    let witness = WitnessLink::new(config.witness, config.key.as_ref(), &image, Want::Hold);
+    serve::<B>(link, config, mem, uplink, (image, witness))
+}
+
+/// Stands by for the primary `link` is paired with, `mem` holding the guest as the checkpoints
+/// leave it, and takes over if the primary is lost and this host has a majority (with a
+/// witness: its lease); a primary found again meanwhile (a healed partition) is served anew,
+/// from a fresh sync.
+pub fn serve<B: Backend>(
+    mut link: PeerLink,
+    config: &Config,
+    mut mem: GuestMemory<B::Format>,
+    uplink: Option<Uplink>,
+    (image, mut witness): (WitnessId, Option<WitnessLink>),
+) -> ExitStatus {
+    let pages = mem.size() / PAGE_SIZE as u64;
+    loop {
+        let mut backup = Backup::new(pages);
+        match stand_by(&mut link, &mut backup, &mut mem) {
+            Standby::GuestEnded(u64::MAX) => {
+                kprintln!("ft: backup: the guest ended on the primary (it stopped); standing down");
+                return ExitStatus::Success;
+            }
+            Standby::GuestEnded(status) => {
+                kprintln!(
+                    "ft: backup: the guest ended on the primary (status {status}); standing down"
+                );
+                return ExitStatus::Success;
+            }
+            Standby::PrimaryLost => {}
         }
-        Standby::GuestEnded(status) => {
-            kprintln!(
-                "ft: backup: the guest ended on the primary (status {status}); standing down"
-            );
-            ExitStatus::Success
+        let silent = link.link().peer_silent_for(time::now_ns()).unwrap_or(0);
+        if backup.last_applied().is_some() {
+            match rejoin::await_majority(&mut link, config, &image, witness.as_mut()) {
+                Majority::Granted => {
+                    return take_over::<B>(backup, mem, silent, uplink, (link, config, (image, witness)));
+                }
+                Majority::NewPrimary => continue,
+            }
         }
-        Standby::PrimaryLost => {
-            let silent = link.link().peer_silent_for(time::now_ns()).unwrap_or(0);
-            take_over::<B>(backup, mem, silent, uplink, (link, config, image))
-        }
+        return take_over::<B>(backup, mem, silent, uplink, (link, config, (image, witness)));
     }
 }
 
@@ -194,7 +222,7 @@ fn take_over<B: Backend>(
     mem: GuestMemory<B::Format>,
     silent_ns: u64,
     mut uplink: Option<Uplink>,
-    (link, config, image): (PeerLink, &Config, [u8; 32]),
+    (link, config, lease): (PeerLink, &Config, (WitnessId, Option<WitnessLink>)),
 ) -> ExitStatus {
     let digests = config.digests;
     let Some(t) = backup.takeover() else {
@@ -266,5 +294,5 @@ fn take_over<B: Backend>(
             return ExitStatus::Failure;
         }
     };
-    super::primary::run_taken_over::<B>(link, config, vcpu, guest, uplink, image)
+    super::primary::run_taken_over::<B>(link, config, vcpu, guest, uplink, lease)
 }

@@ -43,17 +43,19 @@ pub fn guest_digest(files: &GuestFiles<'_>) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// This host's HELLO for a guest of `ram` bytes named by `guest_image` ([`guest_digest`]):
-/// with `running`, this host is a primary whose guest runs already, offered that CPU model.
+/// This host's HELLO as `role` for a guest of `ram` bytes named by `guest_image`
+/// ([`guest_digest`]): with `running`, this host is a primary whose guest runs already,
+/// offered that CPU model.
 pub fn ours(
     config: &Config,
+    role: Role,
     ram: u64,
     guest_image: [u8; 32],
     running: Option<CpuModel>,
 ) -> Hello {
     Hello {
         version: PAIR_VERSION,
-        role: config.role.unwrap_or(Role::Backup),
+        role,
         epoch_min_ms: config.epoch_min_ms,
         epoch_max_ms: config.epoch_max_ms,
         guest_ram: ram,
@@ -81,15 +83,16 @@ pub fn answer(ours: &Hello, msg: &[u8]) -> Result<CpuModel, String> {
     }
 }
 
-/// Sends our HELLO ([`ours`], for a guest not yet running), waits for the peer's and checks
-/// it; returns the CPU model the pair's guest is offered.
+/// Sends our HELLO as `role` ([`ours`], for a guest not yet running here), waits for the
+/// peer's and checks it; returns the CPU model the pair's guest is offered.
 pub fn exchange(
     link: &mut PeerLink,
     config: &Config,
+    role: Role,
     ram: u64,
     guest_image: [u8; 32],
 ) -> Result<CpuModel, String> {
-    let ours = ours(config, ram, guest_image, None);
+    let ours = ours(config, role, ram, guest_image, None);
     send(link, &ours)?;
     let deadline = time::now_ns() + HELLO_WAIT;
     loop {

@@ -29,7 +29,9 @@ mod hello;
 mod memory;
 mod output;
 mod primary;
+mod rejoin;
 mod stats;
+mod witness;
 
 use castor_ft::link::Role;
 use castor_ft::pair::cpu_model::CpuModel;
@@ -68,7 +70,8 @@ pub fn run(boot: &BootInfo, config: &Config) -> ExitStatus {
         return ExitStatus::Failure;
     };
     let ram = u64::from(config.guest_ram_mib) << 20;
-    match hello::exchange(&mut link, config, ram, digest) {
+    let role = config.role.unwrap_or(Role::Backup);
+    match hello::exchange(&mut link, config, role, ram, digest) {
         Ok(model) => offer_guest(model),
         Err(why) => {
             kprintln!("ft: pairing refused: {why}");

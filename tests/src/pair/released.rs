@@ -74,9 +74,11 @@ pub fn check_digest_between(primary: &Outcome, backup: &Outcome) -> Result<u64, 
     if !took.contains("memory digest") {
         return Err(format!("no memory digest at the takeover: {took}"));
     }
+    // The last such line: a primary that took a new backup streams anew from epoch 0.
     let sent = format!("ft: epoch {epoch} sent:");
     let sent = primary
-        .line_with(&sent)
+        .lines_with(&sent)
+        .last()
         .ok_or(format!("the primary never finished sending epoch {epoch}"))?;
     match word_after(sent, "memory digest") == word_after(took, "memory digest") {
         true => Ok(epoch),

@@ -12,6 +12,7 @@
 //! Without a backup (it was lost, or this host took the guest over as a backup) the guest runs
 //! unprotected and the host waits for a new backup to join ([`reprotect`]).
 
+mod majority;
 mod reprotect;
 
 use alloc::vec::Vec;
@@ -30,6 +31,8 @@ use super::output;
 use super::stats::{Stats, StunTimes};
 use super::{MS, Pair, hello};
 use self::reprotect::Rejoin;
+use super::witness::{WitnessId, WitnessLink};
+use castor_ft::witness::Want;
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::arch::x86_64::{apic, instr, time};
 use crate::config::{Config, FreezePhase, FreezePoint};
@@ -73,7 +76,8 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
     let Some((vcpu, guest)) = boot_guest::<B>(mem, &files, nic, "ft") else {
         return ExitStatus::Failure;
     };
-    let Some(host) = Host::<B>::new(link, config, vcpu, guest, uplink, image) else {
+    let witness = WitnessLink::new(config.witness, config.key.as_ref(), &image, Want::Hold);
+    let Some(host) = Host::<B>::new(link, config, vcpu, guest, uplink, (image, witness)) else {
         return ExitStatus::Failure;
     };
     kprintln!(
@@ -90,35 +94,35 @@ pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
 }
 
 /// Runs a guest this host took over as its backup, unprotected, as the primary a new backup
-/// can join ([`reprotect`]).
+/// can join ([`reprotect`]); with a witness, this host holds its lease.
 pub fn run_taken_over<B: Backend>(
     mut link: PeerLink,
     config: &Config,
     vcpu: B::Vcpu,
     guest: Guest<B::Format>,
     uplink: Option<Uplink>,
-    image: [u8; 32],
+    lease: (WitnessId, Option<WitnessLink>),
 ) -> ExitStatus {
     link.restart_as(Role::Primary);
-    let Some(mut host) = Host::<B>::new(link, config, vcpu, guest, uplink, image) else {
+    let Some(mut host) = Host::<B>::new(link, config, vcpu, guest, uplink, lease) else {
         return ExitStatus::Failure;
     };
     host.await_backup();
     host.start()
 }
 
-impl<B: Backend> Host<B> {
+impl<B: Backend> Host<'_, B> {
     /// The primary's loop state for a guest ready to run, protected (the caller stuns first)
     /// or not; `None` after saying why it cannot be. On the heap, as is the [`Primary`] in
     /// it: together they are larger than a quarter of the kernel's stack.
-    fn new(
+    fn new<'c>(
         link: PeerLink,
-        config: &Config,
+        config: &'c Config,
         mut vcpu: B::Vcpu,
         guest: Guest<B::Format>,
         uplink: Option<Uplink>,
-        image: [u8; 32],
-    ) -> Option<alloc::boxed::Box<Self>> {
+        (image, witness): (WitnessId, Option<WitnessLink>),
+    ) -> Option<alloc::boxed::Box<Host<'c, B>>> {
         let ram = guest.mem.size();
         let log = vcpu.enable_dirty_log();
         let dirty_source = DirtySource::choose(B::nested_dirty_flags(), log);
@@ -142,11 +146,15 @@ impl<B: Backend> Host<B> {
             .map(alloc::boxed::Box::new)
             .map_err(|e| kprintln!("ft: {e}"))
             .ok()?;
-        Some(alloc::boxed::Box::new(Self {
+        Some(alloc::boxed::Box::new(Host {
             link,
+            config,
+            image,
+            witness,
+            deposed: None,
             primary,
             primary_config,
-            hello: hello::ours(config, ram, image, None),
+            hello: hello::ours(config, Role::Primary, ram, image, None),
             rejoin: Rejoin::Off,
             vcpu,
             guest,
@@ -178,18 +186,29 @@ impl<B: Backend> Host<B> {
         self.start()
     }
 
-    /// Runs the guest to its end with the host timer ticking.
+    /// Runs the guest to its end with the host timer ticking; a host deposed on the way (no
+    /// majority) becomes a backup of whoever runs the guest now.
     fn start(mut self: alloc::boxed::Box<Self>) -> ExitStatus {
         apic::start_host_tick();
         let status = self.run();
         apic::timer_stop();
-        status
+        match status {
+            Ok(status) => status,
+            Err(why) => self.rejoin_as_backup(&why),
+        }
     }
 }
 
 /// Everything the primary's loop works on.
-struct Host<B: Backend> {
+struct Host<'c, B: Backend> {
     link: PeerLink,
+    config: &'c Config,
+    /// The guest's digest (the pair's name at the witness).
+    image: WitnessId,
+    /// The witness's lease (`witness=on`).
+    witness: Option<WitnessLink>,
+    /// Why this host lost its majority, once it has: it stops its guest.
+    deposed: Option<alloc::string::String>,
     primary: alloc::boxed::Box<Primary>,
     /// What a new [`Primary`] is made with (re-protection; the session id is made anew).
     primary_config: PrimaryConfig,
@@ -267,7 +286,7 @@ impl<F: Format> NetHost<F> for PrimaryNet<'_> {
     }
 }
 
-impl<B: Backend> Host<B> {
+impl<B: Backend> Host<'_, B> {
     /// Stops this host dead if `ft_freeze=` names `phase` and `epoch` is the named epoch or a
     /// later one (the first time the phase comes): no more frames or heartbeats, as if it had
     /// crashed right here.
@@ -289,9 +308,13 @@ impl<B: Backend> Host<B> {
         }
     }
 
-    fn run(&mut self) -> ExitStatus {
+    /// Runs the guest to its end (`Err`: to the loss of this host's majority, with why).
+    fn run(&mut self) -> Result<ExitStatus, alloc::string::String> {
         let mut serviced = 0;
         let end = loop {
+            if let Some(why) = self.deposed.take() {
+                return Err(why);
+            }
             // The pair's work between exits is rationed (the host timer makes an exit at least
             // this often): a guest taking many exits, e.g. a backlog of timer interrupts, must
             // not find each exit slowed by link and sender work.
@@ -304,6 +327,7 @@ impl<B: Backend> Host<B> {
                 && (!self.primary.sender_idle() || self.primary.output_waiting());
             if self.protected && (urgent || now >= serviced + SERVICE_EVERY) {
                 serviced = now;
+                self.witness_turn();
                 self.service_link();
                 self.pump_turn();
                 self.stun_if_due();
@@ -312,7 +336,10 @@ impl<B: Backend> Host<B> {
                 }
             } else if !self.protected && now >= serviced + SERVICE_EVERY {
                 serviced = now;
+                self.witness_turn();
                 self.rejoin_turn();
+                self.check_majority();
+                continue;
             }
             let step = run::step(&mut self.vcpu, &mut self.guest, &mut self.out);
             self.hold_output();
@@ -332,7 +359,7 @@ impl<B: Backend> Host<B> {
                 Step::End(end) => break end,
             }
         };
-        self.finish(end)
+        Ok(self.finish(end))
     }
 
     /// Handles what arrived, then moves messages onto the link. Output released by an
@@ -639,12 +666,18 @@ impl<B: Backend> Host<B> {
                 if self.guest.chipset.pending().is_some() {
                     return true;
                 }
+                self.witness_turn();
                 if self.protected {
                     self.service_link();
                     self.pump_turn();
                     self.stun_if_due();
                 } else {
                     self.rejoin_turn();
+                    self.check_majority();
+                }
+                if self.deposed.is_some() {
+                    // The main loop stops the guest.
+                    return true;
                 }
             }
         }
@@ -682,10 +715,15 @@ impl<B: Backend> Host<B> {
             .link()
             .peer_silent_for(time::now_ns())
             .unwrap_or(0);
+        // Without its backup this host may go on (and release what it held) only with the
+        // witness's lease.
+        let majority = self.witness.as_ref().is_none_or(WitnessLink::holds);
         let mut ram = PrimaryRam(&mut self.guest.mem);
         let uplink = &mut self.uplink;
         self.primary.abandon(&mut ram, |b| {
-            output::release(b, uplink.as_mut());
+            if majority {
+                output::release(b, uplink.as_mut());
+            }
         });
         self.sync_tlb();
         kprintln!(
@@ -696,6 +734,9 @@ impl<B: Backend> Host<B> {
         );
         self.link.restart();
         self.await_backup();
+        if !majority {
+            self.deposed = Some("the backup is lost and the witness's lease has lapsed".into());
+        }
     }
 
     /// The guest ended: checkpoint its final state, release its last output once the backup

@@ -110,7 +110,7 @@ impl<F: Format> NetHost<F> for TrackedNet<'_> {
     }
 }
 
-impl<B: Backend> Host<B> {
+impl<B: Backend> Host<'_, B> {
     /// The guest runs unprotected from now on, until a new backup joins.
     pub(super) fn await_backup(&mut self) {
         self.protected = false;

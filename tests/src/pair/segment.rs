@@ -1,0 +1,126 @@
+//! Hosts of one guest on one Ethernet segment (a [`Hub`]), started one by one, all with the
+//! same key: chains of failovers, re-protection, and partitions (the hub cuts paths), with a
+//! witness on the segment when asked (`castor-witness --dgram` on a hub port).
+
+use super::{Pair, Role, random_key};
+use crate::error::{Context, Result};
+use crate::handle::RunHandle;
+use crate::hub::{Hub, free_udp_port};
+use crate::kernel;
+use crate::process::Process;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// A segment of hosts (and maybe a witness).
+pub struct Segment {
+    /// The hub joining them; [`Hub::set_cut`] partitions it.
+    pub hub: Hub,
+    key: String,
+    guest_args: String,
+    args: String,
+    peer_timeout_ms: u32,
+    host_clock: bool,
+    hosts: usize,
+}
+
+/// A host on a segment: its run and its hub port.
+pub struct SegmentHost {
+    /// The running host.
+    pub run: RunHandle,
+    /// Its port on the hub.
+    pub port: usize,
+}
+
+impl Segment {
+    /// A segment whose hosts run the demo guest with `guest_args` and Castor's `args` (after
+    /// `digests=on`), with `peer_timeout_ms`.
+    pub fn new(guest_args: &str, args: &str, peer_timeout_ms: u32) -> Result<Segment> {
+        Ok(Segment {
+            hub: Hub::start().context("starting the hub")?,
+            key: random_key()?,
+            guest_args: guest_args.into(),
+            args: format!("digests=on {args}"),
+            peer_timeout_ms,
+            host_clock: false,
+            hosts: 0,
+        })
+    }
+
+    /// Hosts keep time by the machine's clock (not an instruction count): leases need clocks
+    /// that track real time.
+    pub fn host_clock(mut self) -> Segment {
+        self.host_clock = true;
+        self
+    }
+
+    /// Starts host `name` as `role` on the hub, with a MAC of its own.
+    pub fn start(&mut self, name: &str, role: Role) -> Result<SegmentHost> {
+        self.hosts += 1;
+        let qemu = free_udp_port().context("a UDP port")?;
+        let (port, hub) = self.hub.add_port(qemu).context("a hub port")?;
+        let mac = format!("52:54:00:00:00:{:02x}", 0x10 + self.hosts);
+        let mut pair = Pair::qemu()
+            .guest(kernel::demo()?, &self.guest_args)
+            .guest_ram_mib(32)
+            .peer_timeout_ms(self.peer_timeout_ms)
+            .key(&self.key)
+            .args(&self.args)
+            .dgram((qemu, hub), (qemu, hub))
+            .mac_for(role, &mac);
+        if self.host_clock {
+            pair = pair.host_clock();
+        }
+        let run = pair.start_host(role, name)?;
+        Ok(SegmentHost { run, port })
+    }
+
+    /// Starts `castor-witness` (the binary at `program`) on the hub with leases of
+    /// `lease_ms`: its process (killed when dropped), its hub port, and its first line.
+    pub fn start_witness(
+        &mut self,
+        program: &Path,
+        lease_ms: u32,
+    ) -> Result<(Process, usize, String)> {
+        let local = free_udp_port().context("a UDP port")?;
+        let (port, hub) = self.hub.add_port(local).context("a hub port")?;
+        let mut cmd = Command::new(program);
+        cmd.args([
+            "--key",
+            &self.key,
+            "--dgram",
+            &format!("127.0.0.1:{local},127.0.0.1:{hub}"),
+            "--lease-ms",
+            &lease_ms.to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        let mut process = Process::spawn(cmd, false).context("starting castor-witness")?;
+        let stdout = process
+            .take_stdout()
+            .ok_or_else(|| crate::error::Error::new("castor-witness has no stdout"))?;
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        let first = lines
+            .next()
+            .transpose()
+            .context("reading castor-witness")?
+            .unwrap_or_default();
+        // Keep reading (and showing) its lines so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in lines.map_while(std::result::Result::ok) {
+                println!("{line}");
+            }
+        });
+        Ok((process, port, first))
+    }
+}
+
+/// Waits for `marker` on `host`, panicking with its console if it does not come.
+pub fn expect(host: &mut RunHandle, name: &str, marker: &str) -> String {
+    host.wait_for(marker).unwrap_or_else(|e| {
+        panic!(
+            "{name}: no {marker:?}: {e}\n--- {name} ---\n{}",
+            host.serial().unwrap_or_default()
+        )
+    })
+}
