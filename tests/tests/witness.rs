@@ -139,7 +139,7 @@ fn qemu_partitions_with_a_witness_leave_one_side_running() {
     let epoch = check_digest_between(&a, &b).unwrap_or_else(|e| panic!("takeover: {e}"));
     println!("witness: B's memory at its takeover (epoch {epoch}) is A's");
     assert!(
-        guest_lines(&a).len() > 0 && guest_lines(&b).len() > 0,
+        !guest_lines(&a).is_empty() && !guest_lines(&b).is_empty(),
         "both released in turn"
     );
     check_chain(&[&a, &b], "A, then B");

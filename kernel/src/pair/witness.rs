@@ -93,11 +93,8 @@ impl WitnessLink {
 
     /// Whether this client has been asking for a whole lease (before, silence means nothing).
     fn started_long_ago(&self, now: u64) -> bool {
-        self.first_ms().is_some_and(|t| now > t + u64::from(self.client.lease_ms()))
-    }
-
-    fn first_ms(&self) -> Option<u64> {
-        self.client.first_sent_ms()
+        let lease = u64::from(self.client.lease_ms());
+        self.client.first_sent_ms().is_some_and(|t| now > t + lease)
     }
 
     /// Whether this host holds the lease now.
@@ -108,10 +105,5 @@ impl WitnessLink {
     /// What this host knows of the lease.
     pub fn state(&self) -> LeaseState {
         self.client.state()
-    }
-
-    /// Whether the witness has not answered for a lease.
-    pub fn silent(&self) -> bool {
-        self.said_silent
     }
 }

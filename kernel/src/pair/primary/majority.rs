@@ -8,8 +8,6 @@
 //! Console lines: see `pair::witness`, and `ft: primary: no majority (<why>); stopped the guest
 //! and released nothing more; rejoining as a backup of the host that runs it`.
 
-use castor_ft::stream::PAGE_SIZE;
-
 use super::super::backup;
 use super::super::memory::PrimaryRam;
 use super::super::rejoin;
@@ -40,12 +38,12 @@ impl<B: Backend> Host<'_, B> {
 
     /// Stops the guest for good (this host lost its majority, `why`) and serves the host that
     /// runs it now as its backup.
-    pub(super) fn rejoin_as_backup(self: alloc::boxed::Box<Self>, why: &str) -> ExitStatus {
+    pub(super) fn rejoin_as_backup(self, why: &str) -> ExitStatus {
         kprintln!(
             "ft: primary: no majority ({why}); stopped the guest and released nothing more; \
              rejoining as a backup of the host that runs it"
         );
-        let mut host = *self;
+        let mut host = self;
         // Nothing held is released, and no page stays protected for the guest a takeover
         // would resume on this memory later.
         host.primary
@@ -54,7 +52,7 @@ impl<B: Backend> Host<'_, B> {
         rejoin::pair_as_backup(&mut host.link, host.config, &host.image, witness.as_mut());
         kprintln!(
             "ft: backup: standing by with {} MiB of guest RAM to be overwritten by the sync",
-            host.guest.mem.size() / PAGE_SIZE as u64 * PAGE_SIZE as u64 >> 20
+            host.guest.mem.size() >> 20
         );
         backup::serve::<B>(
             host.link,

@@ -188,13 +188,14 @@ impl<B: Backend> Host<'_, B> {
 
     /// Runs the guest to its end with the host timer ticking; a host deposed on the way (no
     /// majority) becomes a backup of whoever runs the guest now.
+    #[allow(clippy::boxed_local, reason = "on the heap to spare the kernel stack (see new)")]
     fn start(mut self: alloc::boxed::Box<Self>) -> ExitStatus {
         apic::start_host_tick();
         let status = self.run();
         apic::timer_stop();
         match status {
             Ok(status) => status,
-            Err(why) => self.rejoin_as_backup(&why),
+            Err(why) => (*self).rejoin_as_backup(&why),
         }
     }
 }

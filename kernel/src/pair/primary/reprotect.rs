@@ -62,7 +62,7 @@ pub(super) enum Rejoin {
     /// so a host that keeps failing is reported once.
     Listening { failed: Option<String> },
     /// Paired; our HELLO is out, the backup's is awaited until `deadline`.
-    Hello { ours: Hello, deadline: u64 },
+    Hello { ours: alloc::boxed::Box<Hello>, deadline: u64 },
     /// A pairing was refused: the link stays up until the peer has our HELLO (or `until`).
     Closing { until: u64 },
     /// Pre-copy rounds, then the first checkpoint and its acknowledgement.
@@ -154,7 +154,7 @@ impl<B: Backend> Host<'_, B> {
                     match hello::send(&mut self.link, &ours) {
                         Ok(()) => {
                             self.rejoin = Rejoin::Hello {
-                                ours,
+                                ours: alloc::boxed::Box::new(ours),
                                 deadline: now + HELLO_WAIT,
                             }
                         }
@@ -327,7 +327,7 @@ impl<B: Backend> Host<'_, B> {
              guest {} us); the pair's work took {}% of the guest's CPU during the sync",
             took / MS,
             pages,
-            pages * PAGE_SIZE as u64 >> 20,
+            (pages * PAGE_SIZE as u64) >> 20,
             stopped / 1000,
             (host_ns + stopped) * 100 / took.max(1)
         );
