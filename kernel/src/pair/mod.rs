@@ -13,7 +13,9 @@
 //!   <min>-<max> ms, dirty pages from <source>`, released guest output as `[guest] <line>`,
 //!   with `digests=on` `ft: epoch <N> sent: <pages> pages, <bytes> bytes, memory digest
 //!   <32 hex>` per epoch, a summary `ft: primary: <N> epochs ...` every few seconds, and
-//!   `ft: backup lost after <ms> ms of silence; the guest runs unprotected`;
+//!   `ft: backup lost after <ms> ms of silence (...)`, then
+//!   `ft: primary: the guest runs unprotected; waiting for a new backup ...` (re-protection:
+//!   `primary::reprotect`; the witness: `witness`, `rejoin`, `primary::majority`);
 //! - backup: `ft: backup: applied epoch <N>` (first and then every few seconds), and on
 //!   takeover `ft: backup took over at epoch <N> after <ms> ms of silence (memory digest
 //!   <32 hex>)`, then `ft: backup: releasing <K> lines the primary may have released as it
