@@ -3,6 +3,7 @@
 //! ([`judge`]) and its watch over a running pair ([`watch_pair`]).
 
 pub mod bridge;
+pub mod chain;
 mod input;
 mod judge;
 mod run_args;
@@ -70,7 +71,11 @@ Pair:
   --duration SECONDS     stop both hosts after this long (default: run until Ctrl-C)
   --failover-at SECONDS  SIGKILL the primary's emulator this long after the start, to watch the
                          backup take over the guest (fractions allowed, e.g. 7.5); if the guest
-                         has ended by then, nothing is killed and the run ends with its status
+                         has ended by then, nothing is killed and the run ends with its status.
+                         With --reprotect it may be given several times
+  --reprotect            after each takeover, start a fresh host that joins the survivor as its
+                         new backup (it syncs while the guest runs); the hosts (QEMU) share one
+                         emulated segment and are named A, B, C, ... on the console
   --nic virtio-net|e1000 the QEMU hosts' NIC (default: virtio-net; Bochs hosts have an e1000)
   --guest-net CIDR       give the guest a network card (guest_net=nic) reachable from this
                          machine: a bridge castorbr<pid> with address CIDR (e.g. 10.0.2.1/24)

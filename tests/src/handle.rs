@@ -184,7 +184,10 @@ impl RunHandle {
     /// SIGKILLs the emulator (its whole process group) now, as a host dies; its console stays
     /// readable, and [`RunHandle::stop`] then gives its outcome.
     pub fn kill(&mut self) -> Result<()> {
-        self.process.kill().map(drop).context("killing the emulator")
+        self.process
+            .kill()
+            .map(drop)
+            .context("killing the emulator")
     }
 
     /// Kills the emulator now (for kernels that halt or idle) and returns the outcome.

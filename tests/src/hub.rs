@@ -116,7 +116,8 @@ mod tests {
 
     fn endpoint() -> (UdpSocket, u16) {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
         let port = s.local_addr().unwrap().port();
         (s, port)
     }
@@ -144,7 +145,11 @@ mod tests {
         assert_eq!(recv(&hosts[0].0).as_deref(), Some(&b"two"[..]));
         assert_eq!(recv(&hosts[2].0), None, "cut from 1 to 2");
         hosts[2].0.send_to(b"three", to_hub(2)).unwrap();
-        assert_eq!(recv(&hosts[1].0).as_deref(), Some(&b"three"[..]), "2 to 1 still up");
+        assert_eq!(
+            recv(&hosts[1].0).as_deref(),
+            Some(&b"three"[..]),
+            "2 to 1 still up"
+        );
         hub.set_cut(1, 2, false);
         hosts[1].0.send_to(b"four", to_hub(1)).unwrap();
         assert_eq!(recv(&hosts[2].0).as_deref(), Some(&b"four"[..]));

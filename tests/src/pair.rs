@@ -495,7 +495,9 @@ impl Pair {
     /// joining others on a [`crate::hub::Hub`].
     pub fn start_host(&self, role: Role, name: &str) -> Result<RunHandle> {
         let (Some(ports), Some(key)) = (self.dgram, &self.keys[role.index()]) else {
-            return Err(Error::new("a host started alone needs dgram ports and a key"));
+            return Err(Error::new(
+                "a host started alone needs dgram ports and a key",
+            ));
         };
         let wire = Wire::set_up(self.emulators, Some(ports))?;
         let run = self.host_run(role, &wire, key, name)?.name(name);

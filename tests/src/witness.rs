@@ -1,12 +1,16 @@
 //! The witness program (`castor-witness`): the third member of a pair's majority, on any Linux
 //! machine (the protocol and lease rules are `castor_ft::witness`). It answers lease requests
-//! either over UDP (`--udp ADDR:PORT`: one sealed message per datagram, replies to the
-//! sender) or as raw Ethernet frames carried one per UDP datagram (`--dgram LOCAL,REMOTE`:
-//! the framing of QEMU's `dgram` netdev, so the witness sits on an emulated segment beside
-//! Castor hosts, e.g. a [`crate::hub::Hub`] port).
+//! in raw Ethernet frames on an interface of the hosts' peer-link segment (`--interface IF`,
+//! a packet socket: needs `CAP_NET_RAW`), over UDP (`--udp ADDR:PORT`: one sealed message per
+//! datagram, replies to the sender), or as raw Ethernet frames carried one per UDP datagram
+//! (`--dgram LOCAL,REMOTE`: the framing of QEMU's `dgram` netdev, so the witness sits on an
+//! emulated segment beside Castor hosts, e.g. a [`crate::hub::Hub`] port).
+
 //!
 //! Lines on stdout: `castor-witness: listening on <how>, leases of <ms> ms, id <hex>` once
 //! ready, and `castor-witness: pair <hex> lease to host <hex>` whenever a lease changes hands.
+
+mod packet;
 
 use castor_ft::link::{ChaCha20, PreSharedKey};
 use castor_ft::witness::{DEFAULT_LEASE_MS, WITNESS_ETHERTYPE, Witness};
@@ -16,18 +20,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The program's usage.
-pub const USAGE: &str = "usage: castor-witness --key HEX (--udp ADDR:PORT | --dgram LOCAL,REMOTE) \
-[--lease-ms MS] [--mac MAC]
+pub const USAGE: &str = "usage: castor-witness --key HEX (--interface IF | --udp ADDR:PORT | \
+--dgram LOCAL,REMOTE) [--lease-ms MS] [--mac MAC]
   --key HEX           the pair's pre-shared key (64 hexadecimal digits, as Castor's key=)
+  --interface IF      answer raw Ethernet frames on interface IF, on the Castor hosts' peer-link
+                      segment (what Castor's witness=on uses; needs CAP_NET_RAW)
   --udp ADDR:PORT     answer sealed messages in UDP datagrams at ADDR:PORT
   --dgram LOCAL,REMOTE  exchange raw Ethernet frames, one per UDP datagram, receiving at LOCAL
                       and sending to REMOTE (ADDR:PORT each; QEMU's dgram netdev framing)
   --lease-ms MS       lease length (default 3000; see castor_ft::witness for the timing rules)
-  --mac MAC           this witness's MAC on raw Ethernet (default 52:54:00:77:17:01)";
+  --mac MAC           this witness's MAC with --dgram (default 52:54:00:77:17:01; with
+                      --interface, the interface's)";
 
 /// How the witness is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
+    /// Raw Ethernet frames on this interface.
+    Interface(String),
     /// Sealed messages in UDP datagrams at this address.
     Udp(SocketAddr),
     /// Raw Ethernet frames in UDP datagrams: received at `local`, sent to `remote`.
@@ -78,16 +87,12 @@ impl WitnessConfig {
             };
             match flag.as_str() {
                 "--key" => {
-                    key = Some(
-                        PreSharedKey::from_hex(value)
-                            .map_err(|e| format!("--key: {e:?}"))?,
-                    )
+                    key = Some(PreSharedKey::from_hex(value).map_err(|e| format!("--key: {e:?}"))?)
                 }
                 "--udp" => transport = Some(Transport::Udp(addr(value)?)),
+                "--interface" => transport = Some(Transport::Interface(value.clone())),
                 "--dgram" => {
-                    let (l, r) = value
-                        .split_once(',')
-                        .ok_or("--dgram takes LOCAL,REMOTE")?;
+                    let (l, r) = value.split_once(',').ok_or("--dgram takes LOCAL,REMOTE")?;
                     transport = Some(Transport::Dgram {
                         local: addr(l)?,
                         remote: addr(r)?,
@@ -124,17 +129,105 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Where the witness's messages come from and go.
+enum Endpoint {
+    /// Sealed messages in datagrams; replies to their sender.
+    Udp(UdpSocket),
+    /// Ethernet frames in datagrams from and to QEMU-style `dgram` peers.
+    Dgram(UdpSocket, SocketAddr),
+    /// Ethernet frames on an interface.
+    Packet(packet::PacketSocket),
+}
+
+/// How long a receive waits before the stop flag is looked at again.
+const RECV_TIMEOUT: Duration = Duration::from_millis(50);
+
+impl Endpoint {
+    /// Opens `transport`; returns the endpoint, how it is reached (for the first line), and
+    /// the witness's MAC on raw Ethernet.
+    fn open(transport: &Transport, mac: [u8; 6]) -> io::Result<(Endpoint, String, [u8; 6])> {
+        let udp = |addr: SocketAddr| -> io::Result<UdpSocket> {
+            let socket = UdpSocket::bind(addr)?;
+            socket.set_read_timeout(Some(RECV_TIMEOUT))?;
+            Ok(socket)
+        };
+        Ok(match transport {
+            Transport::Udp(addr) => (Endpoint::Udp(udp(*addr)?), format!("UDP {addr}"), mac),
+            Transport::Dgram { local, remote } => (
+                Endpoint::Dgram(udp(*local)?, *remote),
+                format!("raw Ethernet via {local} -> {remote}"),
+                mac,
+            ),
+            Transport::Interface(name) => {
+                let socket = packet::PacketSocket::open(name, WITNESS_ETHERTYPE, RECV_TIMEOUT)?;
+                let mac = socket.mac;
+                let how = format!("raw Ethernet on {name}");
+                (Endpoint::Packet(socket), how, mac)
+            }
+        })
+    }
+
+    /// The next message into `buf`: its length and sender (datagrams), `None` on a timeout.
+    fn recv(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Option<SocketAddr>)>> {
+        let got = match self {
+            Endpoint::Udp(s) | Endpoint::Dgram(s, _) => s.recv_from(buf).map(|(n, a)| (n, Some(a))),
+            Endpoint::Packet(p) => p.recv(buf).map(|n| (n, None)),
+        };
+        match got {
+            Ok(got) => Ok(Some(got)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Hands `message` (a datagram, or a frame) to `witness` and sends its reply back the way
+    /// it came (best effort: the host asks again).
+    fn answer(
+        &self,
+        witness: &mut Witness,
+        now_ms: u64,
+        message: &[u8],
+        from: Option<SocketAddr>,
+        mac: [u8; 6],
+    ) {
+        let framed = !matches!(self, Endpoint::Udp(_));
+        let payload = match framed {
+            false => message,
+            true if message.len() >= 14 && message[12..14] == WITNESS_ETHERTYPE => &message[14..],
+            true => return,
+        };
+        let Some(reply) = witness.on_message(now_ms, payload) else {
+            return;
+        };
+        let mut frame = Vec::with_capacity(14 + reply.len());
+        if framed {
+            frame.extend_from_slice(&message[6..12]);
+            frame.extend_from_slice(&mac);
+            frame.extend_from_slice(&WITNESS_ETHERTYPE);
+        }
+        frame.extend_from_slice(&reply);
+        let _ = match (self, from) {
+            (Endpoint::Udp(s), Some(to)) => s.send_to(&frame, to).map(drop),
+            (Endpoint::Dgram(s, remote), _) => s.send_to(&frame, remote).map(drop),
+            (Endpoint::Packet(p), _) => p.send(&frame),
+            (Endpoint::Udp(_), None) => Ok(()),
+        };
+    }
+}
+
 /// Serves lease requests until `stop` is set, logging to `out`.
 ///
 /// # Errors
 /// The socket could not be opened.
 pub fn run(config: &WitnessConfig, stop: &AtomicBool, out: &mut dyn Write) -> io::Result<()> {
-    let local = match config.transport {
-        Transport::Udp(addr) => addr,
-        Transport::Dgram { local, .. } => local,
-    };
-    let socket = UdpSocket::bind(local)?;
-    socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let (endpoint, how, mac) = Endpoint::open(&config.transport, config.mac)?;
     let start = Instant::now();
     let id = random_id()?;
     let mut witness = Witness::new(
@@ -144,10 +237,6 @@ pub fn run(config: &WitnessConfig, stop: &AtomicBool, out: &mut dyn Write) -> io
         config.lease_ms,
         0,
     );
-    let how = match config.transport {
-        Transport::Udp(addr) => format!("UDP {addr}"),
-        Transport::Dgram { local, remote } => format!("raw Ethernet via {local} -> {remote}"),
-    };
     writeln!(
         out,
         "castor-witness: listening on {how}, leases of {} ms, id {id:016x}",
@@ -156,35 +245,11 @@ pub fn run(config: &WitnessConfig, stop: &AtomicBool, out: &mut dyn Write) -> io
     out.flush()?;
     let mut buf = [0u8; 2048];
     while !stop.load(Ordering::Relaxed) {
-        let (n, from) = match socket.recv_from(&mut buf) {
-            Ok(got) => got,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                continue;
-            }
-            Err(e) => return Err(e),
+        let Some((n, from)) = endpoint.recv(&mut buf)? else {
+            continue;
         };
         let now_ms = start.elapsed().as_millis() as u64;
-        match config.transport {
-            Transport::Udp(_) => {
-                if let Some(reply) = witness.on_message(now_ms, &buf[..n]) {
-                    let _ = socket.send_to(&reply, from);
-                }
-            }
-            Transport::Dgram { remote, .. } => {
-                let frame = &buf[..n];
-                if n < 14 || frame[12..14] != WITNESS_ETHERTYPE {
-                    continue;
-                }
-                if let Some(reply) = witness.on_message(now_ms, &frame[14..]) {
-                    let mut out_frame = Vec::with_capacity(14 + reply.len());
-                    out_frame.extend_from_slice(&frame[6..12]);
-                    out_frame.extend_from_slice(&config.mac);
-                    out_frame.extend_from_slice(&WITNESS_ETHERTYPE);
-                    out_frame.extend_from_slice(&reply);
-                    let _ = socket.send_to(&out_frame, remote);
-                }
-            }
-        }
+        endpoint.answer(&mut witness, now_ms, &buf[..n], from, mac);
         for (pair, holder) in witness.take_changes() {
             writeln!(
                 out,
@@ -282,7 +347,10 @@ mod tests {
                 break start.elapsed();
             }
         };
-        assert!(granted >= Duration::from_millis(200), "granted during the grace");
+        assert!(
+            granted >= Duration::from_millis(200),
+            "granted during the grace"
+        );
         stop.store(true, Ordering::Relaxed);
         let log = server.join().unwrap();
         assert!(log.contains("lease to host 0000000000000009"), "{log}");

@@ -288,3 +288,39 @@ fn a_backup_of_another_vendor_is_refused() {
         assert!(!console.contains("[guest]"), "a refused pair ran the guest");
     }
 }
+
+/// `scripts/run --reprotect` with two failovers: A (primary) dies, B takes over and C joins it
+/// as its new backup; B dies, C takes over and D joins. The consoles stream under the hosts'
+/// names, and the run ends on its duration with the guest on C, protected by D.
+#[test]
+fn castor_run_reprotect_starts_a_new_backup_after_each_failover() {
+    let (code, stdout, stderr) = castor_run(&[
+        "--reprotect",
+        "--failover-at",
+        "6",
+        "--failover-at",
+        "14",
+        "--duration",
+        "24",
+        "--peer-timeout",
+        "3000",
+    ]);
+    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(code, Some(0), "{context}");
+    for line in [
+        "castor-run: killed A (the primary) at",
+        "castor-run: C joins B as its new backup",
+        "castor-run: killed B (the primary) at",
+        "castor-run: D joins C as its new backup",
+        "B backup  | ft: backup took over at epoch",
+        "C backup  | ft: backup took over at epoch",
+        "B backup  | ft: primary: protected again from epoch",
+        "D backup  | ft: backup: protecting the guest from epoch",
+    ] {
+        assert!(stdout.contains(line), "no {line:?}: {context}");
+    }
+    assert!(
+        stderr.contains("failovers, the guest now on C with D as backup"),
+        "{context}"
+    );
+}

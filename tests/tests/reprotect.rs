@@ -16,8 +16,8 @@ use castor_tests::contract::{APPLIED_EPOCH_MARKER, BACKUP_LOST_MARKER, TAKEOVER_
 use castor_tests::demo::{DemoParams, WorkLine, WorkParams, check_released, parse_work_line};
 use castor_tests::handle::RunHandle;
 use castor_tests::outcome::Outcome;
-use castor_tests::pair::released::{check_digest_between, released_by_chain};
 use castor_tests::pair::Role;
+use castor_tests::pair::released::{check_digest_between, released_by_chain};
 use castor_tests::pair::segment::{Segment, expect};
 use castor_tests::random::Random;
 use castor_tests::scrape::number_after;
@@ -52,8 +52,14 @@ fn qemu_guest_survives_three_failovers_in_a_row_with_a_new_backup_each_time() {
     };
     let mut seg = Segment::new(&params.args(0), "", PEER_TIMEOUT_MS).expect("a segment");
     let names = ["A", "B", "C", "D"];
-    let mut primary = seg.start(names[0], Role::Primary).expect("starting a host").run;
-    let mut backup = seg.start(names[1], Role::Backup).expect("starting a host").run;
+    let mut primary = seg
+        .start(names[0], Role::Primary)
+        .expect("starting a host")
+        .run;
+    let mut backup = seg
+        .start(names[1], Role::Backup)
+        .expect("starting a host")
+        .run;
     expect(&mut backup, names[1], &format!("{APPLIED_EPOCH_MARKER}0"));
     expect(&mut primary, names[0], "[guest] demo: step=");
     let mut outcomes: Vec<Outcome> = Vec::new();
@@ -115,7 +121,10 @@ fn qemu_guest_survives_three_failovers_in_a_row_with_a_new_backup_each_time() {
     );
     let epochs: Vec<u64> = outcomes[1..]
         .iter()
-        .filter_map(|o| o.line_with(TAKEOVER_MARKER).map(|l| number_after(l, "at epoch")))
+        .filter_map(|o| {
+            o.line_with(TAKEOVER_MARKER)
+                .map(|l| number_after(l, "at epoch"))
+        })
         .collect();
     assert_eq!(epochs.len(), 3, "three takeovers");
 }
@@ -169,7 +178,11 @@ fn qemu_primary_that_lost_its_backup_takes_a_new_one_while_the_guest_works() {
     let console = a.serial().expect("A's console");
     let joined = "ft: primary: a new backup joined";
     let phases = [
-        ("protected by B", "ft: primary: protecting", Some(BACKUP_LOST_MARKER)),
+        (
+            "protected by B",
+            "ft: primary: protecting",
+            Some(BACKUP_LOST_MARKER),
+        ),
         ("unprotected", AWAITING, Some(joined)),
         ("syncing C", joined, Some(PROTECTED_AGAIN)),
         ("protected by C", PROTECTED_AGAIN, None),
@@ -187,8 +200,14 @@ fn qemu_primary_that_lost_its_backup_takes_a_new_one_while_the_guest_works() {
             rates[2].0 / rates[1].0
         );
     }
-    assert!(rates[1].1 > 0 && rates[3].1 > 0, "work reports unprotected and after");
-    assert!(rates.iter().all(|r| r.1 == 0 || r.0 > 0.0), "the guest kept working");
+    assert!(
+        rates[1].1 > 0 && rates[3].1 > 0,
+        "work reports unprotected and after"
+    );
+    assert!(
+        rates.iter().all(|r| r.1 == 0 || r.0 > 0.0),
+        "the guest kept working"
+    );
     drop(c);
     a.stop();
 }

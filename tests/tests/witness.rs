@@ -9,13 +9,17 @@
 
 use castor_tests::contract::{APPLIED_EPOCH_MARKER, BACKUP_LOST_MARKER, TAKEOVER_MARKER};
 use castor_tests::demo::{DemoParams, check_released};
+use castor_tests::guestnet::{BRIDGE, network_or_skip};
 use castor_tests::handle::RunHandle;
+use castor_tests::kernel;
 use castor_tests::outcome::Outcome;
-use castor_tests::pair::Role;
 use castor_tests::pair::released::{check_digest_between, guest_lines, released_by_chain};
+use castor_tests::pair::segment::spawn_witness;
 use castor_tests::pair::segment::{Segment, SegmentHost, expect};
+use castor_tests::pair::{GuestNetwork, Nic, Pair, Role, random_key};
 use castor_tests::process::Process;
 use std::path::Path;
+use std::sync::Arc;
 use std::thread::sleep;
 use std::time::Duration;
 
@@ -85,7 +89,10 @@ fn cut(seg: &Segment, x: usize, y: usize, on: bool) {
 fn check_chain(hosts: &[&Outcome], names: &str) {
     let summary = check_released(&params(), released_by_chain(hosts)).unwrap_or_else(|v| {
         let consoles: Vec<String> = hosts.iter().map(|o| o.summary()).collect();
-        panic!("released output is wrong: {v}\n{}", consoles.join("\n---\n"))
+        panic!(
+            "released output is wrong: {v}\n{}",
+            consoles.join("\n---\n")
+        )
     });
     println!(
         "witness: steps {}..={} released by {names} with no gap",
@@ -159,8 +166,16 @@ fn qemu_pair_without_its_witness_stays_protected_but_no_side_runs_alone() {
     assert!(silent.contains("stays protected"), "{silent}");
     let before = released_now(&mut a.run);
     sleep(Duration::from_secs(2));
-    assert!(released_now(&mut a.run) > before, "A's output still committed");
-    assert!(!a.run.serial().unwrap_or_default().contains(BACKUP_LOST_MARKER));
+    assert!(
+        released_now(&mut a.run) > before,
+        "A's output still committed"
+    );
+    assert!(
+        !a.run
+            .serial()
+            .unwrap_or_default()
+            .contains(BACKUP_LOST_MARKER)
+    );
     // The primary dies too: the backup has no majority and does not run.
     a.run.kill().expect("killing A");
     let why = expect(&mut b.run, "B", "does not take over without a majority");
@@ -179,4 +194,61 @@ fn qemu_pair_without_its_witness_stays_protected_but_no_side_runs_alone() {
     let (a, b) = (a.run.stop(), b.run.stop());
     check_digest_between(&a, &b).unwrap_or_else(|e| panic!("takeover: {e}"));
     check_chain(&[&a, &b], "A, then B");
+}
+
+/// The deployment the README describes: the hosts' peer link on a Linux bridge, and
+/// `castor-witness --interface` (a packet socket) on that bridge. The primary holds the lease;
+/// killed, its backup takes over with the witness's grant.
+#[test]
+fn qemu_pair_on_a_linux_bridge_uses_a_witness_on_that_bridge() {
+    let Some((net, taps)) = network_or_skip(2, 0.0) else {
+        return;
+    };
+    let key = random_key().expect("a key");
+    let mut cmd = net.command(witness_program().to_str().expect("a UTF-8 path"));
+    cmd.args(["--interface", BRIDGE]);
+    let (_witness, first) = spawn_witness(cmd, &key, LEASE_MS).expect("the witness");
+    println!("witness: {first}");
+    assert!(
+        first.contains(&format!("raw Ethernet on {BRIDGE}")),
+        "{first}"
+    );
+    let mut pair = Pair::qemu()
+        .guest(
+            kernel::demo().expect("building castor-demo"),
+            &params().args(0),
+        )
+        .guest_ram_mib(32)
+        .peer_timeout_ms(PEER_TIMEOUT_MS)
+        .key(&key)
+        .args("digests=on witness=on")
+        .guest_network(GuestNetwork {
+            netns: Some(Arc::clone(net.netns())),
+            taps: [taps[0].name().to_string(), taps[1].name().to_string()],
+            nic: Nic::VirtioNet,
+            shared: true,
+        })
+        .host_clock()
+        .start()
+        .expect("starting the pair");
+    pair.wait_for(Role::Backup, &format!("{APPLIED_EPOCH_MARKER}0"))
+        .expect("the backup applies the full copy");
+    pair.wait_for(Role::Primary, HOLDS)
+        .expect("the primary holds the lease");
+    pair.wait_for(Role::Primary, "[guest] demo: step=")
+        .expect("the primary releases output");
+    pair.kill_primary().expect("killing the primary");
+    pair.wait_for(Role::Backup, "the witness granted this host the lease")
+        .expect("the witness grants the backup the lease");
+    pair.wait_for(Role::Backup, TAKEOVER_MARKER)
+        .expect("the backup takes over");
+    pair.wait_for(Role::Backup, "[guest] demo: step=")
+        .expect("the backup releases output");
+    let outcome = pair.stop();
+    check_digest_between(&outcome.primary, &outcome.backup)
+        .unwrap_or_else(|e| panic!("takeover: {e}"));
+    check_chain(
+        &[&outcome.primary, &outcome.backup],
+        "the primary, then the backup",
+    );
 }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! 1 HELLO     version u16, role u8 (1 primary, 2 backup), flags u8 (bit 0: a primary whose
-//!             guest runs already, offered `cpu`: a new backup must resume that), epoch_min_ms u32,
+//!             guest runs already, offered `cpu`: a new backup must resume that; bit 1: the
+//!             sender takes a witness's lease, `witness=on`), epoch_min_ms u32,
 //!             epoch_max_ms u32, guest_ram u64, guest_image [u8; 32],
 //!             cpu: the CPU model the sender offers guests (see `cpu_model`)   (308 bytes)
 //! 2 STREAM    checkpoint stream bytes (the first STREAM is the 48-byte stream header)
@@ -27,6 +28,8 @@ use crate::link::Role;
 pub const PAIR_VERSION: u16 = 3;
 /// `HELLO` flag: the sender is a primary whose guest runs already (re-protection).
 const FLAG_RUNNING: u8 = 1;
+/// `HELLO` flag: the sender runs alone only with a witness's lease (`witness=on`).
+const FLAG_WITNESS: u8 = 2;
 
 const TAG_HELLO: u8 = 1;
 const TAG_STREAM: u8 = 2;
@@ -56,6 +59,9 @@ pub struct Hello {
     /// A primary whose guest runs already: a backup joins it (re-protection) and must be able
     /// to resume a guest offered `cpu` exactly.
     pub running: bool,
+    /// The sender runs the guest without its peer only with a witness's lease: both hosts of
+    /// a pair must agree, or one side could run alone while the other waits for the witness.
+    pub witness: bool,
 }
 
 /// A decoded message.
@@ -138,6 +144,11 @@ pub enum PairError {
     },
     /// The hosts cannot offer the guest a CPU both can run it on.
     Cpu(CpuMismatch),
+    /// One host takes a witness's lease and the other does not.
+    Witness {
+        /// Ours.
+        ours: bool,
+    },
 }
 
 fn hex8(bytes: &[u8; 32], f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -165,6 +176,14 @@ impl fmt::Display for PairError {
                 f.write_str(" on the peer")
             }
             Self::Cpu(why) => why.fmt(f),
+            Self::Witness { ours } => {
+                let (here, there) = if *ours { ("on", "off") } else { ("off", "on") };
+                write!(
+                    f,
+                    "witness= differs: {here} here, {there} on the peer (give both the same \
+                     witness=)"
+                )
+            }
         }
     }
 }
@@ -182,7 +201,7 @@ impl Hello {
     /// runs already, the model it was offered, which the backup must be able to resume.
     ///
     /// # Errors
-    /// The first mismatch, in the order role, version, RAM, image, CPU.
+    /// The first mismatch, in the order role, version, RAM, image, witness, CPU.
     pub fn check(&self, peer: &Hello) -> Result<CpuModel, PairError> {
         if self.role == peer.role {
             return Err(PairError::RoleConflict(self.role));
@@ -205,6 +224,9 @@ impl Hello {
                 theirs: peer.guest_image,
             });
         }
+        if self.witness != peer.witness {
+            return Err(PairError::Witness { ours: self.witness });
+        }
         let (primary, backup) = match self.role {
             Role::Primary => (self, peer),
             Role::Backup => (peer, self),
@@ -213,13 +235,12 @@ impl Hello {
         if !primary.running {
             return CpuModel::baseline(&primary.cpu, &backup.cpu, span).map_err(PairError::Cpu);
         }
-        primary
-            .cpu
-            .can_resume(&backup.cpu)
-            .map_err(|why| PairError::Cpu(CpuMismatch::Resume {
+        primary.cpu.can_resume(&backup.cpu).map_err(|why| {
+            PairError::Cpu(CpuMismatch::Resume {
                 host: Role::Backup,
                 why,
-            }))?;
+            })
+        })?;
         primary.cpu.check_guest_span(span).map_err(PairError::Cpu)?;
         Ok(primary.cpu)
     }
@@ -238,7 +259,8 @@ impl Message<'_> {
                     Role::Primary => 1,
                     Role::Backup => 2,
                 });
-                out.push(if h.running { FLAG_RUNNING } else { 0 });
+                let flag = |on: bool, flag: u8| if on { flag } else { 0 };
+                out.push(flag(h.running, FLAG_RUNNING) | flag(h.witness, FLAG_WITNESS));
                 out.extend_from_slice(&h.epoch_min_ms.to_le_bytes());
                 out.extend_from_slice(&h.epoch_max_ms.to_le_bytes());
                 out.extend_from_slice(&h.guest_ram.to_le_bytes());
@@ -290,11 +312,12 @@ impl Message<'_> {
                     2 => Role::Backup,
                     _ => return Err(MessageError::BadField("role")),
                 };
-                let running = match (b[3], role) {
-                    (0, _) => false,
-                    (FLAG_RUNNING, Role::Primary) => true,
-                    _ => return Err(MessageError::BadField("flags")),
-                };
+                let flags = b[3];
+                let running = flags & FLAG_RUNNING != 0;
+                if flags & !(FLAG_RUNNING | FLAG_WITNESS) != 0 || (running && role != Role::Primary)
+                {
+                    return Err(MessageError::BadField("flags"));
+                }
                 let u32_at =
                     |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
                 let mut ram = [0u8; 8];
@@ -314,6 +337,7 @@ impl Message<'_> {
                     guest_image: image,
                     cpu,
                     running,
+                    witness: flags & FLAG_WITNESS != 0,
                 })))
             }
             TAG_STREAM if !body.is_empty() => Ok(Message::Stream(body)),

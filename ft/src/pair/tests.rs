@@ -590,6 +590,7 @@ fn hello_mismatches_are_refused_with_their_reason() {
         guest_image: [1; 32],
         cpu: server(),
         running: false,
+        witness: false,
     };
     let backup = Hello {
         role: Role::Backup,
@@ -620,6 +621,20 @@ fn hello_mismatches_are_refused_with_their_reason() {
         guest_image: [2; 32],
         ..backup
     };
+    let watched = Hello {
+        witness: true,
+        ..backup
+    };
+    for (ours, theirs, says) in [
+        (&primary, &watched, "off here, on"),
+        (&watched, &primary, "on here, off"),
+    ] {
+        let why = ours.check(theirs).unwrap_err().to_string();
+        assert!(
+            why.starts_with("witness= differs: ") && why.contains(says),
+            "{why}"
+        );
+    }
     assert!(matches!(
         primary.check(&other),
         Err(PairError::GuestImage { .. })
@@ -671,6 +686,7 @@ fn messages_decode_strictly_and_never_panic() {
         guest_image: [4; 32],
         cpu: server(),
         running: false,
+        witness: false,
     }))
     .encode();
     assert!(Message::decode(&hello).is_ok());
@@ -696,6 +712,15 @@ fn messages_decode_strictly_and_never_panic() {
         Err(MessageError::BadField("flags")),
         "only a primary runs its guest already"
     );
+    let mut unknown = hello.clone();
+    unknown[4] = 4;
+    assert_eq!(
+        Message::decode(&unknown),
+        Err(MessageError::BadField("flags"))
+    );
+    let mut watched = hello.clone();
+    watched[4] = 2;
+    assert!(matches!(Message::decode(&watched), Ok(Message::Hello(h)) if h.witness));
     let mut old = hello.clone();
     old[1] = 1;
     assert_eq!(
@@ -719,5 +744,5 @@ fn messages_decode_strictly_and_never_panic() {
 }
 
 mod faults;
-mod stun_parts;
 mod precopy;
+mod stun_parts;

@@ -43,7 +43,10 @@ fn messages_are_strict_and_authenticated() {
     let bytes = request.seal(&psk(), ChaCha20::apply_portable, 5, 1);
     assert_eq!(bytes.len(), REQUEST_LEN);
     let opened = Request::open(&psk(), ChaCha20::apply_portable, &bytes).unwrap();
-    assert_eq!((opened.sender, opened.counter, opened.message), (5, 1, request));
+    assert_eq!(
+        (opened.sender, opened.counter, opened.message),
+        (5, 1, request)
+    );
     for len in 0..bytes.len() {
         assert!(Request::open(&psk(), ChaCha20::apply_portable, &bytes[..len]).is_err());
     }
@@ -101,12 +104,25 @@ fn the_lease_goes_to_one_host_until_it_expires_and_replays_are_dropped() {
     let req = a.poll(now, &mut random).unwrap();
     let raw_reply = w.on_message(now, &req).unwrap();
     assert!(a.on_reply(now, &raw_reply).unwrap().granted);
-    assert!(a.holds(now + 2699) && !a.holds(now + 2700), "90% of the lease");
-    assert_eq!(a.on_reply(now, &raw_reply), None, "a repeated reply is no news");
-    assert_eq!(w.on_message(now + 5, &req), None, "a replayed request is dropped");
+    assert!(
+        a.holds(now + 2699) && !a.holds(now + 2700),
+        "90% of the lease"
+    );
+    assert_eq!(
+        a.on_reply(now, &raw_reply),
+        None,
+        "a repeated reply is no news"
+    );
+    assert_eq!(
+        w.on_message(now + 5, &req),
+        None,
+        "a replayed request is dropped"
+    );
     // B asks while A holds it: refused, told who holds it.
     let req = b.poll(now + 100, &mut random).unwrap();
-    let reply = b.on_reply(now + 100, &w.on_message(now + 100, &req).unwrap()).unwrap();
+    let reply = b
+        .on_reply(now + 100, &w.on_message(now + 100, &req).unwrap())
+        .unwrap();
     assert!(!reply.granted);
     assert_eq!((reply.holder, reply.remaining_ms), (1, LEASE - 100));
     assert!(matches!(b.state(), LeaseState::Elsewhere { holder: 1, .. }));
@@ -114,18 +130,30 @@ fn the_lease_goes_to_one_host_until_it_expires_and_replays_are_dropped() {
     assert!(a.poll(now + 100, &mut random).is_none());
     let later = now + u64::from(LEASE / 4);
     let req = a.poll(later, &mut random).unwrap();
-    assert!(a.on_reply(later, &w.on_message(later, &req).unwrap()).unwrap().granted);
+    assert!(
+        a.on_reply(later, &w.on_message(later, &req).unwrap())
+            .unwrap()
+            .granted
+    );
     // A falls silent: once its lease expired at the witness, B gets it.
     let expiry = later + u64::from(LEASE);
     let req = b.poll(expiry - 300, &mut random).unwrap();
     let reply = b.on_reply(expiry - 300, &w.on_message(expiry - 300, &req).unwrap());
     assert!(!reply.unwrap().granted);
     let req = b.poll(expiry, &mut random).unwrap();
-    assert!(b.on_reply(expiry, &w.on_message(expiry, &req).unwrap()).unwrap().granted);
+    assert!(
+        b.on_reply(expiry, &w.on_message(expiry, &req).unwrap())
+            .unwrap()
+            .granted
+    );
     assert!(!a.holds(expiry), "A's own count ended earlier");
     // A comes back: refused, and it knows its lease is gone.
     let req = a.poll(expiry + 10, &mut random).unwrap();
-    assert!(!a.on_reply(expiry + 10, &w.on_message(expiry + 10, &req).unwrap()).unwrap().granted);
+    assert!(
+        !a.on_reply(expiry + 10, &w.on_message(expiry + 10, &req).unwrap())
+            .unwrap()
+            .granted
+    );
     assert!(matches!(a.state(), LeaseState::Elsewhere { holder: 2, .. }));
     // A query changes nothing.
     a.set_want(Want::Query);
@@ -209,7 +237,10 @@ fn no_two_hosts_ever_hold_the_lease_with_clocks_within_the_margin() {
         assert_eq!(both, None, "seed {seed}, clock rates {rates:?}");
         changes += c;
     }
-    assert!(changes > 24, "the lease changed hands only {changes} times: too gentle");
+    assert!(
+        changes > 24,
+        "the lease changed hands only {changes} times: too gentle"
+    );
 }
 
 #[test]

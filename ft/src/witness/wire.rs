@@ -112,7 +112,9 @@ fn seal(
     let (header, body) = out.split_at_mut(HEADER_LEN);
     let key: Aead = psk.witness_key(sender, keystream);
     // Bodies are a few dozen bytes: far below the AEAD's limit, so sealing cannot fail.
-    let tag = key.seal(&nonce(kind, counter), header, body).unwrap_or_default();
+    let tag = key
+        .seal(&nonce(kind, counter), header, body)
+        .unwrap_or_default();
     out.extend_from_slice(&tag);
     out
 }

@@ -416,10 +416,7 @@ pub static KEYS: [Key; 24] = [
     },
     Key {
         name: "witness",
-        value: Value::Words(&[
-            ("off", |c| c.witness = false),
-            ("on", |c| c.witness = true),
-        ]),
+        value: Value::Words(&[("off", |c| c.witness = false), ("on", |c| c.witness = true)]),
         unset: Unset::Value("off"),
         help: "`on`: the pair runs its guest only on a side that holds a majority of primary, \
                backup and a witness (`castor-witness`, reached on the peer link's Ethernet \

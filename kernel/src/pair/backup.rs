@@ -23,23 +23,23 @@ use castor_ft::pair::message::Message;
 use castor_ft::stream::PAGE_SIZE;
 
 use super::memory::BackupRam;
+use super::output;
 use super::rejoin::{self, Majority};
 use super::witness::{WitnessId, WitnessLink};
-use castor_ft::witness::Want;
-use super::output;
 use super::{MS, Pair};
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::arch::x86_64::time;
+use crate::config::Config;
 use crate::kprintln;
 use crate::link::peer::PeerLink;
 use crate::vmm::backend::Backend;
 use crate::vmm::cpu_state::CpuState;
 use crate::vmm::guest_mem::GuestMemory;
-use crate::config::Config;
 use crate::vmm::launch::guest_memory;
 use crate::vmm::run::Guest;
 use crate::vmm::uplink::Uplink;
 use crate::vmm::vcpu::{GuestStart, Vcpu};
+use castor_ft::witness::Want;
 
 /// How often the backup says which epoch it holds.
 const REPORT_EVERY: u64 = 5_000 * MS;
@@ -107,12 +107,24 @@ pub fn serve<B: Backend>(
         if backup.last_applied().is_some() {
             match rejoin::await_majority(&mut link, config, &image, witness.as_mut()) {
                 Majority::Granted => {
-                    return take_over::<B>(backup, mem, silent, uplink, (link, config, (image, witness)));
+                    return take_over::<B>(
+                        backup,
+                        mem,
+                        silent,
+                        uplink,
+                        (link, config, (image, witness)),
+                    );
                 }
                 Majority::NewPrimary => continue,
             }
         }
-        return take_over::<B>(backup, mem, silent, uplink, (link, config, (image, witness)));
+        return take_over::<B>(
+            backup,
+            mem,
+            silent,
+            uplink,
+            (link, config, (image, witness)),
+        );
     }
 }
 

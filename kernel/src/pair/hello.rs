@@ -62,6 +62,7 @@ pub fn ours(
         guest_image,
         cpu: running.unwrap_or_else(|| cpu_model::this_host(time::tsc_hz())),
         running: running.is_some(),
+        witness: config.witness,
     }
 }
 

@@ -20,9 +20,9 @@
 use castor_ft::link::{Event, Role};
 use castor_ft::witness::{LeaseState, Want};
 
+use super::MS;
 use super::hello;
 use super::witness::{WitnessId, WitnessLink};
-use super::MS;
 use crate::config::Config;
 use crate::kprintln;
 use crate::link::peer::PeerLink;
@@ -34,7 +34,6 @@ pub enum Majority {
     /// A running primary paired with this host: stand by for it.
     NewPrimary,
 }
-
 
 /// Waits until this backup, which lost its primary, may take over (see the module docs), or a
 /// running primary pairs with it.

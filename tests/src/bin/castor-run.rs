@@ -9,6 +9,7 @@ use castor_tests::cli::{
     self, EmulatorKind, Mode, PairArgs, PairInput, Parsed, RunArgs, RunEnd, Typed,
 };
 use castor_tests::kernel::{self, BuildOutput};
+use castor_tests::pair::segment::{HostTemplate, Segment};
 use castor_tests::pair::{HostEmulator, Pair, Role};
 use castor_tests::serial_input::SerialInput;
 use castor_tests::{Emulator, Result, Run, process};
@@ -121,6 +122,15 @@ fn run_single(args: &RunArgs, elf: PathBuf, timeout: Option<Option<Duration>>) -
     Ok(ExitCode::from(verdict.code))
 }
 
+/// `--reprotect`: hosts made by `template` on one segment, a new backup after each failover.
+fn run_chain(template: HostTemplate, opts: &PairArgs) -> Result<ExitCode> {
+    let mut segment = Segment::with(template)?;
+    let stdout = || Box::new(std::io::stdout()) as Box<dyn Write + Send>;
+    let verdict = cli::chain::run_chain(&mut segment, &opts.failover_at, opts.duration, &stdout)?;
+    eprintln!("\ncastor-run: {}", verdict.message);
+    Ok(ExitCode::from(verdict.code))
+}
+
 /// What the user types, for the serial console (see `cli::input`): QEMU hosts only.
 fn typed_input(emulator: EmulatorKind) -> Option<Typed> {
     match emulator {
@@ -139,27 +149,44 @@ fn run_pair(args: &RunArgs, opts: &PairArgs, elf: PathBuf) -> Result<ExitCode> {
         EmulatorKind::Qemu => (HostEmulator::Qemu, "qemu"),
         EmulatorKind::Bochs => (HostEmulator::Bochs, "bochs"),
     };
-    let mut pair = Pair::new(emulator)
-        .name("castor-run")
-        .kernel(&elf)
-        .cpus(args.cpus)
-        .nic(opts.nic)
-        .guest(&file, &guest_args)
-        .args(&args.append)
-        .no_timeout()
-        .fail_markers(&[])
-        .live_console(Box::new(std::io::stdout()));
-    if let Some(guest) = &args.guest {
-        for module in &guest.modules {
-            pair = pair.guest_module(&module.file, &module.args);
+    // Every host of the run is made alike (with --reprotect, one after another).
+    let template = {
+        let (args, opts) = (args.clone(), opts.clone());
+        let (file, guest_args) = (file.clone(), guest_args.clone());
+        move || {
+            let mut pair = Pair::new(emulator)
+                .name("castor-run")
+                .kernel(&elf)
+                .cpus(args.cpus)
+                .nic(opts.nic)
+                .guest(&file, &guest_args)
+                .args(&args.append)
+                .no_timeout()
+                .fail_markers(&[]);
+            if let Some(guest) = &args.guest {
+                for module in &guest.modules {
+                    pair = pair.guest_module(&module.file, &module.args);
+                }
+                if let Some(mib) = guest.ram_mib {
+                    pair = pair.guest_ram_mib(mib);
+                }
+            }
+            if let Some(ms) = opts.peer_timeout_ms {
+                pair = pair.peer_timeout_ms(ms);
+            }
+            pair
         }
-        if let Some(mib) = guest.ram_mib {
-            pair = pair.guest_ram_mib(mib);
-        }
+    };
+    if opts.reprotect {
+        eprintln!(
+            "castor-run: a chain of QEMU hosts on one segment running {} with command line \
+             {guest_args:?}; failovers at {:?}, each followed by a new backup",
+            file.display(),
+            opts.failover_at
+        );
+        return run_chain(Box::new(move || Ok(template())), opts);
     }
-    if let Some(ms) = opts.peer_timeout_ms {
-        pair = pair.peer_timeout_ms(ms);
-    }
+    let mut pair = template().live_console(Box::new(std::io::stdout()));
     let bridge = match &opts.guest_net {
         Some(cidr) => {
             let bridge = HostBridge::new(cidr)?;
@@ -180,7 +207,7 @@ fn run_pair(args: &RunArgs, opts: &PairArgs, elf: PathBuf) -> Result<ExitCode> {
         pair.effective_peer_timeout_ms(),
         file.display(),
         guest_args,
-        match (opts.failover_at, opts.duration) {
+        match (opts.failover_at.first(), opts.duration) {
             (Some(at), _) => format!("; killing the primary at {:.1} s", at.as_secs_f64()),
             (None, Some(end)) => format!("; stopping at {:.1} s", end.as_secs_f64()),
             (None, None) => "; Ctrl-C stops both".into(),
@@ -195,7 +222,7 @@ fn run_pair(args: &RunArgs, opts: &PairArgs, elf: PathBuf) -> Result<ExitCode> {
     let mut handle = pair.start()?;
     let verdict = cli::watch_pair(
         &mut handle,
-        opts.failover_at,
+        opts.failover_at.first().copied(),
         opts.duration,
         name,
         input.as_mut(),

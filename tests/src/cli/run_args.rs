@@ -49,8 +49,11 @@ pub enum Mode {
 pub struct PairArgs {
     /// `--duration`: stop both hosts after this long; `None`: run until Ctrl-C.
     pub duration: Option<Duration>,
-    /// `--failover-at`: SIGKILL the primary this long after the start.
-    pub failover_at: Option<Duration>,
+    /// `--failover-at`: SIGKILL the primary this long after the start (several, ascending,
+    /// with `--reprotect`).
+    pub failover_at: Vec<Duration>,
+    /// `--reprotect`: a fresh backup joins after each takeover.
+    pub reprotect: bool,
     /// `--peer-timeout` in ms; `None`: the pair's default for the emulator.
     pub peer_timeout_ms: Option<u32>,
     /// `--nic`: the QEMU hosts' NIC.
@@ -150,7 +153,8 @@ struct Given {
     guest_ram: Option<u32>,
     modules: Vec<(&'static str, PathBuf, String)>,
     duration: Option<Duration>,
-    failover_at: Option<Duration>,
+    failover_at: Vec<Duration>,
+    reprotect: bool,
     peer_timeout_ms: Option<u32>,
     nic: Option<Nic>,
     guest_net: Option<String>,
@@ -177,11 +181,12 @@ const VALUED: [&str; 14] = [
 /// Parses `castor-run`'s arguments (without the program name).
 pub fn parse_run_args(args: impl IntoIterator<Item = String>) -> Result<Parsed<RunArgs>> {
     let mut given = Given::default();
-    for (name, value) in options(args, &["-h", "--help", "--single"], &VALUED)? {
+    for (name, value) in options(args, &["-h", "--help", "--single", "--reprotect"], &VALUED)? {
         let bad = |expected: &str| Error::new(format!("{name} {value:?}: expected {expected}"));
         match name.as_str() {
             "-h" | "--help" => return Ok(Parsed::Help),
             "--single" => given.single = true,
+            "--reprotect" => given.reprotect = true,
             "--emulator" => {
                 given.emulator = Some(match value.as_str() {
                     "qemu" => EmulatorKind::Qemu,
@@ -218,9 +223,9 @@ pub fn parse_run_args(args: impl IntoIterator<Item = String>) -> Result<Parsed<R
                 given.guest_ram = Some(mib.ok_or_else(|| bad(&range))?);
             }
             "--duration" => given.duration = Some(seconds(&value).ok_or_else(|| bad("seconds"))?),
-            "--failover-at" => {
-                given.failover_at = Some(seconds(&value).ok_or_else(|| bad("seconds"))?)
-            }
+            "--failover-at" => given
+                .failover_at
+                .push(seconds(&value).ok_or_else(|| bad("seconds"))?),
             "--peer-timeout" => {
                 let ms = value.parse().ok().filter(|n| PEER_TIMEOUT_MS.contains(n));
                 let range = format!(
@@ -286,7 +291,8 @@ impl Given {
     fn single_mode(&self) -> Result<Mode> {
         let pair_only = [
             ("--duration", self.duration.is_some()),
-            ("--failover-at", self.failover_at.is_some()),
+            ("--failover-at", !self.failover_at.is_empty()),
+            ("--reprotect", self.reprotect),
             ("--peer-timeout", self.peer_timeout_ms.is_some()),
             ("--nic", self.nic.is_some()),
             ("--guest-net", self.guest_net.is_some()),
@@ -308,7 +314,21 @@ impl Given {
                  end",
             ));
         }
-        if let (Some(at), Some(end)) = (self.failover_at, self.duration)
+        let mut failovers = self.failover_at.clone();
+        failovers.sort();
+        if failovers.len() > 1 && !self.reprotect {
+            return Err(Error::new(
+                "--failover-at more than once needs --reprotect: after a takeover the guest has \
+                 no backup to fail over to",
+            ));
+        }
+        if self.reprotect && (emulator == EmulatorKind::Bochs || self.guest_net.is_some()) {
+            return Err(Error::new(
+                "--reprotect runs QEMU hosts on one emulated segment, without --guest-net \
+                 (use --emulator qemu and leave out --guest-net)",
+            ));
+        }
+        if let (Some(&at), Some(end)) = (failovers.last(), self.duration)
             && at >= end
         {
             return Err(Error::new(format!(
@@ -331,7 +351,8 @@ impl Given {
         check_pair_append(&self.append)?;
         Ok(Mode::Pair(PairArgs {
             duration: self.duration,
-            failover_at: self.failover_at,
+            failover_at: failovers,
+            reprotect: self.reprotect,
             peer_timeout_ms: self.peer_timeout_ms,
             nic: self.nic.unwrap_or(match emulator {
                 EmulatorKind::Qemu => Nic::VirtioNet,

@@ -17,15 +17,20 @@ const POLL: Duration = Duration::from_millis(20);
 /// Splits one host's console bytes into prefixed lines.
 #[derive(Debug)]
 pub struct LinePrefixer {
-    prefix: &'static str,
+    prefix: String,
     partial: Vec<u8>,
 }
 
 impl LinePrefixer {
     /// A splitter whose lines start with `role`'s prefix ([`Role::prefix`]).
     pub fn new(role: Role) -> LinePrefixer {
+        LinePrefixer::with_prefix(role.prefix())
+    }
+
+    /// A splitter whose lines start with `prefix`.
+    pub fn with_prefix(prefix: &str) -> LinePrefixer {
         LinePrefixer {
-            prefix: role.prefix(),
+            prefix: prefix.into(),
             partial: Vec::new(),
         }
     }
@@ -93,15 +98,27 @@ pub struct LiveConsole {
 impl LiveConsole {
     /// Starts tailing `logs` (each host's role and serial log file, which the emulator creates)
     /// into `sink`.
-    pub fn start(logs: Vec<(Role, PathBuf)>, mut sink: Box<dyn Write + Send>) -> LiveConsole {
+    pub fn start(logs: Vec<(Role, PathBuf)>, sink: Box<dyn Write + Send>) -> LiveConsole {
+        let logs = logs
+            .into_iter()
+            .map(|(role, path)| (role.prefix().to_string(), path))
+            .collect();
+        LiveConsole::start_prefixed(logs, sink)
+    }
+
+    /// Starts tailing `logs` (each with the prefix of its lines) into `sink`.
+    pub fn start_prefixed(
+        logs: Vec<(String, PathBuf)>,
+        mut sink: Box<dyn Write + Send>,
+    ) -> LiveConsole {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
         let mut sources: Vec<Source> = logs
             .into_iter()
-            .map(|(role, path)| Source {
+            .map(|(prefix, path)| Source {
                 path,
                 file: None,
-                lines: LinePrefixer::new(role),
+                lines: LinePrefixer::with_prefix(&prefix),
             })
             .collect();
         let thread = thread::Builder::new()

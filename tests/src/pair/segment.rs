@@ -11,15 +11,15 @@ use crate::process::Process;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+/// What every host of a segment is, before its role, key, wire and MAC.
+pub type HostTemplate = Box<dyn Fn() -> Result<Pair>>;
+
 /// A segment of hosts (and maybe a witness).
 pub struct Segment {
     /// The hub joining them; [`Hub::set_cut`] partitions it.
     pub hub: Hub,
     key: String,
-    guest_args: String,
-    args: String,
-    peer_timeout_ms: u32,
-    host_clock: bool,
+    template: HostTemplate,
     hosts: usize,
 }
 
@@ -35,13 +35,23 @@ impl Segment {
     /// A segment whose hosts run the demo guest with `guest_args` and Castor's `args` (after
     /// `digests=on`), with `peer_timeout_ms`.
     pub fn new(guest_args: &str, args: &str, peer_timeout_ms: u32) -> Result<Segment> {
+        let (guest_args, args) = (guest_args.to_string(), format!("digests=on {args}"));
+        Segment::with(Box::new(move || {
+            Ok(Pair::qemu()
+                .guest(kernel::demo()?, &guest_args)
+                .guest_ram_mib(32)
+                .peer_timeout_ms(peer_timeout_ms)
+                .args(&args))
+        }))
+    }
+
+    /// A segment whose hosts are made by `template` (QEMU hosts: a [`Pair`] with the guest and
+    /// options every host gets).
+    pub fn with(template: HostTemplate) -> Result<Segment> {
         Ok(Segment {
             hub: Hub::start().context("starting the hub")?,
             key: random_key()?,
-            guest_args: guest_args.into(),
-            args: format!("digests=on {args}"),
-            peer_timeout_ms,
-            host_clock: false,
+            template,
             hosts: 0,
         })
     }
@@ -49,7 +59,8 @@ impl Segment {
     /// Hosts keep time by the machine's clock (not an instruction count): leases need clocks
     /// that track real time.
     pub fn host_clock(mut self) -> Segment {
-        self.host_clock = true;
+        let template = std::mem::replace(&mut self.template, Box::new(|| Ok(Pair::qemu())));
+        self.template = Box::new(move || Ok(template()?.host_clock()));
         self
     }
 
@@ -59,18 +70,11 @@ impl Segment {
         let qemu = free_udp_port().context("a UDP port")?;
         let (port, hub) = self.hub.add_port(qemu).context("a hub port")?;
         let mac = format!("52:54:00:00:00:{:02x}", 0x10 + self.hosts);
-        let mut pair = Pair::qemu()
-            .guest(kernel::demo()?, &self.guest_args)
-            .guest_ram_mib(32)
-            .peer_timeout_ms(self.peer_timeout_ms)
+        let run = (self.template)()?
             .key(&self.key)
-            .args(&self.args)
             .dgram((qemu, hub), (qemu, hub))
-            .mac_for(role, &mac);
-        if self.host_clock {
-            pair = pair.host_clock();
-        }
-        let run = pair.start_host(role, name)?;
+            .mac_for(role, &mac)
+            .start_host(role, name)?;
         Ok(SegmentHost { run, port })
     }
 
@@ -84,35 +88,37 @@ impl Segment {
         let local = free_udp_port().context("a UDP port")?;
         let (port, hub) = self.hub.add_port(local).context("a hub port")?;
         let mut cmd = Command::new(program);
-        cmd.args([
-            "--key",
-            &self.key,
-            "--dgram",
-            &format!("127.0.0.1:{local},127.0.0.1:{hub}"),
-            "--lease-ms",
-            &lease_ms.to_string(),
-        ])
+        cmd.args(["--dgram", &format!("127.0.0.1:{local},127.0.0.1:{hub}")]);
+        let (process, first) = spawn_witness(cmd, &self.key, lease_ms)?;
+        Ok((process, port, first))
+    }
+}
+
+/// Starts `castor-witness` as `cmd` (its program and transport) with `key` and leases of
+/// `lease_ms`: its process (killed when dropped) and its first line; its later lines are
+/// printed as they come.
+pub fn spawn_witness(mut cmd: Command, key: &str, lease_ms: u32) -> Result<(Process, String)> {
+    cmd.args(["--key", key, "--lease-ms", &lease_ms.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-        let mut process = Process::spawn(cmd, false).context("starting castor-witness")?;
-        let stdout = process
-            .take_stdout()
-            .ok_or_else(|| crate::error::Error::new("castor-witness has no stdout"))?;
-        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-        let first = lines
-            .next()
-            .transpose()
-            .context("reading castor-witness")?
-            .unwrap_or_default();
-        // Keep reading (and showing) its lines so it never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in lines.map_while(std::result::Result::ok) {
-                println!("{line}");
-            }
-        });
-        Ok((process, port, first))
-    }
+    let mut process = Process::spawn(cmd, false).context("starting castor-witness")?;
+    let stdout = process
+        .take_stdout()
+        .ok_or_else(|| crate::error::Error::new("castor-witness has no stdout"))?;
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let first = lines
+        .next()
+        .transpose()
+        .context("reading castor-witness")?
+        .unwrap_or_default();
+    // Keep reading (and showing) its lines so it never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in lines.map_while(std::result::Result::ok) {
+            println!("{line}");
+        }
+    });
+    Ok((process, first))
 }
 
 /// Waits for `marker` on `host`, panicking with its console if it does not come.

@@ -159,9 +159,7 @@ impl Wire {
                 };
                 // The port as a bare number: Bochs 2.7 reads the port of a `host:port` form
                 // from freed memory.
-                let e1000 = format!(
-                    "e1000: enabled=1, mac={mac}, ethmod=socket, ethdev={port}"
-                );
+                let e1000 = format!("e1000: enabled=1, mac={mac}, ethmod=socket, ethdev={port}");
                 let slot = "pci: enabled=1, chipset=i440fx, slot1=e1000".to_string();
                 Emulator::Bochs(Bochs::default().config([slot, e1000]))
             }
@@ -205,11 +203,15 @@ mod tests {
             netns: None,
             hub: None,
         };
-        let qemu_args =
-            |wire: &Wire, role| match wire.emulator(role, HostEmulator::Qemu, Nic::E1000, role.mac()) {
-                Emulator::Qemu(q) => q.extra_args.join(" "),
-                other => panic!("{other:?}"),
-            };
+        let qemu_args = |wire: &Wire, role| match wire.emulator(
+            role,
+            HostEmulator::Qemu,
+            Nic::E1000,
+            role.mac(),
+        ) {
+            Emulator::Qemu(q) => q.extra_args.join(" "),
+            other => panic!("{other:?}"),
+        };
         assert!(stream.primary_listens());
         assert!(qemu_args(&stream, Role::Primary).contains("server=on"));
         assert!(qemu_args(&stream, Role::Backup).contains("server=off"));
@@ -217,11 +219,15 @@ mod tests {
             qemu_args(&stream, Role::Backup)
                 .ends_with("-device e1000,netdev=n0,mac=52:54:00:00:00:02")
         );
-        let bochs_rc =
-            |wire: &Wire, role| match wire.emulator(role, HostEmulator::Bochs, Nic::VirtioNet, role.mac()) {
-                Emulator::Bochs(b) => b.extra_config.join("\n"),
-                other => panic!("{other:?}"),
-            };
+        let bochs_rc = |wire: &Wire, role| match wire.emulator(
+            role,
+            HostEmulator::Bochs,
+            Nic::VirtioNet,
+            role.mac(),
+        ) {
+            Emulator::Bochs(b) => b.extra_config.join("\n"),
+            other => panic!("{other:?}"),
+        };
         let hub = Wire {
             link: Link::Namespace { hub: true },
             netns: None,

@@ -509,7 +509,10 @@ impl Primary {
                 .push_back(Message::Stream(&self.header.encode()).encode());
             self.header_sent = true;
         }
-        Ok((epoch, EpochWriter::begin(sink, &self.header, epoch, guest_time)?))
+        Ok((
+            epoch,
+            EpochWriter::begin(sink, &self.header, epoch, guest_time)?,
+        ))
     }
 
     /// Hands the begun epoch to the lazy sender; the guest runs in the next.

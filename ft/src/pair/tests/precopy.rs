@@ -39,7 +39,10 @@ fn precopy_rounds_then_a_checkpoint_leave_the_backup_with_the_stun_contents() {
     assert_eq!(applied.len(), 1);
     assert!(!applied[0].checkpoint, "a pre-copy round is no checkpoint");
     assert_eq!(backup.last_applied(), None, "nothing to resume from yet");
-    assert_ne!(backup_ram.0[3], ram.pages[3], "page 3 changed after it was read");
+    assert_ne!(
+        backup_ram.0[3], ram.pages[3],
+        "page 3 changed after it was read"
+    );
     // Round 1: what the guest wrote during round 0.
     let dirty = ram.harvest();
     assert_eq!(dirty, [3, 5]);
@@ -70,7 +73,10 @@ fn precopy_rounds_then_a_checkpoint_leave_the_backup_with_the_stun_contents() {
     }
     let applied = deliver(&mut primary, &mut backup, &mut backup_ram);
     assert_eq!(
-        applied.iter().map(|a| (a.epoch, a.checkpoint)).collect::<Vec<_>>(),
+        applied
+            .iter()
+            .map(|a| (a.epoch, a.checkpoint))
+            .collect::<Vec<_>>(),
         [(1, false), (2, true)]
     );
     assert_eq!(digest_of(&backup_ram.0), digest_of(&snapshot));
@@ -138,6 +144,7 @@ fn a_running_primary_keeps_its_guest_cpu_and_a_backup_that_cannot_resume_it_is_r
         guest_image: [1; 32],
         cpu: CpuModel::intersect(&server(), &older()).unwrap(),
         running: true,
+        witness: false,
     };
     let bigger = Hello {
         role: Role::Backup,

@@ -26,13 +26,12 @@ use castor_ft::pair::primary::{
 };
 use castor_ft::stream::{MAX_DEVICE_STATE_LEN, PAGE_SIZE};
 
+use self::reprotect::Rejoin;
 use super::memory::PrimaryRam;
 use super::output;
 use super::stats::{Stats, StunTimes};
-use super::{MS, Pair, hello};
-use self::reprotect::Rejoin;
 use super::witness::{WitnessId, WitnessLink};
-use castor_ft::witness::Want;
+use super::{MS, Pair, hello};
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::arch::x86_64::{apic, instr, time};
 use crate::config::{Config, FreezePhase, FreezePoint};
@@ -46,6 +45,7 @@ use crate::vmm::nic_io::NetHost;
 use crate::vmm::run::{self, Guest, GuestEnd, Step};
 use crate::vmm::uplink::Uplink;
 use crate::vmm::vcpu::{InterruptSource, Vcpu};
+use castor_ft::witness::Want;
 
 /// Pages the lazy sender streams at each turn between guest exits.
 const PAGES_PER_EXIT: usize = 8;
@@ -188,7 +188,10 @@ impl<B: Backend> Host<'_, B> {
 
     /// Runs the guest to its end with the host timer ticking; a host deposed on the way (no
     /// majority) becomes a backup of whoever runs the guest now.
-    #[allow(clippy::boxed_local, reason = "on the heap to spare the kernel stack (see new)")]
+    #[allow(
+        clippy::boxed_local,
+        reason = "on the heap to spare the kernel stack (see new)"
+    )]
     fn start(mut self: alloc::boxed::Box<Self>) -> ExitStatus {
         apic::start_host_tick();
         let status = self.run();

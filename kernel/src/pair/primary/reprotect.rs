@@ -62,7 +62,10 @@ pub(super) enum Rejoin {
     /// so a host that keeps failing is reported once.
     Listening { failed: Option<String> },
     /// Paired; our HELLO is out, the backup's is awaited until `deadline`.
-    Hello { ours: alloc::boxed::Box<Hello>, deadline: u64 },
+    Hello {
+        ours: alloc::boxed::Box<Hello>,
+        deadline: u64,
+    },
     /// A pairing was refused: the link stays up until the peer has our HELLO (or `until`).
     Closing { until: u64 },
     /// Pre-copy rounds, then the first checkpoint and its acknowledgement.

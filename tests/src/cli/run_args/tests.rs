@@ -34,7 +34,8 @@ fn no_arguments_run_a_qemu_pair_with_the_demo_guest_until_stopped() {
     );
     let expected = PairArgs {
         duration: None,
-        failover_at: None,
+        failover_at: Vec::new(),
+        reprotect: false,
         peer_timeout_ms: None,
         nic: Nic::VirtioNet,
         guest_net: None,
@@ -55,7 +56,7 @@ fn pair_options() {
         "e1000",
     ]);
     assert_eq!(p.duration, Some(Duration::from_secs(20)));
-    assert_eq!(p.failover_at, Some(Duration::from_millis(7500)));
+    assert_eq!(p.failover_at, [Duration::from_millis(7500)]);
     assert_eq!((p.peer_timeout_ms, p.nic), (Some(1500), Nic::E1000));
     let p = pair_args(&["--guest-net", "10.0.2.1/24"]);
     assert_eq!(p.guest_net.as_deref(), Some("10.0.2.1/24"));
@@ -70,6 +71,19 @@ fn pair_options() {
             "only QEMU hosts",
         ),
         (&["--append", "guest_net=nic"], "use --guest-net"),
+        (
+            &["--failover-at", "3", "--failover-at", "5"],
+            "needs --reprotect",
+        ),
+        (
+            &["--reprotect", "--emulator", "bochs"],
+            "QEMU hosts on one emulated segment",
+        ),
+        (
+            &["--reprotect", "--failover-at", "9", "--duration", "8"],
+            "must come before the end",
+        ),
+        (&["--single", "--reprotect"], "is for a pair"),
     ] {
         let e = run(bad).unwrap_err().to_string();
         assert!(e.contains(says), "{bad:?}: {e}");
@@ -78,7 +92,14 @@ fn pair_options() {
     let p = pair_args(&["--failover-at", "3"]);
     assert_eq!(
         (p.failover_at, p.duration),
-        (Some(Duration::from_secs(3)), None)
+        (vec![Duration::from_secs(3)], None)
+    );
+    // Several failovers with re-protection, in time order.
+    let p = pair_args(&["--reprotect", "--failover-at", "40", "--failover-at", "20"]);
+    assert!(p.reprotect);
+    assert_eq!(
+        p.failover_at,
+        [Duration::from_secs(20), Duration::from_secs(40)]
     );
     let a = args(&[
         "--emulator",
