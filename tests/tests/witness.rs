@@ -237,6 +237,7 @@ fn qemu_pair_on_a_linux_bridge_uses_a_witness_on_that_bridge() {
         .expect("the primary holds the lease");
     pair.wait_for(Role::Primary, "[guest] demo: step=")
         .expect("the primary releases output");
+    sleep(Duration::from_secs(2));
     pair.kill_primary().expect("killing the primary");
     pair.wait_for(Role::Backup, "the witness granted this host the lease")
         .expect("the witness grants the backup the lease");

@@ -14,18 +14,30 @@ pub struct PacketSocket {
     pub mac: [u8; 6],
 }
 
-/// The MAC of interface `name` (from sysfs).
-fn interface_mac(name: &str) -> io::Result<[u8; 6]> {
-    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/address"))?;
-    let bytes: Vec<u8> = text
-        .trim()
-        .split(':')
-        .map(|b| u8::from_str_radix(b, 16))
-        .collect::<Result<_, _>>()
-        .map_err(|_| io::Error::other(format!("{name}: unreadable MAC {text:?}")))?;
-    bytes
-        .try_into()
-        .map_err(|_| io::Error::other(format!("{name}: unreadable MAC {text:?}")))
+/// The MAC of interface `name`, asked through `fd` (SIOCGIFHWADDR, netdevice(7): the
+/// socket's network namespace, which sysfs need not show).
+fn interface_mac(fd: &OwnedFd, name: &CString) -> io::Result<[u8; 6]> {
+    // SAFETY: ifreq is plain data; all zeroes is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    let bytes = name.as_bytes();
+    if bytes.len() >= req.ifr_name.len() {
+        return Err(io::Error::other("interface name too long"));
+    }
+    for (d, &s) in req.ifr_name.iter_mut().zip(bytes) {
+        *d = s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFHWADDR reads the name and writes the address into the ifreq given.
+    let got = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR, &raw mut req) };
+    if got < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: after SIOCGIFHWADDR the hardware address is the union's active field.
+    let addr = unsafe { req.ifr_ifru.ifru_hwaddr };
+    let mut mac = [0u8; 6];
+    for (d, &s) in mac.iter_mut().zip(&addr.sa_data) {
+        *d = s as u8;
+    }
+    Ok(mac)
 }
 
 impl PacketSocket {
@@ -79,10 +91,8 @@ impl PacketSocket {
         if set < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(PacketSocket {
-            fd,
-            mac: interface_mac(name)?,
-        })
+        let mac = interface_mac(&fd, &cname)?;
+        Ok(PacketSocket { fd, mac })
     }
 
     /// The next frame into `buf` (its length); a timeout is an error of kind `WouldBlock`.
