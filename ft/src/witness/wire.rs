@@ -154,6 +154,16 @@ fn open(
     Ok((sender, counter, body))
 }
 
+/// The pair name at the start of a body, and whether the padding from `pad` on is zero.
+fn pair_and_padding(b: &[u8], pad: usize) -> Result<[u8; 16], WireError> {
+    if b[pad..].iter().any(|&x| x != 0) {
+        return Err(WireError::Malformed);
+    }
+    let mut pair = [0u8; 16];
+    pair.copy_from_slice(&b[..16]);
+    Ok(pair)
+}
+
 fn u64_at(b: &[u8], at: usize) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(&b[at..at + 8]);
@@ -201,11 +211,7 @@ impl Request {
             2 => Want::Query,
             _ => return Err(WireError::Malformed),
         };
-        if b[25..REQUEST_BODY].iter().any(|&x| x != 0) {
-            return Err(WireError::Malformed);
-        }
-        let mut pair = [0u8; 16];
-        pair.copy_from_slice(&b[..16]);
+        let pair = pair_and_padding(&b[..REQUEST_BODY], 25)?;
         Ok(Sealed {
             sender,
             counter,
@@ -253,11 +259,7 @@ impl Reply {
             1 => true,
             _ => return Err(WireError::Malformed),
         };
-        if b[41..].iter().any(|&x| x != 0) {
-            return Err(WireError::Malformed);
-        }
-        let mut pair = [0u8; 16];
-        pair.copy_from_slice(&b[..16]);
+        let pair = pair_and_padding(&b, 41)?;
         Ok(Sealed {
             sender,
             counter,

@@ -104,19 +104,12 @@ pub fn serve<B: Backend>(
             Standby::PrimaryLost => {}
         }
         let silent = link.link().peer_silent_for(time::now_ns()).unwrap_or(0);
-        if backup.last_applied().is_some() {
-            match rejoin::await_majority(&mut link, config, &image, witness.as_mut()) {
-                Majority::Granted => {
-                    return take_over::<B>(
-                        backup,
-                        mem,
-                        silent,
-                        uplink,
-                        (link, config, (image, witness)),
-                    );
-                }
-                Majority::NewPrimary => continue,
-            }
+        // With nothing applied there is nothing to take over (`take_over` says so).
+        if backup.last_applied().is_some()
+            && let Majority::NewPrimary =
+                rejoin::await_majority(&mut link, config, &image, witness.as_mut())
+        {
+            continue;
         }
         return take_over::<B>(
             backup,
