@@ -14,9 +14,11 @@
 //! checkpoint's planning (merging and sorting the dirty set, the hot/cold plan, encoding the
 //! state records: `StunReport::plan_ns`), and the rest. With a guest network card a second
 //! line follows: `ft: primary: guest network: <S> frames out (...), <D> in, transmit held
-//! back <B> times (output buffer full); stun to acknowledgement <T> us avg: encode <E>,
-//! transfer and apply <A>` (the output-commit delay an epoch's frames wait).
+//! back <B> times (output buffer full); <K> epochs held frames: stun to acknowledgement <T> us
+//! avg: encode <E>, transfer and apply <A>` (the output-commit delay the frames waited, from
+//! the stun of the epoch that sent them).
 
+use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -115,11 +117,15 @@ pub struct Stats {
     lazy: LazyStats,
     acked_pages: u64,
     acked_bytes: u64,
-    /// Sums over acknowledged epochs (ns): stun to last record encoded, then to the
-    /// acknowledgement (link transfer, the backup's check and apply, the ACK's way back).
-    encode_ns: u64,
-    ack_ns: u64,
     acked_epochs: u64,
+    /// Epochs stunned with frames held, not yet acknowledged.
+    frame_epochs: VecDeque<u64>,
+    /// Sums over the acknowledged epochs that held frames (ns): stun to last record encoded,
+    /// then to the acknowledgement (link transfer, the backup's check and apply, the ACK's way
+    /// back); and their count.
+    frames_encode_ns: u64,
+    frames_ack_ns: u64,
+    frames_epochs: u64,
     /// The primary's cache of sent copies: how it served, and the copies it holds (set by
     /// the caller before a report).
     pub copies: (CopyStats, usize),
@@ -148,9 +154,11 @@ impl Stats {
             lazy: LazyStats::default(),
             acked_pages: 0,
             acked_bytes: 0,
-            encode_ns: 0,
-            ack_ns: 0,
             acked_epochs: 0,
+            frame_epochs: VecDeque::new(),
+            frames_encode_ns: 0,
+            frames_ack_ns: 0,
+            frames_epochs: 0,
             copies: (CopyStats::default(), 0),
             scratch: vec![0; 64 * PAGE_SIZE],
         }
@@ -179,15 +187,33 @@ impl Stats {
         self.stunned_pages += report.dirty;
     }
 
+    /// Epoch `epoch`, just stunned, holds guest frames.
+    pub fn held_frames(&mut self, epoch: u64) {
+        // Bounded by the epochs in flight; a lost backup leaves a few stale ones, dropped here.
+        if self.frame_epochs.len() >= 64 {
+            self.frame_epochs.pop_front();
+        }
+        self.frame_epochs.push_back(epoch);
+    }
+
     /// The backup acknowledged `sent`, now.
     pub fn acked(&mut self, sent: &SentEpoch) {
         if sent.epoch == 0 {
             return;
         }
         let now = crate::arch::x86_64::time::now_ns();
-        self.encode_ns += sent.encoded_ns.saturating_sub(sent.stunned_ns);
-        self.ack_ns += now.saturating_sub(sent.encoded_ns);
+        let encode = sent.encoded_ns.saturating_sub(sent.stunned_ns);
+        let ack = now.saturating_sub(sent.encoded_ns);
         self.acked_epochs += 1;
+        while self.frame_epochs.front().is_some_and(|&e| e < sent.epoch) {
+            self.frame_epochs.pop_front();
+        }
+        if self.frame_epochs.front() == Some(&sent.epoch) {
+            self.frame_epochs.pop_front();
+            self.frames_encode_ns += encode;
+            self.frames_ack_ns += ack;
+            self.frames_epochs += 1;
+        }
         self.acked_pages += sent.pages;
         self.acked_bytes += sent.bytes;
         let l = &sent.lazy;
@@ -283,17 +309,19 @@ impl Stats {
         );
         let n = &self.net;
         if n.present {
-            let acked = self.acked_epochs.max(1);
+            let held = self.frames_epochs.max(1);
             kprintln!(
                 "ft: primary: guest network: {} frames out (each held until its epoch was \
-                 acknowledged), {} in, transmit held back {} times (output buffer full); \
-                 stun to acknowledgement {} us avg: encode {}, transfer and apply {}",
+                 acknowledged), {} in, transmit held back {} times (output buffer full); {} \
+                 epochs held frames: stun to acknowledgement {} us avg: encode {}, transfer \
+                 and apply {}",
                 n.sent,
                 n.delivered,
                 n.held_back,
-                (self.encode_ns + self.ack_ns) / acked / 1000,
-                self.encode_ns / acked / 1000,
-                self.ack_ns / acked / 1000,
+                self.frames_epochs,
+                (self.frames_encode_ns + self.frames_ack_ns) / held / 1000,
+                self.frames_encode_ns / held / 1000,
+                self.frames_ack_ns / held / 1000,
             );
         }
     }

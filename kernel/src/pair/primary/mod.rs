@@ -524,6 +524,9 @@ impl<B: Backend> Host<'_, B> {
         let resumed = time::now_ns();
         match report {
             Ok(report) => {
+                if self.frames_waiting {
+                    self.stats.held_frames(report.epoch);
+                }
                 self.stats.stunned(
                     &report,
                     &StunTimes {
