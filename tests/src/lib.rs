@@ -26,6 +26,7 @@
 //! * `CASTOR_KEEP_RUNS=1`: keep every run directory, not just failed ones ([`rundir`]).
 
 pub mod accel;
+pub mod benchtable;
 pub mod bochs;
 pub mod cli;
 pub mod contract;
@@ -41,6 +42,7 @@ pub mod linux;
 pub mod monitor;
 pub mod netclient;
 pub mod netns;
+pub mod plot;
 pub mod outcome;
 pub mod pair;
 pub mod process;

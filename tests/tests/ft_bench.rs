@@ -334,3 +334,42 @@ fn bench_ft_work_rate_stun_wire_and_failover() {
     );
     println!("ft bench: backup: {}", took.trim_end());
 }
+
+/// A pair's run as a plot (`ft_trace=on`): the demo's default workload (64 pages a step over
+/// 4 MiB, 20 steps/s) for 12 s, its per-epoch stun time, dirty pages and epoch length and the
+/// link's throughput drawn in `target/bench/pair-run.svg` (`castor_tests::plot`).
+#[test]
+fn bench_pair_run_plot() {
+    let params = DemoParams::default();
+    let mut pair = Pair::qemu()
+        .guest(demo(), &params.args(0))
+        .guest_ram_mib(32)
+        .args("ft_trace=on")
+        .start()
+        .expect("starting the pair");
+    pair.wait_for(Role::Backup, &format!("{APPLIED_EPOCH_MARKER}0"))
+        .expect("the backup applies the full copy");
+    sleep(Duration::from_secs(12));
+    let outcome = pair.stop();
+    let trace = castor_tests::plot::Trace::parse(&outcome.primary.serial);
+    assert!(
+        trace.epochs.len() > 20 && !trace.acks.is_empty(),
+        "too short a trace: {} checkpoints, {} acknowledgements",
+        trace.epochs.len(),
+        trace.acks.len()
+    );
+    let dir = castor_tests::target_dir().join("bench");
+    std::fs::create_dir_all(&dir).expect("target/bench");
+    let path = dir.join("pair-run.svg");
+    let title = format!(
+        "A QEMU pair running castor-demo {} (ft_trace=on)",
+        params.args(0)
+    );
+    std::fs::write(&path, trace.svg(&title)).expect("writing the plot");
+    println!(
+        "ft bench: a pair's run plotted in {} ({} checkpoints, {} acknowledgements)",
+        path.display(),
+        trace.epochs.len(),
+        trace.acks.len()
+    );
+}

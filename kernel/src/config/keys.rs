@@ -102,7 +102,7 @@ const UDP: &[Need] = &[Need {
 }];
 
 /// Every key, in the order error messages list them.
-pub static KEYS: [Key; 24] = [
+pub static KEYS: [Key; 25] = [
     Key {
         name: "log",
         value: Value::Words(&[
@@ -412,6 +412,14 @@ pub static KEYS: [Key; 24] = [
         unset: Unset::Value("2048"),
         help: "copies of sent pages the primary keeps, so a page sent again travels as the \
                bytes that changed (0: never deltas)",
+        needs: PAIR,
+    },
+    Key {
+        name: "ft_trace",
+        value: Value::Words(&[("off", |c| c.ft_trace = false), ("on", |c| c.ft_trace = true)]),
+        unset: Unset::Value("off"),
+        help: "`on`: the primary prints a line per checkpoint (its length, stun time and dirty \
+               pages) and per acknowledgement (its bytes), for plots (`scripts/bench`)",
         needs: PAIR,
     },
     Key {

@@ -79,6 +79,8 @@ pub struct Config {
     pub guest_net: GuestNet,
     /// `guest_mac=`: the MAC address of the guest's network card.
     pub guest_mac: [u8; 6],
+    /// `ft_trace=on`: the primary prints a line per checkpoint and per acknowledgement.
+    pub ft_trace: bool,
     /// `witness=on`: the pair takes a witness's lease for a side to run without its peer.
     pub witness: bool,
     /// `ft_freeze=PHASE@EPOCH` (tests): the primary stops dead in that phase of that epoch (or
@@ -163,6 +165,7 @@ impl Default for Config {
             delta_cache: DEFAULT_DELTA_CACHE,
             guest_net: GuestNet::Off,
             witness: false,
+            ft_trace: false,
             guest_mac: DEFAULT_GUEST_MAC,
         }
     }

@@ -42,7 +42,7 @@ fn errors_name_the_problem() {
     assert_eq!(e, ConfigError::UnknownKey("bogus"));
     assert_eq!(
         e.to_string(),
-        "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram, guest_net, guest_mac, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway, epoch_min, epoch_max, digests, ft_freeze, stun_buffers, delta_cache, witness)"
+        "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram, guest_net, guest_mac, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway, epoch_min, epoch_max, digests, ft_freeze, stun_buffers, delta_cache, ft_trace, witness)"
     );
     assert_eq!(
         Config::parse("bench=vmexit").unwrap().bench,

@@ -17,6 +17,10 @@
 //! back <B> times (output buffer full); <K> epochs held frames: stun to acknowledgement <T> us
 //! avg: encode <E>, transfer and apply <A>` (the output-commit delay the frames waited, from
 //! the stun of the epoch that sent them).
+//!
+//! With `ft_trace=on`, a line per checkpoint, `ft: trace epoch <N> at <ms> ms: length <us> us,
+//! stun <us> us, dirty <pages> pages`, and per acknowledgement, `ft: trace ack <N> at <ms> ms:
+//! <bytes> bytes` (times since the stats began), for plots (`scripts/bench`).
 
 use alloc::collections::VecDeque;
 use alloc::vec;
@@ -129,12 +133,16 @@ pub struct Stats {
     /// The primary's cache of sent copies: how it served, and the copies it holds (set by
     /// the caller before a report).
     pub copies: (CopyStats, usize),
+    /// `ft_trace=on`: a line per checkpoint and acknowledgement.
+    trace: bool,
+    /// When the trace's clock started.
+    trace_start: u64,
     scratch: Vec<u8>,
 }
 
 impl Stats {
-    /// Counters starting now.
-    pub fn new() -> Self {
+    /// Counters starting now; with `trace`, a line per checkpoint and acknowledgement.
+    pub fn new(trace: bool) -> Self {
         let now = crate::arch::x86_64::time::now_ns();
         Self {
             started: now,
@@ -160,12 +168,25 @@ impl Stats {
             frames_ack_ns: 0,
             frames_epochs: 0,
             copies: (CopyStats::default(), 0),
+            trace,
+            trace_start: now,
             scratch: vec![0; 64 * PAGE_SIZE],
         }
     }
 
-    /// A stun happened, taking `t` (the copy and protection times are in `report`).
-    pub fn stunned(&mut self, report: &StunReport, t: &StunTimes) {
+    /// A stun happened, taking `t` (the copy and protection times are in `report`), ending an
+    /// epoch that ran `length_ns`.
+    pub fn stunned(&mut self, report: &StunReport, t: &StunTimes, length_ns: u64) {
+        if self.trace {
+            kprintln!(
+                "ft: trace epoch {} at {} ms: length {} us, stun {} us, dirty {} pages",
+                report.epoch,
+                crate::arch::x86_64::time::now_ns().saturating_sub(self.trace_start) / MS,
+                length_ns / 1000,
+                t.total / 1000,
+                report.dirty
+            );
+        }
         if report.epoch == 0 {
             // The initial full copy is not an epoch of the workload: rates count from here.
             self.started = crate::arch::x86_64::time::now_ns();
@@ -198,10 +219,18 @@ impl Stats {
 
     /// The backup acknowledged `sent`, now.
     pub fn acked(&mut self, sent: &SentEpoch) {
+        let now = crate::arch::x86_64::time::now_ns();
+        if self.trace {
+            kprintln!(
+                "ft: trace ack {} at {} ms: {} bytes",
+                sent.epoch,
+                now.saturating_sub(self.trace_start) / MS,
+                sent.bytes
+            );
+        }
         if sent.epoch == 0 {
             return;
         }
-        let now = crate::arch::x86_64::time::now_ns();
         let encode = sent.encoded_ns.saturating_sub(sent.stunned_ns);
         let ack = now.saturating_sub(sent.encoded_ns);
         self.acked_epochs += 1;

@@ -168,7 +168,7 @@ impl<B: Backend> Host<'_, B> {
             protected: false,
             digests: config.digests,
             freeze: config.ft_freeze,
-            stats: Stats::new(),
+            stats: Stats::new(config.ft_trace),
             stale: StaleTranslations::default(),
             uplink,
             dma_dirty: Vec::new(),
@@ -536,6 +536,7 @@ impl<B: Backend> Host<'_, B> {
                         flush: resumed - flush,
                         total: resumed - sent_at,
                     },
+                    start.saturating_sub(self.epoch_start),
                 );
                 let observed = EpochObservation {
                     length_ns: start.saturating_sub(self.epoch_start),
