@@ -195,8 +195,16 @@ pub fn rows(output: &str) -> Vec<Row> {
 
 /// The table, one row per figure, with whether each target is met.
 pub fn table(rows: &[Row]) -> String {
-    let width = rows.iter().map(|r| r.figure.len()).max().unwrap_or(6).max(6);
-    let mut out = format!("{:<width$}  {:>8}  {:>8}  met\n", "figure", "measured", "target");
+    let width = rows
+        .iter()
+        .map(|r| r.figure.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut out = format!(
+        "{:<width$}  {:>8}  {:>8}  met\n",
+        "figure", "measured", "target"
+    );
     for r in rows {
         let met = match r.target.met(r.value) {
             Some(true) => "yes",

@@ -416,7 +416,10 @@ pub static KEYS: [Key; 25] = [
     },
     Key {
         name: "ft_trace",
-        value: Value::Words(&[("off", |c| c.ft_trace = false), ("on", |c| c.ft_trace = true)]),
+        value: Value::Words(&[
+            ("off", |c| c.ft_trace = false),
+            ("on", |c| c.ft_trace = true),
+        ]),
         unset: Unset::Value("off"),
         help: "`on`: the primary prints a line per checkpoint (its length, stun time and dirty \
                pages) and per acknowledgement (its bytes), for plots (`scripts/bench`)",

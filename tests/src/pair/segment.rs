@@ -20,6 +20,7 @@ pub struct Segment {
     pub hub: Hub,
     key: String,
     template: HostTemplate,
+    host_clock: bool,
     hosts: usize,
 }
 
@@ -52,6 +53,7 @@ impl Segment {
             hub: Hub::start().context("starting the hub")?,
             key: random_key()?,
             template,
+            host_clock: false,
             hosts: 0,
         })
     }
@@ -59,8 +61,7 @@ impl Segment {
     /// Hosts keep time by the machine's clock (not an instruction count): leases need clocks
     /// that track real time.
     pub fn host_clock(mut self) -> Segment {
-        let template = std::mem::replace(&mut self.template, Box::new(|| Ok(Pair::qemu())));
-        self.template = Box::new(move || Ok(template()?.host_clock()));
+        self.host_clock = true;
         self
     }
 
@@ -70,7 +71,11 @@ impl Segment {
         let qemu = free_udp_port().context("a UDP port")?;
         let (port, hub) = self.hub.add_port(qemu).context("a hub port")?;
         let mac = format!("52:54:00:00:00:{:02x}", 0x10 + self.hosts);
-        let run = (self.template)()?
+        let mut pair = (self.template)()?;
+        if self.host_clock {
+            pair = pair.host_clock();
+        }
+        let run = pair
             .key(&self.key)
             .dgram((qemu, hub), (qemu, hub))
             .mac_for(role, &mac)

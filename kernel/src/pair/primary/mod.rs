@@ -20,7 +20,7 @@ use alloc::vec::Vec;
 use castor_ft::epoch::items::{Channel, MAX_ITEM_LEN, item};
 use castor_ft::epoch::policy::{EpochObservation, EpochPolicy};
 use castor_ft::link::{Event, Role};
-use castor_ft::pair::message::{Hello, Message};
+use castor_ft::pair::message::Message;
 use castor_ft::pair::primary::{
     DirtySource, FaultOutcome, Primary, PrimaryConfig, PrimaryError, StaleTranslations,
 };
@@ -31,10 +31,10 @@ use super::memory::PrimaryRam;
 use super::output;
 use super::stats::{Stats, StunTimes};
 use super::witness::{WitnessId, WitnessLink};
-use super::{MS, Pair, hello};
+use super::{MS, Pair};
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::arch::x86_64::{apic, instr, time};
-use crate::config::{Config, FreezePhase, FreezePoint};
+use crate::config::{Config, FreezePhase};
 use crate::kprintln;
 use crate::link::peer::PeerLink;
 use crate::mm::pagetable::Format;
@@ -154,7 +154,6 @@ impl<B: Backend> Host<'_, B> {
             deposed: None,
             primary,
             primary_config,
-            hello: hello::ours(config, Role::Primary, ram, image, None),
             rejoin: Rejoin::Off,
             vcpu,
             guest,
@@ -166,8 +165,6 @@ impl<B: Backend> Host<'_, B> {
             out: Vec::new(),
             pending: None,
             protected: false,
-            digests: config.digests,
-            freeze: config.ft_freeze,
             stats: Stats::new(config.ft_trace),
             stale: StaleTranslations::default(),
             uplink,
@@ -207,7 +204,7 @@ impl<B: Backend> Host<'_, B> {
 struct Host<'c, B: Backend> {
     link: PeerLink,
     config: &'c Config,
-    /// The guest's digest (the pair's name at the witness).
+    /// The guest's digest: the pair's name in HELLOs and at the witness.
     image: WitnessId,
     /// The witness's lease (`witness=on`).
     witness: Option<WitnessLink>,
@@ -216,9 +213,6 @@ struct Host<'c, B: Backend> {
     primary: alloc::boxed::Box<Primary>,
     /// What a new [`Primary`] is made with (re-protection; the session id is made anew).
     primary_config: PrimaryConfig,
-    /// This host's HELLO as a primary of a guest not yet running ([`reprotect`] sends it with
-    /// the running guest's CPU model).
-    hello: Hello,
     /// Where re-protection stands.
     rejoin: Rejoin,
     vcpu: B::Vcpu,
@@ -235,9 +229,6 @@ struct Host<'c, B: Backend> {
     pending: Option<Vec<u8>>,
     /// False once the backup is lost.
     protected: bool,
-    digests: bool,
-    /// `ft_freeze=`: where to stop dead (tests kill the primary there).
-    freeze: Option<FreezePoint>,
     stats: Stats,
     /// Pages that faulted spuriously since the last nested TLB flush.
     stale: StaleTranslations,
@@ -295,7 +286,7 @@ impl<B: Backend> Host<'_, B> {
     /// later one (the first time the phase comes): no more frames or heartbeats, as if it had
     /// crashed right here.
     fn freeze_at(&self, phase: FreezePhase, epoch: u64) {
-        if let Some(point) = self.freeze
+        if let Some(point) = self.config.ft_freeze
             && point.phase == phase
             && epoch >= point.epoch
         {
@@ -458,7 +449,7 @@ impl<B: Backend> Host<'_, B> {
     /// With `digests=on`, prints each completely sent epoch's memory digest.
     fn report_completed(&mut self) {
         while let Some(sent) = self.primary.take_completed() {
-            if self.digests {
+            if self.config.digests {
                 kprintln!(
                     "ft: epoch {} sent: {} pages, {} bytes, memory digest {:032x}",
                     sent.epoch,

@@ -146,14 +146,12 @@ impl<B: Backend> Host<'_, B> {
             match event {
                 Event::Paired { peer_session } => {
                     kprintln!("ft: primary: a new backup paired with session {peer_session:#018x}");
-                    let ours = Hello {
-                        role: Role::Primary,
-                        running: true,
-                        cpu: cpu_model::negotiated()
-                            .copied()
-                            .unwrap_or_else(|| cpu_model::this_host(time::tsc_hz())),
-                        ..self.hello
-                    };
+                    let running = cpu_model::negotiated()
+                        .copied()
+                        .unwrap_or_else(|| cpu_model::this_host(time::tsc_hz()));
+                    let ram = self.guest.mem.size();
+                    let ours =
+                        hello::ours(self.config, Role::Primary, ram, self.image, Some(running));
                     match hello::send(&mut self.link, &ours) {
                         Ok(()) => {
                             self.rejoin = Rejoin::Hello {
