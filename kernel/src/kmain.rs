@@ -137,11 +137,14 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
     }
     let cal = time::calibrate();
     log::info!(
-        "timers: TSC {}.{:03} MHz, LAPIC timer {} kHz (divide by {}), calibrated against the PIT",
+        "timers: TSC {}.{:03} MHz, LAPIC timer {} kHz (divide by {}), calibrated against the PIT \
+         (within {} ppm, {} windows)",
         cal.tsc_hz / 1_000_000,
         cal.tsc_hz / 1000 % 1000,
         cal.lapic_timer_hz / 1000,
-        apic::TIMER_DIVISOR
+        apic::TIMER_DIVISOR,
+        cal.slack_ppm,
+        cal.windows
     );
 
     // After calibration: drivers bound their waits with TSC deadlines.

@@ -12,6 +12,7 @@ extern crate alloc;
 
 pub mod bootinfo;
 pub mod calendar;
+pub mod calibration;
 pub mod cipher;
 pub mod config;
 pub mod drivers;

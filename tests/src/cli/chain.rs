@@ -1,11 +1,12 @@
 //! `castor-run --reprotect`: a chain of failovers, each followed by a new backup. Hosts A, B, C,
 //! ... share one Ethernet segment (a [`Segment`]); A starts as the primary and B as its backup;
-//! at each `--failover-at` the host running the guest is SIGKILLed, and once its backup reports
-//! the takeover a fresh host joins the survivor as its new backup. Consoles stream with each
-//! line prefixed by the host's name and starting role (`A primary | ...`).
+//! at each `--failover-at` (or once the guest is protected, if later) the host running the
+//! guest is SIGKILLed, and once its backup reports the takeover a fresh host joins the
+//! survivor as its new backup. Consoles stream with each line prefixed by the host's name and
+//! starting role (`A primary | ...`).
 
 use super::judge::Judgement;
-use crate::contract::TAKEOVER_MARKER;
+use crate::contract::{APPLIED_EPOCH_MARKER, TAKEOVER_MARKER};
 use crate::error::{Error, Result};
 use crate::pair::LiveConsole;
 use crate::pair::Role;
@@ -13,8 +14,6 @@ use crate::pair::segment::{Segment, SegmentHost};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-/// What a primary says once its new backup holds the guest.
-const PROTECTED_AGAIN: &str = "ft: primary: protected again from epoch";
 /// How often the chain looks at its hosts.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -83,6 +82,13 @@ pub fn run_chain(
         }
         if due.is_some_and(|at| elapsed >= at) {
             due = pending.next();
+            // A failover needs the guest protected: on a slow host the first checkpoint (or
+            // a new backup's copy) may come later than the failover was asked for.
+            backup
+                .run
+                .run
+                .wait_for(APPLIED_EPOCH_MARKER)
+                .map_err(|e| Error::new(format!("{} never held the guest: {e}", backup.name)))?;
             primary.run.run.kill()?;
             println!(
                 "castor-run: killed {} (the primary) at {:.1} s",
@@ -101,12 +107,6 @@ pub fn run_chain(
             );
             dead.push(std::mem::replace(&mut primary, backup));
             backup = joining;
-            if due.is_some() {
-                // The next failover needs the guest protected again first.
-                primary.run.run.wait_for(PROTECTED_AGAIN).map_err(|e| {
-                    Error::new(format!("{} not protected again: {e}", primary.name))
-                })?;
-            }
         }
         if duration.is_some_and(|d| elapsed >= d) {
             let all = failovers.len();

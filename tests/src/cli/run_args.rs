@@ -49,8 +49,8 @@ pub enum Mode {
 pub struct PairArgs {
     /// `--duration`: stop both hosts after this long; `None`: run until Ctrl-C.
     pub duration: Option<Duration>,
-    /// `--failover-at`: SIGKILL the primary this long after the start (several, ascending,
-    /// with `--reprotect`).
+    /// `--failover-at`: SIGKILL the primary this long after the start, once the guest is
+    /// protected (several, ascending, with `--reprotect`).
     pub failover_at: Vec<Duration>,
     /// `--reprotect`: a fresh backup joins after each takeover.
     pub reprotect: bool,

@@ -3,6 +3,7 @@
 
 use super::input::PairInput;
 use super::judge::{HostView, Judgement, PairView, guest_ended, judge_pair};
+use crate::contract::APPLIED_EPOCH_MARKER;
 use crate::error::Result;
 use crate::pair::{HostState, PairHandle, Role};
 use std::time::Duration;
@@ -10,8 +11,8 @@ use std::time::Duration;
 /// How often a pair run looks at its hosts.
 const POLL: Duration = Duration::from_millis(50);
 
-/// Watches a running pair, kills the primary when `--failover-at` comes (unless the guest has
-/// ended by then: [`guest_ended`]), sends what the user types to the host running the guest
+/// Watches a running pair, kills the primary when `--failover-at` comes and the backup holds a
+/// checkpoint (unless the guest has ended by then: [`guest_ended`]), sends what the user types to the host running the guest
 /// (`input`), and returns the verdict once [`judge_pair`] has one.
 pub fn watch_pair(
     pair: &mut PairHandle,
@@ -24,9 +25,18 @@ pub fn watch_pair(
     let mut failover = None;
     // The failover is done, or moot because the guest ended first.
     let mut failover_settled = failover_at.is_none();
+    let mut told_waiting = false;
     loop {
         let elapsed = start.elapsed();
-        let due = !failover_settled && failover_at.is_some_and(|at| elapsed >= at);
+        let mut due = !failover_settled && failover_at.is_some_and(|at| elapsed >= at);
+        // A failover needs the guest protected: on a slow host the first checkpoint may come
+        // later than the failover was asked for.
+        if due && !pair.console(Role::Backup)?.contains(APPLIED_EPOCH_MARKER) {
+            if !std::mem::replace(&mut told_waiting, true) {
+                println!("castor-run: the failover waits for the backup's first checkpoint");
+            }
+            due = pair.state(Role::Backup)? != HostState::Running;
+        }
         let mut states = [pair.state(Role::Primary)?, pair.state(Role::Backup)?];
         if let Some(input) = input.as_deref_mut() {
             input.pump(pair, states)?;

@@ -3,7 +3,10 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use alloc::vec::Vec;
+
 use super::{apic, instr, pit};
+use crate::calibration;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 /// Unix time read from the machine's RTC at calibration, and the TSC value then.
@@ -21,19 +24,30 @@ pub struct Calibration {
     pub tsc_hz: u64,
     /// Local APIC timer decrements per second (after the divide-by-16).
     pub lapic_timer_hz: u64,
+    /// PIT windows measured.
+    pub windows: usize,
+    /// How far the TSC rate can be off, in parts per million (its window's brackets).
+    pub slack_ppm: u64,
 }
 
-/// Windows measured; the median is kept.
-const WINDOWS: usize = 3;
-
-/// Measures the TSC and local APIC timer rates on this CPU: the median of [`WINDOWS`] PIT
-/// windows. One window can be off by percents on an emulated or busy host (the first pass
-/// through the loop is translated by QEMU's TCG, the emulator's thread is preempted), and two
-/// hosts of a pair must agree on the TSC rate to within `TSC_TOLERANCE_PPM`.
+/// Measures the TSC and local APIC timer rates on this CPU against PIT windows, keeping the
+/// median of the windows measured without interruption ([`crate::calibration::pick`]).
 pub fn calibrate() -> Calibration {
-    let mut windows: [Calibration; WINDOWS] = core::array::from_fn(|_| measure_window());
-    windows.sort_unstable_by_key(|c| c.tsc_hz);
-    let cal = windows[WINDOWS / 2];
+    let mut windows: Vec<Window> = Vec::new();
+    let best = loop {
+        windows.push(measure_window());
+        if let Some(w) = calibration::pick(&windows, |w| w.edges) {
+            break w;
+        }
+    };
+    let window_ns = u64::from(WINDOW_TICKS) * 1_000_000_000 / pit::FREQUENCY_HZ;
+    let per_second = |delta: u64| delta.saturating_mul(1_000_000_000) / window_ns.max(1);
+    let cal = Calibration {
+        tsc_hz: per_second(best.edges.ticks()),
+        lapic_timer_hz: per_second(best.lapic_ticks),
+        windows: windows.len(),
+        slack_ppm: best.edges.slack() * 1_000_000 / best.edges.ticks().max(1),
+    };
     TSC_HZ.store(cal.tsc_hz, Ordering::Relaxed);
     LAPIC_TIMER_HZ.store(cal.lapic_timer_hz, Ordering::Relaxed);
     BOOT_UNIX.store(
@@ -44,23 +58,23 @@ pub fn calibrate() -> Calibration {
     cal
 }
 
-/// The rates over one PIT window.
-fn measure_window() -> Calibration {
-    let mut tsc_start = 0;
-    let (tsc_end, lapic_end) = pit::measure(
+/// One PIT window: the TSC around its edges, and the LAPIC timer's count across it.
+#[derive(Clone, Copy)]
+struct Window {
+    edges: pit::Edges,
+    lapic_ticks: u64,
+}
+
+fn measure_window() -> Window {
+    let (edges, lapic_end) = pit::measure(
         WINDOW_TICKS,
-        || {
-            apic::timer_start_oneshot_masked(u32::MAX);
-            tsc_start = instr::rdtsc();
-        },
-        || (instr::rdtsc(), apic::timer_current()),
+        || apic::timer_start_oneshot_masked(u32::MAX),
+        apic::timer_current,
     );
     apic::timer_stop();
-    let window_ns = u64::from(WINDOW_TICKS) * 1_000_000_000 / pit::FREQUENCY_HZ;
-    let per_second = |delta: u64| delta.saturating_mul(1_000_000_000) / window_ns.max(1);
-    Calibration {
-        tsc_hz: per_second(tsc_end.wrapping_sub(tsc_start)),
-        lapic_timer_hz: per_second(u64::from(u32::MAX - lapic_end)),
+    Window {
+        edges,
+        lapic_ticks: u64::from(u32::MAX - lapic_end),
     }
 }
 
