@@ -110,3 +110,36 @@ pub(crate) fn hex(s: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
 }
+
+/// AES-256-GCM from the RustCrypto `aes-gcm` crate, as a host would supply one
+/// ([`crate::link::AesGcm`]). Its "expanded" key keeps the key itself in the first two round
+/// keys, which AES-256's key schedule makes the key's two halves anyway.
+pub(crate) const AES_GCM: crate::link::AesGcm = crate::link::AesGcm {
+    expand: |key| {
+        let mut k = crate::link::AesGcmKey::zeroed();
+        k.round_keys[0].copy_from_slice(&key[..16]);
+        k.round_keys[1].copy_from_slice(&key[16..]);
+        k
+    },
+    seal: |key, nonce, aad, body| {
+        use aes_gcm::aead::AeadInPlace;
+        let tag = rust_crypto(key)
+            .encrypt_in_place_detached(nonce.into(), aad, body)
+            .expect("a frame-sized body");
+        tag.into()
+    },
+    open: |key, nonce, aad, body, tag| {
+        use aes_gcm::aead::AeadInPlace;
+        rust_crypto(key)
+            .decrypt_in_place_detached(nonce.into(), aad, body, tag.into())
+            .is_ok()
+    },
+};
+
+fn rust_crypto(key: &crate::link::AesGcmKey) -> aes_gcm::Aes256Gcm {
+    use aes_gcm::KeyInit;
+    let mut raw = [0u8; 32];
+    raw[..16].copy_from_slice(&key.round_keys[0]);
+    raw[16..].copy_from_slice(&key.round_keys[1]);
+    aes_gcm::Aes256Gcm::new(&raw.into())
+}

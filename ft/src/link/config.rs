@@ -3,6 +3,7 @@
 
 use core::fmt;
 
+use super::aes_gcm::AesGcm;
 use super::chacha::{ChaCha20, Keystream};
 use super::error::ConfigError;
 use super::frame;
@@ -146,6 +147,9 @@ pub struct LinkConfig {
     /// How the AEAD makes its ChaCha20 keystream: [`ChaCha20::apply_portable`] unless a
     /// faster one that gives the same bytes is supplied (the kernel's, on SSE2).
     pub keystream: Keystream,
+    /// AES-256-GCM, where this host supplies one (session frames use it if the peer offers it
+    /// too; [`super::aes_gcm`]).
+    pub aes_gcm: Option<AesGcm>,
 }
 
 impl Default for LinkConfig {
@@ -171,6 +175,7 @@ impl Default for LinkConfig {
             pairing_timeout: None,
             fingerprint: Fingerprint::EMPTY,
             keystream: ChaCha20::apply_portable,
+            aes_gcm: None,
         }
     }
 }

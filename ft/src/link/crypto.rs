@@ -10,7 +10,9 @@
 //!
 //! The AEAD is RFC 8439's construction (section 2.8) from our ChaCha20 ([`super::chacha`],
 //! which runs on SSE2 where it may) and the `poly1305` crate; tests check it against the
-//! RustCrypto `chacha20poly1305` crate.
+//! RustCrypto `chacha20poly1305` crate. Session keys are AES-256-GCM keys instead where both
+//! hosts supply it ([`super::aes_gcm`]), derived under a context of their own so the two
+//! ciphers never share a key.
 //!
 //! Nonces (96 bits, RFC 8439 section 2.8) are `kind || 0 0 0 || counter` with the 64-bit
 //! big-endian per-key send counter, which never repeats within a key: the counter only grows,
@@ -21,7 +23,10 @@ use core::fmt;
 use poly1305::Poly1305;
 use poly1305::universal_hash::{KeyInit, UniversalHash};
 
-use super::chacha::{BLOCK_LEN, ChaCha20, Keystream};
+use alloc::boxed::Box;
+
+use super::aes_gcm::{AesGcm, AesGcmKey};
+use super::chacha::{ChaCha20, Keystream};
 
 use super::config::Role;
 use super::error::KeyError;
@@ -99,14 +104,18 @@ impl PreSharedKey {
             .map_or(Err(KeyError::Missing), Self::from_hex)
     }
 
-    fn derive(&self, context: &str, parts: &[&[u8]], keystream: Keystream) -> Aead {
+    fn derive_key(&self, context: &str, parts: &[&[u8]]) -> [u8; KEY_LEN] {
         let mut h = blake3::Hasher::new_derive_key(context);
         h.update(&self.0);
         for p in parts {
             h.update(p);
         }
-        Aead {
-            key: *h.finalize().as_bytes(),
+        *h.finalize().as_bytes()
+    }
+
+    fn derive(&self, context: &str, parts: &[&[u8]], keystream: Keystream) -> Aead {
+        Aead::ChaCha {
+            key: self.derive_key(context, parts),
             keystream,
         }
     }
@@ -127,25 +136,31 @@ impl PreSharedKey {
         self.derive("castor-ft witness v1", &[&sender.to_be_bytes()], keystream)
     }
 
-    /// The two session keys `(tx, rx)` of the host with role `role`, their cipher running on
-    /// `keystream`.
+    /// The two session keys `(tx, rx)` of the host with role `role`, for `cipher`.
     pub(crate) fn session_keys(
         &self,
         role: Role,
         local_sid: u64,
         peer_sid: u64,
-        keystream: Keystream,
+        cipher: SessionCipher,
     ) -> (Aead, Aead) {
         let (p, b) = match role {
             Role::Primary => (local_sid, peer_sid),
             Role::Backup => (peer_sid, local_sid),
         };
         let key = |dir: Direction| {
-            self.derive(
-                "castor-ft link v1 session",
-                &[&p.to_be_bytes(), &b.to_be_bytes(), &[dir as u8]],
-                keystream,
-            )
+            let parts: [&[u8]; 3] = [&p.to_be_bytes(), &b.to_be_bytes(), &[dir as u8]];
+            match cipher {
+                SessionCipher::ChaCha20Poly1305(keystream) => {
+                    self.derive("castor-ft link v1 session", &parts, keystream)
+                }
+                SessionCipher::Aes256Gcm(imp) => Aead::AesGcm {
+                    key: Box::new((imp.expand)(
+                        &self.derive_key("castor-ft link v1 session aes-256-gcm", &parts),
+                    )),
+                    imp,
+                },
+            }
         };
         let tx = Direction::from_sender(role);
         let rx = Direction::from_sender(role.peer());
@@ -188,11 +203,35 @@ pub(crate) fn nonce(dir: Direction, counter: u64) -> [u8; 12] {
     n
 }
 
-/// A ChaCha20-Poly1305 key (a derived one).
+/// The cipher of a session's frames (HELLOs are always ChaCha20-Poly1305).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SessionCipher {
+    /// ChaCha20-Poly1305 with its keystream on this implementation.
+    ChaCha20Poly1305(Keystream),
+    /// AES-256-GCM on this implementation.
+    Aes256Gcm(AesGcm),
+}
+
+impl SessionCipher {
+    /// The cipher's name, as logs print it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::ChaCha20Poly1305(_) => "ChaCha20-Poly1305",
+            Self::Aes256Gcm(_) => "AES-256-GCM",
+        }
+    }
+}
+
+/// A derived key with its cipher.
 #[derive(Clone)]
-pub(crate) struct Aead {
-    key: [u8; KEY_LEN],
-    keystream: Keystream,
+pub(crate) enum Aead {
+    /// ChaCha20-Poly1305 (RFC 8439).
+    ChaCha {
+        key: [u8; KEY_LEN],
+        keystream: Keystream,
+    },
+    /// AES-256-GCM, expanded (boxed: 256 bytes).
+    AesGcm { key: Box<AesGcmKey>, imp: AesGcm },
 }
 
 impl fmt::Debug for Aead {
@@ -206,8 +245,9 @@ impl fmt::Debug for Aead {
 pub(crate) struct AuthError;
 
 impl Aead {
-    /// Longest body: the 32-bit block counter, which starts at 1, must not wrap.
-    const MAX_BODY: u64 = (u32::MAX as u64 - 1) * BLOCK_LEN as u64;
+    /// Longest body: the 32-bit block counter, which starts at 1 (ChaCha20) or 2 (GCM), must
+    /// not wrap.
+    const MAX_BODY: u64 = (u32::MAX as u64 - 2) * 16;
 
     /// Encrypts `body` in place and returns the tag authenticating `aad` and the ciphertext.
     pub(crate) fn seal(
@@ -219,9 +259,14 @@ impl Aead {
         if body.len() as u64 > Self::MAX_BODY {
             return Err(AuthError);
         }
-        // Block 0 keys Poly1305, blocks 1.. encrypt.
-        let mac_key = (self.keystream)(&ChaCha20::new(&self.key, nonce), 0, body, true);
-        Ok(tag(&mac_key, aad, body))
+        match self {
+            Self::ChaCha { key, keystream } => {
+                // Block 0 keys Poly1305, blocks 1.. encrypt.
+                let mac_key = keystream(&ChaCha20::new(key, nonce), 0, body, true);
+                Ok(tag(&mac_key, aad, body))
+            }
+            Self::AesGcm { key, imp } => Ok((imp.seal)(key, nonce, aad, body)),
+        }
     }
 
     /// Verifies `tag` over `aad` and `body` and decrypts `body` in place. On failure `body`
@@ -236,19 +281,29 @@ impl Aead {
         if body.len() as u64 > Self::MAX_BODY {
             return Err(AuthError);
         }
-        let cipher = ChaCha20::new(&self.key, nonce);
-        let mac_key = (self.keystream)(&cipher, 0, &mut [], true);
-        // Constant time: every byte compared whatever the first difference.
-        let diff = tag(&mac_key, aad, body)
-            .iter()
-            .zip(expected)
-            .fold(0u8, |d, (a, b)| d | (a ^ b));
-        if diff != 0 {
+        let (key, keystream) = match self {
+            Self::ChaCha { key, keystream } => (key, keystream),
+            Self::AesGcm { key, imp } => {
+                return (imp.open)(key, nonce, aad, body, expected)
+                    .then_some(())
+                    .ok_or(AuthError);
+            }
+        };
+        let cipher = ChaCha20::new(key, nonce);
+        let mac_key = keystream(&cipher, 0, &mut [], true);
+        if !tags_equal(&tag(&mac_key, aad, body), expected) {
             return Err(AuthError);
         }
-        (self.keystream)(&cipher, 1, body, false);
+        keystream(&cipher, 1, body, false);
         Ok(())
     }
+}
+
+/// Whether two tags are equal, in constant time: every byte compared whatever the first
+/// difference. For implementations of [`AesGcm::open`] too.
+#[must_use]
+pub fn tags_equal(a: &[u8; TAG_LEN], b: &[u8; TAG_LEN]) -> bool {
+    a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 /// Poly1305 under `key` over `aad`, `text` (each zero-padded to 16 bytes) and their lengths
@@ -270,6 +325,8 @@ mod tests {
     use crate::testutil::hex;
     use alloc::vec::Vec;
 
+    const CHACHA: SessionCipher = SessionCipher::ChaCha20Poly1305(ChaCha20::apply_portable);
+
     #[test]
     fn rfc8439_aead_test_vector() {
         // RFC 8439 section 2.8.2.
@@ -279,7 +336,7 @@ mod tests {
         let nonce: [u8; 12] = hex("070000004041424344454647").try_into().unwrap();
         let aad = hex("50515253c0c1c2c3c4c5c6c7");
         let mut text = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.".to_vec();
-        let aead = Aead {
+        let aead = Aead::ChaCha {
             key,
             keystream: ChaCha20::apply_portable,
         };
@@ -303,7 +360,7 @@ mod tests {
         use chacha20poly1305::aead::AeadInOut;
         use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
         let key: [u8; 32] = core::array::from_fn(|i| (i * 13 + 5) as u8);
-        let ours = Aead {
+        let ours = Aead::ChaCha {
             key,
             keystream: ChaCha20::apply_portable,
         };
@@ -375,8 +432,8 @@ mod tests {
     #[test]
     fn directions_and_hosts_get_distinct_keys() {
         let k = PreSharedKey::from_bytes([9; 32]);
-        let (p_tx, p_rx) = k.session_keys(Role::Primary, 1, 2, ChaCha20::apply_portable);
-        let (b_tx, b_rx) = k.session_keys(Role::Backup, 2, 1, ChaCha20::apply_portable);
+        let (p_tx, p_rx) = k.session_keys(Role::Primary, 1, 2, CHACHA);
+        let (b_tx, b_rx) = k.session_keys(Role::Backup, 2, 1, CHACHA);
         let n = nonce(Direction::PrimaryToBackup, 1);
         let mut m = *b"message";
         let tag = p_tx.seal(&n, b"aad", &mut m).unwrap();
@@ -387,7 +444,7 @@ mod tests {
         assert!(b_tx.open(&n, b"aad", &mut m.clone(), &tag).is_err());
         assert!(p_rx.open(&n, b"aad", &mut m.clone(), &tag).is_err());
         // Neither must a different session's keys or the hello keys.
-        let (_, other_rx) = k.session_keys(Role::Backup, 3, 1, ChaCha20::apply_portable);
+        let (_, other_rx) = k.session_keys(Role::Backup, 3, 1, CHACHA);
         assert!(other_rx.open(&n, b"aad", &mut m.clone(), &tag).is_err());
         assert!(
             k.hello_key(1, ChaCha20::apply_portable)

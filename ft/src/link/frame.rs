@@ -11,8 +11,9 @@
 //! because `body_len` delimits the frame. Bodies:
 //!
 //! ```text
-//! HELLO, HELLO_ACK = role u8 (1 primary, 2 backup) | reserved u8 | protocol version u16
-//!                  | mtu u16 | recv window u32 | max message u32 | fp_len u8 | fingerprint
+//! HELLO, HELLO_ACK = role u8 (1 primary, 2 backup) | ciphers u8 (1 = offers AES-256-GCM)
+//!                  | protocol version u16 | mtu u16 | recv window u32 | max message u32
+//!                  | fp_len u8 | fingerprint
 //! ACK, HEARTBEAT   = ack
 //! DATA             = ack | seq u64 | fragment flags u8 (1 first, 2 last) | reserved u8 | payload
 //! ack              = flags u8 (1 = ack requested) | sack words u8 (0..=4) | window u32
@@ -31,7 +32,7 @@ pub const MAGIC: [u8; 2] = [0xCA, 0x57];
 /// Version of the frame layout above.
 pub const WIRE_VERSION: u8 = 1;
 /// Protocol version announced in HELLOs (pairing fails if the peer's differs).
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Length of the cleartext, authenticated header.
 pub const HEADER_LEN: usize = 32;
 /// Most SACK bitmap words in an ack section.
@@ -214,7 +215,12 @@ pub(crate) struct HelloBody {
     pub(crate) recv_window: u32,
     pub(crate) max_message: u32,
     pub(crate) fingerprint: Fingerprint,
+    /// The sender supplies AES-256-GCM (bit 0 of the ciphers byte).
+    pub(crate) aes_gcm: bool,
 }
+
+/// Bit of a HELLO's ciphers byte: the sender offers AES-256-GCM for session frames.
+const OFFERS_AES_GCM: u8 = 0x01;
 
 impl HelloBody {
     pub(crate) fn encoded_len(&self) -> usize {
@@ -228,7 +234,7 @@ impl HelloBody {
             Role::Primary => 1,
             Role::Backup => 2,
         };
-        out[1] = 0;
+        out[1] = if self.aes_gcm { OFFERS_AES_GCM } else { 0 };
         out[2..4].copy_from_slice(&self.version.to_be_bytes());
         out[4..6].copy_from_slice(&self.mtu.to_be_bytes());
         out[6..10].copy_from_slice(&self.recv_window.to_be_bytes());
@@ -251,7 +257,7 @@ impl HelloBody {
             2 => Role::Backup,
             other => return Err(ParseError::UnknownKind(other)),
         };
-        if b[1] != 0 {
+        if b[1] & !OFFERS_AES_GCM != 0 {
             return Err(ParseError::ReservedNonZero);
         }
         let fp_len = usize::from(b[14]);
@@ -267,6 +273,7 @@ impl HelloBody {
             recv_window: be_u32(b, 6),
             max_message: be_u32(b, 10),
             fingerprint,
+            aes_gcm: b[1] & OFFERS_AES_GCM != 0,
         })
     }
 }
@@ -477,10 +484,24 @@ mod tests {
             recv_window: 512,
             max_message: 1 << 18,
             fingerprint: Fingerprint::new(b"vm-config-hash").unwrap(),
+            aes_gcm: true,
         };
         let mut buf = [0u8; 100];
         let n = h.encode(&mut buf);
         assert_eq!(HelloBody::decode(&buf[..n]), Ok(h));
+        let chacha_only = HelloBody {
+            aes_gcm: false,
+            ..h
+        };
+        let m = chacha_only.encode(&mut buf);
+        assert_eq!(HelloBody::decode(&buf[..m]), Ok(chacha_only));
+        // Cipher bits this version does not know are refused, not ignored.
+        buf[1] = 0x02;
+        assert_eq!(
+            HelloBody::decode(&buf[..m]),
+            Err(ParseError::ReservedNonZero)
+        );
+        h.encode(&mut buf);
         assert_eq!(HelloBody::decode(&buf[..n - 1]), Err(ParseError::BadLength));
         assert_eq!(HelloBody::decode(&buf[..n + 1]), Err(ParseError::BadLength));
         buf[0] = 3;

@@ -8,6 +8,7 @@
 //!   classifying frames for either transport).
 //! - Security: [`crypto`] (pre-shared key, per-direction ChaCha20-Poly1305 keys, RFC 8439),
 //!   [`chacha`] (the cipher, and the seam for a faster keystream such as the kernel's SSE2 one),
+//!   [`aes_gcm`] (the seam for AES-256-GCM session keys, where both hosts supply it),
 //!   a replay window over frame counters, and the pairing handshake
 //!   ([`endpoint`]'s `pairing`).
 //! - Transport: [`frame`] (the wire format), sliding send/receive windows with SACK, RTT
@@ -16,6 +17,7 @@
 //! The entry point is [`Link`] (in [`endpoint`]); see its module docs for the calling
 //! convention.
 
+pub mod aes_gcm;
 pub mod announce;
 pub mod arp;
 pub mod chacha;
@@ -43,9 +45,10 @@ mod window;
 #[cfg(test)]
 mod tests;
 
+pub use aes_gcm::{AesGcm, AesGcmKey};
 pub use chacha::{ChaCha20, Keystream};
 pub use config::{Fingerprint, LinkConfig, Role};
-pub use crypto::{PreSharedKey, RandomSource};
+pub use crypto::{PreSharedKey, RandomSource, tags_equal};
 pub use endpoint::{Event, Inbound, Link, LinkState, MsgId};
 pub use error::{
     BuildError, ConfigError, DropReason, KeyError, PairingError, ParseError, SendError,

@@ -17,13 +17,13 @@ pub fn keystream(c: &ChaCha20, counter: u32, data: &mut [u8], key_block: bool) -
     vector::lend(&mut || {
         // SAFETY: SSE2 is architectural on x86-64, and `lend` made it usable with the
         // guest's registers saved.
-        key = unsafe { cipher::chacha20_sse2(c, counter, data, key_block) };
+        key = unsafe { cipher::chacha::chacha20_sse2(c, counter, data, key_block) };
     });
     key
 }
 
 /// The keystream links are made with, chosen once: [`keystream`] if it gives the portable bytes
-/// here ([`cipher::sse2_matches_portable`]) and runs faster than the portable one on this
+/// here ([`cipher::chacha::sse2_matches_portable`]) and runs faster than the portable one on this
 /// machine, timed on the TSC (as Linux times its RAID checksum routines at boot): on hardware
 /// SSE2 wins, but an emulator may run scalar code faster than its emulated SSE (QEMU's TCG in
 /// wall time does). Says what it measured and chose.
@@ -32,14 +32,14 @@ pub fn for_links() -> Keystream {
     let fast = *CHOSEN.call_once(|| {
         let mut correct = false;
         // SAFETY: `lend` made SSE usable with the guest's registers saved.
-        vector::lend(&mut || correct = unsafe { cipher::sse2_matches_portable() });
+        vector::lend(&mut || correct = unsafe { cipher::chacha::sse2_matches_portable() });
         if !correct {
             kprintln!("link: the SSE2 ChaCha20 differs from the portable one; using the portable");
             return false;
         }
         let (sse2, portable) = (
-            cycles_per_kib(keystream),
-            cycles_per_kib(ChaCha20::apply_portable),
+            keystream_cycles_per_kib(keystream),
+            keystream_cycles_per_kib(ChaCha20::apply_portable),
         );
         let faster = sse2 < portable;
         kprintln!(
@@ -55,15 +55,22 @@ pub fn for_links() -> Keystream {
     }
 }
 
-/// TSC cycles per KiB of `k` (the best of a few runs over 4 KiB).
-fn cycles_per_kib(k: Keystream) -> u64 {
-    const LEN: usize = 4096;
+/// TSC cycles per KiB of the keystream `k`.
+pub(super) fn keystream_cycles_per_kib(k: Keystream) -> u64 {
     let c = ChaCha20::new(&[0x3c; 32], &[0xc3; 12]);
+    cycles_per_kib(&mut |data| {
+        k(&c, 0, data, true);
+    })
+}
+
+/// TSC cycles per KiB of `f` (the best of a few runs over 4 KiB).
+pub(super) fn cycles_per_kib(f: &mut dyn FnMut(&mut [u8])) -> u64 {
+    const LEN: usize = 4096;
     let mut data = [0u8; LEN];
     (0..4)
         .map(|_| {
             let start = instr::rdtsc();
-            k(&c, 0, &mut data, true);
+            f(&mut data);
             instr::rdtsc().wrapping_sub(start)
         })
         .min()

@@ -5,7 +5,7 @@
 //! fault-tolerant pair, which print its messages under their own prefix (`link:`, `ft:`).
 //!
 //! Console lines: `<who>: <role> on <nic> over <transport>, ..., waiting for the peer`,
-//! `<who>: paired with session <id>`, `<who>: pairing failed: <reason>`,
+//! `<who>: paired with session <id>, frames under <cipher>`, `<who>: pairing failed: <reason>`,
 //! `<who>: no peer answered within <s> s`, and the configuration errors.
 
 use alloc::string::String;
@@ -55,6 +55,7 @@ pub fn connect(config: &Config, who: &str) -> Option<PeerLink> {
     let link_config = LinkConfig {
         peer_timeout: u64::from(config.peer_timeout_ms) * MS,
         keystream: super::chacha::for_links(),
+        aes_gcm: super::aes_gcm::for_links(),
         ..match route {
             Some(_) => LinkConfig::for_udp(),
             None => LinkConfig::default(),
@@ -87,7 +88,10 @@ pub fn connect(config: &Config, who: &str) -> Option<PeerLink> {
     );
     match peer.next_event(time::now_ns() + PAIRING_WAIT) {
         Some(Event::Paired { peer_session }) => {
-            kprintln!("{who}: paired with session {peer_session:#018x}");
+            kprintln!(
+                "{who}: paired with session {peer_session:#018x}, frames under {}",
+                peer.link().cipher().unwrap_or("?")
+            );
             Some(peer)
         }
         Some(Event::PairingFailed(why)) => {

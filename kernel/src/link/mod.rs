@@ -3,6 +3,7 @@
 //! reliable delivery, flow control, heartbeats) driven over one of the host's NICs, in raw
 //! Ethernet frames or in UDP/IPv4 datagrams ([`udp`]).
 
+pub mod aes_gcm;
 pub mod chacha;
 pub mod connect;
 pub mod linktest;

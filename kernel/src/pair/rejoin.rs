@@ -109,7 +109,10 @@ fn pair_turn(link: &mut PeerLink, config: &Config, image: &WitnessId) -> bool {
     link.pump();
     match link.link().poll_event() {
         Some(Event::Paired { peer_session }) => {
-            kprintln!("ft: backup: paired with session {peer_session:#018x}");
+            kprintln!(
+                "ft: backup: paired with session {peer_session:#018x}, frames under {}",
+                link.link().cipher().unwrap_or("?")
+            );
             let ram = u64::from(config.guest_ram_mib) << 20;
             match hello::exchange(link, config, Role::Backup, ram, *image) {
                 // The guest runs already, offered the model this host agreed to before.

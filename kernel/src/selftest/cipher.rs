@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The peer link's cipher on this machine: the SSE2 ChaCha20 keystream equals the portable
-//! one, and running it through `vector::lend` leaves the x87/SSE registers as they were, so a
-//! guest whose registers they are between exits never sees the host's use of them. The
-//! registers are loaded with a pattern first (every XMM register and MXCSR distinct), the
-//! keystream runs, and all of them are read back.
+//! The peer link's ciphers on this machine: the SSE2 ChaCha20 keystream equals the portable
+//! one, AES-256-GCM (where offered) opens what it sealed, and running them through
+//! `vector::lend` leaves the x87/SSE registers as they were, so a guest whose registers they
+//! are between exits never sees the host's use of them. The registers are loaded with a
+//! pattern first (every XMM register and MXCSR distinct), the ciphers run, and all of them
+//! are read back.
 
 use alloc::vec;
 
@@ -35,12 +36,26 @@ pub fn sse2_and_lending() -> Verdict {
     let (mut fast, mut slow) = (vec![0x11u8; 1452], vec![0x11u8; 1452]);
     let k_fast = chacha::keystream(&c, 0, &mut fast, true);
     let k_slow = c.apply_portable(0, &mut slow, true);
+    // AES-256-GCM too where this CPU offers it: sealed and opened again.
+    let aes = crate::link::aes_gcm::for_links().map(|aes| {
+        let key = (aes.expand)(&[0x42; 32]);
+        let mut frame = vec![0x11u8; 1452];
+        let tag = (aes.seal)(&key, &[0x24; 12], b"header", &mut frame);
+        let sealed = frame != slow && frame.iter().any(|&b| b != 0x11);
+        sealed
+            && (aes.open)(&key, &[0x24; 12], b"header", &mut frame, &tag)
+            && frame == [0x11; 1452]
+    });
 
     let mut after = FxImage([0; FX_LEN]);
     vector::fxsave(&mut after);
     ensure!(
         k_fast == k_slow && fast == slow,
         "the SSE2 keystream differs from the portable one"
+    );
+    ensure!(
+        aes != Some(false),
+        "an AES-256-GCM frame did not open to what was sealed"
     );
     let changed = (0..16)
         .filter(|r| {
@@ -56,5 +71,13 @@ pub fn sse2_and_lending() -> Verdict {
         before.0[MXCSR] == after.0[MXCSR],
         "MXCSR changed across the lent cipher"
     );
-    Ok("1452 bytes enciphered as the portable code does, 16 XMM registers and MXCSR kept".into())
+    let with_aes = if aes.is_some() {
+        ", and sealed and opened under AES-256-GCM"
+    } else {
+        ""
+    };
+    Ok(alloc::format!(
+        "1452 bytes enciphered as the portable code does{with_aes}, 16 XMM registers and MXCSR \
+         kept"
+    ))
 }

@@ -218,6 +218,13 @@ impl Link {
         self.state
     }
 
+    /// The cipher of the session's frames ("AES-256-GCM" or "ChaCha20-Poly1305"), once a
+    /// peer's HELLO has been accepted.
+    #[must_use]
+    pub fn cipher(&self) -> Option<&'static str> {
+        self.session.as_ref().map(|s| s.cipher)
+    }
+
     /// Our role.
     #[must_use]
     pub fn role(&self) -> Role {

@@ -7,7 +7,7 @@ use super::session::Session;
 use super::{Event, Link, LinkState, Queued};
 use crate::link::chacha::Keystream;
 use crate::link::config::MIN_MTU;
-use crate::link::crypto::{Aead, Direction, PreSharedKey, TAG_LEN, nonce};
+use crate::link::crypto::{Aead, Direction, PreSharedKey, SessionCipher, TAG_LEN, nonce};
 use crate::link::error::{DropReason, PairingError};
 use crate::link::frame::{
     DATA_OVERHEAD, HEADER_LEN, Header, HelloBody, Kind, PROTOCOL_VERSION, RawFrame,
@@ -68,6 +68,7 @@ impl Link {
             recv_window: self.cfg.recv_window_packets,
             max_message: u32::try_from(self.cfg.max_message_bytes).unwrap_or(u32::MAX),
             fingerprint: self.cfg.fingerprint,
+            aes_gcm: self.cfg.aes_gcm.is_some(),
         }
     }
 
@@ -192,12 +193,18 @@ impl Link {
                     return Ok(());
                 }
                 if self.session.as_ref().is_none_or(|s| s.peer != h.sender) {
+                    // AES-256-GCM where both offer it (a HELLO is authentic, so no one else
+                    // can strip the offer).
+                    let cipher = match self.cfg.aes_gcm {
+                        Some(imp) if body.aes_gcm => SessionCipher::Aes256Gcm(imp),
+                        _ => SessionCipher::ChaCha20Poly1305(self.cfg.keystream),
+                    };
                     self.session = Some(Session::new(
                         &self.psk,
                         self.role,
                         self.local_sid,
                         h.sender,
-                        self.cfg.keystream,
+                        cipher,
                     ));
                 }
                 self.hello.peer = Some(body);

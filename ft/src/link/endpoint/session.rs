@@ -8,9 +8,8 @@
 use alloc::vec::Vec;
 
 use super::{Link, LinkState, Queued};
-use crate::link::chacha::Keystream;
 use crate::link::config::Role;
-use crate::link::crypto::{Aead, Direction, PreSharedKey, TAG_LEN, nonce};
+use crate::link::crypto::{Aead, Direction, PreSharedKey, SessionCipher, TAG_LEN, nonce};
 use crate::link::error::{DropReason, ParseError};
 use crate::link::fragment::Reassembled;
 use crate::link::frame::{
@@ -24,6 +23,8 @@ use crate::link::window::RxOutcome;
 pub(super) struct Session {
     /// The peer's session id.
     pub(super) peer: u64,
+    /// The name of the frames' cipher.
+    pub(super) cipher: &'static str,
     /// Seals what we send.
     tx: Aead,
     /// Opens what the peer sends.
@@ -38,17 +39,18 @@ pub(super) struct Session {
 
 impl Session {
     /// The session between us (`role`, session id `local_sid`) and the peer `peer`, with
-    /// keys derived from the pre-shared key and both session ids, their cipher on `keystream`.
+    /// `cipher` keys derived from the pre-shared key and both session ids.
     pub(super) fn new(
         psk: &PreSharedKey,
         role: Role,
         local_sid: u64,
         peer: u64,
-        keystream: Keystream,
+        cipher: SessionCipher,
     ) -> Self {
-        let (tx, rx) = psk.session_keys(role, local_sid, peer, keystream);
+        let (tx, rx) = psk.session_keys(role, local_sid, peer, cipher);
         Self {
             peer,
+            cipher: cipher.name(),
             tx,
             rx,
             tx_dir: Direction::from_sender(role),

@@ -8,7 +8,7 @@ use super::sim::{MS, NetConfig, Sim, key};
 use super::transfer::message;
 use crate::link::chacha::ChaCha20;
 use crate::link::config::Fingerprint;
-use crate::link::crypto::{Direction, TAG_LEN, nonce};
+use crate::link::crypto::{Direction, SessionCipher, TAG_LEN, nonce};
 use crate::link::frame::{
     AckInfo, FRAG_FIRST, HEADER_LEN, Header, HelloBody, Kind, PROTOCOL_VERSION, encode_data_header,
 };
@@ -177,6 +177,7 @@ fn backup_hello(version: u16) -> HelloBody {
         recv_window: 512,
         max_message: 1 << 18,
         fingerprint: Fingerprint::EMPTY,
+        aes_gcm: false,
     }
 }
 
@@ -451,7 +452,12 @@ fn session_frame(
     kind: Kind,
     body: &[u8],
 ) -> Vec<u8> {
-    let (tx, _) = psk.session_keys(Role::Primary, p_sid, b_sid, ChaCha20::apply_portable);
+    let (tx, _) = psk.session_keys(
+        Role::Primary,
+        p_sid,
+        b_sid,
+        SessionCipher::ChaCha20Poly1305(ChaCha20::apply_portable),
+    );
     let header = Header {
         kind,
         body_len: body.len() as u16,

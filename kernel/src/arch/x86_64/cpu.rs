@@ -26,6 +26,8 @@ pub struct CpuFeatures {
     pub svm: bool,
     /// Running under another hypervisor.
     pub hypervisor: bool,
+    /// SSSE3, AES-NI and PCLMULQDQ: what the link's AES-256-GCM runs on.
+    pub aes_gcm: bool,
 }
 
 impl CpuFeatures {
@@ -53,6 +55,9 @@ impl CpuFeatures {
             vmx: f.as_ref().is_some_and(|f| f.has_vmx()),
             svm: ext.as_ref().is_some_and(|e| e.has_svm()),
             hypervisor: f.as_ref().is_some_and(|f| f.has_hypervisor()),
+            aes_gcm: f
+                .as_ref()
+                .is_some_and(|f| f.has_ssse3() && f.has_aesni() && f.has_pclmulqdq()),
         }
     }
 

@@ -145,7 +145,11 @@ impl<B: Backend> Host<'_, B> {
         while let Some(event) = self.link.link().poll_event() {
             match event {
                 Event::Paired { peer_session } => {
-                    kprintln!("ft: primary: a new backup paired with session {peer_session:#018x}");
+                    kprintln!(
+                        "ft: primary: a new backup paired with session {peer_session:#018x}, \
+                         frames under {}",
+                        self.link.link().cipher().unwrap_or("?")
+                    );
                     let running = cpu_model::negotiated()
                         .copied()
                         .unwrap_or_else(|| cpu_model::this_host(time::tsc_hz()));

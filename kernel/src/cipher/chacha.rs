@@ -2,20 +2,14 @@
 //! ChaCha20 (RFC 8439) blocks on SSE2, for the peer link's keystream (`link::chacha`). It must
 //! give the bytes of the portable reference, `castor_ft::link::chacha::ChaCha20::apply_portable`
 //! (tested below on the host, and checked again on the kernel target before links use it:
-//! [`sse2_matches_portable`]).
-//!
-//! Why assembly: the kernel's target is soft-float, and LLVM then keeps vector values out of
-//! the XMM registers even in functions compiled with `target_feature(enable = "sse2")` (the
-//! intrinsics came out as scalar code). So one block is written by hand: the state's four rows
-//! in XMM0-XMM3, a quarter round on all four columns at once, the rows rotated (PSHUFD) to
-//! put the diagonals in columns and back, about half the instructions of the portable block,
-//! and the XOR with the data 16 bytes at a time. In the kernel the XMM registers hold the
-//! guest's state, so this runs only inside `arch::x86_64::vector::lend`; the compiler never
-//! uses them there, while a hosted build (tests) must be told they are clobbered.
-
-use core::arch::asm;
+//! [`sse2_matches_portable`]). One block is written by hand: the state's four rows in
+//! XMM0-XMM3, a quarter round on all four columns at once, the rows rotated (PSHUFD) to put
+//! the diagonals in columns and back, about half the instructions of the portable block, and
+//! the XOR with the data 16 bytes at a time.
 
 use castor_ft::link::chacha::{BLOCK_LEN, ChaCha20};
+
+use super::xmm_asm;
 
 /// One quarter round on the four columns of rows XMM0 (a), XMM1 (b), XMM2 (c), XMM3 (d), with
 /// XMM4 as scratch: RFC 8439, 2.1, with each rotation a shift pair.
@@ -40,66 +34,52 @@ macro_rules! quarter_round {
 /// SSE must be usable and XMM0-XMM4 and XMM8-XMM11 ours to clobber (in the kernel: inside
 /// `vector::lend`).
 unsafe fn block_xor(state: &[u32; 16], out: &mut [u8; BLOCK_LEN]) {
-    macro_rules! run {
-        ($($clobbers:tt)*) => {
-            // SAFETY: reads 64 bytes at `state` and reads and writes 64 bytes at `out`, both
-            // valid for that; the XMM registers it uses are the caller's to clobber; no stack.
-            unsafe {
-                asm!(
-                    "movdqu xmm0, [{s}]",
-                    "movdqu xmm1, [{s} + 16]",
-                    "movdqu xmm2, [{s} + 32]",
-                    "movdqu xmm3, [{s} + 48]",
-                    "movdqa xmm8, xmm0",
-                    "movdqa xmm9, xmm1",
-                    "movdqa xmm10, xmm2",
-                    "movdqa xmm11, xmm3",
-                    "mov {n:e}, 10",
-                    "2:",
-                    quarter_round!(),
-                    // Diagonals into columns: rotate b, c, d left by 1, 2, 3 words.
-                    "pshufd xmm1, xmm1, 0x39",
-                    "pshufd xmm2, xmm2, 0x4e",
-                    "pshufd xmm3, xmm3, 0x93",
-                    quarter_round!(),
-                    "pshufd xmm1, xmm1, 0x93",
-                    "pshufd xmm2, xmm2, 0x4e",
-                    "pshufd xmm3, xmm3, 0x39",
-                    "dec {n:e}",
-                    "jnz 2b",
-                    "paddd xmm0, xmm8",
-                    "paddd xmm1, xmm9",
-                    "paddd xmm2, xmm10",
-                    "paddd xmm3, xmm11",
-                    "movdqu xmm4, [{o}]",
-                    "pxor xmm4, xmm0",
-                    "movdqu [{o}], xmm4",
-                    "movdqu xmm4, [{o} + 16]",
-                    "pxor xmm4, xmm1",
-                    "movdqu [{o} + 16], xmm4",
-                    "movdqu xmm4, [{o} + 32]",
-                    "pxor xmm4, xmm2",
-                    "movdqu [{o} + 32], xmm4",
-                    "movdqu xmm4, [{o} + 48]",
-                    "pxor xmm4, xmm3",
-                    "movdqu [{o} + 48], xmm4",
-                    s = in(reg) state.as_ptr(),
-                    o = in(reg) out.as_mut_ptr(),
-                    n = out(reg) _,
-                    $($clobbers)*
-                    options(nostack),
-                )
-            }
-        };
+    // SAFETY: reads 64 bytes at `state` and reads and writes 64 bytes at `out`, both valid for
+    // that; the XMM registers it uses are the caller's to clobber.
+    unsafe {
+        xmm_asm!(
+            "movdqu xmm0, [{s}]",
+            "movdqu xmm1, [{s} + 16]",
+            "movdqu xmm2, [{s} + 32]",
+            "movdqu xmm3, [{s} + 48]",
+            "movdqa xmm8, xmm0",
+            "movdqa xmm9, xmm1",
+            "movdqa xmm10, xmm2",
+            "movdqa xmm11, xmm3",
+            "mov {n:e}, 10",
+            "2:",
+            quarter_round!(),
+            // Diagonals into columns: rotate b, c, d left by 1, 2, 3 words.
+            "pshufd xmm1, xmm1, 0x39",
+            "pshufd xmm2, xmm2, 0x4e",
+            "pshufd xmm3, xmm3, 0x93",
+            quarter_round!(),
+            "pshufd xmm1, xmm1, 0x93",
+            "pshufd xmm2, xmm2, 0x4e",
+            "pshufd xmm3, xmm3, 0x39",
+            "dec {n:e}",
+            "jnz 2b",
+            "paddd xmm0, xmm8",
+            "paddd xmm1, xmm9",
+            "paddd xmm2, xmm10",
+            "paddd xmm3, xmm11",
+            "movdqu xmm4, [{o}]",
+            "pxor xmm4, xmm0",
+            "movdqu [{o}], xmm4",
+            "movdqu xmm4, [{o} + 16]",
+            "pxor xmm4, xmm1",
+            "movdqu [{o} + 16], xmm4",
+            "movdqu xmm4, [{o} + 32]",
+            "pxor xmm4, xmm2",
+            "movdqu [{o} + 32], xmm4",
+            "movdqu xmm4, [{o} + 48]",
+            "pxor xmm4, xmm3",
+            "movdqu [{o} + 48], xmm4",
+            s = in(reg) state.as_ptr(),
+            o = in(reg) out.as_mut_ptr(),
+            n = out(reg) _,
+        );
     }
-    // The kernel's compiler never allocates XMM registers (soft float), and cannot name them.
-    #[cfg(target_os = "none")]
-    run!();
-    #[cfg(not(target_os = "none"))]
-    run!(
-        out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _, out("xmm4") _,
-        out("xmm8") _, out("xmm9") _, out("xmm10") _, out("xmm11") _,
-    );
 }
 
 /// [`ChaCha20::apply_portable`] with its blocks made on SSE2.

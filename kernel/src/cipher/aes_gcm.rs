@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! AES-256-GCM (NIST SP 800-38D) on AES-NI and PCLMULQDQ, for the peer link's session frames
+//! (`castor_ft::link::AesGcm`, supplied by `link::aes_gcm`).
+//!
+//! - Key expansion with AESKEYGENASSIST (FIPS 197, 5.2; Intel's AES-NI white paper, 5.2).
+//! - CTR: counter blocks `nonce || be32(i)` from `i = 2` encrypted with AESENC/AESENCLAST and
+//!   XORed into the data (SP 800-38D, 7.1); `E(K, nonce || be32(1))` masks the tag.
+//! - GHASH (SP 800-38D, 6.4): each block byte-reversed with PSHUFB (SSSE3) and multiplied by
+//!   the byte-reversed `H` in GF(2^128): four carry-less products, the 256-bit result shifted
+//!   left one bit and reduced modulo `x^128 + x^7 + x^2 + x + 1` (Intel's carry-less
+//!   multiplication white paper, algorithms 2 and 4).
+//!
+//! Tests check every length around a block against the RustCrypto `aes-gcm` crate, and the
+//! kernel checks a known answer on its CPU before offering the cipher (`self_check`).
+//!
+//! # Safety (every function here)
+//! The CPU must have SSSE3, AES-NI and PCLMULQDQ, SSE must be enabled, and the XMM registers
+//! the caller's to clobber (in the kernel: inside `vector::lend`).
+
+use castor_ft::link::{AesGcmKey, tags_equal};
+
+use super::xmm_asm;
+
+/// Bytes of an AES block.
+const BLOCK: usize = 16;
+
+/// PSHUFB mask that reverses a block's bytes.
+#[repr(C, align(16))]
+struct Reverse([u8; BLOCK]);
+static REVERSE: Reverse = Reverse([15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+
+/// The second half of an AES-256 key-schedule step for the even round key in XMM1, from
+/// AESKEYGENASSIST's output in XMM2 (XMM4 scratch): the word rotated-and-substituted is
+/// broadcast and XORed into the running prefix XOR of the previous key's words.
+macro_rules! even_key {
+    () => {
+        concat!(
+            "pshufd xmm2, xmm2, 0xff\n",
+            "movdqa xmm4, xmm1\n pslldq xmm4, 4\n pxor xmm1, xmm4\n",
+            "pslldq xmm4, 4\n pxor xmm1, xmm4\n pslldq xmm4, 4\n pxor xmm1, xmm4\n",
+            "pxor xmm1, xmm2\n",
+        )
+    };
+}
+
+/// The odd round key in XMM3 from the even one just made in XMM1 (substitution only, no
+/// rotation or round constant; XMM2, XMM4 scratch).
+macro_rules! odd_key {
+    () => {
+        concat!(
+            "aeskeygenassist xmm4, xmm1, 0\n pshufd xmm2, xmm4, 0xaa\n",
+            "movdqa xmm4, xmm3\n pslldq xmm4, 4\n pxor xmm3, xmm4\n",
+            "pslldq xmm4, 4\n pxor xmm3, xmm4\n pslldq xmm4, 4\n pxor xmm3, xmm4\n",
+            "pxor xmm3, xmm2\n",
+        )
+    };
+}
+
+/// One schedule step with round constant `$rcon`, storing round keys `2i` and `2i + 1` at
+/// byte offsets `$even` and `$odd`.
+macro_rules! key_pair {
+    ($rcon:literal, $even:literal, $odd:literal) => {
+        concat!(
+            "aeskeygenassist xmm2, xmm3, ",
+            $rcon,
+            "\n",
+            even_key!(),
+            "movdqa [{rk} + ",
+            $even,
+            "], xmm1\n",
+            odd_key!(),
+            "movdqa [{rk} + ",
+            $odd,
+            "], xmm3\n",
+        )
+    };
+}
+
+/// AES-256 on XMM0 with the round keys at `{rk}`.
+macro_rules! encrypt_xmm0 {
+    () => {
+        concat!(
+            "pxor xmm0, [{rk}]\n",
+            "aesenc xmm0, [{rk} + 16]\n aesenc xmm0, [{rk} + 32]\n",
+            "aesenc xmm0, [{rk} + 48]\n aesenc xmm0, [{rk} + 64]\n",
+            "aesenc xmm0, [{rk} + 80]\n aesenc xmm0, [{rk} + 96]\n",
+            "aesenc xmm0, [{rk} + 112]\n aesenc xmm0, [{rk} + 128]\n",
+            "aesenc xmm0, [{rk} + 144]\n aesenc xmm0, [{rk} + 160]\n",
+            "aesenc xmm0, [{rk} + 176]\n aesenc xmm0, [{rk} + 192]\n",
+            "aesenc xmm0, [{rk} + 208]\n aesenclast xmm0, [{rk} + 224]\n",
+        )
+    };
+}
+
+/// XMM0 = XMM0 · XMM1 in GF(2^128), both byte-reversed (XMM2-XMM9 scratch): Karatsuba-free
+/// schoolbook product of the 64-bit halves, shift left by one (the bit-reflected domain), and
+/// the reduction.
+macro_rules! gf_mul {
+    () => {
+        concat!(
+            "movdqa xmm3, xmm0\n pclmulqdq xmm3, xmm1, 0x00\n",
+            "movdqa xmm4, xmm0\n pclmulqdq xmm4, xmm1, 0x10\n",
+            "movdqa xmm5, xmm0\n pclmulqdq xmm5, xmm1, 0x01\n",
+            "movdqa xmm6, xmm0\n pclmulqdq xmm6, xmm1, 0x11\n",
+            "pxor xmm4, xmm5\n movdqa xmm5, xmm4\n pslldq xmm5, 8\n psrldq xmm4, 8\n",
+            "pxor xmm3, xmm5\n pxor xmm6, xmm4\n",
+            // [xmm6:xmm3] <<= 1
+            "movdqa xmm7, xmm3\n psrld xmm7, 31\n movdqa xmm8, xmm6\n psrld xmm8, 31\n",
+            "pslld xmm3, 1\n pslld xmm6, 1\n",
+            "movdqa xmm9, xmm7\n psrldq xmm9, 12\n pslldq xmm8, 4\n pslldq xmm7, 4\n",
+            "por xmm3, xmm7\n por xmm6, xmm8\n por xmm6, xmm9\n",
+            // Reduction, first phase.
+            "movdqa xmm7, xmm3\n pslld xmm7, 31\n movdqa xmm8, xmm3\n pslld xmm8, 30\n",
+            "movdqa xmm9, xmm3\n pslld xmm9, 25\n pxor xmm7, xmm8\n pxor xmm7, xmm9\n",
+            "movdqa xmm8, xmm7\n psrldq xmm8, 4\n pslldq xmm7, 12\n pxor xmm3, xmm7\n",
+            // Second phase.
+            "movdqa xmm2, xmm3\n psrld xmm2, 1\n movdqa xmm4, xmm3\n psrld xmm4, 2\n",
+            "movdqa xmm5, xmm3\n psrld xmm5, 7\n pxor xmm2, xmm4\n pxor xmm2, xmm5\n",
+            "pxor xmm2, xmm8\n pxor xmm3, xmm2\n pxor xmm6, xmm3\n",
+            "movdqa xmm0, xmm6\n",
+        )
+    };
+}
+
+/// Expands `key` and derives `H`.
+///
+/// # Safety
+/// See the [module docs](self).
+pub unsafe fn expand(key: &[u8; 32]) -> AesGcmKey {
+    let mut k = AesGcmKey::zeroed();
+    let rk = k.round_keys.as_mut_ptr();
+    // SAFETY: reads 32 bytes at `key`; writes the 15 round keys of `k`, 16-byte aligned
+    // (`AesGcmKey` is `align(16)`); the caller lets us use SSE, AES-NI and the XMM registers.
+    unsafe {
+        xmm_asm!(
+            "movdqu xmm1, [{key}]",
+            "movdqu xmm3, [{key} + 16]",
+            "movdqa [{rk}], xmm1",
+            "movdqa [{rk} + 16], xmm3",
+            key_pair!("0x01", "32", "48"),
+            key_pair!("0x02", "64", "80"),
+            key_pair!("0x04", "96", "112"),
+            key_pair!("0x08", "128", "144"),
+            key_pair!("0x10", "160", "176"),
+            key_pair!("0x20", "192", "208"),
+            "aeskeygenassist xmm2, xmm3, 0x40",
+            even_key!(),
+            "movdqa [{rk} + 224], xmm1",
+            key = in(reg) key.as_ptr(),
+            rk = in(reg) rk,
+        );
+    }
+    // H = E(K, 0^128): the zero nonce with counter 0.
+    let mut h = [0u8; BLOCK];
+    // SAFETY: the caller's promise; `k` holds its round keys now.
+    unsafe { ctr_xor(&k, &[0; 12], 0, &mut h) };
+    h.reverse();
+    k.h_reversed = h;
+    k
+}
+
+/// XORs the CTR keystream into `data`: the encryptions of `nonce || be32(counter)`,
+/// `nonce || be32(counter + 1)`, ...
+///
+/// # Safety
+/// See the [module docs](self).
+unsafe fn ctr_xor(key: &AesGcmKey, nonce: &[u8; 12], mut counter: u32, data: &mut [u8]) {
+    let mut block = [0u8; BLOCK];
+    block[..12].copy_from_slice(nonce);
+    let whole = data.len() / BLOCK;
+    if whole > 0 {
+        // SAFETY: reads the round keys (aligned) and the 16-byte `block`, rewriting its last
+        // four bytes; reads and writes `whole` blocks of `data`; the caller's promise covers
+        // the instructions and registers.
+        unsafe {
+            xmm_asm!(
+                "2:",
+                "mov {t:e}, {ctr:e}",
+                "bswap {t:e}",
+                "mov [{b} + 12], {t:e}",
+                "movdqu xmm0, [{b}]",
+                encrypt_xmm0!(),
+                "movdqu xmm1, [{d}]",
+                "pxor xmm1, xmm0",
+                "movdqu [{d}], xmm1",
+                "add {d}, 16",
+                "inc {ctr:e}",
+                "dec {n}",
+                "jnz 2b",
+                rk = in(reg) key.round_keys.as_ptr(),
+                b = in(reg) block.as_mut_ptr(),
+                d = inout(reg) data.as_mut_ptr() => _,
+                n = inout(reg) whole => _,
+                ctr = inout(reg) counter,
+                t = out(reg) _,
+            );
+        }
+    }
+    let rest = &mut data[whole * BLOCK..];
+    if !rest.is_empty() {
+        let mut last = [0u8; BLOCK];
+        last[..rest.len()].copy_from_slice(rest);
+        // SAFETY: as above, on one whole block.
+        unsafe { ctr_xor(key, nonce, counter, &mut last) };
+        rest.copy_from_slice(&last[..rest.len()]);
+    }
+}
+
+/// Folds `data` into the GHASH accumulator `acc` (byte-reversed), zero-padding its last
+/// block.
+///
+/// # Safety
+/// See the [module docs](self).
+unsafe fn ghash(key: &AesGcmKey, acc: &mut [u8; BLOCK], data: &[u8]) {
+    let whole = data.len() / BLOCK;
+    if whole > 0 {
+        // SAFETY: reads `whole` blocks of `data`, the mask and `H`; reads and writes `acc`;
+        // the caller's promise covers the instructions and registers.
+        unsafe {
+            xmm_asm!(
+                "movdqu xmm15, [{mask}]",
+                "movdqu xmm0, [{acc}]",
+                "movdqu xmm1, [{h}]",
+                "2:",
+                "movdqu xmm2, [{d}]",
+                "pshufb xmm2, xmm15",
+                "pxor xmm0, xmm2",
+                gf_mul!(),
+                "add {d}, 16",
+                "dec {n}",
+                "jnz 2b",
+                "movdqu [{acc}], xmm0",
+                mask = in(reg) REVERSE.0.as_ptr(),
+                acc = in(reg) acc.as_mut_ptr(),
+                h = in(reg) key.h_reversed.as_ptr(),
+                d = inout(reg) data.as_ptr() => _,
+                n = inout(reg) whole => _,
+            );
+        }
+    }
+    let rest = &data[whole * BLOCK..];
+    if !rest.is_empty() {
+        let mut last = [0u8; BLOCK];
+        last[..rest.len()].copy_from_slice(rest);
+        // SAFETY: as above, on one whole block.
+        unsafe { ghash(key, acc, &last) };
+    }
+}
+
+/// The tag over `aad` and the ciphertext `text` (SP 800-38D, 7.1 steps 5-6).
+///
+/// # Safety
+/// See the [module docs](self).
+unsafe fn tag(key: &AesGcmKey, nonce: &[u8; 12], aad: &[u8], text: &[u8]) -> [u8; BLOCK] {
+    let mut acc = [0u8; BLOCK];
+    let mut lengths = [0u8; BLOCK];
+    lengths[..8].copy_from_slice(&(aad.len() as u64 * 8).to_be_bytes());
+    lengths[8..].copy_from_slice(&(text.len() as u64 * 8).to_be_bytes());
+    // SAFETY: the caller's promise.
+    unsafe {
+        ghash(key, &mut acc, aad);
+        ghash(key, &mut acc, text);
+        ghash(key, &mut acc, &lengths);
+    }
+    acc.reverse();
+    // SAFETY: the caller's promise.
+    unsafe { ctr_xor(key, nonce, 1, &mut acc) };
+    acc
+}
+
+/// Encrypts `body` in place and returns the tag over `aad` and the ciphertext. `body` must
+/// be shorter than 2^32 - 2 blocks (the link's frames are a few KiB).
+///
+/// # Safety
+/// See the [module docs](self).
+pub unsafe fn seal(key: &AesGcmKey, nonce: &[u8; 12], aad: &[u8], body: &mut [u8]) -> [u8; 16] {
+    // SAFETY: the caller's promise.
+    unsafe {
+        ctr_xor(key, nonce, 2, body);
+        tag(key, nonce, aad, body)
+    }
+}
+
+/// Checks `expected` over `aad` and the ciphertext `body` and, only if it matches, decrypts
+/// `body` in place; returns whether it matched.
+///
+/// # Safety
+/// See the [module docs](self).
+pub unsafe fn open(
+    key: &AesGcmKey,
+    nonce: &[u8; 12],
+    aad: &[u8],
+    body: &mut [u8],
+    expected: &[u8; 16],
+) -> bool {
+    // SAFETY: the caller's promise.
+    if !tags_equal(&unsafe { tag(key, nonce, aad, body) }, expected) {
+        return false;
+    }
+    // SAFETY: the caller's promise.
+    unsafe { ctr_xor(key, nonce, 2, body) };
+    true
+}
+
+/// Whether this CPU computes the known answer of SP 800-38D's AES-256 test case 16 (GCM
+/// specification, appendix B), as it must before links offer the cipher.
+///
+/// # Safety
+/// See the [module docs](self).
+pub unsafe fn self_check() -> bool {
+    const KEY: [u8; 32] = hex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
+    const NONCE: [u8; 12] = hex("cafebabefacedbaddecaf888");
+    const AAD: [u8; 20] = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
+    const PLAIN: [u8; 60] = hex(
+        "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e\
+         2449a6b525b16aedf5aa0de657ba637b39",
+    );
+    const CIPHER: [u8; 60] = hex(
+        "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b\
+         1056828838c5f61e6393ba7a0abcc9f662",
+    );
+    const TAG: [u8; 16] = hex("76fc6ece0f4e1768cddf8853bb2d551b");
+    let mut text = PLAIN;
+    // SAFETY: the caller's promise.
+    let k = unsafe { expand(&KEY) };
+    // SAFETY: as above.
+    let tag = unsafe { seal(&k, &NONCE, &AAD, &mut text) };
+    tag == TAG && text == CIPHER
+}
+
+/// `N` bytes from `2N` hexadecimal digits (known answers, evaluated at compile time).
+const fn hex<const N: usize>(s: &str) -> [u8; N] {
+    const fn digit(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => panic!("not a hexadecimal digit"),
+        }
+    }
+    let b = s.as_bytes();
+    assert!(b.len() == 2 * N, "wrong length");
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = digit(b[2 * i]) << 4 | digit(b[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
