@@ -256,6 +256,14 @@ fn peer_link_vs_raw_frames(nic: Nic) {
         .wait_for(Role::Backup, "link bench:")
         .expect("the backup reports the benchmark");
     println!("{line}");
+    // What the link's ciphers cost on this host, and which one the session got.
+    let console = pair.console(Role::Backup).expect("the backup's console");
+    for l in console
+        .lines()
+        .filter(|l| l.contains("TSC cycles/KiB") || l.contains("frames under"))
+    {
+        println!("link bench: backup: {l}");
+    }
     let raw = number_after(&line, "raw");
     let link = number_after(&line, "peer link");
     assert!(raw > 0 && link > 0, "{line}");

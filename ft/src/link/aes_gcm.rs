@@ -9,16 +9,17 @@
 //! instructions per byte that ChaCha20-Poly1305 takes on SSE2 (about 4.5 against 20), and
 //! the AEAD is most of the peer link's cost per frame.
 
-/// An expanded AES-256-GCM key: the 15 round keys, and the hash key `H = AES(K, 0^128)` with
-/// its bytes reversed (the form carry-less multiplication takes it in). 16-byte aligned, so
-/// SSE instructions may take its parts as memory operands.
+/// An expanded AES-256-GCM key: the 15 round keys, and the powers `H`, `H^2`, `H^3`, `H^4` of
+/// the hash key `H = AES(K, 0^128)` in GF(2^128), with their bytes reversed (the form
+/// carry-less multiplication takes them in; four blocks are hashed with one reduction).
+/// 16-byte aligned, so SSE instructions may take its parts as memory operands.
 #[derive(Clone, PartialEq, Eq)]
 #[repr(C, align(16))]
 pub struct AesGcmKey {
     /// Round keys 0..=14 (FIPS 197, 5.2).
     pub round_keys: [[u8; 16]; 15],
-    /// `H` byte-reversed.
-    pub h_reversed: [u8; 16],
+    /// `H^(i + 1)` byte-reversed, at `i`.
+    pub h_powers: [[u8; 16]; 4],
 }
 
 impl AesGcmKey {
@@ -27,7 +28,7 @@ impl AesGcmKey {
     pub const fn zeroed() -> Self {
         Self {
             round_keys: [[0; 16]; 15],
-            h_reversed: [0; 16],
+            h_powers: [[0; 16]; 4],
         }
     }
 }
