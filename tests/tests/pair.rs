@@ -38,7 +38,10 @@ fn qemu_pair_streams_prefixed_consoles_and_the_backup_loses_a_killed_primary() {
     let received = pair
         .wait_for(Role::Backup, "link: received 1 MiB")
         .expect("the backup receives the stream");
-    assert!(received.contains("matches the sender's"), "{received}");
+    assert!(
+        received.contains("identical to the sender's stream"),
+        "{received}"
+    );
     pair.wait_for(Role::Primary, "link: sent 1 MiB")
         .expect("the primary sends it");
     let backup_so_far = pair.console(Role::Backup).expect("the backup's console");

@@ -19,7 +19,7 @@ use castor_ft::witness::WITNESS_ETHERTYPE;
 
 use super::random::HardwareRandom;
 use super::udp::UdpPath;
-use crate::arch::x86_64::time;
+use crate::arch::x86_64::{instr, time};
 use crate::drivers::net::{MAX_FRAME, Nic};
 
 /// One end of the peer link, on a NIC.
@@ -49,6 +49,22 @@ pub struct PeerLink {
     pub raw: RawCount,
     /// Witness messages received (EtherType [`WITNESS_ETHERTYPE`]), not yet taken.
     witness_rx: VecDeque<Vec<u8>>,
+    /// Where this link's time went.
+    pub cycles: LinkCycles,
+}
+
+/// TSC cycles spent in each part of the link's I/O: where a link's time goes (the link bench
+/// reports it per frame).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinkCycles {
+    /// Taking frames from the NIC.
+    pub nic_receive: u64,
+    /// The link protocol on received frames (opening them included).
+    pub link_receive: u64,
+    /// The link protocol making frames to send (sealing them included).
+    pub link_transmit: u64,
+    /// Handing frames to the NIC.
+    pub nic_transmit: u64,
 }
 
 /// Witness messages kept for [`PeerLink::take_witness`] (the oldest go first): a few seconds'
@@ -101,6 +117,7 @@ impl PeerLink {
             loss_state: 0x9E37_79B9_7F4A_7C15,
             injected_drops: 0,
             raw: RawCount::default(),
+            cycles: LinkCycles::default(),
             witness_rx: VecDeque::new(),
         })
     }
@@ -155,8 +172,12 @@ impl PeerLink {
     /// [`receive`](Self::receive) and [`transmit`](Self::transmit).
     pub fn receive(&mut self) -> bool {
         let mut moved = false;
+        let mut t = instr::rdtsc();
         self.nic.poll();
         while let Some(len) = self.nic.receive(&mut self.rx) {
+            let received = instr::rdtsc();
+            self.cycles.nic_receive += received.wrapping_sub(t);
+            t = received;
             moved = true;
             if self.lose_this_one() {
                 self.injected_drops += 1;
@@ -183,6 +204,9 @@ impl PeerLink {
             match classify(&self.rx[..len], self.mac, udp) {
                 Ok(Received::Link { src, frame }) if self.udp.is_none() => {
                     let accepted = self.link.on_frame(now, frame) == Inbound::Accepted;
+                    let handled = instr::rdtsc();
+                    self.cycles.link_receive += handled.wrapping_sub(t);
+                    t = handled;
                     if accepted && to_broadcast && self.peer_mac.is_some() {
                         self.peer_broadcasts = self.peer_broadcasts.saturating_add(1);
                     }
@@ -223,12 +247,18 @@ impl PeerLink {
             return moved;
         };
         let offset = encap.payload_offset();
+        let mut t = instr::rdtsc();
         while let Some(n) = self.link.poll_transmit(now, &mut self.tx[offset..]) {
+            let made = instr::rdtsc();
+            self.cycles.link_transmit += made.wrapping_sub(t);
             let ident = self.udp.as_mut().map_or(0, UdpPath::next_ident);
             let Ok(len) = encap.wrap(&mut self.tx, n, ident) else {
                 break;
             };
-            if self.nic.transmit(&self.tx[..len]).is_err() {
+            let sent = self.nic.transmit(&self.tx[..len]);
+            t = instr::rdtsc();
+            self.cycles.nic_transmit += t.wrapping_sub(made);
+            if sent.is_err() {
                 // The ring is full: the link retransmits what the wire never carried.
                 break;
             }
