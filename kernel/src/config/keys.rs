@@ -252,8 +252,8 @@ pub static KEYS: [Key; 25] = [
             set: |c, n| c.linktest_mib = Some(n),
         },
         unset: Unset::Means("none"),
-        help: "pair with the peer and move this many MiB primary → backup, checking a BLAKE3 \
-               digest end to end",
+        help: "pair with the peer and move this many MiB primary → backup, checking every \
+               byte end to end",
         needs: &[Need {
             any_of: &["role"],
             why: "the link test runs between a primary and a backup",

@@ -89,6 +89,9 @@ pub trait PortDevice {
 #[derive(Default)]
 pub struct PortBus {
     devices: Vec<Box<dyn PortDevice>>,
+    /// A port was written since output was last taken: only a write makes output (a UART's
+    /// transmit register), so without one there is none to look for.
+    written: bool,
 }
 
 fn all_ones(width: Width) -> u32 {
@@ -119,6 +122,9 @@ impl PortBus {
 
     /// Guest output lines from every device (see [`PortDevice::take_output`]).
     pub fn take_output(&mut self, end: bool) -> Vec<String> {
+        if !core::mem::take(&mut self.written) && !end {
+            return Vec::new();
+        }
         self.devices
             .iter_mut()
             .flat_map(|d| d.take_output(end))
@@ -147,6 +153,7 @@ impl PortBus {
 
     /// Routes an `out`.
     pub fn write(&mut self, port: u16, width: Width, value: u32) -> Effect {
+        self.written = true;
         match self.find(port) {
             Some(d) => d.write(port, width, value),
             None => Effect::None,

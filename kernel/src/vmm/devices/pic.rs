@@ -117,6 +117,10 @@ impl Chip {
 
     /// The highest-priority level set in `bits`.
     fn highest(&self, bits: u8) -> Option<u8> {
+        if bits == 0 {
+            // The common case, on every VM entry: nothing requested.
+            return None;
+        }
         (1..=8)
             .map(|i| self.lowest.wrapping_add(i) & 7)
             .find(|&l| bits & bit(l) != 0)

@@ -208,9 +208,9 @@ impl Context {
     }
 
     /// Carries out what an emulated instruction asks: RIP past it, or its exception.
-    fn finish(v: &mut LoadedVmcs<'_>, emulated: Emulated) -> Result<(), VmFail> {
+    fn finish(&self, v: &mut LoadedVmcs<'_>, emulated: Emulated) -> Result<(), VmFail> {
         match emulated {
-            Emulated::Done => Self::advance(v),
+            Emulated::Done => self.advance(v),
             Emulated::Fault(e) => Self::inject_exception(v, e),
         }
     }
@@ -264,16 +264,18 @@ impl Context {
         v.write(Control32::EntryInterruptionInfo, info & !(1 << 12))
     }
 
-    fn advance(v: &mut LoadedVmcs<'_>) -> Result<(), VmFail> {
-        let len = v.read(ReadOnly32::ExitInstructionLength)?;
-        let rip = v.read(GuestN::Rip)?;
-        v.write(GuestN::Rip, rip + u64::from(len))?;
+    /// RIP past the instruction that exited, from the RIP and length read at the exit.
+    fn advance(&self, v: &mut LoadedVmcs<'_>) -> Result<(), VmFail> {
+        v.write(GuestN::Rip, self.rip + self.instruction_len)?;
         Self::end_interrupt_shadow(v)
     }
 
     /// Skipping an instruction ends STI / MOV SS blocking (SDM Vol. 3C, 25.4.2).
     fn end_interrupt_shadow(v: &mut LoadedVmcs<'_>) -> Result<(), VmFail> {
         let state = v.read(Guest32::InterruptibilityState)?;
+        if state & 0b11 == 0 {
+            return Ok(());
+        }
         v.write(Guest32::InterruptibilityState, state & !0b11)
     }
 
@@ -335,18 +337,16 @@ impl Context {
                 None
             }
             reason::CPUID => {
-                Self::finish(
-                    v,
-                    emulate::cpuid(
-                        &mut self.regs,
-                        self.index,
-                        crate::arch::x86_64::time::tsc_hz(),
-                    ),
-                )?;
+                let emulated = emulate::cpuid(
+                    &mut self.regs,
+                    self.index,
+                    crate::arch::x86_64::time::tsc_hz(),
+                );
+                self.finish(v, emulated)?;
                 None
             }
             reason::HLT => {
-                Self::advance(v)?;
+                self.advance(v)?;
                 let interrupts_on = v.read(GuestN::Rflags)? & (1 << 9) != 0;
                 self.halted = interrupts_on;
                 Some(if interrupts_on {
@@ -356,7 +356,7 @@ impl Context {
                 })
             }
             reason::VMCALL => {
-                Self::advance(v)?;
+                self.advance(v)?;
                 Some(Exit::Hypercall)
             }
             reason::CR_ACCESS => self.handle_cr(v, q, irq)?,
@@ -371,7 +371,7 @@ impl Context {
                         info: q,
                     })
                 } else {
-                    Self::advance(v)?;
+                    self.advance(v)?;
                     let (regs, pending) = (&self.regs, &mut self.pending_in);
                     Some(emulate::port_io(regs, pending, port, width, input))
                 }
@@ -384,11 +384,11 @@ impl Context {
                     // The guest sets its TSC: from now on it reads on from this value.
                     let offset = cpu_state::tsc_offset(self.regs.msr_value(), host_tsc);
                     v.write(Control64::TscOffset, offset)?;
-                    Self::advance(v)?;
+                    self.advance(v)?;
                 } else {
                     let tsc = cpu_state::guest_tsc(host_tsc, offset);
                     let emulated = emulate::msr(&mut self.regs, &mut self.msrs, irq, write, tsc);
-                    Self::finish(v, emulated)?;
+                    self.finish(v, emulated)?;
                 }
                 None
             }
@@ -612,7 +612,10 @@ impl BareLoop for VmxVcpu {
             if v.read(ReadOnly32::ExitReason).ok()? as u16 != reason::VMCALL {
                 return None;
             }
-            Context::advance(&mut v).ok()?;
+            let len = v.read(ReadOnly32::ExitInstructionLength).ok()?;
+            let rip = v.read(GuestN::Rip).ok()?;
+            v.write(GuestN::Rip, rip + u64::from(len)).ok()?;
+            Context::end_interrupt_shadow(&mut v).ok()?;
         }
         Some(instr::rdtsc() - start)
     }

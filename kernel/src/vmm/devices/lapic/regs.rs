@@ -132,6 +132,10 @@ impl Vectors {
 
     /// The highest vector in the set (the highest priority, 11.8.3).
     pub fn highest(&self) -> Option<u8> {
+        if self.0.iter().fold(0, |any, w| any | w) == 0 {
+            // The common case, on every VM entry: nothing requested (or in service).
+            return None;
+        }
         let (i, w) = self.0.iter().enumerate().rev().find(|(_, w)| **w != 0)?;
         Some((i as u8) << 5 | (31 - w.leading_zeros()) as u8)
     }

@@ -31,13 +31,14 @@ impl Context {
             } => {
                 let value = self.regs.by_number(reg, v.read(GuestN::Rsp)?);
                 Self::write_cr0_cr4(v, &self.caps, cr, value)?;
+                self.advance(v)?;
             }
             CrAccess::MovTo { cr: 8, reg } => {
                 let value = self.regs.by_number(reg, v.read(GuestN::Rsp)?);
                 match self.cr8.write(value) {
                     Ok(()) => {
                         irq.set_cr8(value);
-                        Self::advance(v)?;
+                        self.advance(v)?;
                     }
                     Err(e) => Self::inject_exception(v, e)?,
                 }
@@ -48,7 +49,7 @@ impl Context {
                     Some(r) => *r = value,
                     None => v.write(GuestN::Rsp, value)?,
                 }
-                Self::advance(v)?;
+                self.advance(v)?;
             }
             _ => {
                 return Ok(Some(Exit::Unhandled {
@@ -61,7 +62,7 @@ impl Context {
     }
 
     /// MOV of `value` to CR0 or CR4 (`cr`): the bits VMX forces are applied in the register and
-    /// hidden in its read shadow.
+    /// hidden in its read shadow (the caller moves RIP past the MOV).
     fn write_cr0_cr4(
         v: &mut LoadedVmcs<'_>,
         caps: &VmxCaps,
@@ -81,6 +82,6 @@ impl Context {
             v.write(GuestN::Cr4, hw4 | setup::CR4_VMXE)?;
             v.write(ControlN::Cr4ReadShadow, shadow4)?;
         }
-        Self::advance(v)
+        Ok(())
     }
 }
