@@ -136,6 +136,9 @@ fn stand_by<F: crate::mm::pagetable::Format>(
     // and every one before it (it hands messages over in order), the primary has released
     // that epoch's output: it prints before its link confirms the message.
     let mut acks: VecDeque<(MsgId, u64, bool)> = VecDeque::new();
+    // Checkpoints applied since the last report, and the time the messages that completed
+    // them took to take in (assembling their last bytes, and applying).
+    let mut applying = (0u64, 0u64);
     loop {
         let Some(event) = link.next_event(u64::MAX) else {
             continue;
@@ -158,7 +161,14 @@ fn stand_by<F: crate::mm::pagetable::Format>(
         match Message::decode(&msg) {
             Ok(Message::Stream(bytes)) => {
                 let started = *sync_start.get_or_insert_with(time::now_ns);
+                let took_in = time::now_ns();
                 let result = backup.on_stream(bytes, &mut BackupRam(mem));
+                if result
+                    .as_ref()
+                    .is_ok_and(|a| a.iter().any(|a| a.checkpoint))
+                {
+                    applying = (applying.0 + 1, applying.1 + (time::now_ns() - took_in));
+                }
                 for a in result.iter().flatten() {
                     if !a.checkpoint {
                         precopied = (precopied.0 + 1, precopied.1 + a.pages);
@@ -188,8 +198,14 @@ fn stand_by<F: crate::mm::pagetable::Format>(
                     let now = time::now_ns();
                     let checkpoint = backup.last_applied() == Some(epoch);
                     if checkpoint && (epoch == 0 || now >= last_report + REPORT_EVERY) {
-                        kprintln!("ft: backup: applied epoch {epoch}");
+                        kprintln!(
+                            "ft: backup: applied epoch {epoch} (the last {} in {} us each, \
+                             from their last bytes to acknowledged)",
+                            applying.0,
+                            applying.1 / applying.0.max(1) / 1000
+                        );
                         last_report = now;
+                        applying = (0, 0);
                     }
                 }
                 if let Err(e) = result {

@@ -14,6 +14,8 @@ use crate::pair::segment::{Segment, SegmentHost};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+/// What a primary says once its new backup holds the guest.
+const PROTECTED_AGAIN: &str = "ft: primary: protected again from epoch";
 /// How often the chain looks at its hosts.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -107,6 +109,14 @@ pub fn run_chain(
             );
             dead.push(std::mem::replace(&mut primary, backup));
             backup = joining;
+            if due.is_some() {
+                // The next failover needs the guest protected again, as its new primary sees
+                // it (the new backup may have applied a checkpoint whose acknowledgement is
+                // still on its way).
+                primary.run.run.wait_for(PROTECTED_AGAIN).map_err(|e| {
+                    Error::new(format!("{} not protected again: {e}", primary.name))
+                })?;
+            }
         }
         if duration.is_some_and(|d| elapsed >= d) {
             let all = failovers.len();
