@@ -10,7 +10,7 @@
 //! bridges to the guest's virtio-mmio card). The guest is Debian's cloud kernel with the
 //! record-service initramfs of [`castor_tests::linux::net`].
 
-use castor_tests::contract::TAKEOVER_MARKER;
+use castor_tests::contract::{APPLIED_EPOCH_MARKER, TAKEOVER_MARKER};
 use castor_tests::guestnet::{GuestNet, NetClient, Tap, network_or_skip};
 use castor_tests::linux::DebianGuest;
 use castor_tests::linux::net::{self, SERVING};
@@ -284,6 +284,11 @@ fn bench_guest_net_round_trips() {
             .filter(|l| l.starts_with("ft: primary: ") && !l.contains("protecting"))
             .collect();
         for line in figures.iter().skip(figures.len().saturating_sub(2)) {
+            println!("bench guest net: {epochs}: {line}");
+        }
+        // And the backup's share: its last report of how long epochs took to apply.
+        let backup = h.console(Role::Backup).unwrap_or_default();
+        if let Some(line) = backup.lines().rfind(|l| l.contains(APPLIED_EPOCH_MARKER)) {
             println!("bench guest net: {epochs}: {line}");
         }
         h.stop();
