@@ -213,6 +213,20 @@ impl<F: Format> GuestMemory<F> {
         Some(unsafe { core::slice::from_raw_parts_mut((self.host_base + gpa) as *mut u8, len) })
     }
 
+    /// The little-endian 64-bit value at `gpa` (any alignment), if it is guest RAM: one load,
+    /// where a copy through [`slice_mut`](Self::slice_mut) would call `memcpy`.
+    pub fn read_u64_at(&self, gpa: u64) -> Option<u64> {
+        let end = gpa.checked_add(8)?;
+        if end > self.size {
+            return None;
+        }
+        // SAFETY: the 8 bytes lie inside this guest's RAM, identity mapped host memory owned by
+        // `self`; an unaligned read of plain bytes.
+        Some(u64::from_le(unsafe {
+            core::ptr::read_unaligned((self.host_base + gpa) as *const u64)
+        }))
+    }
+
     /// The bytes of guest page `gfn`, if it is guest RAM.
     pub fn page(&self, gfn: u64) -> Option<&[u8; PAGE_SIZE as usize]> {
         let gpa = self.ram_gpa(gfn)?;

@@ -48,6 +48,10 @@ impl<F: crate::mm::pagetable::Format> GuestRead for GuestMemory<F> {
             None => false,
         }
     }
+
+    fn read_u64(&mut self, gpa: u64) -> Option<u64> {
+        self.read_u64_at(gpa)
+    }
 }
 
 /// Why [`fetch_and_decode`] failed.

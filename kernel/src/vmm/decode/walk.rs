@@ -28,6 +28,14 @@ pub trait GuestRead {
     /// Copies guest-physical `[gpa, gpa + buf.len())` into `buf`; false if that range is not
     /// all guest RAM (the contents of `buf` are then unspecified).
     fn read(&mut self, gpa: u64, buf: &mut [u8]) -> bool;
+
+    /// The little-endian 64-bit value at guest-physical `gpa` (a paging-structure entry), or
+    /// `None` if it is not guest RAM. Memory that can do better than [`read`](Self::read)'s
+    /// copy says so here: a walk reads one of these per level.
+    fn read_u64(&mut self, gpa: u64) -> Option<u64> {
+        let mut b = [0; 8];
+        self.read(gpa, &mut b).then(|| u64::from_le_bytes(b))
+    }
 }
 
 /// The guest registers that select and root its paging mode.
@@ -292,12 +300,7 @@ impl Rights {
 }
 
 fn read_u64<M: GuestRead + ?Sized>(mem: &mut M, gpa: u64) -> Result<u64, WalkError> {
-    let mut b = [0; 8];
-    if mem.read(gpa, &mut b) {
-        Ok(u64::from_le_bytes(b))
-    } else {
-        Err(WalkError::Unreadable { gpa })
-    }
+    mem.read_u64(gpa).ok_or(WalkError::Unreadable { gpa })
 }
 
 fn read_u32<M: GuestRead + ?Sized>(mem: &mut M, gpa: u64) -> Result<u32, WalkError> {
