@@ -63,7 +63,7 @@ pub fn for_links() -> Option<AesGcm> {
         let aes = chacha::cycles_per_kib(&mut |data| {
             seal(&key, &[0xc3; 12], &[], data);
         });
-        let chacha = chacha::keystream_cycles_per_kib(chacha::for_links());
+        let chacha = chacha::cycles_per_kib_for_links();
         let faster = aes < chacha;
         kprintln!(
             "link: AES-256-GCM {aes} TSC cycles/KiB, the ChaCha20 keystream alone {chacha}; {}",

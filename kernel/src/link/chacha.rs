@@ -28,35 +28,41 @@ pub fn keystream(c: &ChaCha20, counter: u32, data: &mut [u8], key_block: bool) -
 /// SSE2 wins, but an emulator may run scalar code faster than its emulated SSE (QEMU's TCG in
 /// wall time does). Says what it measured and chose.
 pub fn for_links() -> Keystream {
-    static CHOSEN: spin::Once<bool> = spin::Once::new();
-    let fast = *CHOSEN.call_once(|| {
+    match chosen().0 {
+        true => keystream,
+        false => ChaCha20::apply_portable,
+    }
+}
+
+/// TSC cycles per KiB of [`for_links`]'s keystream, as measured when it was chosen.
+pub fn cycles_per_kib_for_links() -> u64 {
+    chosen().1
+}
+
+/// Whether links use the SSE2 keystream, and the chosen keystream's TSC cycles per KiB.
+fn chosen() -> (bool, u64) {
+    static CHOSEN: spin::Once<(bool, u64)> = spin::Once::new();
+    *CHOSEN.call_once(|| {
+        let portable = keystream_cycles_per_kib(ChaCha20::apply_portable);
         let mut correct = false;
         // SAFETY: `lend` made SSE usable with the guest's registers saved.
         vector::lend(&mut || correct = unsafe { cipher::chacha::sse2_matches_portable() });
         if !correct {
             kprintln!("link: the SSE2 ChaCha20 differs from the portable one; using the portable");
-            return false;
+            return (false, portable);
         }
-        let (sse2, portable) = (
-            keystream_cycles_per_kib(keystream),
-            keystream_cycles_per_kib(ChaCha20::apply_portable),
-        );
+        let sse2 = keystream_cycles_per_kib(keystream);
         let faster = sse2 < portable;
         kprintln!(
             "link: ChaCha20 {sse2} TSC cycles/KiB on SSE2, {portable} portable; using {}",
             if faster { "SSE2" } else { "the portable code" }
         );
-        faster
-    });
-    if fast {
-        keystream
-    } else {
-        ChaCha20::apply_portable
-    }
+        (faster, sse2.min(portable))
+    })
 }
 
 /// TSC cycles per KiB of the keystream `k`.
-pub(super) fn keystream_cycles_per_kib(k: Keystream) -> u64 {
+fn keystream_cycles_per_kib(k: Keystream) -> u64 {
     let c = ChaCha20::new(&[0x3c; 32], &[0xc3; 12]);
     cycles_per_kib(&mut |data| {
         k(&c, 0, data, true);
