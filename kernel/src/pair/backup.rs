@@ -90,14 +90,22 @@ pub fn serve<B: Backend>(
     let pages = mem.size() / PAGE_SIZE as u64;
     loop {
         let mut backup = Backup::new(pages);
-        match stand_by(&mut link, &mut backup, &mut mem) {
+        let standby = time::idle_reading();
+        let ended = stand_by(&mut link, &mut backup, &mut mem);
+        // What standing by cost this host's CPU: it sleeps until a frame or a timer wakes it.
+        let asleep = time::idle_percent_since(standby);
+        match ended {
             Standby::GuestEnded(u64::MAX) => {
-                kprintln!("ft: backup: the guest ended on the primary (it stopped); standing down");
+                kprintln!(
+                    "ft: backup: the guest ended on the primary (it stopped); standing down \
+                     (CPU asleep {asleep}% of the standby)"
+                );
                 return ExitStatus::Success;
             }
             Standby::GuestEnded(status) => {
                 kprintln!(
-                    "ft: backup: the guest ended on the primary (status {status}); standing down"
+                    "ft: backup: the guest ended on the primary (status {status}); standing down \
+                     (CPU asleep {asleep}% of the standby)"
                 );
                 return ExitStatus::Success;
             }

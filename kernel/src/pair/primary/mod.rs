@@ -469,13 +469,19 @@ impl<B: Backend> Host<'_, B> {
     /// output-commit latency is the epoch's remaining length plus the checkpoint's transfer,
     /// US20170262299): a guest answering a client is not kept waiting a whole long epoch.
     fn stun_if_due(&mut self) {
+        if time::now_ns() >= self.epoch_end() && self.primary.sender_idle() {
+            self.stun();
+        }
+    }
+
+    /// When the running epoch ends: after its length, or after `epoch_min` once it holds
+    /// frames.
+    fn epoch_end(&self) -> u64 {
         let len = match self.frames_waiting {
             true => self.epoch_len.min(self.epoch_min),
             false => self.epoch_len,
         };
-        if time::now_ns() >= self.epoch_start + len && self.primary.sender_idle() {
-            self.stun();
-        }
+        self.epoch_start + len
     }
 
     /// Checkpoints the epoch that just ended. The guest is stopped (we are in its exit).
@@ -678,8 +684,27 @@ impl<B: Backend> Host<'_, B> {
                     // The main loop stops the guest.
                     return true;
                 }
+                self.sleep(deadline);
             }
         }
+    }
+
+    /// The halted guest's loop found nothing to do: sleeps until a NIC has a frame, a timer of
+    /// the link or the guest (its `deadline`, guest time) or the epoch's end
+    /// ([`PeerLink::idle`]), unless pages wait for the link or a NIC is only polled.
+    fn sleep(&mut self, deadline: u64) {
+        let sending = self.pending.is_some()
+            || !self.primary.sender_idle()
+            || matches!(self.rejoin, Rejoin::Syncing(_));
+        if sending || !self.uplink.as_mut().is_none_or(Uplink::ready_to_sleep) {
+            return;
+        }
+        let left = deadline.saturating_sub(self.guest.chipset.now_ns());
+        let mut wake = time::now_ns().saturating_add(left);
+        if self.protected {
+            wake = wake.min(self.epoch_end());
+        }
+        self.link.idle(wake);
     }
 
     /// A write fault on guest RAM: copy-on-write (or send first), a write tracked, or a
