@@ -80,8 +80,7 @@ pub const TAKEOVER_MARKER: &str = "ft: backup took over";
 /// `ft: backup: releasing K lines ...`.
 pub const RELEASING_MARKER: &str = "ft: backup: releasing";
 /// The guest ended on the primary and the backup stands down (its end is not the run's):
-/// `ft: backup: the guest ended on the primary (status N); standing down (CPU asleep P% of
-/// the standby)`.
+/// `ft: backup: the guest ended on the primary (status N); standing down`.
 pub const STANDDOWN_MARKER: &str = "ft: backup: the guest ended on the primary";
 /// The primary lost its backup and runs the guest unprotected:
 /// `ft: backup lost after N ms of silence; ...`.

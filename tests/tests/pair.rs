@@ -6,7 +6,6 @@
 
 use castor_tests::cli;
 use castor_tests::contract::{self, PEER_LOST_MARKER, QEMU_EXIT_PASS};
-use castor_tests::demo::DemoParams;
 use castor_tests::kernel;
 use castor_tests::pair::{HostState, Pair, Role, SharedBuffer};
 use castor_tests::scrape::number_after;
@@ -186,38 +185,6 @@ fn castor_run_does_not_fail_over_a_guest_that_has_ended() {
         "{context}"
     );
     println!("primary still running at the failover time: {primary_running}");
-}
-
-/// A backup standing by sleeps (HLT) until the primary's frames (its NIC's receive
-/// interrupt) or its link's timers wake it, instead of spinning: standing by for a guest that
-/// runs 3 s with a light dirty set, it reports at its stand-down that its CPU slept most of
-/// the time (it still applied every epoch: the guest ended on the primary with status 0).
-#[test]
-fn qemu_backup_sleeps_while_it_stands_by() {
-    let params = DemoParams {
-        pages: 4,
-        span: 64,
-        hz: 20,
-    };
-    let demo = kernel::demo().expect("building castor-demo");
-    let mut pair = Pair::qemu()
-        .kernel(kernel::elf().expect("building the kernel"))
-        .guest(demo, &params.args(60))
-        .guest_ram_mib(8)
-        .start()
-        .expect("starting the pair");
-    let line = pair
-        .wait_for(Role::Backup, contract::STANDDOWN_MARKER)
-        .expect("the backup stands down when the guest ends");
-    let outcome = pair.stop();
-    assert!(line.contains("(status 0)"), "{line}");
-    let asleep = number_after(&line, "CPU asleep");
-    println!("backup standing by: {line}");
-    assert!(
-        asleep >= 50,
-        "the backup's CPU slept {asleep}% of its standby:\n{}",
-        outcome.backup.summary()
-    );
 }
 
 /// Usage errors come back as status 2 with the reason and the usage, before anything is

@@ -420,27 +420,8 @@ impl PeerLink {
                 return None;
             }
             if !self.pump() {
-                self.idle(deadline_ns);
+                core::hint::spin_loop();
             }
         }
-    }
-
-    /// Nothing moved: sleeps until the NIC has a frame (its receive interrupt), the link's next
-    /// timer (a retransmission, an acknowledgement, a heartbeat, the peer's silence) or
-    /// `deadline_ns` ([`time::idle_until`]). A NIC without an interrupt is polled on instead.
-    pub fn idle(&mut self, deadline_ns: u64) {
-        if self.nic.interrupts().is_none() {
-            core::hint::spin_loop();
-            return;
-        }
-        // Notifies the device of frames still unannounced in its transmit ring.
-        self.nic.poll();
-        let timer = self.link.next_timeout().unwrap_or(u64::MAX);
-        time::idle_until(deadline_ns.min(timer));
-    }
-
-    /// Whether the NIC wakes this CPU when a frame arrives (so [`idle`](Self::idle) sleeps).
-    pub fn wakes_on_receive(&self) -> bool {
-        self.nic.interrupts().is_some()
     }
 }

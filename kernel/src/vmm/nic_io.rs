@@ -30,11 +30,6 @@ pub trait NetHost<F: Format> {
     fn receive(&mut self, buf: &mut [u8]) -> Option<usize>;
     /// The card is about to write guest page `gfn` of `mem` (default: nothing to do).
     fn before_write(&mut self, _mem: &mut GuestMemory<F>, _gfn: u64) {}
-    /// Whether the host may sleep until an interrupt while the guest waits: nothing waits to
-    /// go out, and the host NIC interrupts when a frame arrives (default: no, poll on).
-    fn ready_to_sleep(&mut self) -> bool {
-        false
-    }
 }
 
 /// Bytes [`NetHost::room`] counts for each frame besides its own: the header of the output

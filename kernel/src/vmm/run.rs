@@ -193,30 +193,18 @@ impl<F: Format> Guest<F> {
         Ok(())
     }
 
-    /// The guest executed HLT with interrupts enabled: waits (the host CPU sleeping) until
+    /// The guest executed HLT with interrupts enabled: waits (spinning on guest time) until
     /// an interrupt is pending. False if none can ever come: no timer armed, and no UART whose
     /// interrupt typed input would raise ([`PortBus::wakes_on_input`](super::devices::PortBus::wakes_on_input);
     /// with one, it waits for input as long as it takes).
     fn wait_for_interrupt<'n>(&mut self, mut net: Option<&mut (dyn NetHost<F> + 'n)>) -> bool {
         let frames_can_wake = net.is_some() && self.nic.is_some();
-        // Looks for what can wake the guest; with nothing, lets the host CPU sleep until an
-        // interrupt or guest time `deadline` ([`time::idle_until`]: at most a tick, so typed
-        // input is still looked at), unless the card's frames are only polled.
-        let mut idle = |guest: &mut Self, deadline: u64| {
+        let mut idle = |guest: &mut Self| {
             guest.feed_console();
             if let Some(host) = net.as_deref_mut() {
                 guest.service_nic(host);
             }
-            if guest.chipset.pending().is_some() {
-                return true;
-            }
-            if guest.nic.is_some() && !net.as_deref_mut().is_some_and(|n| n.ready_to_sleep()) {
-                core::hint::spin_loop();
-            } else {
-                let left = deadline.saturating_sub(guest.chipset.now_ns());
-                time::idle_until(time::now_ns().saturating_add(left));
-            }
-            false
+            guest.chipset.pending().is_some()
         };
         loop {
             if self.chipset.pending().is_some() {
@@ -226,16 +214,18 @@ impl<F: Format> Guest<F> {
                 // No timer: only typed input (or a frame) can wake the guest, if its UART (or
                 // its card) would interrupt.
                 while self.bus.wakes_on_input() || frames_can_wake {
-                    if idle(self, u64::MAX) {
+                    if idle(self) {
                         return true;
                     }
+                    core::hint::spin_loop();
                 }
                 return false;
             };
             while self.chipset.now_ns() < deadline {
-                if idle(self, deadline) {
+                if idle(self) {
                     return true;
                 }
+                core::hint::spin_loop();
             }
         }
     }

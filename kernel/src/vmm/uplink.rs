@@ -100,14 +100,6 @@ impl Uplink {
         self.transmit(&announce::announcement(self.guest));
     }
 
-    /// Whether this host may sleep until an interrupt: nothing waits for the NIC (its ring
-    /// is notified of what it holds, by the poll here) and the NIC interrupts when a frame
-    /// arrives.
-    pub fn ready_to_sleep(&mut self) -> bool {
-        self.flush();
-        self.queue.is_empty() && self.nic.interrupts().is_some()
-    }
-
     /// The next frame for the guest, if one arrived (others are counted and dropped).
     pub fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
         self.nic.poll();
@@ -137,8 +129,4 @@ impl<F: Format> NetHost<F> for Uplink {
     }
 
     fn before_write(&mut self, _mem: &mut GuestMemory<F>, _gfn: u64) {}
-
-    fn ready_to_sleep(&mut self) -> bool {
-        Uplink::ready_to_sleep(self)
-    }
 }

@@ -113,19 +113,6 @@ pub fn start_host_tick() {
     timer_start_periodic((super::time::lapic_timer_hz() / 1000) as u32);
 }
 
-/// Starts the timer once, interrupting after `count` timer ticks (divide by 16): a wake-up.
-pub fn timer_start_oneshot(count: u32) {
-    write(REG_TIMER_DIVIDE, DIVIDE_BY_16);
-    write(REG_LVT_TIMER, u32::from(trap::VECTOR_TIMER));
-    write(REG_TIMER_INITIAL, count.max(1));
-}
-
-/// Whether this CPU's periodic timer (the host tick) is running: unmasked, in periodic mode
-/// (SDM Vol. 3A, 11.5.4, Figure 11-8).
-pub fn host_tick_running() -> bool {
-    read(REG_LVT_TIMER) & (LVT_MASKED | LVT_TIMER_PERIODIC) == LVT_TIMER_PERIODIC
-}
-
 /// Stops the timer.
 pub fn timer_stop() {
     write(REG_LVT_TIMER, LVT_MASKED);

@@ -26,8 +26,6 @@ pub struct PerCpu {
     online: AtomicBool,
     /// LAPIC timer interrupts taken on this CPU.
     pub timer_ticks: AtomicU64,
-    /// Nanoseconds this CPU slept in `time::idle_until` (HLT, waiting for an interrupt).
-    pub idle_ns: AtomicU64,
     /// Result of the CPU's own start-up checks: [`CHECK_PENDING`], [`CHECK_OK`] or a bit set of
     /// failed checks (see `kmain::ap_self_check`).
     pub self_check: AtomicU32,
@@ -46,7 +44,6 @@ impl PerCpu {
             apic_id: AtomicU32::new(u32::MAX),
             online: AtomicBool::new(false),
             timer_ticks: AtomicU64::new(0),
-            idle_ns: AtomicU64::new(0),
             self_check: AtomicU32::new(CHECK_PENDING),
             vmx_on: AtomicBool::new(false),
             svm_on: AtomicBool::new(false),

@@ -5,7 +5,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use alloc::vec::Vec;
 
-use super::{apic, instr, percpu, pit};
+use super::{apic, instr, pit};
 use crate::calibration;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
@@ -113,59 +113,6 @@ pub fn now_ns() -> u64 {
         0 => tsc,
         fp => ((u128::from(tsc) * u128::from(fp)) >> 32) as u64,
     }
-}
-
-/// The longest [`idle_until`] sleeps: the host tick's period, so that what the host only polls
-/// (a UART, a NIC without an interrupt) waits at most this long for a look.
-pub const IDLE_MAX_NS: u64 = 1_000_000;
-
-/// Lets this CPU sleep in HLT until an interrupt arrives (a NIC's receive interrupt, the host
-/// tick), `deadline_ns` or [`IDLE_MAX_NS`] from now, whichever comes first, instead of spinning:
-/// an idle host leaves the physical CPU (or, nested, the host's host) to others. Without the
-/// host tick a one-shot LAPIC timer makes the wake-up; with it, the tick does, so the sleep is
-/// skipped when `deadline_ns` is nearer than one tick (the caller keeps polling). Interrupts are
-/// enabled only for the HLT (STI's shadow makes STI; HLT atomic, so an interrupt that arrived
-/// while the caller polled still wakes it: SDM Vol. 2B, STI) and put back as they were.
-pub fn idle_until(deadline_ns: u64) {
-    let now = now_ns();
-    let wake = deadline_ns.min(now.saturating_add(IDLE_MAX_NS));
-    if wake <= now {
-        return;
-    }
-    let one_shot = !apic::host_tick_running();
-    if one_shot {
-        let ticks = u128::from(wake - now) * u128::from(lapic_timer_hz()) / 1_000_000_000;
-        apic::timer_start_oneshot(ticks.min(u128::from(u32::MAX)) as u32);
-    } else if deadline_ns < now.saturating_add(IDLE_MAX_NS) {
-        return;
-    }
-    let enabled = instr::interrupts_enabled();
-    // SAFETY: the IDT of this CPU is loaded at bring-up with handlers for the timer, NIC and
-    // spurious vectors (others are logged and acknowledged).
-    unsafe { instr::sti_hlt() };
-    if !enabled {
-        instr::cli();
-    }
-    if one_shot {
-        apic::timer_stop();
-    }
-    let slept = now_ns().saturating_sub(now);
-    percpu::current()
-        .idle_ns
-        .fetch_add(slept, Ordering::Relaxed);
-}
-
-/// This CPU's sleep in [`idle_until`] so far and the time now (ns): two readings give the
-/// share of the time between them that it slept.
-pub fn idle_reading() -> (u64, u64) {
-    (percpu::current().idle_ns.load(Ordering::Relaxed), now_ns())
-}
-
-/// Percent of the time since `earlier` (an [`idle_reading`]) that this CPU slept.
-pub fn idle_percent_since(earlier: (u64, u64)) -> u64 {
-    let (idle, now) = idle_reading();
-    let span = now.saturating_sub(earlier.1).max(1);
-    (idle.saturating_sub(earlier.0) * 100 / span).min(100)
 }
 
 /// Busy-waits at least `us` microseconds.
