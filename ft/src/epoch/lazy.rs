@@ -13,7 +13,6 @@
 //! Hardware (write protection in EPT/NPT, the copy itself) stays with the caller: this module
 //! says what to do with each page and keeps every page's epoch contents reachable exactly once.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 /// A guest-physical page number.
@@ -161,10 +160,19 @@ pub struct LazyStats {
 }
 
 /// One epoch's lazy transmission.
+///
+/// The pages are kept in a vector in page order (a stun plans hundreds of pages: building a
+/// vector costs a push each, where a tree cost an allocation and a rebalancing each, most of
+/// the stun's planning time under emulation); a page is looked up by binary search, and the
+/// sender walks them in order from a cursor.
 #[derive(Debug)]
 pub struct LazyEpoch {
-    /// Pages still to send (in page order), with where their epoch contents are.
-    pending: BTreeMap<Pfn, Source>,
+    /// Every page of the epoch, ascending, with where its contents are (`None` once sent).
+    pages: Vec<(Pfn, Option<Source>)>,
+    /// Every page before this index is sent.
+    cursor: usize,
+    /// Pages not yet sent.
+    left: usize,
     /// Counts.
     pub stats: LazyStats,
 }
@@ -178,54 +186,81 @@ pub struct StunPlan {
     pub protect: Vec<Pfn>,
 }
 
+/// `pages` ascending, each once (a copy only if they are not so already).
+fn ascending(pages: &[Pfn]) -> alloc::borrow::Cow<'_, [Pfn]> {
+    if pages.windows(2).all(|w| w[0] < w[1]) {
+        return alloc::borrow::Cow::Borrowed(pages);
+    }
+    let mut sorted = pages.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    alloc::borrow::Cow::Owned(sorted)
+}
+
 impl LazyEpoch {
+    fn with_pages(pages: Vec<(Pfn, Option<Source>)>) -> Self {
+        Self {
+            left: pages.len(),
+            pages,
+            cursor: 0,
+            stats: LazyStats::default(),
+        }
+    }
+
     /// Plans the epoch whose dirty set is `dirty`: hot pages into stun buffers while they last,
     /// everything else write-protected for lazy sending. Duplicate page numbers count once.
     pub fn plan(dirty: &[Pfn], history: &History, pool: &mut StunPool) -> (Self, StunPlan) {
-        let mut epoch = Self {
-            pending: BTreeMap::new(),
-            stats: LazyStats::default(),
-        };
+        let dirty = ascending(dirty);
+        let mut stats = LazyStats::default();
         let mut plan = StunPlan::default();
-        for &pfn in dirty {
-            if epoch.pending.contains_key(&pfn) {
-                continue;
-            }
-            let source = match history.is_hot(pfn).then(|| pool.take()) {
-                Some(Some(n)) => {
-                    plan.copy.push((pfn, n));
-                    epoch.stats.copied_in_stun += 1;
-                    Source::Buffer(n)
-                }
-                hot => {
-                    if hot.is_some() {
-                        epoch.stats.hot_without_buffer += 1;
+        let pages = dirty
+            .iter()
+            .map(|&pfn| {
+                let source = match history.is_hot(pfn).then(|| pool.take()) {
+                    Some(Some(n)) => {
+                        plan.copy.push((pfn, n));
+                        stats.copied_in_stun += 1;
+                        Source::Buffer(n)
                     }
-                    plan.protect.push(pfn);
-                    epoch.stats.deferred += 1;
-                    Source::Guest
-                }
-            };
-            epoch.pending.insert(pfn, source);
-        }
+                    hot => {
+                        if hot.is_some() {
+                            stats.hot_without_buffer += 1;
+                        }
+                        plan.protect.push(pfn);
+                        stats.deferred += 1;
+                        Source::Guest
+                    }
+                };
+                (pfn, Some(source))
+            })
+            .collect();
+        let mut epoch = Self::with_pages(pages);
+        epoch.stats = stats;
         (epoch, plan)
+    }
+
+    /// Where page `pfn`'s entry is, if the epoch has it and it is not sent yet.
+    fn unsent(&mut self, pfn: Pfn) -> Option<&mut Option<Source>> {
+        let i = self.pages.binary_search_by_key(&pfn, |&(p, _)| p).ok()?;
+        let entry = &mut self.pages[i].1;
+        entry.is_some().then_some(entry)
     }
 
     /// A guest write faulted on `pfn` (write-protected at the stun).
     pub fn on_write(&mut self, pfn: Pfn, pool: &mut StunPool) -> WriteVerdict {
-        match self.pending.get_mut(&pfn) {
-            Some(source @ Source::Guest) => match pool.take() {
-                Some(n) => {
-                    *source = Source::Buffer(n);
-                    self.stats.copied_on_write += 1;
-                    WriteVerdict::CopyTo(n)
-                }
-                None => {
-                    self.stats.sent_on_fault += 1;
-                    WriteVerdict::SendNow
-                }
-            },
-            _ => WriteVerdict::Proceed,
+        let Some(source @ Some(Source::Guest)) = self.unsent(pfn) else {
+            return WriteVerdict::Proceed;
+        };
+        match pool.take() {
+            Some(n) => {
+                *source = Some(Source::Buffer(n));
+                self.stats.copied_on_write += 1;
+                WriteVerdict::CopyTo(n)
+            }
+            None => {
+                self.stats.sent_on_fault += 1;
+                WriteVerdict::SendNow
+            }
         }
     }
 
@@ -233,22 +268,33 @@ impl LazyEpoch {
     /// [`LazyEpoch::sent`].
     #[must_use]
     pub fn next(&self) -> Option<(Pfn, Source)> {
-        self.pending
-            .first_key_value()
-            .map(|(&pfn, &source)| (pfn, source))
+        self.pages[self.cursor..]
+            .iter()
+            .find_map(|&(pfn, source)| Some((pfn, source?)))
     }
 
     /// Page `pfn` went out (from the sender, or from a [`WriteVerdict::SendNow`] fault): its
     /// buffer returns to the pool. Returns whether it was still write-protected (the caller
     /// lifts the protection).
     pub fn sent(&mut self, pfn: Pfn, pool: &mut StunPool) -> bool {
-        match self.pending.remove(&pfn) {
-            Some(Source::Buffer(n)) => {
+        let Some(source) = self.unsent(pfn).and_then(Option::take) else {
+            return false;
+        };
+        self.left -= 1;
+        while self
+            .pages
+            .get(self.cursor)
+            .is_some_and(|(_, s)| s.is_none())
+        {
+            self.cursor += 1;
+        }
+        match source {
+            Source::Buffer(n) => {
                 pool.give_back(n);
                 false
             }
-            Some(Source::Guest) => true,
-            Some(Source::Live) | None => false,
+            Source::Guest => true,
+            Source::Live => false,
         }
     }
 
@@ -256,16 +302,17 @@ impl LazyEpoch {
     /// from guest memory ([`Source::Live`]): nothing is copied or protected.
     #[must_use]
     pub fn live(pages: &[Pfn]) -> Self {
-        Self {
-            pending: pages.iter().map(|&pfn| (pfn, Source::Live)).collect(),
-            stats: LazyStats::default(),
-        }
+        let pages = ascending(pages)
+            .iter()
+            .map(|&pfn| (pfn, Some(Source::Live)))
+            .collect();
+        Self::with_pages(pages)
     }
 
     /// Whether every page went out.
     #[must_use]
     pub fn done(&self) -> bool {
-        self.pending.is_empty()
+        self.left == 0
     }
 }
 

@@ -209,3 +209,44 @@ fn plan_splits_hot_and_cold_and_counts_duplicates_once() {
     assert_eq!(epoch.next(), Some((1, Source::Buffer(0))));
     assert_eq!(pool.free(), 0);
 }
+
+#[test]
+fn pages_sent_out_of_order_are_skipped_and_counted_once() {
+    let mut pool = StunPool::new(4);
+    let mut epoch = LazyEpoch::live(&[9, 3, 5, 3, 7]);
+    assert_eq!(epoch.next(), Some((3, Source::Live)));
+    // A fault sends 7 first, then 7 again is no longer the epoch's.
+    assert!(!epoch.sent(7, &mut pool));
+    assert!(!epoch.sent(7, &mut pool));
+    assert_eq!(epoch.on_write(7, &mut pool), WriteVerdict::Proceed);
+    let mut order = Vec::new();
+    while let Some((pfn, _)) = epoch.next() {
+        order.push(pfn);
+        epoch.sent(pfn, &mut pool);
+    }
+    assert_eq!(order, [3, 5, 9]);
+    assert!(epoch.done());
+    // Pages the epoch never had change nothing.
+    assert!(!epoch.sent(4, &mut pool));
+    assert_eq!(epoch.on_write(4, &mut pool), WriteVerdict::Proceed);
+}
+
+#[test]
+fn a_cold_page_written_before_it_is_sent_moves_to_a_buffer_once() {
+    let h = History::new(16, 8);
+    let mut pool = StunPool::new(1);
+    let (mut epoch, plan) = LazyEpoch::plan(&[2, 4, 6], &h, &mut pool);
+    assert_eq!(plan.protect, [2, 4, 6]);
+    assert_eq!(epoch.on_write(4, &mut pool), WriteVerdict::CopyTo(0));
+    assert_eq!(epoch.on_write(4, &mut pool), WriteVerdict::Proceed);
+    assert_eq!(epoch.on_write(6, &mut pool), WriteVerdict::SendNow);
+    // Sent from its buffer: the buffer returns and the page was not protected any more.
+    assert!(!epoch.sent(4, &mut pool));
+    assert_eq!(pool.free(), 1);
+    // Sent from guest memory: still protected.
+    assert!(epoch.sent(6, &mut pool));
+    assert_eq!(epoch.next(), Some((2, Source::Guest)));
+    assert!(!epoch.done());
+    assert!(epoch.sent(2, &mut pool));
+    assert!(epoch.done() && epoch.next().is_none());
+}
