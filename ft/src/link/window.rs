@@ -112,7 +112,7 @@ impl SendWindow {
         self.retx.is_empty() && self.has_unsent() && self.next_new > self.right_edge
     }
 
-    fn has_unsent(&self) -> bool {
+    pub(crate) fn has_unsent(&self) -> bool {
         self.next_new < self.next_seq()
     }
 

@@ -90,22 +90,14 @@ pub fn serve<B: Backend>(
     let pages = mem.size() / PAGE_SIZE as u64;
     loop {
         let mut backup = Backup::new(pages);
-        let standby = time::idle_reading();
-        let ended = stand_by(&mut link, &mut backup, &mut mem);
-        // What standing by cost this host's CPU: it sleeps until a frame or a timer wakes it.
-        let asleep = time::idle_percent_since(standby);
-        match ended {
+        match stand_by(&mut link, &mut backup, &mut mem) {
             Standby::GuestEnded(u64::MAX) => {
-                kprintln!(
-                    "ft: backup: the guest ended on the primary (it stopped); standing down \
-                     (CPU asleep {asleep}% of the standby)"
-                );
+                kprintln!("ft: backup: the guest ended on the primary (it stopped); standing down");
                 return ExitStatus::Success;
             }
             Standby::GuestEnded(status) => {
                 kprintln!(
-                    "ft: backup: the guest ended on the primary (status {status}); standing down \
-                     (CPU asleep {asleep}% of the standby)"
+                    "ft: backup: the guest ended on the primary (status {status}); standing down"
                 );
                 return ExitStatus::Success;
             }
@@ -147,6 +139,10 @@ fn stand_by<F: crate::mm::pagetable::Format>(
     // Checkpoints applied since the last report, and the time the messages that completed
     // them took to take in (assembling their last bytes, and applying).
     let mut applying = (0u64, 0u64);
+    // When the first bytes of the checkpoint being received came, and the sum of the spans
+    // from first to last bytes of those applied since the last report.
+    let mut first_bytes: Option<u64> = None;
+    let mut receiving = 0u64;
     loop {
         let Some(event) = link.next_event(u64::MAX) else {
             continue;
@@ -170,12 +166,15 @@ fn stand_by<F: crate::mm::pagetable::Format>(
             Ok(Message::Stream(bytes)) => {
                 let started = *sync_start.get_or_insert_with(time::now_ns);
                 let took_in = time::now_ns();
+                let first = *first_bytes.get_or_insert(took_in);
                 let result = backup.on_stream(bytes, &mut BackupRam(mem));
                 if result
                     .as_ref()
                     .is_ok_and(|a| a.iter().any(|a| a.checkpoint))
                 {
                     applying = (applying.0 + 1, applying.1 + (time::now_ns() - took_in));
+                    receiving += took_in - first;
+                    first_bytes = None;
                 }
                 for a in result.iter().flatten() {
                     if !a.checkpoint {
@@ -208,12 +207,15 @@ fn stand_by<F: crate::mm::pagetable::Format>(
                     if checkpoint && (epoch == 0 || now >= last_report + REPORT_EVERY) {
                         kprintln!(
                             "ft: backup: applied epoch {epoch} (the last {} in {} us each, \
-                             from their last bytes to acknowledged)",
+                             from their last bytes to acknowledged, after {} us from their \
+                             first bytes to their last)",
                             applying.0,
-                            applying.1 / applying.0.max(1) / 1000
+                            applying.1 / applying.0.max(1) / 1000,
+                            receiving / applying.0.max(1) / 1000
                         );
                         last_report = now;
                         applying = (0, 0);
+                        receiving = 0;
                     }
                 }
                 if let Err(e) = result {

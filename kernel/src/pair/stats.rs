@@ -129,6 +129,9 @@ pub struct Stats {
     /// back); and their count.
     frames_encode_ns: u64,
     frames_ack_ns: u64,
+    /// Sum and count (ns) of the time from an epoch with frames all encoded to all of its
+    /// stream on the wire (sealed and handed to the NIC once).
+    pub frames_wire: (u64, u64),
     frames_epochs: u64,
     /// The primary's cache of sent copies: how it served, and the copies it holds (set by
     /// the caller before a report).
@@ -166,6 +169,7 @@ impl Stats {
             frame_epochs: VecDeque::new(),
             frames_encode_ns: 0,
             frames_ack_ns: 0,
+            frames_wire: (0, 0),
             frames_epochs: 0,
             copies: (CopyStats::default(), 0),
             trace,
@@ -343,7 +347,7 @@ impl Stats {
                 "ft: primary: guest network: {} frames out (each held until its epoch was \
                  acknowledged), {} in, transmit held back {} times (output buffer full); {} \
                  epochs held frames: stun to acknowledgement {} us avg: encode {}, transfer \
-                 and apply {}",
+                 and apply {} (all on the wire {} us after the encode)",
                 n.sent,
                 n.delivered,
                 n.held_back,
@@ -351,6 +355,7 @@ impl Stats {
                 (self.frames_encode_ns + self.frames_ack_ns) / held / 1000,
                 self.frames_encode_ns / held / 1000,
                 self.frames_ack_ns / held / 1000,
+                self.frames_wire.0 / self.frames_wire.1.max(1) / 1000,
             );
         }
     }

@@ -282,6 +282,13 @@ impl Link {
         self.send.bytes()
     }
 
+    /// Whether every fragment of the messages sent has gone out at least once (nothing waits
+    /// for its first transmission; some may still wait for an acknowledgement).
+    #[must_use]
+    pub fn all_sent(&self) -> bool {
+        !self.send.has_unsent()
+    }
+
     /// Whether all sent messages have been acknowledged.
     #[must_use]
     pub fn all_acked(&self) -> bool {

@@ -345,6 +345,15 @@ impl Primary {
         self.sending.is_none()
     }
 
+    /// Stream bytes encoded and not yet taken by [`next_stream`](Self::next_stream).
+    #[must_use]
+    pub fn stream_queued(&self) -> usize {
+        match &self.sending {
+            Some(s) => s.writer.sink().queued,
+            None => self.idle_sink.as_ref().map_or(0, |s| s.queued),
+        }
+    }
+
     /// Whether guest output waits for an acknowledgement.
     #[must_use]
     pub fn output_waiting(&self) -> bool {

@@ -172,6 +172,7 @@ impl<B: Backend> Host<'_, B> {
             frames_waiting: false,
             commit_waits: false,
             epoch_min: min,
+            encoded_at: None,
         }))
     }
 
@@ -242,6 +243,9 @@ struct Host<'c, B: Backend> {
     commit_waits: bool,
     /// `epoch_min=` in ns.
     epoch_min: u64,
+    /// When the epoch being sent, holding frames, was all encoded, until all of it is on the
+    /// wire.
+    encoded_at: Option<u64>,
 }
 
 /// The card of a protected guest: its frames are held as output of the epoch that sent them
@@ -408,6 +412,15 @@ impl<B: Backend> Host<'_, B> {
             self.pending = None;
         }
         self.link.transmit();
+        if let Some(at) = self.encoded_at
+            && self.pending.is_none()
+            && self.primary.stream_queued() == 0
+            && self.link.link().all_sent()
+        {
+            self.encoded_at = None;
+            let wire = &mut self.stats.frames_wire;
+            *wire = (wire.0 + time::now_ns().saturating_sub(at), wire.1 + 1);
+        }
     }
 
     fn on_ack(&mut self, epoch: u64) {
@@ -432,8 +445,13 @@ impl<B: Backend> Host<'_, B> {
     }
 
     fn pump_sender(&mut self, pages: usize) {
+        let was_idle = self.primary.sender_idle();
         let mut ram = PrimaryRam(&mut self.guest.mem);
-        match self.primary.pump_sender(&mut ram, pages) {
+        let pumped = self.primary.pump_sender(&mut ram, pages);
+        if !was_idle && self.primary.sender_idle() && self.commit_waits {
+            self.encoded_at = Some(time::now_ns());
+        }
+        match pumped {
             Ok(sent) if sent > 0 && !self.primary.sender_idle() => {
                 // Some of the epoch's pages are out, some are not.
                 let sending = self.primary.current_epoch().saturating_sub(1);
@@ -684,27 +702,8 @@ impl<B: Backend> Host<'_, B> {
                     // The main loop stops the guest.
                     return true;
                 }
-                self.sleep(deadline);
             }
         }
-    }
-
-    /// The halted guest's loop found nothing to do: sleeps until a NIC has a frame, a timer of
-    /// the link or the guest (its `deadline`, guest time) or the epoch's end
-    /// ([`PeerLink::idle`]), unless pages wait for the link or a NIC is only polled.
-    fn sleep(&mut self, deadline: u64) {
-        let sending = self.pending.is_some()
-            || !self.primary.sender_idle()
-            || matches!(self.rejoin, Rejoin::Syncing(_));
-        if sending || !self.uplink.as_mut().is_none_or(Uplink::ready_to_sleep) {
-            return;
-        }
-        let left = deadline.saturating_sub(self.guest.chipset.now_ns());
-        let mut wake = time::now_ns().saturating_add(left);
-        if self.protected {
-            wake = wake.min(self.epoch_end());
-        }
-        self.link.idle(wake);
     }
 
     /// A write fault on guest RAM: copy-on-write (or send first), a write tracked, or a
