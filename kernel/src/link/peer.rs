@@ -264,6 +264,13 @@ impl PeerLink {
             }
             moved = true;
         }
+        if moved {
+            // A driver may hold back the device's notification for a batch (virtio-net): the
+            // frames must leave now, not at the next poll, which may come only at the guest's
+            // next exit. So the backup works on a checkpoint's first batches while the primary
+            // encodes the rest.
+            self.nic.poll();
+        }
         moved
     }
 
