@@ -8,7 +8,7 @@
 use alloc::vec::Vec;
 
 use super::error::{DecodeError, DecodeErrorKind};
-use super::limits::MAX_VCPUS;
+use super::limits::{MAX_DIRTY_GFNS_PER_RECORD, MAX_VCPUS};
 use super::page::decode_payload;
 use super::record::{RECORD_HEADER_LEN, Record, body_len_valid, record_type};
 use super::wire::{Reader, padding_len};
@@ -149,6 +149,32 @@ fn decode_body(kind: u32, body: &[u8], base: u64) -> Result<Record, DecodeError>
                     ));
                 }
                 gfns.push(gfn);
+            }
+            Record::DirtyPageList { gfns }
+        }
+        record_type::DIRTY_PAGE_RANGES => {
+            let mut gfns: Vec<u64> = Vec::new();
+            while r.remaining() > 0 {
+                let at = r.offset();
+                let (first, count) = (r.u64()?, r.u64()?);
+                let bad = |kind| Err(DecodeError::new(at, kind));
+                // Apart from the previous run: not overlapping, and not adjacent either (the
+                // encoder joins adjacent runs), so the expanded list is strictly ascending.
+                if gfns
+                    .last()
+                    .is_some_and(|&last| first <= last.saturating_add(1))
+                {
+                    return bad(DecodeErrorKind::DirtyListNotAscending { gfn: first });
+                }
+                let total = (gfns.len() as u64).saturating_add(count);
+                if count == 0
+                    || first.checked_add(count).is_none()
+                    || total > MAX_DIRTY_GFNS_PER_RECORD as u64
+                {
+                    return bad(DecodeErrorKind::BadDirtyRange { first, count });
+                }
+                gfns.try_reserve(count as usize).map_err(|_| oom.clone())?;
+                gfns.extend(first..first + count);
             }
             Record::DirtyPageList { gfns }
         }

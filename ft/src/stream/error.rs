@@ -114,6 +114,15 @@ pub enum DecodeErrorKind {
         /// The first out-of-order frame number.
         gfn: u64,
     },
+    /// A run of a `DIRTY_PAGE_RANGES` record is empty, wraps past the last frame number, or
+    /// takes the record past [`MAX_DIRTY_GFNS_PER_RECORD`](super::MAX_DIRTY_GFNS_PER_RECORD)
+    /// frames.
+    BadDirtyRange {
+        /// The run's first frame.
+        first: u64,
+        /// Its length.
+        count: u64,
+    },
     /// A guest frame number at or above the guest RAM size in the stream header.
     GfnOutOfRange {
         /// The frame number found.
@@ -243,6 +252,10 @@ impl fmt::Display for DecodeErrorKind {
             Self::DirtyListNotAscending { gfn } => write!(
                 f,
                 "dirty page list not strictly ascending at frame {gfn:#x}"
+            ),
+            Self::BadDirtyRange { first, count } => write!(
+                f,
+                "dirty page run of {count} frames from {first:#x} is empty, wraps or is too long"
             ),
             Self::GfnOutOfRange { gfn, ram_pages } => write!(
                 f,

@@ -6,7 +6,7 @@
 //! |      0 |    8 | magic, [`MAGIC`] (`"CASTORFT"`)                          |
 //! |      8 |    2 | major version, [`VERSION_MAJOR`]                         |
 //! |     10 |    2 | minor version (newer minors only add optional records)  |
-//! |     12 |    4 | flags; none defined in version 1, must be zero           |
+//! |     12 |    4 | flags; none defined (versions 1 and 2), must be zero     |
 //! |     16 |    4 | guest page size, must be [`PAGE_SIZE`]                   |
 //! |     20 |    4 | reserved, zero                                          |
 //! |     24 |    8 | guest RAM size in pages, 1..=[`MAX_RAM_PAGES`]           |
@@ -23,8 +23,9 @@ use super::wire::Reader;
 /// First eight bytes of every Castor checkpoint stream.
 pub const MAGIC: [u8; 8] = *b"CASTORFT";
 
-/// Major format version written and read. A different major version is rejected.
-pub const VERSION_MAJOR: u16 = 1;
+/// Major format version written and read. A different major version is rejected. Version 2
+/// added the mandatory `DIRTY_PAGE_RANGES` record (`record::record_type`).
+pub const VERSION_MAJOR: u16 = 2;
 
 /// Minor format version written. Any minor version of [`VERSION_MAJOR`] is read.
 pub const VERSION_MINOR: u16 = 0;

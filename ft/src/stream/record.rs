@@ -22,6 +22,11 @@
 //!   `u32`, payload (see [`PageEncoding`](super::PageEncoding)).
 //! - `DIRTY_PAGE_LIST`: 1..=[`MAX_DIRTY_GFNS_PER_RECORD`]
 //!   guest frames as `u64`, strictly ascending.
+//! - `DIRTY_PAGE_RANGES`: the same list as runs of consecutive frames: each run its first
+//!   frame `u64` and its length `u64` (at least 1), runs ascending and apart (a run starts
+//!   above the frame after the previous one's last), at most
+//!   [`MAX_DIRTY_GFNS_PER_RECORD`] frames in all. Written instead of `DIRTY_PAGE_LIST`
+//!   where it is shorter; decoded into the same [`Record::DirtyPageList`].
 //! - `EPOCH_END`: epoch `u64`, record count `u32`, reserved `u32`, BLAKE3 digest `[u8; 32]`.
 
 use alloc::vec::Vec;
@@ -48,6 +53,8 @@ pub mod record_type {
     pub const DIRTY_PAGE_LIST: u32 = 0x0000_0005;
     /// Ends an epoch, with its record count and digest.
     pub const EPOCH_END: u32 = 0x0000_0006;
+    /// Guest frames dirtied in the epoch, as runs of consecutive frames.
+    pub const DIRTY_PAGE_RANGES: u32 = 0x0000_0007;
 }
 
 /// Size of the `{type, length}` header in front of every record body.
@@ -74,6 +81,9 @@ pub(crate) fn body_len_valid(record_type: u32, len: usize) -> Option<bool> {
         PAGE => (PAGE_HEADER_LEN..=PAGE_HEADER_LEN + PAGE_SIZE).contains(&len),
         DIRTY_PAGE_LIST => {
             len.is_multiple_of(8) && (8..=8 * MAX_DIRTY_GFNS_PER_RECORD).contains(&len)
+        }
+        DIRTY_PAGE_RANGES => {
+            len.is_multiple_of(16) && (16..=16 * MAX_DIRTY_GFNS_PER_RECORD).contains(&len)
         }
         t if t & OPTIONAL != 0 => len <= MAX_OPTIONAL_BODY_LEN,
         _ => return None,
@@ -135,7 +145,8 @@ pub enum Record {
 }
 
 impl Record {
-    /// The type code this record travels under.
+    /// The type code this record travels under (`DIRTY_PAGE_LIST` for a dirty list that
+    /// travelled as runs).
     pub const fn record_type(&self) -> u32 {
         match self {
             Self::EpochBegin { .. } => record_type::EPOCH_BEGIN,

@@ -345,6 +345,13 @@ impl Primary {
         self.sending.is_none()
     }
 
+    /// Whether a control message or stream bytes wait for
+    /// [`next_control`](Self::next_control) / [`next_stream`](Self::next_stream).
+    #[must_use]
+    pub fn messages_waiting(&self) -> bool {
+        !self.control.is_empty() || self.stream_queued() > 0
+    }
+
     /// Stream bytes encoded and not yet taken by [`next_stream`](Self::next_stream).
     #[must_use]
     pub fn stream_queued(&self) -> usize {

@@ -96,10 +96,12 @@ fn every_record_round_trips() {
         let (record, len) = decode_record(&bytes).unwrap();
         assert_eq!(len, bytes.len());
         assert_eq!(record, expected);
-        assert_eq!(
-            record.record_type(),
-            u32::from_le_bytes(bytes[..4].try_into().unwrap())
-        );
+        // Both dirty records decode to a list (the runs of [1, 2, 3, 4, 1000] are shorter).
+        let written = match u32::from_le_bytes(bytes[..4].try_into().unwrap()) {
+            record_type::DIRTY_PAGE_RANGES => record_type::DIRTY_PAGE_LIST,
+            t => t,
+        };
+        assert_eq!(record.record_type(), written);
         // Trailing bytes are left alone.
         let mut longer = bytes.clone();
         longer.extend_from_slice(&[0xee; 13]);
@@ -216,7 +218,7 @@ fn oversize_and_impossible_lengths_are_rejected() {
 
 #[test]
 fn unknown_mandatory_record_is_rejected() {
-    for kind in [0, 7, 0x100, 0x7fff_ffff] {
+    for kind in [0, 8, 0x100, 0x7fff_ffff] {
         let e = err(&raw_record(kind, &[1, 2, 3]));
         assert_eq!(
             e.kind,
@@ -258,6 +260,97 @@ fn dirty_list_must_be_sorted_without_duplicates() {
         assert_eq!(e.kind, DecodeErrorKind::DirtyListNotAscending { gfn: bad });
         assert_eq!(e.offset, at);
     }
+}
+
+/// A `DIRTY_PAGE_RANGES` body from (first, count) runs.
+fn ranges_body(runs: &[(u64, u64)]) -> Vec<u8> {
+    runs.iter()
+        .flat_map(|&(first, count)| [first.to_le_bytes(), count.to_le_bytes()])
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn dirty_ranges_expand_to_the_list() {
+    let rec = raw_record(
+        record_type::DIRTY_PAGE_RANGES,
+        &ranges_body(&[(2, 3), (7, 1), (9, 2)]),
+    );
+    let (record, len) = decode_record(&rec).unwrap();
+    assert_eq!(len, rec.len());
+    assert_eq!(
+        record,
+        Record::DirtyPageList {
+            gfns: alloc::vec![2, 3, 4, 7, 9, 10]
+        }
+    );
+}
+
+#[test]
+fn hostile_dirty_ranges_are_refused() {
+    let max = MAX_DIRTY_GFNS_PER_RECORD as u64;
+    for (runs, kind, at) in [
+        // Empty run.
+        (
+            &[(5u64, 0u64)][..],
+            DecodeErrorKind::BadDirtyRange { first: 5, count: 0 },
+            8u64,
+        ),
+        // Wraps past the last frame number.
+        (
+            &[(u64::MAX - 1, 4)][..],
+            DecodeErrorKind::BadDirtyRange {
+                first: u64::MAX - 1,
+                count: 4,
+            },
+            8,
+        ),
+        // More frames than a list may hold (an allocation bomb otherwise).
+        (
+            &[(0, max + 1)][..],
+            DecodeErrorKind::BadDirtyRange {
+                first: 0,
+                count: max + 1,
+            },
+            8,
+        ),
+        (
+            &[(0, max), (max + 5, 1)][..],
+            DecodeErrorKind::BadDirtyRange {
+                first: max + 5,
+                count: 1,
+            },
+            24,
+        ),
+        // Overlapping, adjacent, descending.
+        (
+            &[(4, 4), (6, 1)][..],
+            DecodeErrorKind::DirtyListNotAscending { gfn: 6 },
+            24,
+        ),
+        (
+            &[(4, 4), (8, 1)][..],
+            DecodeErrorKind::DirtyListNotAscending { gfn: 8 },
+            24,
+        ),
+        (
+            &[(9, 1), (1, 1)][..],
+            DecodeErrorKind::DirtyListNotAscending { gfn: 1 },
+            24,
+        ),
+    ] {
+        let e = err(&raw_record(
+            record_type::DIRTY_PAGE_RANGES,
+            &ranges_body(runs),
+        ));
+        assert_eq!((e.kind, e.offset), (kind, at), "{runs:?}");
+    }
+    // A body that is not whole runs is refused from its header.
+    let e = err(&raw_record(record_type::DIRTY_PAGE_RANGES, &[0; 24]));
+    assert!(
+        matches!(e.kind, DecodeErrorKind::BadRecordLength { .. }),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -320,10 +413,10 @@ fn page_payloads_must_fit_their_encoding() {
 
 #[test]
 fn error_messages_name_the_offset() {
-    let e = err(&raw_record(7, &[]));
+    let e = err(&raw_record(8, &[]));
     let msg = alloc::format!("{e}");
     assert_eq!(
         msg,
-        "unknown mandatory record type 0x00000007 (at byte offset 0)"
+        "unknown mandatory record type 0x00000008 (at byte offset 0)"
     );
 }

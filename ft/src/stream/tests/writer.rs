@@ -100,3 +100,28 @@ fn digest_covers_exactly_the_records_before_epoch_end() {
     assert_eq!(summary.digest, <[u8; 32]>::from(blake3::hash(covered)));
     assert_eq!(&buf[buf.len() - 32..], &summary.digest);
 }
+
+/// Clustered dirty frames go as runs (much shorter), scattered ones as a list; either way the
+/// backup assembles the same frames, across records too.
+#[test]
+fn dirty_frames_go_as_runs_where_that_is_shorter() {
+    let clustered: Vec<u64> = (10..74).chain(100..164).collect();
+    let scattered: Vec<u64> = (200..260).step_by(2).collect();
+    let mut sizes = Vec::new();
+    let mut buf = Vec::new();
+    let mut w = writer(&mut buf);
+    for list in [&clustered, &scattered] {
+        let before = w.bytes_written();
+        w.dirty_page_list(list).unwrap();
+        sizes.push(w.bytes_written() - before);
+    }
+    // Two runs: an 8-byte header and two 16-byte runs; the scattered list: 8 bytes a frame.
+    assert_eq!(sizes, [8 + 32, 8 + 8 * scattered.len() as u64]);
+    w.finish().unwrap();
+    let out = assemble_all(&buf);
+    let [Ok(epoch)] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    let all: Vec<u64> = clustered.iter().chain(&scattered).copied().collect();
+    assert_eq!(epoch.dirty_gfns, all);
+}

@@ -53,6 +53,9 @@ const PAGES_PER_EXIT: usize = 8;
 const PAGES_PER_BATCH: usize = 16;
 /// How often, at most, the pair's work runs between guest exits.
 const SERVICE_EVERY: u64 = 500_000;
+/// How often it runs while it has nothing to do ([`Host::quiet`]): the checks cost the guest
+/// a few thousand instructions at each host tick otherwise.
+const SERVICE_QUIET_EVERY: u64 = 2_000_000;
 /// Checkpoint bytes the link may hold unsent: at the link rates seen under emulation this
 /// keeps the acknowledgement (and output) latency to tens of milliseconds.
 const LINK_BACKLOG: usize = 128 * 1024;
@@ -324,7 +327,9 @@ impl<B: Backend> Host<'_, B> {
             // on them.
             let urgent = self.frames_wait()
                 && (!self.primary.sender_idle() || self.primary.output_waiting());
-            if self.protected && (urgent || now >= serviced + SERVICE_EVERY) {
+            let due = now >= serviced + SERVICE_EVERY
+                && (now >= serviced + SERVICE_QUIET_EVERY || !self.quiet(now));
+            if self.protected && (urgent || due) {
                 serviced = now;
                 self.witness_turn();
                 self.service_link();
@@ -359,6 +364,18 @@ impl<B: Backend> Host<'_, B> {
             }
         };
         Ok(self.finish(end))
+    }
+
+    /// Whether the pair's work between exits can wait: no pages to stream, nothing queued for
+    /// the backup, no link timer due (an acknowledgement, a retransmission, a heartbeat) and
+    /// the epoch not ending within [`SERVICE_EVERY`]. Acknowledgements that arrive meanwhile
+    /// wait too (held console output is released a little later).
+    fn quiet(&mut self, now: u64) -> bool {
+        self.primary.sender_idle()
+            && self.pending.is_none()
+            && !self.primary.messages_waiting()
+            && now + SERVICE_EVERY < self.epoch_end()
+            && self.link.link().next_timeout().is_none_or(|t| t > now)
     }
 
     /// Handles what arrived, then moves messages onto the link. Output released by an
