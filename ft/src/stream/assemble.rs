@@ -21,6 +21,7 @@ use alloc::vec::Vec;
 use core::mem;
 
 use super::decode::{decode_record_at, parse_record_header};
+use super::digest::{DIGEST_LEN, EpochDigest};
 use super::epoch::Epoch;
 use super::error::{DecodeError, DecodeErrorKind};
 use super::header::StreamHeader;
@@ -42,7 +43,7 @@ pub struct Fed {
 /// An epoch being staged.
 struct Staging {
     epoch: Epoch,
-    hasher: blake3::Hasher,
+    hasher: EpochDigest,
 }
 
 enum Mode {
@@ -291,7 +292,7 @@ impl EpochAssembler {
                         DecodeErrorKind::EpochNotIncreasing { last, found: epoch },
                     ));
                 }
-                let mut hasher = blake3::Hasher::new();
+                let mut hasher = EpochDigest::new();
                 hasher.update(bytes);
                 self.mode = Mode::InEpoch(Box::new(Staging {
                     epoch: Epoch {
@@ -302,7 +303,7 @@ impl EpochAssembler {
                         pages: BTreeMap::new(),
                         dirty_gfns: Vec::new(),
                         record_count: 1,
-                        digest: [0; 32],
+                        digest: [0; DIGEST_LEN],
                     },
                     hasher,
                 }));

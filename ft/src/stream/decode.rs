@@ -7,6 +7,7 @@
 
 use alloc::vec::Vec;
 
+use super::digest::DIGEST_LEN;
 use super::error::{DecodeError, DecodeErrorKind};
 use super::limits::{MAX_DIRTY_GFNS_PER_RECORD, MAX_VCPUS};
 use super::page::decode_payload;
@@ -182,7 +183,7 @@ fn decode_body(kind: u32, body: &[u8], base: u64) -> Result<Record, DecodeError>
             let epoch = r.u64()?;
             let record_count = r.u32()?;
             r.reserved_u32()?;
-            let digest = r.array::<32>()?;
+            let digest = r.array::<DIGEST_LEN>()?;
             Record::EpochEnd {
                 epoch,
                 record_count,

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use core::convert::Infallible;
 use core::fmt;
 
+use super::digest::{Digest, EpochDigest};
 use super::header::StreamHeader;
 use super::limits::{
     MAX_DEVICE_STATE_LEN, MAX_DIRTY_GFNS_PER_RECORD, MAX_OPTIONAL_BODY_LEN, MAX_VCPU_STATE_LEN,
@@ -126,8 +127,8 @@ pub struct EpochSummary {
     pub epoch: u64,
     /// Records from `EpochBegin` up to, not including, `EpochEnd`.
     pub record_count: u32,
-    /// BLAKE3 digest of those records' bytes.
-    pub digest: [u8; 32],
+    /// Digest of those records' bytes ([`super::digest`]).
+    pub digest: Digest,
     /// Bytes written, `EpochEnd` included.
     pub bytes: u64,
 }
@@ -140,7 +141,7 @@ pub struct EpochSummary {
 /// must avoid.
 pub struct EpochWriter<S: Sink> {
     sink: S,
-    hasher: blake3::Hasher,
+    hasher: EpochDigest,
     epoch: u64,
     ram_pages: u64,
     records: u32,
@@ -168,7 +169,7 @@ impl<S: Sink> EpochWriter<S> {
     ) -> Result<Self, WriteError<S::Error>> {
         let mut writer = Self {
             sink,
-            hasher: blake3::Hasher::new(),
+            hasher: EpochDigest::new(),
             epoch,
             ram_pages: header.ram_pages(),
             records: 0,
@@ -354,7 +355,7 @@ impl<S: Sink> EpochWriter<S> {
 
     /// Writes `EpochEnd` and returns the sink and what was written.
     pub fn finish(mut self) -> Result<(S, EpochSummary), WriteError<S::Error>> {
-        let digest: [u8; 32] = self.hasher.finalize().into();
+        let digest = self.hasher.finalize();
         let mut body = [0u8; EPOCH_END_BODY_LEN];
         let fields: [(usize, &[u8]); 3] = [
             (0, &self.epoch.to_le_bytes()),

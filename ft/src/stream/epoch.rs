@@ -7,6 +7,7 @@ use alloc::collections::btree_map::Entry;
 use alloc::vec::Vec;
 use core::fmt;
 
+use super::digest::Digest;
 use super::page::{PageBuf, PageData, try_new_page};
 
 /// One checkpoint epoch as received whole and verified by
@@ -28,8 +29,8 @@ pub struct Epoch {
     pub dirty_gfns: Vec<u64>,
     /// Records from `EpochBegin` up to, not including, `EpochEnd` (optional ones included).
     pub record_count: u32,
-    /// The verified BLAKE3 digest.
-    pub digest: [u8; 32],
+    /// The verified digest ([`super::digest`]).
+    pub digest: Digest,
 }
 
 /// The backup's copy of guest memory, as seen by [`Epoch::apply_pages`].

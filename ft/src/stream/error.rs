@@ -177,7 +177,7 @@ pub enum DecodeErrorKind {
     },
     /// More than `u32::MAX` records in one epoch.
     TooManyRecords,
-    /// The epoch's BLAKE3 digest does not match its bytes.
+    /// The epoch's digest does not match its bytes.
     DigestMismatch,
     /// Memory for a decoded record could not be allocated.
     OutOfMemory,

@@ -24,7 +24,8 @@ use super::wire::Reader;
 pub const MAGIC: [u8; 8] = *b"CASTORFT";
 
 /// Major format version written and read. A different major version is rejected. Version 2
-/// added the mandatory `DIRTY_PAGE_RANGES` record (`record::record_type`).
+/// added the mandatory `DIRTY_PAGE_RANGES` record (`record::record_type`) and replaced the
+/// 32-byte BLAKE3 epoch digest with a 16-byte XXH3-128 one ([`super::digest`]).
 pub const VERSION_MAJOR: u16 = 2;
 
 /// Minor format version written. Any minor version of [`VERSION_MAJOR`] is read.

@@ -8,7 +8,7 @@
 //! EpochBegin { epoch, guest_time }
 //!   VcpuState { vcpu, state } | DeviceState { device_id, state }
 //!   | Page { gfn, Full | Zero | Delta | Lz4 } | DirtyPageList { gfns } | optional records ...
-//! EpochEnd { epoch, record_count, digest = BLAKE3(bytes of the records above) }
+//! EpochEnd { epoch, record_count, digest = XXH3-128(bytes of the records above) }
 //! ```
 //!
 //! The primary writes an epoch with [`EpochWriter`] into any [`Sink`], choosing each page's
@@ -35,6 +35,7 @@
 mod assemble;
 mod decode;
 mod delta;
+pub mod digest;
 mod encode;
 mod epoch;
 mod error;

@@ -27,10 +27,12 @@
 //!   above the frame after the previous one's last), at most
 //!   [`MAX_DIRTY_GFNS_PER_RECORD`] frames in all. Written instead of `DIRTY_PAGE_LIST`
 //!   where it is shorter; decoded into the same [`Record::DirtyPageList`].
-//! - `EPOCH_END`: epoch `u64`, record count `u32`, reserved `u32`, BLAKE3 digest `[u8; 32]`.
+//! - `EPOCH_END`: epoch `u64`, record count `u32`, reserved `u32`, digest `[u8; 16]`
+//!   ([`super::digest`]; format 1 had a 32-byte BLAKE3 digest).
 
 use alloc::vec::Vec;
 
+use super::digest::{DIGEST_LEN, Digest};
 use super::limits::{
     MAX_DEVICE_STATE_LEN, MAX_DIRTY_GFNS_PER_RECORD, MAX_OPTIONAL_BODY_LEN, MAX_VCPU_STATE_LEN,
 };
@@ -62,7 +64,7 @@ pub const RECORD_HEADER_LEN: usize = 8;
 /// Body length of `EPOCH_BEGIN`.
 pub(crate) const EPOCH_BEGIN_BODY_LEN: usize = 16;
 /// Body length of `EPOCH_END`.
-pub(crate) const EPOCH_END_BODY_LEN: usize = 48;
+pub(crate) const EPOCH_END_BODY_LEN: usize = 16 + DIGEST_LEN;
 /// Fixed part of `VCPU_STATE` and `DEVICE_STATE` bodies (id, reserved).
 pub(crate) const STATE_HEADER_LEN: usize = 8;
 /// Fixed part of a `PAGE` body (gfn, encoding, reserved).
@@ -133,7 +135,7 @@ pub enum Record {
         /// Records from `EpochBegin` up to, not including, this one.
         record_count: u32,
         /// BLAKE3 of the bytes of those records (headers, bodies and padding).
-        digest: [u8; 32],
+        digest: Digest,
     },
     /// An optional record this decoder does not know; its body was skipped.
     SkippedOptional {

@@ -192,7 +192,12 @@ fn record_count_must_match() {
 
 #[test]
 fn digest_must_match() {
-    let bytes = raw_epoch(&[begin(4), zero_page_record(1)], 4, None, Some([0; 32]));
+    let bytes = raw_epoch(
+        &[begin(4), zero_page_record(1)],
+        4,
+        None,
+        Some([0; DIGEST_LEN]),
+    );
     assert_eq!(rejected(&bytes), DecodeErrorKind::DigestMismatch);
 }
 
@@ -315,7 +320,7 @@ fn records_outside_an_epoch_are_rejected_optional_ones_skipped() {
         "{out:?}"
     );
 
-    let end = raw_record(record_type::EPOCH_END, &end_body(1, 1, &[0; 32]));
+    let end = raw_record(record_type::EPOCH_END, &end_body(1, 1, &[0; DIGEST_LEN]));
     for stray in [zero_page_record(1), end] {
         let out = assemble_all(&[stray.clone(), stray, good.clone()].concat());
         assert_eq!(out.len(), 2, "{out:?}");

@@ -11,6 +11,7 @@ mod writer;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
+pub(super) use super::digest::{DIGEST_LEN, Digest, digest};
 use super::*;
 pub(super) use crate::testutil::Rng;
 
@@ -88,7 +89,7 @@ pub(super) fn dirty_body(gfns: &[u64]) -> Vec<u8> {
     gfns.iter().flat_map(|g| g.to_le_bytes()).collect()
 }
 
-pub(super) fn end_body(epoch: u64, count: u32, digest: &[u8; 32]) -> Vec<u8> {
+pub(super) fn end_body(epoch: u64, count: u32, digest: &Digest) -> Vec<u8> {
     let mut b = epoch.to_le_bytes().to_vec();
     b.extend_from_slice(&count.to_le_bytes());
     b.extend_from_slice(&[0; 4]);
@@ -102,10 +103,10 @@ pub(super) fn raw_epoch(
     records: &[Vec<u8>],
     end_epoch: u64,
     count: Option<u32>,
-    digest: Option<[u8; 32]>,
+    digest: Option<Digest>,
 ) -> Vec<u8> {
     let bytes: Vec<u8> = records.concat();
-    let real: [u8; 32] = blake3::hash(&bytes).into();
+    let real = super::digest::digest(&bytes);
     let end = end_body(
         end_epoch,
         count.unwrap_or(records.len() as u32),

@@ -163,7 +163,7 @@ fn reserved_fields_must_be_zero() {
     let mut page = raw_record(record_type::PAGE, &page_body(1, 1, &[]));
     page[23] = 1;
     assert_eq!(err(&page).kind, DecodeErrorKind::ReservedNotZero);
-    let mut end = raw_record(record_type::EPOCH_END, &end_body(1, 1, &[0; 32]));
+    let mut end = raw_record(record_type::EPOCH_END, &end_body(1, 1, &[0; DIGEST_LEN]));
     end[20] = 1;
     assert_eq!(
         (err(&end).offset, err(&end).kind),
