@@ -24,8 +24,10 @@ use super::cpu_model::{self, CpuMismatch, CpuModel};
 use crate::link::Role;
 
 /// Version of the pair protocol carried in `HELLO` (2: with the sender's CPU model; 3: with
-/// the running flag, and pre-copy rounds on the stream).
-pub const PAIR_VERSION: u16 = 3;
+/// the running flag, and pre-copy rounds on the stream; 4: checkpoint stream format 2, with
+/// dirty runs and the XXH3 epoch digest). Hosts of different versions refuse to pair at the
+/// HELLO, with both versions, instead of refusing each other's checkpoints later.
+pub const PAIR_VERSION: u16 = 4;
 /// `HELLO` flag: the sender is a primary whose guest runs already (re-protection).
 const FLAG_RUNNING: u8 = 1;
 /// `HELLO` flag: the sender runs alone only with a witness's lease (`witness=on`).

@@ -725,7 +725,7 @@ fn messages_decode_strictly_and_never_panic() {
     old[1] = 1;
     assert_eq!(
         Message::decode(&old[..53]).unwrap_err().to_string(),
-        "the peer speaks pair protocol version 1, this host 3"
+        "the peer speaks pair protocol version 1, this host 4"
     );
     let mut bad_cpu = hello.clone();
     bad_cpu[53 + 222] = 9;
