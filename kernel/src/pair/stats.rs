@@ -178,6 +178,18 @@ impl Stats {
         }
     }
 
+    /// A new backup is being synced (re-protection): its epochs count from 0 again, so the
+    /// figures start afresh with them (epochs held with frames included, whose numbers the old
+    /// backup's would shadow), bar the longest stop, which is the guest's on this host.
+    pub fn restart(&mut self) {
+        *self = Stats {
+            longest_stop_ns: self.longest_stop_ns,
+            trace_start: self.trace_start,
+            scratch: core::mem::take(&mut self.scratch),
+            ..Stats::new(self.trace)
+        };
+    }
+
     /// A stun happened, taking `t` (the copy and protection times are in `report`), ending an
     /// epoch that ran `length_ns`.
     pub fn stunned(&mut self, report: &StunReport, t: &StunTimes, length_ns: u64) {

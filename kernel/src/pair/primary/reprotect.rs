@@ -231,6 +231,8 @@ impl<B: Backend> Host<'_, B> {
         self.pending = None;
         self.frames_waiting = false;
         self.commit_waits = false;
+        self.encoded_at = None;
+        self.stats.restart();
         self.rejoin = Rejoin::Syncing(Sync {
             started: time::now_ns(),
             rounds: 0,
