@@ -303,35 +303,12 @@ impl<S: Sink> EpochWriter<S> {
         if 2 * run_count < gfns.len() {
             let body_len = 16 * run_count;
             self.start_record(record_type::DIRTY_PAGE_RANGES, body_len)?;
-            // In stack-sized batches, as below.
-            let mut buf = [0u8; 512];
-            let mut n = 0;
-            for (first, count) in runs(gfns) {
-                if let Some(run) = buf.get_mut(n..n + 16) {
-                    run[..8].copy_from_slice(&first.to_le_bytes());
-                    run[8..].copy_from_slice(&count.to_le_bytes());
-                }
-                n += 16;
-                if n == buf.len() {
-                    self.emit(&buf)?;
-                    n = 0;
-                }
-            }
-            self.emit(buf.get(..n).unwrap_or_default())?;
+            self.emit_u64s(runs(gfns).flat_map(|(first, count)| [first, count]))?;
             self.end_record(body_len)?;
         } else {
             let body_len = 8 * gfns.len();
             self.start_record(record_type::DIRTY_PAGE_LIST, body_len)?;
-            // Converted in stack-sized batches: no allocation for long lists.
-            let mut buf = [0u8; 512];
-            for batch in gfns.chunks(buf.len() / 8) {
-                let mut n = 0;
-                for (dst, gfn) in buf.chunks_exact_mut(8).zip(batch) {
-                    dst.copy_from_slice(&gfn.to_le_bytes());
-                    n += 8;
-                }
-                self.emit(buf.get(..n).unwrap_or_default())?;
-            }
+            self.emit_u64s(gfns.iter().copied())?;
             self.end_record(body_len)?;
         }
         self.last_dirty = last;
@@ -403,6 +380,27 @@ impl<S: Sink> EpochWriter<S> {
     /// Writes a body's padding.
     fn end_record(&mut self, body_len: usize) -> Result<(), WriteError<S::Error>> {
         self.emit(ZEROS.get(..padding_len(body_len)).unwrap_or_default())
+    }
+
+    /// Writes `words` little-endian, converted in stack-sized batches: no allocation for long
+    /// lists.
+    fn emit_u64s(&mut self, words: impl Iterator<Item = u64>) -> Result<(), WriteError<S::Error>> {
+        let mut buf = [0u8; 512];
+        let mut n = 0;
+        for word in words {
+            if let Some(dst) = buf.get_mut(n..n + 8) {
+                dst.copy_from_slice(&word.to_le_bytes());
+            }
+            n += 8;
+            if n == buf.len() {
+                self.emit(&buf)?;
+                n = 0;
+            }
+        }
+        if n > 0 {
+            self.emit(buf.get(..n).unwrap_or_default())?;
+        }
+        Ok(())
     }
 
     /// Writes bytes that the digest covers.
