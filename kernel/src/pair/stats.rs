@@ -131,7 +131,7 @@ pub struct Stats {
     frames_ack_ns: u64,
     /// Sum and count (ns) of the time from an epoch with frames all encoded to all of its
     /// stream on the wire (sealed and handed to the NIC once).
-    pub frames_wire: (u64, u64),
+    frames_wire: (u64, u64),
     frames_epochs: u64,
     /// The primary's cache of sent copies: how it served, and the copies it holds (set by
     /// the caller before a report).
@@ -146,6 +146,11 @@ pub struct Stats {
 impl Stats {
     /// Counters starting now; with `trace`, a line per checkpoint and acknowledgement.
     pub fn new(trace: bool) -> Self {
+        Self::with_scratch(trace, vec![0; 64 * PAGE_SIZE])
+    }
+
+    /// [`new`](Self::new) around a scratch buffer already allocated.
+    fn with_scratch(trace: bool, scratch: Vec<u8>) -> Self {
         let now = crate::arch::x86_64::time::now_ns();
         Self {
             started: now,
@@ -174,7 +179,7 @@ impl Stats {
             copies: (CopyStats::default(), 0),
             trace,
             trace_start: now,
-            scratch: vec![0; 64 * PAGE_SIZE],
+            scratch,
         }
     }
 
@@ -185,8 +190,7 @@ impl Stats {
         *self = Stats {
             longest_stop_ns: self.longest_stop_ns,
             trace_start: self.trace_start,
-            scratch: core::mem::take(&mut self.scratch),
-            ..Stats::new(self.trace)
+            ..Stats::with_scratch(self.trace, core::mem::take(&mut self.scratch))
         };
     }
 
@@ -222,6 +226,11 @@ impl Stats {
         self.waited += u64::from(t.wait.is_some());
         self.dirty += report.dirty;
         self.stunned_pages += report.dirty;
+    }
+
+    /// An epoch holding frames, all encoded `after_encode_ns` ago, is all on the wire now.
+    pub fn on_wire(&mut self, after_encode_ns: u64) {
+        self.frames_wire = (self.frames_wire.0 + after_encode_ns, self.frames_wire.1 + 1);
     }
 
     /// Epoch `epoch`, just stunned, holds guest frames.

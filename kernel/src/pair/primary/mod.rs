@@ -435,8 +435,7 @@ impl<B: Backend> Host<'_, B> {
             && self.link.link().all_sent()
         {
             self.encoded_at = None;
-            let wire = &mut self.stats.frames_wire;
-            *wire = (wire.0 + time::now_ns().saturating_sub(at), wire.1 + 1);
+            self.stats.on_wire(time::now_ns().saturating_sub(at));
         }
     }
 
