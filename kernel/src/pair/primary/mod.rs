@@ -14,22 +14,23 @@
 
 mod majority;
 mod reprotect;
+mod stun;
 
 use alloc::vec::Vec;
 
 use castor_ft::epoch::items::{Channel, MAX_ITEM_LEN, item};
-use castor_ft::epoch::policy::{EpochObservation, EpochPolicy};
+use castor_ft::epoch::policy::EpochPolicy;
 use castor_ft::link::{Event, Role};
 use castor_ft::pair::message::Message;
 use castor_ft::pair::primary::{
-    DirtySource, FaultOutcome, Primary, PrimaryConfig, PrimaryError, StaleTranslations,
+    DirtySource, FaultOutcome, Primary, PrimaryConfig, StaleTranslations,
 };
 use castor_ft::stream::{MAX_DEVICE_STATE_LEN, PAGE_SIZE};
 
 use self::reprotect::Rejoin;
 use super::memory::PrimaryRam;
 use super::output;
-use super::stats::{Stats, StunTimes};
+use super::stats::Stats;
 use super::witness::{WitnessId, WitnessLink};
 use super::{MS, Pair};
 use crate::arch::x86_64::machine::ExitStatus;
@@ -493,119 +494,6 @@ impl<B: Backend> Host<'_, B> {
                 );
             }
         }
-    }
-
-    /// Stuns if the epoch is over and the previous one is all sent. While the sender is still
-    /// busy the guest runs on (the epoch grows with the transfer, as the policy's swamped-link
-    /// rule says) instead of waiting for it: a slow or dead backup never stops the guest.
-    ///
-    /// Frames held for the running epoch end it as soon as it has run `epoch_min` (the
-    /// output-commit latency is the epoch's remaining length plus the checkpoint's transfer,
-    /// US20170262299): a guest answering a client is not kept waiting a whole long epoch.
-    fn stun_if_due(&mut self) {
-        if time::now_ns() >= self.epoch_end() && self.primary.sender_idle() {
-            self.stun();
-        }
-    }
-
-    /// When the running epoch ends: after its length, or after `epoch_min` once it holds
-    /// frames.
-    fn epoch_end(&self) -> u64 {
-        let len = match self.frames_waiting {
-            true => self.epoch_len.min(self.epoch_min),
-            false => self.epoch_len,
-        };
-        self.epoch_start + len
-    }
-
-    /// Checkpoints the epoch that just ended. The guest is stopped (we are in its exit).
-    fn stun(&mut self) {
-        let start = time::now_ns();
-        let waited = !self.primary.sender_idle();
-        while self.protected && !self.primary.sender_idle() {
-            self.pump_sender(usize::MAX);
-            self.service_link();
-        }
-        if !self.protected {
-            return;
-        }
-        let sent_at = time::now_ns();
-        self.harvest();
-        let harvested = time::now_ns();
-        // A failed capture (logged by the back end) is no checkpoint: the primary refuses an
-        // empty state and keeps the epoch's dirty pages for the next stun.
-        let state = self.vcpu.save_state();
-        let cpu = match state.check() {
-            Ok(()) => state.to_bytes(),
-            Err(e) => {
-                log::warn!("ft: primary: the vCPU state cannot be checkpointed: {e}");
-                Vec::new()
-            }
-        };
-        let devices = self.guest.save_devices();
-        let captured = time::now_ns();
-        self.freeze_at(FreezePhase::Stun, self.primary.current_epoch());
-        let guest_time = self.guest.chipset.now_ns();
-        let mut ram = PrimaryRam(&mut self.guest.mem);
-        let report = self
-            .primary
-            .stun(&mut ram, &self.dirty, guest_time, &cpu, &devices);
-        let flush = time::now_ns();
-        self.sync_tlb();
-        let resumed = time::now_ns();
-        match report {
-            Ok(report) => {
-                if self.frames_waiting {
-                    self.stats.held_frames(report.epoch);
-                }
-                self.stats.stunned(
-                    &report,
-                    &StunTimes {
-                        wait: waited.then(|| sent_at - start),
-                        harvest: harvested - sent_at,
-                        state: captured - harvested,
-                        flush: resumed - flush,
-                        total: resumed - sent_at,
-                    },
-                    start.saturating_sub(self.epoch_start),
-                );
-                let observed = EpochObservation {
-                    length_ns: start.saturating_sub(self.epoch_start),
-                    dirty_pages: report.dirty,
-                    link_bytes_per_sec: self.stats.link_bytes_per_sec(),
-                    output_waiting: self.primary.output_waiting(),
-                };
-                self.epoch_len = self.policy.next(&observed).0;
-            }
-            Err(e @ PrimaryError::Stream(_)) => kprintln!("ft: primary: stun failed: {e}"),
-            Err(e) => kprintln!(
-                "ft: primary: epoch {} not checkpointed: {e}; its dirty pages join the next epoch",
-                self.primary.current_epoch()
-            ),
-        }
-        self.epoch_start = resumed;
-        self.commit_waits = self.frames_waiting;
-        self.frames_waiting = false;
-        self.stats.copies = self.primary.copy_stats();
-        self.stats
-            .maybe_report(resumed, &mut self.guest.mem, &self.dirty);
-    }
-
-    /// Gathers in `dirty` the pages written since the last harvest (by the guest: from the
-    /// hardware log or the nested table walk, whose dirty flags it clears and so re-arms; by
-    /// the guest's card), for a flush before the guest runs on. With write tracking, the
-    /// primary learns the guest's writes from faults instead.
-    fn harvest(&mut self) {
-        self.dirty.clear();
-        match self.dirty_source {
-            DirtySource::Log if self.vcpu.drain_dirty_log(&mut self.dirty) => {
-                self.guest.mem.clear_dirty(&self.dirty);
-            }
-            DirtySource::Log | DirtySource::Walk => self.guest.mem.harvest_dirty(&mut self.dirty),
-            // The primary learns the dirty set from write faults.
-            DirtySource::Protection => {}
-        }
-        self.dirty.append(&mut self.dma_dirty);
     }
 
     /// Holds (or, unprotected, prints) the guest's new console lines.
