@@ -8,6 +8,7 @@ use log::LevelFilter;
 
 use crate::arch::x86_64::machine::{self, ExitStatus};
 use crate::arch::x86_64::percpu::{self, CHECK_OK, PerCpu};
+use crate::arch::x86_64::time::Reference;
 use crate::arch::x86_64::{apic, cpu::CpuFeatures, gdt, instr, pic, smp, time, trap, vector};
 use crate::bootinfo::{BootInfo, Protocol};
 use crate::config::{Config, ConfigError, Mode};
@@ -135,14 +136,15 @@ pub fn bsp_main(magic: u32, info: u64) -> ! {
             io.pins()
         );
     }
-    let cal = time::calibrate();
+    let cal = time::calibrate(platform.pm_timer.map_or(Reference::Pit, Reference::PmTimer));
     log::info!(
-        "timers: TSC {}.{:03} MHz, LAPIC timer {} kHz (divide by {}), calibrated against the PIT \
+        "timers: TSC {}.{:03} MHz, LAPIC timer {} kHz (divide by {}), calibrated against {} \
          (within {} ppm, {} windows)",
         cal.tsc_hz / 1_000_000,
         cal.tsc_hz / 1000 % 1000,
         cal.lapic_timer_hz / 1000,
         apic::TIMER_DIVISOR,
+        cal.reference.name(),
         cal.slack_ppm,
         cal.windows
     );

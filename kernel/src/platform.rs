@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The machine's CPUs and interrupt controllers, from the ACPI MADT (ACPI 6.5, 5.2.12) read with
-//! the `acpi` crate. Without ACPI, Castor runs on the bootstrap processor alone.
+//! The machine's CPUs and interrupt controllers, from the ACPI MADT (ACPI 6.5, 5.2.12), and its
+//! PM timer, from the FADT (5.2.9), read with the `acpi` crate. Without ACPI, Castor runs on the bootstrap processor alone.
 
 use alloc::vec::Vec;
 use core::ptr::NonNull;
 
+use acpi::address::AddressSpace;
+use acpi::fadt::Fadt;
 use acpi::madt::{Madt, MadtEntry};
 use acpi::mcfg::Mcfg;
 use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
 
 use crate::arch::x86_64::apic;
 use crate::arch::x86_64::ioapic::{self, IoApic, SourceOverride};
+use crate::arch::x86_64::pm_timer::PmTimer;
 use crate::drivers::pci::ecam::Ecam;
 use crate::mm::kmap;
 
@@ -36,6 +39,8 @@ pub struct Platform {
     pub legacy_pics: bool,
     /// The ECAM window of PCI segment 0, from the MCFG table, if any.
     pub ecam: Option<Ecam>,
+    /// The ACPI PM timer, where the FADT names one in I/O space.
+    pub pm_timer: Option<PmTimer>,
 }
 
 /// ACPI tables through the identity map: "mapping" a region is returning its address.
@@ -74,6 +79,7 @@ pub fn discover(rsdp: Option<u64>) -> Result<Platform, acpi::AcpiError> {
         ioapics: Vec::new(),
         legacy_pics: madt.supports_8259(),
         ecam: None,
+        pm_timer: pm_timer(&tables),
     };
     platform.ecam = tables.find_table::<Mcfg>().ok().and_then(|mcfg| {
         mcfg.entries()
@@ -126,5 +132,20 @@ pub fn fallback() -> Platform {
         ioapics: Vec::new(),
         legacy_pics: true,
         ecam: None,
+        pm_timer: None,
     }
+}
+
+/// The FADT's PM timer block (the extended address where set, else `PM_TMR_BLK`), if it is in
+/// I/O space; HW-reduced platforms have none.
+fn pm_timer(tables: &AcpiTables<IdentityAcpi>) -> Option<PmTimer> {
+    let fadt = tables.find_table::<Fadt>().ok()?;
+    let block = fadt.pm_timer_block().ok()??;
+    if block.address_space != AddressSpace::SystemIo || block.address == 0 {
+        return None;
+    }
+    Some(PmTimer {
+        port: u16::try_from(block.address).ok()?,
+        wide: { fadt.flags }.pm_timer_is_32_bit(),
+    })
 }

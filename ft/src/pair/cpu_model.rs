@@ -115,7 +115,8 @@ pub enum TscPolicy {
 }
 
 /// Largest difference between the hosts' TSC rates that [`CpuModel::intersect`] accepts, in
-/// parts per million of the faster one: beyond calibration error (50 ms of PIT time).
+/// parts per million of the faster one: beyond calibration error (50 ms windows of
+/// the ACPI PM timer or the PIT).
 pub const TSC_TOLERANCE_PPM: u64 = 10_000;
 
 /// The CPU a guest is offered (see the module documentation).

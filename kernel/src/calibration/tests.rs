@@ -36,9 +36,9 @@ fn the_rate_is_the_median_of_the_first_narrow_windows() {
         window(1),
     ];
     // Three narrow windows (2, 5, 3 µs late): the median of their tick counts is the 3 µs one.
-    assert_eq!(pick(&seen, |w| *w), Some(window(3)));
+    assert_eq!(pick(&seen, |w| *w, Edges::ticks), Some(window(3)));
     // Two narrow windows are not enough while more may be measured.
-    assert_eq!(pick(&seen[..4], |w| *w), None);
+    assert_eq!(pick(&seen[..4], |w| *w, Edges::ticks), None);
 }
 
 #[test]
@@ -46,9 +46,9 @@ fn a_host_that_spoils_every_window_still_gets_the_narrowest() {
     let seen: Vec<Edges> = (0..MAX_WINDOWS as u64)
         .map(|i| window(2_000 + 100 * i))
         .collect();
-    assert_eq!(pick(&seen[..MAX_WINDOWS - 1], |w| *w), None);
+    assert_eq!(pick(&seen[..MAX_WINDOWS - 1], |w| *w, Edges::ticks), None);
     // The three narrowest are 2000, 2100 and 2200 µs late: the median is 2100.
-    assert_eq!(pick(&seen, |w| *w), Some(window(2_100)));
+    assert_eq!(pick(&seen, |w| *w, Edges::ticks), Some(window(2_100)));
 }
 
 #[test]
@@ -59,5 +59,16 @@ fn readings_out_of_order_do_not_overflow() {
     };
     assert_eq!(odd.ticks(), 0);
     assert!(!odd.within(WINDOW_PPM) || odd.slack() == 0);
-    let _ = pick(&[odd; MAX_WINDOWS], |w| *w);
+    let _ = pick(&[odd; MAX_WINDOWS], |w| *w, Edges::ticks);
+}
+
+#[test]
+fn a_pm_timer_count_survives_its_wrap_at_24_and_32_bits() {
+    const BITS24: u32 = 0x00FF_FFFF;
+    assert_eq!(counted(100, 178_077, BITS24), 177_977);
+    // A 24-bit counter wraps every 4.7 s: 0xFFFF00 to 0x100 is 0x200 ticks.
+    assert_eq!(counted(0x00FF_FF00, 0x100, BITS24), 0x200);
+    // Bits above the counter's width (a chipset that leaves them floating) do not count.
+    assert_eq!(counted(0x00FF_FF00, 0xFF00_0100, BITS24), 0x200);
+    assert_eq!(counted(u32::MAX - 9, 10, u32::MAX), 20);
 }

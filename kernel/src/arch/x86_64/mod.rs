@@ -15,6 +15,7 @@ pub mod msr;
 pub mod percpu;
 pub mod pic;
 pub mod pit;
+pub mod pm_timer;
 pub mod smp;
 pub mod time;
 pub mod trap;

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! TSC and local-APIC-timer frequencies, calibrated against the PIT, and busy-wait delays.
+//! TSC and local-APIC-timer frequencies, calibrated against the ACPI PM timer or the PIT, and
+//! busy-wait delays.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use alloc::vec::Vec;
 
+use super::pm_timer::{self, PmTimer};
 use super::{apic, instr, pit};
-use crate::calibration;
+use crate::calibration::{self, Edges};
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 /// Nanoseconds per TSC tick in 32.32 fixed point, for [`now_ns`] (a multiply and a shift where
@@ -17,8 +19,34 @@ static BOOT_UNIX: AtomicU64 = AtomicU64::new(0);
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
 static LAPIC_TIMER_HZ: AtomicU64 = AtomicU64::new(0);
 
-/// Calibration window: 50 ms of PIT time.
-const WINDOW_TICKS: u16 = 59_659;
+/// Calibration window: 50 ms of the reference timer.
+const WINDOW_MS: u64 = 50;
+
+/// What the TSC and LAPIC timer are calibrated against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reference {
+    /// The ACPI PM timer, read directly (preferred: see [`pm_timer`]).
+    PmTimer(PmTimer),
+    /// The PIT's channel 2 countdown, polled (machines whose FADT names no PM timer).
+    Pit,
+}
+
+impl Reference {
+    fn hz(self) -> u64 {
+        match self {
+            Self::PmTimer(_) => pm_timer::FREQUENCY_HZ,
+            Self::Pit => pit::FREQUENCY_HZ,
+        }
+    }
+
+    /// Name for the boot log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PmTimer(_) => "the ACPI PM timer",
+            Self::Pit => "the PIT",
+        }
+    }
+}
 
 /// Calibration result.
 #[derive(Debug, Clone, Copy)]
@@ -27,27 +55,30 @@ pub struct Calibration {
     pub tsc_hz: u64,
     /// Local APIC timer decrements per second (after the divide-by-16).
     pub lapic_timer_hz: u64,
-    /// PIT windows measured.
+    /// What they were measured against.
+    pub reference: Reference,
+    /// Reference windows measured.
     pub windows: usize,
     /// How far the TSC rate can be off, in parts per million (its window's brackets).
     pub slack_ppm: u64,
 }
 
-/// Measures the TSC and local APIC timer rates on this CPU against PIT windows, keeping the
-/// median of the windows measured without interruption ([`crate::calibration::pick`]).
-pub fn calibrate() -> Calibration {
+/// Measures the TSC and local APIC timer rates on this CPU against windows of `reference`,
+/// keeping the median of the windows measured without interruption
+/// ([`crate::calibration::pick`]).
+pub fn calibrate(reference: Reference) -> Calibration {
     let mut windows: Vec<Window> = Vec::new();
     let best = loop {
-        windows.push(measure_window());
-        if let Some(w) = calibration::pick(&windows, |w| w.edges) {
+        windows.push(measure_window(reference));
+        if let Some(w) = calibration::pick(&windows, |w| w.edges, |w| w.per_second(w.edges.ticks()))
+        {
             break w;
         }
     };
-    let window_ns = u64::from(WINDOW_TICKS) * 1_000_000_000 / pit::FREQUENCY_HZ;
-    let per_second = |delta: u64| delta.saturating_mul(1_000_000_000) / window_ns.max(1);
     let cal = Calibration {
-        tsc_hz: per_second(best.edges.ticks()),
-        lapic_timer_hz: per_second(best.lapic_ticks),
+        tsc_hz: best.per_second(best.edges.ticks()),
+        lapic_timer_hz: best.per_second(best.lapic_ticks),
+        reference,
         windows: windows.len(),
         slack_ppm: best.edges.slack() * 1_000_000 / best.edges.ticks().max(1),
     };
@@ -67,22 +98,45 @@ pub fn calibrate() -> Calibration {
     cal
 }
 
-/// One PIT window: the TSC around its edges, and the LAPIC timer's count across it.
+/// One reference window: the TSC around its edges, the reference ticks between them, and the
+/// LAPIC timer's count across it.
 #[derive(Clone, Copy)]
 struct Window {
-    edges: pit::Edges,
+    edges: Edges,
+    reference_ticks: u64,
+    reference_hz: u64,
     lapic_ticks: u64,
 }
 
-fn measure_window() -> Window {
-    let (edges, lapic_end) = pit::measure(
-        WINDOW_TICKS,
-        || apic::timer_start_oneshot_masked(u32::MAX),
-        apic::timer_current,
-    );
+impl Window {
+    /// `count` ticks across this window as a rate per second.
+    fn per_second(&self, count: u64) -> u64 {
+        let rate = u128::from(count) * u128::from(self.reference_hz)
+            / u128::from(self.reference_ticks.max(1));
+        u64::try_from(rate).unwrap_or(u64::MAX)
+    }
+}
+
+fn measure_window(reference: Reference) -> Window {
+    let hz = reference.hz();
+    let ticks = hz * WINDOW_MS / 1000;
+    let start_lapic = || apic::timer_start_oneshot_masked(u32::MAX);
+    let (edges, reference_ticks, lapic_end) = match reference {
+        Reference::PmTimer(timer) => {
+            let (edges, counted, lapic) =
+                timer.measure(ticks as u32, start_lapic, apic::timer_current);
+            (edges, u64::from(counted), lapic)
+        }
+        Reference::Pit => {
+            let (edges, lapic) = pit::measure(ticks as u16, start_lapic, apic::timer_current);
+            (edges, ticks, lapic)
+        }
+    };
     apic::timer_stop();
     Window {
         edges,
+        reference_ticks,
+        reference_hz: hz,
         lapic_ticks: u64::from(u32::MAX - lapic_end),
     }
 }
