@@ -369,6 +369,13 @@ impl Pic {
     /// The vector the pair would hand the CPU if it acknowledged now, given IMR, ISR and the
     /// priorities; `None` while INT is low. A slave request gives the slave's vector.
     pub fn pending_vector(&self) -> Option<u8> {
+        // The common case on every VM entry, without the priority resolution: no unmasked
+        // request at the master. Its requests are edges latched in IRR, levels held, and the
+        // slave's INT on IR2.
+        let cascade = if self.slave_int { bit(CASCADE_IR) } else { 0 };
+        if (self.master.irr | self.master.levels | cascade) & !self.master.imr == 0 {
+            return None;
+        }
         let level = self
             .master
             .output(self.master.requests(self.cascade_input()))?;

@@ -4,7 +4,7 @@
 //! ESR, and the timer as absolute guest times, so a restore continues the countdown exactly.
 
 use super::regs::*;
-use super::timer::{Countdown, Deadline, Mode, Timer};
+use super::timer::{Deadline, Mode, Timer};
 use super::{APIC_BASE_BSP, APIC_BASE_ENABLE, DEFAULT_BASE, Lapic};
 use crate::vmm::devices::state::{DeviceState, StateError, StateReader, StateWriter, ensure};
 
@@ -49,25 +49,24 @@ impl Timer {
     }
 
     fn restore_state(r: &mut StateReader<'_>) -> Result<Self, StateError> {
-        Ok(Self {
+        let mut timer = Self {
             hz: rate(r, "LAPIC timer frequency")?,
             tsc_hz: rate(r, "LAPIC TSC frequency")?,
             initial: r.u32()?,
             divide: reg(r, DIVIDE_WRITABLE, "LAPIC divide configuration")?,
-            countdown: r.option("LAPIC countdown", |r| {
-                Ok(Countdown {
-                    start_ns: r.u64()?,
-                    count: r.u32()?,
-                    fired: r.u64()?,
-                })
-            })?,
-            deadline: r.option("LAPIC TSC deadline", |r| {
-                Ok(Deadline {
-                    tsc: r.u64()?,
-                    ns: r.u64()?,
-                })
-            })?,
-        })
+            countdown: None,
+            deadline: None,
+        };
+        let countdown = r.option("LAPIC countdown", |r| Ok((r.u64()?, r.u32()?, r.u64()?)))?;
+        timer.countdown =
+            countdown.map(|(start_ns, count, fired)| timer.countdown_at(start_ns, count, fired));
+        timer.deadline = r.option("LAPIC TSC deadline", |r| {
+            Ok(Deadline {
+                tsc: r.u64()?,
+                ns: r.u64()?,
+            })
+        })?;
+        Ok(timer)
     }
 
     /// The rules every reachable timer keeps in `mode` at guest time `now` (see `timer.rs`):

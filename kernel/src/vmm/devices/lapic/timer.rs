@@ -52,6 +52,9 @@ pub struct Countdown {
     pub count: u32,
     /// Expiries already accounted (periodic mode; one-shot countdowns end at the first).
     pub fired: u64,
+    /// Guest time of the next expiry, computed with the fields it follows
+    /// ([`Timer::countdown_at`]): the check on every VM entry then needs no 128-bit division.
+    next_ns: u64,
 }
 
 /// An armed TSC deadline.
@@ -117,10 +120,23 @@ impl Timer {
         c.start_ns.saturating_add(self.ns_for(ticks))
     }
 
+    /// A countdown from `count` at guest time `start_ns` with `fired` expiries accounted, under
+    /// this timer's initial count, divider and rate.
+    pub(super) fn countdown_at(&self, start_ns: u64, count: u32, fired: u64) -> Countdown {
+        let mut c = Countdown {
+            start_ns,
+            count,
+            fired,
+            next_ns: 0,
+        };
+        c.next_ns = self.expiry_of(&c, fired);
+        c
+    }
+
     /// Guest time of the next expiry in `mode`, if the timer is armed.
     pub fn expiry(&self, mode: Mode) -> Option<u64> {
         match mode {
-            Mode::OneShot | Mode::Periodic => self.countdown.map(|c| self.expiry_of(&c, c.fired)),
+            Mode::OneShot | Mode::Periodic => self.countdown.map(|c| c.next_ns),
             Mode::TscDeadline => self.deadline.map(|d| d.ns),
             Mode::Reserved => None,
         }
@@ -143,10 +159,11 @@ impl Timer {
         match mode {
             Mode::Periodic => {
                 let (initial, ticks) = (u128::from(self.initial.max(1)), self.countdown_ticks(now));
-                if let Some(c) = self.countdown.as_mut() {
+                if let Some(c) = self.countdown {
                     let past = ticks.saturating_sub(u128::from(c.count)) / initial + 1;
                     let past = u64::try_from(past).unwrap_or(u64::MAX);
-                    c.fired = past.max(c.fired.saturating_add(1));
+                    let fired = past.max(c.fired.saturating_add(1));
+                    self.countdown = Some(self.countdown_at(c.start_ns, c.count, fired));
                 }
             }
             Mode::TscDeadline => self.deadline = None,
@@ -186,11 +203,7 @@ impl Timer {
             return;
         }
         self.initial = value;
-        self.countdown = (value != 0 && mode.counts()).then_some(Countdown {
-            start_ns: now,
-            count: value,
-            fired: 0,
-        });
+        self.countdown = (value != 0 && mode.counts()).then(|| self.countdown_at(now, value, 0));
     }
 
     /// Restarts a running countdown from its current count (`count`, read in the old
@@ -199,11 +212,7 @@ impl Timer {
         self.countdown = self
             .countdown
             .filter(|_| count != 0 && mode.counts())
-            .map(|_| Countdown {
-                start_ns: now,
-                count,
-                fired: 0,
-            });
+            .map(|_| self.countdown_at(now, count, 0));
     }
 
     /// A write of the divide configuration at `now`: the count goes on at the new rate.
