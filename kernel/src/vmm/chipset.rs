@@ -32,6 +32,7 @@ use super::devices::pit::Pit;
 use super::devices::pm::{self, Pm};
 use super::devices::rtc::Rtc;
 use super::devices::state::StateError;
+use super::devices::update::next_update;
 use super::msr;
 use super::vcpu::{InterruptSource, Width};
 use crate::arch::x86_64::{instr, time};
@@ -60,13 +61,9 @@ pub struct Chipset {
     clock: GuestClock,
     /// Guest RAM in bytes, as the CMOS describes it.
     ram: u64,
-    /// Guest time before which [`Chipset::update`] has nothing new to do: the next PIT event,
-    /// the next PM timer carry, or the next RTC poll.
+    /// Guest time before which [`Chipset::update`] has nothing new to do ([`next_update`]).
     next_update_ns: u64,
 }
-
-/// How often the RTC is brought up to date while nothing else happens (its resolution is 1 s).
-const RTC_POLL_NS: u64 = 10_000_000;
 
 impl Chipset {
     /// A chipset as firmware leaves it, for a guest with `ram` bytes of RAM; guest time starts
@@ -137,12 +134,11 @@ impl Chipset {
         self.rtc.deliver(&mut self.interrupts);
         self.pit.deliver(&mut self.interrupts);
         self.drive_sci();
-        let next = [self.pit.next_deadline(), self.pm.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(u64::MAX);
-        self.next_update_ns = next.min(now_ns.saturating_add(RTC_POLL_NS));
+        self.next_update_ns = next_update(
+            now_ns,
+            self.pit.pending_ticks(),
+            [self.pit.next_deadline(), self.pm.next_deadline()],
+        );
     }
 
     /// Drives IRQ9 from the PM registers' SCI.

@@ -19,6 +19,7 @@ pub mod pm;
 pub mod rtc;
 pub mod serial;
 pub mod state;
+pub mod update;
 pub mod virtio;
 
 use alloc::boxed::Box;
