@@ -11,7 +11,9 @@
 //!   guest linear memory ([`read_linear`]).
 //! - [`length`]: decoding of the intercepted instructions ([`decode`]): their length and, for
 //!   MOV CR/DR, LMSW, SMSW and INVLPG, their operands.
-//! - [`fetch_and_decode`] puts the two together; [`fetch_bytes`] only reads the bytes.
+//! - [`fetch_and_decode`] puts the two together; [`fetch_bytes`] only reads the bytes;
+//!   [`cache::DecodeCache`] remembers recent decodes and reuses them while every read they
+//!   made still returns the same.
 //! - [`mmio`]: decoding and emulation of the instructions that access MMIO pages, whose
 //!   exits (EPT violation, nested page fault) give only the guest-physical address.
 //!
@@ -19,6 +21,7 @@
 //! against a `Vec`-backed memory. In the kernel, [`GuestRead`] is implemented for
 //! [`GuestMemory`](crate::vmm::guest_mem::GuestMemory).
 
+pub mod cache;
 pub mod length;
 pub mod mmio;
 mod prefixes;

@@ -23,7 +23,8 @@ use super::{invalidate, virq};
 use crate::arch::x86_64::{instr, msr};
 use crate::mm::OwnedFrames;
 use crate::vmm::cpu_state::{self, CpuState, Unswitched};
-use crate::vmm::decode::{self, GuestRead, Instruction};
+use crate::vmm::decode::cache::DecodeCache;
+use crate::vmm::decode::{GuestRead, Instruction};
 use crate::vmm::emulate::{self, Emulated, Exception, PendingIn};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::msr::{self as vmsr, VirtualMsrs};
@@ -88,6 +89,8 @@ pub struct SvmVcpu {
     /// External interrupts go through EVENTINJ: the CPU ran this or an earlier guest past a
     /// pending virtual interrupt (Bochs 2.7, `svm::virq`).
     eventinj_interrupts: bool,
+    /// Recent decodes of intercepted instructions, for CPUs without next-RIP.
+    decodes: DecodeCache,
 }
 
 fn alloc_filled(frames: usize, byte: u8) -> Result<OwnedFrames, VcpuError> {
@@ -131,6 +134,7 @@ impl SvmVcpu {
             halted: false,
             in_flight: None,
             eventinj_interrupts: VIRQ_IGNORED.load(Ordering::Relaxed),
+            decodes: DecodeCache::default(),
         };
         let root = mem.table_root();
         let (iopm, msrpm) = (vcpu.iopm.phys(), vcpu.msrpm.phys());
@@ -227,7 +231,10 @@ impl SvmVcpu {
     fn decode_at_rip(&mut self, mem: &mut dyn GuestRead) -> Option<(Instruction, u64)> {
         let c = self.context();
         let rip = self.vmcb().save.rip;
-        let decoded = decode::fetch_and_decode(&c.paging, mem, c.linear_ip, c.mode).ok()?;
+        let decoded = self
+            .decodes
+            .fetch_and_decode(&c.paging, mem, c.linear_ip, c.mode)
+            .ok()?;
         Some((decoded.instruction, c.mode.next_ip(rip, decoded.len)))
     }
 

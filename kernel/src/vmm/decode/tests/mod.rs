@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 
 use super::GuestRead;
 
+mod cache;
 mod fetch;
 mod length;
 mod walk;
