@@ -31,6 +31,9 @@ pub struct PerCpu {
     pub self_check: AtomicU32,
     /// Whether this CPU is in VMX root operation.
     pub vmx_on: AtomicBool,
+    /// The VMCS this CPU's current-VMCS pointer holds (0: none), kept by `vmm::vmx::vmcs`: a
+    /// VMPTRLD of the VMCS already current is skipped.
+    pub current_vmcs: AtomicU64,
     /// Whether this CPU has SVM enabled (EFER.SVME and a host save area).
     pub svm_on: AtomicBool,
     /// This CPU's GDT and TSS, built once when the CPU comes up.
@@ -46,6 +49,7 @@ impl PerCpu {
             timer_ticks: AtomicU64::new(0),
             self_check: AtomicU32::new(CHECK_PENDING),
             vmx_on: AtomicBool::new(false),
+            current_vmcs: AtomicU64::new(0),
             svm_on: AtomicBool::new(false),
             tables: spin::Once::new(),
         }

@@ -66,5 +66,6 @@ pub fn enable_on_this_cpu() -> Result<(VmxCaps, u64), VmxError> {
     // SAFETY: CR4.VMXE and the fixed bits are set, feature control allows VMX, and the region
     // stays allocated to this CPU for as long as it is in VMX operation.
     unsafe { instr::vmx::vmxon(region) }.map_err(VmxError::VmxonFailed)?;
+    super::vmcs::forget_current();
     Ok((caps, region))
 }

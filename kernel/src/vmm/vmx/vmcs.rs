@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! A VMCS region and typed access to the current VMCS.
 //!
-//! [`Vmcs::load`] runs VMPTRLD and returns a [`LoadedVmcs`], the only way to reach VMREAD and
-//! VMWRITE: holding one proves this VMCS is current on this CPU. It borrows the [`Vmcs`]
+//! [`Vmcs::load`] makes the VMCS current and returns a [`LoadedVmcs`], the only way to reach
+//! VMREAD and VMWRITE: holding one proves this VMCS is current on this CPU. The per-CPU
+//! `current_vmcs` mirrors the CPU's current-VMCS pointer, so loading the VMCS that is current
+//! already (every VM entry of a vCPU that does not migrate) skips the VMPTRLD. Only VMPTRLD sets
+//! that pointer; VMXON and a VMCLEAR of the current VMCS make it invalid (the "Operation"
+//! sections of VMPTRLD, VMCLEAR and VMXON, SDM Vol. 3C, chapter 31); all three go through here
+//! and [`forget_current`]. It borrows the [`Vmcs`]
 //! mutably (no second load while in use) and is neither `Send` nor `Sync` (a VMCS is current on
 //! one CPU only, SDM Vol. 3C, 26.11.1).
 
@@ -11,7 +16,10 @@ use core::mem::ManuallyDrop;
 
 use super::caps::VmxCaps;
 use super::fields::{Field, Writable};
+use core::sync::atomic::Ordering;
+
 use crate::arch::x86_64::instr::vmx::{self as vmxi, VmFail};
+use crate::arch::x86_64::percpu;
 use crate::mm::OwnedFrames;
 
 /// A 4 KiB VMCS region owned by one vCPU.
@@ -30,6 +38,7 @@ impl Vmcs {
         unsafe { frame.ptr(0).cast::<u32>().write_volatile(caps.revision) };
         // SAFETY: the region holds the right revision id and belongs to this value.
         unsafe { vmxi::vmclear(frame.phys()) }.ok()?;
+        cleared(frame.phys());
         Some(Self {
             frame: ManuallyDrop::new(frame),
         })
@@ -42,9 +51,13 @@ impl Vmcs {
 
     /// Makes this VMCS current on this CPU.
     pub fn load(&mut self) -> Result<LoadedVmcs<'_>, VmFail> {
-        // SAFETY: the region is ours and initialized; VMX is on (the region could not have been
-        // VMCLEARed otherwise).
-        unsafe { vmxi::vmptrld(self.phys()) }?;
+        let current = &percpu::current().current_vmcs;
+        if current.load(Ordering::Relaxed) != self.phys() {
+            // SAFETY: the region is ours and initialized; VMX is on (the region could not have
+            // been VMCLEARed otherwise).
+            unsafe { vmxi::vmptrld(self.phys()) }?;
+            current.store(self.phys(), Ordering::Relaxed);
+        }
         Ok(LoadedVmcs {
             _vmcs: PhantomData,
             _not_send: PhantomData,
@@ -56,14 +69,30 @@ impl Drop for Vmcs {
     fn drop(&mut self) {
         // SAFETY: VMCLEAR makes the region inactive so the CPU holds no cached state pointing at
         // the frame once it is freed.
-        let cleared = unsafe { vmxi::vmclear(self.phys()) };
-        if cleared.is_ok() {
+        let done = unsafe { vmxi::vmclear(self.phys()) };
+        if done.is_ok() {
+            cleared(self.phys());
             // SAFETY: dropped once, here, and `self.frame` is not used afterwards.
             unsafe { ManuallyDrop::drop(&mut self.frame) };
         } else {
             log::error!("VMCLEAR of {:#x} failed; leaking the frame", self.phys());
         }
     }
+}
+
+/// After a VMCLEAR of `phys`: if it was current on this CPU, no VMCS is now.
+fn cleared(phys: u64) {
+    let _ = percpu::current().current_vmcs.compare_exchange(
+        phys,
+        0,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+}
+
+/// After VMXON on this CPU: no VMCS is current (VMXON sets the current-VMCS pointer invalid).
+pub fn forget_current() {
+    percpu::current().current_vmcs.store(0, Ordering::Relaxed);
 }
 
 /// Proof that a VMCS is current on this CPU; gives typed VMREAD/VMWRITE.
