@@ -61,6 +61,7 @@ impl Interrupts {
 
     /// The vector the vCPU would take now, at guest time `now`: the PIC's through LINT0 in
     /// virtual-wire mode, else the local APIC's.
+    #[inline]
     pub fn pending(&mut self, now: u64) -> Option<u8> {
         match self.pic_vector() {
             Some(v) => Some(v),
@@ -79,6 +80,7 @@ impl Interrupts {
     }
 
     /// The PIC's pending vector, if its INTR reaches the vCPU.
+    #[inline]
     fn pic_vector(&self) -> Option<u8> {
         self.lapic
             .accepts_pic_interrupts()

@@ -272,6 +272,7 @@ impl Lapic {
 
     /// Accounts timer expiries up to guest time `now` (earlier times count as the latest one
     /// seen): each raises the LVT timer interrupt unless masked.
+    #[inline]
     pub fn advance(&mut self, now: u64) {
         self.now = self.now.max(now);
         if self.timer.advance(self.timer_mode(), self.now) {
@@ -375,6 +376,7 @@ impl Lapic {
 
     /// The vector the APIC would hand the vCPU now, at guest time `now`: the highest one in
     /// IRR whose priority class is above PPR's (SDM Vol. 3A, 11.8.3.1).
+    #[inline]
     pub fn pending(&mut self, now: u64) -> Option<u8> {
         self.advance(now);
         self.deliverable()

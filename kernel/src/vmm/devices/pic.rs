@@ -368,6 +368,7 @@ impl Pic {
 
     /// The vector the pair would hand the CPU if it acknowledged now, given IMR, ISR and the
     /// priorities; `None` while INT is low. A slave request gives the slave's vector.
+    #[inline]
     pub fn pending_vector(&self) -> Option<u8> {
         // The common case on every VM entry, without the priority resolution: no unmasked
         // request at the master. Its requests are edges latched in IRR, levels held, and the
@@ -376,6 +377,12 @@ impl Pic {
         if (self.master.irr | self.master.levels | cascade) & !self.master.imr == 0 {
             return None;
         }
+        self.resolve()
+    }
+
+    /// [`pending_vector`](Self::pending_vector) with some unmasked request: the priority
+    /// resolution.
+    fn resolve(&self) -> Option<u8> {
         let level = self
             .master
             .output(self.master.requests(self.cascade_input()))?;

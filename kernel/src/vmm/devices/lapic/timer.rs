@@ -151,11 +151,18 @@ impl Timer {
 
     /// Accounts every expiry up to guest time `now` in `mode`; true if there was at least one.
     /// One-shot countdowns stop and TSC deadlines disarm (reading 0 again, 11.5.4.1).
+    #[inline]
     pub fn advance(&mut self, mode: Mode, now: u64) -> bool {
         match self.expiry(mode) {
-            Some(at) if at <= now => {}
-            _ => return false,
+            Some(at) if at <= now => self.expire(mode, now),
+            _ => false,
         }
+    }
+
+    /// [`advance`](Self::advance) past an expiry (kept out of line: the check runs on every VM
+    /// entry, an expiry about once a millisecond at most).
+    #[cold]
+    fn expire(&mut self, mode: Mode, now: u64) -> bool {
         match mode {
             Mode::Periodic => {
                 let (initial, ticks) = (u128::from(self.initial.max(1)), self.countdown_ticks(now));
