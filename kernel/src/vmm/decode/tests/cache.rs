@@ -2,30 +2,18 @@
 //! The decode memo: reused while every read repeats, never stale.
 
 use super::super::cache::DecodeCache;
-use super::super::walk::{CR0_PG, CR4_PAE, EFER_LMA};
 use super::super::*;
 use super::Ram;
+use super::fetch::{self, PT};
 
 const P: u64 = 1;
-const PT: u64 = 0xD000;
+
 const VMMCALL: [u8; 3] = [0x0F, 0x01, 0xD9];
 
-/// 4-level paging with linear 0x1000 → 0x9000 and 0x2000 → 0x5000; VMMCALL at 0x1010.
+/// [`fetch::setup`]'s paging with VMMCALL at linear 0x1010.
 fn setup() -> (Ram, PagingState) {
-    let mut ram = Ram::new(0x1_0000, 0);
-    let (pml4, pdpt, pd) = (0xA000, 0xB000, 0xC000);
-    ram.w64(pml4, pdpt | P);
-    ram.w64(pdpt, pd | P);
-    ram.w64(pd, PT | P);
-    ram.w64(PT + 8, 0x9000 | P);
-    ram.w64(PT + 16, 0x5000 | P);
+    let (mut ram, state) = fetch::setup();
     ram.put(0x9010, &VMMCALL);
-    let state = PagingState {
-        cr0: CR0_PG | 1,
-        cr3: pml4,
-        cr4: CR4_PAE,
-        efer: EFER_LMA,
-    };
     (ram, state)
 }
 

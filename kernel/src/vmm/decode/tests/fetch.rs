@@ -6,11 +6,14 @@ use super::super::*;
 use super::Ram;
 
 const P: u64 = 1;
+/// The page table [`setup`] maps linear 0x1000-0x2FFF through.
+pub(super) const PT: u64 = 0xD000;
 
-/// 4-level paging with linear 0x1000 → 0x9000 and 0x2000 → 0x5000 (0x3000 not mapped).
-fn setup() -> (Ram, PagingState) {
+/// 4-level paging with linear 0x1000 → 0x9000 and 0x2000 → 0x5000 (0x3000 not mapped); the
+/// page table is at [`PT`].
+pub(super) fn setup() -> (Ram, PagingState) {
     let mut ram = Ram::new(0x1_0000, 0);
-    let (pml4, pdpt, pd, pt) = (0xA000, 0xB000, 0xC000, 0xD000);
+    let (pml4, pdpt, pd, pt) = (0xA000, 0xB000, 0xC000, PT);
     ram.w64(pml4, pdpt | P);
     ram.w64(pdpt, pd | P);
     ram.w64(pd, pt | P);
