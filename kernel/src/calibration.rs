@@ -23,10 +23,11 @@ use alloc::vec::Vec;
 /// TSC readings around one reference window (a PIT countdown, or two PM-timer readings).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Edges {
-    /// Just before and just after the write that started the countdown.
+    /// Just before and just after the write that started the countdown (the PIT), or the
+    /// first reading (the PM timer).
     pub start: (u64, u64),
     /// After the last poll that found the countdown running, and after the poll that found it
-    /// expired.
+    /// expired (the PIT), or just before and just after the last reading (the PM timer).
     pub end: (u64, u64),
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The machine's CPUs and interrupt controllers, from the ACPI MADT (ACPI 6.5, 5.2.12), and its
-//! PM timer, from the FADT (5.2.9), read with the `acpi` crate. Without ACPI, Castor runs on the bootstrap processor alone.
+//! PM timer, from the FADT (5.2.9), read with the `acpi` crate. Without ACPI, Castor runs on the
+//! bootstrap processor alone.
 
 use alloc::vec::Vec;
 use core::ptr::NonNull;
