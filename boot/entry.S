@@ -27,7 +27,7 @@
     .set PTE_P, 1 << 0
     .set PTE_W, 1 << 1
     .set PTE_PS, 1 << 7
-    .set BOOT_STACK_SIZE, 64 * 1024
+    .set BOOT_STACK_SIZE, 256 * 1024
 
     .section .boot.text, "ax"
     .code32
@@ -149,7 +149,12 @@ boot_pdpt:
     .skip 4096
 boot_pd:
     .skip 4 * 4096
-    .balign 16
+    /* The stack's guard page: the kernel page tables leave it unmapped (mm/kmap.rs), so an
+     * overflow faults (a double fault, on its own stack) instead of overwriting what is below. */
+    .balign 4096
+    .global boot_stack_guard
+boot_stack_guard:
+    .skip 4096
     .global boot_stack_bottom
 boot_stack_bottom:
     .skip BOOT_STACK_SIZE

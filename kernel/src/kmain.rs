@@ -9,7 +9,9 @@ use log::LevelFilter;
 use crate::arch::x86_64::machine::{self, ExitStatus};
 use crate::arch::x86_64::percpu::{self, CHECK_OK, PerCpu};
 use crate::arch::x86_64::time::Reference;
-use crate::arch::x86_64::{apic, cpu::CpuFeatures, gdt, instr, pic, smp, time, trap, vector};
+use crate::arch::x86_64::{
+    apic, cpu::CpuFeatures, gdt, instr, pic, smp, stack, time, trap, vector,
+};
 use crate::bootinfo::{BootInfo, Protocol};
 use crate::config::{Config, ConfigError, Mode};
 use crate::drivers::{net, pci};
@@ -29,6 +31,7 @@ fn fatal(what: &str, why: impl core::fmt::Display) -> ! {
 
 /// The bootstrap processor's path from the boot trampoline to a running hypervisor.
 pub fn bsp_main(magic: u32, info: u64) -> ! {
+    stack::paint();
     percpu::assign(0, 0);
     percpu::install(0);
     console::init();

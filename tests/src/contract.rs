@@ -47,6 +47,9 @@ pub static SELFTESTS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLo
 pub const NEEDS_VIRTUALIZATION: [&str; 5] = ["guests", "triple", "hostile", "dirty", "cpustate"];
 /// Printed after all self tests passed.
 pub const PASS_MARKER: &str = "CASTOR-SELFTEST-PASS";
+/// The exit's report of the bootstrap processor's stack use: `kernel stack: <N> of <M> KiB
+/// used at most`.
+pub const STACK_MARKER: &str = "kernel stack: ";
 /// Printed after a self test failed.
 pub const FAIL_MARKER: &str = "CASTOR-SELFTEST-FAIL";
 /// Printed when the kernel is up and idle (no self tests).
@@ -416,6 +419,16 @@ pub fn assert_selftests_pass(outcome: &Outcome, cpus: u32, tests: &[&str], may_s
     if outcome.emulator == "qemu" {
         outcome.expect_exit_code(QEMU_EXIT_PASS);
     }
+    assert_stack_report(outcome);
+}
+
+/// The exit's `kernel stack: <N> of <M> KiB used at most` line: the painted stack was used
+/// (N > 0) and did not run out (N < M).
+pub fn assert_stack_report(outcome: &Outcome) {
+    let line = outcome.expect_line(STACK_MARKER);
+    let used = crate::scrape::number_after(line, STACK_MARKER);
+    let size = crate::scrape::number_after(line, " of ");
+    assert!(0 < used && used < size, "{line}");
 }
 
 /// Boots `selftest=` with exactly `tests` under `emulator` on `cpus` CPUs and asserts

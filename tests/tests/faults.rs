@@ -1,5 +1,6 @@
 //! `selftest=fault` writes to the kernel's read-only text; the exception handler must report
-//! the page fault with its error code and registers and halt the machine.
+//! the page fault with its error code and registers and halt the machine. `selftest=stack`
+//! runs off the kernel stack: the guard page below it must turn that into a reported overflow.
 
 use castor_tests::scrape::hex_after;
 use castor_tests::{Emulator, Run};
@@ -75,4 +76,32 @@ fn a_panic_reports_its_location_and_exits_as_a_failure() {
     );
     assert!(!message.trim().is_empty(), "a message: {line:?}");
     outcome.expect_exit_code(castor_tests::contract::QEMU_EXIT_FAIL);
+}
+
+#[test]
+fn a_stack_overflow_hits_the_guard_page_and_is_reported() {
+    let run = Run::new(Emulator::qemu())
+        .cmdline("selftest=stack")
+        .fail_markers(&["PANIC"]);
+    let mut run = run.start().expect("starting QEMU");
+    run.wait_for("cpu 0 halted")
+        .expect("the double-fault handler halts CPU 0");
+    let outcome = run.stop();
+    outcome.expect_line("selftest stack: recursing");
+    // The page fault in the guard page cannot be delivered on the exhausted stack: a double
+    // fault, on its own stack, reports it.
+    let report = outcome.expect_line("EXCEPTION #DF (vector 8) on cpu 0");
+    let overflow = outcome.expect_line("kernel stack overflow on cpu 0");
+    let registers = outcome.expect_line("CR2=");
+    let (cr2, rsp) = (hex_after(registers, "CR2="), hex_after(registers, "RSP="));
+    assert_eq!(cr2, hex_after(overflow, "guard page at "), "{overflow}");
+    // The faulting access is the stack's own: just below the stack pointer it interrupted.
+    assert!(
+        cr2 < rsp && rsp - cr2 <= 4096,
+        "{report}: CR2 {cr2:#x}, RSP {rsp:#x}"
+    );
+    assert!(
+        outcome.line_with("selftest stack: FAILED").is_none(),
+        "the recursion returned"
+    );
 }

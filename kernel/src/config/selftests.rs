@@ -42,6 +42,8 @@ pub enum SelfTest {
     Panic,
     /// Writes to kernel text on purpose (ends the machine).
     Fault,
+    /// Runs off the kernel stack on purpose (ends the machine).
+    Stack,
 }
 
 /// When `selftest=` runs a test.
@@ -57,7 +59,7 @@ pub enum Selection {
 
 impl SelfTest {
     /// Every self test, in the order they run.
-    pub const ALL: [SelfTest; 18] = [
+    pub const ALL: [SelfTest; 19] = [
         SelfTest::Config,
         SelfTest::Alloc,
         SelfTest::Heap,
@@ -76,6 +78,7 @@ impl SelfTest {
         SelfTest::Net,
         SelfTest::Panic,
         SelfTest::Fault,
+        SelfTest::Stack,
     ];
 
     /// The name `selftest=` and the console use.
@@ -99,6 +102,7 @@ impl SelfTest {
             SelfTest::Net => "net",
             SelfTest::Panic => "panic",
             SelfTest::Fault => "fault",
+            SelfTest::Stack => "stack",
         }
     }
 
@@ -106,7 +110,7 @@ impl SelfTest {
     pub const fn selection(self) -> Selection {
         match self {
             SelfTest::Net => Selection::NamedOnly,
-            SelfTest::Panic | SelfTest::Fault => Selection::Destructive,
+            SelfTest::Panic | SelfTest::Fault | SelfTest::Stack => Selection::Destructive,
             _ => Selection::All,
         }
     }

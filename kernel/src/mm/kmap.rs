@@ -6,6 +6,7 @@
 //! - kernel text: read + execute; kernel rodata: read only; kernel data/bss: read + write, NX;
 //! - all other RAM: read + write, NX, write-back;
 //! - everything that is not RAM (MMIO: local/IO APIC, PCI BARs, ...): read + write, NX, uncached;
+//! - the page below the bootstrap processor's stack is left unmapped, so an overflow faults;
 //! - page 0 is left unmapped so null-pointer accesses fault; firmware data in it (the BIOS data
 //!   area, e.g. the EBDA pointer at 0x40E used to find ACPI tables) is reachable read-only
 //!   through [`LOW_PAGE_ALIAS`].
@@ -78,7 +79,7 @@ pub fn current() -> KernelTable {
 }
 
 fn page_attrs(addr: u64, kernel: &KernelLayout, ram: &impl Fn(Region) -> bool) -> Option<Attrs> {
-    if addr < FRAME_SIZE {
+    if addr < FRAME_SIZE || kernel.stack_guard.contains(addr) {
         None
     } else if kernel.text.contains(addr) {
         Some(Attrs::READ_EXEC)

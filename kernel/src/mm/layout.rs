@@ -12,6 +12,9 @@ unsafe extern "C" {
     static __data_start: u8;
     static __bss_end: u8;
     static __kernel_end: u8;
+    static boot_stack_guard: u8;
+    static boot_stack_bottom: u8;
+    static boot_stack_top: u8;
 }
 
 /// Where the kernel image's sections are (physical = virtual: the kernel is identity mapped).
@@ -25,6 +28,10 @@ pub struct KernelLayout {
     pub rodata: Region,
     /// Data and bss: read + write.
     pub data: Region,
+    /// The bootstrap processor's stack (in bss, boot/entry.S).
+    pub stack: Region,
+    /// The page below it, left unmapped: an overflow faults there.
+    pub stack_guard: Region,
 }
 
 /// The layout of the running kernel.
@@ -35,5 +42,13 @@ pub fn kernel() -> KernelLayout {
         text: Region::new(a(&raw const __text_start), a(&raw const __text_end)),
         rodata: Region::new(a(&raw const __rodata_start), a(&raw const __rodata_end)),
         data: Region::new(a(&raw const __data_start), a(&raw const __bss_end)),
+        stack: Region::new(
+            a(&raw const boot_stack_bottom),
+            a(&raw const boot_stack_top),
+        ),
+        stack_guard: Region::new(
+            a(&raw const boot_stack_guard),
+            a(&raw const boot_stack_bottom),
+        ),
     }
 }

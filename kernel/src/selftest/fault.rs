@@ -3,6 +3,7 @@
 //!
 //! A deliberate fault: writing to the kernel's read-only text must raise a page fault that the
 //! exception handler reports (vector, error code, RIP, CR2, registers) before halting the CPU.
+//! A deliberate stack overflow: it must end in the guard page below the stack, reported as such.
 
 use crate::kprintln;
 
@@ -26,4 +27,23 @@ pub fn write_to_text() {
 pub fn panic_on_purpose() -> ! {
     kprintln!("selftest panic: panicking on purpose");
     panic!("deliberate panic from the panic self test")
+}
+
+/// Recurses with a 1 KiB frame until the stack runs out: the guard page below it faults, the
+/// fault cannot be delivered on the exhausted stack, and the double fault (on its own stack)
+/// reports the overflow and halts this CPU. Returns only if something stopped the recursion.
+#[allow(unconditional_recursion, reason = "running off the stack is the point")]
+pub fn overflow_stack(depth: u64) -> u64 {
+    if depth == 0 {
+        kprintln!(
+            "selftest stack: recursing until the {} KiB stack runs out; expecting a stack \
+             overflow report",
+            crate::arch::x86_64::stack::size() / 1024
+        );
+    }
+    let mut frame = [depth; 128];
+    core::hint::black_box(&mut frame);
+    // The frame is used after the call: the recursion is neither a loop nor a tail call.
+    let deeper = overflow_stack(core::hint::black_box(depth + 1));
+    deeper.wrapping_add(frame[127])
 }

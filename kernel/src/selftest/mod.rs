@@ -99,6 +99,11 @@ fn run_one(test: SelfTest, ctx: &Context<'_>) -> Outcome {
             fault::write_to_text();
             Outcome::Failed(String::from("the write to kernel text did not fault"))
         }
+        // Only returns if nothing stopped the recursion.
+        SelfTest::Stack => Outcome::Failed(alloc::format!(
+            "the recursion returned ({})",
+            fault::overflow_stack(0)
+        )),
     }
 }
 

@@ -5,12 +5,13 @@ use super::Verdict;
 use crate::arch::x86_64::{apic, instr};
 use crate::ensure;
 use crate::mm::kmap;
+use crate::mm::layout::{self, KernelLayout};
 use crate::mm::pagetable::{Attrs, audit_wx};
 
 static DATA_PROBE: spin::Mutex<u64> = spin::Mutex::new(0);
 
-/// Text is R-X, rodata R--, data RW- (all write-back); page 0 unmapped; the local APIC
-/// uncached; the boot map no longer in use.
+/// Text is R-X, rodata R--, data RW- (all write-back); page 0 and the page below the
+/// bootstrap processor's stack unmapped; the local APIC uncached; the boot map no longer in use.
 pub fn layout() -> Verdict {
     let table = kmap::current();
     ensure!(
@@ -25,6 +26,9 @@ pub fn layout() -> Verdict {
     let heap = alloc::boxed::Box::new(0u64);
     let heap_addr = &*heap as *const u64 as u64;
     let lapic = apic::base_from_msr();
+    let KernelLayout {
+        stack, stack_guard, ..
+    } = layout::kernel();
     let cases = [
         ("text", text, Some(Attrs::READ_EXEC)),
         ("rodata", rodata, Some(Attrs::READ)),
@@ -32,6 +36,9 @@ pub fn layout() -> Verdict {
         ("heap", heap_addr, Some(Attrs::READ_WRITE)),
         ("local apic", lapic, Some(Attrs::DEVICE)),
         ("page 0", 0x10, None),
+        ("stack guard", stack_guard.start, None),
+        ("stack guard's end", stack_guard.end - 8, None),
+        ("stack", stack.start, Some(Attrs::READ_WRITE)),
     ];
     for (what, addr, want) in cases {
         let got = table.translate(addr);
@@ -51,7 +58,7 @@ pub fn layout() -> Verdict {
         instr::read_cr0() & (1 << 16) != 0,
         "CR0.WP clear: the kernel could write read-only pages"
     );
-    Ok("text R-X, rodata R--, data/heap RW- NX, lapic uncached, page 0 unmapped".into())
+    Ok("text R-X, rodata R--, data/heap RW- NX, lapic uncached, page 0 and the stack guard unmapped".into())
 }
 
 /// No mapping in the live tables is both writable and executable.

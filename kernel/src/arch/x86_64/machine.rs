@@ -23,6 +23,11 @@ const BOCHS_SHUTDOWN_PORT: u16 = 0x8900;
 
 /// Ends the machine with `status`; halts if no emulator exit device is present.
 pub fn exit(status: ExitStatus) -> ! {
+    crate::kprintln!(
+        "kernel stack: {} of {} KiB used at most",
+        super::stack::high_water().div_ceil(1024),
+        super::stack::size() / 1024
+    );
     crate::console::flush();
     let code = match status {
         ExitStatus::Success => 0x10,

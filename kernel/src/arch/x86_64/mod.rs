@@ -17,6 +17,7 @@ pub mod pic;
 pub mod pit;
 pub mod pm_timer;
 pub mod smp;
+pub mod stack;
 pub mod time;
 pub mod trap;
 pub mod vector;

@@ -407,8 +407,12 @@ impl<B: Backend> Host<'_, B> {
 
     /// Queues control messages, then stream chunks while the link holds less than
     /// [`LINK_BACKLOG`] unsent (so acknowledgements, and with them released output, are not
-    /// stuck behind seconds of queued checkpoint data), and transmits.
+    /// stuck behind seconds of queued checkpoint data), and transmits. Epochs completed since
+    /// the last report are reported first: an epoch can be completed by a stun or a write
+    /// fault as well as by the sender, and its line must be on the console before its last
+    /// bytes are on the wire (a backup may take over at it as soon as they are).
     fn send_pending(&mut self) {
+        self.report_completed();
         while let Some(msg) = self.primary.next_control() {
             if let Err(e) = self.link.link().send(&msg) {
                 kprintln!("ft: primary: link refused a control message: {e:?}");

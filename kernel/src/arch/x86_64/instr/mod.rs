@@ -128,6 +128,15 @@ pub fn read_cr2() -> u64 {
     v
 }
 
+/// The stack pointer (RSP) where this is inlined.
+#[inline(always)]
+pub fn stack_pointer() -> u64 {
+    let v: u64;
+    // SAFETY: copying RSP into a register has no side effects.
+    unsafe { asm!("mov {}, rsp", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
 /// Reads CR3 (physical address of the active PML4 plus flags).
 #[inline]
 pub fn read_cr3() -> u64 {
