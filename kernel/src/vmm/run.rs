@@ -8,7 +8,8 @@ use alloc::boxed::Box;
 
 use super::acpi;
 use super::chipset::Chipset;
-use super::decode::mmio::{self, MmioDevice, MmioError};
+use super::decode::cache::DecodeCache;
+use super::decode::mmio::{self, MmioDevice, MmioError, MmioInstruction};
 use super::devices::virtio::VirtioNet;
 use super::devices::{Effect, PortBus, debug_exit::DebugExit, serial::Serial};
 use super::guest_mem::GuestMemory;
@@ -73,6 +74,8 @@ pub struct Guest<F: Format> {
     console_in: Vec<u8>,
     /// Host time of the last look at the host's console.
     console_polled_ns: u64,
+    /// Recent decodes of instructions that accessed device pages.
+    mmio_decodes: DecodeCache<MmioInstruction>,
 }
 
 /// How often, at most, the host's console is polled for input (each poll is a port access).
@@ -136,6 +139,7 @@ impl<F: Format> Guest<F> {
             nic: None,
             console_in: Vec::new(),
             console_polled_ns: 0,
+            mmio_decodes: DecodeCache::default(),
         }
     }
 
@@ -261,7 +265,14 @@ impl<F: Format> Guest<F> {
         let Ok(ctx) = vcpu.instruction_context() else {
             return Step::End(GuestEnd::BadAccess { gpa, write: false });
         };
-        let insn = match mmio::fetch(&ctx.paging, &mut self.mem, ctx.linear_ip, ctx.mode) {
+        let fetched = self.mmio_decodes.get(
+            &ctx.paging,
+            &mut self.mem,
+            ctx.linear_ip,
+            ctx.mode,
+            |s, m, l, c| mmio::fetch(s, m, l, c),
+        );
+        let insn = match fetched {
             Ok(insn) => insn,
             Err(e) => return bad(e),
         };

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! A memo of recent instruction decodes, for AMD-V without next-RIP: every intercepted
-//! instruction (a hypercall, CPUID, an MSR access, HLT) is fetched through the guest's page
-//! tables and decoded to find where it ends, and a guest tends to exit at the same few places.
+//! A memo of recent instruction decodes. AMD-V without next-RIP fetches every intercepted
+//! instruction (a hypercall, CPUID, an MSR access, HLT) through the guest's page tables and
+//! decodes it to find where it ends, and both back ends do so for every access to a device
+//! page (EPT violations and nested page faults name only the address); a guest tends to exit
+//! at the same few places.
 //!
 //! An entry keeps the decode's inputs (paging registers, linear address, code mode) and every
 //! read the fetch made of guest memory: the paging-structure entries of each walk and the
@@ -12,7 +14,7 @@
 //! to the bytes is a miss and a fresh decode. A hit costs the reads only (no walk logic and no
 //! decoding), and it is never stale: nothing is assumed about when the guest flushes its TLB.
 
-use super::{CodeMode, Decoded, FetchError, GuestRead, PagingState, fetch_and_decode};
+use super::{CodeMode, Decoded, FetchError, GuestRead, PagingState};
 
 /// Entries kept (the guest's exit sites last seen; the oldest makes way).
 const ENTRIES: usize = 4;
@@ -101,18 +103,22 @@ impl<M: GuestRead + ?Sized> GuestRead for Recorder<'_, M> {
 
 /// A decode and what it read.
 #[derive(Clone, Copy, Debug)]
-struct Entry {
+struct Entry<T> {
     state: PagingState,
     linear: u64,
     mode: CodeMode,
     reads: [Option<Read>; MAX_READS],
-    decoded: Decoded,
+    decoded: T,
 }
 
-/// Recent decodes (see the module documentation).
-#[derive(Debug, Default)]
-pub struct DecodeCache {
-    entries: [Option<Entry>; ENTRIES],
+/// What a decoder reads an instruction through: its paging state, the memory, the instruction's
+/// linear address and the code mode ([`super::fetch_and_decode`], [`super::mmio::fetch`]).
+pub type Fetch<T, E> = fn(&PagingState, &mut dyn GuestRead, u64, CodeMode) -> Result<T, E>;
+
+/// Recent decodes by one decoder (see the module documentation).
+#[derive(Debug)]
+pub struct DecodeCache<T> {
+    entries: [Option<Entry<T>>; ENTRIES],
     /// The entry the next new decode replaces.
     next: usize,
     /// Decodes answered from an entry.
@@ -121,8 +127,19 @@ pub struct DecodeCache {
     pub misses: u64,
 }
 
-impl DecodeCache {
-    /// [`fetch_and_decode`], answered from an entry whose reads all repeat.
+impl<T> Default for DecodeCache<T> {
+    fn default() -> Self {
+        Self {
+            entries: [const { None }; ENTRIES],
+            next: 0,
+            hits: 0,
+            misses: 0,
+        }
+    }
+}
+
+impl DecodeCache<Decoded> {
+    /// [`super::fetch_and_decode`], answered from an entry whose reads all repeat.
     pub fn fetch_and_decode<M: GuestRead + ?Sized>(
         &mut self,
         state: &PagingState,
@@ -130,6 +147,22 @@ impl DecodeCache {
         linear: u64,
         mode: CodeMode,
     ) -> Result<Decoded, FetchError> {
+        self.get(state, mem, linear, mode, |s, m, l, c| {
+            super::fetch_and_decode(s, m, l, c)
+        })
+    }
+}
+
+impl<T: Copy> DecodeCache<T> {
+    /// `fetch` of the instruction at `linear`, answered from an entry whose reads all repeat.
+    pub fn get<M: GuestRead + ?Sized, E>(
+        &mut self,
+        state: &PagingState,
+        mem: &mut M,
+        linear: u64,
+        mode: CodeMode,
+        fetch: Fetch<T, E>,
+    ) -> Result<T, E> {
         let same = self.entries.iter().position(|e| {
             e.as_ref()
                 .is_some_and(|e| e.state == *state && e.linear == linear && e.mode == mode)
@@ -153,7 +186,7 @@ impl DecodeCache {
             count: 0,
             overflow: false,
         };
-        let result = fetch_and_decode(state, &mut recorder, linear, mode);
+        let result = fetch(state, &mut recorder, linear, mode);
         self.entries[slot] = match result {
             Ok(decoded) if !recorder.overflow => Some(Entry {
                 state: *state,

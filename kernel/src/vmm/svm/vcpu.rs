@@ -24,7 +24,7 @@ use crate::arch::x86_64::{instr, msr};
 use crate::mm::OwnedFrames;
 use crate::vmm::cpu_state::{self, CpuState, Unswitched};
 use crate::vmm::decode::cache::DecodeCache;
-use crate::vmm::decode::{GuestRead, Instruction};
+use crate::vmm::decode::{Decoded, GuestRead, Instruction};
 use crate::vmm::emulate::{self, Emulated, Exception, PendingIn};
 use crate::vmm::guest_mem::GuestMemory;
 use crate::vmm::msr::{self as vmsr, VirtualMsrs};
@@ -90,7 +90,7 @@ pub struct SvmVcpu {
     /// pending virtual interrupt (Bochs 2.7, `svm::virq`).
     eventinj_interrupts: bool,
     /// Recent decodes of intercepted instructions, for CPUs without next-RIP.
-    decodes: DecodeCache,
+    decodes: DecodeCache<Decoded>,
 }
 
 fn alloc_filled(frames: usize, byte: u8) -> Result<OwnedFrames, VcpuError> {

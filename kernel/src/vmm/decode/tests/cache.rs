@@ -3,6 +3,7 @@
 
 use super::super::cache::DecodeCache;
 use super::super::*;
+use super::super::{cache, mmio};
 use super::Ram;
 use super::fetch::{self, PT};
 
@@ -18,7 +19,7 @@ fn setup() -> (Ram, PagingState) {
 }
 
 fn decode(
-    c: &mut DecodeCache,
+    c: &mut DecodeCache<Decoded>,
     ram: &mut Ram,
     state: &PagingState,
     at: u64,
@@ -32,7 +33,7 @@ fn decode(
 #[test]
 fn the_same_instruction_is_answered_from_the_memo() {
     let (mut ram, state) = setup();
-    let mut c = DecodeCache::default();
+    let mut c = DecodeCache::<Decoded>::default();
     for _ in 0..3 {
         assert_eq!(
             decode(&mut c, &mut ram, &state, 0x1010),
@@ -45,7 +46,7 @@ fn the_same_instruction_is_answered_from_the_memo() {
 #[test]
 fn changed_bytes_are_decoded_again() {
     let (mut ram, state) = setup();
-    let mut c = DecodeCache::default();
+    let mut c = DecodeCache::<Decoded>::default();
     decode(&mut c, &mut ram, &state, 0x1010);
     // The guest rewrote its code: an operand-size prefix before the VMMCALL.
     ram.put(0x9010, &[0x66, 0x0F, 0x01, 0xD9]);
@@ -59,7 +60,7 @@ fn changed_bytes_are_decoded_again() {
 #[test]
 fn a_remapped_page_is_decoded_again_without_any_tlb_flush() {
     let (mut ram, state) = setup();
-    let mut c = DecodeCache::default();
+    let mut c = DecodeCache::<Decoded>::default();
     decode(&mut c, &mut ram, &state, 0x1010);
     // Linear 0x1000 now maps the page at 0x5000, where CPUID sits at the same offset; the
     // bytes at the old frame are unchanged.
@@ -85,7 +86,7 @@ fn a_remapped_page_is_decoded_again_without_any_tlb_flush() {
 #[test]
 fn other_paging_state_or_address_is_another_decode() {
     let (mut ram, state) = setup();
-    let mut c = DecodeCache::default();
+    let mut c = DecodeCache::<Decoded>::default();
     decode(&mut c, &mut ram, &state, 0x1010);
     // The same bytes through paging off: linear 0x9010 is the frame itself.
     let off = PagingState {
@@ -118,7 +119,7 @@ fn other_paging_state_or_address_is_another_decode() {
 #[test]
 fn failures_are_not_kept() {
     let (mut ram, state) = setup();
-    let mut c = DecodeCache::default();
+    let mut c = DecodeCache::<Decoded>::default();
     // Linear 0x3000 is not mapped: the same error every time, each a fresh walk.
     for _ in 0..2 {
         assert!(matches!(
@@ -138,7 +139,7 @@ fn failures_are_not_kept() {
 #[test]
 fn an_instruction_across_two_pages_is_checked_on_both() {
     let (mut ram, state) = setup();
-    let mut c = DecodeCache::default();
+    let mut c = DecodeCache::<Decoded>::default();
     ram.put(0x9FFE, &[0x0F, 0x01]);
     ram.put(0x5000, &[0xD9]);
     assert_eq!(
@@ -155,5 +156,27 @@ fn an_instruction_across_two_pages_is_checked_on_both() {
         .fetch_and_decode(&state, &mut ram, 0x1FFE, CodeMode::Bits64)
         .unwrap();
     assert_ne!(d.instruction, Instruction::Vmmcall);
+    assert_eq!((c.hits, c.misses), (1, 2));
+}
+
+#[test]
+fn device_accesses_decode_through_a_memo_of_their_own() {
+    let (mut ram, state) = setup();
+    let mut c = DecodeCache::<mmio::MmioInstruction>::default();
+    let fetch: cache::Fetch<_, _> = |s, m, l, c| mmio::fetch(s, m, l, c);
+    // mov [rax], ebx (89 18), then with a REX.W prefix (48 89 18): 2 bytes, then 3.
+    ram.put(0x9040, &[0x89, 0x18]);
+    for _ in 0..2 {
+        let i = c
+            .get(&state, &mut ram, 0x1040, CodeMode::Bits64, fetch)
+            .unwrap();
+        assert_eq!(i.len, 2);
+        assert!(i.writes_memory());
+    }
+    ram.put(0x9040, &[0x48, 0x89, 0x18]);
+    let i = c
+        .get(&state, &mut ram, 0x1040, CodeMode::Bits64, fetch)
+        .unwrap();
+    assert_eq!(i.len, 3);
     assert_eq!((c.hits, c.misses), (1, 2));
 }
