@@ -7,16 +7,17 @@
 //! The hosts keep time by the machine's clock: leases need clocks that track real time (see
 //! `castor_ft::witness`, timing rules).
 
+use castor_ft::witness::WITNESS_UDP_PORT;
 use castor_tests::contract::{APPLIED_EPOCH_MARKER, BACKUP_LOST_MARKER, TAKEOVER_MARKER};
 use castor_tests::demo::{DemoParams, check_released};
-use castor_tests::guestnet::{BRIDGE, network_or_skip};
+use castor_tests::guestnet::{BRIDGE, CLIENT_IP, network_or_skip};
 use castor_tests::handle::RunHandle;
 use castor_tests::kernel;
 use castor_tests::outcome::Outcome;
 use castor_tests::pair::released::{check_digest_between, guest_lines, released_by_chain};
 use castor_tests::pair::segment::spawn_witness;
 use castor_tests::pair::segment::{Segment, SegmentHost, expect};
-use castor_tests::pair::{GuestNetwork, Nic, Pair, Role, random_key};
+use castor_tests::pair::{GuestNetwork, Nic, Pair, PairOutcome, Role, random_key};
 use castor_tests::process::Process;
 use std::path::Path;
 use std::sync::Arc;
@@ -201,18 +202,50 @@ fn qemu_pair_without_its_witness_stays_protected_but_no_side_runs_alone() {
 /// killed, its backup takes over with the witness's grant.
 #[test]
 fn qemu_pair_on_a_linux_bridge_uses_a_witness_on_that_bridge() {
-    let Some((net, taps)) = network_or_skip(2, 0.0) else {
+    bridge_witness_takeover(&["--interface", BRIDGE], "raw Ethernet on", |_| {
+        String::new()
+    });
+}
+
+/// The same over UDP/IPv4: the peer link in UDP datagrams between the hosts' addresses, and the
+/// witness a UDP socket at the bridge's address (`witness_ip=`), reached through the hosts' ARP
+/// and the namespace's own IP stack.
+#[test]
+fn qemu_pair_over_udp_reaches_its_witness_at_its_address() {
+    let witness_ip = CLIENT_IP.split('/').next().expect("an address");
+    let listen = format!("{witness_ip}:{WITNESS_UDP_PORT}");
+    let Some(outcome) = bridge_witness_takeover(&["--udp", &listen], "UDP", |role| {
+        let (me, peer) = match role {
+            Role::Primary => (11, 12),
+            Role::Backup => (12, 11),
+        };
+        format!("ip=10.0.2.{me}/24 peer_ip=10.0.2.{peer} witness_ip={witness_ip}")
+    }) else {
         return;
     };
+    for host in [&outcome.primary, &outcome.backup] {
+        let link = host.expect_line(" over UDP ");
+        assert!(link.contains(&format!("witness at {listen}")), "{link}");
+    }
+}
+
+/// A pair on a Linux bridge (its peer link on each host's tap, shared with the guest's card),
+/// with `link_args` for each host, and a witness in the bridge's namespace started with
+/// `witness_args` (its first line naming `transport`): the primary holds the lease; killed, its
+/// backup takes over with the witness's grant, from the epoch the primary last sent. `None`
+/// (skipped) where this machine gives no tap devices.
+fn bridge_witness_takeover(
+    witness_args: &[&str],
+    transport: &str,
+    link_args: impl Fn(Role) -> String,
+) -> Option<PairOutcome> {
+    let (net, taps) = network_or_skip(2, 0.0)?;
     let key = random_key().expect("a key");
     let mut cmd = net.command(witness_program().to_str().expect("a UTF-8 path"));
-    cmd.args(["--interface", BRIDGE]);
+    cmd.args(witness_args);
     let (_witness, first) = spawn_witness(cmd, &key, LEASE_MS).expect("the witness");
     println!("witness: {first}");
-    assert!(
-        first.contains(&format!("raw Ethernet on {BRIDGE}")),
-        "{first}"
-    );
+    assert!(first.contains(transport), "{first}");
     let mut pair = Pair::qemu()
         .guest(
             kernel::demo().expect("building castor-demo"),
@@ -222,6 +255,8 @@ fn qemu_pair_on_a_linux_bridge_uses_a_witness_on_that_bridge() {
         .peer_timeout_ms(PEER_TIMEOUT_MS)
         .key(&key)
         .args("digests=on witness=on")
+        .args_for(Role::Primary, &link_args(Role::Primary))
+        .args_for(Role::Backup, &link_args(Role::Backup))
         .guest_network(GuestNetwork {
             netns: Some(Arc::clone(net.netns())),
             taps: [taps[0].name().to_string(), taps[1].name().to_string()],
@@ -252,4 +287,5 @@ fn qemu_pair_on_a_linux_bridge_uses_a_witness_on_that_bridge() {
         &[&outcome.primary, &outcome.backup],
         "the primary, then the backup",
     );
+    Some(outcome)
 }

@@ -57,6 +57,21 @@ impl Encapsulation {
         payload_len: usize,
         ident: u16,
     ) -> Result<usize, BuildError> {
+        self.wrap_as(buf, payload_len, ident, ETHERTYPE_CASTOR_LINK)
+    }
+
+    /// [`wrap`](Self::wrap) for a payload that raw Ethernet carries under `ethertype` instead
+    /// of the peer link's (a witness message: over UDP the ports tell it apart).
+    ///
+    /// # Errors
+    /// As [`wrap`](Self::wrap).
+    pub fn wrap_as(
+        &self,
+        buf: &mut [u8],
+        payload_len: usize,
+        ident: u16,
+        ethertype: u16,
+    ) -> Result<usize, BuildError> {
         match self {
             Self::Ethernet { src, dst } => {
                 let total = ETH_LEN + payload_len;
@@ -64,7 +79,7 @@ impl Encapsulation {
                 EthernetHeader {
                     dst: *dst,
                     src: *src,
-                    ethertype: ETHERTYPE_CASTOR_LINK,
+                    ethertype,
                 }
                 .write(buf)?;
                 Ok(total)
@@ -98,16 +113,18 @@ pub enum Received<'a> {
         /// The peer-link frame (may carry trailing padding, which the link ignores).
         frame: &'a [u8],
     },
-    /// A peer-link frame in a UDP datagram to our port.
-    LinkUdp {
-        /// Sender MAC (the peer or the router).
+    /// A UDP datagram to our address (a peer-link frame or a witness reply, by `dst_port`).
+    Udp {
+        /// Sender MAC (the sender itself or the router).
         src_mac: MacAddr,
         /// Sender address.
         src_ip: Ipv4Addr,
         /// Sender port.
         src_port: u16,
-        /// The peer-link frame.
-        frame: &'a [u8],
+        /// Our port it went to.
+        dst_port: u16,
+        /// The payload.
+        data: &'a [u8],
     },
     /// An ARP packet.
     Arp(ArpPacket),
@@ -116,15 +133,15 @@ pub enum Received<'a> {
 }
 
 /// Sorts a received Ethernet frame for a host with MAC `our_mac` (and, for UDP transport,
-/// IPv4 address and port `udp`). Frames not addressed to us (unicast to another MAC) are
-/// `Other`.
+/// IPv4 address `our_ip`). Frames not addressed to us (unicast to another MAC, or to another
+/// IPv4 address) are `Other`.
 ///
 /// # Errors
 /// [`ParseError`] if the Ethernet, ARP, IPv4 or UDP layer is malformed.
 pub fn classify(
     frame: &[u8],
     our_mac: MacAddr,
-    udp: Option<(Ipv4Addr, u16)>,
+    our_ip: Option<Ipv4Addr>,
 ) -> Result<Received<'_>, ParseError> {
     let (eth, payload) = EthernetHeader::parse(frame)?;
     if eth.dst != our_mac && !eth.dst.is_broadcast() {
@@ -137,7 +154,7 @@ pub fn classify(
         }),
         ETHERTYPE_ARP => Ok(Received::Arp(ArpPacket::parse(payload)?)),
         ETHERTYPE_IPV4 => {
-            let Some((our_ip, port)) = udp else {
+            let Some(our_ip) = our_ip else {
                 return Ok(Received::Other);
             };
             let (ip, dgram) = Ipv4Header::parse(payload)?;
@@ -145,14 +162,12 @@ pub fn classify(
                 return Ok(Received::Other);
             }
             let (u, data) = UdpHeader::parse(&ip, dgram)?;
-            if u.dst_port != port {
-                return Ok(Received::Other);
-            }
-            Ok(Received::LinkUdp {
+            Ok(Received::Udp {
                 src_mac: eth.src,
                 src_ip: ip.src,
                 src_port: u.src_port,
-                frame: data,
+                dst_port: u.dst_port,
+                data,
             })
         }
         _ => Ok(Received::Other),
@@ -187,6 +202,15 @@ mod tests {
     }
 
     #[test]
+    fn another_ethertype_on_raw_ethernet_is_not_a_link_frame() {
+        let e = Encapsulation::Ethernet { src: A, dst: B };
+        let mut buf = [0u8; 60];
+        let n = e.wrap_as(&mut buf, 40, 0, 0x88B7).unwrap();
+        assert_eq!((n, &buf[12..14]), (54, &[0x88, 0xB7][..]));
+        assert_eq!(classify(&buf[..n], B, None), Ok(Received::Other));
+    }
+
+    #[test]
     fn udp_round_trip() {
         let ep = UdpEndpoints {
             src_ip: Ipv4Addr::new(10, 0, 0, 1),
@@ -204,25 +228,24 @@ mod tests {
         buf[42..142].fill(7);
         let n = e.wrap(&mut buf, 100, 9).unwrap();
         assert_eq!(n, 142);
-        match classify(&buf[..n], B, Some((ep.dst_ip, 4001))).unwrap() {
-            Received::LinkUdp {
+        match classify(&buf[..n], B, Some(ep.dst_ip)).unwrap() {
+            Received::Udp {
                 src_ip,
                 src_port,
-                frame,
+                dst_port,
+                data,
                 ..
             } => {
-                assert_eq!((src_ip, src_port), (ep.src_ip, 4000));
-                assert_eq!(frame, &[7; 100][..]);
+                assert_eq!((src_ip, src_port, dst_port), (ep.src_ip, 4000, 4001));
+                assert_eq!(data, &[7; 100][..]);
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(
-            classify(&buf[..n], B, Some((ep.dst_ip, 4002))),
-            Ok(Received::Other)
-        );
+        // To another address, or without UDP transport: not ours.
+        assert_eq!(classify(&buf[..n], B, Some(ep.src_ip)), Ok(Received::Other));
         assert_eq!(classify(&buf[..n], B, None), Ok(Received::Other));
         buf[30] ^= 1;
-        assert!(classify(&buf[..n], B, Some((ep.dst_ip, 4001))).is_err());
+        assert!(classify(&buf[..n], B, Some(ep.dst_ip)).is_err());
         assert!(e.wrap(&mut [0u8; 50], 100, 0).is_err());
     }
 }

@@ -102,7 +102,7 @@ const UDP: &[Need] = &[Need {
 }];
 
 /// Every key, in the order error messages list them.
-pub static KEYS: [Key; 25] = [
+pub static KEYS: [Key; 26] = [
     Key {
         name: "log",
         value: Value::Words(&[
@@ -431,8 +431,32 @@ pub static KEYS: [Key; 25] = [
         unset: Unset::Value("off"),
         help: "`on`: the pair runs its guest only on a side that holds a majority of primary, \
                backup and a witness (`castor-witness`, reached on the peer link's Ethernet \
-               segment): a side without its peer needs the witness's lease",
+               segment, or with `ip=` at `witness_ip=`): a side without its peer needs the \
+               witness's lease",
         needs: PAIR,
+    },
+    Key {
+        name: "witness_ip",
+        value: Value::Text {
+            expected: "an IPv4 host address, e.g. 10.0.0.9",
+            set: |c, v| {
+                c.witness_ip = host_address(v);
+                c.witness_ip.is_some()
+            },
+        },
+        unset: Unset::Means("none"),
+        help: "the witness's IPv4 address (`castor-witness --udp ADDR:34999`), for a pair whose \
+               link runs over UDP/IPv4; reached through `gateway=` when off this host's subnet",
+        needs: &[
+            Need {
+                any_of: &["witness"],
+                why: "it says where the witness is, which witness=on asks for",
+            },
+            Need {
+                any_of: &["ip"],
+                why: "the witness is reached in UDP/IPv4 from this host's address, given by ip=",
+            },
+        ],
     },
 ];
 

@@ -83,6 +83,8 @@ pub struct Config {
     pub ft_trace: bool,
     /// `witness=on`: the pair takes a witness's lease for a side to run without its peer.
     pub witness: bool,
+    /// `witness_ip=`: the witness's IPv4 address, for a pair whose link runs over UDP/IPv4.
+    pub witness_ip: Option<Ipv4Addr>,
     /// `ft_freeze=PHASE@EPOCH` (tests): the primary stops dead in that phase of that epoch (or
     /// of the first later epoch that has the phase), so a test can kill it in a chosen phase.
     pub ft_freeze: Option<FreezePoint>,
@@ -165,6 +167,7 @@ impl Default for Config {
             delta_cache: DEFAULT_DELTA_CACHE,
             guest_net: GuestNet::Off,
             witness: false,
+            witness_ip: None,
             ft_trace: false,
             guest_mac: DEFAULT_GUEST_MAC,
         }

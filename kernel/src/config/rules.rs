@@ -55,11 +55,11 @@ fn conflicts(config: &Config) -> Result<(), ConfigError<'static>> {
             why: "the shortest epoch is longer than the longest",
         });
     }
-    if config.witness && config.ip.is_some() {
+    if config.witness && config.ip.is_some() && config.witness_ip.is_none() {
         return Err(ConfigError::Conflict {
             key: "witness",
             other: "ip",
-            why: "the witness is reached on raw Ethernet; over UDP/IPv4 it is not supported yet",
+            why: "over UDP/IPv4 the witness is reached at its address: give witness_ip=",
         });
     }
     if config.ft_freeze.is_some() && config.role == Some(Role::Backup) {

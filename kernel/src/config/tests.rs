@@ -42,7 +42,7 @@ fn errors_name_the_problem() {
     assert_eq!(e, ConfigError::UnknownKey("bogus"));
     assert_eq!(
         e.to_string(),
-        "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram, guest_net, guest_mac, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway, epoch_min, epoch_max, digests, ft_freeze, stun_buffers, delta_cache, ft_trace, witness)"
+        "unknown key 'bogus' (known keys: log, selftest, cpus, bench, guest, guest_ram, guest_net, guest_mac, role, key, linktest, peer_timeout, link_loss, linkbench, ip, peer_ip, gateway, epoch_min, epoch_max, digests, ft_freeze, stun_buffers, delta_cache, ft_trace, witness, witness_ip)"
     );
     assert_eq!(
         Config::parse("bench=vmexit").unwrap().bench,
@@ -164,6 +164,33 @@ fn peer_link_keys() {
     );
 }
 
+/// A pair's keys, for lines that add to them.
+const KEY_PAIR: &str = concat!(
+    "role=primary guest=module key=",
+    "2b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfe"
+);
+
+#[test]
+fn a_witness_over_udp_is_reached_at_its_address() {
+    let c = Config::parse(&format!(
+        "{KEY_PAIR} witness=on ip=10.0.0.1/24 peer_ip=10.0.1.2 gateway=10.0.0.254 \
+         witness_ip=10.0.2.9"
+    ))
+    .unwrap();
+    assert!(c.witness);
+    assert_eq!(c.witness_ip, Some(Ipv4Addr::new(10, 0, 2, 9)));
+    for bad in [
+        "witness_ip=10.0.2",
+        "witness_ip=0.0.0.0",
+        "witness_ip=239.0.0.1",
+    ] {
+        assert!(
+            matches!(Config::parse(bad), Err(ConfigError::BadValue { .. })),
+            "{bad}"
+        );
+    }
+}
+
 #[test]
 fn a_key_without_one_it_needs_is_refused_naming_both() {
     for (line, key, needs) in [
@@ -211,6 +238,16 @@ fn a_key_without_one_it_needs_is_refused_naming_both() {
         ("ft_freeze=run@3".to_string(), "ft_freeze", "'role'"),
         ("stun_buffers=0".to_string(), "stun_buffers", "'role'"),
         ("epoch_max=50".to_string(), "epoch_max", "'role'"),
+        (
+            format!("{KEY_PAIR} ip=10.0.0.1/24 peer_ip=10.0.0.2 witness_ip=10.0.0.9"),
+            "witness_ip",
+            "'witness'",
+        ),
+        (
+            format!("{KEY_PAIR} witness=on witness_ip=10.0.0.9"),
+            "witness_ip",
+            "'ip'",
+        ),
     ] {
         let e = Config::parse(&line).unwrap_err();
         assert!(
@@ -243,6 +280,11 @@ fn contradictory_settings_are_refused_naming_both() {
             format!("role=backup key={KEY} guest=module ft_freeze=stun@4"),
             "ft_freeze",
             "role",
+        ),
+        (
+            format!("{pair} witness=on ip=10.0.0.1/24 peer_ip=10.0.0.2"),
+            "witness",
+            "ip",
         ),
     ] {
         let e = Config::parse(&line).unwrap_err();

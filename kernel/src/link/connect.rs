@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Opening the peer link from the command line: the first NIC, `role=`, `key=`,
 //! `peer_timeout=`, `link_loss=`, and raw Ethernet or UDP/IPv4 (`ip=`, `peer_ip=`,
-//! `gateway=`); then waiting for the peer to pair. Shared by the link test and the
+//! `gateway=`, and `witness_ip=` for the witness's messages); then waiting for the peer to
+//! pair. Shared by the link test and the
 //! fault-tolerant pair, which print its messages under their own prefix (`link:`, `ft:`).
 //!
 //! Console lines: `<who>: <role> on <nic> over <transport>, ..., waiting for the peer`,
@@ -12,6 +13,7 @@ use alloc::string::String;
 
 use castor_ft::link::route::{Ipv4Route, LINK_UDP_PORT};
 use castor_ft::link::{Event, LinkConfig};
+use castor_ft::witness::WITNESS_UDP_PORT;
 
 use super::peer::PeerLink;
 use crate::arch::x86_64::time;
@@ -69,15 +71,36 @@ pub fn connect(config: &Config, who: &str) -> Option<PeerLink> {
         }
     };
     peer.inject_loss(config.link_loss_percent);
+    let witness = match (route, config.witness_ip) {
+        (Some(r), Some(ip)) => match Ipv4Route::new(r.local, ip, config.gateway) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                kprintln!(
+                    "{who}: no route to witness_ip={ip} from ip={}: {e}",
+                    r.local
+                );
+                return None;
+            }
+        },
+        _ => None,
+    };
     let transport = match route {
         Some(r) => {
-            peer.use_udp(r);
-            alloc::format!(
+            peer.use_udp(r, witness);
+            let mut t = alloc::format!(
                 "UDP {}:{LINK_UDP_PORT} -> {} (next hop {})",
                 r.local,
                 r.peer,
                 r.next_hop
-            )
+            );
+            if let Some(w) = witness {
+                t += &alloc::format!(
+                    ", witness at {}:{WITNESS_UDP_PORT} (next hop {})",
+                    w.peer,
+                    w.next_hop
+                );
+            }
+            t
         }
         None => "raw Ethernet".into(),
     };

@@ -124,8 +124,13 @@ impl PeerLink {
 
     /// Carries the link in UDP/IPv4 along `route` instead of raw Ethernet. The link must have
     /// been made with [`LinkConfig::for_udp`]'s frame size.
-    pub fn use_udp(&mut self, route: Ipv4Route) {
-        self.udp = Some(UdpPath::new(route, self.mac));
+    /// With `witness`, witness messages go along that route in UDP too.
+    pub fn use_udp(&mut self, route: Ipv4Route, witness: Option<Ipv4Route>) {
+        let mut path = UdpPath::new(route, self.mac);
+        if let Some(w) = witness {
+            path.set_witness(w);
+        }
+        self.udp = Some(path);
     }
 
     /// Drops `percent` of received frames before the protocol sees them (a lossy wire, for
@@ -193,13 +198,10 @@ impl PeerLink {
                 continue;
             }
             if len >= 14 && self.rx[12..14] == WITNESS_ETHERTYPE {
-                if self.witness_rx.len() >= WITNESS_QUEUE {
-                    self.witness_rx.pop_front();
-                }
-                self.witness_rx.push_back(self.rx[14..len].to_vec());
+                keep_witness(&mut self.witness_rx, &self.rx[14..len]);
                 continue;
             }
-            let udp = self.udp.as_ref().map(UdpPath::local_endpoint);
+            let udp = self.udp.as_ref().map(UdpPath::local_ip);
             let to_broadcast = self.rx[..6] == MacAddr::BROADCAST.0;
             match classify(&self.rx[..len], self.mac, udp) {
                 Ok(Received::Link { src, frame }) if self.udp.is_none() => {
@@ -213,18 +215,21 @@ impl PeerLink {
                     // Only an authenticated frame teaches the peer's MAC.
                     self.peer_mac = accepted.then_some(src).or(self.peer_mac);
                 }
-                Ok(Received::LinkUdp {
+                Ok(Received::Udp {
                     src_ip,
                     src_port,
-                    frame,
+                    dst_port,
+                    data,
                     ..
-                }) => {
-                    if let Some(path) = &self.udp
-                        && path.from_peer(src_ip, src_port)
-                    {
-                        self.link.on_frame(now, frame);
+                }) => match &self.udp {
+                    Some(path) if path.from_peer(src_ip, src_port, dst_port) => {
+                        self.link.on_frame(now, data);
                     }
-                }
+                    Some(path) if path.from_witness(src_ip, src_port, dst_port) => {
+                        keep_witness(&mut self.witness_rx, data);
+                    }
+                    _ => {}
+                },
                 Ok(Received::Arp(packet)) => {
                     let reply = self.udp.as_mut().and_then(|p| p.on_arp(now, &packet));
                     if let Some(reply) = reply {
@@ -295,16 +300,44 @@ impl PeerLink {
         self.witness_rx.pop_front()
     }
 
-    /// Sends a witness message to broadcast on the link's segment (best effort: the witness
-    /// client asks again). Witness messages are few and small, and the witness's MAC is never
-    /// trusted from a frame, so they always go to broadcast.
+    /// Sends a witness message (best effort: the witness client asks again). On raw Ethernet
+    /// it goes to broadcast on the link's segment: witness messages are few and small, and the
+    /// witness's MAC is never trusted from a frame. Over UDP it goes to the witness's address
+    /// once its next hop is resolved (until then an ARP request goes instead).
     pub fn send_witness(&mut self, payload: &[u8]) {
-        let mut frame = Vec::with_capacity(14 + payload.len());
-        frame.extend_from_slice(&MacAddr::BROADCAST.0);
-        frame.extend_from_slice(&self.mac.0);
-        frame.extend_from_slice(&WITNESS_ETHERTYPE);
-        frame.extend_from_slice(payload);
-        let _ = self.nic.transmit(&frame);
+        let encap = match &mut self.udp {
+            None => Encapsulation::Ethernet {
+                src: self.mac,
+                dst: MacAddr::BROADCAST,
+            },
+            Some(path) => {
+                let now = time::now_ns();
+                match path.witness_encapsulation(now) {
+                    Some(encap) => encap,
+                    None => {
+                        if let Some(request) = path.poll_arp(now) {
+                            self.send_arp(&request);
+                        }
+                        return;
+                    }
+                }
+            }
+        };
+        let offset = encap.payload_offset();
+        let mut frame = vec![0; offset + payload.len()];
+        frame[offset..].copy_from_slice(payload);
+        let ident = self.udp.as_mut().map_or(0, UdpPath::next_ident);
+        match encap.wrap_as(
+            &mut frame,
+            payload.len(),
+            ident,
+            u16::from_be_bytes(WITNESS_ETHERTYPE),
+        ) {
+            Ok(len) => {
+                let _ = self.nic.transmit(&frame[..len]);
+            }
+            Err(e) => log::warn!("link: a witness message could not be framed: {e:?}"),
+        }
     }
 
     /// Sends one ARP packet (best effort: ARP retries on its own).
@@ -431,4 +464,13 @@ impl PeerLink {
             }
         }
     }
+}
+
+/// Keeps a received witness message for [`PeerLink::take_witness`] (the oldest goes when the
+/// queue is full).
+fn keep_witness(queue: &mut VecDeque<Vec<u8>>, msg: &[u8]) {
+    if queue.len() >= WITNESS_QUEUE {
+        queue.pop_front();
+    }
+    queue.push_back(msg.to_vec());
 }
