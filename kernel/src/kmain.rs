@@ -10,7 +10,7 @@ use crate::arch::x86_64::machine::{self, ExitStatus};
 use crate::arch::x86_64::percpu::{self, CHECK_OK, PerCpu};
 use crate::arch::x86_64::time::Reference;
 use crate::arch::x86_64::{
-    apic, cpu::CpuFeatures, gdt, instr, pic, smp, stack, time, trap, vector,
+    apic, cpu::CpuFeatures, gdt, instr, pic, smp, stack, time, trap, vector, worker,
 };
 use crate::bootinfo::{BootInfo, Protocol};
 use crate::config::{Config, ConfigError, Mode};
@@ -312,7 +312,7 @@ pub fn ap_main(cpu: &'static PerCpu) -> ! {
         enable_virtualization(cpu, false);
     }
     report_online(cpu);
-    idle()
+    worker::serve(cpu.index() as usize)
 }
 
 /// Waits for interrupts forever.

@@ -84,7 +84,9 @@ fn run_one(test: SelfTest, ctx: &Context<'_>) -> Outcome {
         SelfTest::Paging => paging::layout().into(),
         SelfTest::Wx => paging::wx().into(),
         SelfTest::Timer => timer::lapic_against_pit().into(),
-        SelfTest::Smp => smp::all_cpus_up(ctx).into(),
+        SelfTest::Smp => smp::all_cpus_up(ctx)
+            .and_then(|up| Ok(alloc::format!("{up}; {}", smp::jobs_run_on_each_ap()?)))
+            .into(),
         SelfTest::Vmx => vmx::root_operation().into(),
         SelfTest::Svm => svm::enabled().into(),
         SelfTest::Guests => guests::builtin(),

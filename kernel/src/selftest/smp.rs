@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Every CPU the firmware lists (up to `cpus=`) came up and passed its own start-up checks.
+//! Every CPU the firmware lists (up to `cpus=`) came up and passed its own start-up checks,
+//! and each AP runs the jobs it is handed.
 
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use super::{Context, Verdict};
 use crate::arch::x86_64::percpu::{self, CHECK_OK};
+use crate::arch::x86_64::time;
+use crate::arch::x86_64::worker::{self, StartError};
 use crate::ensure;
 
 /// All expected CPUs online, with distinct APIC ids from the MADT, each checked OK.
@@ -50,5 +53,53 @@ pub fn all_cpus_up(ctx: &Context<'_>) -> Verdict {
     Ok(alloc::format!(
         "{} of {listed} listed CPUs online, each with its own GDT/TSS, W^X tables",
         online.len()
+    ))
+}
+
+/// What each AP's job wrote: its CPU index + 1 (0: not run).
+static RAN_ON: [AtomicU32; percpu::MAX_CPUS] = [const { AtomicU32::new(0) }; percpu::MAX_CPUS];
+
+fn record_cpu(slot: usize) {
+    RAN_ON[slot].store(percpu::current_index() + 1, Ordering::Release);
+}
+
+/// Every AP runs a job handed to it ([`worker::start`]) on itself, returns to waiting, and
+/// refuses a second job only while it runs the first.
+pub fn jobs_run_on_each_ap() -> Verdict {
+    let aps: alloc::vec::Vec<usize> = percpu::online()
+        .map(|c| c.index() as usize)
+        .filter(|&i| i != 0)
+        .collect();
+    ensure!(
+        worker::start(0, record_cpu, 0) == Err(StartError::NotAnAp),
+        "the bootstrap processor took a job"
+    );
+    for round in 0..2 {
+        for &cpu in &aps {
+            RAN_ON[cpu].store(0, Ordering::Release);
+            ensure!(
+                worker::start(cpu, record_cpu, cpu).is_ok(),
+                "cpu {cpu} refused a job in round {round}"
+            );
+        }
+        let deadline = time::now_ns() + 2_000_000_000;
+        while aps.iter().any(|&c| worker::is_running(c)) && time::now_ns() < deadline {
+            core::hint::spin_loop();
+        }
+        for &cpu in &aps {
+            let ran = RAN_ON[cpu].load(Ordering::Acquire);
+            ensure!(
+                ran == cpu as u32 + 1,
+                "round {round}: the job for cpu {cpu} ran on {}",
+                match ran {
+                    0 => alloc::string::String::from("none (or not within 2 s)"),
+                    n => alloc::format!("cpu {}", n - 1),
+                }
+            );
+        }
+    }
+    Ok(alloc::format!(
+        "{} APs each ran 2 jobs on themselves",
+        aps.len()
     ))
 }

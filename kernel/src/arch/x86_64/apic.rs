@@ -119,6 +119,19 @@ pub fn timer_stop() {
     write(REG_TIMER_INITIAL, 0);
 }
 
+/// Sends a fixed interrupt with `vector` to the CPU with `apic_id` (physical destination,
+/// edge, SDM Vol. 3A, 11.6.1), once the previous IPI has left (its delivery status is idle).
+pub fn send_ipi(apic_id: u32, vector: u8) {
+    for _ in 0..1_000_000 {
+        if read(REG_ICR_LOW) & ICR_DELIVERY_PENDING == 0 {
+            break;
+        }
+        instr::pause();
+    }
+    write(REG_ICR_HIGH, apic_id << 24);
+    write(REG_ICR_LOW, 0x0000_4000 | u32::from(vector));
+}
+
 /// Kind of inter-processor interrupt used to start an AP (SDM Vol. 3A, 11.6.1).
 #[derive(Clone, Copy)]
 pub enum StartupIpi {

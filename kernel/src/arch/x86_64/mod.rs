@@ -21,3 +21,4 @@ pub mod stack;
 pub mod time;
 pub mod trap;
 pub mod vector;
+pub mod worker;

@@ -148,6 +148,8 @@ pub fn dispatch_host_vector(vector: u8) {
             apic::eoi();
         }
         v if v == u64::from(VECTOR_SPURIOUS) => {}
+        // It only ends a HLT (`worker::serve`).
+        v if v == u64::from(super::worker::VECTOR_WAKE) => apic::eoi(),
         _ if irq::dispatch(vector) => {}
         v => {
             log::warn!("unexpected interrupt vector {v:#x}");
