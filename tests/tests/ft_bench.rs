@@ -21,6 +21,9 @@
 //! 2. a failover: a pair running the paced demo, the primary SIGKILLed, and the wall time from
 //!    the kill to the backup's first released step line.
 //!
+//! Another measures the heavy workload on pairs whose primary has one CPU, then two (the
+//! checkpoint pipeline beside the guest), on the host clock.
+//!
 //! Only what must hold is asserted: each guest ran to completion and reported consistently,
 //! the figures are present and parse, and the failover's released output is the demo's exact
 //! step sequence. (Harvest time against RAM size is `bench_harvest_*` in `bench.rs`.)
@@ -31,6 +34,7 @@ use castor_tests::contract::{
 use castor_tests::demo::{DemoParams, WorkParams, WorkRun, check_released, check_work};
 use castor_tests::pair::released::released;
 use castor_tests::pair::{Pair, Role};
+use castor_tests::qemu::Qemu;
 use castor_tests::scrape::decimal_after;
 use castor_tests::{Emulator, Outcome, Run, kernel};
 use std::path::Path;
@@ -122,7 +126,12 @@ impl Measured {
 
 /// The work guest on one Castor host, without fault tolerance.
 fn work_without_ft(work: &WorkParams) -> Measured {
-    let outcome = Run::new(Emulator::qemu())
+    work_alone(work, Emulator::qemu())
+}
+
+/// [`work_without_ft`] under `emulator`.
+fn work_alone(work: &WorkParams, emulator: Emulator) -> Measured {
+    let outcome = Run::new(emulator)
         .cmdline(&format!("guest=module guest_ram={GUEST_RAM_MIB}"))
         .module("guest", demo(), &work.args())
         .fail_markers(&["PANIC", "demo: error:"])
@@ -178,13 +187,17 @@ impl Summary {
 /// The work guest on a QEMU pair at 40 epochs/s: what the primary released, and its last
 /// summary.
 fn work_with_ft(work: &WorkParams) -> (Measured, Summary) {
-    let h = Pair::qemu()
+    work_on_pair(work, |pair| pair)
+}
+
+/// [`work_with_ft`] on the pair `setup` makes of the usual one.
+fn work_on_pair(work: &WorkParams, setup: impl FnOnce(Pair) -> Pair) -> (Measured, Summary) {
+    let pair = Pair::qemu()
         .guest(demo(), &work.args())
         .guest_ram_mib(GUEST_RAM_MIB)
         .epoch_ms(EPOCH_MS, EPOCH_MS)
-        .timeout(HOST_TIMEOUT)
-        .start()
-        .expect("starting the pair");
+        .timeout(HOST_TIMEOUT);
+    let h = setup(pair).start().expect("starting the pair");
     let outcome = h.wait_exit();
     let primary = &outcome.primary;
     primary.expect_no_timeout();
@@ -321,6 +334,39 @@ fn work_rates(work: &WorkParams) {
         summary.deltas,
         summary.cache_hits,
         summary.link_kib
+    );
+}
+
+/// The checkpoint pipeline on a second CPU against the guest's own, for the heavy workload
+/// (64 pages a step): both pairs on the host clock (with `-icount` QEMU runs its CPUs one at a
+/// time, so a second CPU could only take turns with the guest), the primary with one CPU,
+/// then with two. The guest's rates on its TSC, and the primary's stun/copy and link figures.
+#[test]
+fn bench_ft_pipeline_beside_the_guest() {
+    let work = &WORKLOADS[0];
+    let alone = work_alone(work, Emulator::Qemu(Qemu::kernel().host_clock()));
+    let (one, one_summary) = work_on_pair(work, |pair| pair.host_clock());
+    let (two, two_summary) = work_on_pair(work, |pair| pair.host_clock().cpus(2));
+    let (a, b, c) = (two.tsc_rate(), one.tsc_rate(), alone.tsc_rate());
+    println!(
+        "ft bench: work rate with FT at 40 epochs/s / without FT, host clock, pages={} span={}: \
+         {:.3} with the pipeline on cpu 1, {:.3} on the guest's cpu ({a:.1} and {b:.1} vs \
+         {c:.1} steps/s on the host TSC)",
+        work.pages,
+        work.span,
+        a / c,
+        b / c,
+    );
+    println!(
+        "ft bench: work rate with the pipeline on cpu 1 / on the guest's cpu = {:.3} (epochs/s \
+         {} vs {}, link {} vs {} KiB/s, stun/copy {:.2} vs {:.2})",
+        a / b,
+        two_summary.epochs_per_sec,
+        one_summary.epochs_per_sec,
+        two_summary.link_kib,
+        one_summary.link_kib,
+        two_summary.stun_per_copy,
+        one_summary.stun_per_copy,
     );
 }
 

@@ -49,6 +49,14 @@ impl TableMemory for IdentityTables {
         // SAFETY: as in `read`; only the BSP modifies the kernel tables, before other CPUs use them.
         unsafe { core::ptr::write_volatile((table as *mut u64).add(index), entry) }
     }
+
+    fn fetch_or(&mut self, table: u64, index: usize, bits: u64) -> u64 {
+        // SAFETY: as in `read`: the entry is an aligned u64 in a table frame, identity mapped;
+        // processors that walk the table update it with locked operations too.
+        let entry =
+            unsafe { core::sync::atomic::AtomicU64::from_ptr((table as *mut u64).add(index)) };
+        entry.fetch_or(bits, core::sync::atomic::Ordering::AcqRel)
+    }
 }
 
 /// The kernel's page table type.

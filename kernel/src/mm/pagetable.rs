@@ -98,6 +98,14 @@ pub trait TableMemory {
     fn read(&self, table_phys: u64, index: usize) -> u64;
     /// Writes entry `index` of the table at `table_phys`.
     fn write(&mut self, table_phys: u64, index: usize, entry: u64);
+    /// Sets `bits` in entry `index` in one atomic read-modify-write, so that flags a processor
+    /// sets in the same entry meanwhile (accessed, dirty) are kept; returns the entry before.
+    /// The default, for memories no processor walks, reads and writes.
+    fn fetch_or(&mut self, table_phys: u64, index: usize, bits: u64) -> u64 {
+        let entry = self.read(table_phys, index);
+        self.write(table_phys, index, entry | bits);
+        entry
+    }
     /// Returns a table frame obtained from [`TableMemory::alloc_table`].
     fn free_table(&mut self, table_phys: u64);
 }
@@ -288,6 +296,21 @@ impl<F: Format, M: TableMemory> PageTable<F, M> {
             self.mem.write(table, i, updated);
         }
         Some(entry & F::WRITE_BIT != 0)
+    }
+
+    /// Grants write access in the leaf of `level` that maps `virt` with one atomic OR
+    /// ([`TableMemory::fetch_or`]): unlike [`PageTable::set_writable`] it may run while a
+    /// processor walks the table and sets flags in that leaf. Returns whether the leaf was
+    /// writable before, or `None` if `virt` is not mapped by a leaf of that level. Needs no TLB
+    /// invalidation: a write through a translation still cached read-only faults spuriously
+    /// (Intel SDM Vol. 3C, 29.4.3.3; AMD APM Vol. 2, 15.25.7), and the fault's handler sees the
+    /// page writable.
+    pub fn grant_write_atomic(&mut self, virt: u64, level: u8) -> Option<bool> {
+        let (table, i, found) = self.find_leaf(virt)?;
+        if found != level {
+            return None;
+        }
+        Some(self.mem.fetch_or(table, i, F::WRITE_BIT) & F::WRITE_BIT != 0)
     }
 
     /// Clears the dirty flag of the leaf that maps `virt`. Returns whether it was set, or `None`

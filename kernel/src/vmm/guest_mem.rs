@@ -192,6 +192,11 @@ impl<F: Format> GuestMemory<F> {
         self.size
     }
 
+    /// Host-physical (= virtual) address of guest-physical 0: RAM is one contiguous run.
+    pub fn host_base(&self) -> u64 {
+        self.host_base
+    }
+
     /// Root of the nested page table (for the EPTP / nCR3).
     pub fn table_root(&self) -> u64 {
         self.table.root()

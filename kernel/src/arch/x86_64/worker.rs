@@ -60,6 +60,13 @@ pub fn start(cpu: usize, job: fn(usize), arg: usize) -> Result<(), StartError> {
     Ok(())
 }
 
+/// Wakes the AP `cpu` from HLT (its job may wait there for work).
+pub fn wake(cpu: usize) {
+    if let Some(target) = percpu::cpu(cpu).filter(|c| cpu != 0 && c.is_online()) {
+        apic::send_ipi(target.apic_id(), VECTOR_WAKE);
+    }
+}
+
 /// Whether the AP `cpu` has a job that has not returned yet.
 pub fn is_running(cpu: usize) -> bool {
     SLOTS

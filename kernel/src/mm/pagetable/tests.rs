@@ -389,3 +389,77 @@ fn a_write_without_a_walk_is_invisible_so_harvests_ask_for_a_flush() {
     t.take_dirty(|v, _| seen.push(v));
     assert_eq!(seen, [0x5000]);
 }
+
+/// Memory whose walker (another processor) sets `flag` in the entry at `target` between any
+/// read of it and the next change: a plain read-modify-write loses the flag, an atomic one
+/// keeps it.
+struct RacingWalker {
+    inner: FakeMemory,
+    target: Option<(u64, usize)>,
+    flag: u64,
+    raced: std::cell::Cell<bool>,
+}
+
+impl TableMemory for RacingWalker {
+    fn alloc_table(&mut self) -> Option<u64> {
+        self.inner.alloc_table()
+    }
+    fn read(&self, table: u64, i: usize) -> u64 {
+        if self.target == Some((table, i)) {
+            self.raced.set(true);
+        }
+        self.inner.read(table, i)
+    }
+    fn write(&mut self, table: u64, i: usize, e: u64) {
+        // The walker's flag landed after the read this write is based on: it is overwritten.
+        self.inner.write(table, i, e);
+    }
+    fn fetch_or(&mut self, table: u64, i: usize, bits: u64) -> u64 {
+        // Atomic: the walker's flag is in the entry when the OR applies.
+        if self.raced.get() && self.target == Some((table, i)) {
+            let e = self.inner.read(table, i);
+            self.inner.write(table, i, e | self.flag);
+        }
+        let e = self.inner.read(table, i);
+        self.inner.write(table, i, e | bits);
+        e
+    }
+    fn free_table(&mut self, table: u64) {
+        self.inner.free_table(table);
+    }
+}
+
+#[test]
+fn an_atomic_grant_keeps_the_flags_a_walker_sets_meanwhile() {
+    let mut t = Host::new(FakeMemory::default()).unwrap();
+    t.map_range(0, 0x50_0000, 0x4000, Attrs::READ, 1).unwrap();
+    let (table, i, _) = t.find_leaf(0x1000).unwrap();
+    let mem = RacingWalker {
+        inner: core::mem::take(&mut t.mem),
+        target: Some((table, i)),
+        flag: HostFormat::ACCESSED_BIT,
+        raced: std::cell::Cell::new(false),
+    };
+    let mut t = PageTable::<HostFormat, _>::from_root(t.root, mem);
+    assert_eq!(t.grant_write_atomic(0x1000, 1), Some(false));
+    let (entry, _) = t.leaf_entry(0x1000).unwrap();
+    assert_ne!(entry & HostFormat::WRITE_BIT, 0, "writable");
+    assert_ne!(
+        entry & HostFormat::ACCESSED_BIT,
+        0,
+        "the walker's flag kept"
+    );
+    assert_eq!(t.translate(0x1008).unwrap().phys, 0x50_1008);
+    assert_eq!(t.grant_write_atomic(0x1000, 1), Some(true), "already");
+    assert_eq!(
+        t.grant_write_atomic(0x1000, 2),
+        None,
+        "not a leaf of that level"
+    );
+    assert_eq!(t.grant_write_atomic(0x9000, 1), None, "not mapped");
+    assert_eq!(
+        t.translate(0x2000).unwrap().attrs,
+        Attrs::READ,
+        "neighbour untouched"
+    );
+}

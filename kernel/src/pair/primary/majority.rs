@@ -12,25 +12,27 @@ use super::super::backup;
 use super::super::memory::PrimaryRam;
 use super::super::rejoin;
 use super::Host;
+use super::pipeline::Wire;
 use crate::arch::x86_64::machine::ExitStatus;
 use crate::kprintln;
 use crate::vmm::backend::Backend;
 
 impl<B: Backend> Host<'_, B> {
-    /// The witness's turn: replies in, a request out if one is due.
+    /// The witness's turn on the guest's CPU: replies in, a request out if one is due.
     pub(super) fn witness_turn(&mut self) {
-        if let Some(w) = self.witness.as_mut() {
-            let silence = match self.protected {
-                true => "the pair stays protected, but a failover now needs the witness back",
-                false => "this host stops its guest when its lease lapses",
-            };
-            w.turn(&mut self.link, "primary", silence);
-        }
+        let mut w = self.pipe.wire.lock();
+        self.pipe.witness_turn(&mut w, self.protected);
     }
 
     /// Without a backup, a primary whose lease lapsed has no majority: it must stop.
     pub(super) fn check_majority(&mut self) {
-        let lapsed = self.witness.as_ref().is_some_and(|w| !w.holds());
+        let lapsed = self
+            .pipe
+            .wire
+            .lock()
+            .witness
+            .as_ref()
+            .is_some_and(|w| !w.holds());
         if !self.protected && lapsed && self.deposed.is_none() {
             self.deposed = Some("no backup, and the witness's lease has lapsed".into());
         }
@@ -43,23 +45,29 @@ impl<B: Backend> Host<'_, B> {
             "ft: primary: no majority ({why}); stopped the guest and released nothing more; \
              rejoining as a backup of the host that runs it"
         );
-        let mut host = self;
+        let Host {
+            pipe,
+            mut guest,
+            config,
+            image,
+            ..
+        } = self;
+        let (wire, mut shared) = pipe.into_parts();
         // Nothing held is released, and no page stays protected for the guest a takeover
         // would resume on this memory later.
-        host.primary
-            .abandon(&mut PrimaryRam(&mut host.guest.mem), |_| {});
-        let mut witness = host.witness;
-        rejoin::pair_as_backup(&mut host.link, host.config, &host.image, witness.as_mut());
+        shared
+            .primary
+            .abandon(&mut PrimaryRam(&mut guest.mem), |_| {});
+        let Wire {
+            mut link,
+            mut witness,
+            ..
+        } = wire;
+        rejoin::pair_as_backup(&mut link, config, &image, witness.as_mut());
         kprintln!(
             "ft: backup: standing by with {} MiB of guest RAM to be overwritten by the sync",
-            host.guest.mem.size() >> 20
+            guest.mem.size() >> 20
         );
-        backup::serve::<B>(
-            host.link,
-            host.config,
-            host.guest.mem,
-            host.uplink,
-            (host.image, witness),
-        )
+        backup::serve::<B>(link, config, guest.mem, shared.uplink, (image, witness))
     }
 }

@@ -1,18 +1,23 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The primary host: runs the guest and checkpoints it every epoch.
 //!
-//! One CPU does everything, interleaved at guest exits (the host LAPIC timer at 1 kHz makes
-//! sure there are some): between exits it services the peer link and lets the lazy sender
-//! stream a few pages; when the epoch is due it stuns the guest (it is stopped already: we
-//! are in its exit), harvests the dirty set (PML on VT-x, the nested table walk otherwise),
-//! captures vCPU and device state, and hands them to [`castor_ft::pair::primary::Primary`],
-//! which copies hot pages and write-protects cold ones; after the nested TLB flush the guest
-//! runs on. Guest output is held until the backup acknowledges its epoch.
+//! The guest's CPU runs the guest and, when an epoch is due, stuns it (it is stopped already:
+//! we are in its exit): it harvests the dirty set (PML on VT-x, the nested table walk
+//! otherwise), captures vCPU and device state, and hands them to
+//! [`castor_ft::pair::primary::Primary`], which copies hot pages and write-protects cold ones;
+//! after the nested TLB flush the guest runs on. The rest, the peer link and the lazy sender
+//! streaming the epoch's pages, is the [`pipeline`]: on a host with a second CPU it runs there,
+//! beside the guest, and the guest's CPU pays only for the stun and copy-on-write faults; on a
+//! host with one CPU the guest's CPU runs its turns between guest exits (the host LAPIC timer
+//! at 1 kHz makes sure there are some). Guest output is held until the backup acknowledges its
+//! epoch.
 //!
 //! Without a backup (it was lost, or this host took the guest over as a backup) the guest runs
-//! unprotected and the host waits for a new backup to join ([`reprotect`]).
+//! unprotected and the host waits for a new backup to join ([`reprotect`]); the pipeline runs
+//! on the guest's CPU until the guest is protected again.
 
 mod majority;
+mod pipeline;
 mod reprotect;
 mod stun;
 
@@ -20,15 +25,16 @@ use alloc::vec::Vec;
 
 use castor_ft::epoch::items::{Channel, MAX_ITEM_LEN, item};
 use castor_ft::epoch::policy::EpochPolicy;
-use castor_ft::link::{Event, Role};
+use castor_ft::link::Role;
 use castor_ft::pair::message::Message;
 use castor_ft::pair::primary::{
     DirtySource, FaultOutcome, Primary, PrimaryConfig, StaleTranslations,
 };
 use castor_ft::stream::{MAX_DEVICE_STATE_LEN, PAGE_SIZE};
 
+use self::pipeline::{Pipe, Shared, Wire};
 use self::reprotect::Rejoin;
-use super::memory::PrimaryRam;
+use super::memory::{PrimaryRam, SharedRam};
 use super::output;
 use super::stats::Stats;
 use super::witness::{WitnessId, WitnessLink};
@@ -48,18 +54,11 @@ use crate::vmm::uplink::Uplink;
 use crate::vmm::vcpu::{InterruptSource, Vcpu};
 use castor_ft::witness::Want;
 
-/// Pages the lazy sender streams at each turn between guest exits.
-const PAGES_PER_EXIT: usize = 8;
-/// Pages encoded before they are put on the wire while frames wait for the epoch.
-const PAGES_PER_BATCH: usize = 16;
-/// How often, at most, the pair's work runs between guest exits.
+/// How often, at most, the pair's work runs between guest exits (on the guest's CPU).
 const SERVICE_EVERY: u64 = 500_000;
 /// How often it runs while it has nothing to do ([`Host::quiet`]): the checks cost the guest
 /// a few thousand instructions at each host tick otherwise.
 const SERVICE_QUIET_EVERY: u64 = 2_000_000;
-/// Checkpoint bytes the link may hold unsent: at the link rates seen under emulation this
-/// keeps the acknowledgement (and output) latency to tens of milliseconds.
-const LINK_BACKLOG: usize = 128 * 1024;
 /// How long the primary waits for the last acknowledgement when the guest has ended.
 const FINAL_ACK_WAIT: u64 = 10_000 * MS;
 
@@ -118,7 +117,8 @@ pub fn run_taken_over<B: Backend>(
 impl<B: Backend> Host<'_, B> {
     /// The primary's loop state for a guest ready to run, protected (the caller stuns first)
     /// or not; `None` after saying why it cannot be. On the heap, as is the [`Primary`] in
-    /// it: together they are larger than a quarter of the kernel's stack.
+    /// it: together they are larger than a quarter of the kernel's stack. The pipeline's CPU
+    /// works on it where it lies.
     fn new<'c>(
         link: PeerLink,
         config: &'c Config,
@@ -150,13 +150,26 @@ impl<B: Backend> Host<'_, B> {
             .map(alloc::boxed::Box::new)
             .map_err(|e| kprintln!("ft: {e}"))
             .ok()?;
-        Some(alloc::boxed::Box::new(Host {
+        let shared = Shared {
+            primary,
+            stats: Stats::new(config.ft_trace),
+            uplink,
+            ram: SharedRam::of(&guest.mem),
+            frames_waiting: false,
+            commit_waits: false,
+            encoded_at: None,
+            lost: false,
+            acked: None,
+        };
+        let wire = Wire {
             link,
+            witness,
+            pending: None,
+        };
+        Some(alloc::boxed::Box::new(Host {
             config,
             image,
-            witness,
             deposed: None,
-            primary,
             primary_config,
             rejoin: Rejoin::Off,
             vcpu,
@@ -167,16 +180,11 @@ impl<B: Backend> Host<'_, B> {
             dirty: Vec::new(),
             dirty_source,
             out: Vec::new(),
-            pending: None,
             protected: false,
-            stats: Stats::new(config.ft_trace),
             stale: StaleTranslations::default(),
-            uplink,
             dma_dirty: Vec::new(),
-            frames_waiting: false,
-            commit_waits: false,
             epoch_min: min,
-            encoded_at: None,
+            pipe: Pipe::new(wire, shared, config),
         }))
     }
 
@@ -197,6 +205,8 @@ impl<B: Backend> Host<'_, B> {
     fn start(mut self: alloc::boxed::Box<Self>) -> ExitStatus {
         apic::start_host_tick();
         let status = self.run();
+        // Before anything moves or drops the pipe its CPU works on.
+        self.pipe.retire();
         apic::timer_stop();
         match status {
             Ok(status) => status,
@@ -207,15 +217,11 @@ impl<B: Backend> Host<'_, B> {
 
 /// Everything the primary's loop works on.
 struct Host<'c, B: Backend> {
-    link: PeerLink,
     config: &'c Config,
     /// The guest's digest: the pair's name in HELLOs and at the witness.
     image: WitnessId,
-    /// The witness's lease (`witness=on`).
-    witness: Option<WitnessLink>,
     /// Why this host lost its majority, once it has: it stops its guest.
     deposed: Option<alloc::string::String>,
-    primary: alloc::boxed::Box<Primary>,
     /// What a new [`Primary`] is made with (re-protection; the session id is made anew).
     primary_config: PrimaryConfig,
     /// Where re-protection stands.
@@ -230,26 +236,16 @@ struct Host<'c, B: Backend> {
     dirty_source: DirtySource,
     /// Guest console lines not yet held or printed.
     out: Vec<alloc::string::String>,
-    /// A message taken from the primary that the link could not take yet.
-    pending: Option<Vec<u8>>,
     /// False once the backup is lost.
     protected: bool,
-    stats: Stats,
     /// Pages that faulted spuriously since the last nested TLB flush.
     stale: StaleTranslations,
-    /// The host NIC of the guest's network card, if it has one.
-    uplink: Option<Uplink>,
     /// Guest pages the card wrote since the last stun (host writes leave no dirty flag).
     dma_dirty: Vec<u64>,
-    /// The guest sent frames during the running epoch (they wait for its checkpoint).
-    frames_waiting: bool,
-    /// The epoch being sent holds frames: a client waits for its acknowledgement.
-    commit_waits: bool,
     /// `epoch_min=` in ns.
     epoch_min: u64,
-    /// When the epoch being sent, holding frames, was all encoded, until all of it is on the
-    /// wire.
-    encoded_at: Option<u64>,
+    /// The link, the checkpoint state machine and the lazy sender ([`pipeline`]).
+    pipe: Pipe<'c, B::Format>,
 }
 
 /// The card of a protected guest: its frames are held as output of the epoch that sent them
@@ -290,20 +286,6 @@ impl<F: Format> NetHost<F> for PrimaryNet<'_> {
 }
 
 impl<B: Backend> Host<'_, B> {
-    /// Stops this host dead if `ft_freeze=` names `phase` and `epoch` is the named epoch or a
-    /// later one (the first time the phase comes): no more frames or heartbeats, as if it had
-    /// crashed right here.
-    fn freeze_at(&self, phase: FreezePhase, epoch: u64) {
-        if let Some(point) = self.config.ft_freeze
-            && point.phase == phase
-            && epoch >= point.epoch
-        {
-            kprintln!("ft: test freeze: {phase:?} of epoch {epoch}; stopping dead");
-            crate::console::flush();
-            instr::halt_forever();
-        }
-    }
-
     /// Flushes the vCPU's nested TLB if the protections changed in a way that needs it.
     fn sync_tlb(&mut self) {
         if self.guest.mem.sync_tlb(&mut self.vcpu) {
@@ -318,27 +300,17 @@ impl<B: Backend> Host<'_, B> {
             if let Some(why) = self.deposed.take() {
                 return Err(why);
             }
-            // The pair's work between exits is rationed (the host timer makes an exit at least
-            // this often): a guest taking many exits, e.g. a backlog of timer interrupts, must
-            // not find each exit slowed by link and sender work.
             let now = time::now_ns();
-            // Frames wait for the epoch being sent, or for the running one, whose stun waits
-            // for the sender: the pages go out at every exit and as fast as the link takes
-            // them, and the acknowledgement is looked for at every exit, since a client waits
-            // on them.
-            let urgent = self.frames_wait()
-                && (!self.primary.sender_idle() || self.primary.output_waiting());
-            let due = now >= serviced + SERVICE_EVERY
-                && (now >= serviced + SERVICE_QUIET_EVERY || !self.quiet(now));
-            if self.protected && (urgent || due) {
-                serviced = now;
-                self.witness_turn();
-                self.service_link();
-                self.pump_turn();
+            if self.pipe.running() {
+                // The pipeline runs on its own CPU: only what it found, and the stun, here.
+                self.take_news();
                 self.stun_if_due();
-                if now >= self.epoch_start + self.epoch_len / 2 && self.primary.sender_idle() {
-                    self.freeze_at(FreezePhase::Run, self.primary.current_epoch());
-                }
+                self.freeze_in_run(now);
+            } else if self.protected && self.turn_due(now, serviced) {
+                serviced = now;
+                self.pipe_turn();
+                self.stun_if_due();
+                self.freeze_in_run(now);
             } else if !self.protected && now >= serviced + SERVICE_EVERY {
                 serviced = now;
                 self.witness_turn();
@@ -367,137 +339,87 @@ impl<B: Backend> Host<'_, B> {
         Ok(self.finish(end))
     }
 
+    /// Whether the guest's CPU runs a pipeline turn now (the last ran at `serviced`). The
+    /// pair's work between exits is rationed (the host timer makes an exit at least this
+    /// often): a guest taking many exits, e.g. a backlog of timer interrupts, must not find
+    /// each exit slowed by link and sender work. Frames wait for the epoch being sent, or for
+    /// the running one, whose stun waits for the sender: then the pages go out at every exit
+    /// and as fast as the link takes them, and the acknowledgement is looked for at every
+    /// exit, since a client waits on them.
+    fn turn_due(&mut self, now: u64, serviced: u64) -> bool {
+        let urgent = {
+            let s = self.pipe.shared.lock();
+            s.frames_wait() && (!s.primary.sender_idle() || s.primary.output_waiting())
+        };
+        urgent
+            || (now >= serviced + SERVICE_EVERY
+                && (now >= serviced + SERVICE_QUIET_EVERY || !self.quiet(now)))
+    }
+
+    /// Halfway through the epoch with its predecessor all sent: `ft_freeze=run@N`.
+    fn freeze_in_run(&self, now: u64) {
+        if self.config.ft_freeze.is_some() && now >= self.epoch_start + self.epoch_len / 2 {
+            let s = self.pipe.shared.lock();
+            if s.primary.sender_idle() {
+                self.pipe
+                    .freeze_at(FreezePhase::Run, s.primary.current_epoch());
+            }
+        }
+    }
+
     /// Whether the pair's work between exits can wait: no pages to stream, nothing queued for
     /// the backup, no link timer due (an acknowledgement, a retransmission, a heartbeat) and
     /// the epoch not ending within [`SERVICE_EVERY`]. Acknowledgements that arrive meanwhile
     /// wait too (held console output is released a little later).
     fn quiet(&mut self, now: u64) -> bool {
-        self.primary.sender_idle()
-            && self.pending.is_none()
-            && !self.primary.messages_waiting()
-            && now + SERVICE_EVERY < self.epoch_end()
-            && self.link.link().next_timeout().is_none_or(|t| t > now)
+        let mut w = self.pipe.wire.lock();
+        let s = self.pipe.shared.lock();
+        s.primary.sender_idle()
+            && w.pending.is_none()
+            && !s.primary.messages_waiting()
+            && now + SERVICE_EVERY < self.epoch_end_with(s.frames_waiting)
+            && w.link.link().next_timeout().is_none_or(|t| t > now)
     }
 
-    /// Handles what arrived, then moves messages onto the link. Output released by an
-    /// acknowledgement is printed before the link can tell the backup the acknowledgement
-    /// arrived (receive, handle, then transmit), so the backup never counts output as released
-    /// that was not.
-    fn service_link(&mut self) {
-        self.link.receive();
-        while let Some(event) = self.link.link().poll_event() {
-            match event {
-                Event::Delivered(msg) => match Message::decode(&msg) {
-                    Ok(Message::Ack(epoch)) => {
-                        self.on_ack(epoch);
-                        self.on_protected_again(epoch);
-                    }
-                    Ok(_) => kprintln!("ft: primary: ignoring an unexpected message"),
-                    Err(e) => kprintln!("ft: primary: ignoring a bad message: {e}"),
-                },
-                Event::PeerLost | Event::PairingFailed(_) => {
-                    self.lose_backup();
-                    return;
-                }
-                Event::Acked(_) | Event::Paired { .. } => {}
-            }
-        }
-        self.send_pending();
-    }
-
-    /// Queues control messages, then stream chunks while the link holds less than
-    /// [`LINK_BACKLOG`] unsent (so acknowledgements, and with them released output, are not
-    /// stuck behind seconds of queued checkpoint data), and transmits. Epochs completed since
-    /// the last report are reported first: an epoch can be completed by a stun or a write
-    /// fault as well as by the sender, and its line must be on the console before its last
-    /// bytes are on the wire (a backup may take over at it as soon as they are).
-    fn send_pending(&mut self) {
-        self.report_completed();
-        while let Some(msg) = self.primary.next_control() {
-            if let Err(e) = self.link.link().send(&msg) {
-                kprintln!("ft: primary: link refused a control message: {e:?}");
-            }
-        }
-        loop {
-            if self.pending.is_none() {
-                self.pending = self.primary.next_stream();
-            }
-            let Some(msg) = &self.pending else { break };
-            let link = self.link.link();
-            if link.send_buffered() + msg.len() > LINK_BACKLOG || !link.can_send(msg.len()) {
-                break;
-            }
-            if let Err(e) = link.send(msg) {
-                kprintln!("ft: primary: link refused a message: {e:?}");
-                break;
-            }
-            self.pending = None;
-        }
-        self.link.transmit();
-        if let Some(at) = self.encoded_at
-            && self.pending.is_none()
-            && self.primary.stream_queued() == 0
-            && self.link.link().all_sent()
+    /// A pipeline turn on the guest's CPU: the witness, the link, the lazy sender; then what
+    /// it found.
+    fn pipe_turn(&mut self) {
         {
-            self.encoded_at = None;
-            self.stats.on_wire(time::now_ns().saturating_sub(at));
-        }
-    }
-
-    fn on_ack(&mut self, epoch: u64) {
-        let uplink = &mut self.uplink;
-        match self.primary.on_ack(epoch, |b| {
-            output::release(b, uplink.as_mut());
-        }) {
-            Ok(Some(sent)) => {
-                self.stats.acked(&sent);
-                // Released means out of the UART, not in its FIFO (a slow or emulated UART
-                // still holds bytes after taking them): drain it, then confirm the
-                // acknowledgement to the backup at once (the next transmit), since the only
-                // window for a repeated line is until the backup knows.
-                crate::console::flush();
-                self.link.link().acknowledge_now();
-                // Room for frames the guest's card was holding back.
-                self.service_nic();
+            let mut w = self.pipe.wire.lock();
+            self.pipe.witness_turn(&mut w, self.protected);
+            self.pipe.service_link(&mut w);
+            if !self.pipe.shared.lock().lost {
+                self.pipe.pump_turn(&mut w);
             }
-            Ok(None) => {}
-            Err(e) => kprintln!("ft: primary: {e}"),
+        }
+        self.take_news();
+    }
+
+    /// The link on the guest's CPU: what arrived, what is queued; then what it found.
+    fn service_link(&mut self) {
+        self.pipe.service_link(&mut self.pipe.wire.lock());
+        self.take_news();
+    }
+
+    /// Acts on what the pipeline found: the backup lost, or an epoch acknowledged (which may
+    /// end a re-protection, and makes room for frames the guest's card was holding back).
+    fn take_news(&mut self) {
+        let Some(news) = self.pipe.take_news() else {
+            return;
+        };
+        if let Some(epoch) = news.acked {
+            self.on_protected_again(epoch);
+            self.service_nic();
+        }
+        if news.lost {
+            self.lose_backup();
         }
     }
 
+    /// Streams up to `pages` pages on the guest's CPU.
     fn pump_sender(&mut self, pages: usize) {
-        let was_idle = self.primary.sender_idle();
-        let mut ram = PrimaryRam(&mut self.guest.mem);
-        let pumped = self.primary.pump_sender(&mut ram, pages);
-        if !was_idle && self.primary.sender_idle() && self.commit_waits {
-            self.encoded_at = Some(time::now_ns());
-        }
-        match pumped {
-            Ok(sent) if sent > 0 && !self.primary.sender_idle() => {
-                // Some of the epoch's pages are out, some are not.
-                let sending = self.primary.current_epoch().saturating_sub(1);
-                self.freeze_at(FreezePhase::Send, sending);
-            }
-            Ok(_) => {}
-            Err(e) => kprintln!("ft: primary: {e}"),
-        }
-        self.sync_tlb();
-        self.report_completed();
-    }
-
-    /// With `digests=on`, prints each completely sent epoch's memory digest.
-    fn report_completed(&mut self) {
-        while let Some(sent) = self.primary.take_completed() {
-            if self.config.digests {
-                kprintln!(
-                    "ft: epoch {} sent: {} pages, {} bytes, memory digest {:032x}",
-                    sent.epoch,
-                    sent.pages,
-                    sent.bytes,
-                    sent.digest.unwrap_or(0)
-                );
-            }
-        }
+        let mut s = self.pipe.shared.lock();
+        self.pipe.pump_sender(&mut s, pages);
     }
 
     /// Holds (or, unprotected, prints) the guest's new console lines.
@@ -514,12 +436,15 @@ impl<B: Backend> Host<'_, B> {
                 continue;
             }
             loop {
-                match self.primary.hold_output(&bytes) {
+                let held = self.pipe.shared.lock().primary.hold_output(&bytes);
+                match held {
                     Ok(()) => break,
                     Err(_) => {
                         // Full: checkpoint now and wait for the acknowledgement to free room.
                         self.stun();
-                        self.service_link();
+                        if !self.pipe.running() {
+                            self.service_link();
+                        }
                         if !self.protected {
                             output::release(&bytes, None);
                             break;
@@ -530,47 +455,32 @@ impl<B: Backend> Host<'_, B> {
         }
     }
 
-    /// Whether guest frames wait for the epoch being sent or for the running one (which
-    /// cannot be checkpointed before the one being sent is out).
-    fn frames_wait(&self) -> bool {
-        self.commit_waits || self.frames_waiting
-    }
-
-    /// The lazy sender's turn: a few pages; or, while frames wait ([`Self::frames_wait`]),
-    /// all the link takes, in batches each put on the wire at once, so that the backup checks
-    /// and applies the first while the later ones are encoded (the two hosts' CPUs work side
-    /// by side instead of one after the other).
-    fn pump_turn(&mut self) {
-        if !self.frames_wait() {
-            self.pump_sender(PAGES_PER_EXIT);
-            return;
-        }
-        while !self.primary.sender_idle() {
-            let queued = self.link.link().send_buffered();
-            self.pump_sender(PAGES_PER_BATCH);
-            self.send_pending();
-            if self.link.link().send_buffered() <= queued {
-                // Nothing more went to the link: it is full, or the sender is waiting.
-                break;
-            }
-        }
-    }
-
     /// One round of the guest card's I/O (`vmm::nic_io`): while protected its frames are held
     /// as output ([`PrimaryNet`]), once unprotected they go straight out.
     fn service_nic(&mut self) {
+        if self.guest.nic.is_none() {
+            return;
+        }
         if self.tracking_dma() {
             if let Some(activity) = self.service_tracked_nic() {
-                self.stats.net.add(&activity);
+                self.pipe.shared.lock().stats.net.add(&activity);
             }
             return;
         }
-        let Some(uplink) = self.uplink.as_mut() else {
+        let mut s = self.pipe.shared.lock();
+        let Shared {
+            primary,
+            uplink,
+            stats,
+            frames_waiting,
+            ..
+        } = &mut *s;
+        let Some(uplink) = uplink.as_mut() else {
             return;
         };
         let activity = if self.protected {
             let mut net = PrimaryNet {
-                primary: &mut self.primary,
+                primary,
                 uplink,
                 dma_dirty: &mut self.dma_dirty,
             };
@@ -578,8 +488,9 @@ impl<B: Backend> Host<'_, B> {
         } else {
             self.guest.service_nic(uplink)
         };
-        self.stats.net.add(&activity);
-        self.frames_waiting |= self.protected && activity.sent > 0;
+        stats.net.add(&activity);
+        *frames_waiting |= self.protected && activity.sent > 0;
+        drop(s);
         self.sync_tlb();
     }
 
@@ -597,12 +508,14 @@ impl<B: Backend> Host<'_, B> {
                 if self.guest.chipset.pending().is_some() {
                     return true;
                 }
-                self.witness_turn();
-                if self.protected {
-                    self.service_link();
-                    self.pump_turn();
+                if self.pipe.running() {
+                    self.take_news();
+                    self.stun_if_due();
+                } else if self.protected {
+                    self.pipe_turn();
                     self.stun_if_due();
                 } else {
+                    self.witness_turn();
                     self.rejoin_turn();
                     self.check_majority();
                 }
@@ -618,13 +531,18 @@ impl<B: Backend> Host<'_, B> {
     /// spurious fault through a stale translation (`stale`); then the write proceeds.
     fn write_fault(&mut self, gpa: u64) -> Option<GuestEnd> {
         let gfn = gpa / PAGE_SIZE as u64;
-        let mut ram = PrimaryRam(&mut self.guest.mem);
-        match self.primary.on_write_fault(&mut ram, gfn) {
-            Ok(FaultOutcome::Copied) => self.stats.faults.copied += 1,
-            Ok(FaultOutcome::SentFirst) => self.stats.faults.sent_first += 1,
-            Ok(FaultOutcome::Tracked) => self.stats.faults.tracked += 1,
+        let mut s = self.pipe.shared.lock();
+        let outcome = s
+            .primary
+            .on_write_fault(&mut PrimaryRam(&mut self.guest.mem), gfn);
+        let faults = &mut s.stats.faults;
+        match outcome {
+            Ok(FaultOutcome::Copied) => faults.copied += 1,
+            Ok(FaultOutcome::SentFirst) => faults.sent_first += 1,
+            Ok(FaultOutcome::Tracked) => faults.tracked += 1,
             Ok(FaultOutcome::Spurious) => {
-                self.stats.faults.spurious += 1;
+                faults.spurious += 1;
+                drop(s);
                 if self.stale.on_spurious(gfn) {
                     self.vcpu.flush_nested_tlb();
                 }
@@ -636,34 +554,39 @@ impl<B: Backend> Host<'_, B> {
                 return Some(GuestEnd::BadAccess { gpa, write: true });
             }
         }
+        drop(s);
         self.sync_tlb();
         None
     }
 
     fn lose_backup(&mut self) {
-        let silent = self
-            .link
-            .link()
-            .peer_silent_for(time::now_ns())
-            .unwrap_or(0);
+        self.pipe.stop();
+        let mut w = self.pipe.wire.lock();
+        let silent = w.link.link().peer_silent_for(time::now_ns()).unwrap_or(0);
         // Without its backup this host may go on (and release what it held) only with the
         // witness's lease.
-        let majority = self.witness.as_ref().is_none_or(WitnessLink::holds);
-        let mut ram = PrimaryRam(&mut self.guest.mem);
-        let uplink = &mut self.uplink;
-        self.primary.abandon(&mut ram, |b| {
-            if majority {
-                output::release(b, uplink.as_mut());
-            }
-        });
-        self.sync_tlb();
+        let majority = w.witness.as_ref().is_none_or(WitnessLink::holds);
+        let longest = {
+            let mut s = self.pipe.shared.lock();
+            let Shared {
+                primary, uplink, ..
+            } = &mut *s;
+            primary.abandon(&mut PrimaryRam(&mut self.guest.mem), |b| {
+                if majority {
+                    output::release(b, uplink.as_mut());
+                }
+            });
+            s.stats.longest_stop_ns
+        };
         kprintln!(
             "ft: backup lost after {} ms of silence (the longest the guest was ever stopped \
              for a checkpoint: {} us)",
             silent / MS,
-            self.stats.longest_stop_ns / 1000
+            longest / 1000
         );
-        self.link.restart();
+        w.link.restart();
+        drop(w);
+        self.sync_tlb();
         self.await_backup();
         if !majority {
             self.deposed = Some("the backup is lost and the witness's lease has lapsed".into());
@@ -673,13 +596,23 @@ impl<B: Backend> Host<'_, B> {
     /// The guest ended: checkpoint its final state, release its last output once the backup
     /// has it, tell the backup to stand down.
     fn finish(&mut self, end: GuestEnd) -> ExitStatus {
+        self.pipe.retire();
         self.out.extend(self.guest.bus.take_output(true));
         self.hold_output();
         if self.protected {
             self.stun();
-            let last = self.primary.current_epoch().saturating_sub(1);
+            let last = self
+                .pipe
+                .shared
+                .lock()
+                .primary
+                .current_epoch()
+                .saturating_sub(1);
             let deadline = time::now_ns() + FINAL_ACK_WAIT;
-            while self.protected && self.primary.acked() < Some(last) && time::now_ns() < deadline {
+            while self.protected
+                && self.pipe.shared.lock().primary.acked() < Some(last)
+                && time::now_ns() < deadline
+            {
                 self.pump_sender(usize::MAX);
                 self.service_link();
             }
@@ -691,23 +624,29 @@ impl<B: Backend> Host<'_, B> {
         };
         // A backup still in its sync stands down too.
         if self.protected || matches!(self.rejoin, Rejoin::Syncing(_)) {
-            let mut ram = PrimaryRam(&mut self.guest.mem);
-            let uplink = &mut self.uplink;
-            self.primary.abandon(&mut ram, |b| {
-                output::release(b, uplink.as_mut());
-            });
+            {
+                let mut s = self.pipe.shared.lock();
+                let Shared {
+                    primary, uplink, ..
+                } = &mut *s;
+                primary.abandon(&mut PrimaryRam(&mut self.guest.mem), |b| {
+                    output::release(b, uplink.as_mut());
+                });
+            }
             // u64::MAX: the guest did not exit by itself (it stopped).
             let msg = Message::Ended(status.unwrap_or(u64::MAX)).encode();
-            if self.link.link().send(&msg).is_ok() {
+            let mut w = self.pipe.wire.lock();
+            if w.link.link().send(&msg).is_ok() {
                 let deadline = time::now_ns() + FINAL_ACK_WAIT;
                 // Everything is released: nothing can arrive that needs handling first.
-                while !self.link.link().all_acked() && time::now_ns() < deadline {
-                    self.link.pump();
+                while !w.link.link().all_acked() && time::now_ns() < deadline {
+                    w.link.pump();
                 }
             }
         }
-        self.stats.copies = self.primary.copy_stats();
-        self.stats.report(time::now_ns());
+        let mut s = self.pipe.shared.lock();
+        s.stats.copies = s.primary.copy_stats();
+        s.stats.report(time::now_ns());
         match status {
             Some(status) => {
                 kprintln!("guest exited with status {status}");

@@ -33,6 +33,7 @@ use super::super::MS;
 use super::super::hello;
 use super::super::memory::PrimaryRam;
 use super::Host;
+use super::pipeline::Wire;
 use crate::arch::x86_64::{instr, time};
 use crate::kprintln;
 use crate::mm::pagetable::Format;
@@ -70,6 +71,22 @@ pub(super) enum Rejoin {
     Closing { until: u64 },
     /// Pre-copy rounds, then the first checkpoint and its acknowledgement.
     Syncing(Sync),
+}
+
+impl Rejoin {
+    /// Refuses the paired host: says why, and stays until it has our HELLO, so it says why too.
+    fn refuse(&mut self, why: &str) {
+        kprintln!("ft: pairing refused: {why}");
+        *self = Rejoin::Closing {
+            until: time::now_ns() + CLOSING_WAIT,
+        };
+    }
+
+    /// Waits for the next backup on a fresh link (`w`, the pipeline's wire, locked).
+    fn relisten(&mut self, w: &mut Wire) {
+        w.link.restart();
+        *self = Rejoin::Listening { failed: None };
+    }
 }
 
 /// A sync in progress.
@@ -141,14 +158,15 @@ impl<B: Backend> Host<'_, B> {
     /// Services the waiting link: pairing, the HELLOs, a refusal's lingering.
     fn listen(&mut self) {
         let now = time::now_ns();
-        self.link.receive();
-        while let Some(event) = self.link.link().poll_event() {
+        let mut w = self.pipe.wire.lock();
+        w.link.receive();
+        while let Some(event) = w.link.link().poll_event() {
             match event {
                 Event::Paired { peer_session } => {
                     kprintln!(
                         "ft: primary: a new backup paired with session {peer_session:#018x}, \
                          frames under {}",
-                        self.link.link().cipher().unwrap_or("?")
+                        w.link.link().cipher().unwrap_or("?")
                     );
                     let running = cpu_model::negotiated()
                         .copied()
@@ -156,21 +174,24 @@ impl<B: Backend> Host<'_, B> {
                     let ram = self.guest.mem.size();
                     let ours =
                         hello::ours(self.config, Role::Primary, ram, self.image, Some(running));
-                    match hello::send(&mut self.link, &ours) {
+                    match hello::send(&mut w.link, &ours) {
                         Ok(()) => {
                             self.rejoin = Rejoin::Hello {
                                 ours: alloc::boxed::Box::new(ours),
                                 deadline: now + HELLO_WAIT,
                             }
                         }
-                        Err(why) => self.refuse(&why),
+                        Err(why) => self.rejoin.refuse(&why),
                     }
                 }
                 Event::Delivered(msg) => {
                     if let Rejoin::Hello { ours, .. } = &self.rejoin {
                         match hello::answer(ours, &msg) {
-                            Ok(_) => return self.begin_sync(),
-                            Err(why) => self.refuse(&why),
+                            Ok(_) => {
+                                drop(w);
+                                return self.begin_sync();
+                            }
+                            Err(why) => self.rejoin.refuse(&why),
                         }
                     }
                 }
@@ -182,36 +203,22 @@ impl<B: Backend> Host<'_, B> {
                         kprintln!("ft: primary: a host failed to pair as the new backup: {why}");
                         *failed = Some(why);
                     }
-                    self.link.restart();
+                    w.link.restart();
                 }
-                Event::PeerLost => self.relisten(),
+                Event::PeerLost => self.rejoin.relisten(&mut w),
                 Event::Acked(_) => {}
             }
         }
         match self.rejoin {
             Rejoin::Hello { deadline, .. } if now >= deadline => {
-                self.refuse("no HELLO from the new backup");
+                self.rejoin.refuse("no HELLO from the new backup");
             }
-            Rejoin::Closing { until } if now >= until || self.link.link().all_acked() => {
-                self.relisten();
+            Rejoin::Closing { until } if now >= until || w.link.link().all_acked() => {
+                self.rejoin.relisten(&mut w);
             }
             _ => {}
         }
-        self.link.transmit();
-    }
-
-    /// Refuses the paired host: says why, and stays until it has our HELLO, so it says why too.
-    fn refuse(&mut self, why: &str) {
-        kprintln!("ft: pairing refused: {why}");
-        self.rejoin = Rejoin::Closing {
-            until: time::now_ns() + CLOSING_WAIT,
-        };
-    }
-
-    /// Waits for the next backup on a fresh link.
-    fn relisten(&mut self) {
-        self.link.restart();
-        self.rejoin = Rejoin::Listening { failed: None };
+        w.link.transmit();
     }
 
     /// The new backup agreed: a fresh checkpoint stream, and the first pre-copy round (the
@@ -221,18 +228,22 @@ impl<B: Backend> Host<'_, B> {
             session: u128::from(instr::rdtsc()),
             ..self.primary_config
         };
-        self.primary = match Primary::new(&config) {
+        let primary = match Primary::new(&config) {
             Ok(p) => alloc::boxed::Box::new(p),
             Err(e) => {
                 kprintln!("ft: primary: {e}");
-                return self.refuse("this host cannot checkpoint the guest");
+                return self.rejoin.refuse("this host cannot checkpoint the guest");
             }
         };
-        self.pending = None;
-        self.frames_waiting = false;
-        self.commit_waits = false;
-        self.encoded_at = None;
-        self.stats.restart();
+        self.pipe.wire.lock().pending = None;
+        {
+            let mut s = self.pipe.shared.lock();
+            s.primary = primary;
+            s.frames_waiting = false;
+            s.commit_waits = false;
+            s.encoded_at = None;
+            s.stats.restart();
+        }
         self.rejoin = Rejoin::Syncing(Sync {
             started: time::now_ns(),
             rounds: 0,
@@ -260,8 +271,8 @@ impl<B: Backend> Host<'_, B> {
             return;
         }
         self.pump_sender(PRECOPY_PAGES_PER_TURN);
-        self.send_pending();
-        if !self.primary.sender_idle() {
+        self.pipe.send_pending(&mut self.pipe.wire.lock());
+        if !self.pipe.shared.lock().primary.sender_idle() {
             return;
         }
         self.harvest();
@@ -281,7 +292,13 @@ impl<B: Backend> Host<'_, B> {
     /// Begins a pre-copy round of the pages just harvested (all of them, the first time).
     fn next_round(&mut self) {
         let mut ram = PrimaryRam(&mut self.guest.mem);
-        match self.primary.precopy(&mut ram, &self.dirty) {
+        let round = self
+            .pipe
+            .shared
+            .lock()
+            .primary
+            .precopy(&mut ram, &self.dirty);
+        match round {
             Ok(round) => {
                 if let Rejoin::Syncing(sync) = &mut self.rejoin {
                     sync.rounds += 1;
@@ -300,7 +317,7 @@ impl<B: Backend> Host<'_, B> {
     /// wrote, and these ride along).
     fn first_checkpoint(&mut self) {
         self.dma_dirty.append(&mut self.dirty);
-        let epoch = self.primary.current_epoch();
+        let epoch = self.pipe.shared.lock().primary.current_epoch();
         let start = time::now_ns();
         self.protected = true;
         self.stun();
@@ -348,7 +365,8 @@ impl<B: Backend> Host<'_, B> {
 
     /// One round of the card's I/O during pre-copy ([`TrackedNet`]).
     pub(super) fn service_tracked_nic(&mut self) -> Option<NicActivity> {
-        let uplink = self.uplink.as_mut()?;
+        let mut s = self.pipe.shared.lock();
+        let uplink = s.uplink.as_mut()?;
         let mut net = TrackedNet {
             uplink,
             dma_dirty: &mut self.dma_dirty,

@@ -27,28 +27,47 @@ impl<B: Backend> Host<'_, B> {
     /// output-commit latency is the epoch's remaining length plus the checkpoint's transfer,
     /// US20170262299): a guest answering a client is not kept waiting a whole long epoch.
     pub(super) fn stun_if_due(&mut self) {
-        if time::now_ns() >= self.epoch_end() && self.primary.sender_idle() {
+        // Not before the shortest the epoch can be: no lock taken at every exit.
+        if time::now_ns() < self.epoch_start + self.epoch_len.min(self.epoch_min) {
+            return;
+        }
+        let due = {
+            let s = self.pipe.shared.lock();
+            time::now_ns() >= self.epoch_end_with(s.frames_waiting) && s.primary.sender_idle()
+        };
+        if due {
             self.stun();
         }
     }
 
     /// When the running epoch ends: after its length, or after `epoch_min` once it holds
-    /// frames.
-    pub(super) fn epoch_end(&self) -> u64 {
-        let len = match self.frames_waiting {
+    /// frames (`frames_waiting`).
+    pub(super) fn epoch_end_with(&self, frames_waiting: bool) -> u64 {
+        let len = match frames_waiting {
             true => self.epoch_len.min(self.epoch_min),
             false => self.epoch_len,
         };
         self.epoch_start + len
     }
 
+    /// Whether the previous epoch's pages are all on the stream.
+    fn sender_idle(&self) -> bool {
+        self.pipe.shared.lock().primary.sender_idle()
+    }
+
     /// Checkpoints the epoch that just ended. The guest is stopped (we are in its exit).
     pub(super) fn stun(&mut self) {
         let start = time::now_ns();
-        let waited = !self.primary.sender_idle();
-        while self.protected && !self.primary.sender_idle() {
-            self.pump_sender(usize::MAX);
-            self.service_link();
+        let waited = !self.sender_idle();
+        while self.protected && !self.sender_idle() {
+            if self.pipe.running() {
+                // Its CPU sends the pages; a lost backup ends the wait.
+                self.take_news();
+                core::hint::spin_loop();
+            } else {
+                self.pump_sender(usize::MAX);
+                self.service_link();
+            }
         }
         if !self.protected {
             return;
@@ -68,21 +87,25 @@ impl<B: Backend> Host<'_, B> {
         };
         let devices = self.guest.save_devices();
         let captured = time::now_ns();
-        self.freeze_at(FreezePhase::Stun, self.primary.current_epoch());
+        let mut s = self.pipe.shared.lock();
+        self.pipe
+            .freeze_at(FreezePhase::Stun, s.primary.current_epoch());
         let guest_time = self.guest.chipset.now_ns();
         let mut ram = PrimaryRam(&mut self.guest.mem);
-        let report = self
+        let report = s
             .primary
             .stun(&mut ram, &self.dirty, guest_time, &cpu, &devices);
         let flush = time::now_ns();
-        self.sync_tlb();
+        if self.guest.mem.sync_tlb(&mut self.vcpu) {
+            self.stale.flushed();
+        }
         let resumed = time::now_ns();
         match report {
             Ok(report) => {
-                if self.frames_waiting {
-                    self.stats.held_frames(report.epoch);
+                if s.frames_waiting {
+                    s.stats.held_frames(report.epoch);
                 }
-                self.stats.stunned(
+                s.stats.stunned(
                     &report,
                     &StunTimes {
                         wait: waited.then(|| sent_at - start),
@@ -96,23 +119,29 @@ impl<B: Backend> Host<'_, B> {
                 let observed = EpochObservation {
                     length_ns: start.saturating_sub(self.epoch_start),
                     dirty_pages: report.dirty,
-                    link_bytes_per_sec: self.stats.link_bytes_per_sec(),
-                    output_waiting: self.primary.output_waiting(),
+                    link_bytes_per_sec: s.stats.link_bytes_per_sec(),
+                    output_waiting: s.primary.output_waiting(),
                 };
                 self.epoch_len = self.policy.next(&observed).0;
             }
             Err(e @ PrimaryError::Stream(_)) => kprintln!("ft: primary: stun failed: {e}"),
             Err(e) => kprintln!(
                 "ft: primary: epoch {} not checkpointed: {e}; its dirty pages join the next epoch",
-                self.primary.current_epoch()
+                s.primary.current_epoch()
             ),
         }
         self.epoch_start = resumed;
-        self.commit_waits = self.frames_waiting;
-        self.frames_waiting = false;
-        self.stats.copies = self.primary.copy_stats();
-        self.stats
+        s.commit_waits = s.frames_waiting;
+        s.frames_waiting = false;
+        s.stats.copies = s.primary.copy_stats();
+        s.stats
             .maybe_report(resumed, &mut self.guest.mem, &self.dirty);
+        drop(s);
+        // The epoch is the pipeline's to send: on its own CPU, from now.
+        if self.protected {
+            self.pipe.start();
+            self.pipe.wake();
+        }
     }
 
     /// Gathers in `dirty` the pages written since the last harvest (by the guest: from the

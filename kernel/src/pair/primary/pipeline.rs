@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The checkpoint pipeline: the peer link (messages queued, frames sealed and sent,
+//! acknowledgements in), the witness's turns, and the lazy sender encoding the epoch's pages.
+//! On a host with a CPU to spare it runs there, beside the guest ([`Pipe::start`]): the guest's
+//! CPU then pays only for the stun and for copy-on-write faults. Otherwise the guest's CPU
+//! runs its turns between guest exits, as the primary's loop rations them.
+//!
+//! Two locks, always taken in this order: [`Wire`] (the link, the witness, a message the link
+//! could not take yet), then [`Shared`] (the checkpoint state machine, the statistics, the
+//! host NIC of the guest's card). The guest's CPU takes [`Shared`] for stuns, write faults,
+//! held output and its card; the pipeline lets go of it while it seals and transmits frames,
+//! so a fault never waits for the cipher. Pages are read and protections lifted through
+//! [`SharedRam`] under [`Shared`]'s lock, as the guest's CPU changes protections under it.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use castor_ft::link::Event;
+use castor_ft::pair::message::Message;
+use castor_ft::pair::primary::Primary;
+
+use super::super::memory::SharedRam;
+use super::super::output;
+use super::super::stats::Stats;
+use super::super::witness::WitnessLink;
+use crate::arch::x86_64::{apic, instr, time, worker};
+use crate::config::{Config, FreezePhase};
+use crate::kprintln;
+use crate::link::peer::PeerLink;
+use crate::mm::pagetable::Format;
+use crate::vmm::uplink::Uplink;
+
+/// Pages the lazy sender streams at each turn between guest exits.
+const PAGES_PER_EXIT: usize = 8;
+/// Pages encoded before they are put on the wire while frames wait for the epoch.
+const PAGES_PER_BATCH: usize = 16;
+/// Checkpoint bytes the link may hold unsent: at the link rates seen under emulation this
+/// keeps the acknowledgement (and output) latency to tens of milliseconds.
+const LINK_BACKLOG: usize = 128 * 1024;
+
+/// The link side of the pipeline.
+pub(super) struct Wire {
+    pub link: PeerLink,
+    /// The witness's lease (`witness=on`).
+    pub witness: Option<WitnessLink>,
+    /// A message taken from the primary that the link could not take yet.
+    pub pending: Option<Vec<u8>>,
+}
+
+/// The checkpoint side of the pipeline, which the guest's CPU works on too.
+pub(super) struct Shared<F: Format> {
+    pub primary: Box<Primary>,
+    pub stats: Stats,
+    /// The host NIC of the guest's network card, if it has one.
+    pub uplink: Option<Uplink>,
+    /// The guest's memory as the pipeline reads it.
+    pub ram: SharedRam<F>,
+    /// The guest sent frames during the running epoch (they wait for its checkpoint).
+    pub frames_waiting: bool,
+    /// The epoch being sent holds frames: a client waits for its acknowledgement.
+    pub commit_waits: bool,
+    /// When the epoch being sent, holding frames, was all encoded, until all of it is on the
+    /// wire.
+    pub encoded_at: Option<u64>,
+    /// The link lost the backup: the guest's CPU handles it ([`Pipe::take_news`]).
+    pub lost: bool,
+    /// The newest epoch acknowledged since the guest's CPU last looked.
+    pub acked: Option<u64>,
+}
+
+impl<F: Format> Shared<F> {
+    /// Whether guest frames wait for the epoch being sent or for the running one (which
+    /// cannot be checkpointed before the one being sent is out).
+    pub fn frames_wait(&self) -> bool {
+        self.commit_waits || self.frames_waiting
+    }
+}
+
+/// What the pipeline found that the guest's CPU acts on.
+pub(super) struct News {
+    /// The backup is lost.
+    pub lost: bool,
+    /// The newest epoch acknowledged since the last look.
+    pub acked: Option<u64>,
+}
+
+/// The pipeline: its two halves, and the CPU that runs it, if one does.
+pub(super) struct Pipe<'c, F: Format> {
+    pub wire: spin::Mutex<Wire>,
+    pub shared: spin::Mutex<Shared<F>>,
+    config: &'c Config,
+    /// The application processor the pipeline may run on.
+    cpu: Option<usize>,
+    /// Asks that CPU's loop to go on ([`Pipe::stop`] clears it).
+    running: AtomicBool,
+    /// [`Shared::lost`] or [`Shared::acked`] was set since [`Pipe::take_news`] last looked.
+    news: AtomicBool,
+    /// Said where the pipeline runs.
+    announced: AtomicBool,
+    /// [`Pipe::retire`]d: it does not start again.
+    retired: AtomicBool,
+}
+
+impl<'c, F: Format> Pipe<'c, F> {
+    /// A pipeline of `wire` and `shared` that may run on the first idle application
+    /// processor, if this host has one.
+    pub fn new(wire: Wire, shared: Shared<F>, config: &'c Config) -> Self {
+        Self {
+            wire: spin::Mutex::new(wire),
+            shared: spin::Mutex::new(shared),
+            config,
+            cpu: worker::idle_ap(),
+            running: AtomicBool::new(false),
+            news: AtomicBool::new(false),
+            announced: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
+        }
+    }
+
+    /// Its two halves, once its CPU is stopped.
+    pub fn into_parts(self) -> (Wire, Shared<F>) {
+        self.stop();
+        (self.wire.into_inner(), self.shared.into_inner())
+    }
+
+    /// The CPU the pipeline runs on, if it runs beside the guest.
+    pub fn cpu(&self) -> Option<usize> {
+        self.cpu.filter(|_| self.running())
+    }
+
+    /// Whether the pipeline runs on its own CPU now.
+    pub fn running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// Runs the pipeline on its CPU, if it has one and it does not run yet. `self` must stay
+    /// where it is until [`Pipe::stop`] returns.
+    pub fn start(&self) {
+        let Some(cpu) = self.cpu else { return };
+        if self.running() || self.retired.load(Ordering::Acquire) {
+            return;
+        }
+        self.running.store(true, Ordering::Release);
+        let arg = core::ptr::from_ref(self) as usize;
+        match worker::start(cpu, serve::<F>, arg) {
+            Ok(()) if !self.announced.swap(true, Ordering::Relaxed) => kprintln!(
+                "ft: primary: the checkpoint pipeline runs on cpu {cpu}, beside the guest"
+            ),
+            Ok(()) => {}
+            Err(e) => {
+                self.running.store(false, Ordering::Release);
+                log::warn!("ft: primary: the pipeline cannot run on cpu {cpu}: {e:?}");
+            }
+        }
+    }
+
+    /// Stops the pipeline's CPU and waits until its loop has returned: from then on the guest's
+    /// CPU runs the pipeline's turns.
+    pub fn stop(&self) {
+        if !self.running.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(cpu) = self.cpu {
+            worker::wake(cpu);
+            while worker::is_running(cpu) {
+                core::hint::spin_loop();
+            }
+        }
+    }
+
+    /// Stops the pipeline's CPU for good: the guest's CPU finishes the pair's work.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        self.stop();
+    }
+
+    /// Wakes the pipeline's CPU (a stun gave it an epoch to send).
+    pub fn wake(&self) {
+        if let Some(cpu) = self.cpu() {
+            worker::wake(cpu);
+        }
+    }
+
+    /// What the pipeline found since the last look, if anything (without taking a lock when
+    /// nothing).
+    pub fn take_news(&self) -> Option<News> {
+        if !self.news.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        let mut s = self.shared.lock();
+        Some(News {
+            lost: core::mem::take(&mut s.lost),
+            acked: s.acked.take(),
+        })
+    }
+
+    /// Stops this host dead if `ft_freeze=` names `phase` and `epoch` is the named epoch or a
+    /// later one (the first time the phase comes): no more frames or heartbeats, as if it had
+    /// crashed right here.
+    pub fn freeze_at(&self, phase: FreezePhase, epoch: u64) {
+        if let Some(point) = self.config.ft_freeze
+            && point.phase == phase
+            && epoch >= point.epoch
+        {
+            kprintln!("ft: test freeze: {phase:?} of epoch {epoch}; stopping dead");
+            crate::console::flush();
+            instr::halt_forever();
+        }
+    }
+
+    /// The witness's turn: replies in, a request out if one is due; `protected` says what a
+    /// silent witness means.
+    pub fn witness_turn(&self, w: &mut Wire, protected: bool) {
+        let silence = match protected {
+            true => "the pair stays protected, but a failover now needs the witness back",
+            false => "this host stops its guest when its lease lapses",
+        };
+        if let Some(witness) = w.witness.as_mut() {
+            witness.turn(&mut w.link, "primary", silence);
+        }
+    }
+
+    /// Handles what arrived, then moves messages onto the link. Output released by an
+    /// acknowledgement is printed before the link can tell the backup the acknowledgement
+    /// arrived (receive, handle, then transmit), so the backup never counts output as released
+    /// that was not. A lost backup is left for the guest's CPU ([`Pipe::take_news`]).
+    pub fn service_link(&self, w: &mut Wire) {
+        w.link.receive();
+        while let Some(event) = w.link.link().poll_event() {
+            match event {
+                Event::Delivered(msg) => match Message::decode(&msg) {
+                    Ok(Message::Ack(epoch)) => self.on_ack(w, epoch),
+                    Ok(_) => kprintln!("ft: primary: ignoring an unexpected message"),
+                    Err(e) => kprintln!("ft: primary: ignoring a bad message: {e}"),
+                },
+                Event::PeerLost | Event::PairingFailed(_) => {
+                    self.shared.lock().lost = true;
+                    self.news.store(true, Ordering::Release);
+                    return;
+                }
+                Event::Acked(_) | Event::Paired { .. } => {}
+            }
+        }
+        self.send_pending(w);
+    }
+
+    fn on_ack(&self, w: &mut Wire, epoch: u64) {
+        let mut s = self.shared.lock();
+        let Shared {
+            primary,
+            uplink,
+            stats,
+            acked,
+            ..
+        } = &mut *s;
+        *acked = (*acked).max(Some(epoch));
+        self.news.store(true, Ordering::Release);
+        match primary.on_ack(epoch, |b| {
+            output::release(b, uplink.as_mut());
+        }) {
+            Ok(Some(sent)) => {
+                stats.acked(&sent);
+                drop(s);
+                // Released means out of the UART, not in its FIFO (a slow or emulated UART
+                // still holds bytes after taking them): drain it, then confirm the
+                // acknowledgement to the backup at once (the next transmit), since the only
+                // window for a repeated line is until the backup knows.
+                crate::console::flush();
+                w.link.link().acknowledge_now();
+            }
+            Ok(None) => {}
+            Err(e) => kprintln!("ft: primary: {e}"),
+        }
+    }
+
+    /// Queues control messages, then stream chunks while the link holds less than
+    /// [`LINK_BACKLOG`] unsent (so acknowledgements, and with them released output, are not
+    /// stuck behind seconds of queued checkpoint data), and transmits: the frames are sealed
+    /// with [`Shared`] unlocked. Epochs completed since the last report are reported first: an
+    /// epoch can be completed by a stun or a write fault as well as by the sender, and its
+    /// line must be on the console before its last bytes are on the wire (a backup may take
+    /// over at it as soon as they are).
+    pub fn send_pending(&self, w: &mut Wire) {
+        {
+            let mut s = self.shared.lock();
+            self.report_completed(&mut s);
+            while let Some(msg) = s.primary.next_control() {
+                if let Err(e) = w.link.link().send(&msg) {
+                    kprintln!("ft: primary: link refused a control message: {e:?}");
+                }
+            }
+            loop {
+                if w.pending.is_none() {
+                    w.pending = s.primary.next_stream();
+                }
+                let Some(msg) = &w.pending else { break };
+                let link = w.link.link();
+                if link.send_buffered() + msg.len() > LINK_BACKLOG || !link.can_send(msg.len()) {
+                    break;
+                }
+                if let Err(e) = link.send(msg) {
+                    kprintln!("ft: primary: link refused a message: {e:?}");
+                    break;
+                }
+                w.pending = None;
+            }
+        }
+        w.link.transmit();
+        let all_sent = w.pending.is_none() && w.link.link().all_sent();
+        let mut s = self.shared.lock();
+        if let Some(at) = s.encoded_at
+            && all_sent
+            && s.primary.stream_queued() == 0
+        {
+            s.encoded_at = None;
+            s.stats.on_wire(time::now_ns().saturating_sub(at));
+        }
+    }
+
+    /// Streams up to `pages` pages of the epoch being sent.
+    pub fn pump_sender(&self, s: &mut Shared<F>, pages: usize) {
+        let was_idle = s.primary.sender_idle();
+        let Shared { primary, ram, .. } = s;
+        let pumped = primary.pump_sender(ram, pages);
+        if !was_idle && s.primary.sender_idle() && s.commit_waits {
+            s.encoded_at = Some(time::now_ns());
+        }
+        match pumped {
+            Ok(sent) if sent > 0 && !s.primary.sender_idle() => {
+                // Some of the epoch's pages are out, some are not.
+                let sending = s.primary.current_epoch().saturating_sub(1);
+                self.freeze_at(FreezePhase::Send, sending);
+            }
+            Ok(_) => {}
+            Err(e) => kprintln!("ft: primary: {e}"),
+        }
+        self.report_completed(s);
+    }
+
+    /// With `digests=on`, prints each completely sent epoch's memory digest.
+    fn report_completed(&self, s: &mut Shared<F>) {
+        while let Some(sent) = s.primary.take_completed() {
+            if self.config.digests {
+                kprintln!(
+                    "ft: epoch {} sent: {} pages, {} bytes, memory digest {:032x}",
+                    sent.epoch,
+                    sent.pages,
+                    sent.bytes,
+                    sent.digest.unwrap_or(0)
+                );
+            }
+        }
+    }
+
+    /// The lazy sender's turn: a few pages; or, while frames wait ([`Shared::frames_wait`]),
+    /// all the link takes, in batches each put on the wire at once, so that the backup checks
+    /// and applies the first while the later ones are encoded (the two hosts' CPUs work side
+    /// by side instead of one after the other).
+    pub fn pump_turn(&self, w: &mut Wire) {
+        {
+            let mut s = self.shared.lock();
+            if !s.frames_wait() {
+                self.pump_sender(&mut s, PAGES_PER_EXIT);
+                return;
+            }
+        }
+        loop {
+            let queued = w.link.link().send_buffered();
+            {
+                let mut s = self.shared.lock();
+                if s.primary.sender_idle() {
+                    return;
+                }
+                self.pump_sender(&mut s, PAGES_PER_BATCH);
+            }
+            self.send_pending(w);
+            if w.link.link().send_buffered() <= queued {
+                // Nothing more went to the link: it is full, or the sender is waiting.
+                return;
+            }
+        }
+    }
+
+    /// One turn on the pipeline's own CPU; whether there is more to do at once.
+    fn turn(&self) -> bool {
+        let mut w = self.wire.lock();
+        self.witness_turn(&mut w, true);
+        self.service_link(&mut w);
+        if self.shared.lock().lost {
+            return false;
+        }
+        self.pump_turn(&mut w);
+        self.send_pending(&mut w);
+        let s = self.shared.lock();
+        !s.primary.sender_idle() || s.primary.messages_waiting() || w.pending.is_some()
+    }
+}
+
+/// The pipeline's CPU: turns until [`Pipe::stop`], waiting in HLT (woken by its local APIC
+/// timer every millisecond, or by [`Pipe::wake`]) while there is nothing to do.
+fn serve<F: Format>(arg: usize) {
+    // SAFETY: `arg` is the address of a `Pipe` that stays where it is until `Pipe::stop`
+    // returns, which waits for this function to return (`Pipe::start`). This CPU uses what
+    // the pipe holds only under its locks (but for `config`, only read, and the atomics); the
+    // NIC drivers, the primary and the guest-memory view hold host memory and device
+    // registers that any CPU may use, one at a time.
+    let pipe = unsafe { &*(arg as *const Pipe<'_, F>) };
+    apic::start_host_tick();
+    while pipe.running() {
+        if !pipe.turn() {
+            instr::hlt();
+        }
+    }
+    apic::timer_stop();
+}
