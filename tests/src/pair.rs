@@ -378,7 +378,11 @@ impl Pair {
         self
     }
 
-    /// CPUs per host.
+    /// CPUs per host. QEMU hosts with more than one keep time on the host clock, whatever
+    /// `$CASTOR_QEMU_ICOUNT` says: with `-icount` QEMU runs its CPUs one at a time, in turns of
+    /// up to 100 ms, so a CPU that waits for a lock the other holds (the primary's checkpoint
+    /// pipeline and its guest share one) stalls for a whole turn; without it they run side by
+    /// side, as on hardware.
     pub fn cpus(mut self, cpus: u32) -> Pair {
         self.cpus = cpus;
         self
@@ -573,7 +577,9 @@ impl Pair {
             (emulator, _) => emulator,
         };
         let emulator = match emulator {
-            Emulator::Qemu(qemu) if self.host_clock => Emulator::Qemu(qemu.host_clock()),
+            Emulator::Qemu(qemu) if self.host_clock || self.cpus > 1 => {
+                Emulator::Qemu(qemu.host_clock())
+            }
             emulator => emulator,
         };
         let limit = match emulator {

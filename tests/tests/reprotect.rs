@@ -152,7 +152,8 @@ fn work_rate(console: &str, from: &str, to: Option<&str>) -> (f64, usize) {
 /// The original primary loses its backup, runs on unprotected, and takes a new one while the
 /// guest keeps working: prints the guest's work rate before, during and after the sync (a
 /// working set of random pages too large to send in the time of an epoch makes the sync last
-/// seconds).
+/// seconds). The hosts have two CPUs: the primary's checkpoint pipeline runs on the second
+/// while protected, on the guest's while not, and on the second again once protected anew.
 #[test]
 fn qemu_primary_that_lost_its_backup_takes_a_new_one_while_the_guest_works() {
     let work = WorkParams {
@@ -161,7 +162,9 @@ fn qemu_primary_that_lost_its_backup_takes_a_new_one_while_the_guest_works() {
         words: 512,
         secs: 120,
     };
-    let mut seg = Segment::new(&work.args(), "", PEER_TIMEOUT_MS).expect("a segment");
+    let mut seg = Segment::new(&work.args(), "", PEER_TIMEOUT_MS)
+        .expect("a segment")
+        .cpus(2);
     let mut a = seg.start("A", Role::Primary).expect("starting a host").run;
     let mut b = seg.start("B", Role::Backup).expect("starting a host").run;
     expect(&mut b, "B", &format!("{APPLIED_EPOCH_MARKER}0"));
@@ -207,6 +210,18 @@ fn qemu_primary_that_lost_its_backup_takes_a_new_one_while_the_guest_works() {
     assert!(
         rates.iter().all(|r| r.1 == 0 || r.0 > 0.0),
         "the guest kept working"
+    );
+    // The pipeline on cpu 1 while B protected the guest, and again once C did.
+    let beside = "ft: primary: the checkpoint pipeline runs on cpu 1";
+    let starts: Vec<usize> = console.match_indices(beside).map(|(at, _)| at).collect();
+    let (lost, again) = (
+        console.find(BACKUP_LOST_MARKER).expect("the loss"),
+        console.find(PROTECTED_AGAIN).expect("protected again"),
+    );
+    assert!(
+        starts.first().is_some_and(|&s| s < lost) && starts.iter().any(|&s| s > lost && s < again),
+        "the pipeline ran on cpu 1 under both backups: at {starts:?}, backup lost at {lost}, \
+         protected again at {again}"
     );
     drop(c);
     a.stop();

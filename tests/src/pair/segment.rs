@@ -21,6 +21,7 @@ pub struct Segment {
     key: String,
     template: HostTemplate,
     host_clock: bool,
+    cpus: Option<u32>,
     hosts: usize,
 }
 
@@ -54,6 +55,7 @@ impl Segment {
             key: random_key()?,
             template,
             host_clock: false,
+            cpus: None,
             hosts: 0,
         })
     }
@@ -62,6 +64,12 @@ impl Segment {
     /// that track real time.
     pub fn host_clock(mut self) -> Segment {
         self.host_clock = true;
+        self
+    }
+
+    /// Hosts get `cpus` CPUs each (a primary's second runs its checkpoint pipeline).
+    pub fn cpus(mut self, cpus: u32) -> Segment {
+        self.cpus = Some(cpus);
         self
     }
 
@@ -74,6 +82,9 @@ impl Segment {
         let mut pair = (self.template)()?;
         if self.host_clock {
             pair = pair.host_clock();
+        }
+        if let Some(cpus) = self.cpus {
+            pair = pair.cpus(cpus);
         }
         let run = pair
             .key(&self.key)

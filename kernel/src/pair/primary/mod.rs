@@ -61,6 +61,11 @@ const SERVICE_EVERY: u64 = 500_000;
 const SERVICE_QUIET_EVERY: u64 = 2_000_000;
 /// How long the primary waits for the last acknowledgement when the guest has ended.
 const FINAL_ACK_WAIT: u64 = 10_000 * MS;
+/// Most checkpoint stream bytes encoded and not yet taken by the link before a guest write
+/// waits. The sender keeps its own backlog far below; pages sent first on write faults (no
+/// stun buffer free) bypass it, and a guest writing faster than the link carries would
+/// otherwise fill the heap with them.
+const STREAM_BACKLOG_CAP: usize = 1 << 20;
 
 /// Runs the guest as the primary of `pair`.
 pub fn run<B: Backend>(pair: Pair<'_>) -> ExitStatus {
@@ -184,6 +189,7 @@ impl<B: Backend> Host<'_, B> {
             stale: StaleTranslations::default(),
             dma_dirty: Vec::new(),
             epoch_min: min,
+            sent_first: false,
             pipe: Pipe::new(wire, shared, config),
         }))
     }
@@ -244,6 +250,9 @@ struct Host<'c, B: Backend> {
     dma_dirty: Vec<u64>,
     /// `epoch_min=` in ns.
     epoch_min: u64,
+    /// A write (the guest's or its card's) may have sent pages first since the loop last
+    /// looked at the stream's backlog ([`Host::drain_stream`]).
+    sent_first: bool,
     /// The link, the checkpoint state machine and the lazy sender ([`pipeline`]).
     pipe: Pipe<'c, B::Format>,
 }
@@ -321,6 +330,9 @@ impl<B: Backend> Host<'_, B> {
             let step = run::step(&mut self.vcpu, &mut self.guest, &mut self.out);
             self.hold_output();
             self.service_nic();
+            if core::mem::take(&mut self.sent_first) {
+                self.drain_stream();
+            }
             match step {
                 Step::Continue | Step::HostInterrupt | Step::Preempted => {}
                 Step::Halt => {
@@ -492,6 +504,8 @@ impl<B: Backend> Host<'_, B> {
         *frames_waiting |= self.protected && activity.sent > 0;
         drop(s);
         self.sync_tlb();
+        // The card's writes may have sent pages first, as guest writes do.
+        self.sent_first |= self.protected;
     }
 
     /// HLT: waits for the guest's next interrupt while keeping the pair going.
@@ -536,9 +550,13 @@ impl<B: Backend> Host<'_, B> {
             .primary
             .on_write_fault(&mut PrimaryRam(&mut self.guest.mem), gfn);
         let faults = &mut s.stats.faults;
+        let mut sent_first = false;
         match outcome {
             Ok(FaultOutcome::Copied) => faults.copied += 1,
-            Ok(FaultOutcome::SentFirst) => faults.sent_first += 1,
+            Ok(FaultOutcome::SentFirst) => {
+                faults.sent_first += 1;
+                sent_first = true;
+            }
             Ok(FaultOutcome::Tracked) => faults.tracked += 1,
             Ok(FaultOutcome::Spurious) => {
                 faults.spurious += 1;
@@ -556,7 +574,23 @@ impl<B: Backend> Host<'_, B> {
         }
         drop(s);
         self.sync_tlb();
+        self.sent_first |= sent_first;
         None
+    }
+
+    /// Waits, the guest stopped, while more than [`STREAM_BACKLOG_CAP`] stream bytes wait for
+    /// the link: the pipeline (on its CPU, or here) moves them on; a lost backup ends the wait.
+    /// This is what a page sent first costs the writing vCPU when the link is behind.
+    fn drain_stream(&mut self) {
+        while self.protected && self.pipe.shared.lock().primary.stream_queued() > STREAM_BACKLOG_CAP
+        {
+            if self.pipe.running() {
+                self.take_news();
+                core::hint::spin_loop();
+            } else {
+                self.service_link();
+            }
+        }
     }
 
     fn lose_backup(&mut self) {

@@ -96,8 +96,6 @@ pub(super) struct Pipe<'c, F: Format> {
     running: AtomicBool,
     /// [`Shared::lost`] or [`Shared::acked`] was set since [`Pipe::take_news`] last looked.
     news: AtomicBool,
-    /// Said where the pipeline runs.
-    announced: AtomicBool,
     /// [`Pipe::retire`]d: it does not start again.
     retired: AtomicBool,
 }
@@ -113,7 +111,6 @@ impl<'c, F: Format> Pipe<'c, F> {
             cpu: worker::idle_ap(),
             running: AtomicBool::new(false),
             news: AtomicBool::new(false),
-            announced: AtomicBool::new(false),
             retired: AtomicBool::new(false),
         }
     }
@@ -134,8 +131,9 @@ impl<'c, F: Format> Pipe<'c, F> {
         self.running.load(Ordering::Acquire)
     }
 
-    /// Runs the pipeline on its CPU, if it has one and it does not run yet. `self` must stay
-    /// where it is until [`Pipe::stop`] returns.
+    /// Runs the pipeline on its CPU, if it has one and it does not run yet, and says so (once
+    /// per protection: at the first checkpoint, and again when a new backup protects the
+    /// guest). `self` must stay where it is until [`Pipe::stop`] returns.
     pub fn start(&self) {
         let Some(cpu) = self.cpu else { return };
         if self.running() || self.retired.load(Ordering::Acquire) {
@@ -144,10 +142,9 @@ impl<'c, F: Format> Pipe<'c, F> {
         self.running.store(true, Ordering::Release);
         let arg = core::ptr::from_ref(self) as usize;
         match worker::start(cpu, serve::<F>, arg) {
-            Ok(()) if !self.announced.swap(true, Ordering::Relaxed) => kprintln!(
+            Ok(()) => kprintln!(
                 "ft: primary: the checkpoint pipeline runs on cpu {cpu}, beside the guest"
             ),
-            Ok(()) => {}
             Err(e) => {
                 self.running.store(false, Ordering::Release);
                 log::warn!("ft: primary: the pipeline cannot run on cpu {cpu}: {e:?}");
