@@ -7,7 +7,7 @@
 //! <d> sent from guest memory, <s> spurious faults, <t> writes tracked; wire <B> bytes/page
 //! (<r> of 4096; deltas <D> of <P> pages sent, copy cache <c> copies, <h>% hits), link <K>
 //! KiB/s; stun parts (us avg): harvest <H>, state <S>, copy <C>,
-//! protect <P>, flush <F>, plan <L>, other <O>`
+//! protect <P>, flush <F>, plan <L>, other <O>; heap <K> KiB in use`
 //!
 //! The stun's parts: the dirty-set harvest, the vCPU and device state capture, the copy of hot
 //! pages into stun buffers, the write protection of cold ones, the nested TLB flush, the
@@ -329,7 +329,8 @@ impl Stats {
              fault, {} sent from guest memory, {} spurious faults, {} writes tracked; wire \
              {per_page} bytes/page ({}.{:03} of 4096; deltas {} of {} pages sent, copy cache {} \
              copies, {}.{}% hits), link {} KiB/s; stun parts (us avg): \
-             harvest {}, state {}, copy {}, protect {}, flush {}, plan {}, other {}",
+             harvest {}, state {}, copy {}, protect {}, flush {}, plan {}, other {}; heap {} \
+             KiB in use",
             self.epochs,
             self.epochs * 100 / secs_x100,
             self.dirty / epochs,
@@ -360,6 +361,7 @@ impl Stats {
             p.flush / epochs / 1000,
             p.plan / epochs / 1000,
             other / epochs / 1000,
+            crate::mm::heap::usage().0 / 1024,
         );
         let n = &self.net;
         if n.present {
