@@ -295,6 +295,12 @@ impl PeerLink {
         encap
     }
 
+    /// Sends the NIC's receive interrupt to the CPU with `apic_id` (the one that services the
+    /// link); false if the NIC's cannot be moved.
+    pub fn route_interrupts(&mut self, apic_id: u32) -> bool {
+        self.nic.route_interrupts(apic_id)
+    }
+
     /// The next witness message received, oldest first (authenticated by its reader).
     pub fn take_witness(&mut self) -> Option<Vec<u8>> {
         self.witness_rx.pop_front()

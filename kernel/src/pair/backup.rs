@@ -197,6 +197,17 @@ fn stand_by<F: crate::mm::pagetable::Format>(
                     }
                 }
                 let applied = result.as_ref().ok().and_then(|a| a.last()).map(|a| a.epoch);
+                // The full copy is always reported, also when later epochs completed in the
+                // same bytes (small epochs, or a backup that fell behind): the report below is
+                // of the last.
+                if applied.is_some_and(|e| e > 0)
+                    && result
+                        .iter()
+                        .flatten()
+                        .any(|a| a.checkpoint && a.epoch == 0)
+                {
+                    kprintln!("ft: backup: applied epoch 0 (the full copy; later epochs with it)");
+                }
                 if let Some(epoch) = applied {
                     match link.link().send(&Message::Ack(epoch).encode()) {
                         Ok(id) => acks.push_back((id, epoch, false)),

@@ -17,7 +17,8 @@
 //!   `ft: primary: the guest runs unprotected; waiting for a new backup ...` (re-protection:
 //!   `primary::reprotect`; the witness: `witness`, `rejoin`, `primary::majority`);
 //! - backup: `ft: backup: applied epoch <N> (the last <K> in <T> us each, ...)` (first and
-//!   then every few seconds: how long taking in an epoch's last bytes and applying it took),
+//!   then every few seconds: how long taking in an epoch's last bytes and applying it took;
+//!   `ft: backup: applied epoch 0 (the full copy; ...)` when later epochs came with it),
 //!   and on takeover `ft: backup took over at epoch <N> after <ms> ms of silence (memory digest
 //!   <32 hex>)`, then `ft: backup: releasing <K> lines the primary may have released as it
 //!   died` when there are such lines (the first K guest lines that follow may repeat the

@@ -94,6 +94,13 @@ pub trait Nic: Send {
     fn interrupts(&self) -> Option<(&'static str, u64)> {
         None
     }
+
+    /// Sends the NIC's receive interrupt to the CPU with `apic_id` from now on; false if it
+    /// has none that can be moved (the data path stays polled either way).
+    fn route_interrupts(&mut self, apic_id: u32) -> bool {
+        let _ = apic_id;
+        false
+    }
 }
 
 /// Brings up every supported NIC among `devices`, in PCI order.

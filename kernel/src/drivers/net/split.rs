@@ -137,4 +137,8 @@ impl Nic for Half {
     fn interrupts(&self) -> Option<(&'static str, u64)> {
         self.shared.lock().nic.interrupts()
     }
+
+    fn route_interrupts(&mut self, apic_id: u32) -> bool {
+        self.shared.lock().nic.route_interrupts(apic_id)
+    }
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Connecting a PCI function's interrupts to a handler: MSI-X, else MSI, else legacy INTx
 //! through the I/O APIC ([`crate::arch::x86_64::irq`] allocates the vector and dispatches).
-//! Messages go to the CPU that probes the device (the bootstrap processor).
+//! Messages go to the CPU that probes the device (the bootstrap processor); an MSI-X entry can
+//! be pointed at another CPU later ([`route`]).
 
 use core::fmt;
 
@@ -21,6 +22,8 @@ pub enum Mode {
         entry: u16,
         /// Table size.
         entries: u16,
+        /// Address of that table entry (to point it at another CPU: [`route`]).
+        address: u64,
     },
     /// MSI, one message.
     Msi {
@@ -56,6 +59,7 @@ impl fmt::Display for Mode {
                 vector,
                 entry,
                 entries,
+                ..
             } => write!(
                 f,
                 "msi-x {entries} vectors, entry {entry} -> vector {vector:#x}"
@@ -86,7 +90,7 @@ pub fn connect_msix(
     handler: &'static dyn Handler,
 ) -> Result<Mode, &'static str> {
     let msix = Msix::find(d, cfg).map_err(msi_error)?;
-    msix.entry_address(entry).map_err(msi_error)?;
+    let address = msix.entry_address(entry).map_err(msi_error)?;
     let vector = irq::allocate(handler).map_err(|_| "no free interrupt vector")?;
     // The table is in memory space: decoding on before it is touched.
     d.enable(cfg, reg::COMMAND_MEMORY);
@@ -98,7 +102,24 @@ pub fn connect_msix(
         vector,
         entry,
         entries: msix.entries(),
+        address,
     })
+}
+
+/// Sends the interrupt connected as `mode` to the CPU with `apic_id` from now on. Only MSI-X
+/// entries are moved (false otherwise: the interrupt stays where it was).
+pub fn route(mode: &Mode, apic_id: u32) -> bool {
+    let (
+        Mode::MsiX {
+            vector, address, ..
+        },
+        Ok(dest),
+    ) = (mode, u8::try_from(apic_id))
+    else {
+        return false;
+    };
+    super::msi::program_msix_entry(&DeviceMmio, *address, Message::fixed(dest, *vector));
+    true
 }
 
 /// Enables MSI on `d` with one message sending a fresh vector handled by `handler`.

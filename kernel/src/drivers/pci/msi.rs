@@ -115,6 +115,21 @@ pub struct Msix {
     entries: u16,
 }
 
+/// Writes `msg` into the MSI-X table entry at `entry` (an address [`Msix::entry_address`]
+/// gave) and unmasks it: mask first, then address and data, then unmask (PCI 3.0, 6.8.2.9
+/// leaves the result undefined if an unmasked entry is changed). Also how a programmed entry
+/// is pointed at another CPU.
+pub fn program_msix_entry(mmio: &dyn Mmio, entry: u64, msg: Message) {
+    let vc = entry + 12;
+    mmio.write32(vc, mmio.read32(vc) | MSIX_VECTOR_MASKED);
+    let words = msix_entry_words(msg, false);
+    for (i, w) in words[..3].iter().enumerate() {
+        mmio.write32(entry + 4 * i as u64, *w);
+    }
+    // Reserved vector-control bits must be preserved (6.8.2.9).
+    mmio.write32(vc, mmio.read32(vc) & !MSIX_VECTOR_MASKED);
+}
+
 impl Msix {
     /// Reads and checks the MSI-X capability of `d`.
     pub fn find(d: &Device, cfg: &dyn ConfigSpace) -> Result<Self, MsiError> {
@@ -180,15 +195,7 @@ impl Msix {
     /// Writes `msg` into entry `index` and unmasks it (mask first, then address and data, then
     /// unmask: 6.8.2.9 leaves the result undefined if an unmasked entry is changed).
     pub fn program(&self, mmio: &dyn Mmio, index: u16, msg: Message) -> Result<(), MsiError> {
-        let entry = self.entry_address(index)?;
-        let vc = entry + 12;
-        mmio.write32(vc, mmio.read32(vc) | MSIX_VECTOR_MASKED);
-        let words = msix_entry_words(msg, false);
-        for (i, w) in words[..3].iter().enumerate() {
-            mmio.write32(entry + 4 * i as u64, *w);
-        }
-        // Reserved vector-control bits must be preserved (6.8.2.9).
-        mmio.write32(vc, mmio.read32(vc) & !MSIX_VECTOR_MASKED);
+        program_msix_entry(mmio, self.entry_address(index)?, msg);
         Ok(())
     }
 

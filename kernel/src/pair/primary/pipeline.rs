@@ -24,7 +24,7 @@ use super::super::memory::SharedRam;
 use super::super::output;
 use super::super::stats::Stats;
 use super::super::witness::WitnessLink;
-use crate::arch::x86_64::{apic, instr, time, worker};
+use crate::arch::x86_64::{apic, instr, percpu, time, worker};
 use crate::config::{Config, FreezePhase};
 use crate::kprintln;
 use crate::link::peer::PeerLink;
@@ -131,8 +131,8 @@ impl<'c, F: Format> Pipe<'c, F> {
         self.running.load(Ordering::Acquire)
     }
 
-    /// Runs the pipeline on its CPU, if it has one and it does not run yet, and says so (once
-    /// per protection: at the first checkpoint, and again when a new backup protects the
+    /// Runs the pipeline on its CPU, if it has one and it does not run yet; that CPU says so
+    /// (once per protection: at the first checkpoint, and again when a new backup protects the
     /// guest). `self` must stay where it is until [`Pipe::stop`] returns.
     pub fn start(&self) {
         let Some(cpu) = self.cpu else { return };
@@ -142,9 +142,7 @@ impl<'c, F: Format> Pipe<'c, F> {
         self.running.store(true, Ordering::Release);
         let arg = core::ptr::from_ref(self) as usize;
         match worker::start(cpu, serve::<F>, arg) {
-            Ok(()) => kprintln!(
-                "ft: primary: the checkpoint pipeline runs on cpu {cpu}, beside the guest"
-            ),
+            Ok(()) => {}
             Err(e) => {
                 self.running.store(false, Ordering::Release);
                 log::warn!("ft: primary: the pipeline cannot run on cpu {cpu}: {e:?}");
@@ -315,24 +313,44 @@ impl<'c, F: Format> Pipe<'c, F> {
         }
     }
 
-    /// Streams up to `pages` pages of the epoch being sent.
-    pub fn pump_sender(&self, s: &mut Shared<F>, pages: usize) {
+    /// Streams up to `pages` pages of the epoch being sent, taking [`Shared`]'s lock for one
+    /// page at a time, so that a stun or a write fault on the guest's CPU waits for one page's
+    /// encoding at most. Returns the pages sent.
+    fn pump_pages(&self, pages: usize) -> usize {
+        let mut sent = 0;
+        while sent < pages {
+            let mut s = self.shared.lock();
+            if s.primary.sender_idle() || self.pump_sender(&mut s, 1) == 0 {
+                break;
+            }
+            sent += 1;
+        }
+        sent
+    }
+
+    /// Streams up to `pages` pages of the epoch being sent; returns how many.
+    pub fn pump_sender(&self, s: &mut Shared<F>, pages: usize) -> usize {
         let was_idle = s.primary.sender_idle();
         let Shared { primary, ram, .. } = s;
         let pumped = primary.pump_sender(ram, pages);
         if !was_idle && s.primary.sender_idle() && s.commit_waits {
             s.encoded_at = Some(time::now_ns());
         }
-        match pumped {
+        let sent = match pumped {
             Ok(sent) if sent > 0 && !s.primary.sender_idle() => {
                 // Some of the epoch's pages are out, some are not.
                 let sending = s.primary.current_epoch().saturating_sub(1);
                 self.freeze_at(FreezePhase::Send, sending);
+                sent
             }
-            Ok(_) => {}
-            Err(e) => kprintln!("ft: primary: {e}"),
-        }
+            Ok(sent) => sent,
+            Err(e) => {
+                kprintln!("ft: primary: {e}");
+                0
+            }
+        };
         self.report_completed(s);
+        sent
     }
 
     /// With `digests=on`, prints each completely sent epoch's memory digest.
@@ -355,21 +373,14 @@ impl<'c, F: Format> Pipe<'c, F> {
     /// and applies the first while the later ones are encoded (the two hosts' CPUs work side
     /// by side instead of one after the other).
     pub fn pump_turn(&self, w: &mut Wire) {
-        {
-            let mut s = self.shared.lock();
-            if !s.frames_wait() {
-                self.pump_sender(&mut s, PAGES_PER_EXIT);
-                return;
-            }
+        if !self.shared.lock().frames_wait() {
+            self.pump_pages(PAGES_PER_EXIT);
+            return;
         }
         loop {
             let queued = w.link.link().send_buffered();
-            {
-                let mut s = self.shared.lock();
-                if s.primary.sender_idle() {
-                    return;
-                }
-                self.pump_sender(&mut s, PAGES_PER_BATCH);
+            if self.pump_pages(PAGES_PER_BATCH) == 0 && self.shared.lock().primary.sender_idle() {
+                return;
             }
             self.send_pending(w);
             if w.link.link().send_buffered() <= queued {
@@ -394,8 +405,10 @@ impl<'c, F: Format> Pipe<'c, F> {
     }
 }
 
-/// The pipeline's CPU: turns until [`Pipe::stop`], waiting in HLT (woken by its local APIC
-/// timer every millisecond, or by [`Pipe::wake`]) while there is nothing to do.
+/// The pipeline's CPU: turns until [`Pipe::stop`], waiting in HLT while there is nothing to
+/// do, woken by the link NIC's receive interrupt (moved to this CPU while it serves, where the
+/// NIC can), by [`Pipe::wake`], or by its local APIC timer every millisecond (the link's
+/// timers).
 fn serve<F: Format>(arg: usize) {
     // SAFETY: `arg` is the address of a `Pipe` that stays where it is until `Pipe::stop`
     // returns, which waits for this function to return (`Pipe::start`). This CPU uses what
@@ -404,10 +417,23 @@ fn serve<F: Format>(arg: usize) {
     // registers that any CPU may use, one at a time.
     let pipe = unsafe { &*(arg as *const Pipe<'_, F>) };
     apic::start_host_tick();
+    let routed = pipe.wire.lock().link.route_interrupts(apic::id());
+    kprintln!(
+        "ft: primary: the checkpoint pipeline runs on cpu {}, beside the guest; the link's \
+         receive {}",
+        percpu::current_index(),
+        match routed {
+            true => "interrupts come here",
+            false => "is polled every millisecond",
+        }
+    );
     while pipe.running() {
         if !pipe.turn() {
             instr::hlt();
         }
+    }
+    if routed && let Some(bsp) = percpu::cpu(0) {
+        pipe.wire.lock().link.route_interrupts(bsp.apic_id());
     }
     apic::timer_stop();
 }

@@ -447,6 +447,11 @@ impl Nic for VirtioNet {
     fn interrupts(&self) -> Option<(&'static str, u64)> {
         self.irq.map(|(mode, counter)| (mode.name(), counter.get()))
     }
+
+    fn route_interrupts(&mut self, apic_id: u32) -> bool {
+        self.irq
+            .is_some_and(|(mode, _)| interrupts::route(&mode, apic_id))
+    }
 }
 
 impl Drop for VirtioNet {
