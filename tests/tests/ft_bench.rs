@@ -349,17 +349,18 @@ fn bench_ft_pipeline_beside_the_guest() {
     let (two, two_summary) = work_on_pair(work, |pair| pair.host_clock().cpus(2));
     let (a, b, c) = (two.tsc_rate(), one.tsc_rate(), alone.tsc_rate());
     println!(
-        "ft bench: work rate with FT at 40 epochs/s / without FT, host clock, pages={} span={}: \
-         {:.3} with the pipeline on cpu 1, {:.3} on the guest's cpu ({a:.1} and {b:.1} vs \
-         {c:.1} steps/s on the host TSC)",
+        "ft bench: pipeline beside the guest: work rate with FT at 40 epochs/s / without FT, \
+         host clock, pages={} span={}: {:.3} with the pipeline on cpu 1, {:.3} on the guest's \
+         cpu ({a:.1} and {b:.1} vs {c:.1} steps/s on the host TSC)",
         work.pages,
         work.span,
         a / c,
         b / c,
     );
     println!(
-        "ft bench: work rate with the pipeline on cpu 1 / on the guest's cpu = {:.3} (epochs/s \
-         {} vs {}, link {} vs {} KiB/s, stun/copy {:.2} vs {:.2})",
+        "ft bench: pipeline beside the guest: work rate on cpu 1 / on the guest's cpu = {:.3} \
+         (epochs/s {} vs {}, link {} vs {} KiB/s, stun/copy {:.2} vs {:.2}; the PIT saw {:.0}% \
+         of the TSC's time on cpu 1, {:.0}% on the guest's cpu)",
         a / b,
         two_summary.epochs_per_sec,
         one_summary.epochs_per_sec,
@@ -367,6 +368,8 @@ fn bench_ft_pipeline_beside_the_guest() {
         one_summary.link_kib,
         two_summary.stun_per_copy,
         one_summary.stun_per_copy,
+        two.pit_share() * 100.0,
+        one.pit_share() * 100.0,
     );
 }
 
