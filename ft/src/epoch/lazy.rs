@@ -25,6 +25,10 @@ pub enum Source {
     Buffer(usize),
     /// Guest memory, still write-protected and unchanged since the stun.
     Guest,
+    /// Guest memory as [`Source::Guest`], with stun buffer `n` set aside for it: a hot page whose
+    /// copy was left for after the stun, to a CPU beside the guest
+    /// ([`LazyEpoch::next_hot_copy`]); a write fault copies it into that buffer.
+    Reserved(usize),
     /// Guest memory as it is when sent, not protected: a pre-copy round, whose pages the guest
     /// may change after they are read (its dirty log has them for the next round).
     Live,
@@ -157,6 +161,8 @@ pub struct LazyStats {
     pub sent_on_fault: u64,
     /// Hot pages that found no stun buffer and were deferred instead.
     pub hot_without_buffer: u64,
+    /// Hot pages copied into their buffer after the stun, before the guest wrote them.
+    pub copied_after_stun: u64,
 }
 
 /// One epoch's lazy transmission.
@@ -173,6 +179,10 @@ pub struct LazyEpoch {
     cursor: usize,
     /// Pages not yet sent.
     left: usize,
+    /// The hot pages whose copy was left for after the stun, ascending.
+    hot: Vec<Pfn>,
+    /// Every page of `hot` before this index is copied, written or sent.
+    hot_cursor: usize,
     /// Counts.
     pub stats: LazyStats,
 }
@@ -203,20 +213,35 @@ impl LazyEpoch {
             left: pages.len(),
             pages,
             cursor: 0,
+            hot: Vec::new(),
+            hot_cursor: 0,
             stats: LazyStats::default(),
         }
     }
 
     /// Plans the epoch whose dirty set is `dirty`: hot pages into stun buffers while they last,
     /// everything else write-protected for lazy sending. Duplicate page numbers count once.
-    pub fn plan(dirty: &[Pfn], history: &History, pool: &mut StunPool) -> (Self, StunPlan) {
+    /// With `hot_later` (a CPU beside the guest copies them), hot pages are write-protected
+    /// too, each with its buffer set aside ([`Source::Reserved`]), and the stun copies nothing.
+    pub fn plan(
+        dirty: &[Pfn],
+        history: &History,
+        pool: &mut StunPool,
+        hot_later: bool,
+    ) -> (Self, StunPlan) {
         let dirty = ascending(dirty);
         let mut stats = LazyStats::default();
         let mut plan = StunPlan::default();
+        let mut hot = Vec::new();
         let pages = dirty
             .iter()
             .map(|&pfn| {
                 let source = match history.is_hot(pfn).then(|| pool.take()) {
+                    Some(Some(n)) if hot_later => {
+                        plan.protect.push(pfn);
+                        hot.push(pfn);
+                        Source::Reserved(n)
+                    }
                     Some(Some(n)) => {
                         plan.copy.push((pfn, n));
                         stats.copied_in_stun += 1;
@@ -236,7 +261,31 @@ impl LazyEpoch {
             .collect();
         let mut epoch = Self::with_pages(pages);
         epoch.stats = stats;
+        epoch.hot = hot;
         (epoch, plan)
+    }
+
+    /// The next hot page whose copy was left for after the stun and that is still in guest
+    /// memory, protected, with its buffer: copy it there, then call
+    /// [`LazyEpoch::hot_copied`] and lift its protection.
+    pub fn next_hot_copy(&mut self) -> Option<(Pfn, usize)> {
+        while let Some(&pfn) = self.hot.get(self.hot_cursor) {
+            if let Some(Some(Source::Reserved(n))) = self.unsent(pfn).copied() {
+                return Some((pfn, n));
+            }
+            self.hot_cursor += 1;
+        }
+        None
+    }
+
+    /// Hot page `pfn` ([`LazyEpoch::next_hot_copy`]) is in its buffer now: sent from there.
+    pub fn hot_copied(&mut self, pfn: Pfn) {
+        if let Some(source) = self.unsent(pfn)
+            && let Some(Source::Reserved(n)) = *source
+        {
+            *source = Some(Source::Buffer(n));
+            self.stats.copied_after_stun += 1;
+        }
     }
 
     /// Where page `pfn`'s entry is, if the epoch has it and it is not sent yet.
@@ -248,10 +297,15 @@ impl LazyEpoch {
 
     /// A guest write faulted on `pfn` (write-protected at the stun).
     pub fn on_write(&mut self, pfn: Pfn, pool: &mut StunPool) -> WriteVerdict {
-        let Some(source @ Some(Source::Guest)) = self.unsent(pfn) else {
+        let Some(source) = self.unsent(pfn) else {
             return WriteVerdict::Proceed;
         };
-        match pool.take() {
+        let reserved = match *source {
+            Some(Source::Guest) => None,
+            Some(Source::Reserved(n)) => Some(n),
+            _ => return WriteVerdict::Proceed,
+        };
+        match reserved.or_else(|| pool.take()) {
             Some(n) => {
                 *source = Some(Source::Buffer(n));
                 self.stats.copied_on_write += 1;
@@ -292,6 +346,10 @@ impl LazyEpoch {
             Source::Buffer(n) => {
                 pool.give_back(n);
                 false
+            }
+            Source::Reserved(n) => {
+                pool.give_back(n);
+                true
             }
             Source::Guest => true,
             Source::Live => false,

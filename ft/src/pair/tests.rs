@@ -163,6 +163,8 @@ struct Outcome {
     tracked: u64,
     /// Pages sent as deltas.
     deltas: u64,
+    /// Hot pages copied after the stun (by the helper beside the guest).
+    copied_after_stun: u64,
 }
 
 /// Runs the pair for `steps` steps, then kills the primary (everything it had not yet
@@ -188,6 +190,11 @@ fn run_pair(
         ..config(stun_buffers)
     })
     .expect("primary");
+    // Every other run with dirty flags leaves the hot pages' copies for after the stun, to a
+    // helper that copies them between the guest's writes.
+    let helper = dirty_flags && seed % 4 < 2;
+    primary.copy_hot_after_stun(helper);
+    let mut copied_after_stun = 0;
     let mut backup = Backup::new(PAGES);
     let mut backup_ram = BackupRam((0..PAGES).map(|_| Box::new([0xAA; PAGE_SIZE])).collect());
     let mut to_backup: VecDeque<Vec<u8>> = VecDeque::new();
@@ -269,6 +276,11 @@ fn run_pair(
                 produced.push(Vec::new());
             }
             6 | 7 => {
+                for _ in 0..rng.below(3) {
+                    let copied = primary.copy_hot(&mut ram).expect("hot page copied");
+                    assert!(helper || !copied, "hot pages copied at the stun");
+                    copied_after_stun += u64::from(copied);
+                }
                 primary.pump_sender(&mut ram, rng.below(8)).expect("pump");
                 ram.sync_tlb();
                 while let Some(m) = primary.next_message() {
@@ -372,6 +384,7 @@ fn run_pair(
         spurious,
         tracked,
         deltas: primary.copy_stats().0.deltas,
+        copied_after_stun,
     }
 }
 
@@ -405,6 +418,7 @@ struct FaultCounts {
 /// the released output continues with no gap.
 fn run_pairs(dirty_flags: bool) -> FaultCounts {
     let (mut cow, mut first, mut takeovers, mut repeats, mut deltas) = (0, 0, 0, 0, 0);
+    let mut copied_after_stun = 0;
     let mut counts = FaultCounts::default();
     for seed in 1..=160u64 {
         let stun_buffers = [0, 2, 16][seed as usize % 3];
@@ -423,6 +437,7 @@ fn run_pairs(dirty_flags: bool) -> FaultCounts {
         );
         cow += o.copied_on_write;
         first += o.sent_first;
+        copied_after_stun += o.copied_after_stun;
         deltas += o.deltas;
         counts.spurious += o.spurious;
         counts.tracked += o.tracked;
@@ -466,6 +481,8 @@ fn run_pairs(dirty_flags: bool) -> FaultCounts {
     // Memory and output above were checked with pages sent as deltas against the copy the
     // backup held, acknowledged or not.
     assert!(deltas > 1000, "only {deltas} pages went as deltas");
+    // With dirty flags, half the runs copied hot pages after their stuns.
+    assert_eq!(copied_after_stun > 0, dirty_flags, "{copied_after_stun}");
     counts
 }
 

@@ -3,7 +3,8 @@
 //!
 //! `ft: primary: <N> epochs (<R>/s), epoch <ms> ms, dirty <D> pages/epoch, stun <S> us avg
 //! (<M> max, harvest <H> us), copy of the same pages <C> us: stun/copy <X>, waited for the
-//! sender <W> times, lazy: <a> copied at stun, <b> copy-on-write, <c> sent on fault,
+//! sender <W> times, lazy: <a> copied at stun, <h> copied after it (by the pipeline's CPU),
+//! <b> copy-on-write, <c> sent on fault,
 //! <d> sent from guest memory, <s> spurious faults, <t> writes tracked; wire <B> bytes/page
 //! (<r> of 4096; deltas <D> of <P> pages sent, copy cache <c> copies, <h>% hits), link <K>
 //! KiB/s; stun parts (us avg): harvest <H>, state <S>, copy <C>,
@@ -272,6 +273,7 @@ impl Stats {
         self.acked_bytes += sent.bytes;
         let l = &sent.lazy;
         self.lazy.copied_in_stun += l.copied_in_stun;
+        self.lazy.copied_after_stun += l.copied_after_stun;
         self.lazy.copied_on_write += l.copied_on_write;
         self.lazy.sent_on_fault += l.sent_on_fault;
         self.lazy.deferred += l.deferred;
@@ -325,7 +327,8 @@ impl Stats {
         kprintln!(
             "ft: primary: {} epochs ({}/s), dirty {} pages/epoch, stun {stun_us} us avg ({} max, \
              harvest {} us), copy of the same pages {copy_us} us: stun/copy {}.{:02}, waited \
-             for the sender {} times, lazy: {} copied at stun, {} copy-on-write, {} sent on \
+             for the sender {} times, lazy: {} copied at stun, {} copied after it, {} \
+             copy-on-write, {} sent on \
              fault, {} sent from guest memory, {} spurious faults, {} writes tracked; wire \
              {per_page} bytes/page ({}.{:03} of 4096; deltas {} of {} pages sent, copy cache {} \
              copies, {}.{}% hits), link {} KiB/s; stun parts (us avg): \
@@ -340,6 +343,7 @@ impl Stats {
             ratio_x100 % 100,
             self.waited,
             l.copied_in_stun,
+            l.copied_after_stun,
             self.faults.copied,
             self.faults.sent_first,
             l.deferred

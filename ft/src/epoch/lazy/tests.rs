@@ -19,6 +19,8 @@ struct Sim {
     pool: StunPool,
     history: History,
     rng: Rng,
+    /// Hot pages are copied after the stun, by a helper ([`Sim::copy_hot`]).
+    hot_later: bool,
 }
 
 impl Sim {
@@ -33,6 +35,17 @@ impl Sim {
             pool: StunPool::new(pool),
             history: History::new(PAGES, 3),
             rng: Rng::new(0x5EED),
+            hot_later: false,
+        }
+    }
+
+    /// The helper beside the guest copies one hot page left for after the stun, if any.
+    fn copy_hot(&mut self, epoch: &mut LazyEpoch) {
+        if let Some((pfn, n)) = epoch.next_hot_copy() {
+            assert!(self.protected.contains(&pfn), "copied while protected");
+            self.buffers[n] = self.guest[pfn as usize].clone();
+            epoch.hot_copied(pfn);
+            self.protected.remove(&pfn);
         }
     }
 
@@ -63,7 +76,7 @@ impl Sim {
         };
         self.backup[pfn as usize] = match source {
             Source::Buffer(n) => self.buffers[n].clone(),
-            Source::Guest => {
+            Source::Guest | Source::Reserved(_) => {
                 assert!(
                     self.protected.contains(&pfn),
                     "read from guest only while protected"
@@ -81,7 +94,7 @@ impl Sim {
     fn stun(&mut self) -> (LazyEpoch, Vec<Vec<u8>>) {
         let dirty: Vec<Pfn> = core::mem::take(&mut self.dirty).into_iter().collect();
         self.history.record(&dirty);
-        let (epoch, plan) = LazyEpoch::plan(&dirty, &self.history, &mut self.pool);
+        let (epoch, plan) = LazyEpoch::plan(&dirty, &self.history, &mut self.pool, self.hot_later);
         for (pfn, n) in plan.copy {
             self.buffers[n] = self.guest[pfn as usize].clone();
         }
@@ -91,7 +104,10 @@ impl Sim {
 }
 
 fn run(pool: usize, epochs: usize, hot_pages: u64) -> LazyStats {
-    let mut sim = Sim::new(pool);
+    run_with(Sim::new(pool), epochs, hot_pages)
+}
+
+fn run_with(mut sim: Sim, epochs: usize, hot_pages: u64) -> LazyStats {
     let mut total = LazyStats::default();
     for _ in 0..epochs {
         let (mut epoch, snapshot) = sim.stun();
@@ -107,6 +123,9 @@ fn run(pool: usize, epochs: usize, hot_pages: u64) -> LazyStats {
             if sim.rng.next_u64().is_multiple_of(3) {
                 sim.send_one(&mut epoch);
             }
+            if sim.rng.next_u64().is_multiple_of(2) {
+                sim.copy_hot(&mut epoch);
+            }
         }
         while !epoch.done() {
             sim.send_one(&mut epoch);
@@ -121,6 +140,7 @@ fn run(pool: usize, epochs: usize, hot_pages: u64) -> LazyStats {
         total.copied_on_write += s.copied_on_write;
         total.sent_on_fault += s.sent_on_fault;
         total.hot_without_buffer += s.hot_without_buffer;
+        total.copied_after_stun += s.copied_after_stun;
     }
     total
 }
@@ -133,6 +153,48 @@ fn the_backup_gets_stun_time_contents_with_plenty_of_buffers() {
         "{s:?}"
     );
     assert_eq!(s.sent_on_fault, 0, "{s:?}");
+}
+
+#[test]
+fn hot_pages_copied_after_the_stun_reach_the_backup_as_they_were_at_it() {
+    let mut sim = Sim::new(PAGES);
+    sim.hot_later = true;
+    let s = run_with(sim, 20, 4);
+    assert_eq!(s.copied_in_stun, 0, "the stun copies nothing: {s:?}");
+    assert!(s.copied_after_stun > 0, "the helper copied some: {s:?}");
+    assert!(s.copied_on_write > 0, "the guest wrote some first: {s:?}");
+    assert_eq!(s.sent_on_fault, 0, "{s:?}");
+}
+
+#[test]
+fn a_hot_page_written_before_its_copy_takes_its_own_buffer() {
+    let mut h = History::new(8, 1);
+    h.record(&[2, 4]);
+    let mut pool = StunPool::new(2);
+    let (mut epoch, plan) = LazyEpoch::plan(&[2, 4, 6], &h, &mut pool, true);
+    assert!(plan.copy.is_empty());
+    assert_eq!(plan.protect, [2, 4, 6], "hot pages protected too");
+    assert_eq!(pool.free(), 0, "their buffers set aside");
+    // The guest writes page 4 first: into the buffer set aside, though the pool is empty.
+    let WriteVerdict::CopyTo(n) = epoch.on_write(4, &mut pool) else {
+        panic!("a reserved page copies on write");
+    };
+    assert_eq!(
+        epoch.next_hot_copy(),
+        Some((2, 1 - n)),
+        "page 4 is no longer to copy"
+    );
+    epoch.hot_copied(2);
+    assert_eq!(epoch.next_hot_copy(), None);
+    // A cold page finds no buffer: sent first.
+    assert_eq!(epoch.on_write(6, &mut pool), WriteVerdict::SendNow);
+    assert_eq!(epoch.stats.copied_after_stun, 1);
+    assert_eq!(epoch.stats.copied_on_write, 1);
+    for want in [(2, Source::Buffer(1 - n)), (4, Source::Buffer(n))] {
+        assert_eq!(epoch.next(), Some(want));
+        assert!(!epoch.sent(want.0, &mut pool), "sent from its buffer");
+    }
+    assert_eq!(pool.free(), 2, "both buffers back");
 }
 
 #[test]
@@ -202,7 +264,7 @@ fn plan_splits_hot_and_cold_and_counts_duplicates_once() {
     let mut h = History::new(8, 1);
     h.record(&[1, 2]);
     let mut pool = StunPool::new(1);
-    let (epoch, plan) = LazyEpoch::plan(&[1, 2, 3, 3], &h, &mut pool);
+    let (epoch, plan) = LazyEpoch::plan(&[1, 2, 3, 3], &h, &mut pool, false);
     assert_eq!(plan.copy, [(1, 0)]);
     assert_eq!(plan.protect, [2, 3]);
     assert_eq!(epoch.stats.hot_without_buffer, 1);
@@ -235,7 +297,7 @@ fn pages_sent_out_of_order_are_skipped_and_counted_once() {
 fn a_cold_page_written_before_it_is_sent_moves_to_a_buffer_once() {
     let h = History::new(16, 8);
     let mut pool = StunPool::new(1);
-    let (mut epoch, plan) = LazyEpoch::plan(&[2, 4, 6], &h, &mut pool);
+    let (mut epoch, plan) = LazyEpoch::plan(&[2, 4, 6], &h, &mut pool, false);
     assert_eq!(plan.protect, [2, 4, 6]);
     assert_eq!(epoch.on_write(4, &mut pool), WriteVerdict::CopyTo(0));
     assert_eq!(epoch.on_write(4, &mut pool), WriteVerdict::Proceed);

@@ -268,6 +268,8 @@ pub struct Primary {
     full_copy_begun: bool,
     /// A checkpoint (an epoch with vCPU and device state) has been taken.
     checkpointed: bool,
+    /// Hot pages are copied after the stun ([`Primary::copy_hot_after_stun`]).
+    copy_hot_after_stun: bool,
 }
 
 impl fmt::Debug for Primary {
@@ -317,7 +319,35 @@ impl Primary {
             clock: config.clock,
             full_copy_begun: false,
             checkpointed: false,
+            copy_hot_after_stun: false,
         })
+    }
+
+    /// From the next stun on, whether hot pages are left in guest memory, write-protected,
+    /// each with its stun buffer set aside, for [`Primary::copy_hot`] to copy after the stun
+    /// (a CPU beside the guest's does it while the guest runs) rather than copied by the stun.
+    /// A guest write that comes first copies the page into its buffer. Not with write tracking
+    /// (every page stays protected there) nor for the full copy.
+    pub fn copy_hot_after_stun(&mut self, on: bool) {
+        self.copy_hot_after_stun = on;
+    }
+
+    /// Copies the next hot page whose copy was left for after the stun into its buffer and
+    /// lifts its protection; whether there was one.
+    ///
+    /// # Errors
+    /// [`PrimaryError::NoSuchPage`] if `ram` lacks the page (nothing changes).
+    pub fn copy_hot(&mut self, ram: &mut dyn GuestRam) -> Result<bool, PrimaryError> {
+        let Some(sending) = &mut self.sending else {
+            return Ok(false);
+        };
+        let Some((gfn, n)) = sending.lazy.next_hot_copy() else {
+            return Ok(false);
+        };
+        self.pages.copy_in(ram, gfn, n)?;
+        sending.lazy.hot_copied(gfn);
+        ram.set_protected(gfn, false);
+        Ok(true)
     }
 
     /// The epoch the guest is running in now (its checkpoint is the next stun).
@@ -446,7 +476,8 @@ impl Primary {
         if !full {
             self.history.record(&dirty);
         }
-        let (lazy, plan) = LazyEpoch::plan(&dirty, &self.history, &mut self.pages.pool);
+        let hot_later = self.copy_hot_after_stun && self.tracked.is_none() && !full;
+        let (lazy, plan) = LazyEpoch::plan(&dirty, &self.history, &mut self.pages.pool, hot_later);
         let copy_start = (self.clock)();
         for &(gfn, n) in &plan.copy {
             self.pages.copy_in(ram, gfn, n)?;

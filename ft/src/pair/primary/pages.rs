@@ -87,7 +87,7 @@ impl Pages {
     ) -> Result<PageEncoding, PrimaryError> {
         let page = match source {
             Source::Buffer(n) => self.buffers.get(n).map(|b| &**b),
-            Source::Guest | Source::Live => ram.page(gfn),
+            Source::Guest | Source::Reserved(_) | Source::Live => ram.page(gfn),
         }
         .ok_or(PrimaryError::NoSuchPage(gfn))?;
         // The full copy sends every page once: nothing to make deltas against, and caching it

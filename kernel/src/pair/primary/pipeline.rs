@@ -126,6 +126,12 @@ impl<'c, F: Format> Pipe<'c, F> {
         self.cpu.filter(|_| self.running())
     }
 
+    /// Whether the pipeline will run on its own CPU while the guest is protected (it has one
+    /// and is not retired): the stun may then leave the hot pages' copies to it.
+    pub fn will_run(&self) -> bool {
+        self.cpu.is_some() && !self.retired.load(Ordering::Acquire)
+    }
+
     /// Whether the pipeline runs on its own CPU now.
     pub fn running(&self) -> bool {
         self.running.load(Ordering::Acquire)
@@ -390,8 +396,26 @@ impl<'c, F: Format> Pipe<'c, F> {
         }
     }
 
+    /// Copies the hot pages the stun left to this CPU into their buffers, one per hold of
+    /// [`Shared`]'s lock: the guest writes them soon, and each copied first spares it a fault.
+    fn copy_hot_pages(&self) {
+        loop {
+            let mut s = self.shared.lock();
+            let Shared { primary, ram, .. } = &mut *s;
+            match primary.copy_hot(ram) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    kprintln!("ft: primary: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
     /// One turn on the pipeline's own CPU; whether there is more to do at once.
     fn turn(&self) -> bool {
+        self.copy_hot_pages();
         let mut w = self.wire.lock();
         self.witness_turn(&mut w, true);
         self.service_link(&mut w);

@@ -92,6 +92,9 @@ impl<B: Backend> Host<'_, B> {
             .freeze_at(FreezePhase::Stun, s.primary.current_epoch());
         let guest_time = self.guest.chipset.now_ns();
         let mut ram = PrimaryRam(&mut self.guest.mem);
+        // With a CPU beside the guest the hot pages are copied there, after the stun.
+        s.primary
+            .copy_hot_after_stun(self.protected && self.pipe.will_run());
         let report = s
             .primary
             .stun(&mut ram, &self.dirty, guest_time, &cpu, &devices);
