@@ -298,6 +298,39 @@ impl<F: Format, M: TableMemory> PageTable<F, M> {
         Some(entry & F::WRITE_BIT != 0)
     }
 
+    /// Withdraws write access from the leaves of `level` that map each of `virts` (best in
+    /// ascending order), as [`PageTable::set_writable`] does one at a time, walking from the
+    /// root only when a page lies under another table than the one before it: a run of pages
+    /// in one region costs one walk. Addresses not mapped by a leaf of that level are skipped.
+    /// Returns how many leaves were writable and now are not. Same precondition, and the
+    /// caller must invalidate the TLB after it.
+    pub fn withdraw_write_many(&mut self, virts: &[u64], level: u8) -> usize {
+        let region = level_size(level + 1);
+        let mut cached: Option<(u64, u64)> = None;
+        let mut changed = 0;
+        for &virt in virts {
+            let base = virt & !(region - 1);
+            let table = match cached {
+                Some((b, table)) if b == base => table,
+                _ => match self.find_leaf(virt) {
+                    Some((table, _, found)) if found == level => {
+                        cached = Some((base, table));
+                        table
+                    }
+                    _ => continue,
+                },
+            };
+            let i = index(virt, level);
+            let entry = self.mem.read(table, i);
+            if !matches!(F::decode(entry, level), Decoded::Leaf(..)) || entry & F::WRITE_BIT == 0 {
+                continue;
+            }
+            self.mem.write(table, i, entry & !F::WRITE_BIT);
+            changed += 1;
+        }
+        changed
+    }
+
     /// Grants write access in the leaf of `level` that maps `virt` with one atomic OR
     /// ([`TableMemory::fetch_or`]): unlike [`PageTable::set_writable`] it may run while a
     /// processor walks the table and sets flags in that leaf. Returns whether the leaf was

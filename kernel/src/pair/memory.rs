@@ -31,6 +31,10 @@ impl<F: Format> GuestRam for PrimaryRam<'_, F> {
     fn is_protected(&self, gfn: u64) -> bool {
         self.0.is_write_protected(gfn)
     }
+
+    fn protect_many(&mut self, gfns: &[u64]) {
+        self.0.write_protect_many(gfns);
+    }
 }
 
 /// The primary's guest memory as the checkpoint pipeline reaches it from another CPU while

@@ -134,6 +134,23 @@ impl<F: Format> GuestMemory<F> {
         changed
     }
 
+    /// [`GuestMemory::write_protect`] for each of `gfns` (ascending is cheapest: pages under one
+    /// nested table cost one walk). Returns how many changed. Raises a flush request if any
+    /// did. No vCPU of the guest may be running.
+    pub fn write_protect_many(&mut self, gfns: &[u64]) -> usize {
+        if !self.is_tracked() {
+            return 0;
+        }
+        let size = self.size;
+        let gpas: Vec<u64> = gfns
+            .iter()
+            .filter_map(|&gfn| gfn.checked_mul(PAGE_SIZE).filter(|&gpa| gpa < size))
+            .collect();
+        let changed = self.table.withdraw_write_many(&gpas, 1);
+        self.flush_needed |= changed > 0;
+        changed
+    }
+
     /// Gives write access back to guest page `gfn`. Returns whether it was write-protected (so a
     /// monitor can tell a fault on a protected page from a bad access). Raises no flush
     /// request: a write through a translation still cached read-only faults *spuriously* (Intel

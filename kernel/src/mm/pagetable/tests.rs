@@ -463,3 +463,43 @@ fn an_atomic_grant_keeps_the_flags_a_walker_sets_meanwhile() {
         "neighbour untouched"
     );
 }
+
+#[test]
+fn withdrawing_write_from_many_pages_matches_one_at_a_time() {
+    let build = || {
+        let mut t = Host::new(FakeMemory::default()).unwrap();
+        // Two 2 MiB regions of 4 KiB pages, and a 2 MiB page after them.
+        t.map_range(0, 0x80_0000, 0x40_0000, Attrs::READ_WRITE, 1)
+            .unwrap();
+        t.map(0x40_0000, 0x60_0000, 2, Attrs::READ_WRITE).unwrap();
+        t
+    };
+    // Ascending across the region boundary, a page already read-only, one not mapped, one
+    // under the 2 MiB page (skipped, not split), and one out of order.
+    let virts = [
+        0x1000,
+        0x2000,
+        0x1f_f000,
+        0x20_0000,
+        0x20_1000,
+        0x3f_f000,
+        0x40_1000,
+        0x9000_0000,
+        0x5000,
+    ];
+    let mut one = build();
+    one.set_writable(0x2000, 1, false);
+    let mut many = build();
+    many.set_writable(0x2000, 1, false);
+    let expected = virts
+        .iter()
+        .filter(|&&v| one.set_writable(v, 1, false) == Some(true))
+        .count();
+    assert_eq!(many.withdraw_write_many(&virts, 1), expected);
+    assert_eq!(expected, 6);
+    for v in (0..0x60_0000).step_by(0x1000) {
+        assert_eq!(many.leaf_entry(v), one.leaf_entry(v), "{v:#x}");
+    }
+    assert_eq!(many.translate(0x40_1000).unwrap().attrs, Attrs::READ_WRITE);
+    assert_eq!(many.translate(0x6000).unwrap().attrs, Attrs::READ_WRITE);
+}
