@@ -162,12 +162,17 @@ fn start_pair(
 /// `nic`); the primary is SIGKILLed once the client has `kill_after` records acknowledged; the backup takes over, and the same connection goes on
 /// storing records; at the end every acknowledged record reads back.
 fn survives_the_primary_killed(kill_after: u64, loss: f64, wiring: Wiring) {
+    survives_the_primary_killed_on(kill_after, loss, wiring, 1);
+}
+
+/// [`survives_the_primary_killed`] with `cpus` CPUs per host.
+fn survives_the_primary_killed_on(kill_after: u64, loss: f64, wiring: Wiring, cpus: u32) {
     let Some(debian) = debian() else { return };
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some((net, taps)) = network_or_skip(2, loss) else {
         return;
     };
-    let mut h = start_pair(debian, &net, &taps, wiring, |p| p);
+    let mut h = start_pair(debian, &net, &taps, wiring, |p| p.cpus(cpus));
     h.wait_for(Role::Primary, SERVING)
         .unwrap_or_else(|e| panic!("the guest's service did not start: {e}"));
     let mut c = client(&net, &[]);
@@ -199,7 +204,13 @@ fn survives_the_primary_killed(kill_after: u64, loss: f64, wiring: Wiring) {
     c.stop().expect("stopping the client");
     let end = c.finish(Instant::now() + Duration::from_secs(120));
     let backup = h.console(Role::Backup).unwrap_or_default();
+    let primary = h.console(Role::Primary).unwrap_or_default();
     h.stop();
+    assert_eq!(
+        primary.contains("the checkpoint pipeline runs on cpu 1"),
+        cpus > 1,
+        "where the pipeline ran"
+    );
     assert!(
         end.success(),
         "the connection or a record was lost: {}\n--- backup ---\n{backup}",
@@ -246,6 +257,19 @@ fn qemu_pair_guest_tcp_connection_survives_the_primary_killed_on_a_shared_nic() 
         shared: true,
     };
     survives_the_primary_killed(random.between(5, 60), 0.0, wiring);
+}
+
+/// The shared NIC again, on hosts with two CPUs: the primary's checkpoint pipeline (and with
+/// it the link's half of the NIC, and the release of the guest's frames) runs on the second,
+/// while the guest's CPU drives the guest's half.
+#[test]
+fn qemu_pair_guest_tcp_connection_survives_the_primary_killed_with_the_pipeline_on_cpu_1() {
+    let mut random = Random::from_clock("kill point");
+    let wiring = Wiring {
+        nic: Nic::VirtioNet,
+        shared: true,
+    };
+    survives_the_primary_killed_on(random.between(5, 60), 0.0, wiring, 2);
 }
 
 /// The record service's round trips (wall time, emulated time on the host clock): (a) under

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The checkpoint pipeline: the peer link (messages queued, frames sealed and sent,
 //! acknowledgements in), the witness's turns, and the lazy sender encoding the epoch's pages.
-//! On a host with a CPU to spare it runs there, beside the guest ([`Pipe::start`]): the guest's
-//! CPU then pays only for the stun and for copy-on-write faults. Otherwise the guest's CPU
-//! runs its turns between guest exits, as the primary's loop rations them.
+//! On a host with a CPU to spare it runs there, beside the guest ([`Pipe::start`]), with the
+//! link NIC's receive interrupt moved there too: the guest's CPU then pays only for the stun
+//! and for copy-on-write faults, and the stun leaves the hot pages' copies to the pipeline
+//! (`castor_ft::pair::primary::Primary::copy_hot`). Otherwise the guest's CPU runs its turns
+//! between guest exits, as the primary's loop rations them.
 //!
 //! Two locks, always taken in this order: [`Wire`] (the link, the witness, a message the link
 //! could not take yet), then [`Shared`] (the checkpoint state machine, the statistics, the
