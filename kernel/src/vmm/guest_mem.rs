@@ -141,11 +141,7 @@ impl<F: Format> GuestMemory<F> {
         if !self.is_tracked() {
             return 0;
         }
-        let size = self.size;
-        let gpas: Vec<u64> = gfns
-            .iter()
-            .filter_map(|&gfn| gfn.checked_mul(PAGE_SIZE).filter(|&gpa| gpa < size))
-            .collect();
+        let gpas: Vec<u64> = gfns.iter().filter_map(|&gfn| self.ram_gpa(gfn)).collect();
         let changed = self.table.withdraw_write_many(&gpas, 1);
         self.flush_needed |= changed > 0;
         changed

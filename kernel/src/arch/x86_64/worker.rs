@@ -39,14 +39,17 @@ pub enum StartError {
     Busy,
 }
 
+/// The application processor with index `cpu`, if it is online (the BSP never takes jobs).
+fn ap(cpu: usize) -> Option<&'static percpu::PerCpu> {
+    percpu::cpu(cpu).filter(|c| cpu != 0 && c.is_online())
+}
+
 /// Hands `job(arg)` to the AP with index `cpu` and wakes it.
 ///
 /// # Errors
 /// [`StartError`]: nothing was handed over.
 pub fn start(cpu: usize, job: fn(usize), arg: usize) -> Result<(), StartError> {
-    let target = percpu::cpu(cpu)
-        .filter(|c| cpu != 0 && c.is_online())
-        .ok_or(StartError::NotAnAp)?;
+    let target = ap(cpu).ok_or(StartError::NotAnAp)?;
     let slot = &SLOTS[cpu];
     if slot
         .running
@@ -62,7 +65,7 @@ pub fn start(cpu: usize, job: fn(usize), arg: usize) -> Result<(), StartError> {
 
 /// Wakes the AP `cpu` from HLT (its job may wait there for work).
 pub fn wake(cpu: usize) {
-    if let Some(target) = percpu::cpu(cpu).filter(|c| cpu != 0 && c.is_online()) {
+    if let Some(target) = ap(cpu) {
         apic::send_ipi(target.apic_id(), VECTOR_WAKE);
     }
 }

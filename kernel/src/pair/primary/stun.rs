@@ -27,8 +27,9 @@ impl<B: Backend> Host<'_, B> {
     /// output-commit latency is the epoch's remaining length plus the checkpoint's transfer,
     /// US20170262299): a guest answering a client is not kept waiting a whole long epoch.
     pub(super) fn stun_if_due(&mut self) {
-        // Not before the shortest the epoch can be: no lock taken at every exit.
-        if time::now_ns() < self.epoch_start + self.epoch_len.min(self.epoch_min) {
+        // Not before the shortest the epoch can be (with frames waiting): no lock taken at
+        // every exit.
+        if time::now_ns() < self.epoch_end_with(true) {
             return;
         }
         let due = {
