@@ -59,8 +59,10 @@ pub struct History {
     stamps: Vec<u32>,
     /// Epochs recorded so far (wrapping resets the history).
     epoch: u32,
-    /// A page dirtied in at least this many of the last 8 epochs is hot.
-    hot_threshold: u32,
+    /// Whether a page with these bits is hot: dirtied in at least the threshold's number of
+    /// the last 8 epochs (one load in the stun's per-page loop, rather than a population count,
+    /// which x86-64's baseline lacks as one instruction).
+    hot: [bool; 256],
 }
 
 impl History {
@@ -71,7 +73,7 @@ impl History {
             bits: alloc::vec![0; pages],
             stamps: alloc::vec![0; pages],
             epoch: 0,
-            hot_threshold: hot_threshold.clamp(1, 8),
+            hot: core::array::from_fn(|bits| bits.count_ones() >= hot_threshold.clamp(1, 8)),
         }
     }
 
@@ -105,7 +107,7 @@ impl History {
         usize::try_from(pfn)
             .ok()
             .filter(|&i| i < self.bits.len())
-            .is_some_and(|i| self.aged(i).count_ones() >= self.hot_threshold)
+            .is_some_and(|i| self.hot[usize::from(self.aged(i))])
     }
 }
 
@@ -231,8 +233,20 @@ impl LazyEpoch {
     ) -> (Self, StunPlan) {
         let dirty = ascending(dirty);
         let mut stats = LazyStats::default();
-        let mut plan = StunPlan::default();
-        let mut hot = Vec::new();
+        // Sized up front: no reallocation (nor allocator call) inside the stun.
+        let mut plan = StunPlan {
+            copy: Vec::with_capacity(if hot_later {
+                0
+            } else {
+                pool.free().min(dirty.len())
+            }),
+            protect: Vec::with_capacity(dirty.len()),
+        };
+        let mut hot = Vec::with_capacity(if hot_later {
+            pool.free().min(dirty.len())
+        } else {
+            0
+        });
         let pages = dirty
             .iter()
             .map(|&pfn| {

@@ -386,8 +386,17 @@ impl<F: Format, M: TableMemory> PageTable<F, M> {
         visit: &mut impl FnMut(u64, u8),
     ) -> bool {
         let mut cleared = false;
+        // Only an entry with its accessed (a table) or dirty (a leaf) flag set needs decoding,
+        // and every entry of a level-1 table is a leaf: most entries cost one test.
+        let wanted = match level {
+            1 => F::DIRTY_BIT,
+            _ => F::ACCESSED_BIT | F::DIRTY_BIT,
+        };
         for i in 0..ENTRIES {
             let entry = self.mem.read(table, i);
+            if entry & wanted == 0 {
+                continue;
+            }
             let addr = base + i as u64 * level_size(level);
             match F::decode(entry, level) {
                 Decoded::Table(next, _) if level > 1 && entry & F::ACCESSED_BIT != 0 => {

@@ -38,6 +38,10 @@ use crate::vmm::guest_mem::GuestMemory;
 
 /// How often the summary is printed.
 const REPORT_EVERY: u64 = 5_000 * MS;
+/// Pages each timed copy sample copies ([`Stats::maybe_report`]).
+const COPY_SAMPLE_PAGES: usize = 256;
+/// Pages of the buffer the samples copy into (over and over).
+const SCRATCH_PAGES: usize = 64;
 
 /// Write faults on protected pages.
 #[derive(Debug, Default, Clone, Copy)]
@@ -147,7 +151,7 @@ pub struct Stats {
 impl Stats {
     /// Counters starting now; with `trace`, a line per checkpoint and acknowledgement.
     pub fn new(trace: bool) -> Self {
-        Self::with_scratch(trace, vec![0; 64 * PAGE_SIZE])
+        Self::with_scratch(trace, vec![0; SCRATCH_PAGES * PAGE_SIZE])
     }
 
     /// [`new`](Self::new) around a scratch buffer already allocated.
@@ -287,24 +291,40 @@ impl Stats {
         (u128::from(self.acked_bytes) * 1_000_000_000 / u128::from(ns)) as u64
     }
 
-    /// Prints the summary if it is due, first timing a plain copy of the last dirty set
-    /// (outside the stun) for the stun/copy ratio.
+    /// Prints the summary if it is due, first timing a plain copy of guest pages (outside the
+    /// stun) for the stun/copy ratio.
     pub fn maybe_report<F: Format>(&mut self, now: u64, mem: &mut GuestMemory<F>, dirty: &[u64]) {
         if now < self.last_report + REPORT_EVERY {
             return;
         }
+        self.time_copy(mem, dirty);
+        self.report(now);
+    }
+
+    /// Times a plain copy of [`COPY_SAMPLE_PAGES`] guest pages: the last dirty set's, round
+    /// and round, or pages spread over RAM when it is empty (an idle epoch). A fixed size
+    /// keeps each sample's overhead and clock granularity from skewing the per-page cost.
+    fn time_copy<F: Format>(&mut self, mem: &GuestMemory<F>, dirty: &[u64]) {
+        let ram_pages = mem.size() / PAGE_SIZE as u64;
+        if ram_pages == 0 {
+            return;
+        }
+        let spread = (ram_pages / COPY_SAMPLE_PAGES as u64).max(1);
+        let gfn = |i: usize| match dirty.len() {
+            0 => (i as u64 * spread) % ram_pages,
+            n => dirty[i % n],
+        };
         let start = crate::arch::x86_64::time::now_ns();
         let mut copied = 0;
-        for (&gfn, slot) in dirty.iter().zip(0..) {
-            let at = (slot % 64) * PAGE_SIZE;
-            if let Some(page) = mem.page(gfn) {
+        for i in 0..COPY_SAMPLE_PAGES {
+            let at = (i % SCRATCH_PAGES) * PAGE_SIZE;
+            if let Some(page) = mem.page(gfn(i)) {
                 self.scratch[at..at + PAGE_SIZE].copy_from_slice(page);
                 copied += 1;
             }
         }
         self.copy_ns += crate::arch::x86_64::time::now_ns() - start;
         self.copy_pages += copied;
-        self.report(now);
     }
 
     /// Prints the summary now.

@@ -22,13 +22,19 @@ impl Sink for Chunks {
 
     fn write(&mut self, mut bytes: &[u8]) -> Result<(), Infallible> {
         self.queued += bytes.len();
+        if self.current.capacity() == 0 && !bytes.is_empty() {
+            // A chunk's whole size at once: growing it by doubling would copy it over and
+            // over (and call the allocator each time) on the stun's and the sender's path.
+            self.current.reserve_exact(CHUNK_BYTES);
+        }
         while !bytes.is_empty() {
             let room = CHUNK_BYTES - self.current.len();
             let (now, rest) = bytes.split_at(room.min(bytes.len()));
             self.current.extend_from_slice(now);
             bytes = rest;
             if self.current.len() == CHUNK_BYTES {
-                self.ready.push_back(core::mem::take(&mut self.current));
+                let full = core::mem::replace(&mut self.current, Vec::with_capacity(CHUNK_BYTES));
+                self.ready.push_back(full);
             }
         }
         Ok(())

@@ -459,10 +459,9 @@ impl Primary {
         } else if let Some((what, len, _)) = too_large {
             Some(PrimaryError::StateTooLarge { what, len })
         } else {
-            dirty
-                .iter()
-                .find(|&&g| g >= self.ram_pages)
-                .map(|&gfn| PrimaryError::NoSuchPage(gfn))
+            // Ascending: pages beyond RAM come last, and the first of them is the one named.
+            let beyond = dirty.partition_point(|&g| g < self.ram_pages);
+            dirty.get(beyond).map(|&gfn| PrimaryError::NoSuchPage(gfn))
         };
         if let Some(e) = refusal {
             self.carry(full, dirty);
@@ -527,16 +526,20 @@ impl Primary {
         if !self.full_copy_begun {
             return (true, (0..self.ram_pages).collect());
         }
+        let tracked = self
+            .tracked
+            .as_mut()
+            .map(core::mem::take)
+            .unwrap_or_default();
         let mut all = core::mem::take(&mut self.carried);
+        all.reserve_exact(dirty.len() + tracked.len());
         all.extend_from_slice(dirty);
-        all.extend(
-            self.tracked
-                .as_mut()
-                .map(core::mem::take)
-                .unwrap_or_default(),
-        );
-        all.sort_unstable();
-        all.dedup();
+        all.extend(tracked);
+        // Harvests come out strictly ascending: then there is nothing to sort or drop.
+        if !all.is_sorted_by(|a, b| a < b) {
+            all.sort_unstable();
+            all.dedup();
+        }
         (false, all)
     }
 

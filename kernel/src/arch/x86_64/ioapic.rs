@@ -98,10 +98,17 @@ pub struct IoApic {
     pub gsi_base: u32,
 }
 
+/// Held across each IOREGSEL-then-IOWIN pair: a line can be moved from any CPU (the
+/// checkpoint pipeline's takes its link NIC's), and another CPU's select between the two
+/// accesses would redirect them to the wrong register. No interrupt handler touches an I/O
+/// APIC (level-triggered lines end with the local APIC's EOI broadcast).
+static SELECT: spin::Mutex<()> = spin::Mutex::new(());
+
 impl IoApic {
     fn read(&self, reg: u32) -> u32 {
+        let _selected = SELECT.lock();
         // SAFETY: `base` comes from the MADT and is mapped uncached; IOREGSEL is at +0 and IOWIN
-        // at +0x10. Only the BSP programs I/O APICs, during boot.
+        // at +0x10, and `SELECT` keeps other CPUs from selecting in between.
         unsafe {
             instr::mmio_write32(self.base, reg);
             instr::mmio_read32(self.base + 0x10)
@@ -109,6 +116,7 @@ impl IoApic {
     }
 
     fn write(&self, reg: u32, value: u32) {
+        let _selected = SELECT.lock();
         // SAFETY: as in `read`.
         unsafe {
             instr::mmio_write32(self.base, reg);

@@ -127,6 +127,9 @@ pub fn dispatch(vector: u8) -> bool {
     for h in slot.handlers.iter().map_while(|h| h.get()) {
         h.handle();
     }
+    super::percpu::current()
+        .device_interrupts
+        .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     apic::eoi();
     true
 }

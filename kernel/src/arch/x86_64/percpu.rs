@@ -26,6 +26,8 @@ pub struct PerCpu {
     online: AtomicBool,
     /// LAPIC timer interrupts taken on this CPU.
     pub timer_ticks: AtomicU64,
+    /// Device interrupts (those [`super::irq::dispatch`] hands to drivers) taken on this CPU.
+    pub device_interrupts: AtomicU64,
     /// Result of the CPU's own start-up checks: [`CHECK_PENDING`], [`CHECK_OK`] or a bit set of
     /// failed checks (see `kmain::ap_self_check`).
     pub self_check: AtomicU32,
@@ -47,6 +49,7 @@ impl PerCpu {
             apic_id: AtomicU32::new(u32::MAX),
             online: AtomicBool::new(false),
             timer_ticks: AtomicU64::new(0),
+            device_interrupts: AtomicU64::new(0),
             self_check: AtomicU32::new(CHECK_PENDING),
             vmx_on: AtomicBool::new(false),
             current_vmcs: AtomicU64::new(0),

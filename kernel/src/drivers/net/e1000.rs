@@ -596,6 +596,11 @@ impl Nic for E1000 {
         self.irq
             .map(|(mode, state)| (mode.name(), state.count.load(Ordering::Relaxed)))
     }
+
+    fn route_interrupts(&mut self, apic_id: u32) -> bool {
+        self.irq
+            .is_some_and(|(mode, _)| interrupts::route(&mode, apic_id))
+    }
 }
 
 impl Drop for E1000 {

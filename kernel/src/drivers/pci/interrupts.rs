@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Connecting a PCI function's interrupts to a handler: MSI-X, else MSI, else legacy INTx
 //! through the I/O APIC ([`crate::arch::x86_64::irq`] allocates the vector and dispatches).
-//! Messages go to the CPU that probes the device (the bootstrap processor); an MSI-X entry can
-//! be pointed at another CPU later ([`route`]).
+//! Messages go to the CPU that probes the device (the bootstrap processor); an MSI-X entry or
+//! an INTx line can be pointed at another CPU later ([`route`]).
 
 use core::fmt;
 
@@ -106,20 +106,27 @@ pub fn connect_msix(
     })
 }
 
-/// Sends the interrupt connected as `mode` to the CPU with `apic_id` from now on. Only MSI-X
-/// entries are moved (false otherwise: the interrupt stays where it was).
+/// Sends the interrupt connected as `mode` to the CPU with `apic_id` from now on: an MSI-X
+/// entry is rewritten in the device's table, an INTx line's I/O APIC redirection entry is
+/// pointed there (with every function sharing the line). MSI is not moved (its message sits
+/// in configuration space, whose port access is not safe from two CPUs): false, and the
+/// interrupt stays where it was.
 pub fn route(mode: &Mode, apic_id: u32) -> bool {
-    let (
-        Mode::MsiX {
-            vector, address, ..
-        },
-        Ok(dest),
-    ) = (mode, u8::try_from(apic_id))
-    else {
+    let Ok(dest) = u8::try_from(apic_id) else {
         return false;
     };
-    super::msi::program_msix_entry(&DeviceMmio, *address, Message::fixed(dest, *vector));
-    true
+    match *mode {
+        Mode::MsiX {
+            vector, address, ..
+        } => {
+            super::msi::program_msix_entry(&DeviceMmio, address, Message::fixed(dest, vector));
+            true
+        }
+        Mode::Intx { vector, line, .. } => crate::arch::x86_64::ioapic::route(line, vector, dest)
+            .map_err(|why| log::warn!("INTx gsi {} not moved: {why}", line.gsi))
+            .is_ok(),
+        Mode::Msi { .. } => false,
+    }
 }
 
 /// Enables MSI on `d` with one message sending a fresh vector handled by `handler`.

@@ -444,6 +444,8 @@ fn serve<F: Format>(arg: usize) {
     let pipe = unsafe { &*(arg as *const Pipe<'_, F>) };
     apic::start_host_tick();
     let routed = pipe.wire.lock().link.route_interrupts(apic::id());
+    let taken = || percpu::current().device_interrupts.load(Ordering::Relaxed);
+    let taken_before = taken();
     kprintln!(
         "ft: primary: the checkpoint pipeline runs on cpu {}, beside the guest; the link's \
          receive {}",
@@ -458,8 +460,17 @@ fn serve<F: Format>(arg: usize) {
             instr::hlt();
         }
     }
-    if routed && let Some(bsp) = percpu::cpu(0) {
-        pipe.wire.lock().link.route_interrupts(bsp.apic_id());
+    if routed {
+        // No other device's interrupt comes to this CPU: these are all the link's.
+        kprintln!(
+            "ft: primary: the checkpoint pipeline on cpu {} stops; it took {} of the link's \
+             receive interrupts",
+            percpu::current_index(),
+            taken() - taken_before
+        );
+        if let Some(bsp) = percpu::cpu(0) {
+            pipe.wire.lock().link.route_interrupts(bsp.apic_id());
+        }
     }
     apic::timer_stop();
 }
