@@ -111,6 +111,11 @@ impl History {
     }
 }
 
+/// Most hot pages one stun copies (2 MiB): the copy is the stun's largest part when the
+/// guest's CPU does it, so a larger pool serves copy-on-write faults instead of lengthening
+/// the stun.
+pub const MAX_COPIED_IN_STUN: usize = 512;
+
 /// A bounded pool of page-sized stun buffers, by index.
 #[derive(Clone, Debug)]
 pub struct StunPool {
@@ -221,8 +226,9 @@ impl LazyEpoch {
         }
     }
 
-    /// Plans the epoch whose dirty set is `dirty`: hot pages into stun buffers while they last,
-    /// everything else write-protected for lazy sending. Duplicate page numbers count once.
+    /// Plans the epoch whose dirty set is `dirty`: hot pages into stun buffers while they last
+    /// (at most [`MAX_COPIED_IN_STUN`]), everything else write-protected for lazy sending.
+    /// Duplicate page numbers count once.
     /// With `hot_later` (a CPU beside the guest copies them), hot pages are write-protected
     /// too, each with its buffer set aside ([`Source::Reserved`]), and the stun copies nothing.
     pub fn plan(
@@ -238,7 +244,7 @@ impl LazyEpoch {
             copy: Vec::with_capacity(if hot_later {
                 0
             } else {
-                pool.free().min(dirty.len())
+                pool.free().min(dirty.len()).min(MAX_COPIED_IN_STUN)
             }),
             protect: Vec::with_capacity(dirty.len()),
         };
@@ -250,7 +256,8 @@ impl LazyEpoch {
         let pages = dirty
             .iter()
             .map(|&pfn| {
-                let source = match history.is_hot(pfn).then(|| pool.take()) {
+                let room = hot_later || plan.copy.len() < MAX_COPIED_IN_STUN;
+                let source = match (room && history.is_hot(pfn)).then(|| pool.take()) {
                     Some(Some(n)) if hot_later => {
                         plan.protect.push(pfn);
                         hot.push(pfn);

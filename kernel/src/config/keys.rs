@@ -396,7 +396,7 @@ pub static KEYS: [Key; 26] = [
             unit: "pages",
             set: |c, n| c.stun_buffers = n,
         },
-        unset: Unset::Value("512"),
+        unset: Unset::Value("2048"),
         help: "copy-on-write stun buffers on the primary (with none, a write to a page not yet \
                sent sends it first)",
         needs: PAIR,

@@ -128,8 +128,10 @@ impl FreezePoint {
 /// write.
 pub const DEFAULT_PEER_TIMEOUT_MS: u32 = 3000;
 
-/// Default stun-buffer pool: 2 MiB of page copies.
-pub const DEFAULT_STUN_BUFFERS: u32 = 512;
+/// Default stun-buffer pool: 8 MiB of page copies. One stun copies at most 2 MiB of hot pages
+/// (`castor_ft::epoch::lazy::MAX_COPIED_IN_STUN`); the rest serves copy-on-write faults, so a
+/// guest whose epochs dirty up to 8 MiB never has a page encoded on its own CPU before its write.
+pub const DEFAULT_STUN_BUFFERS: u32 = 2048;
 /// Default number of sent page copies kept for deltas (8 MiB).
 pub const DEFAULT_DELTA_CACHE: u32 = 2048;
 

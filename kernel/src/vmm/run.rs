@@ -17,7 +17,7 @@ use super::guest_nic;
 use super::hypercall::{self, Call};
 use super::nic_io::NetHost;
 use super::vcpu::{Exit, InterruptSource, Vcpu, Width};
-use crate::arch::x86_64::time;
+use crate::arch::x86_64::{instr, time};
 use crate::mm::pagetable::Format;
 use crate::vmm::devices::irq::IrqSink;
 
@@ -72,14 +72,17 @@ pub struct Guest<F: Format> {
     pub nic: Option<VirtioNet>,
     /// Bytes typed at the host's console that the guest's UART has no room for yet.
     console_in: Vec<u8>,
-    /// Host time of the last look at the host's console.
-    console_polled_ns: u64,
+    /// Host TSC before which the host's console is not looked at again (a TSC compare is all
+    /// an exit pays for it).
+    console_poll_tsc: u64,
     /// Recent decodes of instructions that accessed device pages.
     mmio_decodes: DecodeCache<MmioInstruction>,
 }
 
 /// How often, at most, the host's console is polled for input (each poll is a port access).
 const CONSOLE_POLL_NS: u64 = 1_000_000;
+/// Nanoseconds in a second.
+const NS: u64 = 1_000_000_000;
 /// Most typed bytes held for the guest while its UART is full.
 const CONSOLE_HELD: usize = 4096;
 
@@ -138,7 +141,7 @@ impl<F: Format> Guest<F> {
             bus,
             nic: None,
             console_in: Vec::new(),
-            console_polled_ns: 0,
+            console_poll_tsc: 0,
             mmio_decodes: DecodeCache::default(),
         }
     }
@@ -155,11 +158,16 @@ impl<F: Format> Guest<F> {
     /// host UART holds the rest). On a pair this runs on the host that runs the guest only, and
     /// input becomes part of the UART state the next checkpoint carries.
     fn feed_console(&mut self) {
-        let now = time::now_ns();
-        if now < self.console_polled_ns + CONSOLE_POLL_NS {
+        let now = instr::rdtsc();
+        if now < self.console_poll_tsc {
             return;
         }
-        self.console_polled_ns = now;
+        // Before calibration the TSC is taken as 1 GHz, as `time::now_ns` takes it.
+        let hz = match time::tsc_hz() {
+            0 => NS,
+            hz => hz,
+        };
+        self.console_poll_tsc = now + hz * CONSOLE_POLL_NS / NS;
         let mut buf = [0u8; 64];
         if self.console_in.len() < CONSOLE_HELD {
             let n = crate::console::poll_input(&mut buf);
@@ -400,8 +408,7 @@ pub fn step<F: Format>(vcpu: &mut dyn Vcpu, guest: &mut Guest<F>, out: &mut Vec<
             Effect::None => Step::Continue,
         },
         Exit::Hypercall => {
-            let regs = *vcpu.regs();
-            let result = match hypercall::decode(&regs) {
+            let result = match hypercall::decode(vcpu.regs()) {
                 Call::Version => u64::from(super::cpuid::HYPERCALL_ABI_VERSION),
                 Call::ConsoleWrite { gpa, len } => console_write(guest, gpa, len, out),
                 Call::Exit(status) => return Step::End(GuestEnd::Exited(status)),

@@ -273,6 +273,35 @@ fn plan_splits_hot_and_cold_and_counts_duplicates_once() {
 }
 
 #[test]
+fn one_stun_copies_at_most_its_bound_and_the_pool_keeps_the_rest_for_faults() {
+    let n = MAX_COPIED_IN_STUN + 100;
+    let dirty: Vec<Pfn> = (0..n as Pfn).collect();
+    let mut h = History::new(n, 1);
+    h.record(&dirty);
+    let mut pool = StunPool::new(n);
+    let (mut epoch, plan) = LazyEpoch::plan(&dirty, &h, &mut pool, false);
+    assert_eq!(plan.copy.len(), MAX_COPIED_IN_STUN);
+    assert_eq!(
+        plan.protect.len(),
+        100,
+        "the hot pages past the bound are protected"
+    );
+    assert_eq!(pool.free(), 100);
+    // A write to one of them copies it into a buffer the stun left in the pool.
+    let last = n as Pfn - 1;
+    assert!(matches!(
+        epoch.on_write(last, &mut pool),
+        WriteVerdict::CopyTo(_)
+    ));
+    assert_eq!(pool.free(), 99);
+    // With a CPU beside the guest to copy them, every hot page has its buffer set aside.
+    let mut pool = StunPool::new(n);
+    let (_, plan) = LazyEpoch::plan(&dirty, &h, &mut pool, true);
+    assert!(plan.copy.is_empty());
+    assert_eq!((plan.protect.len(), pool.free()), (n, 0));
+}
+
+#[test]
 fn pages_sent_out_of_order_are_skipped_and_counted_once() {
     let mut pool = StunPool::new(4);
     let mut epoch = LazyEpoch::live(&[9, 3, 5, 3, 7]);
