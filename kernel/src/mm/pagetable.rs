@@ -374,8 +374,16 @@ impl<F: Format, M: TableMemory> PageTable<F, M> {
     /// cached paging structures with it, before the table is used again, or the processor could
     /// write through a cached walk without setting the flags this relies on (SDM Vol. 3A,
     /// 4.10.4; APM Vol. 2, 15.16). Same precondition as [`PageTable::set_writable`].
-    pub fn take_dirty(&mut self, mut visit: impl FnMut(u64, u8)) -> bool {
-        self.root != 0 && self.take_dirty_in(self.root, 4, 0, &mut visit)
+    pub fn take_dirty(&mut self, visit: impl FnMut(u64, u8)) -> bool {
+        self.take_dirty_below(u64::MAX, visit)
+    }
+
+    /// [`PageTable::take_dirty`] for a table that maps nothing at or above `limit`: the
+    /// entries beyond it are not read (for a guest of 32 MiB, one entry of each of the top two
+    /// levels and 16 of the next rather than 512 of each). A page mapped above `limit` would
+    /// be missed for good: the walk clears the accessed flags of the entries it passes.
+    pub fn take_dirty_below(&mut self, limit: u64, mut visit: impl FnMut(u64, u8)) -> bool {
+        self.root != 0 && self.take_dirty_in(self.root, 4, 0, limit, &mut visit)
     }
 
     fn take_dirty_in(
@@ -383,16 +391,22 @@ impl<F: Format, M: TableMemory> PageTable<F, M> {
         table: u64,
         level: u8,
         base: u64,
+        limit: u64,
         visit: &mut impl FnMut(u64, u8),
     ) -> bool {
         let mut cleared = false;
+        // Entries from `base` up to `limit`, rounded up to whole entries.
+        let entries = match limit.checked_sub(base) {
+            Some(span) => span.div_ceil(level_size(level)).min(ENTRIES as u64) as usize,
+            None => 0,
+        };
         // Only an entry with its accessed (a table) or dirty (a leaf) flag set needs decoding,
         // and every entry of a level-1 table is a leaf: most entries cost one test.
         let wanted = match level {
             1 => F::DIRTY_BIT,
             _ => F::ACCESSED_BIT | F::DIRTY_BIT,
         };
-        for i in 0..ENTRIES {
+        for i in 0..entries {
             let entry = self.mem.read(table, i);
             if entry & wanted == 0 {
                 continue;
@@ -401,7 +415,7 @@ impl<F: Format, M: TableMemory> PageTable<F, M> {
             match F::decode(entry, level) {
                 Decoded::Table(next, _) if level > 1 && entry & F::ACCESSED_BIT != 0 => {
                     self.mem.write(table, i, entry & !F::ACCESSED_BIT);
-                    self.take_dirty_in(next, level - 1, addr, visit);
+                    self.take_dirty_in(next, level - 1, addr, limit, visit);
                     cleared = true;
                 }
                 Decoded::Leaf(..) if entry & F::DIRTY_BIT != 0 => {

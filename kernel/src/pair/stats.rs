@@ -12,8 +12,9 @@
 //!
 //! The stun's parts: the dirty-set harvest, the vCPU and device state capture, the copy of hot
 //! pages into stun buffers, the write protection of cold ones, the nested TLB flush, the
-//! checkpoint's planning (merging and sorting the dirty set, the hot/cold plan, encoding the
-//! state records: `StunReport::plan_ns`), and the rest. With a guest network card a second
+//! checkpoint's planning (merging the dirty set, its history, the hot/cold plan:
+//! `StunReport::plan_ns`; the sender encodes the state and dirty-list records after the
+//! stun), and the rest. With a guest network card a second
 //! line follows: `ft: primary: guest network: <S> frames out (...), <D> in, transmit held
 //! back <B> times (output buffer full); <K> epochs held frames: stun to acknowledgement <T> us
 //! avg: encode <E>, transfer and apply <A>` (the output-commit delay the frames waited, from

@@ -101,7 +101,8 @@ impl<F: Format> GuestMemory<F> {
     /// set them again). No vCPU of the guest may be running.
     pub fn harvest_dirty(&mut self, out: &mut Vec<u64>) {
         let size = self.size;
-        let cleared = self.table.take_dirty(|gpa, level| {
+        // Nothing but RAM, [0, size), is mapped: the walk reads no entry beyond it.
+        let cleared = self.table.take_dirty_below(size, |gpa, level| {
             let end = (gpa + level_size(level)).min(size);
             out.extend((gpa / PAGE_SIZE)..(end / PAGE_SIZE));
         });

@@ -28,6 +28,7 @@ mod copies;
 mod faults;
 mod pages;
 mod precopy;
+mod records;
 mod stale;
 mod tracking;
 
@@ -45,12 +46,10 @@ use self::chunks::Chunks;
 use self::pages::Pages;
 use super::digest::TrackedDigest;
 use super::message::Message;
-use super::{DEVICES, OUTPUT_DEVICE};
 use crate::epoch::lazy::{History, LazyEpoch, LazyStats};
 use crate::epoch::output::{OutputBuffer, OutputError};
 use crate::stream::{
-    EpochWriter, MAX_DEVICE_STATE_LEN, MAX_DIRTY_GFNS_PER_RECORD, MAX_VCPU_STATE_LEN, PageBuf,
-    StreamHeader, WriteError,
+    EpochWriter, MAX_DEVICE_STATE_LEN, MAX_VCPU_STATE_LEN, PageBuf, StreamHeader, WriteError,
 };
 
 /// Checkpoint stream bytes per peer-link message.
@@ -180,12 +179,27 @@ impl From<OutputError> for PrimaryError {
 /// The epoch whose pages are being streamed.
 struct Sending {
     writer: EpochWriter<Chunks>,
+    /// Records the stun captured, not on the stream yet (written before the first page).
+    records: Option<records::Records>,
     lazy: LazyEpoch,
     /// The full copy (every page): no deltas, and its pages are not cached.
     full: bool,
     pages: u64,
     /// The clock at its stun.
     stunned_ns: u64,
+}
+
+impl Sending {
+    /// Puts the records the stun captured on the stream, once, before the epoch's first page.
+    ///
+    /// # Errors
+    /// A stream error (a bug: the stun checked every bound).
+    fn write_records(&mut self) -> Result<(), PrimaryError> {
+        match self.records.take() {
+            Some(records) => records.write(&mut self.writer),
+            None => Ok(()),
+        }
+    }
 }
 
 /// What a stun did.
@@ -205,8 +219,8 @@ pub struct StunReport {
     pub copy_ns: u64,
     /// Time spent write-protecting pages.
     pub protect_ns: u64,
-    /// The rest of the stun's work here, its planning: merging and sorting the dirty set, the
-    /// hot/cold plan, encoding the state records.
+    /// The rest of the stun's work here, its planning: merging the dirty set, recording its
+    /// history, the hot/cold plan (the state and dirty-list records are the sender's to encode).
     pub plan_ns: u64,
 }
 
@@ -467,18 +481,11 @@ impl Primary {
             self.carry(full, dirty);
             return Err(e);
         }
-        let (epoch, mut writer) = self.begin_epoch(guest_time)?;
+        let (epoch, writer) = self.begin_epoch(guest_time)?;
         let mut output = Vec::new();
         self.output
             .held_for(epoch, |bytes| output.extend_from_slice(bytes));
-        writer.vcpu_state(0, vcpu)?;
-        writer.device_state(DEVICES, devices)?;
-        if !output.is_empty() {
-            writer.device_state(OUTPUT_DEVICE, &output)?;
-        }
-        for part in dirty.chunks(MAX_DIRTY_GFNS_PER_RECORD) {
-            writer.dirty_page_list(part)?;
-        }
+        let output_len = output.len() as u64;
         if !full {
             self.history.record(&dirty);
         }
@@ -498,8 +505,15 @@ impl Primary {
         }
         let protect_end = (self.clock)();
         self.checkpointed = true;
-        self.start_sending(writer, lazy, full, started);
-        if dirty.is_empty() {
+        let (dirty_len, copied, protected) = (dirty.len(), plan.copy.len(), plan.protect.len());
+        let records = records::Records {
+            vcpu: vcpu.to_vec(),
+            devices: devices.to_vec(),
+            output,
+            dirty,
+        };
+        self.start_sending(writer, Some(records), lazy, full, started);
+        if dirty_len == 0 {
             self.pump_sender(ram, 0)?;
         }
         let done = (self.clock)();
@@ -507,10 +521,10 @@ impl Primary {
         let protect_ns = protect_end.saturating_sub(protect_start);
         Ok(StunReport {
             epoch,
-            dirty: dirty.len() as u64,
-            copied: plan.copy.len() as u64,
-            protected: plan.protect.len() as u64,
-            output: output.len() as u64,
+            dirty: dirty_len as u64,
+            copied: copied as u64,
+            protected: protected as u64,
+            output: output_len,
             copy_ns,
             protect_ns,
             plan_ns: done
@@ -574,6 +588,7 @@ impl Primary {
     fn start_sending(
         &mut self,
         writer: EpochWriter<Chunks>,
+        records: Option<records::Records>,
         lazy: LazyEpoch,
         full: bool,
         stunned_ns: u64,
@@ -582,6 +597,7 @@ impl Primary {
         self.next_epoch += 1;
         self.sending = Some(Sending {
             writer,
+            records,
             lazy,
             full,
             pages: 0,
@@ -620,9 +636,10 @@ impl Primary {
         if !self.sending.as_ref().is_some_and(|s| s.lazy.done()) {
             return Ok(());
         }
-        let Some(sending) = self.sending.take() else {
+        let Some(mut sending) = self.sending.take() else {
             return Ok(());
         };
+        sending.write_records()?;
         let (sink, summary) = sending.writer.finish()?;
         self.idle_sink = Some(sink);
         self.last_sent = Some(summary.epoch);

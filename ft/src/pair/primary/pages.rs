@@ -85,6 +85,7 @@ impl Pages {
         gfn: u64,
         source: Source,
     ) -> Result<PageEncoding, PrimaryError> {
+        sending.write_records()?;
         let page = match source {
             Source::Buffer(n) => self.buffers.get(n).map(|b| &**b),
             Source::Guest | Source::Reserved(_) | Source::Live => ram.page(gfn),

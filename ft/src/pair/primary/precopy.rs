@@ -75,7 +75,7 @@ impl Primary {
         for part in pages.chunks(MAX_DIRTY_GFNS_PER_RECORD) {
             writer.dirty_page_list(part)?;
         }
-        self.start_sending(writer, LazyEpoch::live(&pages), full, started);
+        self.start_sending(writer, None, LazyEpoch::live(&pages), full, started);
         if pages.is_empty() {
             self.pump_sender(ram, 0)?;
         }

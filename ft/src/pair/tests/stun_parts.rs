@@ -2,6 +2,7 @@
 //! The parts of a stun that [`StunReport`] times on the primary's clock: the copy of hot pages
 //! into stun buffers, the write protection of cold ones, and the planning (the rest).
 
+use alloc::vec::Vec;
 use core::cell::Cell;
 
 use super::super::primary::{GuestRam, Primary, PrimaryConfig, StunReport};
@@ -83,4 +84,26 @@ fn a_clock_that_reads_zero_reports_zeros() {
     stun_and_send(&mut p, &mut ram, &[]);
     let r = stun_and_send(&mut p, &mut ram, &[1, 2, 3]);
     assert_eq!((r.copy_ns, r.protect_ns, r.plan_ns), (0, 0, 0));
+}
+
+#[test]
+fn the_stun_leaves_its_records_to_the_sender() {
+    let mut p = Primary::new(&config(8)).expect("primary");
+    let mut ram = TimedRam(SimRam::new());
+    stun_and_send(&mut p, &mut ram, &[]);
+    while p.next_message().is_some() {}
+    // A state of 3,000 bytes and 40 dirty pages: nothing of the epoch is encoded at the stun
+    // (the header of each epoch aside)...
+    let state = [7u8; 3000];
+    let dirty: Vec<u64> = (10..50).collect();
+    p.stun(&mut ram, &dirty, 0, &state, b"d").expect("stun");
+    let at_stun = p.stream_queued();
+    assert!(at_stun < 100, "{at_stun} bytes encoded in the stun");
+    // ...the sender writes the records ahead of the first page it sends.
+    p.pump_sender(&mut ram, 1).expect("pump");
+    assert!(
+        p.stream_queued() > at_stun + state.len(),
+        "the state record and a page: {} bytes",
+        p.stream_queued()
+    );
 }

@@ -11,6 +11,8 @@ pub struct FakeMemory {
     pub tables: HashMap<u64, Vec<u64>>,
     pub next: u64,
     pub limit: Option<usize>,
+    /// Entries read so far.
+    pub reads: core::cell::Cell<usize>,
 }
 
 impl TableMemory for FakeMemory {
@@ -24,6 +26,7 @@ impl TableMemory for FakeMemory {
         Some(phys)
     }
     fn read(&self, table: u64, i: usize) -> u64 {
+        self.reads.set(self.reads.get() + 1);
         self.tables[&table][i]
     }
     fn write(&mut self, table: u64, i: usize, e: u64) {
@@ -190,6 +193,33 @@ pub fn hardware_access<F: Format, M: TableMemory>(t: &mut PageTable<F, M>, virt:
 /// A write to `virt` (see [`hardware_access`]).
 fn hardware_write<F: Format>(t: &mut PageTable<F, FakeMemory>, virt: u64) {
     hardware_access(t, virt, true);
+}
+
+#[test]
+fn take_dirty_below_a_limit_reads_only_the_entries_under_it() {
+    let mut t = Host::new(FakeMemory::default()).unwrap();
+    // 32 MiB at 0 in 2 MiB pages, the whole of what the table maps.
+    t.map_range(0, 0x1_0000_0000, 32 << 20, Attrs::READ_WRITE, 2)
+        .unwrap();
+    let write_both = |t: &mut Host| {
+        for virt in [0x1f_f000, (32 << 20) - 1] {
+            hardware_write(t, virt);
+        }
+    };
+    write_both(&mut t);
+    t.mem.reads.set(0);
+    let mut seen = Vec::new();
+    assert!(t.take_dirty_below(32 << 20, |v, level| seen.push((v, level))));
+    assert_eq!(seen, [(0, 2), ((32 << 20) - 0x20_0000, 2)]);
+    // One entry at each of the top two levels, 16 at the third.
+    assert_eq!(t.mem.reads.get(), 1 + 1 + 16);
+    // The same harvest without the limit reads every entry of the three tables.
+    write_both(&mut t);
+    t.mem.reads.set(0);
+    let mut again = Vec::new();
+    assert!(t.take_dirty(|v, level| again.push((v, level))));
+    assert_eq!(again, seen);
+    assert_eq!(t.mem.reads.get(), 3 * ENTRIES);
 }
 
 #[test]

@@ -221,9 +221,21 @@ impl fmt::Display for DeviceId {
 }
 
 /// Appends little-endian fields to a state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StateWriter {
     buf: Vec<u8>,
+}
+
+/// Bytes a writer holds before its first reallocation: more than any device's state, so a
+/// checkpoint's stun does not grow its buffers by doubling through the allocator.
+const INITIAL_CAPACITY: usize = 2048;
+
+impl Default for StateWriter {
+    fn default() -> Self {
+        Self {
+            buf: Vec::with_capacity(INITIAL_CAPACITY),
+        }
+    }
 }
 
 impl StateWriter {
