@@ -88,7 +88,7 @@ impl<B: Backend> Host<'_, B> {
         };
         let devices = self.guest.save_devices();
         let captured = time::now_ns();
-        let mut s = self.pipe.shared.lock();
+        let mut s = self.pipe.stun_lock();
         self.pipe
             .freeze_at(FreezePhase::Stun, s.primary.current_epoch());
         let guest_time = self.guest.chipset.now_ns();
@@ -140,11 +140,11 @@ impl<B: Backend> Host<'_, B> {
         s.stats.copies = s.primary.copy_stats();
         s.stats
             .maybe_report(resumed, &mut self.guest.mem, &self.dirty);
-        drop(s);
-        // The epoch is the pipeline's to send: on its own CPU, from now.
+        // The epoch is the pipeline's to send: on its own CPU, from now (woken as the lock
+        // goes, or started).
+        self.pipe.stun_unlock(s);
         if self.protected {
             self.pipe.start();
-            self.pipe.wake();
         }
     }
 
