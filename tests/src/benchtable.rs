@@ -92,6 +92,20 @@ fn row(line: &str, context: &Context) -> Option<Row> {
             target,
         );
     }
+    if let Some(rest) =
+        line.strip_prefix("ft bench: pipeline beside the guest: stun / copy of the same dirty set")
+    {
+        let dirty = decimal_after(rest, "dirty")?;
+        let target = match dirty >= 100.0 {
+            true => Target::AtMost(0.25),
+            false => Target::None,
+        };
+        return row(
+            format!("stun / copy, pipeline on cpu 1, host clock ({dirty:.0} dirty pages/epoch)"),
+            decimal_after(rest, "cpu 1 =")?,
+            target,
+        );
+    }
     if let Some(rest) = line.strip_prefix("ft bench: pipeline beside the guest: work rate with FT")
     {
         let w = rest.split("pages=").nth(1)?.split(':').next()?.trim();
@@ -250,6 +264,7 @@ bench guest net: added round trip (mean): (b) 24.19 ms, (c) 6.41 ms; (c)/(b) 0.2
 linux file tree: wire bytes per dirty page / 4096 = 0.177 (726 bytes/page)
 bench linux boot: CastorQemu 5.2 s to /init, NativeQemu 3.5 s: ratio 1.46
 ft bench: pipeline beside the guest: work rate with FT at 40 epochs/s / without FT, host clock, pages=64 span=1024: 0.366 with the pipeline on cpu 1, 0.110 on the guest's cpu (1448.8 and 433.0 vs 3953.1 steps/s on the host TSC)
+ft bench: pipeline beside the guest: stun / copy of the same dirty set, pipeline on cpu 1 = 0.22 (590 us vs 2680 us, dirty 1029 pages/epoch)
 ";
 
     #[test]
@@ -271,7 +286,13 @@ ft bench: pipeline beside the guest: work rate with FT at 40 epochs/s / without 
                 (0.177, Target::AtMost(0.25)),
                 (1.46, Target::None),
                 (0.366, Target::AtLeast(0.5)),
+                (0.22, Target::AtMost(0.25)),
             ]
+        );
+        assert!(
+            rows[12]
+                .figure
+                .contains("pipeline on cpu 1, host clock (1029 dirty")
         );
         assert!(
             rows[11]
