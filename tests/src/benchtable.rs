@@ -64,6 +64,15 @@ struct Context {
     workload: Option<String>,
 }
 
+/// The stun/copy target: at most 0.25 from 100 dirty pages an epoch (below that the stun's
+/// fixed costs outweigh any copy).
+fn stun_target(dirty: f64) -> Target {
+    match dirty >= 100.0 {
+        true => Target::AtMost(0.25),
+        false => Target::None,
+    }
+}
+
 fn row(line: &str, context: &Context) -> Option<Row> {
     let row = |figure: String, value: f64, target: Target| {
         Some(Row {
@@ -96,14 +105,10 @@ fn row(line: &str, context: &Context) -> Option<Row> {
         line.strip_prefix("ft bench: pipeline beside the guest: stun / copy of the same dirty set")
     {
         let dirty = decimal_after(rest, "dirty")?;
-        let target = match dirty >= 100.0 {
-            true => Target::AtMost(0.25),
-            false => Target::None,
-        };
         return row(
             format!("stun / copy, pipeline on cpu 1, host clock ({dirty:.0} dirty pages/epoch)"),
             decimal_after(rest, "cpu 1 =")?,
-            target,
+            stun_target(dirty),
         );
     }
     if let Some(rest) = line.strip_prefix("ft bench: pipeline beside the guest: work rate with FT")
@@ -117,14 +122,10 @@ fn row(line: &str, context: &Context) -> Option<Row> {
     }
     if line.starts_with("ft bench: stun / copy of the same dirty set = ") {
         let dirty = context.dirty.unwrap_or(0.0);
-        let target = match dirty >= 100.0 {
-            true => Target::AtMost(0.25),
-            false => Target::None,
-        };
         return row(
             format!("stun / copy of the same dirty set ({dirty:.0} dirty pages/epoch)"),
             decimal_after(line, "dirty set =")?,
-            target,
+            stun_target(dirty),
         );
     }
     if line.starts_with("ft bench: wire bytes per dirty page / 4096 = ") {
