@@ -22,7 +22,7 @@ use castor_tests::pair::segment::{Segment, expect};
 use castor_tests::random::Random;
 use castor_tests::scrape::number_after;
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Peer timeout of the chain's hosts (see `ft.rs`: a loaded machine starves QEMU clocks).
 const PEER_TIMEOUT_MS: u32 = 6000;
@@ -177,7 +177,18 @@ fn qemu_primary_that_lost_its_backup_takes_a_new_one_while_the_guest_works() {
     let mut c = seg.start("C", Role::Backup).expect("starting a host").run;
     expect(&mut a, "A", "ft: primary: a new backup joined");
     await_protection((&mut a, "A"), (&mut c, "C"));
-    sleep(Duration::from_secs(4));
+    // Output is released once its epoch is acknowledged, and with the guest dirtying all of
+    // its 24 MiB working set an epoch takes seconds to send (more on a loaded machine): wait
+    // for the first work report C's protection releases, then a little longer.
+    let released_under_c = Instant::now() + Duration::from_secs(90);
+    while work_rate(&a.serial().expect("A's console"), PROTECTED_AGAIN, None).1 == 0 {
+        assert!(
+            Instant::now() < released_under_c,
+            "no work report released under C's protection in 90 s"
+        );
+        sleep(Duration::from_millis(250));
+    }
+    sleep(Duration::from_secs(2));
     let console = a.serial().expect("A's console");
     let joined = "ft: primary: a new backup joined";
     let phases = [
