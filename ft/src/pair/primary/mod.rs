@@ -676,7 +676,10 @@ impl Primary {
             Some(s) => s.writer.sink_mut(),
             None => self.idle_sink.as_mut()?,
         };
-        sink.pop().map(|chunk| Message::Stream(&chunk).encode())
+        let chunk = sink.pop()?;
+        let message = Message::Stream(&chunk).encode();
+        sink.recycle(chunk);
+        Some(message)
     }
 
     /// The next epoch completely sent since the last call, oldest first (each once, whether
