@@ -25,8 +25,10 @@
 //! <bytes> bytes` (times since the stats began), for plots (`scripts/bench`).
 
 use alloc::collections::VecDeque;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::fmt::Write;
 
 use castor_ft::epoch::lazy::LazyStats;
 use castor_ft::pair::primary::{CopyStats, SentEpoch, StunReport};
@@ -109,6 +111,8 @@ struct Parts {
 pub struct Stats {
     started: u64,
     last_report: u64,
+    /// A summary due since then, left for the pipeline's CPU to print ([`Stats::take_report`]).
+    report_due: Option<u64>,
     epochs: u64,
     stun_ns: u64,
     stun_max_ns: u64,
@@ -161,6 +165,7 @@ impl Stats {
         Self {
             started: now,
             last_report: now,
+            report_due: None,
             epochs: 0,
             stun_ns: 0,
             stun_max_ns: 0,
@@ -292,14 +297,38 @@ impl Stats {
         (u128::from(self.acked_bytes) * 1_000_000_000 / u128::from(ns)) as u64
     }
 
-    /// Prints the summary if it is due, first timing a plain copy of guest pages (outside the
-    /// stun) for the stun/copy ratio.
-    pub fn maybe_report<F: Format>(&mut self, now: u64, mem: &mut GuestMemory<F>, dirty: &[u64]) {
+    /// If the summary is due, times a plain copy of guest pages (outside the stun) for the
+    /// stun/copy ratio, then prints it, or with `defer` (the guest's CPU is stopped for a
+    /// stun, and the pipeline's CPU runs) leaves the printing to [`Stats::take_report`], so the
+    /// guest does not wait for the console.
+    pub fn maybe_report<F: Format>(
+        &mut self,
+        now: u64,
+        mem: &mut GuestMemory<F>,
+        dirty: &[u64],
+        defer: bool,
+    ) {
+        if !defer && let Some(text) = self.take_report() {
+            print_lines(&text);
+        }
         if now < self.last_report + REPORT_EVERY {
             return;
         }
         self.time_copy(mem, dirty);
-        self.report(now);
+        match defer {
+            true => {
+                self.last_report = now;
+                self.report_due = Some(now);
+            }
+            false => self.report(now),
+        }
+    }
+
+    /// The summary [`Stats::maybe_report`] left for later, if any, to print once the lock on
+    /// these statistics is let go.
+    pub fn take_report(&mut self) -> Option<String> {
+        let now = self.report_due.take()?;
+        Some(self.summary(now))
     }
 
     /// Times a plain copy of [`COPY_SAMPLE_PAGES`] guest pages: the last dirty set's, round
@@ -330,7 +359,15 @@ impl Stats {
 
     /// Prints the summary now.
     pub fn report(&mut self, now: u64) {
+        let text = self.summary(now);
+        print_lines(&text);
+    }
+
+    /// The summary as of `now`, one line per figure group.
+    fn summary(&mut self, now: u64) -> String {
         self.last_report = now;
+        self.report_due = None;
+        let mut text = String::new();
         let epochs = self.epochs.max(1);
         let secs_x100 = (now.saturating_sub(self.started) / (10 * MS)).max(1);
         let stun_ns = self.stun_ns / epochs;
@@ -345,7 +382,8 @@ impl Stats {
         let other = self
             .stun_ns
             .saturating_sub(p.harvest + p.state + p.copy + p.protect + p.flush + p.plan);
-        kprintln!(
+        let _ = writeln!(
+            text,
             "ft: primary: {} epochs ({}/s), dirty {} pages/epoch, stun {stun_us} us avg ({} max, \
              harvest {} us), copy of the same pages {copy_us} us: stun/copy {}.{:02}, waited \
              for the sender {} times, lazy: {} copied at stun, {} copied after it, {} \
@@ -391,7 +429,8 @@ impl Stats {
         let n = &self.net;
         if n.present {
             let held = self.frames_epochs.max(1);
-            kprintln!(
+            let _ = writeln!(
+                text,
                 "ft: primary: guest network: {} frames out (each held until its epoch was \
                  acknowledged), {} in, transmit held back {} times (output buffer full); {} \
                  epochs held frames: stun to acknowledgement {} us avg: encode {}, transfer \
@@ -406,5 +445,13 @@ impl Stats {
                 self.frames_wire.0 / self.frames_wire.1.max(1) / 1000,
             );
         }
+        text
+    }
+}
+
+/// Prints `text` a line at a time.
+pub fn print_lines(text: &str) {
+    for line in text.lines() {
+        kprintln!("{line}");
     }
 }

@@ -24,7 +24,7 @@ use castor_ft::pair::primary::Primary;
 
 use super::super::memory::SharedRam;
 use super::super::output;
-use super::super::stats::Stats;
+use super::super::stats::{self, Stats};
 use super::super::witness::WitnessLink;
 use crate::arch::x86_64::{apic, instr, percpu, time, worker};
 use crate::config::{Config, FreezePhase};
@@ -463,6 +463,11 @@ impl<'c, F: Format> Pipe<'c, F> {
     /// One turn on the pipeline's own CPU; whether there is more to do at once.
     fn turn(&self) -> bool {
         self.copy_hot_pages();
+        // The summary a stun left to this CPU, printed with the lock let go.
+        let report = self.lock_shared().stats.take_report();
+        if let Some(text) = report {
+            stats::print_lines(&text);
+        }
         let mut w = self.wire.lock();
         self.witness_turn(&mut w, true);
         self.service_link(&mut w);

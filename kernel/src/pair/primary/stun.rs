@@ -138,8 +138,12 @@ impl<B: Backend> Host<'_, B> {
         s.commit_waits = s.frames_waiting;
         s.frames_waiting = false;
         s.stats.copies = s.primary.copy_stats();
-        s.stats
-            .maybe_report(resumed, &mut self.guest.mem, &self.dirty);
+        s.stats.maybe_report(
+            resumed,
+            &mut self.guest.mem,
+            &self.dirty,
+            self.pipe.running(),
+        );
         // The epoch is the pipeline's to send: on its own CPU, from now (woken as the lock
         // goes, or started).
         self.pipe.stun_unlock(s);
