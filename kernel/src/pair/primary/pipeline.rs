@@ -144,7 +144,9 @@ impl<'c, F: Format> Pipe<'c, F> {
             if let Some(s) = self.shared.try_lock() {
                 return s;
             }
-            if !self.stunning.load(Ordering::Acquire) {
+            // Only a CPU taking interrupts can wait for one (the pipeline's does; the guest's
+            // never finds the flag set, as it sets it only around its own hold).
+            if !self.stunning.load(Ordering::Acquire) || !instr::interrupts_enabled() {
                 core::hint::spin_loop();
                 continue;
             }
@@ -152,8 +154,8 @@ impl<'c, F: Format> Pipe<'c, F> {
             // stays pending until STI's shadow has passed, and then ends the HLT.
             instr::cli();
             if self.stunning.load(Ordering::Acquire) {
-                // SAFETY: the IDT is loaded on every CPU the pipeline runs on, and this CPU
-                // ran with interrupts enabled before the CLI above.
+                // SAFETY: the IDT is loaded on every CPU, and this one took interrupts before
+                // the CLI above, so enabling them again changes nothing it relies on.
                 unsafe { instr::sti_hlt() };
             } else {
                 // SAFETY: as above.
