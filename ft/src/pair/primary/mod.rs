@@ -473,9 +473,7 @@ impl Primary {
         } else if let Some((what, len, _)) = too_large {
             Some(PrimaryError::StateTooLarge { what, len })
         } else {
-            // Ascending: pages beyond RAM come last, and the first of them is the one named.
-            let beyond = dirty.partition_point(|&g| g < self.ram_pages);
-            dirty.get(beyond).map(|&gfn| PrimaryError::NoSuchPage(gfn))
+            self.beyond_ram(&dirty)
         };
         if let Some(e) = refusal {
             self.carry(full, dirty);
@@ -531,6 +529,13 @@ impl Primary {
                 .saturating_sub(started)
                 .saturating_sub(copy_ns + protect_ns),
         })
+    }
+
+    /// [`PrimaryError::NoSuchPage`] for the first of `pages` (ascending, as
+    /// [`Primary::gather`] leaves them) beyond guest RAM, if any: they come last.
+    fn beyond_ram(&self, pages: &[u64]) -> Option<PrimaryError> {
+        let beyond = pages.partition_point(|&g| g < self.ram_pages);
+        pages.get(beyond).map(|&gfn| PrimaryError::NoSuchPage(gfn))
     }
 
     /// The pages an epoch sends: every page for the full copy (`true`), otherwise `dirty`

@@ -20,9 +20,8 @@
 //! The guest runs unprotected until the first checkpoint: its output is not held during the
 //! rounds (there is nothing the backup could resume that produced it).
 
-use super::{GuestRam, Primary, PrimaryError};
+use super::{GuestRam, Primary, PrimaryError, records};
 use crate::epoch::lazy::LazyEpoch;
-use crate::stream::MAX_DIRTY_GFNS_PER_RECORD;
 
 /// A pre-copy round begun.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,10 +60,7 @@ impl Primary {
         let (full, pages) = self.gather(dirty);
         let refusal = match self.sending {
             Some(_) => Some(PrimaryError::SenderBusy),
-            None => pages
-                .iter()
-                .find(|&&g| g >= self.ram_pages)
-                .map(|&gfn| PrimaryError::NoSuchPage(gfn)),
+            None => self.beyond_ram(&pages),
         };
         if let Some(e) = refusal {
             self.carry(full, pages);
@@ -72,9 +68,7 @@ impl Primary {
         }
         let started = (self.clock)();
         let (epoch, mut writer) = self.begin_epoch(0)?;
-        for part in pages.chunks(MAX_DIRTY_GFNS_PER_RECORD) {
-            writer.dirty_page_list(part)?;
-        }
+        records::write_dirty_lists(&mut writer, &pages)?;
         self.start_sending(writer, None, LazyEpoch::live(&pages), full, started);
         if pages.is_empty() {
             self.pump_sender(ram, 0)?;

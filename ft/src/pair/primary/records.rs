@@ -30,9 +30,21 @@ impl Records {
         if !self.output.is_empty() {
             writer.device_state(OUTPUT_DEVICE, &self.output)?;
         }
-        for part in self.dirty.chunks(MAX_DIRTY_GFNS_PER_RECORD) {
-            writer.dirty_page_list(part)?;
-        }
-        Ok(())
+        write_dirty_lists(writer, &self.dirty)
     }
+}
+
+/// Writes `dirty` (ascending) as dirty-page-list records of at most
+/// [`MAX_DIRTY_GFNS_PER_RECORD`] frames each.
+///
+/// # Errors
+/// A stream error.
+pub(super) fn write_dirty_lists(
+    writer: &mut EpochWriter<Chunks>,
+    dirty: &[u64],
+) -> Result<(), PrimaryError> {
+    for part in dirty.chunks(MAX_DIRTY_GFNS_PER_RECORD) {
+        writer.dirty_page_list(part)?;
+    }
+    Ok(())
 }
