@@ -132,6 +132,13 @@ const OWN_VIRTIO: Wiring = Wiring {
     shared: false,
 };
 
+/// One virtio-net NIC per host for both the peer link and the guest's frames
+/// (`guest_net=shared`).
+const SHARED_VIRTIO: Wiring = Wiring {
+    nic: Nic::VirtioNet,
+    shared: true,
+};
+
 /// A QEMU pair protecting the guest on `net` (`taps`: the primary's, the backup's), with the
 /// pair's default epochs unless `tune` changes them.
 fn start_pair(
@@ -252,11 +259,7 @@ fn qemu_pair_guest_tcp_connection_survives_the_primary_killed_with_frame_loss_ov
 #[test]
 fn qemu_pair_guest_tcp_connection_survives_the_primary_killed_on_a_shared_nic() {
     let mut random = Random::from_clock("kill point");
-    let wiring = Wiring {
-        nic: Nic::VirtioNet,
-        shared: true,
-    };
-    survives_the_primary_killed(random.between(5, 60), 0.0, wiring);
+    survives_the_primary_killed(random.between(5, 60), 0.0, SHARED_VIRTIO);
 }
 
 /// The shared NIC again, on hosts with two CPUs: the primary's checkpoint pipeline (and with
@@ -265,11 +268,7 @@ fn qemu_pair_guest_tcp_connection_survives_the_primary_killed_on_a_shared_nic() 
 #[test]
 fn qemu_pair_guest_tcp_connection_survives_the_primary_killed_with_the_pipeline_on_cpu_1() {
     let mut random = Random::from_clock("kill point");
-    let wiring = Wiring {
-        nic: Nic::VirtioNet,
-        shared: true,
-    };
-    survives_the_primary_killed_on(random.between(5, 60), 0.0, wiring, 2);
+    survives_the_primary_killed_on(random.between(5, 60), 0.0, SHARED_VIRTIO, 2);
 }
 
 /// The record service's round trips (wall time, emulated time on the host clock): (a) under
