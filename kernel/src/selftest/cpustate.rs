@@ -380,7 +380,7 @@ fn extended<B: Backend>(k: u64) -> Result<(), String> {
     // CR8 is the local APIC's TPR: device state, which a failover restores with the chipset.
     guest
         .chipset
-        .interrupts
+        .interrupts_mut()
         .lapic
         .set_cr8(u64::from(state.ext.tpr));
     let ran = run::run(&mut second, &mut guest, PREFIX, 3);

@@ -18,24 +18,17 @@
 //! stays monotonic across a failover and no PIT tick is lost or repeated. The state's format
 //! and its checks are in `devices::blob`, host tested.
 
-use alloc::vec::Vec;
-
-use super::decode::mmio::MmioDevice;
 use super::devices::Effect;
-use super::devices::blob::ChipsetState;
 use super::devices::clock::GuestClock;
 use super::devices::interrupts::Interrupts;
 use super::devices::irq::{IrqLine, IrqSink};
-use super::devices::lapic::{LapicConfig, MsrFault};
+use super::devices::lapic::LapicConfig;
 use super::devices::pic::Pic;
 use super::devices::pit::Pit;
 use super::devices::pm::{self, Pm};
 use super::devices::rtc::Rtc;
-use super::devices::state::StateError;
 use super::devices::update::next_update;
-use super::msr;
-use super::vcpu::{InterruptSource, Width};
-use crate::arch::x86_64::{instr, time};
+use super::vcpu::Width;
 
 /// Start of the PCI hole: guest RAM beyond this is reported above 4 GiB to the RTC's CMOS.
 const PCI_HOLE: u64 = super::ram_layout::MAX_RAM;
@@ -47,87 +40,70 @@ const SCI: IrqLine = match IrqLine::new(pm::SCI_IRQ) {
 };
 
 /// The interrupt controllers, timers and PM registers of one guest, and its clock.
+///
+/// Every change to the devices goes through a `&mut self` method here, and each ends the
+/// quiet window ([`Chipset::pending_at`]); so the devices are not public fields.
 #[derive(Debug, Clone)]
 pub struct Chipset {
     /// The interrupt controllers: PIC, I/O APIC, local APIC.
-    pub interrupts: Interrupts,
+    interrupts: Interrupts,
     /// The interval timer.
-    pub pit: Pit,
+    pit: Pit,
     /// The real-time clock and CMOS memory.
-    pub rtc: Rtc,
+    rtc: Rtc,
     /// The ACPI power-management registers.
-    pub pm: Pm,
+    pm: Pm,
     /// Guest time from this host's TSC.
     clock: GuestClock,
-    /// Guest RAM in bytes, as the CMOS describes it.
+    /// Guest RAM in bytes, as the CMOS describes it (read by the checkpoint, `host_clock`).
+    #[cfg_attr(not(target_os = "none"), allow(dead_code))]
     ram: u64,
     /// Guest time before which [`Chipset::update`] has nothing new to do ([`next_update`]).
     next_update_ns: u64,
+    /// Host TSC reading before which no interrupt can become pending unless a device changes
+    /// (0: none known). Set when an evaluation found nothing pending: the next timer event ends
+    /// it, and so does every access or line change, so the entry after an exit that touched no
+    /// device does not evaluate the controllers again.
+    quiet_until_tsc: u64,
 }
 
 impl Chipset {
-    /// A chipset as firmware leaves it, for a guest with `ram` bytes of RAM; guest time starts
-    /// now.
-    pub fn new(ram: u64) -> Self {
+    /// A chipset as firmware leaves it, for a guest with `ram` bytes of RAM, with guest time 0
+    /// at TSC reading `tsc` of a TSC that runs at `tsc_hz` (`new` starts it on this host now).
+    pub fn started(ram: u64, tsc: u64, tsc_hz: u64) -> Self {
         let below = ram.min(PCI_HOLE);
         Self {
             interrupts: Interrupts::new(LapicConfig {
                 apic_id: 0,
                 timer_hz: super::cpuid_clocks::LAPIC_TIMER_HZ,
-                tsc_hz: time::tsc_hz(),
+                tsc_hz,
             }),
             pit: Pit::new(),
             rtc: Rtc::new(below, ram - below),
             pm: Pm::new(),
-            clock: GuestClock::start(instr::rdtsc(), time::tsc_hz()),
+            clock: GuestClock::start(tsc, tsc_hz),
             ram,
             next_update_ns: 0,
+            quiet_until_tsc: 0,
         }
     }
 
-    /// Guest time: nanoseconds since creation, from the host TSC.
-    pub fn now_ns(&self) -> u64 {
-        self.clock.at(instr::rdtsc())
+    /// The interrupt controllers.
+    pub fn interrupts(&self) -> &Interrupts {
+        &self.interrupts
     }
 
-    /// The devices and the guest time now, for a checkpoint (call while the guest is stopped).
-    pub fn save_state(&self) -> Vec<u8> {
-        let device_time = self
-            .pit
-            .now()
-            .max(self.interrupts.lapic.now())
-            .max(self.pm.now());
-        ChipsetState {
-            interrupts: self.interrupts.clone(),
-            pit: self.pit.clone(),
-            rtc: self.rtc.clone(),
-            pm: self.pm.clone(),
-            ram: self.ram,
-            guest_ns: self.now_ns().max(device_time),
-        }
-        .save_state()
-    }
-
-    /// The chipset [`save_state`](Self::save_state) captured, possibly on another host, for a
-    /// guest with `ram` bytes of RAM. Guest time resumes at the saved value now, on this host's
-    /// TSC: restore right before the guest runs again.
-    pub fn restore_state(bytes: &[u8], ram: u64) -> Result<Self, StateError> {
-        let mut s = ChipsetState::restore_state(bytes, ram)?;
-        s.interrupts.lapic.resume_on_host(time::tsc_hz());
-        Ok(Self {
-            interrupts: s.interrupts,
-            pit: s.pit,
-            rtc: s.rtc,
-            pm: s.pm,
-            clock: GuestClock::resume(s.guest_ns, instr::rdtsc(), time::tsc_hz()),
-            ram,
-            next_update_ns: 0,
-        })
+    /// The interrupt controllers, to change (a line's level, a register): ends the quiet
+    /// window.
+    pub fn interrupts_mut(&mut self) -> &mut Interrupts {
+        self.quiet_until_tsc = 0;
+        &mut self.interrupts
     }
 
     /// Brings the timers up to guest time `now_ns` and wall time `unix`, driving their
     /// interrupt lines. (The local APIC's timer is brought up to date by each access to it.)
     pub fn update(&mut self, now_ns: u64, unix: u64) {
+        self.quiet_until_tsc = 0;
         self.pit.advance(now_ns);
         self.pm.advance(now_ns);
         self.rtc.set_time(unix);
@@ -148,6 +124,10 @@ impl Chipset {
 
     /// An `in` from a chipset port at guest time `now_ns`; `None` if no chipset device decodes it.
     pub fn read(&mut self, port: u16, width: Width, now_ns: u64) -> Option<u32> {
+        if !Self::decodes(port) {
+            return None;
+        }
+        self.quiet_until_tsc = 0;
         if Pic::decodes(port) {
             Some(self.interrupts.pic.io_read(port, width))
         } else if Pit::decodes(port) {
@@ -170,6 +150,10 @@ impl Chipset {
     /// An `out` to a chipset port at guest time `now_ns`; `None` if no chipset device decodes
     /// it, else what the write asks of the monitor (the PM registers can power off or reset).
     pub fn write(&mut self, port: u16, width: Width, value: u32, now_ns: u64) -> Option<Effect> {
+        if !Self::decodes(port) {
+            return None;
+        }
+        self.quiet_until_tsc = 0;
         if Pic::decodes(port) {
             self.interrupts.pic.io_write(port, width, value);
         } else if Pit::decodes(port) {
@@ -193,6 +177,11 @@ impl Chipset {
         Some(Effect::None)
     }
 
+    /// Whether a chipset device decodes I/O port `port`.
+    fn decodes(port: u16) -> bool {
+        Pic::decodes(port) || Pit::decodes(port) || Rtc::decodes(port) || Pm::decodes(port)
+    }
+
     /// Whether guest-physical `gpa` is a register page of the local or the I/O APIC.
     pub fn decodes_mmio(&self, gpa: u64) -> bool {
         self.interrupts.decodes_mmio(gpa)
@@ -210,71 +199,47 @@ impl Chipset {
         .flatten()
         .min()
     }
-}
 
-/// The APIC pages as the MMIO emulation sees them ([`crate::vmm::decode::mmio`]), at the guest
-/// time of each access. Accesses outside them read all ones and ignore writes (the run loop
-/// only sends accesses [`Chipset::decodes_mmio`] claims).
-impl MmioDevice for Chipset {
-    fn read(&mut self, gpa: u64, width: Width) -> u64 {
-        let now = self.now_ns();
-        self.interrupts
-            .mmio_read(gpa, width, now)
-            .unwrap_or(u64::MAX)
+    /// [`InterruptSource::pending`] at host TSC reading `tsc`. Inside the quiet window it
+    /// answers `None` at once; else it brings the timers up to date if an event is due,
+    /// evaluates the controllers and, if nothing is pending, opens a quiet window up to the
+    /// next timer event: the PIT's or PM timer's ([`next_update`]) or the local APIC timer's.
+    /// `unix` gives the wall time (seconds since 1970) when the timers are brought up to date.
+    #[inline]
+    pub fn pending_at(&mut self, tsc: u64, unix: impl FnOnce() -> u64) -> Option<u8> {
+        if tsc < self.quiet_until_tsc {
+            return None;
+        }
+        self.evaluate(tsc, unix())
     }
 
-    fn write(&mut self, gpa: u64, width: Width, value: u64) {
-        let now = self.now_ns();
-        self.interrupts.mmio_write(gpa, width, value, now);
+    /// [`InterruptSource::acknowledge`] at host TSC reading `tsc`.
+    pub fn acknowledge_at(&mut self, tsc: u64) -> Option<u8> {
+        self.quiet_until_tsc = 0;
+        self.interrupts.acknowledge(self.clock.at(tsc))
     }
-}
 
-impl InterruptSource for Chipset {
-    fn pending(&mut self) -> Option<u8> {
-        let now = self.now_ns();
+    /// [`pending_at`](Self::pending_at) outside the quiet window.
+    fn evaluate(&mut self, tsc: u64, unix: u64) -> Option<u8> {
+        let now = self.clock.at(tsc);
         if now >= self.next_update_ns {
-            self.update(now, time::unix_now());
+            self.update(now, unix);
         }
-        self.interrupts.pending(now)
-    }
-
-    fn acknowledge(&mut self) -> Option<u8> {
-        let now = self.now_ns();
-        self.interrupts.acknowledge(now)
-    }
-
-    fn read_msr(&mut self, index: u32) -> Option<u64> {
-        let lapic = &mut self.interrupts.lapic;
-        match index {
-            msr::APIC_BASE => Some(lapic.apic_base_msr()),
-            msr::TSC_DEADLINE => Some(lapic.tsc_deadline()),
-            _ => None,
+        let pending = self.interrupts.pending(now);
+        if pending.is_none() {
+            let until = self
+                .interrupts
+                .lapic
+                .next_deadline()
+                .map_or(self.next_update_ns, |d| d.min(self.next_update_ns));
+            self.quiet_until_tsc = self.clock.tsc_before(until);
         }
-    }
-
-    fn write_msr(
-        &mut self,
-        index: u32,
-        value: u64,
-        guest_tsc: u64,
-    ) -> Option<Result<(), MsrFault>> {
-        let now = self.now_ns();
-        let lapic = &mut self.interrupts.lapic;
-        match index {
-            msr::APIC_BASE => Some(lapic.write_apic_base_msr(value, now)),
-            msr::TSC_DEADLINE => {
-                lapic.write_tsc_deadline(value, guest_tsc, now);
-                Some(Ok(()))
-            }
-            _ => None,
-        }
-    }
-
-    fn cr8(&self) -> u64 {
-        self.interrupts.lapic.cr8()
-    }
-
-    fn set_cr8(&mut self, value: u64) {
-        self.interrupts.lapic.set_cr8(value);
+        pending
     }
 }
+
+/// The chipset on this host's TSC and wall clock.
+#[cfg(target_os = "none")]
+mod host_clock;
+#[cfg(test)]
+mod tests;

@@ -4,7 +4,6 @@
 pub mod acpi;
 #[cfg(target_os = "none")]
 pub mod backend;
-#[cfg(target_os = "none")]
 pub mod chipset;
 pub mod cpu_model;
 pub mod cpu_state;

@@ -129,7 +129,9 @@ impl<F: Format> Guest<F> {
     /// Drives the card's I/O APIC pin to its interrupt level.
     pub(crate) fn drive_nic_line(&mut self) {
         if let Some(nic) = &self.nic {
-            self.chipset.interrupts.set_pin_level(GSI, nic.irq_level());
+            self.chipset
+                .interrupts_mut()
+                .set_pin_level(GSI, nic.irq_level());
         }
     }
 }

@@ -149,7 +149,7 @@ impl<F: Format> Guest<F> {
     /// Drives the interrupt lines of the bus devices (the UART's IRQ4) to their levels now.
     fn drive_bus_lines(&mut self) {
         for (line, level) in self.bus.irq_lines() {
-            self.chipset.interrupts.set_level(line, level);
+            self.chipset.interrupts_mut().set_level(line, level);
         }
     }
 
@@ -157,11 +157,16 @@ impl<F: Format> Guest<F> {
     /// [`CONSOLE_POLL_NS`]); what it has no room for waits, bounded by [`CONSOLE_HELD`] (the
     /// host UART holds the rest). On a pair this runs on the host that runs the guest only, and
     /// input becomes part of the UART state the next checkpoint carries.
+    #[inline]
     fn feed_console(&mut self) {
         let now = instr::rdtsc();
-        if now < self.console_poll_tsc {
-            return;
+        if now >= self.console_poll_tsc {
+            self.poll_console(now);
         }
+    }
+
+    /// [`feed_console`](Self::feed_console) once its time has come (`now`, a TSC reading).
+    fn poll_console(&mut self, now: u64) {
         // Before calibration the TSC is taken as 1 GHz, as `time::now_ns` takes it.
         let hz = match time::tsc_hz() {
             0 => NS,
@@ -248,7 +253,9 @@ impl<F: Format> Guest<F> {
             Some(value) => value,
             None => {
                 let value = self.bus.read(port, width);
-                self.drive_bus_lines();
+                if self.bus.take_accessed() {
+                    self.drive_bus_lines();
+                }
                 value
             }
         }
@@ -260,7 +267,9 @@ impl<F: Format> Guest<F> {
             Some(effect) => effect,
             None => {
                 let effect = self.bus.write(port, width, value);
-                self.drive_bus_lines();
+                if self.bus.take_accessed() {
+                    self.drive_bus_lines();
+                }
                 effect
             }
         }
@@ -389,7 +398,9 @@ pub enum Step {
 }
 
 /// Runs `vcpu` to its next exit and handles it; console lines the guest completed are
-/// appended to `out` (not printed).
+/// appended to `out` (not printed). Inlined into its callers' loops: every exit pays for a
+/// call otherwise.
+#[inline(always)]
 pub fn step<F: Format>(vcpu: &mut dyn Vcpu, guest: &mut Guest<F>, out: &mut Vec<String>) -> Step {
     guest.feed_console();
     let exit = vcpu.run(&mut guest.chipset, &mut guest.mem);
@@ -434,7 +445,9 @@ pub fn step<F: Format>(vcpu: &mut dyn Vcpu, guest: &mut Guest<F>, out: &mut Vec<
         Exit::Preempted => Step::Preempted,
         Exit::Unhandled { code, info } => Step::End(GuestEnd::Unhandled { code, info }),
     };
-    out.extend(guest.bus.take_output(matches!(step, Step::End(_))));
+    guest
+        .bus
+        .take_output_into(out, matches!(step, Step::End(_)));
     step
 }
 

@@ -631,7 +631,7 @@ impl<B: Backend> Host<'_, B> {
     /// has it, tell the backup to stand down.
     fn finish(&mut self, end: GuestEnd) -> ExitStatus {
         self.pipe.retire();
-        self.out.extend(self.guest.bus.take_output(true));
+        self.guest.bus.take_output_into(&mut self.out, true);
         self.hold_output();
         if self.protected {
             self.stun();

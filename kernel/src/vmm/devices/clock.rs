@@ -17,6 +17,9 @@ pub struct GuestClock {
     start_tsc: u64,
     /// Nanoseconds per TSC tick, as a 32.32 fixed-point factor.
     ns_per_tick: u128,
+    /// TSC ticks per nanosecond, as a 32.32 fixed-point factor: the inverse of `ns_per_tick`,
+    /// rounded down (for [`tsc_before`](Self::tsc_before)).
+    ticks_per_ns: u128,
 }
 
 impl GuestClock {
@@ -28,11 +31,13 @@ impl GuestClock {
     /// A clock at guest time `guest_ns` at TSC reading `tsc`, for a TSC that runs at `tsc_hz`
     /// (0 is taken as 1).
     pub fn resume(guest_ns: u64, tsc: u64, tsc_hz: u64) -> Self {
+        // Rounded up, so whole nanoseconds come out whole (the error is below 1 ns/s).
+        let ns_per_tick = (1_000_000_000u128 << 32).div_ceil(u128::from(tsc_hz.max(1)));
         Self {
             base_ns: guest_ns,
             start_tsc: tsc,
-            // Rounded up, so whole nanoseconds come out whole (the error is below 1 ns/s).
-            ns_per_tick: (1_000_000_000u128 << 32).div_ceil(u128::from(tsc_hz.max(1))),
+            ns_per_tick,
+            ticks_per_ns: (1u128 << 64) / ns_per_tick,
         }
     }
 
@@ -43,6 +48,24 @@ impl GuestClock {
         let elapsed = (u128::from(ticks) * self.ns_per_tick) >> 32;
         self.base_ns
             .saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX))
+    }
+
+    /// A TSC reading before which guest time is below `ns` ([`at`](Self::at) is below `ns`
+    /// at every earlier reading): the first reading that reaches `ns`, or one a few ticks
+    /// earlier (the rounding of the rate; at most 2 + `ns / 2^32` ticks). A multiplication,
+    /// no division: the monitor asks this on the way into the guest.
+    pub fn tsc_before(&self, ns: u64) -> u64 {
+        // Guest time is `base_ns` at and before the start: only a later time has readings below.
+        let Some(wanted) = ns.checked_sub(self.base_ns).filter(|&d| d > 0) else {
+            return 0;
+        };
+        // `wanted * 2^32 / ns_per_tick` rounded down is at most the least tick count whose
+        // time reaches `wanted` (its ceiling); so is this, from a factor rounded down.
+        let ticks = (u128::from(wanted) * self.ticks_per_ns) >> 32;
+        u64::try_from(ticks)
+            .ok()
+            .and_then(|t| self.start_tsc.checked_add(t))
+            .unwrap_or(u64::MAX)
     }
 }
 
@@ -62,6 +85,46 @@ mod tests {
             "a reading before the start is no time, not a wrap"
         );
         assert_eq!(GuestClock::start(0, 0).at(u64::MAX), u64::MAX, "saturates");
+    }
+
+    /// `tsc_before` is never late (every reading before it is earlier than the time asked for)
+    /// and early by a few ticks at most, whatever the rate, start and time.
+    #[test]
+    fn tsc_before_is_at_most_a_few_ticks_before_the_first_reading_that_reaches_a_time() {
+        for (base, start, hz) in [
+            (0, 1_000, 2_000_000_000),
+            (7_000_123, 99, 2_494_333_111),
+            (5, 0, 1),
+            (0, 0, 3_000_000_007),
+        ] {
+            let c = GuestClock::resume(base, start, hz);
+            for ns in [
+                base + 1,
+                base + 2,
+                base + 999,
+                base + 1_000_000_007,
+                base + (1 << 40),
+            ] {
+                let t = c.tsc_before(ns);
+                assert!(
+                    t == 0 || c.at(t - 1) < ns,
+                    "{hz} Hz: late, at({t} - 1) >= {ns}"
+                );
+                // The first reading that reaches `ns`, exactly.
+                let wanted = u128::from(ns - base) << 32;
+                let first = start + u64::try_from(wanted.div_ceil(c.ns_per_tick)).unwrap();
+                assert!(c.at(first) >= ns && c.at(first - 1) < ns);
+                let slack = 2 + ((ns - base) >> 32);
+                assert!(t + slack >= first, "{hz} Hz: {t} is early by {}", first - t);
+            }
+            assert_eq!(c.tsc_before(base), 0, "there at every reading");
+            assert_eq!(c.tsc_before(base.saturating_sub(1)), 0);
+        }
+        assert_eq!(
+            GuestClock::start(u64::MAX - 10, 1).tsc_before(u64::MAX),
+            u64::MAX,
+            "beyond the last reading"
+        );
     }
 
     /// Host A (2.5 GHz) runs the guest to a checkpoint; host B (3 GHz, its TSC far behind A's)

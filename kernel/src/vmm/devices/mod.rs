@@ -90,9 +90,12 @@ pub trait PortDevice {
 #[derive(Default)]
 pub struct PortBus {
     devices: Vec<Box<dyn PortDevice>>,
-    /// A port was written since output was last taken: only a write makes output (a UART's
-    /// transmit register), so without one there is none to look for.
+    /// A device's port was written since output was last taken: only a write makes output (a
+    /// UART's transmit register), so without one there is none to look for.
     written: bool,
+    /// A device's port was accessed since [`take_accessed`](PortBus::take_accessed): only an
+    /// access moves a device's interrupt line.
+    accessed: bool,
 }
 
 fn all_ones(width: Width) -> u32 {
@@ -116,8 +119,28 @@ impl PortBus {
     /// Routes an `in`.
     pub fn read(&mut self, port: u16, width: Width) -> u32 {
         match self.find(port) {
-            Some(d) => d.read(port, width),
+            Some(d) => {
+                let value = d.read(port, width);
+                self.accessed = true;
+                value
+            }
             None => all_ones(width),
+        }
+    }
+
+    /// Whether a device's port was accessed since the last call: its interrupt line may have
+    /// moved ([`irq_lines`](Self::irq_lines)). An unclaimed port moves none.
+    pub fn take_accessed(&mut self) -> bool {
+        core::mem::take(&mut self.accessed)
+    }
+
+    /// Appends [`take_output`](Self::take_output) to `out`; only a test of a flag when no
+    /// device was written since the last time and the guest has not ended (every exit pays
+    /// for this call).
+    #[inline]
+    pub fn take_output_into(&mut self, out: &mut Vec<String>, end: bool) {
+        if self.written || end {
+            out.extend(self.take_output(end));
         }
     }
 
@@ -154,9 +177,13 @@ impl PortBus {
 
     /// Routes an `out`.
     pub fn write(&mut self, port: u16, width: Width, value: u32) -> Effect {
-        self.written = true;
         match self.find(port) {
-            Some(d) => d.write(port, width, value),
+            Some(d) => {
+                let effect = d.write(port, width, value);
+                self.written = true;
+                self.accessed = true;
+                effect
+            }
             None => Effect::None,
         }
     }
@@ -174,6 +201,9 @@ mod tests {
         assert_eq!(bus.read(0x80, 2), 0xFFFF);
         assert_eq!(bus.read(0x80, 4), u32::MAX);
         assert_eq!(bus.write(0x80, 1, 0x12), Effect::None);
+        assert!(!bus.take_accessed(), "an unclaimed port moves no line");
         assert_eq!(bus.write(debug_exit::PORT, 4, 3), Effect::Exit(3));
+        assert!(bus.take_accessed());
+        assert!(!bus.take_accessed(), "taken");
     }
 }

@@ -68,11 +68,25 @@ mod reason {
     /// never while an event is being delivered through the IDT, so their IDT-vectoring
     /// information is never valid and need not be read (SDM Vol. 3C, 28.2.4).
     pub fn caused_by_instruction(basic: u16) -> bool {
-        matches!(
-            basic,
-            CPUID | HLT | VMCALL | CR_ACCESS | IO | RDMSR | WRMSR | XSETBV
-        ) || VMX_INSTRUCTIONS.contains(&basic)
+        basic < 64 && BY_INSTRUCTION & (1 << basic) != 0
     }
+
+    /// [`caused_by_instruction`] as a set of reasons, one test on every exit.
+    const BY_INSTRUCTION: u64 = {
+        let mut set = 0u64;
+        let mut i = 0;
+        while i < VMX_INSTRUCTIONS.len() {
+            set |= 1 << VMX_INSTRUCTIONS[i];
+            i += 1;
+        }
+        let others = [CPUID, HLT, VMCALL, CR_ACCESS, IO, RDMSR, WRMSR, XSETBV];
+        let mut i = 0;
+        while i < others.len() {
+            set |= 1 << others[i];
+            i += 1;
+        }
+        set
+    };
 }
 
 /// Interruption types for event injection (SDM Vol. 3C, 25.8.3).
@@ -183,7 +197,9 @@ impl VmxVcpu {
     }
 
     /// One VM entry, with a pending interrupt delivered first, and the handling of its exit.
-    /// `Ok(None)`: absorbed, enter again.
+    /// `Ok(None)`: absorbed, enter again. (Inlined, with [`Context::step`], into the one
+    /// caller: every exit pays for the calls otherwise.)
+    #[inline]
     fn step(&mut self, irq: &mut dyn InterruptSource) -> Result<Option<Exit>, VmFail> {
         if self.context.flush_pending {
             // On the CPU about to enter the guest (INVEPT affects only the executing CPU).
@@ -291,6 +307,7 @@ impl Context {
 
     /// Enters the guest through the loaded VMCS and handles the exit; the local APIC's MSRs
     /// and CR8 go to `irq`.
+    #[inline]
     fn step(
         &mut self,
         v: &mut LoadedVmcs<'_>,
