@@ -14,6 +14,7 @@
 //! to the bytes is a miss and a fresh decode. A hit costs the reads only (no walk logic and no
 //! decoding), and it is never stale: nothing is assumed about when the guest flushes its TLB.
 
+use super::walk::Word;
 use super::{CodeMode, Decoded, FetchError, GuestRead, PagingState};
 
 /// Entries kept (the guest's exit sites last seen; the oldest makes way).
@@ -23,6 +24,9 @@ const ENTRIES: usize = 4;
 const MAX_READS: usize = 12;
 /// Longest read recorded: an instruction's 15 bytes.
 const MAX_READ_LEN: usize = 16;
+/// Words a hit compares at most: each entry one, each read of bytes two (more reads than
+/// this, from a walk of five levels, are checked read by read).
+const MAX_WORDS: usize = 14;
 
 /// One read of guest memory and what it returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,24 +36,75 @@ struct Read {
     entry: bool,
     len: u8,
     ok: bool,
-    data: [u8; MAX_READ_LEN],
+    /// The bytes read, as two little-endian words, zero beyond `len`.
+    data: [u64; 2],
+}
+
+/// The low `bytes` bytes of a word (all of it from 8 on).
+fn low_bytes(bytes: usize) -> u64 {
+    match bytes {
+        8.. => u64::MAX,
+        n => (1 << (8 * n)) - 1,
+    }
 }
 
 impl Read {
-    /// Whether reading again returns the same.
+    /// Whether reading again returns the same. A hit pays for this on every read of its
+    /// fetch, so bytes are compared as words ([`same_words`](Self::same_words)).
     fn repeats<M: GuestRead + ?Sized>(&self, mem: &mut M) -> bool {
         if self.entry {
-            let now = mem.read_u64(self.gpa);
-            return match now {
-                Some(v) => self.ok && v.to_le_bytes()[..] == self.data[..8],
+            return match mem.read_u64(self.gpa) {
+                Some(v) => self.ok && v == self.data[0],
                 None => !self.ok,
             };
+        }
+        if self.ok
+            && let Some(same) = self.same_words(mem)
+        {
+            return same;
         }
         let len = usize::from(self.len);
         let mut buf = [0u8; MAX_READ_LEN];
         let ok = mem.read(self.gpa, &mut buf[..len]);
-        ok == self.ok && (!ok || buf[..len] == self.data[..len])
+        ok == self.ok && (!ok || words(&buf[..len]) == self.data)
     }
+
+    /// Whether the bytes read (successfully, before) are the same now, from the one or two
+    /// words that hold them; `None` if those words are not all guest RAM (the end of RAM lies
+    /// within them, and only a read of the exact length can tell).
+    fn same_words<M: GuestRead + ?Sized>(&self, mem: &mut M) -> Option<bool> {
+        let (words, n) = self.words();
+        mem.words_match(&words[..n])
+    }
+
+    /// The words that hold what a successful read returned, and how many there are: the
+    /// entry itself, or the bytes' one or two words with only their bytes compared.
+    fn words(&self) -> ([Word; 2], usize) {
+        let len = match self.entry {
+            true => 8,
+            false => usize::from(self.len),
+        };
+        let word = |i: usize, bytes| Word {
+            gpa: self.gpa + 8 * i as u64,
+            value: self.data[i],
+            mask: low_bytes(bytes),
+        };
+        match len {
+            ..=8 => ([word(0, len), Word::default()], 1),
+            _ => ([word(0, 8), word(1, len - 8)], 2),
+        }
+    }
+}
+
+/// Up to 16 bytes as two little-endian words, zero-padded.
+fn words(bytes: &[u8]) -> [u64; 2] {
+    let mut padded = [0u8; MAX_READ_LEN];
+    padded[..bytes.len()].copy_from_slice(bytes);
+    let (lo, hi) = padded.split_at(8);
+    [
+        u64::from_le_bytes(lo.try_into().unwrap_or([0; 8])),
+        u64::from_le_bytes(hi.try_into().unwrap_or([0; 8])),
+    ]
 }
 
 /// A [`GuestRead`] that passes reads through and records them.
@@ -67,16 +122,12 @@ impl<M: GuestRead + ?Sized> Recorder<'_, M> {
             self.overflow = true;
             return;
         }
-        let mut data = [0u8; MAX_READ_LEN];
-        if ok {
-            data[..bytes.len()].copy_from_slice(bytes);
-        }
         self.reads[self.count] = Some(Read {
             gpa,
             entry,
             len: bytes.len() as u8,
             ok,
-            data,
+            data: if ok { words(bytes) } else { [0; 2] },
         });
         self.count += 1;
     }
@@ -108,7 +159,46 @@ struct Entry<T> {
     linear: u64,
     mode: CodeMode,
     reads: [Option<Read>; MAX_READS],
+    /// The reads as words, checked in one call, when every read succeeded and they fit.
+    words: Option<Words>,
     decoded: T,
+}
+
+/// Up to [`MAX_WORDS`] words.
+#[derive(Clone, Copy, Debug)]
+struct Words {
+    words: [Word; MAX_WORDS],
+    count: usize,
+}
+
+impl<T> Entry<T> {
+    /// Whether every read the fetch made returns the same again: its words in one call, or
+    /// read by read where they cannot say (no words, or some run past the end of RAM).
+    fn repeats<M: GuestRead + ?Sized>(&self, mem: &mut M) -> bool {
+        if let Some(w) = &self.words
+            && let Some(same) = mem.words_match(&w.words[..w.count])
+        {
+            return same;
+        }
+        self.reads.iter().flatten().all(|r| r.repeats(mem))
+    }
+}
+
+/// `reads` as words for [`GuestRead::words_match`], if every read succeeded and they fit.
+fn as_words(reads: &[Option<Read>]) -> Option<Words> {
+    let mut all = Words {
+        words: [Word::default(); MAX_WORDS],
+        count: 0,
+    };
+    for r in reads.iter().flatten() {
+        let (words, n) = r.words();
+        if !r.ok || all.count + n > MAX_WORDS {
+            return None;
+        }
+        all.words[all.count..all.count + n].copy_from_slice(&words[..n]);
+        all.count += n;
+    }
+    Some(all)
 }
 
 /// What a decoder reads an instruction through: its paging state, the memory, the instruction's
@@ -163,13 +253,14 @@ impl<T: Copy> DecodeCache<T> {
         mode: CodeMode,
         fetch: Fetch<T, E>,
     ) -> Result<T, E> {
+        // The address first: it tells the guest's few exit sites apart at one compare.
         let same = self.entries.iter().position(|e| {
             e.as_ref()
-                .is_some_and(|e| e.state == *state && e.linear == linear && e.mode == mode)
+                .is_some_and(|e| e.linear == linear && e.mode == mode && e.state == *state)
         });
         if let Some(i) = same
             && let Some(e) = &self.entries[i]
-            && e.reads.iter().flatten().all(|r| r.repeats(mem))
+            && e.repeats(mem)
         {
             self.hits += 1;
             return Ok(e.decoded);
@@ -192,6 +283,7 @@ impl<T: Copy> DecodeCache<T> {
                 state: *state,
                 linear,
                 mode,
+                words: as_words(&recorder.reads),
                 reads: recorder.reads,
                 decoded,
             }),

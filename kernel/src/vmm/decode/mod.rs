@@ -34,7 +34,7 @@ pub use length::{
     Operand, Segment, decode,
 };
 pub use walk::{
-    GuestRead, PagingMode, PagingState, Translation, WalkError, read_linear, translate,
+    GuestRead, PagingMode, PagingState, Translation, WalkError, Word, read_linear, translate,
 };
 
 #[cfg(target_os = "none")]

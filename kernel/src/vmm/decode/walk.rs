@@ -36,6 +36,30 @@ pub trait GuestRead {
         let mut b = [0; 8];
         self.read(gpa, &mut b).then(|| u64::from_le_bytes(b))
     }
+
+    /// Whether every word reads its `value` now, in the bits of its `mask`; `None` if some
+    /// word is not all guest RAM. One call checks a whole memo entry (`cache`), where a call
+    /// per read through `dyn GuestRead` would cost more than the reads.
+    fn words_match(&mut self, words: &[Word]) -> Option<bool> {
+        for w in words {
+            if (self.read_u64(w.gpa)? ^ w.value) & w.mask != 0 {
+                return Some(false);
+            }
+        }
+        Some(true)
+    }
+}
+
+/// A little-endian 64-bit word of guest memory and the bits of it that matter
+/// ([`GuestRead::words_match`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Word {
+    /// Guest-physical address (any alignment).
+    pub gpa: u64,
+    /// The value expected.
+    pub value: u64,
+    /// The bits compared.
+    pub mask: u64,
 }
 
 /// The guest registers that select and root its paging mode.

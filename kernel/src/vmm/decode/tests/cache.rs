@@ -180,3 +180,51 @@ fn device_accesses_decode_through_a_memo_of_their_own() {
     assert_eq!(i.len, 3);
     assert_eq!((c.hits, c.misses), (1, 2));
 }
+
+/// A hit compares the bytes it read as words: a change to any one of the 15 bytes fetched is a
+/// miss, and one to the byte after them is not (it was never read).
+#[test]
+fn every_byte_fetched_is_compared_and_no_other() {
+    let (mut ram, state) = setup();
+    let mut c = DecodeCache::<Decoded>::default();
+    decode(&mut c, &mut ram, &state, 0x1010);
+    for k in 0..MAX_INSTRUCTION_LEN as u64 {
+        let misses = c.misses;
+        let was = ram.bytes[0x9010 + k as usize];
+        ram.put(0x9010 + k, &[was ^ 0x40]);
+        let _ = c.fetch_and_decode(&state, &mut ram, 0x1010, CodeMode::Bits64);
+        assert_eq!(c.misses, misses + 1, "byte {k} changed, yet a hit");
+        ram.put(0x9010 + k, &[was]);
+        decode(&mut c, &mut ram, &state, 0x1010);
+    }
+    let hits = c.hits;
+    ram.put(0x9010 + MAX_INSTRUCTION_LEN as u64, &[0xCC]);
+    assert_eq!(
+        decode(&mut c, &mut ram, &state, 0x1010),
+        (Instruction::Vmmcall, 3)
+    );
+    assert_eq!(c.hits, hits + 1, "a byte past the fetch is not compared");
+}
+
+/// An instruction in the last bytes of RAM: its bytes cannot be compared as whole words (they
+/// would run past the end), and the exact-length read still answers hits and misses.
+#[test]
+fn an_instruction_at_the_end_of_ram_is_memoized_too() {
+    let (mut ram, state) = setup();
+    ram.w64(PT + 24, 0xF000 | P);
+    ram.put(0xFFFC, &[0x0F, 0x01, 0xD9, 0x90]);
+    let mut c = DecodeCache::<Decoded>::default();
+    for _ in 0..2 {
+        assert_eq!(
+            decode(&mut c, &mut ram, &state, 0x3FFC),
+            (Instruction::Vmmcall, 3)
+        );
+    }
+    assert_eq!((c.hits, c.misses), (1, 1));
+    ram.put(0xFFFE, &[0xD8]);
+    let d = c
+        .fetch_and_decode(&state, &mut ram, 0x3FFC, CodeMode::Bits64)
+        .unwrap();
+    assert_ne!(d.instruction, Instruction::Vmmcall);
+    assert_eq!(c.misses, 2);
+}
