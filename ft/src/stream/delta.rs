@@ -163,6 +163,60 @@ fn next_difference(a: &PageBuf, b: &PageBuf, from: usize) -> Option<usize> {
     None
 }
 
+/// Bytes `i..i + 8` of `a` XOR those of `b`, little-endian; 0 past the page.
+fn xor_word(a: &PageBuf, b: &PageBuf, i: usize) -> u64 {
+    match (a.get(i..i + 8), b.get(i..i + 8)) {
+        (Some(x), Some(y)) => {
+            let w = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or([0; 8]));
+            w(x) ^ w(y)
+        }
+        _ => 0,
+    }
+}
+
+/// How many of the low-order bytes of `x` are non-zero before its first zero byte (8 if none
+/// is zero). The lowest zero byte found by the carry trick is always a true one.
+fn nonzero_low_bytes(x: u64) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_bytes = x.wrapping_sub(ONES) & !x & HIGHS;
+    (zero_bytes.trailing_zeros() / 8) as usize
+}
+
+/// Where the run whose first changed byte is `start` ends: it takes changed bytes, bridging
+/// gaps of up to [`RUN_HEADER_LEN`] unchanged ones, and ends before a longer gap or at the
+/// page's end. `None` once it would pass `limit`. Looks at a word at a time: a word of
+/// changed bytes extends the run at once, one of unchanged bytes ends it or names the gap.
+fn run_end(prev: &PageBuf, new: &PageBuf, start: usize, limit: usize) -> Option<usize> {
+    let mut end = start + 1;
+    while end + 8 <= PAGE_SIZE {
+        let x = xor_word(prev, new, end);
+        let changed = nonzero_low_bytes(x);
+        if changed > 0 {
+            end += changed;
+        } else {
+            // Bytes from `end` unchanged up to the first changed one (8: none in the word).
+            let gap = (x.trailing_zeros() / 8) as usize;
+            if gap > RUN_HEADER_LEN {
+                return (end <= limit).then_some(end);
+            }
+            end += gap + 1;
+        }
+        if end > limit {
+            return None;
+        }
+    }
+    // The last few bytes of the page, one at a time.
+    let mut i = end;
+    while i < PAGE_SIZE && i - end <= RUN_HEADER_LEN {
+        if prev[i] != new[i] {
+            end = i + 1;
+        }
+        i += 1;
+    }
+    (end <= limit).then_some(end)
+}
+
 /// Writes a delta turning `prev` into `new` into `out` and returns its length, or `None` if it
 /// does not fit in `out` (the caller sizes `out` to the most it is willing to send). Stops as
 /// soon as it knows the delta will not fit.
@@ -173,21 +227,7 @@ pub(crate) fn encode_delta(prev: &PageBuf, new: &PageBuf, out: &mut [u8]) -> Opt
         // Room left for this run's bytes, after its header.
         let room = out.len().checked_sub(len + RUN_HEADER_LEN)?;
         let limit = start.checked_add(room)?.min(PAGE_SIZE);
-        // Extend the run while bytes differ, bridging gaps of up to RUN_HEADER_LEN equal bytes.
-        let mut end = start + 1;
-        let mut i = end;
-        while i < PAGE_SIZE && i - end < RUN_HEADER_LEN + 1 {
-            if prev[i] != new[i] {
-                end = i + 1;
-                if end > limit {
-                    return None;
-                }
-            }
-            i += 1;
-        }
-        if end > limit {
-            return None;
-        }
+        let end = run_end(prev, new, start, limit)?;
         let run = new.get(start..end)?;
         let dst = out.get_mut(len..len + RUN_HEADER_LEN + run.len())?;
         let (header, data) = dst.split_at_mut_checked(RUN_HEADER_LEN)?;
@@ -205,6 +245,90 @@ pub(crate) fn encode_delta(prev: &PageBuf, new: &PageBuf, out: &mut [u8]) -> Opt
 mod tests {
     use super::*;
     use crate::testutil::Rng;
+
+    /// The run's end found a byte at a time: the rule [`run_end`] implements word-wise.
+    fn run_end_bytewise(
+        prev: &PageBuf,
+        new: &PageBuf,
+        start: usize,
+        limit: usize,
+    ) -> Option<usize> {
+        let mut end = start + 1;
+        let mut i = end;
+        while i < PAGE_SIZE && i - end < RUN_HEADER_LEN + 1 {
+            if prev[i] != new[i] {
+                end = i + 1;
+                if end > limit {
+                    return None;
+                }
+            }
+            i += 1;
+        }
+        (end <= limit).then_some(end)
+    }
+
+    /// Word-wise and byte-wise runs end alike: over pages changed in scattered bytes, in
+    /// stretches with gaps of every length around the bridged one, wholly, and near the end.
+    #[test]
+    fn runs_end_where_a_byte_scan_ends_them() {
+        let mut rng = Rng::new(7);
+        let prev = [0x33u8; PAGE_SIZE];
+        for case in 0..3000 {
+            let mut new = prev;
+            match case % 3 {
+                0 => {
+                    for _ in 0..rng.below(40) {
+                        new[rng.below(PAGE_SIZE)] ^= 1 + rng.below(255) as u8;
+                    }
+                }
+                1 => {
+                    // Stretches of changed bytes separated by gaps of 0 to 7 bytes.
+                    let mut i = rng.below(PAGE_SIZE);
+                    while i < PAGE_SIZE {
+                        for _ in 0..1 + rng.below(20) {
+                            if i < PAGE_SIZE {
+                                new[i] ^= 0xFF;
+                            }
+                            i += 1;
+                        }
+                        i += rng.below(8);
+                    }
+                }
+                _ => {
+                    for b in new.iter_mut() {
+                        if rng.below(10) > 0 {
+                            *b ^= 0x5A;
+                        }
+                    }
+                }
+            }
+            let limit = [PAGE_SIZE, rng.below(PAGE_SIZE) + 1][rng.below(2)];
+            let mut from = 0;
+            while let Some(start) = next_difference(&prev, &new, from) {
+                let want = run_end_bytewise(&prev, &new, start, limit);
+                assert_eq!(
+                    run_end(&prev, &new, start, limit),
+                    want,
+                    "case {case} run at {start}"
+                );
+                match want {
+                    Some(end) => from = end,
+                    None => break,
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nonzero_low_bytes_counts_to_the_first_zero_byte() {
+        assert_eq!(nonzero_low_bytes(0), 0);
+        assert_eq!(nonzero_low_bytes(u64::MAX), 8);
+        assert_eq!(nonzero_low_bytes(0x0100_0000_0000_00FF), 1);
+        assert_eq!(nonzero_low_bytes(0x00FF_FFFF_FFFF_FFFF), 7);
+        // A zero byte above a 0x01 byte: the borrow trick must not report the 0x01.
+        assert_eq!(nonzero_low_bytes(0x0000_0000_0001_0101), 3);
+        assert_eq!(nonzero_low_bytes(0x0100_0101), 2);
+    }
 
     /// The block-wise scan finds what a byte-by-byte scan finds: differences at every offset
     /// (block and word edges included), from every start, one or several per page.
