@@ -18,7 +18,8 @@
 pub struct AesGcmKey {
     /// Round keys 0..=14 (FIPS 197, 5.2).
     pub round_keys: [[u8; 16]; 15],
-    /// `H^(i + 1)` byte-reversed, at `i`.
+    /// The hash key's first four powers, in the form the implementation multiplies by (the
+    /// kernel's: POLYVAL keys, `mulX_POLYVAL(ByteReverse(H))` and its powers, RFC 8452).
     pub h_powers: [[u8; 16]; 4],
 }
 

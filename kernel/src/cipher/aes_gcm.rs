@@ -4,12 +4,14 @@
 //!
 //! - Key expansion with AESKEYGENASSIST (FIPS 197, 5.2; Intel's AES-NI white paper, 5.2).
 //! - CTR: counter blocks `nonce || be32(i)` from `i = 2` encrypted with AESENC/AESENCLAST and
-//!   XORed into the data (SP 800-38D, 7.1); `E(K, nonce || be32(1))` masks the tag.
-//! - GHASH (SP 800-38D, 6.4): each block byte-reversed with PSHUFB (SSSE3) and multiplied by
-//!   a byte-reversed power of `H` in GF(2^128): four carry-less products per block, summed over
-//!   four blocks, the 256-bit sum shifted left one bit and reduced modulo
-//!   `x^128 + x^7 + x^2 + x + 1` (Intel's carry-less multiplication white paper, algorithms 2
-//!   and 4, and its aggregated reduction).
+//!   XORed into the data (SP 800-38D, 7.1), four blocks side by side; the counter stays in a
+//!   register byte-reversed, where PADDD increments it (`inc32`) and PSHUFB turns it back.
+//!   `E(K, nonce || be32(1))` masks the tag.
+//! - GHASH (SP 800-38D, 6.4) as POLYVAL (RFC 8452, appendix A): each block byte-reversed with
+//!   PSHUFB (SSSE3), multiplied by a key power in four carry-less products, the products of
+//!   four blocks summed and reduced once by Montgomery reduction (two more carry-less
+//!   products by `x^127 + x^126 + x^121 + 1`), the key `mulX_POLYVAL(ByteReverse(H))` and its
+//!   powers kept in registers (Gueron's aggregated POLYVAL, as in AES-GCM-SIV).
 //!
 //! Tests check every length around a block against the RustCrypto `aes-gcm` crate, and the
 //! kernel checks a known answer on its CPU before offering the cipher (`self_check`).
@@ -25,10 +27,16 @@ use super::xmm_asm;
 /// Bytes of an AES block.
 const BLOCK: usize = 16;
 
-/// PSHUFB mask that reverses a block's bytes.
+/// A 16-byte constant, aligned for SSE memory operands.
 #[repr(C, align(16))]
-struct Reverse([u8; BLOCK]);
-static REVERSE: Reverse = Reverse([15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+struct Block([u8; BLOCK]);
+/// PSHUFB mask that reverses a block's bytes.
+static REVERSE: Block = Block([15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+/// One in the low doubleword: PADDD of it increments a byte-reversed counter block.
+static ONE: Block = Block([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+/// POLYVAL's reduction constant, `x^127 + x^126 + x^121 + 1` (RFC 8452): its high quadword
+/// multiplies in the Montgomery reduction.
+static POLY: Block = Block([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xC2]);
 
 /// The second half of an AES-256 key-schedule step for the even round key in XMM1, from
 /// AESKEYGENASSIST's output in XMM2 (XMM4 scratch): the word rotated-and-substituted is
@@ -93,15 +101,23 @@ macro_rules! encrypt_xmm0 {
     };
 }
 
-/// The three partial carry-less products of XMM2 · XMM1 (64-bit halves; XMM2 consumed):
+/// The three partial carry-less products of XMM2 · `$k` (64-bit halves; XMM2 consumed):
 /// low into XMM3, high into XMM6, middle (the two cross terms) into XMM4.
 macro_rules! products {
-    () => {
+    ($k:literal) => {
         concat!(
-            "movdqa xmm3, xmm2\n pclmulqdq xmm3, xmm1, 0x00\n",
-            "movdqa xmm6, xmm2\n pclmulqdq xmm6, xmm1, 0x11\n",
-            "movdqa xmm4, xmm2\n pclmulqdq xmm4, xmm1, 0x10\n",
-            "pclmulqdq xmm2, xmm1, 0x01\n pxor xmm4, xmm2\n",
+            "movdqa xmm3, xmm2\n pclmulqdq xmm3, ",
+            $k,
+            ", 0x00\n",
+            "movdqa xmm6, xmm2\n pclmulqdq xmm6, ",
+            $k,
+            ", 0x11\n",
+            "movdqa xmm4, xmm2\n pclmulqdq xmm4, ",
+            $k,
+            ", 0x10\n",
+            "pclmulqdq xmm2, ",
+            $k,
+            ", 0x01\n pxor xmm4, xmm2\n",
         )
     };
 }
@@ -109,52 +125,101 @@ macro_rules! products {
 /// [`products`] XORed into XMM3, XMM6 and XMM4 (XMM5 scratch): the products of several
 /// blocks add up before one reduction.
 macro_rules! add_products {
-    () => {
+    ($k:literal) => {
         concat!(
-            "movdqa xmm5, xmm2\n pclmulqdq xmm5, xmm1, 0x00\n pxor xmm3, xmm5\n",
-            "movdqa xmm5, xmm2\n pclmulqdq xmm5, xmm1, 0x11\n pxor xmm6, xmm5\n",
-            "movdqa xmm5, xmm2\n pclmulqdq xmm5, xmm1, 0x10\n pxor xmm4, xmm5\n",
-            "pclmulqdq xmm2, xmm1, 0x01\n pxor xmm4, xmm2\n",
+            "movdqa xmm5, xmm2\n pclmulqdq xmm5, ",
+            $k,
+            ", 0x00\n pxor xmm3, xmm5\n",
+            "movdqa xmm5, xmm2\n pclmulqdq xmm5, ",
+            $k,
+            ", 0x11\n pxor xmm6, xmm5\n",
+            "movdqa xmm5, xmm2\n pclmulqdq xmm5, ",
+            $k,
+            ", 0x10\n pxor xmm4, xmm5\n",
+            "pclmulqdq xmm2, ",
+            $k,
+            ", 0x01\n pxor xmm4, xmm2\n",
         )
     };
 }
 
-/// XMM0 = the 256-bit product in XMM3 (low), XMM4 (middle), XMM6 (high) reduced into
-/// GF(2^128), byte-reversed domain (XMM2-XMM9 scratch): the middle folded in, the whole
-/// shifted left one bit (the field's bit order is reflected), and reduced modulo
-/// `x^128 + x^7 + x^2 + x + 1` in two phases.
+/// XMM0 = the 256-bit product in XMM3 (low), XMM4 (middle), XMM6 (high) times `x^-128`
+/// modulo POLYVAL's polynomial (XMM2, XMM5 scratch; [`POLY`] in XMM10): the middle folded
+/// in, then the low half folded into the high one by two Montgomery steps, each a carry-less
+/// product of the low quadword by the constant's high quadword XORed into the halves swapped
+/// (RFC 8452; Gueron, Lindell, "GCM-SIV", 2015).
 macro_rules! reduce {
     () => {
         concat!(
             "movdqa xmm5, xmm4\n pslldq xmm5, 8\n psrldq xmm4, 8\n",
             "pxor xmm3, xmm5\n pxor xmm6, xmm4\n",
-            // [xmm6:xmm3] <<= 1
-            "movdqa xmm7, xmm3\n psrld xmm7, 31\n movdqa xmm8, xmm6\n psrld xmm8, 31\n",
-            "pslld xmm3, 1\n pslld xmm6, 1\n",
-            "movdqa xmm9, xmm7\n psrldq xmm9, 12\n pslldq xmm8, 4\n pslldq xmm7, 4\n",
-            "por xmm3, xmm7\n por xmm6, xmm8\n por xmm6, xmm9\n",
-            // First phase.
-            "movdqa xmm7, xmm3\n pslld xmm7, 31\n movdqa xmm8, xmm3\n pslld xmm8, 30\n",
-            "movdqa xmm9, xmm3\n pslld xmm9, 25\n pxor xmm7, xmm8\n pxor xmm7, xmm9\n",
-            "movdqa xmm8, xmm7\n psrldq xmm8, 4\n pslldq xmm7, 12\n pxor xmm3, xmm7\n",
-            // Second phase.
-            "movdqa xmm2, xmm3\n psrld xmm2, 1\n movdqa xmm4, xmm3\n psrld xmm4, 2\n",
-            "movdqa xmm5, xmm3\n psrld xmm5, 7\n pxor xmm2, xmm4\n pxor xmm2, xmm5\n",
-            "pxor xmm2, xmm8\n pxor xmm3, xmm2\n pxor xmm6, xmm3\n",
-            "movdqa xmm0, xmm6\n",
+            "movdqa xmm2, xmm3\n pclmulqdq xmm2, xmm10, 0x10\n",
+            "pshufd xmm3, xmm3, 0x4e\n pxor xmm3, xmm2\n",
+            "movdqa xmm2, xmm3\n pclmulqdq xmm2, xmm10, 0x10\n",
+            "pshufd xmm3, xmm3, 0x4e\n pxor xmm3, xmm2\n",
+            "pxor xmm6, xmm3\n movdqa xmm0, xmm6\n",
         )
     };
 }
 
-/// XMM2 = the block at `[{d} + $at]`, byte-reversed (mask in XMM15); XMM1 = `H^$power`.
+/// XMM2 = the block at `[{d} + $at]`, byte-reversed (mask in XMM15).
 macro_rules! load_block {
-    ($at:literal, $power:literal) => {
+    ($at:literal) => {
+        concat!("movdqu xmm2, [{d} + ", $at, "]\n pshufb xmm2, xmm15\n")
+    };
+}
+
+/// One AES round with the round key at byte offset `$at` on the four blocks in XMM0-XMM3.
+macro_rules! round4 {
+    ($op:literal, $at:literal) => {
         concat!(
-            "movdqu xmm2, [{d} + ",
+            $op,
+            " xmm0, [{rk} + ",
             $at,
-            "]\n pshufb xmm2, xmm15\n movdqu xmm1, [{h} + ",
-            $power,
             "]\n",
+            $op,
+            " xmm1, [{rk} + ",
+            $at,
+            "]\n",
+            $op,
+            " xmm2, [{rk} + ",
+            $at,
+            "]\n",
+            $op,
+            " xmm3, [{rk} + ",
+            $at,
+            "]\n",
+        )
+    };
+}
+
+/// The next counter block into `$x`, byte order restored, and the counter in XMM14
+/// incremented (XMM15 the byte-reversing mask, XMM13 [`ONE`]).
+macro_rules! next_counter {
+    ($x:literal) => {
+        concat!(
+            "movdqa ",
+            $x,
+            ", xmm14\n pshufb ",
+            $x,
+            ", xmm15\n paddd xmm14, xmm13\n",
+        )
+    };
+}
+
+/// XORs the keystream block in `$x` into the data at `[{d} + $at]` (XMM4 scratch).
+macro_rules! xor_into {
+    ($x:literal, $at:literal) => {
+        concat!(
+            "movdqu xmm4, [{d} + ",
+            $at,
+            "]\n pxor ",
+            $x,
+            ", xmm4\n movdqu [{d} + ",
+            $at,
+            "], ",
+            $x,
+            "\n",
         )
     };
 }
@@ -192,29 +257,45 @@ pub unsafe fn expand(key: &[u8; 32]) -> AesGcmKey {
     // SAFETY: the caller's promise; `k` holds its round keys now.
     unsafe { ctr_xor(&k, &[0; 12], 0, &mut h) };
     h.reverse();
-    k.h_powers[0] = h;
+    let key = mul_x(h);
+    k.h_powers[0] = key;
     for i in 1..k.h_powers.len() {
         // SAFETY: the caller's promise.
-        k.h_powers[i] = unsafe { gf_mul(&k.h_powers[i - 1], &h) };
+        k.h_powers[i] = unsafe { gf_mul(&k.h_powers[i - 1], &key) };
     }
     k
 }
 
-/// `a · b` in GF(2^128), both and the result byte-reversed.
+/// `mulX_POLYVAL`: `v · x` modulo POLYVAL's polynomial (RFC 8452, appendix A), on a
+/// little-endian field element: the POLYVAL key whose products, byte-reversed, are GHASH's.
+fn mul_x(v: [u8; BLOCK]) -> [u8; BLOCK] {
+    let v = u128::from_le_bytes(v);
+    let carry = if v >> 127 != 0 {
+        u128::from_le_bytes(POLY.0)
+    } else {
+        0
+    };
+    ((v << 1) ^ carry).to_le_bytes()
+}
+
+/// POLYVAL's product `a · b · x^-128` (RFC 8452), both and the result little-endian field
+/// elements (byte-reversed GHASH blocks).
 ///
 /// # Safety
 /// See the [module docs](self).
 unsafe fn gf_mul(a: &[u8; BLOCK], b: &[u8; BLOCK]) -> [u8; BLOCK] {
     let mut out = [0u8; BLOCK];
-    // SAFETY: reads 16 bytes at `a` and `b`, writes 16 at `out`; the caller's promise covers
-    // the instructions and registers.
+    // SAFETY: reads 16 bytes at `a`, `b` and the aligned constant, writes 16 at `out`; the
+    // caller's promise covers the instructions and registers.
     unsafe {
         xmm_asm!(
+            "movdqa xmm10, [{poly}]",
             "movdqu xmm2, [{a}]",
             "movdqu xmm1, [{b}]",
-            products!(),
+            products!("xmm1"),
             reduce!(),
             "movdqu [{out}], xmm0",
+            poly = in(reg) POLY.0.as_ptr(),
             a = in(reg) a.as_ptr(),
             b = in(reg) b.as_ptr(),
             out = in(reg) out.as_mut_ptr(),
@@ -228,9 +309,60 @@ unsafe fn gf_mul(a: &[u8; BLOCK], b: &[u8; BLOCK]) -> [u8; BLOCK] {
 ///
 /// # Safety
 /// See the [module docs](self).
-unsafe fn ctr_xor(key: &AesGcmKey, nonce: &[u8; 12], mut counter: u32, data: &mut [u8]) {
+unsafe fn ctr_xor(key: &AesGcmKey, nonce: &[u8; 12], mut counter: u32, mut data: &mut [u8]) {
     let mut block = [0u8; BLOCK];
     block[..12].copy_from_slice(nonce);
+    let fours = data.len() / (4 * BLOCK);
+    if fours > 0 {
+        block[12..].copy_from_slice(&counter.to_be_bytes());
+        // SAFETY: reads the round keys (aligned), the counter block and the aligned constants;
+        // reads and writes `4 * fours` blocks of `data`; the caller's promise covers the
+        // instructions and registers.
+        unsafe {
+            xmm_asm!(
+                "movdqa xmm15, [{mask}]",
+                "movdqa xmm13, [{one}]",
+                "movdqu xmm14, [{b}]",
+                "pshufb xmm14, xmm15",
+                "2:",
+                next_counter!("xmm0"),
+                next_counter!("xmm1"),
+                next_counter!("xmm2"),
+                next_counter!("xmm3"),
+                "movdqa xmm4, [{rk}]",
+                "pxor xmm0, xmm4\n pxor xmm1, xmm4\n pxor xmm2, xmm4\n pxor xmm3, xmm4",
+                round4!("aesenc", "16"),
+                round4!("aesenc", "32"),
+                round4!("aesenc", "48"),
+                round4!("aesenc", "64"),
+                round4!("aesenc", "80"),
+                round4!("aesenc", "96"),
+                round4!("aesenc", "112"),
+                round4!("aesenc", "128"),
+                round4!("aesenc", "144"),
+                round4!("aesenc", "160"),
+                round4!("aesenc", "176"),
+                round4!("aesenc", "192"),
+                round4!("aesenc", "208"),
+                round4!("aesenclast", "224"),
+                xor_into!("xmm0", "0"),
+                xor_into!("xmm1", "16"),
+                xor_into!("xmm2", "32"),
+                xor_into!("xmm3", "48"),
+                "add {d}, 64",
+                "dec {n}",
+                "jnz 2b",
+                mask = in(reg) REVERSE.0.as_ptr(),
+                one = in(reg) ONE.0.as_ptr(),
+                rk = in(reg) key.round_keys.as_ptr(),
+                b = in(reg) block.as_ptr(),
+                d = inout(reg) data.as_mut_ptr() => _,
+                n = inout(reg) fours => _,
+            );
+        }
+        counter = counter.wrapping_add(4 * fours as u32);
+        data = &mut data[4 * fours * BLOCK..];
+    }
     let whole = data.len() / BLOCK;
     if whole > 0 {
         // SAFETY: reads the round keys (aligned) and the 16-byte `block`, rewriting its last
@@ -270,9 +402,10 @@ unsafe fn ctr_xor(key: &AesGcmKey, nonce: &[u8; 12], mut counter: u32, data: &mu
     }
 }
 
-/// Folds `data` into the GHASH accumulator `acc` (byte-reversed), zero-padding its last
-/// block. Four blocks at a time share one reduction:
-/// `((((acc + B1)H + B2)H + B3)H + B4)H = (acc + B1)H^4 + B2 H^3 + B3 H^2 + B4 H`.
+/// Folds `data` into the GHASH accumulator `acc` (byte-reversed: POLYVAL's), zero-padding its
+/// last block. Four blocks at a time share one reduction:
+/// `((((acc + B1)H + B2)H + B3)H + B4)H = (acc + B1)H^4 + B2 H^3 + B3 H^2 + B4 H`, with the
+/// powers as POLYVAL keys (each product carries one `x^-128`, the one reduction supplies it).
 ///
 /// # Safety
 /// See the [module docs](self).
@@ -283,24 +416,30 @@ unsafe fn ghash(key: &AesGcmKey, acc: &mut [u8; BLOCK], data: &[u8]) {
         // and writes `acc`; the caller's promise covers the instructions and registers.
         unsafe {
             xmm_asm!(
-                "movdqu xmm15, [{mask}]",
+                "movdqa xmm15, [{mask}]",
+                "movdqa xmm10, [{poly}]",
+                "movdqu xmm14, [{h}]",
+                "movdqu xmm13, [{h} + 16]",
+                "movdqu xmm12, [{h} + 32]",
+                "movdqu xmm11, [{h} + 48]",
                 "movdqu xmm0, [{acc}]",
                 "2:",
-                load_block!("0", "48"),
+                load_block!("0"),
                 "pxor xmm2, xmm0",
-                products!(),
-                load_block!("16", "32"),
-                add_products!(),
-                load_block!("32", "16"),
-                add_products!(),
-                load_block!("48", "0"),
-                add_products!(),
+                products!("xmm11"),
+                load_block!("16"),
+                add_products!("xmm12"),
+                load_block!("32"),
+                add_products!("xmm13"),
+                load_block!("48"),
+                add_products!("xmm14"),
                 reduce!(),
                 "add {d}, 64",
                 "dec {n}",
                 "jnz 2b",
                 "movdqu [{acc}], xmm0",
                 mask = in(reg) REVERSE.0.as_ptr(),
+                poly = in(reg) POLY.0.as_ptr(),
                 acc = in(reg) acc.as_mut_ptr(),
                 h = in(reg) key.h_powers.as_ptr(),
                 d = inout(reg) data.as_ptr() => _,
