@@ -80,18 +80,31 @@ fn a_panic_reports_its_location_and_exits_as_a_failure() {
 
 #[test]
 fn a_stack_overflow_hits_the_guard_page_and_is_reported() {
+    overflow_is_reported("stack", 1, 0);
+}
+
+/// The pipeline and other jobs run on application processors' stacks: running off one faults
+/// in its own guard page, reported for that CPU, as on the bootstrap processor.
+#[test]
+fn an_application_processors_stack_overflow_hits_its_guard_page_and_is_reported() {
+    overflow_is_reported("apstack", 2, 1);
+}
+
+/// Boots `cpus` CPUs with `selftest=NAME`, which recurses on CPU `cpu` until its stack runs out:
+/// the page fault in the guard page cannot be delivered on the exhausted stack, so a double
+/// fault, on its own stack, reports the overflow and halts that CPU.
+fn overflow_is_reported(name: &str, cpus: u32, cpu: u32) {
     let run = Run::new(Emulator::qemu())
-        .cmdline("selftest=stack")
+        .cpus(cpus)
+        .cmdline(&format!("selftest={name}"))
         .fail_markers(&["PANIC"]);
     let mut run = run.start().expect("starting QEMU");
-    run.wait_for("cpu 0 halted")
-        .expect("the double-fault handler halts CPU 0");
+    run.wait_for(&format!("cpu {cpu} halted"))
+        .unwrap_or_else(|e| panic!("the double-fault handler halts CPU {cpu}: {e}"));
     let outcome = run.stop();
-    outcome.expect_line("selftest stack: recursing");
-    // The page fault in the guard page cannot be delivered on the exhausted stack: a double
-    // fault, on its own stack, reports it.
-    let report = outcome.expect_line("EXCEPTION #DF (vector 8) on cpu 0");
-    let overflow = outcome.expect_line("kernel stack overflow on cpu 0");
+    outcome.expect_line(&format!("selftest {name}: recursing"));
+    let report = outcome.expect_line(&format!("EXCEPTION #DF (vector 8) on cpu {cpu}"));
+    let overflow = outcome.expect_line(&format!("kernel stack overflow on cpu {cpu}"));
     let registers = outcome.expect_line("CR2=");
     let (cr2, rsp) = (hex_after(registers, "CR2="), hex_after(registers, "RSP="));
     assert_eq!(cr2, hex_after(overflow, "guard page at "), "{overflow}");
@@ -101,7 +114,9 @@ fn a_stack_overflow_hits_the_guard_page_and_is_reported() {
         "{report}: CR2 {cr2:#x}, RSP {rsp:#x}"
     );
     assert!(
-        outcome.line_with("selftest stack: FAILED").is_none(),
-        "the recursion returned"
+        outcome
+            .line_with(&format!("selftest {name}: FAILED"))
+            .is_none(),
+        "the recursion returned or ran on"
     );
 }

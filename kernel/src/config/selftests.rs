@@ -44,6 +44,8 @@ pub enum SelfTest {
     Fault,
     /// Runs off the kernel stack on purpose (ends the machine).
     Stack,
+    /// Runs off an application processor's stack on purpose (ends that CPU, then the machine).
+    ApStack,
 }
 
 /// When `selftest=` runs a test.
@@ -59,7 +61,7 @@ pub enum Selection {
 
 impl SelfTest {
     /// Every self test, in the order they run.
-    pub const ALL: [SelfTest; 19] = [
+    pub const ALL: [SelfTest; 20] = [
         SelfTest::Config,
         SelfTest::Alloc,
         SelfTest::Heap,
@@ -79,6 +81,7 @@ impl SelfTest {
         SelfTest::Panic,
         SelfTest::Fault,
         SelfTest::Stack,
+        SelfTest::ApStack,
     ];
 
     /// The name `selftest=` and the console use.
@@ -103,6 +106,7 @@ impl SelfTest {
             SelfTest::Panic => "panic",
             SelfTest::Fault => "fault",
             SelfTest::Stack => "stack",
+            SelfTest::ApStack => "apstack",
         }
     }
 
@@ -110,7 +114,9 @@ impl SelfTest {
     pub const fn selection(self) -> Selection {
         match self {
             SelfTest::Net => Selection::NamedOnly,
-            SelfTest::Panic | SelfTest::Fault | SelfTest::Stack => Selection::Destructive,
+            SelfTest::Panic | SelfTest::Fault | SelfTest::Stack | SelfTest::ApStack => {
+                Selection::Destructive
+            }
             _ => Selection::All,
         }
     }

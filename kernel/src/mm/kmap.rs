@@ -138,6 +138,19 @@ pub fn build_and_activate(boot: &BootInfo) -> Result<u64, MapError> {
     Ok(root)
 }
 
+/// Leaves the page at `phys` unmapped in the live kernel table from now on: a guard page below
+/// an application processor's stack (`arch::x86_64::smp`). Call on the bootstrap processor
+/// before the CPU that will use the stack starts; this CPU's TLB is flushed for it, and the
+/// others never touch the page.
+///
+/// # Errors
+/// As [`PageTable::unmap_page`].
+pub fn unmap_guard(phys: u64) -> Result<(), MapError> {
+    current().unmap_page(phys)?;
+    instr::invlpg(phys);
+    Ok(())
+}
+
 /// Loads the kernel address space on this CPU (the BSP after building it; every AP on entry).
 pub fn activate() {
     // SAFETY: the kernel table identity-maps the kernel image (text executable), all RAM (stacks,

@@ -254,6 +254,44 @@ impl<F: Format, M: TableMemory> PageTable<F, M> {
         self.update_leaf(virt, level, |_| entry)
     }
 
+    /// Unmaps the 4 KiB page at `virt` (a guard page), first splitting a larger page that
+    /// covers it into pages of the next size down with the same frames and rights, as often as
+    /// it takes. Everything else stays mapped as it was. The caller must invalidate the TLB
+    /// (INVLPG of `virt` drops a larger page's entry too: SDM Vol. 3A, 4.10.4.1).
+    ///
+    /// # Errors
+    /// [`MapError::Misaligned`] if `virt` is not page aligned; [`MapError::OutOfMemory`] if a
+    /// split needs a table there is no memory for (nothing has changed then).
+    pub fn unmap_page(&mut self, virt: u64) -> Result<(), MapError> {
+        if !virt.is_multiple_of(level_size(1)) {
+            return Err(MapError::Misaligned);
+        }
+        let mut table = self.root;
+        for level in (1..=4).rev() {
+            let i = index(virt, level);
+            match F::decode(self.mem.read(table, i), level) {
+                Decoded::Absent => return Ok(()),
+                Decoded::Leaf(..) if level == 1 => {
+                    self.mem.write(table, i, 0);
+                    return Ok(());
+                }
+                Decoded::Leaf(phys, attrs) => {
+                    // The smaller pages, written in full before the entry points at them.
+                    let next = self.mem.alloc_table().ok_or(MapError::OutOfMemory)?;
+                    let size = level_size(level - 1);
+                    for k in 0..ENTRIES {
+                        let entry = F::leaf_entry(phys + k as u64 * size, attrs, level - 1);
+                        self.mem.write(next, k, entry);
+                    }
+                    self.mem.write(table, i, F::table_entry(next));
+                    table = next;
+                }
+                Decoded::Table(next, _) => table = next,
+            }
+        }
+        Ok(())
+    }
+
     /// The table frame, index and level of the leaf entry that maps `virt`, if one does.
     fn find_leaf(&self, virt: u64) -> Option<(u64, usize, u8)> {
         let mut table = self.root;

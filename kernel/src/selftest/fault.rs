@@ -5,6 +5,10 @@
 //! exception handler reports (vector, error code, RIP, CR2, registers) before halting the CPU.
 //! A deliberate stack overflow: it must end in the guard page below the stack, reported as such.
 
+use alloc::string::String;
+
+use super::Outcome;
+use crate::arch::x86_64::{smp, time, worker};
 use crate::kprintln;
 
 /// Writes to kernel text. Does not return: the page-fault handler halts this CPU (if it does
@@ -28,6 +32,38 @@ pub fn panic_on_purpose() -> ! {
     kprintln!("selftest panic: panicking on purpose");
     panic!("deliberate panic from the panic self test")
 }
+
+/// Runs [`overflow_stack`] on an idle application processor: the guard page below its stack
+/// must stop it as the bootstrap processor's does (the double fault reports the overflow and
+/// halts that CPU). Waits up to [`AP_OVERFLOW_WAIT_NS`] for the report; returns only if none
+/// ended the recursion by then.
+pub fn overflow_ap_stack() -> Outcome {
+    let Some(cpu) = worker::idle_ap() else {
+        return Outcome::Failed(String::from("no application processor to run it on"));
+    };
+    kprintln!(
+        "selftest apstack: recursing on cpu {cpu} until its {} KiB stack runs out; expecting a \
+         stack overflow report",
+        smp::AP_STACK_BYTES / 1024
+    );
+    let job = |_| {
+        let _ = core::hint::black_box(overflow_stack(1));
+    };
+    if let Err(e) = worker::start(cpu, job, 0) {
+        return Outcome::Failed(alloc::format!("cpu {cpu} took no job: {e:?}"));
+    }
+    let deadline = time::now_ns() + AP_OVERFLOW_WAIT_NS;
+    while time::now_ns() < deadline && worker::is_running(cpu) {
+        core::hint::spin_loop();
+    }
+    Outcome::Failed(match worker::is_running(cpu) {
+        true => alloc::format!("cpu {cpu} ran on: nothing stopped its recursion"),
+        false => alloc::format!("the recursion on cpu {cpu} returned"),
+    })
+}
+
+/// How long [`overflow_ap_stack`] waits for the overflow to end the application processor.
+const AP_OVERFLOW_WAIT_NS: u64 = 10_000_000_000;
 
 /// Recurses with a 1 KiB frame until the stack runs out: the guard page below it faults, the
 /// fault cannot be delivered on the exhausted stack, and the double fault (on its own stack)

@@ -106,6 +106,8 @@ fn run_one(test: SelfTest, ctx: &Context<'_>) -> Outcome {
             "the recursion returned ({})",
             fault::overflow_stack(0)
         )),
+        // Only returns if the application processor's recursion did not end it.
+        SelfTest::ApStack => fault::overflow_ap_stack(),
     }
 }
 

@@ -117,11 +117,11 @@ pub fn report_and_halt(f: &TrapFrame) -> ! {
         f.r14,
         f.r15,
     ));
-    if super::stack::is_guard(cr2) {
+    if let Some(size) = super::stack::overflowed(cr2) {
         console::emergency(format_args!(
             "kernel stack overflow on cpu {cpu}: it ran into the guard page at {cr2:#x} below \
              its {} KiB stack\n",
-            super::stack::size() / 1024
+            size / 1024
         ));
     }
     if f.vector == 14 {

@@ -40,6 +40,9 @@ pub struct PerCpu {
     pub svm_on: AtomicBool,
     /// This CPU's GDT and TSS, built once when the CPU comes up.
     pub tables: spin::Once<CpuTables>,
+    /// The unmapped page right below an application processor's stack (0: none; the bootstrap
+    /// processor's is the kernel image's, `super::stack`).
+    pub stack_guard: AtomicU64,
 }
 
 impl PerCpu {
@@ -55,6 +58,7 @@ impl PerCpu {
             current_vmcs: AtomicU64::new(0),
             svm_on: AtomicBool::new(false),
             tables: spin::Once::new(),
+            stack_guard: AtomicU64::new(0),
         }
     }
 

@@ -3,6 +3,7 @@
 //! BSP Initialization Sequence") through the real-mode trampoline in boot/ap_trampoline.S.
 
 use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
 
 use super::apic::{self, StartupIpi};
 use super::{gdt, msr, percpu, time, trap};
@@ -19,6 +20,8 @@ unsafe extern "C" {
 /// Physical page the trampoline is copied to: below 1 MiB, 4 KiB aligned (SIPI vector 0x08).
 pub const TRAMPOLINE_PHYS: u64 = 0x8000;
 const AP_STACK_FRAMES: u64 = 16;
+/// Bytes of an application processor's stack.
+pub const AP_STACK_BYTES: u64 = AP_STACK_FRAMES * 4096;
 
 /// The trampoline's parameter block (layout fixed by ap_trampoline.S).
 #[repr(C)]
@@ -80,7 +83,8 @@ pub fn start_aps(cpus: &[CpuEntry], bsp_apic_id: u32, max_cpus: usize) -> StartR
             report.skipped.push(entry.apic_id);
             continue;
         }
-        let Some(stack) = mm::alloc_frames_below(AP_STACK_FRAMES, 1 << 32) else {
+        // The stack, and the page below it unmapped: running off the stack faults there.
+        let Some(guard) = mm::alloc_frames_below(AP_STACK_FRAMES + 1, 1 << 32) else {
             log::error!(
                 "no memory for the stack of the CPU with APIC id {}",
                 entry.apic_id
@@ -88,12 +92,20 @@ pub fn start_aps(cpus: &[CpuEntry], bsp_apic_id: u32, max_cpus: usize) -> StartR
             report.failed.push(entry.apic_id);
             continue;
         };
+        let stack = guard + 4096;
         let cpu = percpu::assign(next_index, entry.apic_id);
+        match kmap::unmap_guard(guard) {
+            Ok(()) => cpu.stack_guard.store(guard, Ordering::Release),
+            Err(e) => log::warn!(
+                "the stack of the CPU with APIC id {} has no guard page: {e:?}",
+                entry.apic_id
+            ),
+        }
         let p = Params {
             boot_cr3: &raw const boot_pml4 as u64,
             efer_bits: msr::EFER_LME | msr::EFER_NXE,
             // The trampoline jumps (not calls): leave the slot a return address would take.
-            stack_top: stack + AP_STACK_FRAMES * 4096 - 8,
+            stack_top: stack + AP_STACK_BYTES - 8,
             entry: ap_entry as *const () as u64,
             cpu_index: next_index as u64,
         };

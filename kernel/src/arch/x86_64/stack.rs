@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The bootstrap processor's kernel stack (boot/entry.S): how much of it was ever used, and
-//! whether a fault address is its guard page.
+//! The bootstrap processor's kernel stack (boot/entry.S): how much of it was ever used; and
+//! whether a fault address is the guard page of that stack or of an application processor's.
 //!
 //! The stack is painted with a pattern at boot; the deepest word no longer holding it is the
 //! high-water mark. The page below the stack is left unmapped ([`crate::mm::kmap`]): running
@@ -51,7 +51,15 @@ pub fn size() -> u64 {
     layout::kernel().stack.len()
 }
 
-/// Whether `addr` (a fault address) lies in the guard page below the stack.
-pub fn is_guard(addr: u64) -> bool {
-    layout::kernel().stack_guard.contains(addr)
+/// If `addr` (a fault address) lies in the guard page below a CPU's stack, the size of that
+/// stack in bytes: the bootstrap processor's, or an application processor's (`super::smp`).
+pub fn overflowed(addr: u64) -> Option<u64> {
+    if layout::kernel().stack_guard.contains(addr) {
+        return Some(size());
+    }
+    (0..super::percpu::MAX_CPUS)
+        .filter_map(super::percpu::cpu)
+        .map(|c| c.stack_guard.load(core::sync::atomic::Ordering::Acquire))
+        .any(|guard| guard != 0 && addr.wrapping_sub(guard) < 4096)
+        .then_some(super::smp::AP_STACK_BYTES)
 }

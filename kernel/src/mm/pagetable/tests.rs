@@ -533,3 +533,54 @@ fn withdrawing_write_from_many_pages_matches_one_at_a_time() {
     assert_eq!(many.translate(0x40_1000).unwrap().attrs, Attrs::READ_WRITE);
     assert_eq!(many.translate(0x6000).unwrap().attrs, Attrs::READ_WRITE);
 }
+
+/// A guard page inside a 1 GiB page: the page is split down to 4 KiB around it, the guard alone
+/// is gone, and every other address translates as before, with the same rights.
+#[test]
+fn unmap_page_splits_the_large_pages_around_it_and_nothing_else_moves() {
+    let mut t = Host::new(FakeMemory::default()).unwrap();
+    let gib = level_size(3);
+    t.map(gib, 0x8000_0000, 3, Attrs::READ_WRITE).unwrap();
+    t.map(4 * gib, 4 * gib, 2, Attrs::READ_EXEC).unwrap();
+    let guard = gib + 5 * level_size(2) + 7 * level_size(1);
+    let before: Vec<_> = [gib, guard - 4096, guard + 4096, gib + gib - 4096, 4 * gib]
+        .iter()
+        .map(|&v| (v, t.translate(v)))
+        .collect();
+    t.unmap_page(guard).unwrap();
+    assert_eq!(t.translate(guard), None, "the guard page is unmapped");
+    assert_eq!(t.translate(guard + 4095), None);
+    for (v, was) in before {
+        let now = t.translate(v).unwrap();
+        let was = was.unwrap();
+        assert_eq!(now.phys, was.phys, "{v:#x} still maps the same frame");
+        assert_eq!(now.attrs, was.attrs, "{v:#x} keeps its rights");
+    }
+    assert_eq!(
+        t.translate(guard + 4096).unwrap().level,
+        1,
+        "split down to 4 KiB pages"
+    );
+    assert_eq!(
+        t.translate(gib).unwrap().level,
+        2,
+        "the rest of the 1 GiB page as 2 MiB ones"
+    );
+    // Again, and an unmapped address: nothing to do.
+    t.unmap_page(guard).unwrap();
+    t.unmap_page(9 * gib).unwrap();
+    assert_eq!(t.unmap_page(guard + 1), Err(MapError::Misaligned));
+}
+
+#[test]
+fn unmap_page_without_table_memory_changes_nothing() {
+    let mut t = Host::new(FakeMemory::default()).unwrap();
+    t.map(0x20_0000, 0x20_0000, 2, Attrs::READ_WRITE).unwrap();
+    t.mem.limit = Some(t.mem.tables.len());
+    assert_eq!(t.unmap_page(0x20_1000), Err(MapError::OutOfMemory));
+    assert_eq!(
+        t.translate(0x20_1000).unwrap().level,
+        2,
+        "still the large page"
+    );
+}
