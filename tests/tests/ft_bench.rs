@@ -35,7 +35,7 @@ use castor_tests::demo::{DemoParams, WorkParams, WorkRun, check_released, check_
 use castor_tests::pair::released::released;
 use castor_tests::pair::{Pair, Role};
 use castor_tests::qemu::Qemu;
-use castor_tests::scrape::decimal_after;
+use castor_tests::scrape::{decimal_after, number_after};
 use castor_tests::{Emulator, Outcome, Run, kernel};
 use std::path::Path;
 use std::thread::sleep;
@@ -223,6 +223,7 @@ fn work_on_pair(work: &WorkParams, setup: impl FnOnce(Pair) -> Pair) -> (Measure
         .last()
         .unwrap_or_else(|| panic!("no summary ({})", primary.summary()));
     println!("{line}");
+    print_sender_line(primary);
     let summary = Summary::parse(line);
     assert!(
         summary.epochs > 0.0 && summary.dirty > 0.0,
@@ -237,6 +238,26 @@ fn work_on_pair(work: &WorkParams, setup: impl FnOnce(Pair) -> Pair) -> (Measure
         "wire ratio consistent with its bytes: {line}"
     );
     (run, summary)
+}
+
+/// Prints where the primary's sender spent its time (its last report), checking the line adds
+/// up: pages encoded, and a share of the elapsed time no larger than all of it.
+fn print_sender_line(primary: &Outcome) {
+    let line = primary
+        .lines()
+        .filter(|l| l.starts_with("ft: primary: sender: "))
+        .last()
+        .unwrap_or_else(|| panic!("no sender line ({})", primary.summary()));
+    println!("{line}");
+    let pages = number_after(line, "sender: ");
+    let share = line
+        .split("ms; ")
+        .nth(1)
+        .and_then(|s| s.split('%').next())
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no share: {line}"));
+    assert!(pages > 0, "pages encoded: {line}");
+    assert!((0.0..=100.0).contains(&share), "a share of the time: {line}");
 }
 
 /// A pair running the paced demo loses its primary: wall time from the kill to the backup's

@@ -20,6 +20,8 @@
 //! avg: encode <E>, transfer and apply <A>` (the output-commit delay the frames waited, from
 //! the stun of the epoch that sent them).
 //!
+//! Then the sender's line (`stats::sender`).
+//!
 //! With `ft_trace=on`, a line per checkpoint, `ft: trace epoch <N> at <ms> ms: length <us> us,
 //! stun <us> us, dirty <pages> pages`, and per acknowledgement, `ft: trace ack <N> at <ms> ms:
 //! <bytes> bytes` (times since the stats began), for plots (`scripts/bench`).
@@ -35,6 +37,10 @@ use castor_ft::pair::primary::{CopyStats, SentEpoch, StunReport};
 use castor_ft::stream::PAGE_SIZE;
 
 use super::MS;
+pub use sender::SenderTime;
+
+/// The sender's and the link's share of the time.
+mod sender;
 use crate::kprintln;
 use crate::mm::pagetable::Format;
 use crate::vmm::guest_mem::GuestMemory;
@@ -146,6 +152,8 @@ pub struct Stats {
     /// The primary's cache of sent copies: how it served, and the copies it holds (set by
     /// the caller before a report).
     pub copies: (CopyStats, usize),
+    /// Where the pipeline's time went outside the stun.
+    pub sender: SenderTime,
     /// `ft_trace=on`: a line per checkpoint and acknowledgement.
     trace: bool,
     /// When the trace's clock started.
@@ -188,6 +196,7 @@ impl Stats {
             frames_wire: (0, 0),
             frames_epochs: 0,
             copies: (CopyStats::default(), 0),
+            sender: SenderTime::default(),
             trace,
             trace_start: now,
             scratch,
@@ -445,6 +454,9 @@ impl Stats {
                 self.frames_wire.0 / self.frames_wire.1.max(1) / 1000,
             );
         }
+        let elapsed = now.saturating_sub(self.started);
+        let tsc_hz = crate::arch::x86_64::time::tsc_hz();
+        let _ = writeln!(text, "{}", self.sender.line(elapsed, tsc_hz));
         text
     }
 }

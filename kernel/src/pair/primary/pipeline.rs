@@ -359,6 +359,7 @@ impl<'c, F: Format> Pipe<'c, F> {
         w.link.transmit();
         let all_sent = w.pending.is_none() && w.link.link().all_sent();
         let mut s = self.lock_shared();
+        s.stats.sender.link(w.link.cycles);
         if let Some(at) = s.encoded_at
             && all_sent
             && s.primary.stream_queued() == 0
@@ -387,7 +388,13 @@ impl<'c, F: Format> Pipe<'c, F> {
     pub fn pump_sender(&self, s: &mut Shared<F>, pages: usize) -> usize {
         let was_idle = s.primary.sender_idle();
         let Shared { primary, ram, .. } = s;
+        let started = time::now_ns();
         let pumped = primary.pump_sender(ram, pages);
+        if let Ok(sent) = pumped {
+            s.stats
+                .sender
+                .encoded(sent, time::now_ns().saturating_sub(started));
+        }
         if !was_idle && s.primary.sender_idle() && s.commit_waits {
             s.encoded_at = Some(time::now_ns());
         }
