@@ -120,6 +120,14 @@ fn row(line: &str, context: &Context) -> Option<Row> {
             Target::AtLeast(0.5),
         );
     }
+    if let Some(rest) = line.strip_prefix("ft bench: VT-x stun / copy of the same dirty set = ") {
+        let dirty = decimal_after(rest, "dirty")?;
+        return row(
+            format!("stun / copy of the same dirty set, VT-x ({dirty:.0} dirty pages/epoch)"),
+            decimal_after(rest, "")?,
+            stun_target(dirty),
+        );
+    }
     if line.starts_with("ft bench: stun / copy of the same dirty set = ") {
         let dirty = context.dirty.unwrap_or(0.0);
         return row(
@@ -266,6 +274,7 @@ linux file tree: wire bytes per dirty page / 4096 = 0.177 (726 bytes/page)
 bench linux boot: CastorQemu 5.2 s to /init, NativeQemu 3.5 s: ratio 1.46
 ft bench: pipeline beside the guest: work rate with FT at 40 epochs/s / without FT, host clock, pages=64 span=1024: 0.366 with the pipeline on cpu 1, 0.110 on the guest's cpu (1448.8 and 433.0 vs 3953.1 steps/s on the host TSC)
 ft bench: pipeline beside the guest: stun / copy of the same dirty set, pipeline on cpu 1 = 0.22 (590 us vs 2680 us, dirty 1029 pages/epoch)
+ft bench: VT-x stun / copy of the same dirty set = 0.70 (3644 us vs 5204 us, harvest 747 us, dirty 181 pages/epoch)
 ";
 
     #[test]
@@ -288,8 +297,10 @@ ft bench: pipeline beside the guest: stun / copy of the same dirty set, pipeline
                 (1.46, Target::None),
                 (0.366, Target::AtLeast(0.5)),
                 (0.22, Target::AtMost(0.25)),
+                (0.70, Target::AtMost(0.25)),
             ]
         );
+        assert!(rows[13].figure.contains("VT-x (181 dirty pages/epoch)"));
         assert!(
             rows[12]
                 .figure
