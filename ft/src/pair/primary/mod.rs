@@ -29,6 +29,7 @@ mod faults;
 mod pages;
 mod precopy;
 mod records;
+mod sorted;
 mod stale;
 mod tracking;
 
@@ -279,6 +280,8 @@ pub struct Primary {
     last_sent: Option<u64>,
     acked: Option<u64>,
     ram_pages: u64,
+    /// The bitmap [`sorted::sort_unique`] orders a harvest with, kept between stuns.
+    sort_bits: Vec<u64>,
     /// Dirty pages of refused stuns, for the next one.
     carried: Vec<u64>,
     /// With [`PrimaryConfig::track_writes`]: the pages written (faulted) since the last stun.
@@ -335,6 +338,7 @@ impl Primary {
             last_sent: None,
             acked: None,
             ram_pages: config.ram_pages,
+            sort_bits: Vec::new(),
             carried: Vec::new(),
             tracked: config.track_writes.then(Vec::new),
             clock: config.clock,
@@ -554,11 +558,9 @@ impl Primary {
         all.reserve_exact(dirty.len() + tracked.len());
         all.extend_from_slice(dirty);
         all.extend(tracked);
-        // Harvests come out strictly ascending: then there is nothing to sort or drop.
-        if !all.is_sorted_by(|a, b| a < b) {
-            all.sort_unstable();
-            all.dedup();
-        }
+        // The AMD-V walk's harvest comes out strictly ascending (nothing to do); VT-x's log in
+        // the order of first writes.
+        sorted::sort_unique(&mut all, self.ram_pages, &mut self.sort_bits);
         (false, all)
     }
 
