@@ -292,6 +292,29 @@ impl<F: Format, M: TableMemory> PageTable<F, M> {
         Ok(())
     }
 
+    /// [`find_leaf`](Self::find_leaf) through `cache`: the last-level (4 KiB) table of the last
+    /// such leaf found, and the 2 MiB it covers. An address there is looked up in that table
+    /// without a walk (its entry may then be absent: the caller decodes it), so addresses in
+    /// ascending order cost one walk per last-level table. Larger leaves are not cached: their
+    /// table's other entries may point to tables.
+    fn find_leaf_cached(
+        &self,
+        virt: u64,
+        cache: &mut Option<(u64, u64)>,
+    ) -> Option<(u64, usize, u8)> {
+        let region = virt & !(level_size(2) - 1);
+        if let Some((base, table)) = *cache
+            && region == base
+        {
+            return Some((table, index(virt, 1), 1));
+        }
+        let (table, i, level) = self.find_leaf(virt)?;
+        if level == 1 {
+            *cache = Some((region, table));
+        }
+        Some((table, i, level))
+    }
+
     /// The table frame, index and level of the leaf entry that maps `virt`, if one does.
     fn find_leaf(&self, virt: u64) -> Option<(u64, usize, u8)> {
         let mut table = self.root;
@@ -343,22 +366,15 @@ impl<F: Format, M: TableMemory> PageTable<F, M> {
     /// Returns how many leaves were writable and now are not. Same precondition, and the
     /// caller must invalidate the TLB after it.
     pub fn withdraw_write_many(&mut self, virts: &[u64], level: u8) -> usize {
-        let region = level_size(level + 1);
-        let mut cached: Option<(u64, u64)> = None;
+        let mut cache = None;
         let mut changed = 0;
         for &virt in virts {
-            let base = virt & !(region - 1);
-            let table = match cached {
-                Some((b, table)) if b == base => table,
-                _ => match self.find_leaf(virt) {
-                    Some((table, _, found)) if found == level => {
-                        cached = Some((base, table));
-                        table
-                    }
-                    _ => continue,
-                },
+            let Some((table, i, found)) = self.find_leaf_cached(virt, &mut cache) else {
+                continue;
             };
-            let i = index(virt, level);
+            if found != level {
+                continue;
+            }
             let entry = self.mem.read(table, i);
             if !matches!(F::decode(entry, level), Decoded::Leaf(..)) || entry & F::WRITE_BIT == 0 {
                 continue;
@@ -396,6 +412,24 @@ impl<F: Format, M: TableMemory> PageTable<F, M> {
             self.mem.write(table, i, entry & !F::DIRTY_BIT);
         }
         Some(dirty)
+    }
+
+    /// [`clear_dirty`](Self::clear_dirty) for each of `virts` (ascending is cheapest: pages
+    /// under one last-level table cost one walk); whether any flag was cleared.
+    pub fn clear_dirty_many(&mut self, virts: impl IntoIterator<Item = u64>) -> bool {
+        let mut cache = None;
+        let mut cleared = false;
+        for virt in virts {
+            let Some((table, i, level)) = self.find_leaf_cached(virt, &mut cache) else {
+                continue;
+            };
+            let entry = self.mem.read(table, i);
+            if matches!(F::decode(entry, level), Decoded::Leaf(..)) && entry & F::DIRTY_BIT != 0 {
+                self.mem.write(table, i, entry & !F::DIRTY_BIT);
+                cleared = true;
+            }
+        }
+        cleared
     }
 
     /// Calls `visit(address, level)` for every leaf whose dirty flag is set, in address order,

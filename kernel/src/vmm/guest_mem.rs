@@ -111,15 +111,16 @@ impl<F: Format> GuestMemory<F> {
 
     /// Clears the dirty flags of the pages `gfns` (e.g. those a hardware log reported), so that
     /// their next write sets them again. Frames outside guest RAM are ignored. Costs in
-    /// proportion to `gfns.len()`.
+    /// proportion to `gfns.len()`, least in ascending order (one walk per last-level table).
     ///
     /// Raises a flush request if any flag was cleared. No vCPU of the guest may be running.
     pub fn clear_dirty(&mut self, gfns: &[u64]) {
-        for &gfn in gfns {
-            if let Some(gpa) = self.ram_gpa(gfn) {
-                self.flush_needed |= self.table.clear_dirty(gpa) == Some(true);
-            }
-        }
+        let size = self.size;
+        let gpas = gfns
+            .iter()
+            .map(|&gfn| gfn.saturating_mul(PAGE_SIZE))
+            .filter(|&gpa| gpa < size);
+        self.flush_needed |= self.table.clear_dirty_many(gpas);
     }
 
     /// Withdraws write access to guest page `gfn`, keeping its dirty flag: the guest's next write

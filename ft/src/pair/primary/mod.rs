@@ -43,6 +43,8 @@ use alloc::vec::Vec;
 use core::convert::Infallible;
 use core::fmt;
 
+pub use self::sorted::sort_unique;
+
 use self::chunks::Chunks;
 use self::pages::Pages;
 use super::digest::TrackedDigest;

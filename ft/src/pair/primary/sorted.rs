@@ -13,13 +13,12 @@ const WORDS_PER_PAGE: usize = 8;
 /// Sorts `gfns` ascending and drops repeats. Frames below `ram_pages` go through the bitmap in
 /// `bits` (kept by the caller between calls) when it is at most [`WORDS_PER_PAGE`] words a
 /// listed frame; anything else (a frame beyond RAM, a large RAM) is sorted.
-pub(super) fn sort_unique(gfns: &mut Vec<u64>, ram_pages: u64, bits: &mut Vec<u64>) {
+pub fn sort_unique(gfns: &mut Vec<u64>, ram_pages: u64, bits: &mut Vec<u64>) {
     if gfns.is_sorted_by(|a, b| a < b) {
         return;
     }
     let words = usize::try_from(ram_pages.div_ceil(64)).unwrap_or(usize::MAX);
-    if words > WORDS_PER_PAGE.saturating_mul(gfns.len()) || gfns.iter().any(|&g| g >= ram_pages)
-    {
+    if words > WORDS_PER_PAGE.saturating_mul(gfns.len()) || gfns.iter().any(|&g| g >= ram_pages) {
         gfns.sort_unstable();
         gfns.dedup();
         return;

@@ -188,6 +188,7 @@ impl<B: Backend> Host<'_, B> {
             protected: false,
             stale: StaleTranslations::default(),
             dma_dirty: Vec::new(),
+            sort_bits: Vec::new(),
             epoch_min: min,
             sent_first: false,
             pipe: Pipe::new(wire, shared, config),
@@ -248,6 +249,8 @@ struct Host<'c, B: Backend> {
     stale: StaleTranslations,
     /// Guest pages the card wrote since the last stun (host writes leave no dirty flag).
     dma_dirty: Vec<u64>,
+    /// The bitmap the page-modification log's harvest is ordered with, kept between stuns.
+    sort_bits: Vec<u64>,
     /// `epoch_min=` in ns.
     epoch_min: u64,
     /// A write (the guest's or its card's) may have sent pages first since the loop last

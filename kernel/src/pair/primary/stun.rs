@@ -7,7 +7,8 @@
 use alloc::vec::Vec;
 
 use castor_ft::epoch::policy::EpochObservation;
-use castor_ft::pair::primary::{DirtySource, PrimaryError};
+use castor_ft::pair::primary::{DirtySource, PrimaryError, sort_unique};
+use castor_ft::stream::PAGE_SIZE;
 
 use super::Host;
 use crate::arch::x86_64::time;
@@ -160,6 +161,10 @@ impl<B: Backend> Host<'_, B> {
         self.dirty.clear();
         match self.dirty_source {
             DirtySource::Log if self.vcpu.drain_dirty_log(&mut self.dirty) => {
+                // The log is in first-write order. Ascending, the flags are cleared a table at
+                // a time, and the checkpoint need not order the pages again.
+                let ram_pages = self.guest.mem.size() / PAGE_SIZE as u64;
+                sort_unique(&mut self.dirty, ram_pages, &mut self.sort_bits);
                 self.guest.mem.clear_dirty(&self.dirty);
             }
             DirtySource::Log | DirtySource::Walk => self.guest.mem.harvest_dirty(&mut self.dirty),
