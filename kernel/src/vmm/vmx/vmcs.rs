@@ -50,6 +50,7 @@ impl Vmcs {
     }
 
     /// Makes this VMCS current on this CPU.
+    #[inline]
     pub fn load(&mut self) -> Result<LoadedVmcs<'_>, VmFail> {
         let current = &percpu::current().current_vmcs;
         if current.load(Ordering::Relaxed) != self.phys() {
@@ -103,12 +104,14 @@ pub struct LoadedVmcs<'a> {
 
 impl LoadedVmcs<'_> {
     /// Reads a field.
+    #[inline(always)]
     pub fn read<F: Field>(&self, field: F) -> Result<F::Value, VmFail> {
         // SAFETY: `self` proves a VMCS is current; unsupported fields fail with VMfailValid.
         unsafe { vmxi::vmread(field.encoding()) }.map(F::from_raw)
     }
 
     /// Writes a field; read-only fields do not implement [`Writable`].
+    #[inline(always)]
     pub fn write<F: Writable>(&mut self, field: F, value: F::Value) -> Result<(), VmFail> {
         // SAFETY: `self` proves a VMCS is current. Host-state values are set by `vcpu` from the
         // running kernel's own state, so a VM exit returns to a consistent host.

@@ -17,6 +17,7 @@ pub enum VmFail {
 }
 
 /// Decodes RFLAGS after a VMX instruction.
+#[inline(always)]
 fn check(rflags: u64) -> Result<(), VmFail> {
     if rflags & 1 != 0 {
         Err(VmFail::Invalid)
@@ -86,6 +87,7 @@ pub unsafe fn vmptrld(phys: u64) -> Result<(), VmFail> {
 ///
 /// # Safety
 /// A VMCS must be current on this CPU (the typed accessors in `vmm::vmx::vmcs` guarantee it).
+#[inline(always)]
 pub unsafe fn vmread(field: u32) -> Result<u64, VmFail> {
     let (value, rflags): (u64, u64);
     // SAFETY: the caller guarantees a current VMCS; an unsupported field reports VMfailValid.
@@ -101,6 +103,7 @@ pub unsafe fn vmread(field: u32) -> Result<u64, VmFail> {
 /// # Safety
 /// A VMCS must be current on this CPU and the value must not break the host's state (host-state
 /// fields are what the CPU loads on every VM exit).
+#[inline(always)]
 pub unsafe fn vmwrite(field: u32, value: u64) -> Result<(), VmFail> {
     let rflags: u64;
     // SAFETY: the caller guarantees a current VMCS and a safe value.
