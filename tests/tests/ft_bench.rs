@@ -411,7 +411,8 @@ const BOCHS_EPOCH_MS: u32 = 400;
 
 /// The stun on VT-x (Bochs: EPT, dirty pages from the page-modification log) against a copy of
 /// the same pages, as the AMD-V rows measure it on QEMU: a Bochs pair running the paced demo
-/// with a heavy dirty rate (64 pages a step over 4 MiB) until the primary's first summary.
+/// with a heavy dirty rate (64 pages a step over 4 MiB) until the primary's
+/// [`BOCHS_SUMMARIES`]th summary.
 #[test]
 fn bench_ft_stun_under_bochs_vtx() {
     let params = DemoParams {

@@ -124,62 +124,57 @@ impl Chipset {
 
     /// An `in` from a chipset port at guest time `now_ns`; `None` if no chipset device decodes it.
     pub fn read(&mut self, port: u16, width: Width, now_ns: u64) -> Option<u32> {
-        if !Self::decodes(port) {
-            return None;
-        }
-        self.quiet_until_tsc = 0;
-        if Pic::decodes(port) {
-            Some(self.interrupts.pic.io_read(port, width))
+        let value = if Pic::decodes(port) {
+            self.interrupts.pic.io_read(port, width)
         } else if Pit::decodes(port) {
             self.pit.advance(now_ns);
-            Some(self.pit.io_read(port, width))
+            self.pit.io_read(port, width)
         } else if Rtc::decodes(port) {
             let value = self.rtc.io_read(port, width);
             self.rtc.deliver(&mut self.interrupts);
-            Some(value)
+            value
         } else if Pm::decodes(port) {
             self.pm.advance(now_ns);
             let value = self.pm.io_read(port, width);
             self.drive_sci();
-            Some(value)
+            value
         } else {
-            None
-        }
+            // No device changed: the quiet window stands.
+            return None;
+        };
+        self.quiet_until_tsc = 0;
+        Some(value)
     }
 
     /// An `out` to a chipset port at guest time `now_ns`; `None` if no chipset device decodes
     /// it, else what the write asks of the monitor (the PM registers can power off or reset).
     pub fn write(&mut self, port: u16, width: Width, value: u32, now_ns: u64) -> Option<Effect> {
-        if !Self::decodes(port) {
-            return None;
-        }
-        self.quiet_until_tsc = 0;
-        if Pic::decodes(port) {
+        let effect = if Pic::decodes(port) {
             self.interrupts.pic.io_write(port, width, value);
+            Effect::None
         } else if Pit::decodes(port) {
             self.pit.advance(now_ns);
             self.pit.io_write(port, width, value);
             self.pit.deliver(&mut self.interrupts);
             self.next_update_ns = 0;
+            Effect::None
         } else if Rtc::decodes(port) {
             self.rtc.io_write(port, width, value);
             self.rtc.deliver(&mut self.interrupts);
             self.next_update_ns = 0;
+            Effect::None
         } else if Pm::decodes(port) {
             self.pm.advance(now_ns);
             let effect = self.pm.io_write(port, width, value);
             self.drive_sci();
             self.next_update_ns = 0;
-            return Some(effect);
+            effect
         } else {
+            // No device changed: the quiet window stands.
             return None;
-        }
-        Some(Effect::None)
-    }
-
-    /// Whether a chipset device decodes I/O port `port`.
-    fn decodes(port: u16) -> bool {
-        Pic::decodes(port) || Pit::decodes(port) || Rtc::decodes(port) || Pm::decodes(port)
+        };
+        self.quiet_until_tsc = 0;
+        Some(effect)
     }
 
     /// Whether guest-physical `gpa` is a register page of the local or the I/O APIC.
@@ -215,8 +210,8 @@ impl Chipset {
 
     /// [`InterruptSource::acknowledge`] at host TSC reading `tsc`.
     pub fn acknowledge_at(&mut self, tsc: u64) -> Option<u8> {
-        self.quiet_until_tsc = 0;
-        self.interrupts.acknowledge(self.clock.at(tsc))
+        let now = self.clock.at(tsc);
+        self.interrupts_mut().acknowledge(now)
     }
 
     /// [`pending_at`](Self::pending_at) outside the quiet window.

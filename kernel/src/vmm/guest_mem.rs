@@ -116,10 +116,7 @@ impl<F: Format> GuestMemory<F> {
     /// Raises a flush request if any flag was cleared. No vCPU of the guest may be running.
     pub fn clear_dirty(&mut self, gfns: &[u64]) {
         let size = self.size;
-        let gpas = gfns
-            .iter()
-            .map(|&gfn| gfn.saturating_mul(PAGE_SIZE))
-            .filter(|&gpa| gpa < size);
+        let gpas = gfns.iter().filter_map(|&gfn| gpa_in_ram(gfn, size));
         self.flush_needed |= self.table.clear_dirty_many(gpas);
     }
 
@@ -188,8 +185,7 @@ impl<F: Format> GuestMemory<F> {
 
     /// The guest-physical address of frame `gfn` if it is guest RAM.
     fn ram_gpa(&self, gfn: u64) -> Option<u64> {
-        let gpa = gfn.checked_mul(PAGE_SIZE)?;
-        (gpa < self.size).then_some(gpa)
+        gpa_in_ram(gfn, self.size)
     }
 
     /// Sets the write permission of tracked page `gfn`; true if that changed it.
@@ -277,6 +273,12 @@ impl<F: Format> GuestMemory<F> {
             s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7],
         ]))
     }
+}
+
+/// The guest-physical address of frame `gfn`, if it lies in RAM of `size` bytes.
+fn gpa_in_ram(gfn: u64, size: u64) -> Option<u64> {
+    let gpa = gfn.checked_mul(PAGE_SIZE)?;
+    (gpa < size).then_some(gpa)
 }
 
 impl<F: Format> Drop for GuestMemory<F> {

@@ -390,13 +390,12 @@ impl<'c, F: Format> Pipe<'c, F> {
         let Shared { primary, ram, .. } = s;
         let started = time::now_ns();
         let pumped = primary.pump_sender(ram, pages);
+        let done = time::now_ns();
         if let Ok(sent) = pumped {
-            s.stats
-                .sender
-                .encoded(sent, time::now_ns().saturating_sub(started));
+            s.stats.sender.encoded(sent, done.saturating_sub(started));
         }
         if !was_idle && s.primary.sender_idle() && s.commit_waits {
-            s.encoded_at = Some(time::now_ns());
+            s.encoded_at = Some(done);
         }
         let sent = match pumped {
             Ok(sent) if sent > 0 && !s.primary.sender_idle() => {

@@ -68,16 +68,14 @@ impl Chipset {
 impl MmioDevice for Chipset {
     fn read(&mut self, gpa: u64, width: Width) -> u64 {
         let now = self.now_ns();
-        self.quiet_until_tsc = 0;
-        self.interrupts
+        self.interrupts_mut()
             .mmio_read(gpa, width, now)
             .unwrap_or(u64::MAX)
     }
 
     fn write(&mut self, gpa: u64, width: Width, value: u64) {
         let now = self.now_ns();
-        self.quiet_until_tsc = 0;
-        self.interrupts.mmio_write(gpa, width, value, now);
+        self.interrupts_mut().mmio_write(gpa, width, value, now);
     }
 }
 
@@ -92,8 +90,7 @@ impl InterruptSource for Chipset {
     }
 
     fn read_msr(&mut self, index: u32) -> Option<u64> {
-        self.quiet_until_tsc = 0;
-        let lapic = &mut self.interrupts.lapic;
+        let lapic = &mut self.interrupts_mut().lapic;
         match index {
             msr::APIC_BASE => Some(lapic.apic_base_msr()),
             msr::TSC_DEADLINE => Some(lapic.tsc_deadline()),
@@ -108,8 +105,7 @@ impl InterruptSource for Chipset {
         guest_tsc: u64,
     ) -> Option<Result<(), MsrFault>> {
         let now = self.now_ns();
-        self.quiet_until_tsc = 0;
-        let lapic = &mut self.interrupts.lapic;
+        let lapic = &mut self.interrupts_mut().lapic;
         match index {
             msr::APIC_BASE => Some(lapic.write_apic_base_msr(value, now)),
             msr::TSC_DEADLINE => {
@@ -125,7 +121,6 @@ impl InterruptSource for Chipset {
     }
 
     fn set_cr8(&mut self, value: u64) {
-        self.quiet_until_tsc = 0;
-        self.interrupts.lapic.set_cr8(value);
+        self.interrupts_mut().lapic.set_cr8(value);
     }
 }

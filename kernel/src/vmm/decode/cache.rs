@@ -49,8 +49,8 @@ fn low_bytes(bytes: usize) -> u64 {
 }
 
 impl Read {
-    /// Whether reading again returns the same. A hit pays for this on every read of its
-    /// fetch, so bytes are compared as words ([`same_words`](Self::same_words)).
+    /// Whether reading again returns the same, read by read (a hit checks its entry's
+    /// [`words`](Self::words) in one call first, [`Entry::repeats`]).
     fn repeats<M: GuestRead + ?Sized>(&self, mem: &mut M) -> bool {
         if self.entry {
             return match mem.read_u64(self.gpa) {
@@ -58,23 +58,10 @@ impl Read {
                 None => !self.ok,
             };
         }
-        if self.ok
-            && let Some(same) = self.same_words(mem)
-        {
-            return same;
-        }
         let len = usize::from(self.len);
         let mut buf = [0u8; MAX_READ_LEN];
         let ok = mem.read(self.gpa, &mut buf[..len]);
         ok == self.ok && (!ok || words(&buf[..len]) == self.data)
-    }
-
-    /// Whether the bytes read (successfully, before) are the same now, from the one or two
-    /// words that hold them; `None` if those words are not all guest RAM (the end of RAM lies
-    /// within them, and only a read of the exact length can tell).
-    fn same_words<M: GuestRead + ?Sized>(&self, mem: &mut M) -> Option<bool> {
-        let (words, n) = self.words();
-        mem.words_match(&words[..n])
     }
 
     /// The words that hold what a successful read returned, and how many there are: the

@@ -72,21 +72,19 @@ mod reason {
     }
 
     /// [`caused_by_instruction`] as a set of reasons, one test on every exit.
-    const BY_INSTRUCTION: u64 = {
+    const BY_INSTRUCTION: u64 = set_of(&VMX_INSTRUCTIONS)
+        | set_of(&[CPUID, HLT, VMCALL, CR_ACCESS, IO, RDMSR, WRMSR, XSETBV]);
+
+    /// The bit set of `reasons` (each below 64).
+    const fn set_of(reasons: &[u16]) -> u64 {
         let mut set = 0u64;
         let mut i = 0;
-        while i < VMX_INSTRUCTIONS.len() {
-            set |= 1 << VMX_INSTRUCTIONS[i];
-            i += 1;
-        }
-        let others = [CPUID, HLT, VMCALL, CR_ACCESS, IO, RDMSR, WRMSR, XSETBV];
-        let mut i = 0;
-        while i < others.len() {
-            set |= 1 << others[i];
+        while i < reasons.len() {
+            set |= 1 << reasons[i];
             i += 1;
         }
         set
-    };
+    }
 }
 
 /// Interruption types for event injection (SDM Vol. 3C, 25.8.3).
