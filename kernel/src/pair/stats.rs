@@ -20,7 +20,8 @@
 //! avg: encode <E>, transfer and apply <A>` (the output-commit delay the frames waited, from
 //! the stun of the epoch that sent them).
 //!
-//! Then the sender's line (`stats::sender`).
+//! Then the sender's line (`stats::sender`) and the guest CPU's holds of the checkpoint lock
+//! (`stats::holds`).
 //!
 //! With `ft_trace=on`, a line per checkpoint, `ft: trace epoch <N> at <ms> ms: length <us> us,
 //! stun <us> us, dirty <pages> pages`, and per acknowledgement, `ft: trace ack <N> at <ms> ms:
@@ -37,8 +38,11 @@ use castor_ft::pair::primary::{CopyStats, SentEpoch, StunReport};
 use castor_ft::stream::PAGE_SIZE;
 
 use super::MS;
+pub use holds::GuestHolds;
 pub use sender::SenderTime;
 
+/// The guest's CPU's holds of the checkpoint lock.
+mod holds;
 /// The sender's and the link's share of the time.
 mod sender;
 use crate::kprintln;
@@ -85,6 +89,14 @@ impl NetCounts {
         self.sent += a.sent as u64;
         self.delivered += a.delivered as u64;
         self.held_back += u64::from(a.blocked);
+    }
+
+    /// Adds counts gathered elsewhere (the guest's CPU's, since the last stun).
+    pub fn add_counts(&mut self, n: &NetCounts) {
+        self.present |= n.present;
+        self.sent += n.sent;
+        self.delivered += n.delivered;
+        self.held_back += n.held_back;
     }
 }
 
@@ -154,6 +166,8 @@ pub struct Stats {
     pub copies: (CopyStats, usize),
     /// Where the pipeline's time went outside the stun.
     pub sender: SenderTime,
+    /// The guest's CPU's holds of the checkpoint lock outside stuns.
+    pub guest_holds: GuestHolds,
     /// `ft_trace=on`: a line per checkpoint and acknowledgement.
     trace: bool,
     /// When the trace's clock started.
@@ -197,6 +211,7 @@ impl Stats {
             frames_epochs: 0,
             copies: (CopyStats::default(), 0),
             sender: SenderTime::default(),
+            guest_holds: GuestHolds::default(),
             trace,
             trace_start: now,
             scratch,
@@ -457,6 +472,7 @@ impl Stats {
         let elapsed = now.saturating_sub(self.started);
         let tsc_hz = crate::arch::x86_64::time::tsc_hz();
         let _ = writeln!(text, "{}", self.sender.line(elapsed, tsc_hz));
+        let _ = writeln!(text, "{}", self.guest_holds.line(elapsed));
         text
     }
 }

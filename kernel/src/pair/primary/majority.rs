@@ -52,7 +52,7 @@ impl<B: Backend> Host<'_, B> {
             image,
             ..
         } = self;
-        let (wire, mut shared) = pipe.into_parts();
+        let (wire, mut shared, uplink) = pipe.into_parts();
         // Nothing held is released, and no page stays protected for the guest a takeover
         // would resume on this memory later.
         shared
@@ -68,6 +68,6 @@ impl<B: Backend> Host<'_, B> {
             "ft: backup: standing by with {} MiB of guest RAM to be overwritten by the sync",
             guest.mem.size() >> 20
         );
-        backup::serve::<B>(link, config, guest.mem, shared.uplink, (image, witness))
+        backup::serve::<B>(link, config, guest.mem, uplink, (image, witness))
     }
 }

@@ -22,6 +22,7 @@ mod reprotect;
 mod stun;
 
 use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
 
 use castor_ft::epoch::items::{Channel, MAX_ITEM_LEN, item};
 use castor_ft::epoch::policy::EpochPolicy;
@@ -36,7 +37,7 @@ use self::pipeline::{Pipe, Shared, Wire};
 use self::reprotect::Rejoin;
 use super::memory::{PrimaryRam, SharedRam};
 use super::output;
-use super::stats::Stats;
+use super::stats::{NetCounts, Stats};
 use super::witness::{WitnessId, WitnessLink};
 use super::{MS, Pair};
 use crate::arch::x86_64::machine::ExitStatus;
@@ -158,13 +159,9 @@ impl<B: Backend> Host<'_, B> {
         let shared = Shared {
             primary,
             stats: Stats::new(config.ft_trace),
-            uplink,
             ram: SharedRam::of(&guest.mem),
-            frames_waiting: false,
             commit_waits: false,
             encoded_at: None,
-            lost: false,
-            acked: None,
         };
         let wire = Wire {
             link,
@@ -185,13 +182,15 @@ impl<B: Backend> Host<'_, B> {
             dirty: Vec::new(),
             dirty_source,
             out: Vec::new(),
+            outbox: Vec::new(),
+            net: NetCounts::default(),
             protected: false,
             stale: StaleTranslations::default(),
             dma_dirty: Vec::new(),
             sort_bits: Vec::new(),
             epoch_min: min,
             sent_first: false,
-            pipe: Pipe::new(wire, shared, config),
+            pipe: Pipe::new(wire, shared, uplink, config),
         }))
     }
 
@@ -243,6 +242,11 @@ struct Host<'c, B: Backend> {
     dirty_source: DirtySource,
     /// Guest console lines not yet held or printed.
     out: Vec<alloc::string::String>,
+    /// The running epoch's output (console lines and frames, as output items), held on the
+    /// guest's CPU until its stun moves it into the primary: no lock for it.
+    outbox: Vec<u8>,
+    /// The guest card's traffic since the last stun, added to the statistics there.
+    net: NetCounts,
     /// False once the backup is lost.
     protected: bool,
     /// Pages that faulted spuriously since the last nested TLB flush.
@@ -261,38 +265,45 @@ struct Host<'c, B: Backend> {
 }
 
 /// The card of a protected guest: its frames are held as output of the epoch that sent them
-/// (released with the epoch's acknowledgement), and its writes to guest RAM are handled as
-/// guest writes are: a page the lazy sender still needs is copied aside or sent first, and
-/// every written page joins the epoch's dirty set.
-struct PrimaryNet<'a> {
-    primary: &'a mut Primary,
-    uplink: &'a mut Uplink,
+/// (in the guest's CPU's outbox, then the primary's; released with the epoch's
+/// acknowledgement), and its writes to guest RAM are handled as guest writes are: a page the
+/// lazy sender still needs is copied aside or sent first, and every written page joins the
+/// epoch's dirty set. It takes the host NIC's lock to receive and [`Shared`]'s for a write,
+/// one at a time.
+struct PrimaryNet<'a, 'c, F: Format> {
+    pipe: &'a Pipe<'c, F>,
+    outbox: &'a mut Vec<u8>,
     dma_dirty: &'a mut Vec<u64>,
 }
 
-impl<F: Format> NetHost<F> for PrimaryNet<'_> {
+impl<F: Format> NetHost<F> for PrimaryNet<'_, '_, F> {
     fn room(&self) -> usize {
-        self.primary.output_room()
+        self.pipe
+            .published
+            .output_room()
+            .saturating_sub(self.outbox.len())
     }
 
     fn send(&mut self, frame: &[u8]) {
-        let held = item(Channel::Net, frame).map(|i| self.primary.hold_output(&i));
-        if !matches!(held, Some(Ok(()))) {
+        match item(Channel::Net, frame) {
+            Some(i) => self.outbox.extend_from_slice(&i),
             // room() counted this frame in: a bug, never guest behaviour.
-            log::error!("ft: primary: a guest frame did not fit the room it was given");
+            None => log::error!("ft: primary: a guest frame is too long to hold"),
         }
     }
 
     fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
-        self.uplink.receive(buf)
+        self.pipe.uplink.lock().as_mut()?.receive(buf)
     }
 
     fn before_write(&mut self, mem: &mut GuestMemory<F>, gfn: u64) {
+        let mut s = self.pipe.lock();
         if mem.is_write_protected(gfn)
-            && let Err(e) = self.primary.on_write_fault(&mut PrimaryRam(mem), gfn)
+            && let Err(e) = s.primary.on_write_fault(&mut PrimaryRam(mem), gfn)
         {
             kprintln!("ft: primary: {e}");
         }
+        drop(s);
         self.dma_dirty.push(gfn);
     }
 }
@@ -362,10 +373,11 @@ impl<B: Backend> Host<'_, B> {
     /// and as fast as the link takes them, and the acknowledgement is looked for at every
     /// exit, since a client waits on them.
     fn turn_due(&mut self, now: u64, serviced: u64) -> bool {
-        let urgent = {
-            let s = self.pipe.shared.lock();
-            s.frames_wait() && (!s.primary.sender_idle() || s.primary.output_waiting())
-        };
+        let p = &self.pipe.published;
+        let urgent = self.pipe.frames_wait()
+            && (!p.sender_idle()
+                || !self.outbox.is_empty()
+                || p.output_room() < self.primary_config.output_capacity);
         urgent
             || (now >= serviced + SERVICE_EVERY
                 && (now >= serviced + SERVICE_QUIET_EVERY || !self.quiet(now)))
@@ -374,7 +386,7 @@ impl<B: Backend> Host<'_, B> {
     /// Halfway through the epoch with its predecessor all sent: `ft_freeze=run@N`.
     fn freeze_in_run(&self, now: u64) {
         if self.config.ft_freeze.is_some() && now >= self.epoch_start + self.epoch_len / 2 {
-            let s = self.pipe.shared.lock();
+            let s = self.pipe.lock();
             if s.primary.sender_idle() {
                 self.pipe
                     .freeze_at(FreezePhase::Run, s.primary.current_epoch());
@@ -387,12 +399,13 @@ impl<B: Backend> Host<'_, B> {
     /// the epoch not ending within [`SERVICE_EVERY`]. Acknowledgements that arrive meanwhile
     /// wait too (held console output is released a little later).
     fn quiet(&mut self, now: u64) -> bool {
+        let frames_waiting = self.pipe.frames_waiting.load(Ordering::Acquire);
         let mut w = self.pipe.wire.lock();
-        let s = self.pipe.shared.lock();
+        let s = self.pipe.lock();
         s.primary.sender_idle()
             && w.pending.is_none()
             && !s.primary.messages_waiting()
-            && now + SERVICE_EVERY < self.epoch_end_with(s.frames_waiting)
+            && now + SERVICE_EVERY < self.epoch_end_with(frames_waiting)
             && w.link.link().next_timeout().is_none_or(|t| t > now)
     }
 
@@ -403,7 +416,7 @@ impl<B: Backend> Host<'_, B> {
             let mut w = self.pipe.wire.lock();
             self.pipe.witness_turn(&mut w, self.protected);
             self.pipe.service_link(&mut w);
-            if !self.pipe.shared.lock().lost {
+            if !self.pipe.backup_lost() {
                 self.pipe.pump_turn(&mut w);
             }
         }
@@ -433,11 +446,13 @@ impl<B: Backend> Host<'_, B> {
 
     /// Streams up to `pages` pages on the guest's CPU.
     fn pump_sender(&mut self, pages: usize) {
-        let mut s = self.pipe.shared.lock();
+        let mut s = self.pipe.lock();
         self.pipe.pump_sender(&mut s, pages);
     }
 
-    /// Holds (or, unprotected, prints) the guest's new console lines.
+    /// Holds (or, unprotected, prints) the guest's new console lines: in the outbox, which
+    /// the stun moves into the primary. When the primary has no room for the line beside the
+    /// outbox, the epoch ends now, and the guest waits for the acknowledgement that frees room.
     fn hold_output(&mut self) {
         for line in core::mem::take(&mut self.out) {
             let mut text = line.into_bytes();
@@ -446,28 +461,40 @@ impl<B: Backend> Host<'_, B> {
             let Some(bytes) = item(Channel::Console, &text) else {
                 continue;
             };
-            if !self.protected {
-                output::release(&bytes, None);
-                continue;
+            while self.protected && self.output_room() < bytes.len() {
+                self.stun();
+                if self.pipe.running() {
+                    self.take_news();
+                    core::hint::spin_loop();
+                } else {
+                    self.service_link();
+                }
             }
-            loop {
-                let held = self.pipe.shared.lock().primary.hold_output(&bytes);
-                match held {
-                    Ok(()) => break,
-                    Err(_) => {
-                        // Full: checkpoint now and wait for the acknowledgement to free room.
-                        self.stun();
-                        if !self.pipe.running() {
-                            self.service_link();
-                        }
-                        if !self.protected {
-                            output::release(&bytes, None);
-                            break;
-                        }
-                    }
+            match self.protected {
+                true => self.outbox.extend_from_slice(&bytes),
+                false => {
+                    output::release(&bytes, None);
                 }
             }
         }
+    }
+
+    /// Bytes of output the guest can produce before its epoch must end.
+    fn output_room(&self) -> usize {
+        self.pipe
+            .published
+            .output_room()
+            .saturating_sub(self.outbox.len())
+    }
+
+    /// Moves the outbox into the primary, as output of its current epoch (the stun's, and
+    /// before the primary lets go of what it holds). It fits: what the outbox took was
+    /// within the room, which only acknowledgements change meanwhile, and they add to it.
+    fn move_outbox(outbox: &mut Vec<u8>, primary: &mut Primary) {
+        if let Err(e) = primary.hold_output(outbox) {
+            log::error!("ft: primary: the epoch's output did not fit the room it was given: {e}");
+        }
+        outbox.clear();
     }
 
     /// One round of the guest card's I/O (`vmm::nic_io`): while protected its frames are held
@@ -478,37 +505,34 @@ impl<B: Backend> Host<'_, B> {
         }
         if self.tracking_dma() {
             if let Some(activity) = self.service_tracked_nic() {
-                self.pipe.shared.lock().stats.net.add(&activity);
+                self.net.add(&activity);
             }
             return;
         }
-        let mut s = self.pipe.shared.lock();
-        let Shared {
-            primary,
-            uplink,
-            stats,
-            frames_waiting,
-            ..
-        } = &mut *s;
-        let Some(uplink) = uplink.as_mut() else {
-            return;
-        };
+        let written = self.dma_dirty.len();
         let activity = if self.protected {
             let mut net = PrimaryNet {
-                primary,
-                uplink,
+                pipe: &self.pipe,
+                outbox: &mut self.outbox,
                 dma_dirty: &mut self.dma_dirty,
             };
             self.guest.service_nic(&mut net)
         } else {
+            let mut uplink = self.pipe.uplink.lock();
+            let Some(uplink) = uplink.as_mut() else {
+                return;
+            };
             self.guest.service_nic(uplink)
         };
-        stats.net.add(&activity);
-        *frames_waiting |= self.protected && activity.sent > 0;
-        drop(s);
-        self.sync_tlb();
-        // The card's writes may have sent pages first, as guest writes do.
-        self.sent_first |= self.protected;
+        self.net.add(&activity);
+        if self.protected && activity.sent > 0 {
+            self.pipe.frames_waiting.store(true, Ordering::Release);
+        }
+        if self.dma_dirty.len() > written {
+            self.sync_tlb();
+            // The card's writes may have sent pages first, as guest writes do.
+            self.sent_first |= self.protected;
+        }
     }
 
     /// HLT: waits for the guest's next interrupt while keeping the pair going.
@@ -548,7 +572,7 @@ impl<B: Backend> Host<'_, B> {
     /// spurious fault through a stale translation (`stale`); then the write proceeds.
     fn write_fault(&mut self, gpa: u64) -> Option<GuestEnd> {
         let gfn = gpa / PAGE_SIZE as u64;
-        let mut s = self.pipe.shared.lock();
+        let mut s = self.pipe.lock();
         let outcome = s
             .primary
             .on_write_fault(&mut PrimaryRam(&mut self.guest.mem), gfn);
@@ -585,8 +609,7 @@ impl<B: Backend> Host<'_, B> {
     /// the link: the pipeline (on its CPU, or here) moves them on; a lost backup ends the wait.
     /// This is what a page sent first costs the writing vCPU when the link is behind.
     fn drain_stream(&mut self) {
-        while self.protected && self.pipe.shared.lock().primary.stream_queued() > STREAM_BACKLOG_CAP
-        {
+        while self.protected && self.pipe.lock().primary.stream_queued() > STREAM_BACKLOG_CAP {
             if self.pipe.running() {
                 self.take_news();
                 core::hint::spin_loop();
@@ -604,15 +627,14 @@ impl<B: Backend> Host<'_, B> {
         // witness's lease.
         let majority = w.witness.as_ref().is_none_or(WitnessLink::holds);
         let longest = {
-            let mut s = self.pipe.shared.lock();
-            let Shared {
-                primary, uplink, ..
-            } = &mut *s;
-            primary.abandon(&mut PrimaryRam(&mut self.guest.mem), |b| {
-                if majority {
-                    output::release(b, uplink.as_mut());
-                }
-            });
+            let mut s = self.pipe.lock();
+            Self::move_outbox(&mut self.outbox, &mut s.primary);
+            s.primary
+                .abandon(&mut PrimaryRam(&mut self.guest.mem), |b| {
+                    if majority {
+                        output::release(b, self.pipe.uplink.lock().as_mut());
+                    }
+                });
             s.stats.longest_stop_ns
         };
         kprintln!(
@@ -638,16 +660,10 @@ impl<B: Backend> Host<'_, B> {
         self.hold_output();
         if self.protected {
             self.stun();
-            let last = self
-                .pipe
-                .shared
-                .lock()
-                .primary
-                .current_epoch()
-                .saturating_sub(1);
+            let last = self.pipe.lock().primary.current_epoch().saturating_sub(1);
             let deadline = time::now_ns() + FINAL_ACK_WAIT;
             while self.protected
-                && self.pipe.shared.lock().primary.acked() < Some(last)
+                && self.pipe.lock().primary.acked() < Some(last)
                 && time::now_ns() < deadline
             {
                 self.pump_sender(usize::MAX);
@@ -662,13 +678,12 @@ impl<B: Backend> Host<'_, B> {
         // A backup still in its sync stands down too.
         if self.protected || matches!(self.rejoin, Rejoin::Syncing(_)) {
             {
-                let mut s = self.pipe.shared.lock();
-                let Shared {
-                    primary, uplink, ..
-                } = &mut *s;
-                primary.abandon(&mut PrimaryRam(&mut self.guest.mem), |b| {
-                    output::release(b, uplink.as_mut());
-                });
+                let mut s = self.pipe.lock();
+                Self::move_outbox(&mut self.outbox, &mut s.primary);
+                s.primary
+                    .abandon(&mut PrimaryRam(&mut self.guest.mem), |b| {
+                        output::release(b, self.pipe.uplink.lock().as_mut());
+                    });
             }
             // u64::MAX: the guest did not exit by itself (it stopped).
             let msg = Message::Ended(status.unwrap_or(u64::MAX)).encode();
@@ -681,7 +696,8 @@ impl<B: Backend> Host<'_, B> {
                 }
             }
         }
-        let mut s = self.pipe.shared.lock();
+        let mut s = self.pipe.lock();
+        s.stats.net.add_counts(&core::mem::take(&mut self.net));
         s.stats.copies = s.primary.copy_stats();
         s.stats.report(time::now_ns());
         match status {

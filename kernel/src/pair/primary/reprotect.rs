@@ -23,6 +23,7 @@
 //! checkpoint both consoles say the guest is protected again and how long the sync took.
 
 use alloc::string::String;
+use core::sync::atomic::Ordering;
 
 use castor_ft::link::{Event, Role};
 use castor_ft::pair::message::Hello;
@@ -237,9 +238,9 @@ impl<B: Backend> Host<'_, B> {
         };
         self.pipe.wire.lock().pending = None;
         {
-            let mut s = self.pipe.shared.lock();
+            let mut s = self.pipe.lock();
             s.primary = primary;
-            s.frames_waiting = false;
+            self.pipe.frames_waiting.store(false, Ordering::Release);
             s.commit_waits = false;
             s.encoded_at = None;
             s.stats.restart();
@@ -272,7 +273,7 @@ impl<B: Backend> Host<'_, B> {
         }
         self.pump_sender(PRECOPY_PAGES_PER_TURN);
         self.pipe.send_pending(&mut self.pipe.wire.lock());
-        if !self.pipe.shared.lock().primary.sender_idle() {
+        if !self.pipe.lock().primary.sender_idle() {
             return;
         }
         self.harvest();
@@ -292,12 +293,7 @@ impl<B: Backend> Host<'_, B> {
     /// Begins a pre-copy round of the pages just harvested (all of them, the first time).
     fn next_round(&mut self) {
         let mut ram = PrimaryRam(&mut self.guest.mem);
-        let round = self
-            .pipe
-            .shared
-            .lock()
-            .primary
-            .precopy(&mut ram, &self.dirty);
+        let round = self.pipe.lock().primary.precopy(&mut ram, &self.dirty);
         match round {
             Ok(round) => {
                 if let Rejoin::Syncing(sync) = &mut self.rejoin {
@@ -317,7 +313,7 @@ impl<B: Backend> Host<'_, B> {
     /// wrote, and these ride along).
     fn first_checkpoint(&mut self) {
         self.dma_dirty.append(&mut self.dirty);
-        let epoch = self.pipe.shared.lock().primary.current_epoch();
+        let epoch = self.pipe.lock().primary.current_epoch();
         let start = time::now_ns();
         self.protected = true;
         self.stun();
@@ -365,8 +361,8 @@ impl<B: Backend> Host<'_, B> {
 
     /// One round of the card's I/O during pre-copy ([`TrackedNet`]).
     pub(super) fn service_tracked_nic(&mut self) -> Option<NicActivity> {
-        let mut s = self.pipe.shared.lock();
-        let uplink = s.uplink.as_mut()?;
+        let mut uplink = self.pipe.uplink.lock();
+        let uplink = uplink.as_mut()?;
         let mut net = TrackedNet {
             uplink,
             dma_dirty: &mut self.dma_dirty,

@@ -5,6 +5,7 @@
 //! statistics.
 
 use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
 
 use castor_ft::epoch::policy::EpochObservation;
 use castor_ft::pair::primary::{DirtySource, PrimaryError, sort_unique};
@@ -28,16 +29,10 @@ impl<B: Backend> Host<'_, B> {
     /// output-commit latency is the epoch's remaining length plus the checkpoint's transfer,
     /// US20170262299): a guest answering a client is not kept waiting a whole long epoch.
     pub(super) fn stun_if_due(&mut self) {
-        // Not before the shortest the epoch can be (with frames waiting): no lock taken at
-        // every exit.
-        if time::now_ns() < self.epoch_end_with(true) {
-            return;
-        }
-        let due = {
-            let s = self.pipe.shared.lock();
-            time::now_ns() >= self.epoch_end_with(s.frames_waiting) && s.primary.sender_idle()
-        };
-        if due {
+        // No lock: the running epoch's frames are the guest's CPU's own to know of, and only
+        // its stun makes the sender busy.
+        let frames_waiting = self.pipe.frames_waiting.load(Ordering::Acquire);
+        if time::now_ns() >= self.epoch_end_with(frames_waiting) && self.sender_idle() {
             self.stun();
         }
     }
@@ -52,9 +47,10 @@ impl<B: Backend> Host<'_, B> {
         self.epoch_start + len
     }
 
-    /// Whether the previous epoch's pages are all on the stream.
+    /// Whether the previous epoch's pages are all on the stream (as the last holder of the
+    /// checkpoint state published it: only a stun makes the sender busy).
     fn sender_idle(&self) -> bool {
-        self.pipe.shared.lock().primary.sender_idle()
+        self.pipe.published.sender_idle()
     }
 
     /// Checkpoints the epoch that just ended. The guest is stopped (we are in its exit).
@@ -92,6 +88,9 @@ impl<B: Backend> Host<'_, B> {
         let mut s = self.pipe.stun_lock();
         self.pipe
             .freeze_at(FreezePhase::Stun, s.primary.current_epoch());
+        Self::move_outbox(&mut self.outbox, &mut s.primary);
+        s.stats.net.add_counts(&core::mem::take(&mut self.net));
+        let frames_waiting = self.pipe.frames_waiting.swap(false, Ordering::AcqRel);
         let guest_time = self.guest.chipset.now_ns();
         let mut ram = PrimaryRam(&mut self.guest.mem);
         // With a CPU beside the guest the hot pages are copied there, after the stun.
@@ -107,7 +106,7 @@ impl<B: Backend> Host<'_, B> {
         let resumed = time::now_ns();
         match report {
             Ok(report) => {
-                if s.frames_waiting {
+                if frames_waiting {
                     s.stats.held_frames(report.epoch);
                 }
                 s.stats.stunned(
@@ -136,8 +135,7 @@ impl<B: Backend> Host<'_, B> {
             ),
         }
         self.epoch_start = resumed;
-        s.commit_waits = s.frames_waiting;
-        s.frames_waiting = false;
+        s.commit_waits = frames_waiting;
         s.stats.copies = s.primary.copy_stats();
         s.stats.maybe_report(
             resumed,

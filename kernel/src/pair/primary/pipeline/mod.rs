@@ -7,24 +7,31 @@
 //! (`castor_ft::pair::primary::Primary::copy_hot`). Otherwise the guest's CPU runs its turns
 //! between guest exits, as the primary's loop rations them.
 //!
-//! Two locks, always taken in this order: [`Wire`] (the link, the witness, a message the link
-//! could not take yet), then [`Shared`] (the checkpoint state machine, the statistics, the
-//! host NIC of the guest's card). The guest's CPU takes [`Shared`] for stuns, write faults,
-//! held output and its card; the pipeline lets go of it while it seals and transmits frames,
-//! so a fault never waits for the cipher. Pages are read and protections lifted through
-//! [`SharedRam`] under [`Shared`]'s lock, as the guest's CPU changes protections under it.
+//! Three locks, always taken in this order: [`Wire`] (the link, the witness, a message the
+//! link could not take yet), then [`Shared`] (the checkpoint state machine, the statistics),
+//! then the host NIC of the guest's card ([`Pipe::uplink`]). The guest's CPU takes [`Shared`]
+//! only to stun and for copy-on-write faults (its own writes' and its card's): it holds the
+//! running epoch's output itself until the stun, and reads what it needs at its exits from
+//! what each holder of [`Shared`] publishes as it lets go ([`Published`]); what the pipeline
+//! finds (an acknowledgement, a lost backup) comes back to it in atomics
+//! ([`Pipe::take_news`]). The pipeline lets go of [`Shared`] while it seals and transmits
+//! frames, so a fault never waits for the cipher. Pages are read and protections lifted
+//! through [`SharedRam`] under [`Shared`]'s lock, as the guest's CPU changes protections under
+//! it.
 
-use alloc::boxed::Box;
+mod shared;
+
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use castor_ft::link::Event;
 use castor_ft::pair::message::Message;
-use castor_ft::pair::primary::Primary;
 
+pub(super) use self::shared::{Published, Shared, SharedGuard};
+#[cfg(doc)]
 use super::super::memory::SharedRam;
 use super::super::output;
-use super::super::stats::{self, Stats};
+use super::super::stats;
 use super::super::witness::WitnessLink;
 use crate::arch::x86_64::{apic, instr, percpu, time, worker};
 use crate::config::{Config, FreezePhase};
@@ -50,35 +57,6 @@ pub(super) struct Wire {
     pub pending: Option<Vec<u8>>,
 }
 
-/// The checkpoint side of the pipeline, which the guest's CPU works on too.
-pub(super) struct Shared<F: Format> {
-    pub primary: Box<Primary>,
-    pub stats: Stats,
-    /// The host NIC of the guest's network card, if it has one.
-    pub uplink: Option<Uplink>,
-    /// The guest's memory as the pipeline reads it.
-    pub ram: SharedRam<F>,
-    /// The guest sent frames during the running epoch (they wait for its checkpoint).
-    pub frames_waiting: bool,
-    /// The epoch being sent holds frames: a client waits for its acknowledgement.
-    pub commit_waits: bool,
-    /// When the epoch being sent, holding frames, was all encoded, until all of it is on the
-    /// wire.
-    pub encoded_at: Option<u64>,
-    /// The link lost the backup: the guest's CPU handles it ([`Pipe::take_news`]).
-    pub lost: bool,
-    /// The newest epoch acknowledged since the guest's CPU last looked.
-    pub acked: Option<u64>,
-}
-
-impl<F: Format> Shared<F> {
-    /// Whether guest frames wait for the epoch being sent or for the running one (which
-    /// cannot be checkpointed before the one being sent is out).
-    pub fn frames_wait(&self) -> bool {
-        self.commit_waits || self.frames_waiting
-    }
-}
-
 /// What the pipeline found that the guest's CPU acts on.
 pub(super) struct News {
     /// The backup is lost.
@@ -87,17 +65,29 @@ pub(super) struct News {
     pub acked: Option<u64>,
 }
 
-/// The pipeline: its two halves, and the CPU that runs it, if one does.
+/// The pipeline: its two halves, the host NIC of the guest's card, and the CPU that runs it,
+/// if one does.
 pub(super) struct Pipe<'c, F: Format> {
     pub wire: spin::Mutex<Wire>,
-    pub shared: spin::Mutex<Shared<F>>,
+    shared: spin::Mutex<Shared<F>>,
+    /// [`Shared`] as its last holder left it.
+    pub published: Published,
+    /// The host NIC of the guest's card, if it has one: the guest's CPU receives on it, and
+    /// whoever handles an acknowledgement transmits the frames it releases.
+    pub uplink: spin::Mutex<Option<Uplink>>,
     config: &'c Config,
     /// The application processor the pipeline may run on.
     cpu: Option<usize>,
     /// Asks that CPU's loop to go on ([`Pipe::stop`] clears it).
     running: AtomicBool,
-    /// [`Shared::lost`] or [`Shared::acked`] was set since [`Pipe::take_news`] last looked.
-    news: AtomicBool,
+    /// The guest sent frames during the running epoch (they wait for its checkpoint): set by
+    /// the guest's CPU, cleared by its stun.
+    pub frames_waiting: AtomicBool,
+    /// The link lost the backup: the guest's CPU handles it ([`Pipe::take_news`]).
+    lost: AtomicBool,
+    /// One more than the newest epoch acknowledged since the guest's CPU last looked (0:
+    /// none).
+    acked: AtomicU64,
     /// [`Pipe::retire`]d: it does not start again.
     retired: AtomicBool,
     /// The guest's CPU holds [`Shared`] for a stun ([`Pipe::stun_lock`]).
@@ -107,29 +97,51 @@ pub(super) struct Pipe<'c, F: Format> {
 impl<'c, F: Format> Pipe<'c, F> {
     /// A pipeline of `wire` and `shared` that may run on the first idle application
     /// processor, if this host has one.
-    pub fn new(wire: Wire, shared: Shared<F>, config: &'c Config) -> Self {
+    pub fn new(wire: Wire, shared: Shared<F>, uplink: Option<Uplink>, config: &'c Config) -> Self {
+        let published = Published::default();
+        published.publish(&shared);
         Self {
             wire: spin::Mutex::new(wire),
             shared: spin::Mutex::new(shared),
+            published,
+            uplink: spin::Mutex::new(uplink),
             config,
             cpu: worker::idle_ap(),
             running: AtomicBool::new(false),
-            news: AtomicBool::new(false),
+            frames_waiting: AtomicBool::new(false),
+            lost: AtomicBool::new(false),
+            acked: AtomicU64::new(0),
             retired: AtomicBool::new(false),
             stunning: AtomicBool::new(false),
         }
     }
 
+    /// [`Shared`]'s lock on the guest's CPU, outside stuns: counted, with the time it waited
+    /// for the pipeline's CPU, for the statistics.
+    pub fn lock(&self) -> SharedGuard<'_, F> {
+        let (guard, waited) = match self.shared.try_lock() {
+            Some(guard) => (guard, 0),
+            None => {
+                let started = time::now_ns();
+                let guard = self.shared.lock();
+                (guard, time::now_ns().saturating_sub(started).max(1))
+            }
+        };
+        let mut s = SharedGuard::new(guard, &self.published);
+        s.stats.guest_holds.held(waited);
+        s
+    }
+
     /// [`Shared`]'s lock for a stun, on the guest's CPU: held for a millisecond or more, so
     /// the pipeline's CPU waits for it in HLT ([`Pipe::lock_shared`]) until
     /// [`Pipe::stun_unlock`] wakes it.
-    pub fn stun_lock(&self) -> spin::MutexGuard<'_, Shared<F>> {
+    pub fn stun_lock(&self) -> SharedGuard<'_, F> {
         self.stunning.store(true, Ordering::Release);
-        self.shared.lock()
+        SharedGuard::new(self.shared.lock(), &self.published)
     }
 
     /// Ends a stun: lets go of [`Shared`] and wakes the pipeline's CPU.
-    pub fn stun_unlock(&self, shared: spin::MutexGuard<'_, Shared<F>>) {
+    pub fn stun_unlock(&self, shared: SharedGuard<'_, F>) {
         drop(shared);
         self.stunning.store(false, Ordering::Release);
         self.wake();
@@ -139,10 +151,10 @@ impl<'c, F: Format> Pipe<'c, F> {
     /// spin: under an emulator whose CPUs share host cores, a spinning CPU takes the host time
     /// the stun needs (a stun's planning took 0.6-0.9 ms on QEMU against 0.1-0.3 ms with the
     /// pipeline idle). The stun's end wakes it, and the millisecond tick bounds the wait.
-    fn lock_shared(&self) -> spin::MutexGuard<'_, Shared<F>> {
+    fn lock_shared(&self) -> SharedGuard<'_, F> {
         loop {
             if let Some(s) = self.shared.try_lock() {
-                return s;
+                return SharedGuard::new(s, &self.published);
             }
             // Only a CPU taking interrupts can wait for one (the pipeline's does; the guest's
             // never finds the flag set, as it sets it only around its own hold).
@@ -164,10 +176,20 @@ impl<'c, F: Format> Pipe<'c, F> {
         }
     }
 
+    /// Whether guest frames wait for the epoch being sent or for the running one (which
+    /// cannot be checkpointed before the one being sent is out): read without the lock.
+    pub fn frames_wait(&self) -> bool {
+        self.published.commit_waits() || self.frames_waiting.load(Ordering::Acquire)
+    }
+
     /// Its two halves, once its CPU is stopped.
-    pub fn into_parts(self) -> (Wire, Shared<F>) {
+    pub fn into_parts(self) -> (Wire, Shared<F>, Option<Uplink>) {
         self.stop();
-        (self.wire.into_inner(), self.shared.into_inner())
+        (
+            self.wire.into_inner(),
+            self.shared.into_inner(),
+            self.uplink.into_inner(),
+        )
     }
 
     /// The CPU the pipeline runs on, if it runs beside the guest.
@@ -232,17 +254,16 @@ impl<'c, F: Format> Pipe<'c, F> {
         }
     }
 
-    /// What the pipeline found since the last look, if anything (without taking a lock when
-    /// nothing).
+    /// What the pipeline found since the last look, if anything (without a lock).
     pub fn take_news(&self) -> Option<News> {
-        if !self.news.swap(false, Ordering::AcqRel) {
-            return None;
-        }
-        let mut s = self.lock_shared();
-        Some(News {
-            lost: core::mem::take(&mut s.lost),
-            acked: s.acked.take(),
-        })
+        let lost = self.lost.swap(false, Ordering::AcqRel);
+        let acked = self.acked.swap(0, Ordering::AcqRel).checked_sub(1);
+        (lost || acked.is_some()).then_some(News { lost, acked })
+    }
+
+    /// Whether the link lost the backup and the guest's CPU has not handled it yet.
+    pub fn backup_lost(&self) -> bool {
+        self.lost.load(Ordering::Acquire)
     }
 
     /// Stops this host dead if `ft_freeze=` names `phase` and `epoch` is the named epoch or a
@@ -285,8 +306,7 @@ impl<'c, F: Format> Pipe<'c, F> {
                     Err(e) => kprintln!("ft: primary: ignoring a bad message: {e}"),
                 },
                 Event::PeerLost | Event::PairingFailed(_) => {
-                    self.lock_shared().lost = true;
-                    self.news.store(true, Ordering::Release);
+                    self.lost.store(true, Ordering::Release);
                     return;
                 }
                 Event::Acked(_) | Event::Paired { .. } => {}
@@ -297,17 +317,11 @@ impl<'c, F: Format> Pipe<'c, F> {
 
     fn on_ack(&self, w: &mut Wire, epoch: u64) {
         let mut s = self.lock_shared();
-        let Shared {
-            primary,
-            uplink,
-            stats,
-            acked,
-            ..
-        } = &mut *s;
-        *acked = (*acked).max(Some(epoch));
-        self.news.store(true, Ordering::Release);
+        let Shared { primary, stats, .. } = &mut *s;
+        self.acked
+            .fetch_max(epoch.saturating_add(1), Ordering::AcqRel);
         match primary.on_ack(epoch, |b| {
-            output::release(b, uplink.as_mut());
+            output::release(b, self.uplink.lock().as_mut());
         }) {
             Ok(Some(sent)) => {
                 stats.acked(&sent);
@@ -429,12 +443,12 @@ impl<'c, F: Format> Pipe<'c, F> {
         }
     }
 
-    /// The lazy sender's turn: a few pages; or, while frames wait ([`Shared::frames_wait`]),
+    /// The lazy sender's turn: a few pages; or, while frames wait ([`Pipe::frames_wait`]),
     /// all the link takes, in batches each put on the wire at once, so that the backup checks
     /// and applies the first while the later ones are encoded (the two hosts' CPUs work side
     /// by side instead of one after the other).
     pub fn pump_turn(&self, w: &mut Wire) {
-        if !self.lock_shared().frames_wait() {
+        if !self.frames_wait() {
             self.pump_pages(PAGES_PER_EXIT);
             return;
         }
@@ -479,7 +493,7 @@ impl<'c, F: Format> Pipe<'c, F> {
         let mut w = self.wire.lock();
         self.witness_turn(&mut w, true);
         self.service_link(&mut w);
-        if self.lock_shared().lost {
+        if self.backup_lost() {
             return false;
         }
         self.pump_turn(&mut w);
