@@ -47,7 +47,8 @@ kernel exits or the timeout passes.
 
   --emulator qemu|bochs  qemu (default): KVM when it can run guests here, otherwise TCG, whose
                          CPU offers AMD-V; bochs: its Intel model, with VT-x
-  --cpus N               CPUs of each host (default: 1 in a pair, 2 with --single)
+  --cpus N               CPUs of each host (default 2: in a pair the checkpoint pipeline runs
+                         on the second, beside the guest; 1 in a Bochs pair)
   --append ARGS          more of Castor's command line (e.g. \"log=debug\"; with --single e.g.
                          \"selftest=all\"); a pair refuses role=, key=, peer_timeout=, guest=,
                          guest_ram=, selftest= and bench=

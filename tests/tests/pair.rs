@@ -139,7 +139,7 @@ fn castor_run_pairs_a_guest_and_exits_with_its_status() {
         "the primary's banner under its prefix: {context}"
     );
     assert!(
-        stderr.contains("castor-run: pairing two hosts under qemu (1 CPU(s) each"),
+        stderr.contains("castor-run: pairing two hosts under qemu (2 CPU(s) each"),
         "{context}"
     );
     assert!(

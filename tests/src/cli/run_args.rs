@@ -112,8 +112,12 @@ pub const MACHINE_MIB: u32 = 256;
 pub const HOST_RESERVE_MIB: u32 = 128;
 /// Default CPUs of a single host.
 pub const SINGLE_CPUS: u32 = 2;
-/// Default CPUs of each pair host.
-pub const PAIR_CPUS: u32 = 1;
+/// Default CPUs of each pair host under QEMU: the guest's, and one for the checkpoint pipeline
+/// beside it.
+pub const PAIR_CPUS: u32 = 2;
+/// Default CPUs of each pair host under Bochs, which runs a second CPU at the cost of the
+/// first (it emulates them in turns on one host thread).
+pub const BOCHS_PAIR_CPUS: u32 = 1;
 /// Longest `--duration` / `--failover-at` (about 115 days).
 const MAX_SECONDS: f64 = 1e7;
 
@@ -277,7 +281,10 @@ impl Given {
         )?;
         let cpus = match mode {
             Mode::Single { .. } => self.cpus.unwrap_or(SINGLE_CPUS),
-            Mode::Pair(_) => self.cpus.unwrap_or(PAIR_CPUS),
+            Mode::Pair(_) => self.cpus.unwrap_or(match emulator {
+                EmulatorKind::Qemu => PAIR_CPUS,
+                EmulatorKind::Bochs => BOCHS_PAIR_CPUS,
+            }),
         };
         Ok(RunArgs {
             emulator,

@@ -112,6 +112,12 @@ fn pair_options() {
     assert_eq!((a.emulator, a.cpus), (EmulatorKind::Bochs, 2));
     let Mode::Pair(p) = a.mode else { panic!() };
     assert_eq!(p.nic, Nic::E1000, "Bochs hosts have an e1000");
+    assert_eq!(
+        args(&["--emulator", "bochs"]).cpus,
+        BOCHS_PAIR_CPUS,
+        "a Bochs pair's own default"
+    );
+    assert_eq!(PAIR_CPUS, 2, "a QEMU pair host has a CPU for the pipeline");
     let file = some_file();
     let a = args(&["--guest", &file, "--guest-args", "x=1", "--guest-ram", "32"]);
     let guest = a.guest.unwrap();
