@@ -242,7 +242,8 @@ fn work_on_pair(work: &WorkParams, setup: impl FnOnce(Pair) -> Pair) -> (Measure
 }
 
 /// Prints where the primary's sender spent its time (its last report), checking the line adds
-/// up: pages encoded, and a share of the elapsed time no larger than all of it.
+/// up: pages encoded, and a share of the elapsed time no larger than all of it; then how often
+/// the guest's CPU took the checkpoint lock besides its stuns.
 fn print_sender_line(primary: &Outcome) {
     let line = primary
         .lines()
@@ -262,6 +263,17 @@ fn print_sender_line(primary: &Outcome) {
         (0.0..=100.0).contains(&share),
         "a share of the time: {line}"
     );
+    let holds = primary
+        .lines()
+        .filter(|l| l.starts_with("ft: primary: guest CPU: "))
+        .last()
+        .unwrap_or_else(|| panic!("no line of the guest CPU's holds ({})", primary.summary()));
+    println!("{holds}");
+    let (held, waited) = (
+        number_after(holds, "lock "),
+        number_after(holds, "waited for it "),
+    );
+    assert!(waited <= held, "waits are holds: {holds}");
 }
 
 /// A pair running the paced demo loses its primary: wall time from the kill to the backup's
