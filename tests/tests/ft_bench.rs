@@ -245,11 +245,7 @@ fn work_on_pair(work: &WorkParams, setup: impl FnOnce(Pair) -> Pair) -> (Measure
 /// up: pages encoded, and a share of the elapsed time no larger than all of it; then how often
 /// the guest's CPU took the checkpoint lock besides its stuns.
 fn print_sender_line(primary: &Outcome) {
-    let line = primary
-        .lines()
-        .filter(|l| l.starts_with("ft: primary: sender: "))
-        .last()
-        .unwrap_or_else(|| panic!("no sender line ({})", primary.summary()));
+    let line = last_line(primary, "ft: primary: sender: ");
     println!("{line}");
     let pages = number_after(line, "sender: ");
     let share = line
@@ -263,17 +259,22 @@ fn print_sender_line(primary: &Outcome) {
         (0.0..=100.0).contains(&share),
         "a share of the time: {line}"
     );
-    let holds = primary
-        .lines()
-        .filter(|l| l.starts_with("ft: primary: guest CPU: "))
-        .last()
-        .unwrap_or_else(|| panic!("no line of the guest CPU's holds ({})", primary.summary()));
+    let holds = last_line(primary, "ft: primary: guest CPU: ");
     println!("{holds}");
     let (held, waited) = (
         number_after(holds, "lock "),
         number_after(holds, "waited for it "),
     );
     assert!(waited <= held, "waits are holds: {holds}");
+}
+
+/// The primary's last line that starts with `prefix`.
+fn last_line<'o>(primary: &'o Outcome, prefix: &str) -> &'o str {
+    primary
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .last()
+        .unwrap_or_else(|| panic!("no line {prefix:?} ({})", primary.summary()))
 }
 
 /// A pair running the paced demo loses its primary: wall time from the kill to the backup's
