@@ -15,7 +15,8 @@
 //! what each holder of [`Shared`] publishes as it lets go ([`Published`]); what the pipeline
 //! finds (an acknowledgement, a lost backup) comes back to it in atomics
 //! ([`Pipe::take_news`]). The pipeline lets go of [`Shared`] while it seals and transmits
-//! frames, so a fault never waits for the cipher. Pages are read and protections lifted
+//! frames and while it lets out the output an acknowledgement released, so a fault never
+//! waits for the cipher or the UART. Pages are read and protections lifted
 //! through [`SharedRam`] under [`Shared`]'s lock, as the guest's CPU changes protections under
 //! it.
 
@@ -320,12 +321,20 @@ impl<'c, F: Format> Pipe<'c, F> {
         let Shared { primary, stats, .. } = &mut *s;
         self.acked
             .fetch_max(epoch.saturating_add(1), Ordering::AcqRel);
-        match primary.on_ack(epoch, |b| {
-            output::release(b, self.uplink.lock().as_mut());
-        }) {
-            Ok(Some(sent)) => {
-                stats.acked(&sent);
-                drop(s);
+        // Taken out under the lock, let out after it: printing on a slow (emulated) UART or
+        // handing frames to the NIC must not keep a write fault on the guest's CPU waiting.
+        // The wire's lock, held here, keeps releases in order.
+        let mut released = Vec::new();
+        let acked = primary.on_ack(epoch, |b| released.extend_from_slice(b));
+        if let Ok(Some(sent)) = &acked {
+            stats.acked(sent);
+        }
+        drop(s);
+        if !released.is_empty() {
+            output::release(&released, self.uplink.lock().as_mut());
+        }
+        match acked {
+            Ok(Some(_)) => {
                 // Released means out of the UART, not in its FIFO (a slow or emulated UART
                 // still holds bytes after taking them): drain it, then confirm the
                 // acknowledgement to the backup at once (the next transmit), since the only
