@@ -15,6 +15,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::caps::SvmCaps;
 use super::npt::{NptFormat, ncr3};
+use super::virq::AfterHlt;
 use super::vmcb::{
     EventInfo, ExitCode, IOPM_SIZE, InterceptMisc1, InterceptMisc2, InterruptState, IoioInfo,
     MSR_EXIT_WRITE, MSRPM_SIZE, NestedControl, NpfInfo, Segment, Vmcb, int_ctl, msrpm_position,
@@ -441,12 +442,14 @@ impl SvmVcpu {
                     return Some(undecodable);
                 }
                 let interrupts_on = self.vmcb().save.rflags & (1 << 9) != 0;
-                self.halted = interrupts_on;
-                Some(if interrupts_on {
-                    Exit::Halt
-                } else {
-                    Exit::Shutdown
-                })
+                match virq::after_hlt(interrupts_on, self.in_flight) {
+                    AfterHlt::Wake => None,
+                    AfterHlt::Halt => {
+                        self.halted = true;
+                        Some(Exit::Halt)
+                    }
+                    AfterHlt::Shutdown => Some(Exit::Shutdown),
+                }
             }
             ExitCode::IOIO => {
                 let io = IoioInfo::decode(info1);

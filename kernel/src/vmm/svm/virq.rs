@@ -97,6 +97,31 @@ pub fn after_exit(
     }
 }
 
+/// What a HLT exit leaves the vCPU in, for a guest with RFLAGS.IF `interrupts_on` and
+/// `in_flight` the interrupt acknowledged and not yet taken (waiting in V_IRQ, or for
+/// EVENTINJ). HLT waits for an interrupt the guest can take (APM Vol. 3, HLT): one in flight is
+/// such an interrupt (the local APIC model has delivered it already, and no other comes while
+/// it is in service), so HLT ends at once and the next VMRUN delivers it; reported as a halt,
+/// the vCPU would wait for another that its in-service vector holds back, for ever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterHlt {
+    /// Run on: the interrupt in flight ends the halt.
+    Wake,
+    /// Halted until the controller has an interrupt.
+    Halt,
+    /// HLT with interrupts off: nothing can end it.
+    Shutdown,
+}
+
+/// [`AfterHlt`] for a guest with RFLAGS.IF `interrupts_on` and `in_flight`.
+pub fn after_hlt(interrupts_on: bool, in_flight: Option<u8>) -> AfterHlt {
+    match (interrupts_on, in_flight) {
+        (false, _) => AfterHlt::Shutdown,
+        (true, Some(_)) => AfterHlt::Wake,
+        (true, None) => AfterHlt::Halt,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +209,13 @@ mod tests {
         );
         assert_eq!(after.in_flight, Some(TIMER), "still to be delivered");
         assert_eq!(after.reinject, EventInfo::NONE);
+    }
+
+    #[test]
+    fn an_interrupt_in_flight_ends_a_halt_at_once() {
+        assert_eq!(after_hlt(true, Some(TIMER)), AfterHlt::Wake);
+        assert_eq!(after_hlt(true, None), AfterHlt::Halt);
+        assert_eq!(after_hlt(false, Some(TIMER)), AfterHlt::Shutdown);
+        assert_eq!(after_hlt(false, None), AfterHlt::Shutdown);
     }
 }
