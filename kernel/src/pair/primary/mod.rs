@@ -278,10 +278,7 @@ struct PrimaryNet<'a, 'c, F: Format> {
 
 impl<F: Format> NetHost<F> for PrimaryNet<'_, '_, F> {
     fn room(&self) -> usize {
-        self.pipe
-            .published
-            .output_room()
-            .saturating_sub(self.outbox.len())
+        self.pipe.published.room_beside(self.outbox)
     }
 
     fn send(&mut self, frame: &[u8]) {
@@ -461,7 +458,7 @@ impl<B: Backend> Host<'_, B> {
             let Some(bytes) = item(Channel::Console, &text) else {
                 continue;
             };
-            while self.protected && self.output_room() < bytes.len() {
+            while self.protected && self.pipe.published.room_beside(&self.outbox) < bytes.len() {
                 self.stun();
                 if self.pipe.running() {
                     self.take_news();
@@ -477,14 +474,6 @@ impl<B: Backend> Host<'_, B> {
                 }
             }
         }
-    }
-
-    /// Bytes of output the guest can produce before its epoch must end.
-    fn output_room(&self) -> usize {
-        self.pipe
-            .published
-            .output_room()
-            .saturating_sub(self.outbox.len())
     }
 
     /// Moves the outbox into the primary, as output of its current epoch (the stun's, and

@@ -59,6 +59,12 @@ impl Published {
         self.room.load(Ordering::Acquire)
     }
 
+    /// Bytes of output the guest can still produce in the running epoch, whose output so far
+    /// waits in `outbox` (the guest CPU's, moved into the primary at the stun).
+    pub fn room_beside(&self, outbox: &[u8]) -> usize {
+        self.output_room().saturating_sub(outbox.len())
+    }
+
     /// Whether the epoch being sent holds frames.
     pub fn commit_waits(&self) -> bool {
         self.commit_waits.load(Ordering::Acquire)
